@@ -1,0 +1,99 @@
+/**
+ * The whole analysis, one direction: capture lines -> decoder -> reorderer -> rules around the
+ * World -> flags. Push chunks (any size, any boundaries) and call end(); the same input always gives
+ * the same result.
+ */
+import { LineSplitter } from '../capture/lines.js';
+import { openCapture } from '../capture/open.js';
+import { CaptureDecoder } from '../decode/decoder.js';
+import { LossLedger } from '../decode/losses.js';
+import { DEFAULT_REORDER, Reorderer, type ReorderOptions } from '../decode/reorder.js';
+import type { KernelEvent } from '../model/events.js';
+import type { Nanos } from '../model/time.js';
+import { DEFAULT_LIMITS, World, type WorldLimits } from '../lifetime/world.js';
+import { RuleEngine } from '../rules/engine.js';
+import { FlagStore } from '../rules/flags.js';
+import { RULES } from '../rules/index.js';
+import { DEFAULT_RULE_OPTIONS, type Rule, type RuleOptions } from '../rules/rule.js';
+
+export interface AnalysisOptions {
+  rules: readonly Rule[];
+  ruleOptions: RuleOptions;
+  reorder: ReorderOptions;
+  limits: WorldLimits;
+  maxFlagsPerRule: number;
+}
+
+export const DEFAULT_ANALYSIS: AnalysisOptions = {
+  rules: RULES,
+  ruleOptions: DEFAULT_RULE_OPTIONS,
+  reorder: DEFAULT_REORDER,
+  limits: DEFAULT_LIMITS,
+  maxFlagsPerRule: 1000,
+};
+
+export class Analysis {
+  readonly world: World;
+  readonly flags: FlagStore;
+  readonly losses = new LossLedger();
+  readonly decoder: CaptureDecoder;
+  readonly options: AnalysisOptions;
+  events = 0;
+  firstT: Nanos | undefined;
+  lastT: Nanos | undefined;
+  private readonly engine: RuleEngine;
+  private readonly reorder: Reorderer;
+  private readonly lines: LineSplitter;
+  private ended = false;
+  /** Set when the input stream itself failed (e.g. a truncated gzip member). */
+  inputError: string | undefined;
+
+  constructor(options: Partial<AnalysisOptions> = {}) {
+    this.options = { ...DEFAULT_ANALYSIS, ...options };
+    this.world = new World(this.options.limits);
+    this.flags = new FlagStore(this.options.maxFlagsPerRule);
+    this.engine = new RuleEngine(this.options.rules, this.options.ruleOptions, this.flags);
+    this.reorder = new Reorderer(
+      (ev) => this.step(ev),
+      (ev) => this.decoder.anomalies.add('late-event', ev.line, `${ev.kind} arrived later than the ${this.options.reorder.windowNs / 1e6} ms reorder window`),
+      this.options.reorder,
+    );
+    this.decoder = new CaptureDecoder({
+      event: (ev) => this.reorder.push(ev),
+      lost: (count, line) => this.losses.add({ ...this.reorder.lossWindow(), count, line }),
+    });
+    this.lines = new LineSplitter((line, n) => this.decoder.line(line, n));
+  }
+
+  push(chunk: Buffer | string): void {
+    this.lines.push(chunk);
+  }
+
+  end(): this {
+    if (this.ended) return this;
+    this.ended = true;
+    this.decoder.end(this.lines.end());
+    this.reorder.flush();
+    this.engine.finish(this.world, (this.lastT ?? 0) as Nanos);
+    return this;
+  }
+
+  private step(ev: KernelEvent): void {
+    this.events++;
+    if (this.firstT === undefined) this.firstT = ev.t;
+    if (this.lastT === undefined || ev.t > this.lastT) this.lastT = ev.t;
+    this.engine.step(ev, this.world);
+  }
+}
+
+/** Analyzes a capture file (plain or gzip) as a stream. Input errors end the analysis, keeping what was read. */
+export async function analyzeFile(path: string, options: Partial<AnalysisOptions> = {}): Promise<Analysis> {
+  const a = new Analysis(options);
+  const stream = await openCapture(path);
+  try {
+    for await (const chunk of stream) a.push(chunk as Buffer);
+  } catch (e) {
+    a.inputError = `${path}: reading stopped after line ${a.decoder.info.lines}: ${(e as Error).message}`;
+  }
+  return a.end();
+}

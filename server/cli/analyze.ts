@@ -1,0 +1,71 @@
+import { access } from 'node:fs/promises';
+import { analyzeFile } from '../analyze/pipeline.js';
+import { NS_PER_MS } from '../model/time.js';
+import { buildReport } from '../report/build.js';
+import { renderText } from '../report/text.js';
+import { RULES } from '../rules/index.js';
+import { DEFAULT_RULE_OPTIONS, SEVERITIES, severityRank, type Severity } from '../rules/rule.js';
+import { DEFAULT_REORDER } from '../decode/reorder.js';
+import { parse, positiveNumber, UsageError } from './args.js';
+
+export const ANALYZE_USAGE = `usage: lifetrace analyze CAPTURE [options]
+
+Reconstructs object lifetimes from a capture (plain or .gz) and reports suspicious orderings.
+
+options:
+  --json                 print one JSON object instead of the text report
+  --fail-on LEVEL        exit 1 when a flag at or above LEVEL exists (info, warning, error)
+  --rules a,b            run only these rules (default: all; see 'lifetrace rules')
+  --perm-wait-ms N       threshold of fsnotify.long-permission-wait (default 100)
+  --reorder-window-ms N  how late a per-CPU record may arrive and still be ordered (default 250)
+  --chains N             evidence chains shown per rule in the text report (default 3)
+
+exit status: 0 done; 1 a flag at or above --fail-on; 2 usage or input error`;
+
+export async function analyzeCommand(argv: string[], print: (s: string) => void): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    json: { type: 'boolean' },
+    'fail-on': { type: 'string' },
+    rules: { type: 'string' },
+    'perm-wait-ms': { type: 'string' },
+    'reorder-window-ms': { type: 'string' },
+    chains: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  }, ANALYZE_USAGE);
+  if (values.help) {
+    print(ANALYZE_USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError(`analyze takes exactly one CAPTURE file\n\n${ANALYZE_USAGE}`);
+  const path = positionals[0]!;
+
+  const failOn = values['fail-on'] as Severity | undefined;
+  if (failOn !== undefined && !SEVERITIES.includes(failOn)) throw new UsageError(`--fail-on takes one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(failOn)}`);
+  let rules = RULES;
+  if (values.rules !== undefined) {
+    const ids = values.rules.split(',').map((s) => s.trim()).filter(Boolean);
+    const unknown = ids.filter((id) => !RULES.some((r) => r.id === id));
+    if (unknown.length > 0 || ids.length === 0) {
+      throw new UsageError(`unknown rule(s) ${unknown.join(', ') || '(none given)'}; known rules:\n  ${RULES.map((r) => r.id).join('\n  ')}`);
+    }
+    rules = RULES.filter((r) => ids.includes(r.id));
+  }
+  const permWaitNs = positiveNumber('perm-wait-ms', values['perm-wait-ms'], DEFAULT_RULE_OPTIONS.permWaitNs / NS_PER_MS) * NS_PER_MS;
+  const windowNs = positiveNumber('reorder-window-ms', values['reorder-window-ms'], DEFAULT_REORDER.windowNs / NS_PER_MS) * NS_PER_MS;
+  const chains = positiveNumber('chains', values.chains, 3);
+
+  try {
+    await access(path);
+  } catch {
+    throw new UsageError(`cannot read capture ${JSON.stringify(path)}: no such file or not readable`);
+  }
+  const analysis = await analyzeFile(path, {
+    rules,
+    ruleOptions: { ...DEFAULT_RULE_OPTIONS, permWaitNs },
+    reorder: { ...DEFAULT_REORDER, windowNs },
+  });
+  const report = buildReport(analysis);
+  print(values.json ? JSON.stringify(report) + '\n' : renderText(report, { chainsPerRule: chains }));
+  if (failOn !== undefined && report.flags.some((f) => severityRank(f.severity) >= severityRank(failOn))) return 1;
+  return 0;
+}

@@ -1,0 +1,56 @@
+/** The lifetrace command line: a thin layer over the programmatic API. Only this layer prints and exits. */
+import { fileURLToPath } from 'node:url';
+import { analyzeCommand } from './analyze.js';
+import { UsageError } from './args.js';
+import { rulesCommand } from './rules.js';
+import { startCommand } from './start.js';
+
+export const VERSION = '0.1.0';
+
+const USAGE = `lifetrace ${VERSION}: kernel object lifetimes and racy orderings from bpftrace probes
+
+usage: lifetrace COMMAND [options]
+
+commands:
+  analyze CAPTURE   report lifetimes and suspicious orderings of a capture (--help for options)
+  rules             list the rules with their severity and the kernel thread each comes from
+  start             what 'npm start' runs: analyze the bundled sample capture
+  help              this text
+
+Run 'lifetrace COMMAND --help' for a command's options.`;
+
+export async function main(argv: string[], print = (s: string) => void process.stdout.write(s)): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'analyze':
+        return await analyzeCommand(rest, print);
+      case 'rules':
+        return rulesCommand(rest, print);
+      case 'start':
+        return await startCommand(rest, print);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        print(USAGE + '\n');
+        return cmd === undefined ? 2 : 0;
+      case '--version':
+      case '-V':
+        print(VERSION + '\n');
+        return 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`lifetrace: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,11 @@
+import { RULES } from '../rules/index.js';
+import { THREADS } from '../rules/rule.js';
+
+export function rulesCommand(argv: string[], print: (s: string) => void): number {
+  if (argv.includes('--json')) {
+    print(JSON.stringify(RULES.map(({ id, severity, thread, title, explanation }) => ({ id, severity, thread, title, explanation }))) + '\n');
+    return 0;
+  }
+  for (const r of RULES) print(`${r.id.padEnd(36)} ${r.severity.padEnd(8)} ${r.title}\n${' '.repeat(46)}thread ${r.thread}: ${THREADS[r.thread]}\n`);
+  return 0;
+}

@@ -1,0 +1,42 @@
+/** Bad input is counted, never thrown: every anomaly keeps its line number and an excerpt. */
+
+export type AnomalyKind =
+  | 'bad-header'
+  | 'no-header'
+  | 'malformed-json'
+  | 'bad-envelope'
+  | 'unknown-record'
+  | 'bad-record'
+  | 'truncated-line'
+  | 'late-event'
+  | 'inconsistent-state';
+
+export interface Anomaly {
+  kind: AnomalyKind;
+  line: number;
+  message: string;
+  excerpt?: string;
+}
+
+const EXCERPT = 160;
+const KEEP_PER_KIND = 50;
+
+export class AnomalyLog {
+  readonly counts = new Map<AnomalyKind, number>();
+  readonly examples: Anomaly[] = [];
+
+  add(kind: AnomalyKind, line: number, message: string, text?: string): void {
+    const n = (this.counts.get(kind) ?? 0) + 1;
+    this.counts.set(kind, n);
+    if (n > KEEP_PER_KIND) return;
+    const a: Anomaly = { kind, line, message };
+    if (text !== undefined) a.excerpt = text.length > EXCERPT ? `${text.slice(0, EXCERPT)}…` : text;
+    this.examples.push(a);
+  }
+
+  get total(): number {
+    let n = 0;
+    for (const v of this.counts.values()) n += v;
+    return n;
+  }
+}

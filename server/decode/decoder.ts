@@ -1,0 +1,127 @@
+/**
+ * The dispatcher: capture lines in, typed events out. It reads the header, routes each printf
+ * record by its tag to its family's decoder, and reports losses, diagnostics and anomalies.
+ */
+import { looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/header.js';
+import type { Family, KernelEvent, Origin } from '../model/events.js';
+import { TimeBase } from '../model/time.js';
+import { AnomalyLog } from './anomalies.js';
+import { parseEnvelope } from './envelope.js';
+import { Fields, HEAD, parseInteger, type RecordSpec } from './fields.js';
+import { dcacheDecoder } from './families/dcache.js';
+import { epollDecoder } from './families/epoll.js';
+import { fileDecoder } from './families/file.js';
+import { fsnotifyDecoder } from './families/fsnotify.js';
+import { tracefsDecoder } from './families/tracefs.js';
+
+export const FAMILY_DECODERS = [fileDecoder, epollDecoder, dcacheDecoder, fsnotifyDecoder, tracefsDecoder];
+
+export interface DecodeSink {
+  event(ev: KernelEvent): void;
+  /** bpftrace dropped `count` events somewhere before this line. */
+  lost(count: number, line: number): void;
+}
+
+export interface StreamInfo {
+  header: CaptureHeader | undefined;
+  attachedProbes: number;
+  diagnostics: { level: string; message: string; line: number }[];
+  /** In-kernel counters and aggregates bpftrace printed at exit (e.g. @dput_calls). */
+  maps: Record<string, unknown>;
+  records: Record<Family, number>;
+  lines: number;
+}
+
+interface Route {
+  spec: RecordSpec;
+  family: Family;
+}
+
+const ROUTES: ReadonlyMap<string, Route> = new Map(
+  FAMILY_DECODERS.flatMap((d) => d.records.map((spec) => [spec.tag, { spec, family: d.family }] as const)),
+);
+
+export class CaptureDecoder {
+  readonly time = new TimeBase();
+  readonly anomalies = new AnomalyLog();
+  readonly info: StreamInfo = {
+    header: undefined,
+    attachedProbes: 0,
+    diagnostics: [],
+    maps: {},
+    records: { file: 0, epoll: 0, dcache: 0, fsnotify: 0, tracefs: 0 },
+    lines: 0,
+  };
+  private readonly fields = new Fields();
+  private seenFirst = false;
+
+  constructor(private readonly sink: DecodeSink) {}
+
+  line(text: string, lineNo: number): void {
+    this.info.lines = lineNo;
+    if (!this.seenFirst) {
+      this.seenFirst = true;
+      if (looksLikeHeader(text)) {
+        const h = parseHeader(text);
+        if (h.ok) this.info.header = h.header;
+        else this.anomalies.add('bad-header', lineNo, h.error, text);
+        return;
+      }
+      this.anomalies.add('no-header', lineNo, 'no capture header: reading as raw bpftrace -f json output');
+    }
+    if (text.length === 0 || (text.length < 3 && text.trim() === '')) return; // bpftrace prints blank lines at exit
+    const env = parseEnvelope(text);
+    switch (env.type) {
+      case 'printf':
+        return this.record(env.fields, lineNo, text);
+      case 'lost':
+        return this.sink.lost(env.count, lineNo);
+      case 'attached':
+        this.info.attachedProbes += env.probes;
+        return;
+      case 'map':
+        this.info.maps[env.name] = env.value;
+        return;
+      case 'diagnostic':
+        if (this.info.diagnostics.length < 200) this.info.diagnostics.push({ level: env.level, message: env.message, line: lineNo });
+        return;
+      case 'other':
+        return this.anomalies.add('bad-envelope', lineNo, `unknown bpftrace output type "${env.jsonType}"`, text);
+      case 'bad':
+        return this.anomalies.add(env.json ? 'bad-envelope' : 'malformed-json', lineNo, env.reason, text);
+    }
+  }
+
+  /** Call when the input ended; `truncated` is the last line if it had no newline. */
+  end(truncated: { line: string; lineNo: number } | undefined): void {
+    if (truncated === undefined) return;
+    // The line was already decoded (and counted if broken); say plainly that the capture was cut.
+    this.anomalies.add('truncated-line', truncated.lineNo, 'the capture ends without a newline: its last line is truncated', truncated.line);
+  }
+
+  private record(f: string[], lineNo: number, text: string): void {
+    const tag = f[0]!;
+    const route = ROUTES.get(tag);
+    if (route === undefined) {
+      return this.anomalies.add('unknown-record', lineNo, `unknown record tag ${JSON.stringify(tag)}`, text);
+    }
+    const { spec } = route;
+    const want = HEAD + spec.fields + 1;
+    if (spec.variadic ? f.length < want : f.length !== want) {
+      return this.anomalies.add('bad-record', lineNo, `${tag}: expected ${want} fields, got ${f.length}`, text);
+    }
+    const t = this.time.parse(f[1]!);
+    const cpu = parseInteger(f[2]!);
+    const pid = parseInteger(f[3]!);
+    const tid = parseInteger(f[4]!);
+    if (Number.isNaN(t) || Number.isNaN(cpu) || Number.isNaN(pid) || Number.isNaN(tid)) {
+      return this.anomalies.add('bad-record', lineNo, `${tag}: bad time, cpu, pid or tid`, text);
+    }
+    const origin: Origin = { t, cpu, pid, tid, comm: f[f.length - 1]!, line: lineNo };
+    const r = this.fields.reset(f);
+    const ev = spec.decode(r, origin, spec.fn);
+    if (r.error !== null) return this.anomalies.add('bad-record', lineNo, `${tag}: ${r.error}`, text);
+    this.info.records[route.family]++;
+    this.sink.event(ev);
+  }
+}

@@ -1,0 +1,60 @@
+/** What lifetrace remembers about each kind of object, beyond its identity and phases. */
+import type {
+  Addr, DentryPut, EpClose, EpInsert, EpRemove, FileLastRef, FileRelease, KernelEvent, MarkPut,
+} from '../model/events.js';
+
+export interface FileData {
+  dentry: Addr | undefined;
+  /** fput() that dropped the last reference. */
+  lastRef: FileLastRef | undefined;
+  /** __fput entry: the file is being torn down. */
+  release: FileRelease | undefined;
+  /** Epitems (addresses) currently watching this file. */
+  epitems: Set<Addr>;
+}
+
+export interface EpitemData {
+  ep: Addr;
+  file: Addr;
+  fileGen: number;
+  fd: number;
+  insert: EpInsert | undefined;
+  removed: EpRemove | undefined;
+  /** Why it went away: an explicit DEL, the final __fput of its file, or its epoll instance closing. */
+  removedBy: 'del' | 'final-fput' | 'ep-close' | 'unknown' | undefined;
+}
+
+export interface EpollData {
+  items: Set<Addr>;
+  file: Addr | undefined;
+  close: EpClose | undefined;
+}
+
+export interface DentryData {
+  parent: Addr | undefined;
+  name: string | undefined;
+  /** The removal (of this dentry or found on an ancestor) that makes later uses suspicious. */
+  removed: KernelEvent | undefined;
+  /** dput that dropped the count to zero after removal. */
+  zero: DentryPut | undefined;
+}
+
+export interface MarkData {
+  group: Addr | undefined;
+  teardown: KernelEvent | undefined;
+  zero: MarkPut | undefined;
+}
+
+export interface EventfsData {
+  name: string | undefined;
+  removed: KernelEvent | undefined;
+}
+
+export const newFile = (): FileData => ({ dentry: undefined, lastRef: undefined, release: undefined, epitems: new Set() });
+export const newEpitem = (): EpitemData => ({
+  ep: '' as Addr, file: '' as Addr, fileGen: 0, fd: -1, insert: undefined, removed: undefined, removedBy: undefined,
+});
+export const newEpoll = (): EpollData => ({ items: new Set(), file: undefined, close: undefined });
+export const newDentry = (): DentryData => ({ parent: undefined, name: undefined, removed: undefined, zero: undefined });
+export const newMark = (): MarkData => ({ group: undefined, teardown: undefined, zero: undefined });
+export const newEventfs = (): EventfsData => ({ name: undefined, removed: undefined });

@@ -1,0 +1,106 @@
+/**
+ * The one event model every probe family decodes into. Each event is a discriminated union member
+ * keyed by `kind`; `fn` names the kernel function (or tracepoint) the record came from, which is
+ * what evidence shows a kernel developer.
+ */
+import type { Nanos } from './time.js';
+
+/** A kernel address as bpftrace prints it with %lx: lower-case hex, no 0x prefix. */
+export type Addr = string & { readonly __addr: unique symbol };
+
+export const FAMILIES = ['file', 'epoll', 'dcache', 'fsnotify', 'tracefs'] as const;
+export type Family = (typeof FAMILIES)[number];
+
+/** Who and where: every record carries these. */
+export interface Origin {
+  /** Kernel time relative to the capture's TimeBase. */
+  t: Nanos;
+  cpu: number;
+  /** Thread-group id (the process). */
+  pid: number;
+  tid: number;
+  comm: string;
+  /** Line number in the capture: provenance, and the tie-break at equal times. */
+  line: number;
+}
+
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLL_CTL_MOD = 3;
+
+type E<K extends string, F> = Origin & { kind: K; fn: string } & F;
+
+// --- file family: struct file lifetimes and per-process fd tables
+export type FileAlloc = E<'file.alloc', { file: Addr }>;
+export type FileOpen = E<'file.open', { file: Addr; dentry: Addr }>;
+export type FdInstall = E<'fd.install', { fd: number; file: Addr }>;
+export type FdClose = E<'fd.close', { fd: number }>;
+/** fput() that drops the count to zero: the window before __fput starts here. */
+export type FileLastRef = E<'file.lastref', { file: Addr }>;
+export type FileRelease = E<'file.release', { file: Addr; count: number; hasEp: boolean; dentry: Addr }>;
+export type FileFreed = E<'file.freed', { file: Addr }>;
+export type TaskFork = E<'task.fork', { child: number }>;
+export type TaskExit = E<'task.exit', {}>;
+
+// --- epoll family
+export type EpCtl = E<'ep.ctl', { epfd: number; op: number; fd: number }>;
+export type EpCtlDone = E<'ep.ctl.done', { epfd: number; op: number; fd: number; ret: number }>;
+export type EpInsert = E<'ep.insert', { ep: Addr; epi: Addr; file: Addr; fd: number }>;
+export type EpRemove = E<'ep.remove', { ep: Addr; epi: Addr; file: Addr; fd: number }>;
+export type EpRelease = E<'ep.release', { file: Addr }>;
+export type EpReleaseDone = E<'ep.release.done', { file: Addr }>;
+export type EpClose = E<'ep.close', { ep: Addr; file: Addr }>;
+export type EpCloseDone = E<'ep.close.done', { ep: Addr; file: Addr }>;
+/** The target's ->poll called by epoll; `count` is the file's reference count at entry. */
+export type EpPoll = E<'ep.poll', { epi: Addr; file: Addr; count: number }>;
+
+// --- dcache family
+export type DentryAlloc = E<'dentry.alloc', { dentry: Addr; parent: Addr; name: string }>;
+export type DentryDelete = E<'dentry.delete', { dentry: Addr; parent: Addr; count: number; name: string }>;
+export type DentryKill = E<'dentry.kill', { dentry: Addr; parent: Addr; count: number }>;
+export type DentryPtyKill = E<'dentry.ptykill', { dentry: Addr; parent: Addr }>;
+export type DentryInvalidate = E<'dentry.invalidate', { dentry: Addr; parent: Addr }>;
+export type DentryRemoveTree = E<'dentry.rmtree', { dentry: Addr; parent: Addr }>;
+/** dput() on a dentry of interest; `count` is d_lockref.count before the put. */
+export type DentryPut = E<'dentry.put', { dentry: Addr; parent: Addr; count: number }>;
+export type Readdir = E<'readdir', { dir: Addr; file: Addr }>;
+export type ReaddirDone = E<'readdir.done', { dir: Addr }>;
+
+// --- fsnotify family
+export type MarkAdd = E<'mark.add', { mark: Addr; group: Addr }>;
+export type MarkDetach = E<'mark.detach', { mark: Addr }>;
+export type MarkDestroy = E<'mark.destroy', { mark: Addr }>;
+export type MarkFree = E<'mark.free', { mark: Addr }>;
+/** fsnotify_put_mark(); `count` is the reference count before the put. */
+export type MarkPut = E<'mark.put', { mark: Addr; count: number }>;
+/** fsnotify_prepare_user_wait(): the marks of `iter` are pinned while user space decides. */
+export type PermWait = E<'perm.wait', { iter: Addr; marks: Addr[] }>;
+export type PermWaitDone = E<'perm.wait.done', { iter: Addr }>;
+
+// --- tracefs family (eventfs since 6.6)
+export type EventfsCreate = E<'eventfs.create', { ei: Addr; name: string }>;
+export type EventfsRemove = E<'eventfs.remove', { ei: Addr; name: string }>;
+export type EventfsLookup = E<'eventfs.lookup', { ei: Addr; dir: Addr; name: string }>;
+/** tracing_open_file_tr(): an open of a tracefs event file; `ei` is its directory's eventfs inode. */
+export type EventfsOpen = E<'eventfs.open', { ei: Addr; dentry: Addr; file: Addr }>;
+export type TracefsRemove = E<'tracefs.remove', { dentry: Addr; parent: Addr }>;
+
+/** bpftrace reported events dropped from its per-CPU buffers. */
+export type Lost = E<'lost', { count: number }>;
+
+export type KernelEvent =
+  | FileAlloc | FileOpen | FdInstall | FdClose | FileLastRef | FileRelease | FileFreed
+  | TaskFork | TaskExit
+  | EpCtl | EpCtlDone | EpInsert | EpRemove | EpRelease | EpReleaseDone | EpClose | EpCloseDone
+  | EpPoll
+  | DentryAlloc | DentryDelete | DentryKill | DentryPtyKill | DentryInvalidate | DentryRemoveTree
+  | DentryPut | Readdir | ReaddirDone
+  | MarkAdd | MarkDetach | MarkDestroy | MarkFree | MarkPut | PermWait | PermWaitDone
+  | EventfsCreate | EventfsRemove | EventfsLookup | EventfsOpen | TracefsRemove;
+
+export type EventKind = KernelEvent['kind'];
+export type EventOf<K extends EventKind> = Extract<KernelEvent, { kind: K }>;
+
+export function opName(op: number): string {
+  return op === EPOLL_CTL_ADD ? 'ADD' : op === EPOLL_CTL_DEL ? 'DEL' : op === EPOLL_CTL_MOD ? 'MOD' : `op${op}`;
+}

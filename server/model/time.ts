@@ -1,0 +1,70 @@
+/**
+ * Kernel time. bpftrace prints `nsecs` (CLOCK_MONOTONIC, ns since boot) as a decimal string; after
+ * 104 days of uptime that no longer fits a double exactly. Inside lifetrace every time is therefore
+ * a `Nanos`: ns relative to a per-capture `TimeBase` (whole seconds), which stays exact for any
+ * capture shorter than 104 days. Absolute times are rebuilt as bigint only when reported.
+ */
+export type Nanos = number & { readonly __unit: 'ns' };
+
+export const NS_PER_MS = 1_000_000;
+export const NS_PER_S = 1_000_000_000;
+
+export function nanos(n: number): Nanos {
+  return n as Nanos;
+}
+
+export class TimeBase {
+  private baseSec = -1;
+
+  /** Whole seconds of kernel time that relative time 0 stands for (-1 until the first event). */
+  get seconds(): number {
+    return this.baseSec;
+  }
+
+  /**
+   * Parses a decimal ns string into relative Nanos without going through bigint (hot path).
+   * Returns NaN when the string is not a plain decimal number.
+   */
+  parse(text: string): Nanos {
+    const n = text.length;
+    if (n === 0 || n > 20) return NaN as Nanos;
+    const split = n > 9 ? n - 9 : 0;
+    const sec = split === 0 ? 0 : decimal(text, 0, split);
+    const ns = decimal(text, split, n);
+    if (this.baseSec < 0) this.baseSec = sec;
+    return ((sec - this.baseSec) * NS_PER_S + ns) as Nanos;
+  }
+
+  /** The absolute kernel time of a relative time, as an exact decimal string. */
+  absolute(t: Nanos): string {
+    const base = this.baseSec < 0 ? 0n : BigInt(this.baseSec) * 1_000_000_000n;
+    return (base + BigInt(Math.round(t))).toString();
+  }
+}
+
+/** Digits of `s` in [from, to) as an integer; NaN on any non-digit. */
+function decimal(s: string, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return NaN;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/** "+1.234567890s" style offset for reports. */
+export function formatOffset(t: Nanos): string {
+  const sign = t < 0 ? '-' : '+';
+  const abs = Math.abs(t);
+  const s = Math.floor(abs / NS_PER_S);
+  const frac = String(abs % NS_PER_S).padStart(9, '0');
+  return `${sign}${s}.${frac}s`;
+}
+
+export function formatDuration(ns: number): string {
+  if (ns >= NS_PER_S) return `${(ns / NS_PER_S).toFixed(3)} s`;
+  if (ns >= NS_PER_MS) return `${(ns / NS_PER_MS).toFixed(3)} ms`;
+  if (ns >= 1000) return `${(ns / 1000).toFixed(3)} us`;
+  return `${ns} ns`;
+}

@@ -1,0 +1,175 @@
+/**
+ * Turns a finished Analysis into the report object that `lifetrace analyze --json` prints and the
+ * text report renders. Confidence is decided here, at the end, because a lost_events record can
+ * arrive after the events it concerns.
+ */
+import type { Analysis } from '../analyze/pipeline.js';
+import { describeEvent } from '../model/describe.js';
+import type { KernelEvent } from '../model/events.js';
+import { formatObject, OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
+import { NS_PER_S, type Nanos } from '../model/time.js';
+import type { Flag } from '../rules/flags.js';
+import { severityRank, THREADS, type Severity } from '../rules/rule.js';
+import type { Anomaly } from '../decode/anomalies.js';
+
+export interface EvidenceStep {
+  time: string;
+  offset_s: number;
+  cpu: number;
+  pid: number;
+  tid: number;
+  comm: string;
+  fn: string;
+  event: string;
+  detail: string;
+  line: number;
+}
+
+export interface FlagReport {
+  rule: string;
+  severity: Severity;
+  confidence: 'certain' | 'uncertain';
+  uncertainty: string[];
+  time: string;
+  offset_s: number;
+  count: number;
+  objects: string[];
+  message: string;
+  thread: string;
+  evidence: EvidenceStep[];
+}
+
+export interface KindReport {
+  born: number;
+  preexisting: number;
+  freed: number;
+  end_unseen: number;
+  reused: number;
+  live_at_end: number;
+  peak_live: number;
+  lifetime: { count: number; mean_ns: number; max_ns: number; p50_ns: number; p99_ns: number; log2_histogram: number[] };
+}
+
+export interface AnalysisReport {
+  summary: {
+    header: Record<string, unknown> | null;
+    lines: number;
+    events: number;
+    records_by_family: Record<string, number>;
+    duration_s: number;
+    objects: Record<ObjectKind, KindReport>;
+    flags_by_rule: Record<string, { flags: number; occurrences: number; dropped: number }>;
+    flags_by_severity: Record<Severity, number>;
+    attached_probes: number;
+    diagnostics: { level: string; message: string; line: number }[];
+    maps: Record<string, unknown>;
+    anomaly_counts: Record<string, number>;
+    input_error: string | null;
+  };
+  lost_events: number;
+  loss_windows: { start: string; end: string; count: number; line: number }[];
+  flags: FlagReport[];
+  anomalies: Anomaly[];
+}
+
+export function buildReport(a: Analysis): AnalysisReport {
+  const time = a.decoder.time;
+  const abs = (t: Nanos): string => time.absolute(t);
+  const off = (t: Nanos): number => Math.round(((t - (a.firstT ?? 0)) / NS_PER_S) * 1e9) / 1e9;
+
+  const step = (e: KernelEvent): EvidenceStep => ({
+    time: abs(e.t), offset_s: off(e.t), cpu: e.cpu, pid: e.pid, tid: e.tid, comm: e.comm, fn: e.fn, event: e.kind,
+    detail: describeEvent(e), line: e.line,
+  });
+
+  const flags = a.flags.all().map((f): FlagReport => {
+    const uncertainty = uncertaintyOf(a, f);
+    return {
+      rule: f.rule, severity: f.severity, confidence: uncertainty.length > 0 ? 'uncertain' : 'certain', uncertainty,
+      time: abs(f.time), offset_s: off(f.time), count: f.count, objects: f.objects.map(formatObject), message: f.message,
+      thread: `${f.thread}: ${THREADS[f.thread]}`, evidence: f.evidence.map(step),
+    };
+  });
+  flags.sort((x, y) => severityRank(y.severity) - severityRank(x.severity) || x.offset_s - y.offset_s || x.rule.localeCompare(y.rule));
+
+  const objects = {} as Record<ObjectKind, KindReport>;
+  for (const kind of OBJECT_KINDS) {
+    const s = a.world.table(kind).summary;
+    objects[kind] = {
+      born: s.born, preexisting: s.preexisting, freed: s.freed, end_unseen: s.endUnseen, reused: s.reused,
+      live_at_end: s.live, peak_live: s.peakLive,
+      lifetime: {
+        count: s.lifetimeCount,
+        mean_ns: s.lifetimeCount ? Math.round(s.lifetimeSumNs / s.lifetimeCount) : 0,
+        max_ns: s.lifetimeMaxNs,
+        p50_ns: quantile(s.lifetimeHistogram, 0.5),
+        p99_ns: quantile(s.lifetimeHistogram, 0.99),
+        log2_histogram: trimZeros(s.lifetimeHistogram),
+      },
+    };
+  }
+
+  const bySeverity: Record<Severity, number> = { info: 0, warning: 0, error: 0 };
+  for (const f of flags) bySeverity[f.severity]++;
+  const info = a.decoder.info;
+
+  return {
+    summary: {
+      header: info.header ? { ...info.header } : null,
+      lines: info.lines,
+      events: a.events,
+      records_by_family: { ...info.records },
+      duration_s: a.firstT === undefined ? 0 : off(a.lastT!),
+      objects,
+      flags_by_rule: Object.fromEntries([...a.flags.perRule].map(([k, v]) => [k, { ...v }])),
+      flags_by_severity: bySeverity,
+      attached_probes: info.attachedProbes,
+      diagnostics: info.diagnostics,
+      maps: info.maps,
+      anomaly_counts: Object.fromEntries(a.decoder.anomalies.counts),
+      input_error: a.inputError ?? null,
+    },
+    lost_events: a.losses.total,
+    loss_windows: a.losses.windows.map((w) => ({
+      start: Number.isFinite(w.start) ? abs(w.start) : 'start', end: Number.isFinite(w.end) ? abs(w.end) : 'end', count: w.count, line: w.line,
+    })),
+    flags,
+    anomalies: a.decoder.anomalies.examples,
+  };
+}
+
+/** Why a flag cannot be certain: events lost in its window, or its ordering rests on equal timestamps. */
+function uncertaintyOf(a: Analysis, f: Flag): string[] {
+  const why: string[] = [];
+  const ts = f.evidence.map((e) => e.t);
+  const from = Math.min(f.time, ...ts);
+  const to = Math.max(f.lastTime, ...ts);
+  const lost = a.losses.lostWithin(from, to);
+  if (lost > 0) why.push(`${lost} kernel events were lost inside the evidence window`);
+  for (let i = 1; i < f.evidence.length; i++) {
+    const p = f.evidence[i - 1]!;
+    const e = f.evidence[i]!;
+    if (p.t === e.t && p.cpu !== e.cpu) {
+      why.push(`events at line ${p.line} and ${e.line} have the same timestamp on different CPUs: their order is not known`);
+      break;
+    }
+  }
+  return why;
+}
+
+function quantile(hist: number[], q: number): number {
+  const total = hist.reduce((x, y) => x + y, 0);
+  if (total === 0) return 0;
+  let acc = 0;
+  for (let i = 0; i < hist.length; i++) {
+    acc += hist[i]!;
+    if (acc >= q * total) return 2 ** i;
+  }
+  return 2 ** (hist.length - 1);
+}
+
+function trimZeros(h: number[]): number[] {
+  let n = h.length;
+  while (n > 0 && h[n - 1] === 0) n--;
+  return h.slice(0, n);
+}

@@ -1,0 +1,42 @@
+import type { Addr, KernelEvent } from '../model/events.js';
+import type { World } from '../lifetime/world.js';
+import { idOf, type FlagSink, type Rule } from './rule.js';
+
+export const epollReapedByFinalFput: Rule = {
+  id: 'epoll.reaped-by-final-fput',
+  severity: 'info',
+  thread: '000',
+  title: 'epitem removed by the final __fput, never by EPOLL_CTL_DEL',
+  explanation:
+    'epitems do not pin their files: the last close of a watched file reaches __fput, whose ' +
+    'eventpoll_release_file() unlinks the file from every epoll instance. This is the path that races with ' +
+    'EPOLL_CTL_ADD loop checks (2020) and with ep_item_poll() (2024); it is normal, but it is where to look ' +
+    'when those rules fire, and how often it happens under a workload.',
+  create: () => {
+    function raise(world: World, out: FlagSink, epiAddr: Addr, ev: KernelEvent): void {
+      const epi = world.epitems.get(epiAddr);
+      if (epi === undefined) return;
+      const file = world.files.get(epi.data.file);
+      const fput = world.fput.get(epi.data.file);
+      out.raise(epollReapedByFinalFput, {
+        key: `${epiAddr}#${epi.gen}`,
+        time: ev.t,
+        objects: file ? [idOf(epi), idOf(file)] : [idOf(epi)],
+        evidence: [epi.data.insert, fput, world.epRelease.get(ev.tid), ev],
+        message: `epitem 0x${epiAddr} (fd ${epi.data.fd}) was reaped by eventpoll_release_file() in the final __fput of file 0x${epi.data.file}`,
+      });
+    }
+    return {
+      on: ['ep.remove', 'ep.release.done'],
+      stage: 'before',
+      observe(ev, world, out) {
+        if (ev.kind === 'ep.remove') {
+          if (world.epRelease.get(ev.tid)?.file === ev.file) raise(world, out, ev.epi, ev);
+        } else if (ev.kind === 'ep.release.done') {
+          // Epitems that no ep_remove probe reported (e.g. a kernel where the removal is inlined).
+          for (const epi of world.files.get(ev.file)?.data.epitems ?? []) raise(world, out, epi, ev);
+        }
+      },
+    };
+  },
+};

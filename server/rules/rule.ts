@@ -1,0 +1,75 @@
+/**
+ * A rule watches the event stream and the reconstructed World for one suspicious ordering. Each
+ * rule lives in its own file with its id, severity, the mailing-list thread it comes from and an
+ * explanation a kernel developer would accept.
+ */
+import type { EventKind, KernelEvent } from '../model/events.js';
+import type { ObjectId } from '../model/objects.js';
+import type { Nanos } from '../model/time.js';
+import type { World } from '../lifetime/world.js';
+
+export type Severity = 'info' | 'warning' | 'error';
+export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'error'];
+
+export function severityRank(s: Severity): number {
+  return SEVERITIES.indexOf(s);
+}
+
+/** The seed threads in shared/seeds, by file prefix. */
+export const THREADS = {
+  '000': 'epoll: EPOLL_CTL_ADD loop checks vs files dying in __fput (Viro, 2020; a9ed4a6560b8, 77f4689de17c)',
+  '001': 'epoll calling ->poll() on a file being closed (Torvalds, Brauner, 2024; 4efaa5acf0a1, CVE-2024-38580)',
+  '002': 'fsnotify: permission events vs mark teardown (Kara, Goldstein, 2016; abc77577a669)',
+  '003': 'dcache_readdir() vs devpts removal (Viro, Brauner, 2019; d4f4de5e5ef8, 26b6c9843384)',
+  '004': 'eventfs: dentries used after their directory was removed (Rostedt, Torvalds, 2024; 43aa6f97c2d0)',
+} as const;
+export type ThreadId = keyof typeof THREADS;
+
+export interface RuleInfo {
+  id: string;
+  severity: Severity;
+  thread: ThreadId;
+  title: string;
+  explanation: string;
+}
+
+export interface RaisedFlag {
+  /** Occurrences with the same key are one flag with a count (e.g. one per object). */
+  key: string;
+  severity?: Severity;
+  time: Nanos;
+  objects: ObjectId[];
+  /** The ordered events that show it. */
+  evidence: (KernelEvent | undefined)[];
+  message: string;
+}
+
+export interface FlagSink {
+  raise(rule: RuleInfo, flag: RaisedFlag): void;
+}
+
+export interface RuleOptions {
+  /** fsnotify.long-permission-wait threshold. */
+  permWaitNs: number;
+}
+
+export const DEFAULT_RULE_OPTIONS: RuleOptions = { permWaitNs: 100_000_000 };
+
+export interface RuleInstance {
+  /** Event kinds this rule looks at; 'all' for every event. */
+  on: readonly EventKind[] | 'all';
+  /** Looks at the World as it was before the event ('before') or after applying it ('after'). */
+  stage: 'before' | 'after';
+  observe(ev: KernelEvent, world: World, out: FlagSink): void;
+  /** End of input: flag what is still pending. `end` is the last event time. */
+  finish?(world: World, out: FlagSink, end: Nanos): void;
+}
+
+export interface Rule extends RuleInfo {
+  create(options: RuleOptions): RuleInstance;
+}
+
+/** The identity of a tracked object, for flags. */
+export function idOf(o: { kind: ObjectId['kind']; addr: ObjectId['addr']; gen: number }): ObjectId {
+  return { kind: o.kind, addr: o.addr, gen: o.gen };
+}

@@ -1,0 +1,46 @@
+/** Helpers that run captures through the real pipeline, from a file or in chosen chunk sizes. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { Analysis, analyzeFile, type AnalysisOptions } from '../../server/analyze/pipeline.js';
+import { buildReport, type AnalysisReport } from '../../server/report/build.js';
+import { traceToCapture, type TraceOptions } from './trace.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lifetrace-test-'));
+let n = 0;
+
+export function writeCapture(content: string | Buffer, name = `c${++n}.ljsonl`, gzip = false): string {
+  const p = join(dir, name);
+  writeFileSync(p, gzip ? gzipSync(content) : content);
+  return p;
+}
+
+export async function analyzeTrace(src: string, opts: TraceOptions & Partial<AnalysisOptions> = {}): Promise<AnalysisReport> {
+  return buildReport(await analyzeFile(writeCapture(traceToCapture(src, opts)), opts));
+}
+
+/** Feeds `content` in chunks whose sizes come from `sizes` (cycled). */
+export function analyzeChunked(content: Buffer, sizes: () => number, opts: Partial<AnalysisOptions> = {}): AnalysisReport {
+  const a = new Analysis(opts);
+  for (let i = 0; i < content.length; ) {
+    const k = Math.max(1, sizes());
+    a.push(content.subarray(i, i + k));
+    i += k;
+  }
+  return buildReport(a.end());
+}
+
+/** A seeded PRNG (mulberry32) so random chunkings are reproducible. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const flagsOf = (r: AnalysisReport, rule: string) => r.flags.filter((f) => f.rule === rule);
