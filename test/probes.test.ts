@@ -1,0 +1,93 @@
+/**
+ * The probe scripts against the decoders and against this machine's real kernel. This machine's
+ * kernel cannot attach kprobes, but bpftrace 0.17 compiles each program against the running
+ * kernel's BTF and loads it before it tries to attach: a script that gets to "attaching" is
+ * well-formed for this kernel.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FAMILY_DECODERS } from '../server/decode/decoder.js';
+import { HEAD } from '../server/decode/fields.js';
+import { FAMILIES } from '../server/model/events.js';
+import { Btf } from '../server/probes/btf.js';
+import { bpftraceVersion, ensureTracingMounts } from '../server/probes/host.js';
+import { DEFAULT_PROFILE, profileFromBtf, type KernelProfile } from '../server/probes/profile.js';
+import { renderProgram, renderScript, scriptSource } from '../server/probes/scripts.js';
+
+/** Every printf in a script: its tag and how many conversions its format has. */
+function printfs(script: string): { tag: string; conversions: number }[] {
+  const out: { tag: string; conversions: number }[] = [];
+  for (const m of script.matchAll(/printf\("([^"]*)"/g)) {
+    const fmt = m[1]!;
+    out.push({ tag: fmt.split('\\t')[0]!, conversions: (fmt.match(/%[a-z]+/g) ?? []).length });
+  }
+  return out;
+}
+
+describe('probe scripts match the decoders', () => {
+  const specs = new Map(FAMILY_DECODERS.flatMap((d) => d.records.map((r) => [r.tag, { family: d.family, ...r }] as const)));
+
+  for (const family of FAMILIES) {
+    it(`${family}: every record printed has a decoder with the same field count`, () => {
+      const script = renderScript(scriptSource(family), DEFAULT_PROFILE);
+      const printed = printfs(script);
+      expect(printed.length).toBeGreaterThan(0);
+      for (const p of printed) {
+        const spec = specs.get(p.tag);
+        expect(spec, `decoder for "${p.tag}"`).toBeDefined();
+        expect(spec!.family).toBe(family);
+        // tag is literal; the head's nsecs, cpu, pid, tid, then the fields, then comm
+        expect(p.conversions, `"${p.tag}" conversions`).toBe(HEAD - 1 + spec!.fields + 1);
+      }
+      const decoded = FAMILY_DECODERS.find((d) => d.family === family)!.records.map((r) => r.tag);
+      expect(decoded.filter((t) => !printed.some((p) => p.tag === t)), 'decoded but never printed').toEqual([]);
+    });
+  }
+
+  it('renders every placeholder for both generations of struct file', () => {
+    for (const fileRefs of ['f_count', 'f_ref'] as const) {
+      const profile: KernelProfile = { ...DEFAULT_PROFILE, fileRefs };
+      const p = renderProgram(FAMILIES, profile);
+      expect(p.text).not.toMatch(/\$\{/);
+      expect(p.text).toContain(fileRefs === 'f_ref' ? 'f_ref.refcnt.counter + 1' : 'f_count.counter');
+      expect(Object.keys(p.hashes)).toEqual([...FAMILIES]);
+    }
+  });
+});
+
+describe('probe scripts on this machine\'s kernel', () => {
+  let profile: KernelProfile;
+  const dir = mkdtempSync(join(tmpdir(), 'lifetrace-probes-'));
+
+  beforeAll(async () => {
+    expect(await bpftraceVersion(), 'bpftrace must be installed (apt-get install bpftrace)').toMatch(/bpftrace v0\.\d+/);
+    expect(await ensureTracingMounts()).toEqual([]);
+    profile = profileFromBtf(await Btf.load());
+  });
+
+  it('reads the running kernel\'s BTF', async () => {
+    const btf = await Btf.load();
+    expect(btf.hasField('dentry', 'd_lockref.count')).toBe(true);
+    expect(btf.hasField('file', 'f_path.dentry')).toBe(true);
+    expect(btf.hasField('file', 'no_such_field')).toBe(false);
+    expect(btf.params('fd_install')).toEqual(['fd', 'file']);
+    expect(btf.params('no_such_function_at_all')).toBeUndefined();
+    expect(btf.hasField('file', 'f_ref.refcnt.counter') || btf.hasField('file', 'f_count.counter')).toBe(true);
+  });
+
+  for (const family of [...FAMILIES, 'all'] as const) {
+    it(`${family}: compiles and loads, failing at most at attach`, async () => {
+      const program = renderProgram(family === 'all' ? FAMILIES : [family], profile);
+      const path = join(dir, `${family}.bt`);
+      writeFileSync(path, program.text);
+      const r = await execa('bpftrace', ['-f', 'json', path], { reject: false, timeout: 120_000, all: true });
+      const errors = r.all.split('\n').filter((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK|Error attaching probe/.test(l));
+      expect(errors, r.all.slice(0, 2000)).toEqual([]);
+      // Either it attached (a kernel with kprobes) and was stopped by the timeout, or it got as far as attaching.
+      expect(r.all).toMatch(/"attached_probes"|Error attaching probe/);
+    }, 150_000);
+  }
+});
