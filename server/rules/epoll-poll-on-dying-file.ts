@@ -19,7 +19,7 @@ export const epollPollOnDyingFile: Rule = {
       const fput = world.fput.get(ev.file);
       let why: string | undefined;
       if (fput !== undefined && fput.tid !== ev.tid) why = `__fput() of the file is running in pid ${fput.pid} (${fput.comm}) and has not finished eventpoll_release_file()`;
-      else if (ev.count === 0) why = 'its f_count was already 0';
+      else if (ev.count <= 0) why = 'its f_count was already 0';
       else if (file?.phase === 'last-ref') why = 'its last reference was already dropped';
       if (why === undefined) return;
       const epi = world.epitems.get(ev.epi);

@@ -1,0 +1,53 @@
+/**
+ * Data flows one way: probes -> capture -> decode -> lifetime -> rules -> analyze -> report -> cli.
+ * A module may import from its own layer or a lower one, never a higher one. model/ (the domain
+ * types) is shared by all and stays free of node: imports so the browser can use it too.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const LAYERS: Record<string, number> = {
+  model: 0, support: 0,
+  probes: 1, capture: 1,
+  decode: 2,
+  lifetime: 3,
+  rules: 4,
+  analyze: 5,
+  report: 6,
+  cli: 7,
+};
+
+const server = join(import.meta.dirname, '..', 'server');
+
+function tsFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []);
+}
+
+const layerOf = (file: string): string => relative(server, file).split('/')[0]!;
+
+describe('architecture', () => {
+  const files = tsFiles(server);
+
+  it('every server folder has a layer', () => {
+    expect(files.map(layerOf).filter((l) => !(l in LAYERS))).toEqual([]);
+  });
+
+  it('imports only go down the layers', () => {
+    const violations: string[] = [];
+    for (const f of files) {
+      const from = layerOf(f);
+      for (const m of readFileSync(f, 'utf8').matchAll(/^(?:import|export)[^'"]*from\s+'(\.[^']+)'/gm)) {
+        const target = layerOf(join(f, '..', m[1]!));
+        if (LAYERS[target]! > LAYERS[from]!) violations.push(`${relative(server, f)} imports ${m[1]} (${from} -> ${target})`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it('model/ has no node: imports', () => {
+    const bad = files.filter((f) => layerOf(f) === 'model' && /from 'node:/.test(readFileSync(f, 'utf8')));
+    expect(bad.map((f) => relative(server, f))).toEqual([]);
+  });
+});

@@ -1,0 +1,105 @@
+/** The lifetrace command as a user runs it: a real process, real files, exit codes and output. */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { RULES } from '../server/rules/index.js';
+import type { AnalysisReport } from '../server/report/build.js';
+import { traceToCapture } from './support/trace.js';
+import { writeCapture } from './support/run.js';
+
+const root = join(import.meta.dirname, '..');
+const bin = join(root, 'server', 'bin', 'lifetrace.js');
+const fixture = (name: string): string => writeCapture(traceToCapture(readFileSync(join(root, 'test', 'fixtures', 'rules', name), 'utf8')));
+const lifetrace = (...args: string[]) => execa('node', [bin, ...args], { reject: false, cwd: root });
+
+describe('lifetrace CLI', () => {
+  it('--help lists the commands; no command is a usage error', async () => {
+    const help = await lifetrace('--help');
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout).toMatch(/analyze CAPTURE/);
+    expect((await lifetrace()).exitCode).toBe(2);
+    const analyzeHelp = await lifetrace('analyze', '--help');
+    expect(analyzeHelp.stdout).toMatch(/--fail-on LEVEL/);
+  });
+
+  it('analyze prints a text report with the flags, their evidence and the thread', async () => {
+    const r = await lifetrace('analyze', fixture('epoll-poll-on-dying-file.trace'));
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/\[error\] epoll\.poll-on-dying-file: 1 flag\(s\)/);
+    expect(r.stdout).toMatch(/thread 001: epoll calling ->poll\(\)/);
+    expect(r.stdout).toMatch(/cpu0 app\[100\/100\] ep_item_poll: ->poll of file 0x[0-9a-f]+ via epitem/);
+  });
+
+  it('analyze --json prints one object of the documented shape', async () => {
+    const r = await lifetrace('analyze', '--json', fixture('epoll-cross-process-del-lost.trace'));
+    expect(r.exitCode).toBe(0);
+    const j = JSON.parse(r.stdout) as AnalysisReport;
+    expect(Object.keys(j)).toEqual(['summary', 'lost_events', 'loss_windows', 'flags', 'anomalies']);
+    expect(j.lost_events).toBe(42);
+    const [f] = j.flags;
+    expect(f).toMatchObject({ rule: 'epoll.cross-process-del', severity: 'info', confidence: 'uncertain' });
+    expect(f!.time).toMatch(/^\d+$/);
+    expect(f!.objects[0]).toMatch(/^epitem 0x[0-9a-f]+#0$/);
+    expect(f!.evidence.map((e) => e.fn)).toEqual(['ep_ptable_queue_proc', 'do_epoll_ctl', 'ep_remove']);
+    expect(f!.evidence[2]).toMatchObject({ pid: 200, comm: 'worker', cpu: 1 });
+  });
+
+  it('--fail-on: exit 1 only for a flag at or above the level', async () => {
+    const errorCapture = fixture('epoll-poll-on-dying-file.trace');
+    expect((await lifetrace('analyze', '--fail-on', 'error', errorCapture)).exitCode).toBe(1);
+    const infoOnly = fixture('epoll-cross-process-del.trace');
+    expect((await lifetrace('analyze', '--fail-on', 'warning', infoOnly)).exitCode).toBe(0);
+    expect((await lifetrace('analyze', '--fail-on', 'info', infoOnly)).exitCode).toBe(1);
+  });
+
+  it('--rules limits the rules; an unknown rule is a usage error naming the known ones', async () => {
+    const c = fixture('epoll-reaped-by-final-fput.trace');
+    const only = JSON.parse((await lifetrace('analyze', '--json', '--rules', 'lifetime.use-after-free', c)).stdout) as AnalysisReport;
+    expect(only.flags).toEqual([]);
+    const bad = await lifetrace('analyze', '--rules', 'epoll.nope', c);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/unknown rule\(s\) epoll\.nope/);
+    expect(bad.stderr).toContain('epoll.stale-fd');
+  });
+
+  it('--perm-wait-ms moves the long-wait threshold', async () => {
+    const c = fixture('fsnotify-long-permission-wait.trace');
+    const count = async (...a: string[]) =>
+      (JSON.parse((await lifetrace('analyze', '--json', ...a, c)).stdout) as AnalysisReport).flags.filter((f) => f.rule === 'fsnotify.long-permission-wait').length;
+    expect(await count()).toBe(2);
+    expect(await count('--perm-wait-ms', '30')).toBe(2); // the 50 ms wait now folds into the same mark's flag
+    expect(await count('--perm-wait-ms', '450')).toBe(1); // only the one still waiting at the end (500 ms)
+    expect(await count('--perm-wait-ms', '1000')).toBe(0);
+  });
+
+  it('usage and input errors exit 2 with a message that says what to do', async () => {
+    const wrongFlag = await lifetrace('analyze', '--frobnicate', 'x');
+    expect(wrongFlag.exitCode).toBe(2);
+    expect(wrongFlag.stderr).toMatch(/Unknown option '--frobnicate'/);
+    const missing = await lifetrace('analyze', '/nonexistent/capture.ljsonl');
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read capture/);
+    const badLevel = await lifetrace('analyze', '--fail-on', 'fatal', 'x');
+    expect(badLevel.stderr).toMatch(/--fail-on takes one of info, warning, error/);
+    expect((await lifetrace('frobnicate')).exitCode).toBe(2);
+  });
+
+  it('garbage input is analyzed with anomalies, not a crash', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lt-cli-'));
+    const p = join(dir, 'garbage.bin');
+    writeFileSync(p, Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919) % 256)));
+    const r = await lifetrace('analyze', '--json', p);
+    expect(r.exitCode).toBe(0);
+    const j = JSON.parse(r.stdout) as AnalysisReport;
+    expect(j.summary.events).toBe(0);
+    expect(Object.values(j.summary.anomaly_counts).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+
+  it('rules lists every rule with its thread', async () => {
+    const r = await lifetrace('rules', '--json');
+    const rules = JSON.parse(r.stdout) as { id: string; thread: string }[];
+    expect(rules.map((x) => x.id)).toEqual(RULES.map((x) => x.id));
+  });
+});
