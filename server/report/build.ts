@@ -163,7 +163,7 @@ function quantile(hist: number[], q: number): number {
   let acc = 0;
   for (let i = 0; i < hist.length; i++) {
     acc += hist[i]!;
-    if (acc >= q * total) return 2 ** i;
+    if (acc >= q * total) return Math.round(2 ** (i + 0.5)); // the bucket's geometric middle
   }
   return 2 ** (hist.length - 1);
 }

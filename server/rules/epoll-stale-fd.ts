@@ -6,6 +6,8 @@ interface Pending {
   epi: Addr;
   file: Addr;
   close: FdClose;
+  /** Already flagged (an event under the dead fd): the end of the capture adds nothing new. */
+  reported: boolean;
 }
 
 export const epollStaleFd: Rule = {
@@ -60,7 +62,7 @@ export const epollStaleFd: Rule = {
               const epi = world.epitems.get(epiAddr);
               const ins = epi?.data.insert;
               if (ins === undefined || ins.pid !== ev.pid || ins.fd !== ev.fd) continue;
-              pending.set(epiAddr, { epi: epiAddr, file: file.addr, close: ev });
+              pending.set(epiAddr, { epi: epiAddr, file: file.addr, close: ev, reported: false });
               const k = fdKey(ev.pid, ev.fd);
               let s = byFd.get(k);
               if (s === undefined) byFd.set(k, (s = new Set()));
@@ -80,7 +82,9 @@ export const epollStaleFd: Rule = {
           }
           case 'ep.poll': {
             const p = pending.get(ev.epi);
-            if (p !== undefined) raise(world, out, p, ev, 'warning', 'epoll still polls it and reports events under the dead fd number');
+            if (p === undefined) return;
+            raise(world, out, p, ev, 'warning', 'epoll still polls it and reports events under the dead fd number');
+            p.reported = true;
             return;
           }
           case 'ep.remove':
@@ -96,7 +100,9 @@ export const epollStaleFd: Rule = {
         }
       },
       finish(world, out) {
-        for (const p of pending.values()) raise(world, out, p, undefined, 'warning', 'still registered when the capture ended');
+        for (const p of pending.values()) {
+          if (!p.reported) raise(world, out, p, undefined, 'warning', 'still registered when the capture ended');
+        }
         pending.clear();
         byFd.clear();
       },
