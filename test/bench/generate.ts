@@ -452,8 +452,8 @@ class Sim {
       if (s !== null) return s;
     }
     if (r > 0.14 && r < 0.18) return this.planOpenFile(t);
-    if (r > 0.18 && r < 0.30) return this.planDup(t);
-    if (r > 0.30 && r < 0.302) return this.planFork(t);
+    if (r > 0.18 && r < 0.34) return this.planDup(t);
+    if (r > 0.34 && r < 0.342) return this.planFork(t);
     return this.planPoll(t);
   }
 
@@ -546,7 +546,7 @@ class Sim {
     const p = t.proc;
     if (p.conns.length === 0) return this.planAccept(t);
     const rng = this.rng;
-    const k = 1 + Math.floor(rng() * rng() * 8);
+    const k = 1 + Math.floor(rng() * rng() * 12);
     const steps: Step[] = [];
     for (let i = 0; i < k; i++) {
       const c = p.conns[Math.floor(rng() * p.conns.length)]!;
