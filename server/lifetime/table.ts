@@ -64,6 +64,11 @@ export class ObjectTable<D> {
     readonly kind: ObjectKind,
     private readonly makeData: () => D,
     private readonly limits: { maxLive: number; maxTombstones: number },
+    /**
+     * Whether the probes report every birth of this kind at a followed address. Only then is a use
+     * of a freed address a use after free; otherwise it is a new generation whose birth was not seen.
+     */
+    readonly birthsComplete: boolean,
   ) {
     this.summary = {
       kind, born: 0, preexisting: 0, freed: 0, endUnseen: 0, reused: 0, live: 0, peakLive: 0,
@@ -98,15 +103,10 @@ export class ObjectTable<D> {
       this.touch(o, ev);
       return o;
     }
-    if (this.tombstones.has(addr)) return undefined;
-    return this.create(addr, undefined, ev, phase);
-  }
-
-  /** Like `use`, but a freed address starts a generation whose birth was not seen. */
-  useOrRevive(addr: Addr, ev: KernelEvent, phase: string): Tracked<D> {
-    const o = this.use(addr, ev, phase);
-    if (o !== undefined) return o;
-    this.tombstones.delete(addr);
+    if (this.tombstones.has(addr)) {
+      if (this.birthsComplete) return undefined;
+      this.tombstones.delete(addr);
+    }
     return this.create(addr, undefined, ev, phase);
   }
 

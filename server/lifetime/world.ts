@@ -61,12 +61,15 @@ export class World {
 
   constructor(limits: WorldLimits = DEFAULT_LIMITS) {
     const l = { maxLive: limits.maxLivePerKind, maxTombstones: limits.maxTombstonesPerKind };
-    this.files = new ObjectTable('file', newFile, l);
-    this.dentries = new ObjectTable('dentry', newDentry, l);
-    this.epitems = new ObjectTable('epitem', newEpitem, l);
-    this.epolls = new ObjectTable('epoll', newEpoll, l);
-    this.marks = new ObjectTable('mark', newMark, l);
-    this.eventfs = new ObjectTable('eventfs', newEventfs, l);
+    // Births seen for every followed address: files (alloc of a freed followed address), epitems,
+    // marks, eventfs inodes. Not for dentries (d_alloc is filtered to removed directories, devpts
+    // allocates its own) nor eventpoll instances (never probed at birth).
+    this.files = new ObjectTable('file', newFile, l, true);
+    this.dentries = new ObjectTable('dentry', newDentry, l, false);
+    this.epitems = new ObjectTable('epitem', newEpitem, l, true);
+    this.epolls = new ObjectTable('epoll', newEpoll, l, false);
+    this.marks = new ObjectTable('mark', newMark, l, true);
+    this.eventfs = new ObjectTable('eventfs', newEventfs, l, true);
   }
 
   tables(): ObjectTable<unknown>[] {
@@ -147,7 +150,7 @@ export class World {
         const epi = this.epitems.birth(ev.epi, ev, 'registered');
         Object.assign(epi.data, { ep: ev.ep, file: ev.file, fileGen: f?.gen ?? 0, fd: ev.fd, insert: ev });
         f?.data.epitems.add(ev.epi);
-        this.epolls.useOrRevive(ev.ep, ev, 'live').data.items.add(ev.epi);
+        this.epolls.use(ev.ep, ev, 'live')!.data.items.add(ev.epi);
         this.fds.learn(ev.pid, ev.fd, ev.file, ev);
         this.noteCtlTarget(ev.tid, ev.pid, ev.ep, ev.file);
         return;
@@ -182,7 +185,7 @@ export class World {
       }
       case 'ep.close': {
         this.epClose.set(ev.tid, ev);
-        const ep = this.epolls.useOrRevive(ev.ep, ev, 'live');
+        const ep = this.epolls.use(ev.ep, ev, 'live')!;
         ep.data.file = ev.file;
         ep.data.close = ev;
         this.epolls.setPhase(ep, 'closing', ev);
