@@ -1,0 +1,68 @@
+/**
+ * Runs a shell job inside a disposable QEMU guest booted on a stock Debian kernel (TCG: the host
+ * kernel cannot attach kprobes and KVM guests hang here). The guest sees the host's root read-only
+ * and an exchange folder read-write; it has no network device.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { buildInitramfs, GUEST_XCH } from './initramfs.js';
+import { fetchKernel, VmSetupError, type GuestKernel, type UnpackedKernel } from './kernels.js';
+
+export interface GuestJob {
+  kernel: GuestKernel;
+  /** sh script run chrooted into the host's root; GUEST_XCH is its exchange folder. */
+  script: string;
+  timeoutS: number;
+  memoryMb?: number;
+  cpus?: number;
+}
+
+export interface GuestResult {
+  kernel: UnpackedKernel;
+  /** The job's exit status, or undefined when the guest did not get to the end. */
+  exitCode: number | undefined;
+  /** Host path of the exchange folder (the guest's GUEST_XCH). */
+  xch: string;
+  jobLog: string;
+  console: string;
+  seconds: number;
+}
+
+export async function prepareGuest(k: GuestKernel, log: (s: string) => void = () => {}): Promise<{ kernel: UnpackedKernel; initrd: string }> {
+  const r = await execa('sh', ['-c', 'command -v qemu-system-x86_64'], { reject: false });
+  if (r.exitCode !== 0) throw new VmSetupError('qemu-system-x86_64 is missing: apt-get install qemu-system-x86');
+  const kernel = await fetchKernel(k, log);
+  const initrd = join(kernel.modulesDir, '..', '..', '..', '..', 'initrd.gz');
+  if (!existsSync(initrd)) await buildInitramfs(kernel, initrd);
+  return { kernel, initrd };
+}
+
+export async function runInGuest(job: GuestJob, log: (s: string) => void = () => {}): Promise<GuestResult> {
+  const { kernel, initrd } = await prepareGuest(job.kernel, log);
+  const xch = await mkdtemp(join(tmpdir(), 'lifetrace-xch-'));
+  await writeFile(join(xch, 'job.sh'), job.script, { mode: 0o755 });
+  const started = Date.now();
+  const qemu = await execa('qemu-system-x86_64', [
+    '-accel', 'tcg,thread=multi', '-cpu', 'max', '-m', `${job.memoryMb ?? 2048}M`, '-smp', String(job.cpus ?? 2),
+    '-kernel', kernel.vmlinuz, '-initrd', initrd,
+    '-append', 'console=ttyS0 quiet panic=-1 lsm=',
+    '-nographic', '-no-reboot', '-nic', 'none', '-monitor', 'none', '-serial', 'stdio',
+    '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
+    '-virtfs', `local,path=${xch},mount_tag=xch,security_model=none`,
+  ], { reject: false, stdin: 'ignore', timeout: job.timeoutS * 1000, all: true, maxBuffer: 64 << 20 });
+  const read = (f: string): Promise<string> => readFile(join(xch, f), 'utf8').catch(() => '');
+  const exit = (await read('job.exit')).trim();
+  return {
+    kernel,
+    exitCode: exit === '' ? undefined : Number(exit),
+    xch,
+    jobLog: await read('job.log'),
+    console: (qemu.all ?? '') + (qemu.timedOut ? `\nlifetrace: guest killed after ${job.timeoutS} s\n` : ''),
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+export { GUEST_XCH };
