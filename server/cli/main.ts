@@ -2,6 +2,8 @@
 import { fileURLToPath } from 'node:url';
 import { analyzeCommand } from './analyze.js';
 import { UsageError } from './args.js';
+import { guestRun } from './guest.js';
+import { probesCommand } from './probes.js';
 import { rulesCommand } from './rules.js';
 import { startCommand } from './start.js';
 
@@ -13,13 +15,14 @@ usage: lifetrace COMMAND [options]
 
 commands:
   analyze CAPTURE   report lifetimes and suspicious orderings of a capture (--help for options)
+  probes            how each probe resolves on this kernel (or a guest's: --vm) and which rules can run
   rules             list the rules with their severity and the kernel thread each comes from
   start             what 'npm start' runs: analyze the bundled sample capture
   help              this text
 
 Run 'lifetrace COMMAND --help' for a command's options.`;
 
-export async function main(argv: string[], print = (s: string) => void process.stdout.write(s)): Promise<number> {
+export async function main(argv: string[], print: (s: string) => void = (s) => void process.stdout.write(s)): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
@@ -27,6 +30,10 @@ export async function main(argv: string[], print = (s: string) => void process.s
         return await analyzeCommand(rest, print);
       case 'rules':
         return rulesCommand(rest, print);
+      case 'probes':
+        return await probesCommand(rest, print);
+      case 'guest-run':
+        return await guestRun(rest, main);
       case 'start':
         return await startCommand(rest, print);
       case undefined:

@@ -12,6 +12,7 @@ export const dcacheReaddirVsDelete: Rule = {
     'eviction under memory pressure) can leave the walker on a dentry with a NULL d_inode or a freed name. ' +
     'A tmpfs unlink cannot show this (it holds the directory lock); /dev/pts can. Fixed for devpts and the ' +
     'lockless traversal in v5.4 (d4f4de5e5ef8, 26b6c9843384).',
+  needs: { all: ['rd', 'rd_r'], any: ['d_del', 'd_kill', 'pty_kill'] },
   create: () => ({
     on: ['dentry.delete', 'dentry.kill', 'dentry.ptykill'],
     stage: 'before',

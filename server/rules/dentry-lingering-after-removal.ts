@@ -26,6 +26,7 @@ export const dentryLingeringAfterRemoval: Rule = {
     'unhashed, so dput() does not keep them cached). Dentries that linger can be found again by a racing ' +
     'walk and opened after their backing object is gone: the eventfs thread kept ei->dentry around for this ' +
     'reason. Reported once per removal with the count and the longest linger (over 1 ms).',
+  needs: { all: ['dput', 'd_kill'], any: ['rrm', 'd_inval', 'tfs_rm'] },
   create: () => {
     const zeroAt = new Map<Addr, { put: DentryPut; removal: KernelEvent }>();
     const stats = new Map<KernelEvent, Stats>();

@@ -13,6 +13,7 @@ export const dentryUseAfterRemoval: Rule = {
     'open it. For eventfs that open calls back into tracing code whose event (a removed kprobe) is already ' +
     'freed: the 2024 eventfs thread, fixed in v6.8 (43aa6f97c2d0 and the series around it) by making ' +
     'tracefs_d_revalidate() fail for a freed eventfs inode and tracing_open_file_tr() return -ENODEV.',
+  needs: { any: ['rrm', 'd_inval', 'efs_rm', 'tfs_rm'], optional: ['open', 'd_alloc', 'efs_open', 'efs_lookup'] },
   create: () => ({
     on: ['file.open', 'dentry.alloc', 'eventfs.lookup', 'eventfs.open'],
     stage: 'before',

@@ -11,6 +11,7 @@ export const epollCrossProcessDel: Rule = {
     'share the epoll instance, so an EPOLL_CTL_DEL in the child removes the registration the parent made, ' +
     'for both of them. Legal, but a frequent surprise, and the reason the 2024 thread could not move ' +
     'eventpoll_release() to close time: the fd number in the key is only meaningful in one fd table.',
+  needs: { all: ['ctl', 'ctl_r', 'ins', 'rm'] },
   create: () => ({
     on: ['ep.remove'],
     stage: 'before',

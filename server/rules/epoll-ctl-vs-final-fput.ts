@@ -36,6 +36,7 @@ export const epollCtlVsFinalFput: Rule = {
     '__fput pending), and an EPOLL_CTL_DEL can take epitems out without the global mutex. Seen together, ' +
     "an ADD or DEL in one task and the final __fput of its target (or of a file its epoll instance walks) " +
     'in another is the window of the 2020 and 2026 use-after-free fixes (a9ed4a6560b8, a6dc643c6931).',
+  needs: { all: ['ctl', 'ctl_r', 'fput'], optional: ['ins', 'rm', 'fdi'] },
   create: () => ({
     on: ['file.release', 'ep.insert', 'ep.remove', 'ep.ctl'],
     stage: 'before',

@@ -10,6 +10,7 @@ export const epollPollOnDyingFile: Rule = {
     'count has reached zero, __fput() may be tearing the file down (->release has freed private_data, e.g. a ' +
     "dma-buf) until eventpoll_release_file() takes the epitem off. Fixed in v6.9 by 4efaa5acf0a1, which " +
     'takes a reference with epi_fget() first and skips ->poll() when the count is already zero.',
+  needs: { all: ['ins', 'poll', 'fput'], optional: ['last', 'rel'] },
   create: () => ({
     on: ['ep.poll'],
     stage: 'before',

@@ -12,6 +12,7 @@ export const epollReapedByFinalFput: Rule = {
     'eventpoll_release_file() unlinks the file from every epoll instance. This is the path that races with ' +
     'EPOLL_CTL_ADD loop checks (2020) and with ep_item_poll() (2024); it is normal, but it is where to look ' +
     'when those rules fire, and how often it happens under a workload.',
+  needs: { all: ['ins', 'rel', 'rel_r'], optional: ['rm'] },
   create: () => {
     function raise(world: World, out: FlagSink, epiAddr: Addr, ev: KernelEvent): void {
       const epi = world.epitems.get(epiAddr);

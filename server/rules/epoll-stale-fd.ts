@@ -21,6 +21,7 @@ export const epollStaleFd: Rule = {
     'keeps reporting events under the dead fd number; EPOLL_CTL_DEL with the old number then fails. If the ' +
     'number is reused for another file meanwhile, events for one file are reported under the fd of another ' +
     '(error).',
+  needs: { all: ['ins', 'fdc'], optional: ['fdi', 'poll'] },
   create: () => {
     const pending = new Map<Addr, Pending>();
     const byFd = new Map<string, Set<Addr>>();

@@ -14,6 +14,7 @@ export const fsnotifyLongPermissionWait: Rule = {
     'mark teardown system-wide; since then it pins only its marks. A long wait is the window in which marks ' +
     'are torn down under the waiter, and an unresponsive listener hangs every opener. Threshold: ' +
     '--perm-wait-ms (default 100 ms).',
+  needs: { all: ['pw', 'pw_r'] },
   create: (options) => {
     function raise(world: World, out: FlagSink, wait: PermWait, end: KernelEvent | undefined, until: Nanos): void {
       const waited = until - wait.t;

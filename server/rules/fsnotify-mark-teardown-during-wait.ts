@@ -11,6 +11,7 @@ export const fsnotifyMarkTeardownDuringWait: Rule = {
     'lock so that mark teardown is not stalled; the pinned mark can then be detached, destroyed or put to ' +
     'zero underneath the waiter, which must revalidate it in fsnotify_finish_user_wait(). Before the fix ' +
     'this ordering freed marks the waiter still walked.',
+  needs: { all: ['pw', 'pw_r'], any: ['m_detach', 'm_destroy', 'm_free', 'm_put'] },
   create: () => ({
     on: ['mark.detach', 'mark.destroy', 'mark.free', 'mark.put'],
     stage: 'before',

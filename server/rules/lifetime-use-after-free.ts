@@ -11,6 +11,7 @@ export const lifetimeUseAfterFree: Rule = {
     'Every followed object has a birth and a free; an address reused after a free starts a new generation. ' +
     'An event that names an address after its free and before any new birth means the kernel touched freed ' +
     'memory (or a birth was lost: see the confidence). All five threads are, in the end, about this.',
+  needs: { any: ['fput_r', 'rm', 'd_kill', 'm_put', 'epc_r'] },
   create: () => ({
     on: 'all',
     stage: 'after',

@@ -65,7 +65,18 @@ export interface RuleInstance {
   finish?(world: World, out: FlagSink, end: Nanos): void;
 }
 
+/**
+ * The probe records a rule works from: all of `all`, at least one of `any`; without an `optional`
+ * one it still runs, degraded. Tags are the record tags of probes/README.md.
+ */
+export interface RuleNeeds {
+  all?: readonly string[];
+  any?: readonly string[];
+  optional?: readonly string[];
+}
+
 export interface Rule extends RuleInfo {
+  needs: RuleNeeds;
   create(options: RuleOptions): RuleInstance;
 }
 

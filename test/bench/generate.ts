@@ -612,30 +612,30 @@ class Sim {
   private planMarks(t: Task): Step[] | null {
     const p = t.proc;
     const rng = this.rng;
-    const r = rng();
+    // The final put of a mark detached over a millisecond ago comes first, so they do not pile up.
+    const i = this.detached.findIndex((m) => m.group === p.group && this.now - m.detachedAt > 1_000_000);
+    if (i >= 0 && rng() < 0.6) {
+      const m = this.detached[i]!;
+      this.detached.splice(i, 1);
+      return [step('m_put', [m.addr, 1], () => this.marks.give(m.addr))];
+    }
     const own = this.liveMarks.filter((m) => m.group === p.group);
-    if (r < 0.4 && own.length < 40) {
+    if (own.length < 40 && rng() < 0.5) {
       const m: Mark = { addr: this.marks.take(), group: p.group, pins: 0, detachedAt: 0 };
       this.liveMarks.push(m);
       return [step('m_add', [m.addr, p.group])];
     }
-    if (r < 0.75 && own.length > 20) {
-      const m = own[Math.floor(rng() * own.length)]!;
-      if (m.pins > 0) return null;
-      this.liveMarks.splice(this.liveMarks.indexOf(m), 1);
-      return [
-        step('m_detach', [m.addr]),
-        step('m_put', [m.addr, 2], () => {
-          m.detachedAt = this.now;
-          this.detached.push(m);
-        }),
-      ];
-    }
-    const i = this.detached.findIndex((m) => m.group === p.group && this.now - m.detachedAt > 1_000_000);
-    if (i < 0) return null;
-    const m = this.detached[i]!;
-    this.detached.splice(i, 1);
-    return [step('m_put', [m.addr, 1], () => this.marks.give(m.addr))];
+    if (own.length <= 20) return null;
+    const m = own[Math.floor(rng() * own.length)]!;
+    if (m.pins > 0) return null; // pinned by a permission wait: never torn down under it
+    this.liveMarks.splice(this.liveMarks.indexOf(m), 1);
+    return [
+      step('m_detach', [m.addr]),
+      step('m_put', [m.addr, 2], () => {
+        m.detachedAt = this.now;
+        this.detached.push(m);
+      }),
+    ];
   }
 
   /** A new pty: its /dev/pts entry is allocated, then the master is installed and registered. */

@@ -1,0 +1,81 @@
+/** `lifetrace probes`: how each probe resolves on this kernel (or a guest's), and what the rules can do. */
+import { ruleCoverage, type RuleCoverage } from '../analyze/coverage.js';
+import { FAMILIES, type Family } from '../model/events.js';
+import { readKernelFacts } from '../probes/facts.js';
+import { ensureTracingMounts } from '../probes/host.js';
+import { resolveProgram, type ProbePoint } from '../probes/resolve.js';
+import { parse, UsageError } from './args.js';
+import { runGuestCommand } from './guest.js';
+import { GUEST_KERNELS, type GuestKernel } from '../vm/kernels.js';
+
+export const PROBES_USAGE = `usage: lifetrace probes [--json] [--families a,b] [--vm [--kernel 6.1|6.12]]
+
+Lists every probe point the families want and how it resolves on the running kernel (or, with --vm,
+on a stock Debian kernel in a QEMU guest): exact, compiler clone, substitute, tracepoint or missing;
+then which rules are active, degraded or off as a result.`;
+
+export interface ProbesReport {
+  kernel: string;
+  kprobes: boolean;
+  profile: unknown;
+  points: ProbePoint[];
+  rules: RuleCoverage[];
+}
+
+export function parseFamilies(v: string | undefined): Family[] {
+  if (v === undefined) return [...FAMILIES];
+  const fs = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = fs.filter((f) => !(FAMILIES as readonly string[]).includes(f));
+  if (bad.length > 0 || fs.length === 0) throw new UsageError(`unknown probe family ${bad.join(', ') || '(none)'}; families: ${FAMILIES.join(', ')}`);
+  return fs as Family[];
+}
+
+export function parseKernel(v: string | undefined): GuestKernel {
+  if (v === undefined) return '6.1';
+  if (!(GUEST_KERNELS as readonly string[]).includes(v)) throw new UsageError(`--kernel takes ${GUEST_KERNELS.join(' or ')}, got ${JSON.stringify(v)}`);
+  return v as GuestKernel;
+}
+
+export async function probesReport(families: Family[]): Promise<ProbesReport> {
+  await ensureTracingMounts();
+  const facts = await readKernelFacts();
+  const program = resolveProgram(families, facts);
+  return { kernel: facts.release, kprobes: facts.kprobes, profile: program.profile, points: program.points, rules: ruleCoverage(program.tags) };
+}
+
+export function renderProbes(r: ProbesReport): string {
+  const out = [`kernel ${r.kernel}: kprobes ${r.kprobes ? 'available' : 'NOT available (locked down or CONFIG_KPROBES off)'}`, `profile ${JSON.stringify(r.profile)}`, ''];
+  for (const p of r.points) {
+    const target = p.target ? ` -> ${p.target}` : '';
+    out.push(`  ${p.family.padEnd(9)} ${p.attach.padEnd(42)} ${p.resolution.padEnd(10)}${target}${p.note ? `  (${p.note})` : ''}`);
+  }
+  out.push('', 'rules:');
+  for (const c of r.rules) out.push(`  ${c.id.padEnd(36)} ${c.status.padEnd(9)}${c.missing.length ? ` missing ${c.missing.join(', ')}` : ''}`);
+  if (!r.kprobes) {
+    out.push('', 'Without kprobes only the tracepoints above attach. Trace a real kernel with --vm (a stock Debian');
+    out.push('kernel in a QEMU guest), or run lifetrace on a kernel with CONFIG_KPROBES and no lockdown.');
+  }
+  return out.join('\n') + '\n';
+}
+
+export async function probesCommand(argv: string[], print: (s: string) => void): Promise<number> {
+  const { values } = parse(argv, {
+    json: { type: 'boolean' }, families: { type: 'string' }, vm: { type: 'boolean' }, kernel: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  }, PROBES_USAGE);
+  if (values.help) {
+    print(PROBES_USAGE + '\n');
+    return 0;
+  }
+  const families = parseFamilies(values.families);
+  let report: ProbesReport;
+  if (values.vm) {
+    const kernel = parseKernel(values.kernel);
+    const r = await runGuestCommand(kernel, ['probes', '--json', '--families', families.join(',')], { timeoutS: 300, log: (s) => process.stderr.write(s + '\n') });
+    report = JSON.parse(r.stdout) as ProbesReport;
+  } else {
+    if (values.kernel) throw new UsageError('--kernel goes with --vm');
+    report = await probesReport(families);
+  }
+  print(values.json ? JSON.stringify(report) + '\n' : renderProbes(report));
+  return 0;
+}

@@ -1,0 +1,126 @@
+/**
+ * Probe resolution: for each probe block of the chosen families, how it attaches on this kernel.
+ *
+ * - exact: the function is attachable by its name;
+ * - clone: only a compiler clone exists (.isra, .constprop, .part); attached by wildcard, and its
+ *   arguments are trusted only where the script checks them (ep_item_poll checks its epitem);
+ * - substitute: the function the kernel inlined is replaced by another (ep_insert ->
+ *   ep_ptable_queue_proc, ep_remove -> ep_remove_epi...);
+ * - tracepoint: a tracepoint, always attachable where tracing is;
+ * - missing: not on this kernel; the block is left out of the program and its records never come.
+ */
+import { createHash } from 'node:crypto';
+import { FAMILIES, type Family } from '../model/events.js';
+import type { KernelFacts } from './facts.js';
+import { profileFromBtf, DEFAULT_PROFILE, type KernelProfile } from './profile.js';
+import { renderScript, scriptSource } from './scripts.js';
+
+export type Resolution = 'exact' | 'clone' | 'substitute' | 'tracepoint' | 'missing';
+
+export interface ProbePoint {
+  family: Family | 'common';
+  /** As written in the script (after rendering), e.g. kprobe:ep_item_poll* */
+  attach: string;
+  /** The kernel function (or tracepoint) it stands for. */
+  wants: string;
+  resolution: Resolution;
+  /** The symbol that will be hit, when it differs from `wants`. */
+  target?: string;
+  /** Record tags this block prints. */
+  tags: string[];
+  note?: string;
+}
+
+export interface ResolvedProgram {
+  text: string;
+  families: Family[];
+  hashes: Partial<Record<Family, string>>;
+  points: ProbePoint[];
+  profile: KernelProfile;
+  /** Record tags that can arrive. */
+  tags: Set<string>;
+}
+
+/** Functions probed through another: what the script attaches to -> what it stands for. */
+const SUBSTITUTES: Record<string, { wants: string; note: string }> = {
+  ep_ptable_queue_proc: { wants: 'ep_insert', note: 'ep_insert is inlined; its poll of the target calls ep_ptable_queue_proc' },
+  ep_remove_epi: { wants: 'ep_remove', note: 'the epitem removal of the 2026 stable series' },
+  __ep_remove: { wants: 'ep_remove', note: '6.4-6.12 removal path' },
+};
+
+interface Block {
+  header: string;
+  text: string;
+}
+
+function splitBlocks(script: string): { prelude: string; blocks: Block[] } {
+  const lines = script.split('\n');
+  const blocks: Block[] = [];
+  const prelude: string[] = [];
+  let cur: string[] | undefined;
+  for (const line of lines) {
+    if (/^(kprobe|kretprobe|tracepoint|BEGIN|END|interval|profile):?/.test(line)) {
+      if (cur) blocks.push({ header: cur[0]!, text: cur.join('\n') });
+      cur = [line];
+    } else if (cur) cur.push(line);
+    else prelude.push(line);
+  }
+  if (cur) blocks.push({ header: cur[0]!, text: cur.join('\n') });
+  return { prelude: prelude.join('\n'), blocks };
+}
+
+const CLONE = /^(.*)\.(isra|constprop|part|cold|lto_priv)\.\d+$/;
+
+function resolveKprobe(fn: string, facts: KernelFacts): { resolution: Resolution; target?: string } {
+  const can = (name: string): boolean => (facts.attachable ?? facts.symbols).has(name);
+  const wildcard = fn.endsWith('*');
+  const base = wildcard ? fn.slice(0, -1) : fn;
+  if (!facts.kprobes) return { resolution: 'missing' };
+  if (!wildcard && can(fn)) return { resolution: SUBSTITUTES[fn] ? 'substitute' : 'exact' };
+  if (wildcard && can(base)) return { resolution: 'exact', target: base };
+  if (wildcard) {
+    for (const name of facts.attachable ?? facts.symbols) {
+      const m = CLONE.exec(name);
+      if (m && m[1] === base) return { resolution: 'clone', target: name };
+    }
+  }
+  return { resolution: 'missing' };
+}
+
+export function resolveProgram(families: readonly Family[], facts: KernelFacts): ResolvedProgram {
+  const profile = facts.btf ? profileFromBtf(facts.btf) : DEFAULT_PROFILE;
+  const chosen = FAMILIES.filter((f) => families.includes(f));
+  const points: ProbePoint[] = [];
+  const parts: string[] = [];
+  const hashes: Partial<Record<Family, string>> = {};
+  const tags = new Set<string>();
+  for (const family of ['common', ...chosen] as const) {
+    const { prelude, blocks } = splitBlocks(renderScript(scriptSource(family), profile));
+    const kept = [prelude];
+    for (const b of blocks) {
+      const [kind, name = ''] = b.header.replace(/\s*\{?\s*$/, '').split(':');
+      const blockTags = [...b.text.matchAll(/printf\("([a-z_]+)\\t/g)].map((m) => m[1]!);
+      let p: ProbePoint;
+      if (kind === 'kprobe' || kind === 'kretprobe') {
+        const r = resolveKprobe(name, facts);
+        const sub = SUBSTITUTES[name];
+        p = { family, attach: `${kind}:${name}`, wants: sub?.wants ?? name.replace(/\*$/, ''), resolution: r.resolution, tags: blockTags };
+        if (r.target) p.target = r.target;
+        if (sub && r.resolution !== 'missing') p.note = sub.note;
+        if (r.resolution === 'clone') p.note = 'compiler clone: arguments checked in the script before use';
+      } else if (kind === 'tracepoint') {
+        p = { family, attach: b.header.trim(), wants: name, resolution: 'tracepoint', tags: blockTags };
+      } else {
+        p = { family, attach: kind!, wants: kind!, resolution: 'exact', tags: blockTags };
+      }
+      if (family !== 'common') points.push(p);
+      if (p.resolution === 'missing') continue;
+      kept.push(b.text);
+      for (const t of blockTags) tags.add(t);
+    }
+    const text = kept.join('\n');
+    if (family !== 'common') hashes[family] = createHash('sha256').update(text).digest('hex');
+    parts.push(text);
+  }
+  return { text: parts.join('\n'), families: chosen, hashes, points, profile, tags };
+}

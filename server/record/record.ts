@@ -1,0 +1,134 @@
+/**
+ * `lifetrace capture` on the machine it runs on: resolve the probes for this kernel, start
+ * bpftrace, wait until it is attached, run the workload, stop, and leave a capture file (format v1:
+ * header, then bpftrace's lines exactly as printed).
+ */
+import { createWriteStream } from 'node:fs';
+import { hostname } from 'node:os';
+import { once } from 'node:events';
+import { createGzip } from 'node:zlib';
+import type { Writable } from 'node:stream';
+import { execa } from 'execa';
+import { CAPTURE_FORMAT, CAPTURE_VERSION, serializeHeader, type CaptureHeader } from '../capture/header.js';
+import type { Family } from '../model/events.js';
+import { readKernelFacts } from '../probes/facts.js';
+import { ensureTracingMounts } from '../probes/host.js';
+import { resolveProgram, type ProbePoint } from '../probes/resolve.js';
+import { startBpftrace } from './bpftrace.js';
+import { stressArgs, type StressPreset } from './stress.js';
+
+export const LIFETRACE_VERSION = '0.1.0';
+
+export interface RecordOptions {
+  out: string;
+  families: Family[];
+  durationS?: number;
+  command?: string[];
+  stress?: StressPreset;
+  /** How long a stress preset runs when there is no command and no duration. */
+  stressSeconds?: number;
+  header?: Record<string, unknown>;
+  onProgress?(p: Progress): void;
+  /** Aborting stops the capture early (Ctrl-C); what was recorded is kept. */
+  signal?: AbortSignal;
+  log?(s: string): void;
+}
+
+export interface Progress {
+  events: number;
+  lost: number;
+  seconds: number;
+}
+
+export interface RecordResult extends Progress {
+  out: string;
+  lines: number;
+  kernel: string;
+  points: ProbePoint[];
+  commandExit?: number | undefined;
+  stressExit?: number | undefined;
+  bpftraceErrors: string[];
+}
+
+export class CaptureError extends Error {}
+
+export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
+  const log = o.log ?? (() => {});
+  const mountProblems = await ensureTracingMounts();
+  if (mountProblems.length > 0) throw new CaptureError(`cannot prepare tracing: ${mountProblems.join('; ')} (run as root)`);
+  const facts = await readKernelFacts();
+  const program = resolveProgram(o.families, facts);
+  const missing = program.points.filter((p) => p.resolution === 'missing');
+  if (missing.length === program.points.length) {
+    throw new CaptureError(`none of the probes of ${o.families.join(',')} can attach on ${facts.release}${facts.kprobes ? '' : ' (no kprobes on this kernel)'}: see 'lifetrace probes'`);
+  }
+  for (const p of missing) log(`lifetrace: ${p.attach} is not on this kernel: its records (${p.tags.join(', ')}) will not come`);
+
+  const header: CaptureHeader = {
+    format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: new Date().toISOString(), host: hostname(), kernel: facts.release,
+    families: program.hashes, lifetrace_version: LIFETRACE_VERSION,
+    probes: program.points.map((p) => ({ attach: p.attach, wants: p.wants, resolution: p.resolution, ...(p.target ? { target: p.target } : {}) })),
+    ...o.header,
+    ...(o.stress ? { stress: o.stress } : {}),
+    ...(o.command ? { command: o.command } : {}),
+  };
+
+  const file = createWriteStream(o.out);
+  const sink: Writable = o.out.endsWith('.gz') ? createGzip() : file;
+  if (sink !== file) sink.pipe(file);
+  sink.write(serializeHeader(header) + '\n');
+
+  const started = Date.now();
+  const progress: Progress = { events: 0, lost: 0, seconds: 0 };
+  let lines = 1;
+  const bt = await startBpftrace(program.text, {
+    onLine(line) {
+      lines++;
+      sink.write(line + '\n');
+      if (line.startsWith('{"type": "printf"')) progress.events++;
+      else if (line.startsWith('{"type": "lost_events"')) progress.lost += Number(/"(?:events|count)": (\d+)/.exec(line)?.[1] ?? 0);
+    },
+  });
+  const ticker = setInterval(() => {
+    progress.seconds = (Date.now() - started) / 1000;
+    o.onProgress?.({ ...progress });
+  }, 500);
+
+  let commandExit: number | undefined;
+  let stressExit: number | undefined;
+  try {
+    await bt.attached;
+    log(`lifetrace: probes attached on ${facts.release}`);
+    const until: Promise<unknown>[] = [];
+    const abort = new AbortController();
+    o.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    if (o.stress) {
+      const seconds = o.durationS ?? o.stressSeconds ?? 10;
+      const stress = execa('stress-ng', stressArgs(o.stress, seconds), { reject: false, stdin: 'ignore', cancelSignal: abort.signal, all: true })
+        .then((r) => { stressExit = r.exitCode; });
+      if (!o.command) until.push(stress);
+    }
+    if (o.command) {
+      const [cmd, ...args] = o.command;
+      until.push(execa(cmd!, args, { reject: false, stdio: 'inherit', cancelSignal: abort.signal }).then((r) => { commandExit = r.exitCode; }));
+    }
+    if (o.durationS !== undefined && !o.stress) until.push(new Promise((r) => setTimeout(r, o.durationS! * 1000)));
+    if (until.length === 0) until.push(new Promise(() => {})); // until Ctrl-C
+    await Promise.race([...until, once(abort.signal, 'abort'), bt.done]);
+    abort.abort();
+  } catch (e) {
+    clearInterval(ticker);
+    await bt.stop();
+    sink.end();
+    await once(file, 'close');
+    const { errors } = await bt.done;
+    throw new CaptureError(`${(e as Error).message}${errors.length ? `\n${errors.join('\n')}` : ''}`);
+  }
+  clearInterval(ticker);
+  await bt.stop();
+  const { errors } = await bt.done;
+  sink.end();
+  await once(file, 'close');
+  progress.seconds = (Date.now() - started) / 1000;
+  return { ...progress, out: o.out, lines, kernel: facts.release, points: program.points, commandExit, stressExit, bpftraceErrors: errors };
+}
