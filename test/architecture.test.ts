@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 
 const LAYERS: Record<string, number> = {
   model: 0, support: 0,
-  probes: 1, capture: 1,
-  decode: 2,
+  probes: 1, capture: 1, vm: 1,
+  decode: 2, record: 2,
   lifetime: 3,
   rules: 4,
   analyze: 5,

@@ -24,12 +24,11 @@ export async function runGuestCommand(
   const job: GuestCommand = { argv, cwd: o.cwd ?? PROJECT_ROOT, stdoutFile: `${GUEST_XCH}/stdout` };
   const script = [
     'set -e',
-    `echo ${shQuote(JSON.stringify(job))} > ${GUEST_XCH}/job.json`,
     `cd ${shQuote(PROJECT_ROOT)}`,
     `exec node dist/server/cli/main.js guest-run ${GUEST_XCH}/job.json`,
   ].join('\n');
   o.log(`lifetrace: booting a Debian ${kernel} kernel in QEMU (TCG) for: lifetrace ${argv.join(' ')}`);
-  const r = await runInGuest({ kernel, script, timeoutS: o.timeoutS }, o.log);
+  const r = await runInGuest({ kernel, script, timeoutS: o.timeoutS, files: { 'job.json': JSON.stringify(job) } }, o.log);
   const stdout = await readFile(join(r.xch, 'stdout'), 'utf8').catch(() => '');
   if (r.exitCode === undefined) {
     throw new UsageError(`the guest did not finish (${r.seconds.toFixed(0)} s):\n${r.jobLog.slice(-2000)}${r.console.slice(-1500)}`);

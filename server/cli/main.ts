@@ -2,6 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { analyzeCommand } from './analyze.js';
 import { UsageError } from './args.js';
+import { captureCommand } from './capture.js';
 import { guestRun } from './guest.js';
 import { probesCommand } from './probes.js';
 import { rulesCommand } from './rules.js';
@@ -15,6 +16,7 @@ usage: lifetrace COMMAND [options]
 
 commands:
   analyze CAPTURE   report lifetimes and suspicious orderings of a capture (--help for options)
+  capture --out F   record a capture here or in a QEMU guest (--vm), with a workload or stress preset
   probes            how each probe resolves on this kernel (or a guest's: --vm) and which rules can run
   rules             list the rules with their severity and the kernel thread each comes from
   start             what 'npm start' runs: analyze the bundled sample capture
@@ -30,6 +32,8 @@ export async function main(argv: string[], print: (s: string) => void = (s) => v
         return await analyzeCommand(rest, print);
       case 'rules':
         return rulesCommand(rest, print);
+      case 'capture':
+        return await captureCommand(rest, print);
       case 'probes':
         return await probesCommand(rest, print);
       case 'guest-run':

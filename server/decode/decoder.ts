@@ -30,6 +30,8 @@ export interface StreamInfo {
   maps: Record<string, unknown>;
   records: Record<Family, number>;
   lines: number;
+  /** Line of the `ready` record: probes were all attached from there on. */
+  readyLine?: number;
 }
 
 interface Route {
@@ -101,6 +103,11 @@ export class CaptureDecoder {
 
   private record(f: string[], lineNo: number, text: string): void {
     const tag = f[0]!;
+    if (tag === 'ready') {
+      // common.bt's BEGIN: every probe is attached from here on.
+      this.info.readyLine ??= lineNo;
+      return;
+    }
     const route = ROUTES.get(tag);
     if (route === undefined) {
       return this.anomalies.add('unknown-record', lineNo, `unknown record tag ${JSON.stringify(tag)}`, text);

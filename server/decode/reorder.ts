@@ -1,7 +1,9 @@
 /**
- * bpftrace drains one buffer per CPU, so records arrive grouped by CPU, not in time order. The
- * reorderer holds events in a min-heap and releases each one once the newest time seen is more
- * than `windowNs` past it.
+ * bpftrace drains one buffer per CPU, so records arrive grouped by CPU, not in time order; under
+ * load (or emulation) one CPU's batch can trail another's by seconds. Each CPU's own stream is in
+ * order, though, so a record is released once every CPU that is still producing has passed its
+ * time (a k-way merge watermark, less `SLACK_NS` for the rare nested probe on one CPU). A CPU that
+ * went quiet cannot hold the rest back for longer than `windowNs`.
  *
  * Tie-break at equal kernel times: capture line order. Two records with the same nsecs on different
  * CPUs have no knowable order; line order at least makes every run give the same answer.
@@ -16,16 +18,24 @@ export interface ReorderOptions {
   maxHeld: number;
 }
 
-export const DEFAULT_REORDER: ReorderOptions = { windowNs: 250_000_000, maxHeld: 200_000 };
+export const DEFAULT_REORDER: ReorderOptions = { windowNs: 10_000_000_000, maxHeld: 200_000 };
+
+/** Within one CPU, a probe interrupted by another can print a little out of order. */
+const SLACK_NS = 1_000_000;
 
 /** A CPU silent for this long is not the one whose buffer overflowed (see lossWindow). */
 const ACTIVE_CPU_NS = 10_000_000_000;
+/** How far past the newest record lost events may lie: bpftrace reads a loss notice right after the drop. */
+const LOSS_TAIL_NS = 1_000_000_000;
 
 export class Reorderer {
   private readonly heap: KernelEvent[] = [];
   private maxT = -Infinity;
   private lastReleased = -Infinity;
   private readonly lastByCpu = new Map<number, number>();
+  /** The slowest CPU's latest time, and which CPU that is. */
+  private minCpu = -1;
+  private minT = -Infinity;
   late = 0;
 
   constructor(
@@ -36,7 +46,12 @@ export class Reorderer {
 
   push(ev: KernelEvent): void {
     if (ev.t > this.maxT) this.maxT = ev.t;
-    this.lastByCpu.set(ev.cpu, ev.t);
+    const prev = this.lastByCpu.get(ev.cpu);
+    if (prev === undefined || ev.t > prev) {
+      this.lastByCpu.set(ev.cpu, ev.t);
+      // Only the slowest CPU moving forward (or a new CPU) can move the watermark.
+      if (prev === undefined || ev.cpu === this.minCpu) this.recomputeWatermark();
+    }
     if (ev.t < this.lastReleased) {
       // Later than the window allows: keep it (never lose good data), but say so.
       this.late++;
@@ -45,7 +60,7 @@ export class Reorderer {
       return;
     }
     this.insert(ev);
-    const horizon = this.maxT - this.opts.windowNs;
+    const horizon = Math.max(this.minT - SLACK_NS, this.maxT - this.opts.windowNs);
     while (this.heap.length > 0 && (this.heap[0]!.t < horizon || this.heap.length > this.opts.maxHeld)) {
       this.emit(this.pop());
     }
@@ -61,15 +76,26 @@ export class Reorderer {
   }
 
   /**
-   * The kernel-time span in which events reported lost right now may have happened: from the last
-   * record of the earliest recently active CPU to the newest time seen plus the window (records
-   * still in flight may be older than what arrived).
+   * The kernel-time span in which events reported lost right now may have happened. The CPU whose
+   * buffer overflowed lost them after its last record that arrived, so they are no older than the
+   * earliest last record of the recently active CPUs; and bpftrace reads the notice soon after the
+   * drop, so they are no newer than the newest record plus LOSS_TAIL_NS.
    */
   lossWindow(): { start: Nanos; end: Nanos } {
     if (this.maxT === -Infinity) return { start: -Infinity as Nanos, end: Infinity as Nanos };
     let start = this.maxT;
     for (const t of this.lastByCpu.values()) if (t < start && t >= this.maxT - ACTIVE_CPU_NS) start = t;
-    return { start: (start - this.opts.windowNs) as Nanos, end: (this.maxT + this.opts.windowNs) as Nanos };
+    return { start: (start - SLACK_NS) as Nanos, end: (this.maxT + LOSS_TAIL_NS) as Nanos };
+  }
+
+  private recomputeWatermark(): void {
+    this.minT = Infinity;
+    for (const [cpu, t] of this.lastByCpu) {
+      if (t < this.minT) {
+        this.minT = t;
+        this.minCpu = cpu;
+      }
+    }
   }
 
   private emit(ev: KernelEvent): void {

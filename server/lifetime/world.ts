@@ -239,9 +239,8 @@ export class World {
         return;
       }
       case 'dentry.kill': {
-        const d = this.dentries.get(ev.dentry);
+        const d = this.useDentry(ev.dentry, ev, ev.parent);
         if (d) this.dentries.free(d, ev);
-        else if (this.dentries.tombstone(ev.dentry)) this.noteAfterFree(this.dentries.tombstone(ev.dentry)!);
         return;
       }
       case 'readdir': {

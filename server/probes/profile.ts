@@ -20,12 +20,20 @@ export const DEFAULT_PROFILE: KernelProfile = {
   epItemPoll: 'ep_item_poll*',
 };
 
-export function profileFromBtf(btf: Btf): KernelProfile {
+/**
+ * The epitem removal to probe, most specific first: ep_remove_epi (2026 stable series) is the one
+ * path every removal takes (EPOLL_CTL_DEL, the final __fput, the epoll instance closing);
+ * __ep_remove (6.4-6.12 tags) likewise; ep_remove (6.1 tag) is missed by eventpoll_release_file
+ * on kernels that have the others.
+ */
+const EP_REMOVERS = ['ep_remove_epi', '__ep_remove', 'ep_remove'];
+
+export function profileFromBtf(btf: Btf, attachable?: (fn: string) => boolean): KernelProfile {
   const fileRefs = btf.hasField('file', 'f_ref.refcnt.counter') ? 'f_ref' : 'f_count';
   let epRemove = DEFAULT_PROFILE.epRemove;
-  for (const fn of ['ep_remove', '__ep_remove', 'ep_remove_epi']) {
+  for (const fn of EP_REMOVERS) {
     const i = btf.params(fn)?.indexOf('epi') ?? -1;
-    if (i >= 0) {
+    if (i >= 0 && (attachable?.(fn) ?? true)) {
       epRemove = { fn, epiArg: i };
       break;
     }

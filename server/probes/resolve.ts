@@ -44,7 +44,7 @@ export interface ResolvedProgram {
 /** Functions probed through another: what the script attaches to -> what it stands for. */
 const SUBSTITUTES: Record<string, { wants: string; note: string }> = {
   ep_ptable_queue_proc: { wants: 'ep_insert', note: 'ep_insert is inlined; its poll of the target calls ep_ptable_queue_proc' },
-  ep_remove_epi: { wants: 'ep_remove', note: 'the epitem removal of the 2026 stable series' },
+  ep_remove_epi: { wants: 'ep_remove', note: 'every epitem removal path of the 2026 stable series goes through it' },
   __ep_remove: { wants: 'ep_remove', note: '6.4-6.12 removal path' },
 };
 
@@ -88,7 +88,7 @@ function resolveKprobe(fn: string, facts: KernelFacts): { resolution: Resolution
 }
 
 export function resolveProgram(families: readonly Family[], facts: KernelFacts): ResolvedProgram {
-  const profile = facts.btf ? profileFromBtf(facts.btf) : DEFAULT_PROFILE;
+  const profile = facts.btf ? profileFromBtf(facts.btf, (fn) => (facts.attachable ?? facts.symbols).has(fn)) : DEFAULT_PROFILE;
   const chosen = FAMILIES.filter((f) => families.includes(f));
   const points: ProbePoint[] = [];
   const parts: string[] = [];

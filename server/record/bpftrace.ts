@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 
 export interface BpftraceRun {
-  /** Resolves once bpftrace reported its probes attached; rejects if it failed before. */
+  /** Resolves once every probe is attached (the BEGIN probe's `ready` record); rejects if bpftrace failed before. */
   attached: Promise<number>;
   /** Ends bpftrace (SIGINT: it prints its maps and exits) and waits for it. */
   stop(): Promise<void>;
@@ -22,6 +22,8 @@ export interface BpftraceOptions {
   perfPages?: number;
   mapKeys?: number;
 }
+
+const READY = '{"type": "printf", "data": "ready\\t';
 
 /** stderr noise bpftrace 0.17 prints on every start. */
 const NOISE = /RLIMIT_MEMLOCK|is not traceable|attaching to it will likely fail|^\s*$|^~+$|^\s*(kprobe|kretprobe|tracepoint):/;
@@ -50,6 +52,7 @@ export async function startBpftrace(program: string, opts: BpftraceOptions): Pro
   attached.catch(() => {});
 
   let carry = '';
+  let probes = 0;
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
     const text = carry + chunk;
@@ -57,7 +60,8 @@ export async function startBpftrace(program: string, opts: BpftraceOptions): Pro
     for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
       const line = text.slice(start, nl);
       start = nl + 1;
-      if (line.startsWith('{"type": "attached_probes"')) attachedResolve(Number(/"probes": (\d+)/.exec(line)?.[1] ?? 0));
+      if (line.startsWith('{"type": "attached_probes"')) probes = Number(/"probes": (\d+)/.exec(line)?.[1] ?? 0);
+      else if (line.startsWith(READY)) attachedResolve(probes);
       opts.onLine(line);
     }
     carry = text.slice(start);

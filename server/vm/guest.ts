@@ -16,6 +16,8 @@ export interface GuestJob {
   /** sh script run chrooted into the host's root; GUEST_XCH is its exchange folder. */
   script: string;
   timeoutS: number;
+  /** Files to put in the exchange folder before boot (name -> content). */
+  files?: Record<string, string>;
   memoryMb?: number;
   cpus?: number;
 }
@@ -44,6 +46,7 @@ export async function runInGuest(job: GuestJob, log: (s: string) => void = () =>
   const { kernel, initrd } = await prepareGuest(job.kernel, log);
   const xch = await mkdtemp(join(tmpdir(), 'lifetrace-xch-'));
   await writeFile(join(xch, 'job.sh'), job.script, { mode: 0o755 });
+  for (const [name, content] of Object.entries(job.files ?? {})) await writeFile(join(xch, name), content);
   const started = Date.now();
   const qemu = await execa('qemu-system-x86_64', [
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-m', `${job.memoryMb ?? 2048}M`, '-smp', String(job.cpus ?? 2),

@@ -26,6 +26,7 @@ function initScript(modules: string[]): string {
 ${bb} mkdir -p /proc /sys /dev /host
 ${bb} mount -t proc proc /proc
 ${bb} mount -t sysfs sys /sys
+${bb} hostname lifetrace-guest
 ${bb} mount -t devtmpfs dev /dev
 ${modules.map((m) => `${bb} insmod /modules/${m}.ko`).join('\n')}
 ${bb} mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 host /host || { echo "lifetrace-guest: cannot mount host root"; ${bb} poweroff -f; }

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Small deterministic workloads that produce, on a real kernel, the orderings lifetrace's rules
+look for. Each runs under its own comm (lt-<name>) so a test can tell whose flags are whose.
+
+usage: workloads.py NAME...   (or 'all')
+"""
+import ctypes
+import os
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def set_comm(name):
+    libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+
+
+def cross_process_del():
+    """fork, then EPOLL_CTL_DEL in the child removes the parent's registration (epoll.cross-process-del)."""
+    ep = select.epoll()
+    r, w = os.pipe()
+    ep.register(r, select.EPOLLIN)
+    pid = os.fork()
+    if pid == 0:
+        set_comm('lt-xdel-child')
+        ep.unregister(r)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.write(w, b'x')
+    assert ep.poll(0.05) == [], 'the DEL in the child removed it for the parent too'
+    for fd in (r, w):
+        os.close(fd)
+    ep.close()
+
+
+def stale_fd():
+    """dup + close of the registered fd, then an event under the dead number (epoll.stale-fd)."""
+    ep = select.epoll()
+    r, w = os.pipe()
+    ep.register(r, select.EPOLLIN)
+    r2 = os.dup(r)
+    os.close(r)
+    os.write(w, b'x')
+    events = ep.poll(0.5)
+    assert events and events[0][0] == r, f'epoll reports the closed fd number: {events}'
+    os.close(r2)
+    os.close(w)
+    ep.close()
+
+
+def reaped():
+    """the last close of a registered file with no EPOLL_CTL_DEL (epoll.reaped-by-final-fput)."""
+    ep = select.epoll()
+    r, w = os.pipe()
+    ep.register(r, select.EPOLLIN)
+    os.close(r)
+    os.close(w)
+    ep.close()
+
+
+def pty_readdir(seconds=3.0):
+    """list /dev/pts while another process opens and closes ptys (dcache.readdir-vs-delete)."""
+    stop = time.time() + seconds
+    pid = os.fork()
+    if pid == 0:
+        set_comm('lt-pty-closer')
+        while time.time() < stop:
+            a, b = os.openpty()
+            os.close(b)
+            os.close(a)
+        os._exit(0)
+    set_comm('lt-pty-lister')
+    n = 0
+    while time.time() < stop:
+        os.listdir('/dev/pts')
+        n += 1
+    os.waitpid(pid, 0)
+
+
+# fanotify
+FAN_CLASS_CONTENT = 0x4
+FAN_CLOEXEC = 0x1
+FAN_MARK_ADD = 0x1
+FAN_OPEN_PERM = 0x10000
+FAN_ALLOW = 0x01
+AT_FDCWD = -100
+EVENT = struct.Struct('IBBHQii')  # event_len, vers, reserved, metadata_len, mask, fd, pid
+
+
+def fanotify_listener(path):
+    fan = libc.fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, os.O_RDONLY)
+    if fan < 0:
+        raise OSError(ctypes.get_errno(), 'fanotify_init')
+    if libc.fanotify_mark(fan, FAN_MARK_ADD, ctypes.c_uint64(FAN_OPEN_PERM), AT_FDCWD, path.encode()) < 0:
+        raise OSError(ctypes.get_errno(), 'fanotify_mark')
+    return fan
+
+
+def answer(fan, delay):
+    buf = os.read(fan, 4096)
+    _, _, _, _, _, fd, _ = EVENT.unpack_from(buf)
+    time.sleep(delay)
+    os.write(fan, struct.pack('iI', fd, FAN_ALLOW))
+    os.close(fd)
+
+
+def open_in_child(path, comm):
+    pid = os.fork()
+    if pid == 0:
+        set_comm(comm)
+        os.close(int(os.environ['LT_FAN']))  # or the listener's close would not release the group
+        with open(path, 'rb'):
+            pass
+        os._exit(0)
+    return pid
+
+
+def fanotify_late(path='/tmp/lt-fanotify-late'):
+    """a permission listener that answers 300 ms late (fsnotify.long-permission-wait)."""
+    open(path, 'w').close()
+    fan = fanotify_listener(path)
+    os.environ['LT_FAN'] = str(fan)
+    pid = open_in_child(path, 'lt-fan-opener')
+    answer(fan, 0.3)
+    os.waitpid(pid, 0)
+    os.close(fan)
+
+
+def fanotify_teardown(path='/tmp/lt-fanotify-teardown'):
+    """the listener closes its group while a permission event waits (fsnotify.mark-teardown-during-wait)."""
+    open(path, 'w').close()
+    fan = fanotify_listener(path)
+    os.environ['LT_FAN'] = str(fan)
+    pid = open_in_child(path, 'lt-fan-waiter')
+    time.sleep(0.3)  # the opener is now waiting on us
+    os.close(fan)    # tears the group and its mark down under the waiter
+    os.waitpid(pid, 0)
+
+
+def clean():
+    """ordinary, orderly use: register, poll, DEL, close; sockets; nothing to flag."""
+    ep = select.epoll()
+    a, b = socket.socketpair()
+    r, w = os.pipe()
+    ep.register(a.fileno(), select.EPOLLIN)
+    ep.register(r, select.EPOLLIN)
+    for _ in range(20):
+        b.send(b'x')
+        os.write(w, b'y')
+        for fd, _ in ep.poll(0.1):
+            os.read(fd, 16) if fd == r else a.recv(16)
+    ep.unregister(a.fileno())
+    ep.unregister(r)
+    a.close(); b.close(); os.close(r); os.close(w)
+    ep.close()
+    for i in range(20):
+        p = f'/tmp/lt-clean-{i}'
+        with open(p, 'w') as f:
+            f.write('x')
+        os.listdir('/tmp')
+        os.unlink(p)
+
+
+TRACING = '/sys/kernel/tracing'
+
+
+def eventfs():
+    """create a kprobe event, hold its files open and list them, remove the event (dentry rules, 6.6+)."""
+    with open(f'{TRACING}/kprobe_events', 'a') as f:
+        f.write('p:lt_probe vfs_statx\n')
+    d = f'{TRACING}/events/kprobes/lt_probe'
+    held = os.open(f'{d}/enable', os.O_RDONLY)
+    os.listdir(d)
+    os.close(held)
+    with open(f'{TRACING}/kprobe_events', 'a') as f:
+        f.write('-:lt_probe\n')
+    for _ in range(3):
+        try:
+            os.open(f'{d}/enable', os.O_RDONLY)
+        except OSError:
+            pass
+        try:
+            os.listdir(d)
+        except OSError:
+            pass
+
+
+WORKLOADS = {
+    'xdel': cross_process_del, 'stalefd': stale_fd, 'reaped': reaped, 'pty': pty_readdir,
+    'fanlate': fanotify_late, 'fanteardown': fanotify_teardown, 'clean': clean, 'eventfs': eventfs,
+}
+
+
+def main(names):
+    if names == ['all']:
+        names = [n for n in WORKLOADS if n != 'eventfs' or os.path.exists(f'{TRACING}/events')]
+    for name in names:
+        pid = os.fork()
+        if pid == 0:
+            set_comm(f'lt-{name}')
+            try:
+                WORKLOADS[name]()
+            except Exception as e:
+                print(f'{name}: {e}', file=sys.stderr)
+                os._exit(1)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print(f'workload {name}: exit {os.waitstatus_to_exitcode(status)}', flush=True)
+        time.sleep(0.2)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:] or ['all'])
