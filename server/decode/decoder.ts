@@ -3,7 +3,7 @@
  * record by its tag to its family's decoder, and reports losses, diagnostics and anomalies.
  */
 import { looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/header.js';
-import type { Family, KernelEvent, Origin } from '../model/events.js';
+import type { Family, KernelEvent } from '../model/events.js';
 import { TimeBase } from '../model/time.js';
 import { AnomalyLog } from './anomalies.js';
 import { parseEnvelope } from './envelope.js';
@@ -124,9 +124,8 @@ export class CaptureDecoder {
     if (Number.isNaN(t) || Number.isNaN(cpu) || Number.isNaN(pid) || Number.isNaN(tid)) {
       return this.anomalies.add('bad-record', lineNo, `${tag}: bad time, cpu, pid or tid`, text);
     }
-    const origin: Origin = { t, cpu, pid, tid, comm: f[f.length - 1]!, line: lineNo };
-    const r = this.fields.reset(f);
-    const ev = spec.decode(r, origin, spec.fn);
+    const r = this.fields.reset(f, t, cpu, pid, tid, lineNo);
+    const ev = spec.decode(r, spec.fn);
     if (r.error !== null) return this.anomalies.add('bad-record', lineNo, `${tag}: ${r.error}`, text);
     this.info.records[route.family]++;
     this.sink.event(ev);

@@ -109,7 +109,8 @@ export function resolveProgram(families: readonly Family[], facts: KernelFacts):
         if (sub && r.resolution !== 'missing') p.note = sub.note;
         if (r.resolution === 'clone') p.note = 'compiler clone: arguments checked in the script before use';
       } else if (kind === 'tracepoint') {
-        p = { family, attach: b.header.trim(), wants: name, resolution: 'tracepoint', tags: blockTags };
+        const tp = b.header.replace(/\s*\{?\s*$/, '').slice('tracepoint:'.length);
+        p = { family, attach: `tracepoint:${tp}`, wants: tp, resolution: 'tracepoint', tags: blockTags };
       } else {
         p = { family, attach: kind!, wants: kind!, resolution: 'exact', tags: blockTags };
       }
