@@ -6,8 +6,8 @@ import { looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/hea
 import type { Family, KernelEvent } from '../model/events.js';
 import { TimeBase } from '../model/time.js';
 import { AnomalyLog } from './anomalies.js';
-import { parseEnvelope } from './envelope.js';
-import { Fields, HEAD, parseInteger, type RecordSpec } from './fields.js';
+import { parseEnvelope, PRINTF_PREFIX } from './envelope.js';
+import { Fields, HEAD, type RecordSpec } from './fields.js';
 import { dcacheDecoder } from './families/dcache.js';
 import { epollDecoder } from './families/epoll.js';
 import { fileDecoder } from './families/file.js';
@@ -71,11 +71,18 @@ export class CaptureDecoder {
       }
       this.anomalies.add('no-header', lineNo, 'no capture header: reading as raw bpftrace -f json output');
     }
-    if (text.length === 0 || (text.length < 3 && text.trim() === '')) return; // bpftrace prints blank lines at exit
+    const end = text.length - 2;
+    if (text.startsWith(PRINTF_PREFIX) && text.charCodeAt(end) === 34 /* " */ && text.charCodeAt(end + 1) === 125 /* } */) {
+      return this.record(text, PRINTF_PREFIX.length, end, lineNo);
+    }
+    if (text.length === 0 || text.trim() === '') return; // bpftrace prints blank lines at exit
     const env = parseEnvelope(text);
     switch (env.type) {
-      case 'printf':
-        return this.record(env.fields, lineNo, text);
+      case 'printf': {
+        // Valid JSON in another spelling: respell it and take the fast path.
+        const respelled = PRINTF_PREFIX + JSON.stringify(env.data).slice(1, -1) + '"}';
+        return this.record(respelled, PRINTF_PREFIX.length, respelled.length - 2, lineNo);
+      }
       case 'lost':
         return this.sink.lost(env.count, lineNo);
       case 'attached':
@@ -101,8 +108,10 @@ export class CaptureDecoder {
     this.anomalies.add('truncated-line', truncated.lineNo, 'the capture ends without a newline: its last line is truncated', truncated.line);
   }
 
-  private record(f: string[], lineNo: number, text: string): void {
-    const tag = f[0]!;
+  private record(text: string, from: number, to: number, lineNo: number): void {
+    const r = this.fields;
+    if (!r.split(text, from, to)) return this.anomalies.add('bad-record', lineNo, 'too many fields', text);
+    const tag = text.slice(r.start[0], r.end[0]);
     if (tag === 'ready') {
       // common.bt's BEGIN: every probe is attached from here on.
       this.info.readyLine ??= lineNo;
@@ -114,17 +123,19 @@ export class CaptureDecoder {
     }
     const { spec } = route;
     const want = HEAD + spec.fields + 1;
-    if (spec.variadic ? f.length < want : f.length !== want) {
-      return this.anomalies.add('bad-record', lineNo, `${tag}: expected ${want} fields, got ${f.length}`, text);
+    if (spec.variadic ? r.n < want : r.n !== want) {
+      return this.anomalies.add('bad-record', lineNo, `${tag}: expected ${want} fields, got ${r.n}`, text);
     }
-    const t = this.time.parse(f[1]!);
-    const cpu = parseInteger(f[2]!);
-    const pid = parseInteger(f[3]!);
-    const tid = parseInteger(f[4]!);
-    if (Number.isNaN(t) || Number.isNaN(cpu) || Number.isNaN(pid) || Number.isNaN(tid)) {
+    const t = this.time.parse(text, r.start[1]!, r.end[1]!);
+    r.cpu = r.number(2);
+    r.pid = r.number(3);
+    r.tid = r.number(4);
+    if (Number.isNaN(t) || Number.isNaN(r.cpu) || Number.isNaN(r.pid) || Number.isNaN(r.tid)) {
       return this.anomalies.add('bad-record', lineNo, `${tag}: bad time, cpu, pid or tid`, text);
     }
-    const r = this.fields.reset(f, t, cpu, pid, tid, lineNo);
+    r.t = t;
+    r.lineNo = lineNo;
+    r.comm = r.text(r.n - 1);
     const ev = spec.decode(r, spec.fn);
     if (r.error !== null) return this.anomalies.add('bad-record', lineNo, `${tag}: ${r.error}`, text);
     this.info.records[route.family]++;

@@ -1,17 +1,27 @@
 /**
- * Typed reads of a printf record's fields. A bad field does not throw (this is the hot path): it
- * records the first problem in `error`, and the dispatcher turns that into a counted anomaly.
+ * Typed reads of a printf record's fields, straight from the JSON line: the fields are kept as
+ * offsets into the line, numbers are parsed in place, and only addresses and names become
+ * strings. A bad field does not throw (this is the hot path): it records the first problem in
+ * `error`, and the dispatcher turns that into a counted anomaly.
  *
  * Every record is `tag  nsecs  cpu  pid  tid  <record fields...>  comm`, tab-separated; comm comes
  * last because it is the field most likely to hold odd characters.
  */
-import type { Addr, KernelEvent } from '../model/events.js';
+import type { Addr, Family, KernelEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 
 export const HEAD = 5; // tag, nsecs, cpu, pid, tid
+const MAX_FIELDS = 64;
 
 export class Fields {
-  f: string[] = [];
+  line = '';
+  /** Number of fields. */
+  n = 0;
+  /** Field i spans [start[i], end[i]) of `line`. */
+  readonly start = new Int32Array(MAX_FIELDS);
+  readonly end = new Int32Array(MAX_FIELDS);
+  /** Bit i set: field i holds a JSON escape other than the separating tabs. */
+  escaped = 0;
   error: string | null = null;
   // The common head, parsed by the dispatcher (the Origin fields of the event being built).
   t = 0 as Nanos;
@@ -19,31 +29,63 @@ export class Fields {
   pid = 0;
   tid = 0;
   comm = '';
-  line = 0;
+  lineNo = 0;
 
-  reset(f: string[], t: Nanos, cpu: number, pid: number, tid: number, line: number): this {
-    this.f = f;
-    this.error = null;
-    this.t = t;
-    this.cpu = cpu;
-    this.pid = pid;
-    this.tid = tid;
-    this.comm = f[f.length - 1]!;
+  /**
+   * Splits the JSON string body [from, to) of `line` on escaped tabs (`\t`), visiting only the
+   * backslashes (indexOf is vectorised; a record has a handful). False if there are too many fields.
+   */
+  split(line: string, from: number, to: number): boolean {
     this.line = line;
-    return this;
+    this.escaped = 0;
+    this.error = null;
+    let n = 0;
+    let s = from;
+    for (let i = line.indexOf('\\', from); i !== -1 && i < to; i = line.indexOf('\\', i + 2)) {
+      if (line.charCodeAt(i + 1) === 116 /* t */) {
+        if (n >= MAX_FIELDS - 1) return false;
+        this.start[n] = s;
+        this.end[n++] = i;
+        s = i + 2;
+      } else if (n < 31) {
+        this.escaped |= 1 << n;
+      }
+    }
+    this.start[n] = s;
+    this.end[n++] = to;
+    this.n = n;
+    return true;
   }
 
-  /** Record field i (0 = first field after the common head). */
+  /** Field i as a string (JSON escapes undone). */
+  text(i: number): string {
+    const raw = this.line.slice(this.start[i], this.end[i]);
+    if (i >= 31 || (this.escaped & (1 << i)) === 0) return raw;
+    try {
+      return JSON.parse(`"${raw}"`) as string;
+    } catch {
+      return raw;
+    }
+  }
+
+  /** Field i as a decimal integer (optionally negative), NaN otherwise. */
+  number(i: number): number {
+    return parseIntegerIn(this.line, this.start[i]!, this.end[i]!);
+  }
+
+  /** Record field i (0 = first field after the common head) as a kernel address. */
   addr(i: number): Addr {
-    const s = this.f[HEAD + i];
-    if (s === undefined || !isHex(s)) this.fail(`field ${i + 1} is not a hex address: ${JSON.stringify(s)}`);
-    return s as Addr;
+    const k = HEAD + i;
+    const s = this.start[k]!;
+    const e = this.end[k]!;
+    if (k >= this.n || !isHex(this.line, s, e)) this.fail(`field ${i + 1} is not a hex address: ${JSON.stringify(k < this.n ? this.text(k) : undefined)}`);
+    return this.line.slice(s, e) as Addr;
   }
 
   int(i: number): number {
-    const s = this.f[HEAD + i];
-    const v = s === undefined ? NaN : parseInteger(s);
-    if (Number.isNaN(v)) this.fail(`field ${i + 1} is not an integer: ${JSON.stringify(s)}`);
+    const k = HEAD + i;
+    const v = k < this.n ? this.number(k) : NaN;
+    if (Number.isNaN(v)) this.fail(`field ${i + 1} is not an integer: ${JSON.stringify(k < this.n ? this.text(k) : undefined)}`);
     return v;
   }
 
@@ -53,8 +95,11 @@ export class Fields {
 
   /** A string field; `rest` joins any extra fields, for names that contained a tab. */
   str(i: number, rest = false): string {
-    if (!rest) return this.f[HEAD + i] ?? '';
-    return this.f.slice(HEAD + i, this.f.length - 1).join('\t');
+    const k = HEAD + i;
+    if (!rest || k >= this.n - 2) return k < this.n ? this.text(k) : '';
+    const parts: string[] = [];
+    for (let j = k; j < this.n - 1; j++) parts.push(this.text(j));
+    return parts.join('\t');
   }
 
   private fail(why: string): void {
@@ -62,34 +107,38 @@ export class Fields {
   }
 }
 
-function isHex(s: string): boolean {
-  const n = s.length;
-  if (n === 0 || n > 16) return false;
-  for (let i = 0; i < n; i++) {
+function isHex(s: string, from: number, to: number): boolean {
+  const n = to - from;
+  if (n <= 0 || n > 16) return false;
+  for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
     if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
   }
   return true;
 }
 
-/** Decimal integer, optionally negative; NaN for anything else. */
-export function parseInteger(s: string): number {
-  const n = s.length;
-  if (n === 0 || n > 20) return NaN;
-  let i = 0;
+/** Decimal integer in s[from, to), optionally negative; NaN for anything else. */
+export function parseIntegerIn(s: string, from: number, to: number): number {
+  const n = to - from;
+  if (n <= 0 || n > 20) return NaN;
+  let i = from;
   let neg = false;
-  if (s.charCodeAt(0) === 45) {
-    neg = true;
-    i = 1;
+  if (s.charCodeAt(i) === 45) {
     if (n === 1) return NaN;
+    neg = true;
+    i++;
   }
   let v = 0;
-  for (; i < n; i++) {
+  for (; i < to; i++) {
     const c = s.charCodeAt(i) - 48;
     if (c < 0 || c > 9) return NaN;
     v = v * 10 + c;
   }
   return neg ? -v : v;
+}
+
+export function parseInteger(s: string): number {
+  return parseIntegerIn(s, 0, s.length);
 }
 
 /**
@@ -108,6 +157,6 @@ export interface RecordSpec {
 }
 
 export interface FamilyDecoder {
-  family: import('../model/events.js').Family;
+  family: Family;
   records: readonly RecordSpec[];
 }

@@ -25,12 +25,12 @@ export class TimeBase {
    * Parses a decimal ns string into relative Nanos without going through bigint (hot path).
    * Returns NaN when the string is not a plain decimal number.
    */
-  parse(text: string): Nanos {
-    const n = text.length;
-    if (n === 0 || n > 20) return NaN as Nanos;
-    const split = n > 9 ? n - 9 : 0;
-    const sec = split === 0 ? 0 : decimal(text, 0, split);
-    const ns = decimal(text, split, n);
+  parse(text: string, from = 0, to = text.length): Nanos {
+    const n = to - from;
+    if (n <= 0 || n > 20) return NaN as Nanos;
+    const split = n > 9 ? to - 9 : from;
+    const sec = split === from ? 0 : decimal(text, from, split);
+    const ns = decimal(text, split, to);
     if (this.baseSec < 0) this.baseSec = sec;
     return ((sec - this.baseSec) * NS_PER_S + ns) as Nanos;
   }

@@ -4,17 +4,17 @@ import type { FamilyDecoder } from '../fields.js';
 export const fileDecoder: FamilyDecoder = {
   family: 'file',
   records: [
-    { tag: 'alloc', fn: 'alloc_empty_file', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.line, kind: 'file.alloc', fn, file: r.addr(0) }) },
-    { tag: 'open', fn: 'vfs_open', fields: 2, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.line, kind: 'file.open', fn, file: r.addr(0), dentry: r.addr(1) }) },
-    { tag: 'fdi', fn: 'fd_install', fields: 2, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.line, kind: 'fd.install', fn, fd: r.int(0), file: r.addr(1) }) },
-    { tag: 'fdc', fn: 'close', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.line, kind: 'fd.close', fn, fd: r.int(0) }) },
-    { tag: 'last', fn: 'fput', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.line, kind: 'file.lastref', fn, file: r.addr(0) }) },
+    { tag: 'alloc', fn: 'alloc_empty_file', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.alloc', fn, file: r.addr(0) }) },
+    { tag: 'open', fn: 'vfs_open', fields: 2, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.open', fn, file: r.addr(0), dentry: r.addr(1) }) },
+    { tag: 'fdi', fn: 'fd_install', fields: 2, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.install', fn, fd: r.int(0), file: r.addr(1) }) },
+    { tag: 'fdc', fn: 'close', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.close', fn, fd: r.int(0) }) },
+    { tag: 'last', fn: 'fput', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.lastref', fn, file: r.addr(0) }) },
     {
       tag: 'fput', fn: '__fput', fields: 4,
-      decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.line, kind: 'file.release', fn, file: r.addr(0), count: r.int(1), hasEp: r.bool(2), dentry: r.addr(3) }),
+      decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.release', fn, file: r.addr(0), count: r.int(1), hasEp: r.bool(2), dentry: r.addr(3) }),
     },
-    { tag: 'fput_r', fn: '__fput', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.line, kind: 'file.freed', fn, file: r.addr(0) }) },
-    { tag: 'fork', fn: 'sched_process_fork', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.line, kind: 'task.fork', fn, child: r.int(0) }) },
-    { tag: 'exit', fn: 'sched_process_exit', fields: 0, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.line, kind: 'task.exit', fn }) },
+    { tag: 'fput_r', fn: '__fput', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.freed', fn, file: r.addr(0) }) },
+    { tag: 'fork', fn: 'sched_process_fork', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'task.fork', fn, child: r.int(0) }) },
+    { tag: 'exit', fn: 'sched_process_exit', fields: 0, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'task.exit', fn }) },
   ],
 };
