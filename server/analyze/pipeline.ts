@@ -55,11 +55,14 @@ export class Analysis {
     this.engine = new RuleEngine(this.options.rules, this.options.ruleOptions, this.flags);
     this.reorder = new Reorderer(
       (ev) => this.step(ev),
-      (ev) => this.decoder.anomalies.add('late-event', ev.line, `${ev.kind} arrived later than the ${this.options.reorder.windowNs / 1e6} ms reorder window`),
+      (ev) => this.decoder.anomalies.add('late-event', ev.line, `${ev.kind} arrived after later records of every CPU had been analyzed (reorder window ${this.options.reorder.windowNs / 1e6} ms)`),
       this.options.reorder,
     );
     this.decoder = new CaptureDecoder({
       event: (ev) => this.reorder.push(ev),
+      header: (h) => {
+        if (typeof h.cpus === 'number' && h.cpus > 0) this.reorder.expectCpus(h.cpus);
+      },
       lost: (count, line) => this.losses.add({ ...this.reorder.lossWindow(), count, line }),
     });
     this.lines = new LineSplitter((line, n) => this.decoder.line(line, n));

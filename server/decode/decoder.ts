@@ -20,6 +20,8 @@ export interface DecodeSink {
   event(ev: KernelEvent): void;
   /** bpftrace dropped `count` events somewhere before this line. */
   lost(count: number, line: number): void;
+  /** The capture header, before any event. */
+  header?(h: CaptureHeader): void;
 }
 
 export interface StreamInfo {
@@ -65,7 +67,10 @@ export class CaptureDecoder {
       this.seenFirst = true;
       if (looksLikeHeader(text)) {
         const h = parseHeader(text);
-        if (h.ok) this.info.header = h.header;
+        if (h.ok) {
+          this.info.header = h.header;
+          this.sink.header?.(h.header);
+        }
         else this.anomalies.add('bad-header', lineNo, h.error, text);
         return;
       }

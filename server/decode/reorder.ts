@@ -12,6 +12,11 @@ import type { KernelEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 
 export interface ReorderOptions {
+  /**
+   * How many CPUs can report (the capture header's `cpus`). Until each has been heard from, a CPU
+   * yet unseen may still hold older records, so only the time window releases records.
+   */
+  cpus?: number;
   /** How far back in kernel time a record may arrive late and still be put in place. */
   windowNs: number;
   /** Most events held at once; past it the oldest are released early (memory stays bounded). */
@@ -28,8 +33,44 @@ const ACTIVE_CPU_NS = 10_000_000_000;
 /** How far past the newest record lost events may lie: bpftrace reads a loss notice right after the drop. */
 const LOSS_TAIL_NS = 1_000_000_000;
 
+/** One CPU's records, in time order (a FIFO with an insertion step for the rare nested probe). */
+class CpuQueue {
+  items: KernelEvent[] = [];
+  head = 0;
+
+  get empty(): boolean {
+    return this.head === this.items.length;
+  }
+
+  peek(): KernelEvent {
+    return this.items[this.head]!;
+  }
+
+  shift(): KernelEvent {
+    const ev = this.items[this.head++]!;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return ev;
+  }
+
+  push(ev: KernelEvent): void {
+    const items = this.items;
+    let i = items.length;
+    while (i > this.head && before(ev, items[i - 1]!)) i--;
+    if (i === items.length) items.push(ev);
+    else items.splice(i, 0, ev);
+  }
+}
+
 export class Reorderer {
-  private readonly heap: KernelEvent[] = [];
+  private readonly queues = new Map<number, CpuQueue>();
+  private readonly queueList: CpuQueue[] = [];
+  private heldCount = 0;
   private maxT = -Infinity;
   private lastReleased = -Infinity;
   private readonly lastByCpu = new Map<number, number>();
@@ -38,11 +79,20 @@ export class Reorderer {
   private minT = -Infinity;
   late = 0;
 
+  private readonly opts: ReorderOptions;
+
   constructor(
     private readonly release: (ev: KernelEvent) => void,
     private readonly onLate: (ev: KernelEvent) => void,
-    private readonly opts: ReorderOptions = DEFAULT_REORDER,
-  ) {}
+    opts: ReorderOptions = DEFAULT_REORDER,
+  ) {
+    this.opts = { ...opts };
+  }
+
+  /** The number of CPUs that can report, once known (from the capture header). */
+  expectCpus(n: number): void {
+    this.opts.cpus = n;
+  }
 
   push(ev: KernelEvent): void {
     if (ev.t > this.maxT) this.maxT = ev.t;
@@ -59,20 +109,32 @@ export class Reorderer {
       this.release(ev);
       return;
     }
-    this.insert(ev);
-    const horizon = Math.max(this.minT - SLACK_NS, this.maxT - this.opts.windowNs);
-    while (this.heap.length > 0 && (this.heap[0]!.t < horizon || this.heap.length > this.opts.maxHeld)) {
-      this.emit(this.pop());
+    let q = this.queues.get(ev.cpu);
+    if (q === undefined) {
+      q = new CpuQueue();
+      this.queues.set(ev.cpu, q);
+      this.queueList.push(q);
+    }
+    q.push(ev);
+    this.heldCount++;
+    const allSeen = this.opts.cpus === undefined || this.lastByCpu.size >= this.opts.cpus;
+    const horizon = Math.max(allSeen ? this.minT - SLACK_NS : -Infinity, this.maxT - this.opts.windowNs);
+    for (;;) {
+      const next = this.earliest();
+      if (next === undefined) break;
+      const head = next.peek();
+      if (head.t >= horizon && this.heldCount <= this.opts.maxHeld) break;
+      this.emit(next.shift());
     }
   }
 
   /** Releases everything held (end of input). */
   flush(): void {
-    while (this.heap.length > 0) this.emit(this.pop());
+    for (let q = this.earliest(); q !== undefined; q = this.earliest()) this.emit(q.shift());
   }
 
   get held(): number {
-    return this.heap.length;
+    return this.heldCount;
   }
 
   /**
@@ -88,6 +150,15 @@ export class Reorderer {
     return { start: (start - SLACK_NS) as Nanos, end: (this.maxT + LOSS_TAIL_NS) as Nanos };
   }
 
+  /** The queue whose head comes first (a scan: a machine has few CPUs next to the events). */
+  private earliest(): CpuQueue | undefined {
+    let best: CpuQueue | undefined;
+    for (const q of this.queueList) {
+      if (!q.empty && (best === undefined || before(q.peek(), best.peek()))) best = q;
+    }
+    return best;
+  }
+
   private recomputeWatermark(): void {
     this.minT = Infinity;
     for (const [cpu, t] of this.lastByCpu) {
@@ -99,42 +170,9 @@ export class Reorderer {
   }
 
   private emit(ev: KernelEvent): void {
+    this.heldCount--;
     this.lastReleased = ev.t;
     this.release(ev);
-  }
-
-  private insert(ev: KernelEvent): void {
-    const h = this.heap;
-    let i = h.length;
-    h.push(ev);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(ev, h[p]!)) break;
-      h[i] = h[p]!;
-      i = p;
-    }
-    h[i] = ev;
-  }
-
-  private pop(): KernelEvent {
-    const h = this.heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    const n = h.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && before(h[r]!, h[l]!) ? r : l;
-        if (!before(h[c]!, last)) break;
-        h[i] = h[c]!;
-        i = c;
-      }
-      h[i] = last;
-    }
-    return top;
   }
 }
 

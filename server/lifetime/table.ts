@@ -22,6 +22,7 @@ export interface Tracked<D = unknown> extends ObjectId {
   /** Phase changes in order (bounded: the first ones and the last ones matter most). */
   phases: PhaseMark[];
   uses: number;
+  /** Processes that created it or changed its phase (at most 8). */
   pids: Set<number>;
   data: D;
 }
@@ -115,6 +116,7 @@ export class ObjectTable<D> {
     o.phase = phase;
     if (o.phases.length >= MAX_PHASES) o.phases.splice(MAX_PHASES / 2, 1);
     o.phases.push({ phase, t: ev.t, line: ev.line });
+    if (o.pids.size < 8) o.pids.add(ev.pid);
     this.touch(o, ev);
   }
 
@@ -127,7 +129,6 @@ export class ObjectTable<D> {
   private touch(o: Tracked<D>, ev: KernelEvent): void {
     o.uses++;
     if (ev.t > o.lastSeen) o.lastSeen = ev.t;
-    if (o.pids.size < 8) o.pids.add(ev.pid);
   }
 
   private create(addr: Addr, born: KernelEvent | undefined, ev: KernelEvent, phase: string): Tracked<D> {

@@ -4,7 +4,7 @@
  * header, then bpftrace's lines exactly as printed).
  */
 import { createWriteStream } from 'node:fs';
-import { hostname } from 'node:os';
+import { cpus, hostname } from 'node:os';
 import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import type { Writable } from 'node:stream';
@@ -67,6 +67,8 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   const header: CaptureHeader = {
     format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: new Date().toISOString(), host: hostname(), kernel: facts.release,
     families: program.hashes, lifetrace_version: LIFETRACE_VERSION,
+    // The reader orders records across CPUs: it needs to know how many can report.
+    cpus: cpus().length,
     probes: program.points.map((p) => ({ attach: p.attach, wants: p.wants, resolution: p.resolution, ...(p.target ? { target: p.target } : {}) })),
     ...o.header,
     ...(o.stress ? { stress: o.stress } : {}),

@@ -138,8 +138,11 @@ def fanotify_teardown(path='/tmp/lt-fanotify-teardown'):
     fan = fanotify_listener(path)
     os.environ['LT_FAN'] = str(fan)
     pid = open_in_child(path, 'lt-fan-waiter')
-    time.sleep(0.3)  # the opener is now waiting on us
-    os.close(fan)    # tears the group and its mark down under the waiter
+    buf = os.read(fan, 4096)  # the event is here: the opener now waits on us
+    _, _, _, _, _, fd, _ = EVENT.unpack_from(buf)
+    time.sleep(0.1)
+    os.close(fd)
+    os.close(fan)  # tears the group and its mark down under the waiter, which is then allowed
     os.waitpid(pid, 0)
 
 
