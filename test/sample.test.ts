@@ -12,7 +12,7 @@ it('the bundled sample yields one flag per seed-thread scenario', async () => {
   const byRule = Object.fromEntries(report.flags.map((f) => [f.rule, `${f.severity}/${f.confidence}/x${f.count}`]));
   expect(byRule).toEqual({
     'epoll.cross-process-del': 'info/certain/x1',
-    'epoll.stale-fd': 'warning/certain/x1',
+    'epoll.stale-fd': 'warning/certain/x2',
     'epoll.reaped-by-final-fput': 'info/certain/x1',
     'epoll.poll-on-dying-file': 'error/certain/x1',
     'dcache.readdir-vs-delete': 'warning/certain/x2',

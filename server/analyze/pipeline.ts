@@ -8,7 +8,8 @@ import { openCapture } from '../capture/open.js';
 import { CaptureDecoder } from '../decode/decoder.js';
 import { LossLedger } from '../decode/losses.js';
 import { DEFAULT_REORDER, Reorderer, type ReorderOptions } from '../decode/reorder.js';
-import type { KernelEvent } from '../model/events.js';
+import { isSyscallEvent, type KernelEvent, type RecordEvent } from '../model/events.js';
+import { FdModel } from '../decode/fd-model.js';
 import type { Nanos } from '../model/time.js';
 import { DEFAULT_LIMITS, World, type WorldLimits } from '../lifetime/world.js';
 import { RuleEngine } from '../rules/engine.js';
@@ -81,7 +82,19 @@ export class Analysis {
     return this;
   }
 
-  private step(ev: KernelEvent): void {
+  /** The fallback's fd-level records, modelled in time order into kernel events. */
+  private fdModel: FdModel | undefined;
+  private readonly applyEvent = (ev: KernelEvent): void => this.apply(ev);
+
+  private step(ev: RecordEvent): void {
+    if (isSyscallEvent(ev)) {
+      (this.fdModel ??= new FdModel()).translate(ev, this.applyEvent);
+      return;
+    }
+    this.apply(ev);
+  }
+
+  private apply(ev: KernelEvent): void {
     this.events++;
     if (this.firstT === undefined) this.firstT = ev.t;
     if (this.lastT === undefined || ev.t > this.lastT) this.lastT = ev.t;

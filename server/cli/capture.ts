@@ -41,7 +41,7 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
   if (values.vm) {
     const kernel = parseKernel(values.kernel);
     const guestOut = `${GUEST_XCH}/${basename(out).endsWith('.gz') ? 'capture.ljsonl.gz' : 'capture.ljsonl'}`;
-    const guestArgv = ['capture', '--out', guestOut, '--families', families.join(',')];
+    const guestArgv = ['capture', '--out', guestOut, ...(families ? ['--families', families.join(',')] : [])];
     if (durationS !== undefined) guestArgv.push('--duration', String(durationS));
     if (stress) guestArgv.push('--stress', stress);
     if (command) guestArgv.push('--', ...command);

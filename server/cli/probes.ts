@@ -3,7 +3,7 @@ import { ruleCoverage, type RuleCoverage } from '../analyze/coverage.js';
 import { FAMILIES, type Family } from '../model/events.js';
 import { readKernelFacts } from '../probes/facts.js';
 import { ensureTracingMounts } from '../probes/host.js';
-import { resolveProgram, type ProbePoint } from '../probes/resolve.js';
+import { defaultFamilies, resolveProgram, type ProbePoint } from '../probes/resolve.js';
 import { parse, UsageError } from './args.js';
 import { runGuestCommand } from './guest.js';
 import { GUEST_KERNELS, type GuestKernel } from '../vm/kernels.js';
@@ -22,8 +22,9 @@ export interface ProbesReport {
   rules: RuleCoverage[];
 }
 
-export function parseFamilies(v: string | undefined): Family[] {
-  if (v === undefined) return [...FAMILIES];
+/** undefined: let the kernel decide (the kprobe families, or the tracepoint fallback). */
+export function parseFamilies(v: string | undefined): Family[] | undefined {
+  if (v === undefined) return undefined;
   const fs = v.split(',').map((s) => s.trim()).filter(Boolean);
   const bad = fs.filter((f) => !(FAMILIES as readonly string[]).includes(f));
   if (bad.length > 0 || fs.length === 0) throw new UsageError(`unknown probe family ${bad.join(', ') || '(none)'}; families: ${FAMILIES.join(', ')}`);
@@ -36,10 +37,10 @@ export function parseKernel(v: string | undefined): GuestKernel {
   return v as GuestKernel;
 }
 
-export async function probesReport(families: Family[]): Promise<ProbesReport> {
+export async function probesReport(families: Family[] | undefined): Promise<ProbesReport> {
   await ensureTracingMounts();
   const facts = await readKernelFacts();
-  const program = resolveProgram(families, facts);
+  const program = resolveProgram(families ?? defaultFamilies(facts), facts);
   return { kernel: facts.release, kprobes: facts.kprobes, profile: program.profile, points: program.points, rules: ruleCoverage(program.tags) };
 }
 
@@ -52,8 +53,11 @@ export function renderProbes(r: ProbesReport): string {
   out.push('', 'rules:');
   for (const c of r.rules) out.push(`  ${c.id.padEnd(36)} ${c.status.padEnd(9)}${c.missing.length ? ` missing ${c.missing.join(', ')}` : ''}`);
   if (!r.kprobes) {
-    out.push('', 'Without kprobes only the tracepoints above attach. Trace a real kernel with --vm (a stock Debian');
-    out.push('kernel in a QEMU guest), or run lifetrace on a kernel with CONFIG_KPROBES and no lockdown.');
+    out.push('', 'This kernel cannot attach kprobes: lifetrace falls back to syscall and sched tracepoints (family');
+    out.push("'syscalls'). It sees fd numbers, not struct file: fd-level epoll lifetimes, epoll.cross-process-del and");
+    out.push('epoll.stale-fd (without the events reported under a dead fd). It cannot see __fput, ->poll, dentries,');
+    out.push('fsnotify marks or eventfs: those rules are off. For all of them, trace a real kernel with --vm (a stock');
+    out.push('Debian kernel in a QEMU guest), or run lifetrace on a kernel with CONFIG_KPROBES and no lockdown.');
   }
   return out.join('\n') + '\n';
 }
@@ -70,7 +74,7 @@ export async function probesCommand(argv: string[], print: (s: string) => void):
   let report: ProbesReport;
   if (values.vm) {
     const kernel = parseKernel(values.kernel);
-    const r = await runGuestCommand(kernel, ['probes', '--json', '--families', families.join(',')], { timeoutS: 300, log: (s) => process.stderr.write(s + '\n') });
+    const r = await runGuestCommand(kernel, ['probes', '--json', ...(families ? ['--families', families.join(',')] : [])], { timeoutS: 300, log: (s) => process.stderr.write(s + '\n') });
     report = JSON.parse(r.stdout) as ProbesReport;
   } else {
     if (values.kernel) throw new UsageError('--kernel goes with --vm');

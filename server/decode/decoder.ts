@@ -3,7 +3,7 @@
  * record by its tag to its family's decoder, and reports losses, diagnostics and anomalies.
  */
 import { looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/header.js';
-import type { Family, KernelEvent } from '../model/events.js';
+import type { Family, RecordEvent } from '../model/events.js';
 import { TimeBase } from '../model/time.js';
 import { AnomalyLog } from './anomalies.js';
 import { parseEnvelope, PRINTF_PREFIX } from './envelope.js';
@@ -12,12 +12,13 @@ import { dcacheDecoder } from './families/dcache.js';
 import { epollDecoder } from './families/epoll.js';
 import { fileDecoder } from './families/file.js';
 import { fsnotifyDecoder } from './families/fsnotify.js';
+import { syscallsDecoder } from './families/syscalls.js';
 import { tracefsDecoder } from './families/tracefs.js';
 
-export const FAMILY_DECODERS = [fileDecoder, epollDecoder, dcacheDecoder, fsnotifyDecoder, tracefsDecoder];
+export const FAMILY_DECODERS = [fileDecoder, epollDecoder, dcacheDecoder, fsnotifyDecoder, tracefsDecoder, syscallsDecoder];
 
 export interface DecodeSink {
-  event(ev: KernelEvent): void;
+  event(ev: RecordEvent): void;
   /** bpftrace dropped `count` events somewhere before this line. */
   lost(count: number, line: number): void;
   /** The capture header, before any event. */
@@ -53,7 +54,7 @@ export class CaptureDecoder {
     attachedProbes: 0,
     diagnostics: [],
     maps: {},
-    records: { file: 0, epoll: 0, dcache: 0, fsnotify: 0, tracefs: 0 },
+    records: { file: 0, epoll: 0, dcache: 0, fsnotify: 0, tracefs: 0, syscalls: 0 },
     lines: 0,
   };
   private readonly fields = new Fields();

@@ -7,7 +7,7 @@
  * Every record is `tag  nsecs  cpu  pid  tid  <record fields...>  comm`, tab-separated; comm comes
  * last because it is the field most likely to hold odd characters.
  */
-import type { Addr, Family, KernelEvent } from '../model/events.js';
+import type { Addr, Family, RecordEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 
 export const HEAD = 5; // tag, nsecs, cpu, pid, tid
@@ -153,7 +153,7 @@ export interface RecordSpec {
   /** Number of record fields; a trailing string field may absorb extra fields when `variadic`. */
   fields: number;
   variadic?: boolean;
-  decode(r: Fields, fn: string): KernelEvent;
+  decode(r: Fields, fn: string): RecordEvent;
 }
 
 export interface FamilyDecoder {

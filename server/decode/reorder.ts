@@ -8,7 +8,7 @@
  * Tie-break at equal kernel times: capture line order. Two records with the same nsecs on different
  * CPUs have no knowable order; line order at least makes every run give the same answer.
  */
-import type { KernelEvent } from '../model/events.js';
+import type { RecordEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 
 export interface ReorderOptions {
@@ -35,18 +35,18 @@ const LOSS_TAIL_NS = 1_000_000_000;
 
 /** One CPU's records, in time order (a FIFO with an insertion step for the rare nested probe). */
 class CpuQueue {
-  items: KernelEvent[] = [];
+  items: RecordEvent[] = [];
   head = 0;
 
   get empty(): boolean {
     return this.head === this.items.length;
   }
 
-  peek(): KernelEvent {
+  peek(): RecordEvent {
     return this.items[this.head]!;
   }
 
-  shift(): KernelEvent {
+  shift(): RecordEvent {
     const ev = this.items[this.head++]!;
     if (this.head === this.items.length) {
       this.items.length = 0;
@@ -58,7 +58,7 @@ class CpuQueue {
     return ev;
   }
 
-  push(ev: KernelEvent): void {
+  push(ev: RecordEvent): void {
     const items = this.items;
     let i = items.length;
     while (i > this.head && before(ev, items[i - 1]!)) i--;
@@ -82,8 +82,8 @@ export class Reorderer {
   private readonly opts: ReorderOptions;
 
   constructor(
-    private readonly release: (ev: KernelEvent) => void,
-    private readonly onLate: (ev: KernelEvent) => void,
+    private readonly release: (ev: RecordEvent) => void,
+    private readonly onLate: (ev: RecordEvent) => void,
     opts: ReorderOptions = DEFAULT_REORDER,
   ) {
     this.opts = { ...opts };
@@ -94,7 +94,7 @@ export class Reorderer {
     this.opts.cpus = n;
   }
 
-  push(ev: KernelEvent): void {
+  push(ev: RecordEvent): void {
     if (ev.t > this.maxT) this.maxT = ev.t;
     const prev = this.lastByCpu.get(ev.cpu);
     if (prev === undefined || ev.t > prev) {
@@ -169,13 +169,13 @@ export class Reorderer {
     }
   }
 
-  private emit(ev: KernelEvent): void {
+  private emit(ev: RecordEvent): void {
     this.heldCount--;
     this.lastReleased = ev.t;
     this.release(ev);
   }
 }
 
-function before(a: KernelEvent, b: KernelEvent): boolean {
+function before(a: RecordEvent, b: RecordEvent): boolean {
   return a.t < b.t || (a.t === b.t && a.line < b.line);
 }

@@ -1,24 +1,31 @@
 /**
  * Per-process fd tables, as far as the probes reveal them: enough to know which file an fd number
- * pointed at and when it was closed. Fork copies the table (the fds share the parent's files).
+ * pointed at, when it was closed, and which other descriptors still hold the same file. Fork
+ * copies the table (the fds share the parent's files).
  */
 import type { Addr, KernelEvent } from '../model/events.js';
 
 export interface FdEntry {
+  pid: number;
+  fd: number;
   file: Addr;
   since: KernelEvent;
 }
 
-export interface ClosedFd {
-  file: Addr | undefined;
-  closed: KernelEvent;
-}
-
 export class FdTables {
   private readonly tables = new Map<number, Map<number, FdEntry>>();
+  /** file -> the descriptors that name it. */
+  private readonly holders = new Map<Addr, Set<FdEntry>>();
 
   get(pid: number, fd: number): FdEntry | undefined {
     return this.tables.get(pid)?.get(fd);
+  }
+
+  /** Other descriptors (in any process) that name `file`, besides (pid, fd). */
+  otherHolders(file: Addr, pid: number, fd: number): FdEntry[] {
+    const out: FdEntry[] = [];
+    for (const e of this.holders.get(file) ?? []) if (e.pid !== pid || e.fd !== fd) out.push(e);
+    return out;
   }
 
   /** Installs `file` at `fd`; returns what the fd pointed at before (dup2 over an open fd). */
@@ -26,7 +33,10 @@ export class FdTables {
     let t = this.tables.get(pid);
     if (t === undefined) this.tables.set(pid, (t = new Map()));
     const prev = t.get(fd);
-    t.set(fd, { file, since: ev });
+    if (prev !== undefined) this.unhold(prev);
+    const e: FdEntry = { pid, fd, file, since: ev };
+    t.set(fd, e);
+    this.hold(e);
     return prev;
   }
 
@@ -35,23 +45,50 @@ export class FdTables {
     if (this.get(pid, fd) === undefined) this.install(pid, fd, file, ev);
   }
 
-  close(pid: number, fd: number, ev: KernelEvent): ClosedFd {
+  close(pid: number, fd: number): FdEntry | undefined {
     const t = this.tables.get(pid);
     const prev = t?.get(fd);
-    t?.delete(fd);
-    return { file: prev?.file, closed: ev };
+    if (prev !== undefined) {
+      t!.delete(fd);
+      this.unhold(prev);
+    }
+    return prev;
   }
 
   fork(parent: number, child: number): void {
     const t = this.tables.get(parent);
-    if (t !== undefined) this.tables.set(child, new Map(t));
+    if (t === undefined) return;
+    const copy = new Map<number, FdEntry>();
+    for (const [fd, e] of t) {
+      const c = { ...e, pid: child };
+      copy.set(fd, c);
+      this.hold(c);
+    }
+    this.exit(child);
+    this.tables.set(child, copy);
   }
 
   exit(pid: number): void {
+    const t = this.tables.get(pid);
+    if (t === undefined) return;
+    for (const e of t.values()) this.unhold(e);
     this.tables.delete(pid);
   }
 
   get processes(): number {
     return this.tables.size;
+  }
+
+  private hold(e: FdEntry): void {
+    let s = this.holders.get(e.file);
+    if (s === undefined) this.holders.set(e.file, (s = new Set()));
+    s.add(e);
+  }
+
+  private unhold(e: FdEntry): void {
+    const s = this.holders.get(e.file);
+    if (s === undefined) return;
+    s.delete(e);
+    if (s.size === 0) this.holders.delete(e.file);
   }
 }

@@ -97,7 +97,7 @@ export class World {
         this.fds.install(ev.pid, ev.fd, ev.file, ev);
         return;
       case 'fd.close':
-        this.fds.close(ev.pid, ev.fd, ev);
+        this.fds.close(ev.pid, ev.fd);
         return;
       case 'file.lastref': {
         const f = this.useFile(ev.file, ev);

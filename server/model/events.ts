@@ -8,7 +8,9 @@ import type { Nanos } from './time.js';
 /** A kernel address as bpftrace prints it with %lx: lower-case hex, no 0x prefix. */
 export type Addr = string & { readonly __addr: unique symbol };
 
-export const FAMILIES = ['file', 'epoll', 'dcache', 'fsnotify', 'tracefs'] as const;
+export const FAMILIES = ['file', 'epoll', 'dcache', 'fsnotify', 'tracefs', 'syscalls'] as const;
+/** What lifetrace loads by default on a kernel with kprobes; 'syscalls' is the fallback without. */
+export const KPROBE_FAMILIES = ['file', 'epoll', 'dcache', 'fsnotify', 'tracefs'] as const satisfies readonly Family[];
 export type Family = (typeof FAMILIES)[number];
 
 /** Who and where: every record carries these. */
@@ -97,6 +99,25 @@ export type KernelEvent =
   | DentryPut | Readdir | ReaddirDone
   | MarkAdd | MarkDetach | MarkDestroy | MarkFree | MarkPut | PermWait | PermWaitDone
   | EventfsCreate | EventfsRemove | EventfsLookup | EventfsOpen | TracefsRemove;
+
+// --- syscalls family (the fallback without kprobes): fd-level records, turned into the events
+// above by an fd-table model once they are in time order (decode/fd-model.ts).
+export type ScCtl = E<'sc.ctl', { epfd: number; op: number; fd: number }>;
+export type ScCtlDone = E<'sc.ctl.done', { epfd: number; op: number; fd: number; ret: number }>;
+export type ScNew = E<'sc.new', { fd: number }>;
+export type ScPipe = E<'sc.pipe', { fd0: number; fd1: number }>;
+export type ScDup = E<'sc.dup', { oldfd: number; fd: number }>;
+export type ScClose = E<'sc.close', { fd: number }>;
+export type ScFork = E<'sc.fork', { child: number }>;
+export type ScExit = E<'sc.exit', {}>;
+export type SyscallEvent = ScCtl | ScCtlDone | ScNew | ScPipe | ScDup | ScClose | ScFork | ScExit;
+
+/** What the decoders produce: kernel events, and fd-level records still to be modelled. */
+export type RecordEvent = KernelEvent | SyscallEvent;
+
+export function isSyscallEvent(ev: RecordEvent): ev is SyscallEvent {
+  return ev.kind.charCodeAt(0) === 115 /* s */ && ev.kind.charCodeAt(1) === 99 /* c */ && ev.kind.charCodeAt(2) === 46 /* . */;
+}
 
 export type EventKind = KernelEvent['kind'];
 export type EventOf<K extends EventKind> = Extract<KernelEvent, { kind: K }>;

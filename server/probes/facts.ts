@@ -9,10 +9,12 @@ export interface KernelFacts {
   release: string;
   /** kprobe_events exists: kprobes can attach. */
   kprobes: boolean;
-  /** Functions that kprobes can attach to (available_filter_functions), or undefined if unreadable. */
-  attachable: Set<string> | undefined;
-  /** Every function symbol in kallsyms (includes inlined-away? no: only emitted functions). */
+  /** Functions ftrace can trace (available_filter_functions), or undefined if unreadable. */
+  ftrace: Set<string> | undefined;
+  /** Function symbols in kallsyms: what exists out of line (an inlined function is not there). */
   symbols: Set<string>;
+  /** Functions kprobes refuse (debugfs kprobes/blacklist). */
+  blacklist: Set<string>;
   btf: Btf | undefined;
 }
 
@@ -22,14 +24,16 @@ const exists = (p: string): Promise<boolean> => access(p).then(() => true, () =>
 export async function readKernelFacts(): Promise<KernelFacts> {
   const release = (await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim();
   let kprobes = false;
-  let attachable: Set<string> | undefined;
+  let ftrace: Set<string> | undefined;
   for (const dir of TRACING) {
     if (await exists(`${dir}/kprobe_events`)) kprobes = true;
-    if (attachable === undefined) {
+    if (ftrace === undefined) {
       const text = await readFile(`${dir}/available_filter_functions`, 'utf8').catch(() => undefined);
-      if (text !== undefined && text.length > 0) attachable = new Set(text.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean));
+      if (text !== undefined && text.length > 0) ftrace = new Set(text.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean));
     }
   }
+  const bl = await readFile('/sys/kernel/debug/kprobes/blacklist', 'utf8').catch(() => '');
+  const blacklist = new Set(bl.split('\n').map((l) => l.split('\t')[1]?.trim()).filter((x): x is string => !!x));
   const kallsyms = await readFile('/proc/kallsyms', 'utf8').catch(() => '');
   const symbols = new Set<string>();
   for (const line of kallsyms.split('\n')) {
@@ -37,5 +41,14 @@ export async function readKernelFacts(): Promise<KernelFacts> {
     if (name !== undefined && (type === 't' || type === 'T') && !name.includes('[')) symbols.add(name.split('\t')[0]!);
   }
   const btf = await Btf.load().catch(() => undefined);
-  return { release, kprobes, attachable, symbols, btf };
+  return { release, kprobes, ftrace, symbols, blacklist, btf };
+}
+
+/**
+ * Can a kprobe attach to `fn`? It must exist out of line and not be blacklisted. Kprobes do not need
+ * ftrace: functions built notrace (all of kernel/trace, e.g. tracing_open_file_tr) still attach.
+ */
+export function kprobeable(facts: KernelFacts, fn: string): boolean {
+  if (facts.blacklist.has(fn)) return false;
+  return facts.symbols.size > 0 ? facts.symbols.has(fn) : (facts.ftrace?.has(fn) ?? false);
 }

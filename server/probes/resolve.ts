@@ -10,8 +10,8 @@
  * - missing: not on this kernel; the block is left out of the program and its records never come.
  */
 import { createHash } from 'node:crypto';
-import { FAMILIES, type Family } from '../model/events.js';
-import type { KernelFacts } from './facts.js';
+import { FAMILIES, KPROBE_FAMILIES, type Family } from '../model/events.js';
+import { kprobeable, type KernelFacts } from './facts.js';
 import { profileFromBtf, DEFAULT_PROFILE, type KernelProfile } from './profile.js';
 import { renderScript, scriptSource } from './scripts.js';
 
@@ -59,7 +59,9 @@ function splitBlocks(script: string): { prelude: string; blocks: Block[] } {
   const prelude: string[] = [];
   let cur: string[] | undefined;
   for (const line of lines) {
-    if (/^(kprobe|kretprobe|tracepoint|BEGIN|END|interval|profile):?/.test(line)) {
+    // A probe list spans lines ending in ',': those lines belong to one block.
+    const continues = cur !== undefined && cur[cur.length - 1]!.trimEnd().endsWith(',');
+    if (!continues && /^(kprobe|kretprobe|tracepoint|BEGIN|END|interval|profile):?/.test(line)) {
       if (cur) blocks.push({ header: cur[0]!, text: cur.join('\n') });
       cur = [line];
     } else if (cur) cur.push(line);
@@ -69,17 +71,17 @@ function splitBlocks(script: string): { prelude: string; blocks: Block[] } {
   return { prelude: prelude.join('\n'), blocks };
 }
 
-const CLONE = /^(.*)\.(isra|constprop|part|cold|lto_priv)\.\d+$/;
+const CLONE = /^(.*)\.(isra|constprop|part|lto_priv)\.\d+$/; // not .cold: a split-off cold path
 
 function resolveKprobe(fn: string, facts: KernelFacts): { resolution: Resolution; target?: string } {
-  const can = (name: string): boolean => (facts.attachable ?? facts.symbols).has(name);
+  const can = (name: string): boolean => kprobeable(facts, name);
   const wildcard = fn.endsWith('*');
   const base = wildcard ? fn.slice(0, -1) : fn;
   if (!facts.kprobes) return { resolution: 'missing' };
   if (!wildcard && can(fn)) return { resolution: SUBSTITUTES[fn] ? 'substitute' : 'exact' };
   if (wildcard && can(base)) return { resolution: 'exact', target: base };
   if (wildcard) {
-    for (const name of facts.attachable ?? facts.symbols) {
+    for (const name of facts.symbols) {
       const m = CLONE.exec(name);
       if (m && m[1] === base) return { resolution: 'clone', target: name };
     }
@@ -87,8 +89,13 @@ function resolveKprobe(fn: string, facts: KernelFacts): { resolution: Resolution
   return { resolution: 'missing' };
 }
 
+/** The families to load when none are asked for: the kprobe ones, or the tracepoint fallback. */
+export function defaultFamilies(facts: KernelFacts): Family[] {
+  return facts.kprobes ? [...KPROBE_FAMILIES] : ['syscalls'];
+}
+
 export function resolveProgram(families: readonly Family[], facts: KernelFacts): ResolvedProgram {
-  const profile = facts.btf ? profileFromBtf(facts.btf, (fn) => (facts.attachable ?? facts.symbols).has(fn)) : DEFAULT_PROFILE;
+  const profile = facts.btf ? profileFromBtf(facts.btf, (fn) => kprobeable(facts, fn)) : DEFAULT_PROFILE;
   const chosen = FAMILIES.filter((f) => families.includes(f));
   const points: ProbePoint[] = [];
   const parts: string[] = [];
@@ -98,8 +105,10 @@ export function resolveProgram(families: readonly Family[], facts: KernelFacts):
     const { prelude, blocks } = splitBlocks(renderScript(scriptSource(family), profile));
     const kept = [prelude];
     for (const b of blocks) {
-      const [kind, name = ''] = b.header.replace(/\s*\{?\s*$/, '').split(':');
+      const [kind, name = ''] = b.header.replace(/[\s,]*\{?\s*$/, '').split(':');
+      // A block's records, and those of the kprobe families it stands in for (`// provides: a b`).
       const blockTags = [...b.text.matchAll(/printf\("([a-z_]+)\\t/g)].map((m) => m[1]!);
+      for (const m of b.text.matchAll(/\/\/ provides: ([a-z_ ]+)/g)) blockTags.push(...m[1]!.trim().split(/\s+/));
       let p: ProbePoint;
       if (kind === 'kprobe' || kind === 'kretprobe') {
         const r = resolveKprobe(name, facts);
@@ -109,7 +118,7 @@ export function resolveProgram(families: readonly Family[], facts: KernelFacts):
         if (sub && r.resolution !== 'missing') p.note = sub.note;
         if (r.resolution === 'clone') p.note = 'compiler clone: arguments checked in the script before use';
       } else if (kind === 'tracepoint') {
-        const tp = b.header.replace(/\s*\{?\s*$/, '').slice('tracepoint:'.length);
+        const tp = b.header.replace(/[\s,]*\{?\s*$/, '').slice('tracepoint:'.length);
         p = { family, attach: `tracepoint:${tp}`, wants: tp, resolution: 'tracepoint', tags: blockTags };
       } else {
         p = { family, attach: kind!, wants: kind!, resolution: 'exact', tags: blockTags };

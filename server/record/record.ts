@@ -13,7 +13,7 @@ import { CAPTURE_FORMAT, CAPTURE_VERSION, serializeHeader, type CaptureHeader } 
 import type { Family } from '../model/events.js';
 import { readKernelFacts } from '../probes/facts.js';
 import { ensureTracingMounts } from '../probes/host.js';
-import { resolveProgram, type ProbePoint } from '../probes/resolve.js';
+import { defaultFamilies, resolveProgram, type ProbePoint } from '../probes/resolve.js';
 import { startBpftrace } from './bpftrace.js';
 import { stressArgs, type StressPreset } from './stress.js';
 
@@ -21,7 +21,8 @@ export const LIFETRACE_VERSION = '0.1.0';
 
 export interface RecordOptions {
   out: string;
-  families: Family[];
+  /** Default: the kprobe families, or the tracepoint fallback on a kernel without kprobes. */
+  families?: Family[] | undefined;
   durationS?: number;
   command?: string[];
   stress?: StressPreset;
@@ -57,10 +58,12 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   const mountProblems = await ensureTracingMounts();
   if (mountProblems.length > 0) throw new CaptureError(`cannot prepare tracing: ${mountProblems.join('; ')} (run as root)`);
   const facts = await readKernelFacts();
-  const program = resolveProgram(o.families, facts);
+  const families = o.families ?? defaultFamilies(facts);
+  if (!o.families && !facts.kprobes) log(`lifetrace: ${facts.release} cannot attach kprobes: recording the tracepoint fallback (family syscalls); see 'lifetrace probes'`);
+  const program = resolveProgram(families, facts);
   const missing = program.points.filter((p) => p.resolution === 'missing');
   if (missing.length === program.points.length) {
-    throw new CaptureError(`none of the probes of ${o.families.join(',')} can attach on ${facts.release}${facts.kprobes ? '' : ' (no kprobes on this kernel)'}: see 'lifetrace probes'`);
+    throw new CaptureError(`none of the probes of ${families.join(',')} can attach on ${facts.release}${facts.kprobes ? '' : ' (no kprobes on this kernel)'}: see 'lifetrace probes'`);
   }
   for (const p of missing) log(`lifetrace: ${p.attach} is not on this kernel: its records (${p.tags.join(', ')}) will not come`);
 

@@ -59,15 +59,22 @@ export const epollStaleFd: Rule = {
             const entry = world.fds.get(ev.pid, ev.fd);
             const file = entry && world.files.get(entry.file);
             if (file === undefined) return;
+            // Another descriptor (a dup, a fork's copy) still holding the file proves it stays alive.
+            const holder = world.fds.otherHolders(file.addr, ev.pid, ev.fd)[0];
             for (const epiAddr of file.data.epitems) {
               const epi = world.epitems.get(epiAddr);
               const ins = epi?.data.insert;
               if (ins === undefined || ins.pid !== ev.pid || ins.fd !== ev.fd) continue;
-              pending.set(epiAddr, { epi: epiAddr, file: file.addr, close: ev, reported: false });
+              const p: Pending = { epi: epiAddr, file: file.addr, close: ev, reported: false };
+              pending.set(epiAddr, p);
               const k = fdKey(ev.pid, ev.fd);
               let s = byFd.get(k);
               if (s === undefined) byFd.set(k, (s = new Set()));
               s.add(epiAddr);
+              if (holder !== undefined) {
+                raise(world, out, p, holder.since, 'warning', `the file stays open as fd ${holder.fd} of pid ${holder.pid}`);
+                p.reported = true;
+              }
             }
             return;
           }

@@ -14,7 +14,7 @@ export const fileDecoder: FamilyDecoder = {
       decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.release', fn, file: r.addr(0), count: r.int(1), hasEp: r.bool(2), dentry: r.addr(3) }),
     },
     { tag: 'fput_r', fn: '__fput', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.freed', fn, file: r.addr(0) }) },
-    { tag: 'fork', fn: 'sched_process_fork', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'task.fork', fn, child: r.int(0) }) },
+    { tag: 'fork', fn: 'task_newtask', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'task.fork', fn, child: r.int(0) }) },
     { tag: 'exit', fn: 'sched_process_exit', fields: 0, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'task.exit', fn }) },
   ],
 };
