@@ -25,8 +25,12 @@ export interface ReorderOptions {
 
 export const DEFAULT_REORDER: ReorderOptions = { windowNs: 10_000_000_000, maxHeld: 200_000 };
 
-/** Within one CPU, a probe interrupted by another can print a little out of order. */
-const SLACK_NS = 1_000_000;
+/**
+ * Within one CPU records can be a little out of order: a probe interrupted by another, and records
+ * printed late on purpose with their original time (dcache.bt prints a readdir walk at its return,
+ * stamped with its entry time).
+ */
+const SLACK_NS = 50_000_000;
 
 /** A CPU silent for this long is not the one whose buffer overflowed (see lossWindow). */
 const ACTIVE_CPU_NS = 10_000_000_000;

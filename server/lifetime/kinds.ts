@@ -48,6 +48,8 @@ export interface MarkData {
 export interface EventfsData {
   name: string | undefined;
   removed: KernelEvent | undefined;
+  /** Its directory's dentry, learned from lookups in it. */
+  dir: Addr | undefined;
 }
 
 export const newFile = (): FileData => ({ dentry: undefined, lastRef: undefined, release: undefined, epitems: new Set() });
@@ -57,4 +59,4 @@ export const newEpitem = (): EpitemData => ({
 export const newEpoll = (): EpollData => ({ items: new Set(), file: undefined, close: undefined });
 export const newDentry = (): DentryData => ({ parent: undefined, name: undefined, removed: undefined, zero: undefined });
 export const newMark = (): MarkData => ({ group: undefined, teardown: undefined, zero: undefined });
-export const newEventfs = (): EventfsData => ({ name: undefined, removed: undefined });
+export const newEventfs = (): EventfsData => ({ name: undefined, removed: undefined, dir: undefined });

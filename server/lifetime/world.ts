@@ -89,7 +89,7 @@ export class World {
       case 'file.open': {
         const f = this.useFile(ev.file, ev);
         if (f) f.data.dentry = ev.dentry;
-        this.useDentry(ev.dentry, ev);
+        this.useDentry(ev.dentry, ev, ev.parent);
         return;
       }
       case 'fd.install':
@@ -302,13 +302,18 @@ export class World {
           e.data.name ??= ev.name;
           e.data.removed ??= ev;
           this.eventfs.setPhase(e, 'removed', ev);
+          // Its directory's dentry goes with it: opens below it are now uses after removal.
+          const dir = e.data.dir && this.dentries.get(e.data.dir);
+          if (dir) dir.data.removed ??= ev;
         }
         return;
       }
-      case 'eventfs.lookup':
-        this.use(this.eventfs, ev.ei, ev);
+      case 'eventfs.lookup': {
+        const e = this.use(this.eventfs, ev.ei, ev);
+        if (e) e.data.dir = ev.dir;
         this.useDentry(ev.dir, ev);
         return;
+      }
       case 'eventfs.open':
         this.use(this.eventfs, ev.ei, ev);
         this.useDentry(ev.dentry, ev);

@@ -34,7 +34,7 @@ type E<K extends string, F> = Origin & { kind: K; fn: string } & F;
 
 // --- file family: struct file lifetimes and per-process fd tables
 export type FileAlloc = E<'file.alloc', { file: Addr }>;
-export type FileOpen = E<'file.open', { file: Addr; dentry: Addr }>;
+export type FileOpen = E<'file.open', { file: Addr; dentry: Addr; parent: Addr }>;
 export type FdInstall = E<'fd.install', { fd: number; file: Addr }>;
 export type FdClose = E<'fd.close', { fd: number }>;
 /** fput() that drops the count to zero: the window before __fput starts here. */

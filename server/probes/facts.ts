@@ -45,10 +45,11 @@ export async function readKernelFacts(): Promise<KernelFacts> {
 }
 
 /**
- * Can a kprobe attach to `fn`? It must exist out of line and not be blacklisted. Kprobes do not need
- * ftrace: functions built notrace (all of kernel/trace, e.g. tracing_open_file_tr) still attach.
+ * Can a kprobe attach to `fn`? It must exist out of line, not be blacklisted, and (unless the
+ * kernel has KPROBE_EVENTS_ON_NOTRACE) be traceable by ftrace: kprobe events refuse notrace
+ * functions such as all of kernel/trace (tracing_open_file_tr), seen failing with EINVAL.
  */
 export function kprobeable(facts: KernelFacts, fn: string): boolean {
   if (facts.blacklist.has(fn)) return false;
-  return facts.symbols.size > 0 ? facts.symbols.has(fn) : (facts.ftrace?.has(fn) ?? false);
+  return facts.ftrace !== undefined ? facts.ftrace.has(fn) : facts.symbols.has(fn);
 }

@@ -1,7 +1,8 @@
 /**
  * Runs a resolved probe program under bpftrace and hands back its output lines as they come. The
  * program goes to a file and bpftrace gets an argument array (no shell). Buffers are sized for
- * bursts: the per-CPU output ring (BPFTRACE_PERF_RB_PAGES) and the map sizes.
+ * bursts: the per-CPU output ring (BPFTRACE_PERF_RB_PAGES: 1 MB a CPU; bpftrace 0.17 was seen to
+ * stall for good on a 6.12 guest with 4 MB rings after some 30k events) and the map sizes.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,7 +38,7 @@ export async function startBpftrace(program: string, opts: BpftraceOptions): Pro
     stdin: 'ignore',
     buffer: false,
     env: {
-      BPFTRACE_PERF_RB_PAGES: String(opts.perfPages ?? 1024),
+      BPFTRACE_PERF_RB_PAGES: String(opts.perfPages ?? Number(process.env.LIFETRACE_PERF_PAGES ?? 256)),
       BPFTRACE_MAP_KEYS_MAX: String(opts.mapKeys ?? 65536),
       BPFTRACE_STRLEN: '64',
     },

@@ -28,6 +28,8 @@ export interface RecordOptions {
   stress?: StressPreset;
   /** How long a stress preset runs when there is no command and no duration. */
   stressSeconds?: number;
+  /** Where stress-ng writes its metrics (YAML, with bogo-ops), for benchmarks. */
+  stressMetrics?: string;
   header?: Record<string, unknown>;
   onProgress?(p: Progress): void;
   /** Aborting stops the capture early (Ctrl-C); what was recorded is kept. */
@@ -109,7 +111,7 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
     o.signal?.addEventListener('abort', () => abort.abort(), { once: true });
     if (o.stress) {
       const seconds = o.durationS ?? o.stressSeconds ?? 10;
-      const stress = execa('stress-ng', stressArgs(o.stress, seconds), { reject: false, stdin: 'ignore', cancelSignal: abort.signal, all: true })
+      const stress = execa('stress-ng', stressArgs(o.stress, seconds, o.stressMetrics), { reject: false, stdin: 'ignore', cancelSignal: abort.signal, all: true })
         .then((r) => { stressExit = r.exitCode; });
       if (!o.command) until.push(stress);
     }

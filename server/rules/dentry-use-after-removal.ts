@@ -24,8 +24,9 @@ export const dentryUseAfterRemoval: Rule = {
       switch (ev.kind) {
         case 'file.open': {
           const d = world.dentries.get(ev.dentry);
-          removal = d?.data.removed ?? world.removalAbove(d?.data.parent);
-          subject = d && idOf(d);
+          removal = d?.data.removed ?? world.removalAbove(ev.parent);
+          const s = d ?? world.dentries.get(ev.parent);
+          subject = s && idOf(s);
           what = `open of dentry 0x${ev.dentry}${d?.data.name ? ` "${d.data.name}"` : ''}`;
           break;
         }

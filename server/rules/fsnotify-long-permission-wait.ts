@@ -20,7 +20,8 @@ export const fsnotifyLongPermissionWait: Rule = {
       const waited = until - wait.t;
       const marks = wait.marks.map((m) => world.marks.get(m)).filter((m) => m !== undefined);
       out.raise(fsnotifyLongPermissionWait, {
-        key: wait.marks[0] ?? `pid${wait.pid}`,
+        // One flag per mark (generation included: a mark's address is reused after its free).
+        key: marks[0] ? `${marks[0].addr}#${marks[0].gen}` : wait.marks[0] ?? `pid${wait.pid}`,
         time: end?.t ?? until,
         objects: marks.map(idOf),
         evidence: [wait, end],

@@ -5,7 +5,7 @@ export const fileDecoder: FamilyDecoder = {
   family: 'file',
   records: [
     { tag: 'alloc', fn: 'alloc_empty_file', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.alloc', fn, file: r.addr(0) }) },
-    { tag: 'open', fn: 'vfs_open', fields: 2, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.open', fn, file: r.addr(0), dentry: r.addr(1) }) },
+    { tag: 'open', fn: 'vfs_open', fields: 3, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.open', fn, file: r.addr(0), dentry: r.addr(1), parent: r.addr(2) }) },
     { tag: 'fdi', fn: 'fd_install', fields: 2, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.install', fn, fd: r.int(0), file: r.addr(1) }) },
     { tag: 'fdc', fn: 'close', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.close', fn, fd: r.int(0) }) },
     { tag: 'last', fn: 'fput', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.lastref', fn, file: r.addr(0) }) },
