@@ -71,13 +71,18 @@ class CpuQueue {
   }
 }
 
+/** CPU numbers are small integers: per-CPU state lives in arrays indexed by CPU (no hashing). */
+const MAX_CPU = 1 << 16;
+
 export class Reorderer {
-  private readonly queues = new Map<number, CpuQueue>();
+  private readonly queues: (CpuQueue | undefined)[] = [];
   private readonly queueList: CpuQueue[] = [];
   private heldCount = 0;
   private maxT = -Infinity;
   private lastReleased = -Infinity;
-  private readonly lastByCpu = new Map<number, number>();
+  /** Latest time per CPU (NaN: not seen), and the CPUs seen. */
+  private readonly lastByCpu: number[] = [];
+  private readonly cpusSeen: number[] = [];
   /** The slowest CPU's latest time, and which CPU that is. */
   private minCpu = -1;
   private minT = -Infinity;
@@ -100,11 +105,13 @@ export class Reorderer {
 
   push(ev: RecordEvent): void {
     if (ev.t > this.maxT) this.maxT = ev.t;
-    const prev = this.lastByCpu.get(ev.cpu);
+    const cpu = ev.cpu >= 0 && ev.cpu < MAX_CPU ? ev.cpu : 0;
+    const prev = this.lastByCpu[cpu];
     if (prev === undefined || ev.t > prev) {
-      this.lastByCpu.set(ev.cpu, ev.t);
+      if (prev === undefined) this.cpusSeen.push(cpu);
+      this.lastByCpu[cpu] = ev.t;
       // Only the slowest CPU moving forward (or a new CPU) can move the watermark.
-      if (prev === undefined || ev.cpu === this.minCpu) this.recomputeWatermark();
+      if (prev === undefined || cpu === this.minCpu) this.recomputeWatermark();
     }
     if (ev.t < this.lastReleased) {
       // Later than the window allows: keep it (never lose good data), but say so.
@@ -113,15 +120,15 @@ export class Reorderer {
       this.release(ev);
       return;
     }
-    let q = this.queues.get(ev.cpu);
+    let q = this.queues[cpu];
     if (q === undefined) {
       q = new CpuQueue();
-      this.queues.set(ev.cpu, q);
+      this.queues[cpu] = q;
       this.queueList.push(q);
     }
     q.push(ev);
     this.heldCount++;
-    const allSeen = this.opts.cpus === undefined || this.lastByCpu.size >= this.opts.cpus;
+    const allSeen = this.opts.cpus === undefined || this.cpusSeen.length >= this.opts.cpus;
     const horizon = Math.max(allSeen ? this.minT - SLACK_NS : -Infinity, this.maxT - this.opts.windowNs);
     for (;;) {
       const next = this.earliest();
@@ -150,14 +157,19 @@ export class Reorderer {
   lossWindow(): { start: Nanos; end: Nanos } {
     if (this.maxT === -Infinity) return { start: -Infinity as Nanos, end: Infinity as Nanos };
     let start = this.maxT;
-    for (const t of this.lastByCpu.values()) if (t < start && t >= this.maxT - ACTIVE_CPU_NS) start = t;
+    for (const cpu of this.cpusSeen) {
+      const t = this.lastByCpu[cpu]!;
+      if (t < start && t >= this.maxT - ACTIVE_CPU_NS) start = t;
+    }
     return { start: (start - SLACK_NS) as Nanos, end: (this.maxT + LOSS_TAIL_NS) as Nanos };
   }
 
   /** The queue whose head comes first (a scan: a machine has few CPUs next to the events). */
   private earliest(): CpuQueue | undefined {
     let best: CpuQueue | undefined;
-    for (const q of this.queueList) {
+    const list = this.queueList;
+    for (let i = 0; i < list.length; i++) {
+      const q = list[i]!;
       if (!q.empty && (best === undefined || before(q.peek(), best.peek()))) best = q;
     }
     return best;
@@ -165,10 +177,12 @@ export class Reorderer {
 
   private recomputeWatermark(): void {
     this.minT = Infinity;
-    for (const [cpu, t] of this.lastByCpu) {
+    const cpus = this.cpusSeen;
+    for (let i = 0; i < cpus.length; i++) {
+      const t = this.lastByCpu[cpus[i]!]!;
       if (t < this.minT) {
         this.minT = t;
-        this.minCpu = cpu;
+        this.minCpu = cpus[i]!;
       }
     }
   }
