@@ -121,8 +121,10 @@ export class World {
         this.fput.delete(ev.file);
         const f = this.files.get(ev.file);
         if (f) {
-          // Epitems still on a freed file were reaped without a probe seeing it (or lost).
-          for (const epi of f.data.epitems) this.dropEpitem(epi, ev, 'unknown');
+          // Epitems still on a freed file were unlinked by eventpoll_release_file() in its __fput
+          // (f_ep was set), whether or not that was printed.
+          const by = f.data.release?.hasEp ? 'final-fput' : 'unknown';
+          for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev, by);
           this.files.free(f, ev);
         }
         return;

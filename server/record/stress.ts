@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+
 /** stress-ng workloads aimed at each thread's window. */
 export const STRESS_PRESETS = {
   epoll: { about: 'epoll_ctl and close races (threads 000, 001)', args: ['--epoll', '2', '--close', '1', '--dup', '1'] },
@@ -13,6 +15,10 @@ export function isStressPreset(s: string): s is StressPreset {
   return Object.hasOwn(STRESS_PRESETS, s);
 }
 
+/** stress-ng writes its scratch files in --temp-path; the guest's cwd is read-only, so never the cwd. */
 export function stressArgs(preset: StressPreset, seconds: number, yamlOut?: string): string[] {
-  return [...STRESS_PRESETS[preset].args, '--timeout', `${seconds}s`, '--metrics-brief', ...(yamlOut ? ['--yaml', yamlOut] : [])];
+  return [
+    ...STRESS_PRESETS[preset].args, '--timeout', `${seconds}s`, '--temp-path', tmpdir(), '--metrics-brief',
+    ...(yamlOut ? ['--yaml', yamlOut] : []),
+  ];
 }

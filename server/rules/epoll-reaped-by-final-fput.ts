@@ -12,7 +12,7 @@ export const epollReapedByFinalFput: Rule = {
     'eventpoll_release_file() unlinks the file from every epoll instance. This is the path that races with ' +
     'EPOLL_CTL_ADD loop checks (2020) and with ep_item_poll() (2024); it is normal, but it is where to look ' +
     'when those rules fire, and how often it happens under a workload.',
-  needs: { all: ['ins', 'rel', 'rel_r'], optional: ['rm'] },
+  needs: { all: ['ins', 'fput', 'fput_r'], optional: ['rel', 'rel_r', 'rm'] },
   create: () => {
     function raise(world: World, out: FlagSink, epiAddr: Addr, ev: KernelEvent): void {
       const epi = world.epitems.get(epiAddr);
@@ -28,14 +28,19 @@ export const epollReapedByFinalFput: Rule = {
       });
     }
     return {
-      on: ['ep.remove', 'ep.release.done'],
+      on: ['ep.remove', 'ep.release.done', 'file.freed'],
       stage: 'before',
       observe(ev, world, out) {
         if (ev.kind === 'ep.remove') {
           if (world.epRelease.get(ev.tid)?.file === ev.file) raise(world, out, ev.epi, ev);
         } else if (ev.kind === 'ep.release.done') {
-          // Epitems that no ep_remove probe reported (e.g. a kernel where the removal is inlined).
+          // Epitems that no removal probe reported (e.g. a kernel where the removal is inlined).
           for (const epi of world.files.get(ev.file)?.data.epitems ?? []) raise(world, out, epi, ev);
+        } else if (ev.kind === 'file.freed') {
+          // The probes print the release itself only when its exact window matters; an __fput with
+          // f_ep set that ends with epitems still on the file reaped them.
+          const file = world.files.get(ev.file);
+          if (file?.data.release?.hasEp) for (const epi of file.data.epitems) raise(world, out, epi, ev);
         }
       },
     };
