@@ -11,6 +11,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { AnalysisReport, FlagReport } from '../server/report/build.js';
 import { analyzeFile } from '../server/analyze/pipeline.js';
 import { buildReport } from '../server/report/build.js';
+import { STRESS_PRESETS } from '../server/record/stress.js';
+import { PROJECT_ROOT } from '../server/support/paths.js';
+import { GUEST_XCH, runInGuest } from '../server/vm/guest.js';
 
 const root = join(import.meta.dirname, '..');
 const bin = join(root, 'server', 'bin', 'lifetrace.js');
@@ -137,3 +140,29 @@ for (const kernel of ['6.1', '6.12'] as const) {
     }
   });
 }
+
+describe('real kernel under stress: Debian 6.1 in QEMU', () => {
+  const presets = Object.keys(STRESS_PRESETS);
+  const reports = new Map<string, AnalysisReport>();
+
+  beforeAll(async () => {
+    // One boot; each preset captured in turn with the default probe set.
+    const script = [
+      `cd '${PROJECT_ROOT}'`,
+      ...presets.map((p) => `node dist/server/cli/main.js capture --stress ${p} --duration 5 --out ${GUEST_XCH}/${p}.ljsonl.gz`),
+    ].join('\n');
+    const r = await runInGuest({ kernel: '6.1', script, timeoutS: 900 });
+    expect(r.exitCode, r.jobLog.slice(-3000)).toBe(0);
+    for (const p of presets) reports.set(p, buildReport(await analyzeFile(join(r.xch, `${p}.ljsonl.gz`))));
+  }, 960_000);
+
+  for (const preset of Object.keys(STRESS_PRESETS)) {
+    it(`--stress ${preset}: the default probes lose no event and read cleanly`, () => {
+      const r = reports.get(preset)!;
+      expect(r.lost_events).toBe(0);
+      expect(r.summary.anomaly_counts).toEqual({});
+      expect(r.summary.events).toBeGreaterThan(0);
+      expect(r.flags.filter((f) => f.rule === 'lifetime.use-after-free').map((f) => f.message)).toEqual([]);
+    });
+  }
+});

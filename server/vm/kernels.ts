@@ -4,7 +4,7 @@
  * generation of every lifetime lifetrace follows (eventfs, __fput_sync, 6.8 dentry kill).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -54,6 +54,10 @@ export async function fetchKernel(k: GuestKernel, log: (s: string) => void = () 
   const root = join(dir, 'root');
   if (!existsSync(join(dir, '.unpacked'))) {
     await need('dpkg-deb', 'dpkg');
+    await mkdir(cacheDir(), { recursive: true });
+    const fs = await statfs(cacheDir());
+    const freeMb = (fs.bavail * fs.bsize) / (1 << 20);
+    if (freeMb < 600) throw new VmSetupError(`not enough space in ${cacheDir()} for a kernel package (${freeMb.toFixed(0)} MB free, 600 MB needed): set LIFETRACE_CACHE to a larger disk`);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     log(`lifetrace: downloading ${pkg} (once; cached in ${dir})`);
