@@ -16,7 +16,8 @@ stress preset) and stops when it exits, after --duration seconds, or on Ctrl-C. 
 
   --stress PRESET   stress-ng workload: ${Object.entries(STRESS_PRESETS).map(([k, v]) => `${k} (${v.about})`).join('; ')}
   --vm              capture inside a disposable QEMU guest running a stock Debian kernel (default 6.1);
-                    it sees this machine's files read-only (its /tmp is its own) and has no network`;
+                    it sees this machine's files read-only, writes scratch files to its own /var/tmp
+                    (its TMPDIR), and has no network`;
 
 export async function captureCommand(argv: string[], print: (s: string) => void): Promise<number> {
   const dash = argv.indexOf('--');

@@ -26,11 +26,13 @@ export interface ReorderOptions {
 export const DEFAULT_REORDER: ReorderOptions = { windowNs: 10_000_000_000, maxHeld: 200_000 };
 
 /**
- * Within one CPU records can be a little out of order: a probe interrupted by another, and records
- * printed late on purpose with their original time (dcache.bt prints a readdir walk at its return,
- * stamped with its entry time).
+ * Within one CPU records can be out of order: a probe interrupted by another, and records printed
+ * late on purpose with their original time (a readdir walk or an epoll_ctl printed at its return,
+ * stamped with its entry time). The slack starts at SLACK_NS and grows to twice the longest such
+ * deferral seen, up to MAX_SLACK_NS.
  */
-const SLACK_NS = 50_000_000;
+const SLACK_NS = 250_000_000;
+const MAX_SLACK_NS = 2_000_000_000;
 
 /** A CPU silent for this long is not the one whose buffer overflowed (see lossWindow). */
 const ACTIVE_CPU_NS = 10_000_000_000;
@@ -83,6 +85,7 @@ export class Reorderer {
   /** Latest time per CPU (NaN: not seen), and the CPUs seen. */
   private readonly lastByCpu: number[] = [];
   private readonly cpusSeen: number[] = [];
+  private slack = SLACK_NS;
   /** The slowest CPU's latest time, and which CPU that is. */
   private minCpu = -1;
   private minT = -Infinity;
@@ -107,6 +110,7 @@ export class Reorderer {
     if (ev.t > this.maxT) this.maxT = ev.t;
     const cpu = ev.cpu >= 0 && ev.cpu < MAX_CPU ? ev.cpu : 0;
     const prev = this.lastByCpu[cpu];
+    if (prev !== undefined && ev.t < prev && 2 * (prev - ev.t) > this.slack) this.slack = Math.min(MAX_SLACK_NS, 2 * (prev - ev.t));
     if (prev === undefined || ev.t > prev) {
       if (prev === undefined) this.cpusSeen.push(cpu);
       this.lastByCpu[cpu] = ev.t;
@@ -129,7 +133,7 @@ export class Reorderer {
     q.push(ev);
     this.heldCount++;
     const allSeen = this.opts.cpus === undefined || this.cpusSeen.length >= this.opts.cpus;
-    const horizon = Math.max(allSeen ? this.minT - SLACK_NS : -Infinity, this.maxT - this.opts.windowNs);
+    const horizon = Math.max(allSeen ? this.minT - this.slack : -Infinity, this.maxT - this.opts.windowNs);
     for (;;) {
       const next = this.earliest();
       if (next === undefined) break;
@@ -161,7 +165,7 @@ export class Reorderer {
       const t = this.lastByCpu[cpu]!;
       if (t < start && t >= this.maxT - ACTIVE_CPU_NS) start = t;
     }
-    return { start: (start - SLACK_NS) as Nanos, end: (this.maxT + LOSS_TAIL_NS) as Nanos };
+    return { start: (start - this.slack) as Nanos, end: (this.maxT + LOSS_TAIL_NS) as Nanos };
   }
 
   /** The queue whose head comes first (a scan: a machine has few CPUs next to the events). */

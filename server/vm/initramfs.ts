@@ -15,8 +15,13 @@ import { VmSetupError, type UnpackedKernel } from './kernels.js';
 /** What the 9p filesystem needs, leaves last; built-in ones (6.12: virtio_pci, fscache) are skipped. */
 const WANTED = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p'];
 
-/** Where the exchange share is mounted, as seen inside the chroot. */
-export const GUEST_XCH = '/tmp/lifetrace-xch';
+/**
+ * Where the exchange share is mounted, as seen inside the chroot. The guest sees the host's /tmp
+ * (read-only, like the rest: a project checked out under /tmp must be visible); its own writable
+ * scratch space is a tmpfs on /var/tmp, which is also its TMPDIR.
+ */
+export const GUEST_XCH = '/var/tmp/lifetrace-xch';
+export const GUEST_TMP = '/var/tmp';
 
 const BUSYBOX = '/bin/busybox';
 
@@ -36,7 +41,7 @@ ${bb} mount -t devtmpfs dev /host/dev
 ${bb} mkdir -p /host/dev/pts /host/dev/shm
 ${bb} mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts
 ${bb} mount -t tmpfs shm /host/dev/shm
-${bb} mount -t tmpfs tmp /host/tmp
+${bb} mount -t tmpfs tmp /host${GUEST_TMP}
 ${bb} mount -t tmpfs run /host/run
 ${bb} mount -t debugfs debugfs /host/sys/kernel/debug
 ${bb} mount -t tracefs tracefs /host/sys/kernel/debug/tracing
@@ -44,7 +49,7 @@ ${bb} mount -t tracefs tracefs /host/sys/kernel/tracing
 ${bb} mkdir -p /host${GUEST_XCH}
 ${bb} mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 xch /host${GUEST_XCH}
 echo "lifetrace-guest: up $(${bb} cat /proc/uptime)"
-HOME=/tmp PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin ${bb} chroot /host /bin/sh ${GUEST_XCH}/job.sh > /host${GUEST_XCH}/job.log 2>&1
+HOME=${GUEST_TMP} TMPDIR=${GUEST_TMP} PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin ${bb} chroot /host /bin/sh ${GUEST_XCH}/job.sh > /host${GUEST_XCH}/job.log 2>&1
 echo $? > /host${GUEST_XCH}/job.exit
 ${bb} sync
 echo "lifetrace-guest: done"

@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 
+TMP = os.environ.get('TMPDIR', '/tmp')
+
 libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -121,7 +123,7 @@ def open_in_child(path, comm):
     return pid
 
 
-def fanotify_late(path='/tmp/lt-fanotify-late'):
+def fanotify_late(path=f'{TMP}/lt-fanotify-late'):
     """a permission listener that answers 300 ms late (fsnotify.long-permission-wait)."""
     open(path, 'w').close()
     fan = fanotify_listener(path)
@@ -132,7 +134,7 @@ def fanotify_late(path='/tmp/lt-fanotify-late'):
     os.close(fan)
 
 
-def fanotify_teardown(path='/tmp/lt-fanotify-teardown'):
+def fanotify_teardown(path=f'{TMP}/lt-fanotify-teardown'):
     """the listener closes its group while a permission event waits (fsnotify.mark-teardown-during-wait)."""
     open(path, 'w').close()
     fan = fanotify_listener(path)
@@ -163,10 +165,10 @@ def clean():
     a.close(); b.close(); os.close(r); os.close(w)
     ep.close()
     for i in range(20):
-        p = f'/tmp/lt-clean-{i}'
+        p = f'{TMP}/lt-clean-{i}'
         with open(p, 'w') as f:
             f.write('x')
-        os.listdir('/tmp')
+        os.listdir(TMP)
         os.unlink(p)
 
 
