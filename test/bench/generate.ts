@@ -27,23 +27,12 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { CAPTURE_FORMAT, CAPTURE_VERSION, serializeHeader } from '../../server/capture/header.js';
+import { mulberry32 } from '../support/prng.js';
 
 export interface Generated {
   /** printf records written (the header line is not counted). */
   events: number;
   bytes: number;
-}
-
-/** mulberry32: a tiny seeded PRNG with uniform output in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Rng = () => number;

@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { Analysis, analyzeFile, type AnalysisOptions } from '../../server/analyze/pipeline.js';
 import { buildReport, type AnalysisReport } from '../../server/report/build.js';
 import { traceToCapture, type TraceOptions } from './trace.js';
+import { mulberry32 } from './prng.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lifetrace-test-'));
 let n = 0;
@@ -31,16 +32,7 @@ export function analyzeChunked(content: Buffer, sizes: () => number, opts: Parti
   return buildReport(a.end());
 }
 
-/** A seeded PRNG (mulberry32) so random chunkings are reproducible. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG so random chunkings are reproducible. */
+export const seeded = mulberry32;
 
 export const flagsOf = (r: AnalysisReport, rule: string) => r.flags.filter((f) => f.rule === rule);
