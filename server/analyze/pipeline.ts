@@ -63,6 +63,7 @@ export class Analysis {
       event: (ev) => this.reorder.push(ev),
       header: (h) => {
         if (typeof h.cpus === 'number' && h.cpus > 0) this.reorder.expectCpus(h.cpus);
+        if (typeof h.deferred_ms === 'number' && h.deferred_ms > 0) this.reorder.expectDeferral(h.deferred_ms * 1e6);
       },
       lost: (count, line) => this.losses.add({ ...this.reorder.lossWindow(), count, line }),
     });

@@ -28,10 +28,11 @@ export const DEFAULT_REORDER: ReorderOptions = { windowNs: 10_000_000_000, maxHe
 /**
  * Within one CPU records can be out of order: a probe interrupted by another, and records printed
  * late on purpose with their original time (a readdir walk or an epoll_ctl printed at its return,
- * stamped with its entry time). The slack starts at SLACK_NS and grows to twice the longest such
- * deferral seen, up to MAX_SLACK_NS.
+ * stamped with its entry time). The slack starts at SLACK_NS (or what the capture header declares),
+ * and grows to twice the longest such deferral seen, up to MAX_SLACK_NS. Held records cost memory:
+ * at a million events a second, 50 ms is 50k of them.
  */
-const SLACK_NS = 250_000_000;
+const SLACK_NS = 50_000_000;
 const MAX_SLACK_NS = 2_000_000_000;
 
 /** A CPU silent for this long is not the one whose buffer overflowed (see lossWindow). */
@@ -104,6 +105,11 @@ export class Reorderer {
   /** The number of CPUs that can report, once known (from the capture header). */
   expectCpus(n: number): void {
     this.opts.cpus = n;
+  }
+
+  /** Records may be printed this late on purpose (the capture header's `deferred_ms`). */
+  expectDeferral(ns: number): void {
+    this.slack = Math.min(MAX_SLACK_NS, Math.max(this.slack, ns));
   }
 
   push(ev: RecordEvent): void {

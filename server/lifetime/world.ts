@@ -21,7 +21,12 @@ export interface WorldLimits {
   maxTombstonesPerKind: number;
 }
 
-export const DEFAULT_LIMITS: WorldLimits = { maxLivePerKind: 500_000, maxTombstonesPerKind: 200_000 };
+/**
+ * Live objects are bounded by the workload; tombstones (freed addresses remembered to catch a use
+ * after free) keep their free event, so they are capped: a use is caught within the last 50k frees
+ * of its kind.
+ */
+export const DEFAULT_LIMITS: WorldLimits = { maxLivePerKind: 500_000, maxTombstonesPerKind: 50_000 };
 
 /** An epoll_ctl in flight in one task, with what it was found to touch. */
 export interface CtlInFlight {

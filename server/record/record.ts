@@ -19,6 +19,9 @@ import { stressArgs, type StressPreset } from './stress.js';
 
 export const LIFETRACE_VERSION = '0.1.0';
 
+/** Longest an epoll_ctl or a readdir walk is expected to take (they are printed at their return). */
+const DEFERRED_MS = 1000;
+
 export interface RecordOptions {
   out: string;
   /** Default: the kprobe families, or the tracepoint fallback on a kernel without kprobes. */
@@ -72,8 +75,10 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   const header: CaptureHeader = {
     format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: new Date().toISOString(), host: hostname(), kernel: facts.release,
     families: program.hashes, lifetrace_version: LIFETRACE_VERSION,
-    // The reader orders records across CPUs: it needs to know how many can report.
+    // The reader orders records across CPUs: it needs to know how many can report, and how late
+    // the probes print some records on purpose (epoll_ctl and readdir at their return).
     cpus: cpus().length,
+    deferred_ms: DEFERRED_MS,
     probes: program.points.map((p) => ({ attach: p.attach, wants: p.wants, resolution: p.resolution, ...(p.target ? { target: p.target } : {}) })),
     ...o.header,
     ...(o.stress ? { stress: o.stress } : {}),
