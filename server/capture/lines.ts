@@ -37,8 +37,4 @@ export class LineSplitter {
     this.sink(last.line, last.lineNo);
     return last;
   }
-
-  get lines(): number {
-    return this.lineNo;
-  }
 }

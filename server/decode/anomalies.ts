@@ -33,10 +33,4 @@ export class AnomalyLog {
     if (text !== undefined) a.excerpt = text.length > EXCERPT ? `${text.slice(0, EXCERPT)}…` : text;
     this.examples.push(a);
   }
-
-  get total(): number {
-    let n = 0;
-    for (const v of this.counts.values()) n += v;
-    return n;
-  }
 }

@@ -154,10 +154,6 @@ export class Reorderer {
     for (let q = this.earliest(); q !== undefined; q = this.earliest()) this.emit(q.shift());
   }
 
-  get held(): number {
-    return this.heldCount;
-  }
-
   /**
    * The kernel-time span in which events reported lost right now may have happened. The CPU whose
    * buffer overflowed lost them after its last record that arrived, so they are no older than the

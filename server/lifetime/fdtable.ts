@@ -75,10 +75,6 @@ export class FdTables {
     this.tables.delete(pid);
   }
 
-  get processes(): number {
-    return this.tables.size;
-  }
-
   private hold(e: FdEntry): void {
     let s = this.holders.get(e.file);
     if (s === undefined) this.holders.set(e.file, (s = new Set()));

@@ -11,10 +11,6 @@ export interface ObjectId {
   gen: number;
 }
 
-export function objectKey(o: ObjectId): string {
-  return `${o.kind}:${o.addr}#${o.gen}`;
-}
-
 export function formatObject(o: ObjectId): string {
   return `${o.kind} 0x${o.addr}#${o.gen}`;
 }

@@ -9,10 +9,6 @@ export type Nanos = number & { readonly __unit: 'ns' };
 export const NS_PER_MS = 1_000_000;
 export const NS_PER_S = 1_000_000_000;
 
-export function nanos(n: number): Nanos {
-  return n as Nanos;
-}
-
 export class TimeBase {
   private baseSec = -1;
 
@@ -51,15 +47,6 @@ function decimal(s: string, from: number, to: number): number {
     v = v * 10 + c;
   }
   return v;
-}
-
-/** "+1.234567890s" style offset for reports. */
-export function formatOffset(t: Nanos): string {
-  const sign = t < 0 ? '-' : '+';
-  const abs = Math.abs(t);
-  const s = Math.floor(abs / NS_PER_S);
-  const frac = String(abs % NS_PER_S).padStart(9, '0');
-  return `${sign}${s}.${frac}s`;
 }
 
 export function formatDuration(ns: number): string {

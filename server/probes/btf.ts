@@ -99,10 +99,6 @@ export class Btf {
     return true;
   }
 
-  hasStruct(name: string): boolean {
-    return this.find(name, KIND.STRUCT) !== undefined;
-  }
-
   /** Parameter names of a function, or undefined when BTF has no such function. */
   params(fn: string): string[] | undefined {
     const id = this.find(fn, KIND.FUNC);

@@ -1,5 +1,5 @@
 /** Facts about the machine that runs bpftrace, and the mounts bpftrace 0.17 needs. */
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { execa } from 'execa';
 
 const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
@@ -25,8 +25,4 @@ export async function ensureTracingMounts(): Promise<string[]> {
     if (r.exitCode !== 0 && !(await exists(m.probe))) problems.push(`cannot mount ${m.type} on ${m.dir}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
   }
   return problems;
-}
-
-export async function kernelRelease(): Promise<string> {
-  return (await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim();
 }
