@@ -33,8 +33,6 @@ export interface StreamInfo {
   maps: Record<string, unknown>;
   records: Record<Family, number>;
   lines: number;
-  /** Line of the `ready` record: probes were all attached from there on. */
-  readyLine?: number;
 }
 
 interface Route {
@@ -118,11 +116,7 @@ export class CaptureDecoder {
     const r = this.fields;
     if (!r.split(text, from, to)) return this.anomalies.add('bad-record', lineNo, 'too many fields', text);
     const tag = text.slice(r.start[0], r.end[0]);
-    if (tag === 'ready') {
-      // common.bt's BEGIN: every probe is attached from here on.
-      this.info.readyLine ??= lineNo;
-      return;
-    }
+    if (tag === 'ready') return; // common.bt's BEGIN: every probe is attached from here on
     const route = ROUTES.get(tag);
     if (route === undefined) {
       return this.anomalies.add('unknown-record', lineNo, `unknown record tag ${JSON.stringify(tag)}`, text);

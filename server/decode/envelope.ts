@@ -17,10 +17,6 @@ export type Envelope =
 
 /** Any line that is not a printf record in bpftrace's exact spelling. */
 export function parseEnvelope(line: string): Envelope {
-  return slowPath(line);
-}
-
-function slowPath(line: string): Envelope {
   let v: unknown;
   try {
     v = JSON.parse(line);

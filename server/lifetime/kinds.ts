@@ -1,7 +1,5 @@
 /** What lifetrace remembers about each kind of object, beyond its identity and phases. */
-import type {
-  Addr, DentryPut, EpClose, EpInsert, EpRemove, FileLastRef, FileRelease, KernelEvent, MarkPut,
-} from '../model/events.js';
+import type { Addr, DentryPut, EpInsert, FileLastRef, FileRelease, KernelEvent } from '../model/events.js';
 
 export interface FileData {
   dentry: Addr | undefined;
@@ -16,18 +14,13 @@ export interface FileData {
 export interface EpitemData {
   ep: Addr;
   file: Addr;
-  fileGen: number;
   fd: number;
   insert: EpInsert | undefined;
-  removed: EpRemove | undefined;
-  /** Why it went away: an explicit DEL, the final __fput of its file, or its epoll instance closing. */
-  removedBy: 'del' | 'final-fput' | 'ep-close' | 'unknown' | undefined;
 }
 
 export interface EpollData {
   items: Set<Addr>;
   file: Addr | undefined;
-  close: EpClose | undefined;
 }
 
 export interface DentryData {
@@ -41,8 +34,6 @@ export interface DentryData {
 
 export interface MarkData {
   group: Addr | undefined;
-  teardown: KernelEvent | undefined;
-  zero: MarkPut | undefined;
 }
 
 export interface EventfsData {
@@ -53,10 +44,8 @@ export interface EventfsData {
 }
 
 export const newFile = (): FileData => ({ dentry: undefined, lastRef: undefined, release: undefined, epitems: new Set() });
-export const newEpitem = (): EpitemData => ({
-  ep: '' as Addr, file: '' as Addr, fileGen: 0, fd: -1, insert: undefined, removed: undefined, removedBy: undefined,
-});
-export const newEpoll = (): EpollData => ({ items: new Set(), file: undefined, close: undefined });
+export const newEpitem = (): EpitemData => ({ ep: '' as Addr, file: '' as Addr, fd: -1, insert: undefined });
+export const newEpoll = (): EpollData => ({ items: new Set(), file: undefined });
 export const newDentry = (): DentryData => ({ parent: undefined, name: undefined, removed: undefined, zero: undefined });
-export const newMark = (): MarkData => ({ group: undefined, teardown: undefined, zero: undefined });
+export const newMark = (): MarkData => ({ group: undefined });
 export const newEventfs = (): EventfsData => ({ name: undefined, removed: undefined, dir: undefined });

@@ -22,8 +22,6 @@ export interface Tracked<D = unknown> extends ObjectId {
   /** Phase changes in order (bounded: the first ones and the last ones matter most). */
   phases: PhaseMark[];
   uses: number;
-  /** Processes that created it or changed its phase (at most 8). */
-  pids: Set<number>;
   data: D;
 }
 
@@ -116,7 +114,6 @@ export class ObjectTable<D> {
     o.phase = phase;
     if (o.phases.length >= MAX_PHASES) o.phases.splice(MAX_PHASES / 2, 1);
     o.phases.push({ phase, t: ev.t, line: ev.line });
-    if (o.pids.size < 8) o.pids.add(ev.pid);
     this.touch(o, ev);
   }
 
@@ -139,7 +136,7 @@ export class ObjectTable<D> {
     if (this.generations.size > this.limits.maxTombstones * 2) this.trimGenerations();
     const o: Tracked<D> = {
       kind: this.kind, addr, gen: gen + 1, born, firstSeen: ev.t, lastSeen: ev.t, phase,
-      phases: [{ phase, t: ev.t, line: ev.line }], uses: 0, pids: new Set([ev.pid]), data: this.makeData(),
+      phases: [{ phase, t: ev.t, line: ev.line }], uses: 0, data: this.makeData(),
     };
     if (born) s.born++;
     else s.preexisting++;

@@ -5,7 +5,6 @@
  * change it.
  */
 import {
-  EPOLL_CTL_DEL,
   type Addr, type EpCtl, type EpClose, type EpRelease, type FileRelease, type KernelEvent, type PermWait, type Readdir,
 } from '../model/events.js';
 import type { ObjectKind } from '../model/objects.js';
@@ -128,8 +127,7 @@ export class World {
         if (f) {
           // Epitems still on a freed file were unlinked by eventpoll_release_file() in its __fput
           // (f_ep was set), whether or not that was printed.
-          const by = f.data.release?.hasEp ? 'final-fput' : 'unknown';
-          for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev, by);
+          for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev);
           this.files.free(f, ev);
         }
         return;
@@ -153,9 +151,9 @@ export class World {
         const existing = this.epitems.get(ev.epi);
         // ep_ptable_queue_proc runs once per wait queue of the target: later calls are the same epitem.
         if (existing !== undefined && existing.data.file === ev.file) return;
-        const f = this.useFile(ev.file, ev) ?? this.files.get(ev.file);
+        const f = this.useFile(ev.file, ev);
         const epi = this.epitems.birth(ev.epi, ev, 'registered');
-        Object.assign(epi.data, { ep: ev.ep, file: ev.file, fileGen: f?.gen ?? 0, fd: ev.fd, insert: ev });
+        Object.assign(epi.data, { ep: ev.ep, file: ev.file, fd: ev.fd, insert: ev });
         f?.data.epitems.add(ev.epi);
         this.epolls.use(ev.ep, ev, 'live')!.data.items.add(ev.epi);
         this.fds.learn(ev.pid, ev.fd, ev.file, ev);
@@ -164,37 +162,26 @@ export class World {
       }
       case 'ep.remove': {
         this.noteCtlTarget(ev.tid, ev.pid, ev.ep, ev.file);
-        const by = this.ctl.get(ev.tid)?.ev.op === EPOLL_CTL_DEL ? 'del'
-          : this.epRelease.has(ev.tid) ? 'final-fput'
-          : this.epClose.has(ev.tid) ? 'ep-close' : 'unknown';
-        const epi = this.epitems.get(ev.epi);
-        if (epi === undefined) {
-          // Removal of an epitem whose insert we never saw (or already removed: a use after free).
-          if (this.epitems.tombstone(ev.epi) !== undefined) this.noteAfterFree(this.epitems.tombstone(ev.epi)!);
-          return;
-        }
-        epi.data.removed = ev;
-        this.dropEpitem(ev.epi, ev, by);
+        if (this.epitems.get(ev.epi) !== undefined) this.dropEpitem(ev.epi, ev);
+        // Removal of an epitem already removed: a use after free.
+        else if (this.epitems.tombstone(ev.epi) !== undefined) this.noteAfterFree(this.epitems.tombstone(ev.epi)!);
         return;
       }
-      case 'ep.release': {
+      case 'ep.release':
         this.epRelease.set(ev.tid, ev);
-        const f = this.useFile(ev.file, ev);
-        // eventpoll_release_file() is what unlinks the file's epitems in its final __fput.
-        if (f) for (const epi of f.data.epitems) this.markEpitemCause(epi, 'final-fput');
+        this.useFile(ev.file, ev);
         return;
-      }
       case 'ep.release.done': {
+        // eventpoll_release_file() unlinked whatever epitems were still on the file.
         this.epRelease.delete(ev.tid);
         const f = this.files.get(ev.file);
-        if (f) for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev, 'final-fput');
+        if (f) for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev);
         return;
       }
       case 'ep.close': {
         this.epClose.set(ev.tid, ev);
         const ep = this.epolls.use(ev.ep, ev, 'live')!;
         ep.data.file = ev.file;
-        ep.data.close = ev;
         this.epolls.setPhase(ep, 'closing', ev);
         return;
       }
@@ -202,7 +189,7 @@ export class World {
         this.epClose.delete(ev.tid);
         const ep = this.epolls.get(ev.ep);
         if (ep) {
-          for (const epi of [...ep.data.items]) this.dropEpitem(epi, ev, 'ep-close');
+          for (const epi of [...ep.data.items]) this.dropEpitem(epi, ev);
           this.epolls.free(ep, ev);
         }
         return;
@@ -276,18 +263,14 @@ export class World {
       case 'mark.free': {
         const m = this.use(this.marks, ev.mark, ev);
         if (m) {
-          m.data.teardown ??= ev;
           this.marks.setPhase(m, ev.kind === 'mark.detach' ? 'detached' : ev.kind === 'mark.free' ? 'dead' : 'destroyed', ev);
         }
         return;
       }
       case 'mark.put': {
         const m = this.use(this.marks, ev.mark, ev);
-        if (m && ev.count === 1) {
-          // The last reference: fsnotify_put_mark() unlinks it and frees it after an SRCU period.
-          m.data.zero = ev;
-          this.marks.free(m, ev);
-        }
+        // The last reference: fsnotify_put_mark() unlinks it and frees it after an SRCU period.
+        if (m && ev.count === 1) this.marks.free(m, ev);
         return;
       }
       case 'perm.wait':
@@ -377,15 +360,10 @@ export class World {
     this.epByFd.set(`${pid}:${c.ev.epfd}`, ep);
   }
 
-  private markEpitemCause(epi: Addr, by: EpitemData['removedBy']): void {
-    const o = this.epitems.get(epi);
-    if (o) o.data.removedBy ??= by;
-  }
-
-  private dropEpitem(addr: Addr, ev: KernelEvent, by: NonNullable<EpitemData['removedBy']>): void {
+  /** The epitem at `addr` is unlinked from its file and its epoll instance, and freed. */
+  private dropEpitem(addr: Addr, ev: KernelEvent): void {
     const epi = this.epitems.get(addr);
     if (epi === undefined) return;
-    epi.data.removedBy ??= by;
     this.files.get(epi.data.file)?.data.epitems.delete(addr);
     this.epolls.get(epi.data.ep)?.data.items.delete(addr);
     this.epitems.free(epi, ev);
