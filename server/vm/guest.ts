@@ -42,12 +42,29 @@ export async function prepareGuest(k: GuestKernel, log: (s: string) => void = ()
   return { kernel, initrd };
 }
 
+/**
+ * Boots the guest; a kernel that panics before the job starts is booted again (twice at most).
+ * Multi-threaded TCG occasionally loses a race with the kernel's own boot-time code patching
+ * (an int3 Oops in a static branch): a flake of the emulator, not of the job.
+ */
 export async function runInGuest(job: GuestJob, log: (s: string) => void = () => {}): Promise<GuestResult> {
   const { kernel, initrd } = await prepareGuest(job.kernel, log);
+  const started = Date.now();
+  let consoles = '';
+  for (let attempt = 1; ; attempt++) {
+    const r = await bootOnce(job, kernel, initrd);
+    if (r.exitCode !== undefined || r.jobStarted || !/Kernel panic/.test(r.console) || attempt === 3) {
+      return { ...r, console: consoles + r.console, seconds: (Date.now() - started) / 1000 };
+    }
+    log(`lifetrace: the guest kernel panicked while booting (attempt ${attempt}); booting again`);
+    consoles += r.console + `\nlifetrace: boot attempt ${attempt} panicked before the job started\n`;
+  }
+}
+
+async function bootOnce(job: GuestJob, kernel: UnpackedKernel, initrd: string): Promise<Omit<GuestResult, 'seconds'> & { jobStarted: boolean }> {
   const xch = await mkdtemp(join(tmpdir(), 'lifetrace-xch-'));
   await writeFile(join(xch, 'job.sh'), job.script, { mode: 0o755 });
   for (const [name, content] of Object.entries(job.files ?? {})) await writeFile(join(xch, name), content);
-  const started = Date.now();
   const qemu = await execa('qemu-system-x86_64', [
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-m', `${job.memoryMb ?? 2048}M`, '-smp', String(job.cpus ?? 2),
     '-kernel', kernel.vmlinuz, '-initrd', initrd,
@@ -63,8 +80,8 @@ export async function runInGuest(job: GuestJob, log: (s: string) => void = () =>
     exitCode: exit === '' ? undefined : Number(exit),
     xch,
     jobLog: await read('job.log'),
+    jobStarted: existsSync(join(xch, 'job.log')),
     console: (qemu.all ?? '') + (qemu.timedOut ? `\nlifetrace: guest killed after ${job.timeoutS} s\n` : ''),
-    seconds: (Date.now() - started) / 1000,
   };
 }
 
