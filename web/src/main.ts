@@ -1,0 +1,164 @@
+/**
+ * The only place that wires widgets: the feed socket fills the store, the store is drawn once per
+ * animation frame, the filter bar narrows flags, charts and losses, pause freezes the view and
+ * resume asks the server for a fresh snapshot. REST calls (drill-down, objects, filtered flags)
+ * start here too.
+ */
+import type { FeedMessage } from '../../server/protocol/wire.js';
+import { api, type RuleInfo } from './api.js';
+import { createChart } from './charts.js';
+import { MAX_FLAG_ROWS } from './config.js';
+import { createDrilldown } from './drilldown.js';
+import { byId } from './dom.js';
+import { connectFeed, type FeedStatus } from './feed.js';
+import { byNewest, filterQuery, isEmpty, matchesFlag, NO_FILTER, type FlagFilter } from './flag-filter.js';
+import { createFilters } from './filters.js';
+import { createFlags } from './flags.js';
+import { createHosts } from './hosts.js';
+import { createLosses } from './losses.js';
+import { createObjects, type ObjectsQuery } from './objects.js';
+import { lostSeries, statsToSeries } from './series.js';
+import { createStatus } from './status.js';
+import { Store } from './store.js';
+
+const store = new Store();
+let filter: FlagFilter = NO_FILTER;
+let paused = false;
+let rules: RuleInfo[] = [];
+const dirty = { hosts: true, stats: true, flags: true, losses: true };
+let frame = 0;
+let lastFeedStatus: FeedStatus = { state: 'connecting' };
+let filtering: AbortController | null = null;
+let detailReq: AbortController | null = null;
+let objectsReq: AbortController | null = null;
+
+const problems = byId('problems');
+function problem(what: string, err: unknown): void {
+  problems.hidden = false;
+  problems.textContent = `${what}: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+const status = createStatus(byId('status'), (p) => {
+  paused = p;
+  if (!p && !feed.requestSnapshot()) {
+    // Not connected: the reconnect brings a snapshot anyway.
+  }
+});
+const hosts = createHosts(byId('hosts'), byId('replay-banner'), (host) => {
+  filters.setChoices({ hosts: [host], kinds: [], rules: [] });
+  const sel = document.querySelector<HTMLSelectElement>('[data-testid="filter-host"]');
+  if (sel) {
+    sel.value = sel.value === host ? '' : host;
+    sel.dispatchEvent(new Event('change'));
+  }
+});
+const filters = createFilters(byId('filters'), (f) => {
+  filter = f;
+  dirty.flags = dirty.stats = dirty.losses = dirty.hosts = true;
+  schedule();
+  fetchFiltered(f);
+});
+const rateChart = createChart(byId<HTMLCanvasElement>('chart-rate'), 'events / s');
+const liveChart = createChart(byId<HTMLCanvasElement>('chart-live'), 'live objects');
+const losses = createLosses(byId('losses'));
+const flags = createFlags(byId('flags'), openFlag);
+const drill = createDrilldown(byId('drilldown'), {
+  close() {
+    drill.hide();
+    flags.select(null);
+  },
+  explore(addr, host, kind) {
+    drill.hide();
+    flags.select(null);
+    objects.search({ addr, host, kind });
+  },
+});
+const objects = createObjects(byId('objects'), searchObjects);
+
+const feed = connectFeed(onFeed, (s) => {
+  lastFeedStatus = s;
+  dirty.hosts = true;
+  schedule();
+});
+
+function onFeed(msg: FeedMessage): void {
+  if (paused) return;
+  const changed = store.apply(msg);
+  for (const k of ['hosts', 'stats', 'flags', 'losses'] as const) dirty[k] ||= changed[k];
+  schedule();
+}
+
+function schedule(): void {
+  if (frame === 0) frame = requestAnimationFrame(draw);
+}
+
+function draw(): void {
+  frame = 0;
+  const hostList = [...store.hosts.values()];
+  if (dirty.hosts) {
+    hosts.render(hostList, filter.host);
+    status.setFeed(lastFeedStatus, feed.bad);
+  }
+  if (dirty.stats) {
+    const points = store.pointsOf(filter.host);
+    rateChart.update(statsToSeries(points, 'rate'), { label: 'lost', data: lostSeries(points) });
+    const kind = filter.kind;
+    liveChart.update(statsToSeries(points, 'live', kind === null ? null : (k) => k === kind));
+  }
+  if (dirty.losses || dirty.hosts) losses.render(hostList, store.losses, filter.host);
+  if (dirty.flags) {
+    const shown = [...store.flags.values()].filter((f) => matchesFlag(filter, f)).sort(byNewest);
+    const evicted = store.evictedFlags > 0 ? `(${store.evictedFlags} older flags only on the server)` : '';
+    flags.render(shown, store.flags.size, evicted);
+  }
+  if (dirty.hosts || dirty.flags) {
+    const hostNames = hostList.map((v) => v.host);
+    const kinds = store.kinds();
+    filters.setChoices({ hosts: hostNames, kinds, rules: [...new Set([...rules.map((r) => r.id), ...[...store.flags.values()].map((f) => f.rule)])] });
+    objects.setChoices(hostNames, kinds);
+  }
+  dirty.hosts = dirty.stats = dirty.flags = dirty.losses = false;
+}
+
+/** The page only holds recent flags: a filter also asks the server, which keeps them all. */
+function fetchFiltered(f: FlagFilter): void {
+  filtering?.abort();
+  filtering = null;
+  if (isEmpty(f) || paused) return;
+  const ctl = (filtering = new AbortController());
+  api.flags(filterQuery(f, MAX_FLAG_ROWS), ctl.signal).then((found) => {
+    if (ctl.signal.aborted || paused) return;
+    store.addFlags(found);
+    dirty.flags = true;
+    schedule();
+  }, (err: unknown) => {
+    if (!ctl.signal.aborted) problem('filtered flags', err);
+  });
+}
+
+function openFlag(id: string): void {
+  detailReq?.abort();
+  const ctl = (detailReq = new AbortController());
+  flags.select(id);
+  drill.loading(id);
+  api.flag(id, ctl.signal).then((d) => drill.show(d), (err: unknown) => {
+    if (!ctl.signal.aborted) drill.error(id, err instanceof Error ? err.message : String(err));
+  });
+}
+
+function searchObjects(q: ObjectsQuery): void {
+  objectsReq?.abort();
+  const ctl = (objectsReq = new AbortController());
+  objects.loading(q);
+  api.objects(q.addr, q.host, q.kind, ctl.signal).then((found) => objects.show(q, found), (err: unknown) => {
+    if (!ctl.signal.aborted) objects.error(err instanceof Error ? err.message : String(err));
+  });
+}
+
+api.rules().then((r) => {
+  rules = r;
+  dirty.flags = true;
+  schedule();
+}, (err: unknown) => problem('rules', err));
+
+schedule();
