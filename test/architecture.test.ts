@@ -1,5 +1,6 @@
 /**
- * Data flows one way: probes -> capture -> decode -> lifetime -> rules -> analyze -> report -> cli.
+ * Data flows one way: probes -> capture -> decode -> lifetime -> rules -> analyze -> report ->
+ * {live server, agent} -> cli. protocol/ (the wire types) is shared by server, agent and web/.
  * A module may import from its own layer or a lower one, never a higher one. model/ (the domain
  * types) is shared by all and stays free of node: imports so the browser can use it too.
  */
@@ -8,14 +9,15 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const LAYERS: Record<string, number> = {
-  model: 0, support: 0,
+  model: 0, support: 0, protocol: 0,
   probes: 1, capture: 1, vm: 1,
   decode: 2, record: 2,
   lifetime: 3,
   rules: 4,
   analyze: 5,
   report: 6,
-  cli: 7,
+  live: 7, agent: 7,
+  cli: 8,
 };
 
 const server = join(import.meta.dirname, '..', 'server');
@@ -46,8 +48,8 @@ describe('architecture', () => {
     expect(violations).toEqual([]);
   });
 
-  it('model/ has no node: imports', () => {
-    const bad = files.filter((f) => layerOf(f) === 'model' && /from 'node:/.test(readFileSync(f, 'utf8')));
+  it('model/ and protocol/ have no node: imports', () => {
+    const bad = files.filter((f) => ['model', 'protocol'].includes(layerOf(f)) && /from 'node:/.test(readFileSync(f, 'utf8')));
     expect(bad.map((f) => relative(server, f))).toEqual([]);
   });
 });

@@ -74,6 +74,15 @@ export class Analysis {
     this.lines.push(chunk);
   }
 
+  /**
+   * Live streams: the input went quiet, so nothing older is still on its way; release what the
+   * reorderer holds instead of waiting for more input. A record that still comes later with an
+   * older time is applied and counted as a late-event anomaly.
+   */
+  settle(): void {
+    if (!this.ended) this.reorder.flush();
+  }
+
   end(): this {
     if (this.ended) return this;
     this.ended = true;

@@ -7,8 +7,10 @@ import { guestRun } from './guest.js';
 import { probesCommand } from './probes.js';
 import { rulesCommand } from './rules.js';
 import { startCommand } from './start.js';
+import { serveCommand } from './serve.js';
+import { agentCommand } from './agent.js';
 
-export const VERSION = '0.1.0';
+import { VERSION } from './version.js';
 
 const USAGE = `lifetrace ${VERSION}: kernel object lifetimes and racy orderings from bpftrace probes
 
@@ -19,7 +21,9 @@ commands:
   capture --out F   record a capture here or in a QEMU guest (--vm), with a workload or stress preset
   probes            how each probe resolves on this kernel (or a guest's: --vm) and which rules can run
   rules             list the rules with their severity and the kernel thread each comes from
-  start             what 'npm start' runs: analyze the bundled sample capture
+  serve             the dashboard, REST API and agent ingest on one port (loopback by default)
+  agent             stream this kernel's probes (or a replayed capture) to a server
+  start             what 'npm start' runs: serve, plus a local agent or a replay of the bundled sample
   help              this text
 
 Run 'lifetrace COMMAND --help' for a command's options.`;
@@ -38,6 +42,10 @@ export async function main(argv: string[], print: (s: string) => void = (s) => v
         return await probesCommand(rest, print);
       case 'guest-run':
         return await guestRun(rest, main);
+      case 'serve':
+        return await serveCommand(rest, print);
+      case 'agent':
+        return await agentCommand(rest, print);
       case 'start':
         return await startCommand(rest, print);
       case undefined:

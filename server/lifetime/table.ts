@@ -11,6 +11,9 @@ export interface PhaseMark {
   phase: string;
   t: Nanos;
   line: number;
+  /** The task that moved the object into this phase. */
+  pid: number;
+  comm: string;
 }
 
 export interface Tracked<D = unknown> extends ObjectId {
@@ -58,6 +61,8 @@ export class ObjectTable<D> {
   private readonly tombstones = new Map<Addr, Tombstone>();
   private readonly generations = new Map<Addr, number>();
   readonly summary: KindSummary;
+  /** Called when a generation ends (freed, or ended unseen); the live server keeps recent ones. */
+  onEnd: ((o: Tracked<D>, freed: KernelEvent | undefined) => void) | undefined;
 
   constructor(
     readonly kind: ObjectKind,
@@ -81,6 +86,12 @@ export class ObjectTable<D> {
 
   tombstone(addr: Addr): Tombstone | undefined {
     return this.tombstones.get(addr);
+  }
+
+  /** How many generations were seen at `addr` (0 when unknown or forgotten). */
+  generationsAt(addr: Addr): number {
+    const g = this.generations.get(addr);
+    return g === undefined ? 0 : g + 1;
   }
 
   /** A new generation at `addr`. A still-live previous generation ends unseen (its free was lost or filtered). */
@@ -113,7 +124,7 @@ export class ObjectTable<D> {
     if (o.phase === phase) return;
     o.phase = phase;
     if (o.phases.length >= MAX_PHASES) o.phases.splice(MAX_PHASES / 2, 1);
-    o.phases.push({ phase, t: ev.t, line: ev.line });
+    o.phases.push({ phase, t: ev.t, line: ev.line, pid: ev.pid, comm: ev.comm });
     this.touch(o, ev);
   }
 
@@ -136,7 +147,7 @@ export class ObjectTable<D> {
     if (this.generations.size > this.limits.maxTombstones * 2) this.trimGenerations();
     const o: Tracked<D> = {
       kind: this.kind, addr, gen: gen + 1, born, firstSeen: ev.t, lastSeen: ev.t, phase,
-      phases: [{ phase, t: ev.t, line: ev.line }], uses: 0, data: this.makeData(),
+      phases: [{ phase, t: ev.t, line: ev.line, pid: ev.pid, comm: ev.comm }], uses: 0, data: this.makeData(),
     };
     if (born) s.born++;
     else s.preexisting++;
@@ -151,6 +162,7 @@ export class ObjectTable<D> {
     const s = this.summary;
     this.live.delete(o.addr);
     s.live = this.live.size;
+    this.onEnd?.(o, freed);
     if (freed === undefined) {
       s.endUnseen++;
       return;

@@ -13,7 +13,7 @@ import { CAPTURE_FORMAT, CAPTURE_VERSION, serializeHeader, type CaptureHeader } 
 import type { Family } from '../model/events.js';
 import { readKernelFacts } from '../probes/facts.js';
 import { ensureTracingMounts } from '../probes/host.js';
-import { defaultFamilies, resolveProgram, type ProbePoint } from '../probes/resolve.js';
+import { defaultFamilies, resolveProgram, type ProbePoint, type ResolvedProgram } from '../probes/resolve.js';
 import { startBpftrace } from './bpftrace.js';
 import { stressArgs, type StressPreset } from './stress.js';
 
@@ -58,7 +58,8 @@ export interface RecordResult extends Progress {
 
 export class CaptureError extends Error {}
 
-export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
+/** The probe program for this kernel and the capture header that describes it. */
+export async function prepareRecording(o: { families?: Family[] | undefined; header?: Record<string, unknown>; log?(s: string): void }): Promise<{ header: CaptureHeader; program: ResolvedProgram; kernel: string }> {
   const log = o.log ?? (() => {});
   const mountProblems = await ensureTracingMounts();
   if (mountProblems.length > 0) throw new CaptureError(`cannot prepare tracing: ${mountProblems.join('; ')} (run as root)`);
@@ -81,9 +82,17 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
     deferred_ms: DEFERRED_MS,
     probes: program.points.map((p) => ({ attach: p.attach, wants: p.wants, resolution: p.resolution, ...(p.target ? { target: p.target } : {}) })),
     ...o.header,
-    ...(o.stress ? { stress: o.stress } : {}),
-    ...(o.command ? { command: o.command } : {}),
   };
+  return { header, program, kernel: facts.release };
+}
+
+export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
+  const { header, program, kernel } = await prepareRecording({
+    families: o.families,
+    header: { ...o.header, ...(o.stress ? { stress: o.stress } : {}), ...(o.command ? { command: o.command } : {}) },
+    ...(o.log ? { log: o.log } : {}),
+  });
+  const log = o.log ?? (() => {});
 
   const file = createWriteStream(o.out);
   const sink: Writable = o.out.endsWith('.gz') ? createGzip() : file;
@@ -110,7 +119,7 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   let stressExit: number | undefined;
   try {
     await bt.attached;
-    log(`lifetrace: probes attached on ${facts.release}`);
+    log(`lifetrace: probes attached on ${kernel}`);
     const until: Promise<unknown>[] = [];
     const abort = new AbortController();
     o.signal?.addEventListener('abort', () => abort.abort(), { once: true });
@@ -142,5 +151,5 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   sink.end();
   await once(file, 'close');
   progress.seconds = (Date.now() - started) / 1000;
-  return { ...progress, out: o.out, lines, kernel: facts.release, points: program.points, commandExit, stressExit, bpftraceErrors: errors };
+  return { ...progress, out: o.out, lines, kernel, points: program.points, commandExit, stressExit, bpftraceErrors: errors };
 }

@@ -139,7 +139,7 @@ export function buildReport(a: Analysis): AnalysisReport {
 }
 
 /** Why a flag cannot be certain: events lost in its window, or its ordering rests on equal timestamps. */
-function uncertaintyOf(a: Analysis, f: Flag): string[] {
+export function uncertaintyOf(a: Analysis, f: Flag): string[] {
   const why: string[] = [];
   const ts = f.evidence.map((e) => e.t);
   const from = Math.min(f.time, ...ts);

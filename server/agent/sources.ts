@@ -1,0 +1,140 @@
+/**
+ * Where an agent's lines come from: the probes on this kernel (bpftrace), or a capture file
+ * replayed as if it were live (to simulate agents, to demo, to benchmark). Either way the lines
+ * are the capture format's raw lines, sent on untouched.
+ */
+import { hostname } from 'node:os';
+import { LineSplitter } from '../capture/lines.js';
+import { openCapture } from '../capture/open.js';
+import { looksLikeHeader, parseHeader, CAPTURE_FORMAT, CAPTURE_VERSION, type CaptureHeader } from '../capture/header.js';
+import { ruleCoverage } from '../analyze/coverage.js';
+import { FAMILY_DECODERS } from '../decode/decoder.js';
+import type { Family } from '../model/events.js';
+import type { RuleState, StreamMode } from '../protocol/wire.js';
+import { startBpftrace, type BpftraceRun } from '../record/bpftrace.js';
+import { prepareRecording } from '../record/record.js';
+
+export interface SourceInfo {
+  header: CaptureHeader;
+  mode: StreamMode;
+  label?: string;
+  rules: { id: string; status: RuleState }[];
+}
+
+/** Resolves when more lines may be produced (flow control; only a replay can wait). */
+export type Backpressure = () => Promise<void> | undefined;
+
+export interface LineSource {
+  readonly info: SourceInfo;
+  /** Produces lines until the source ends or stop() is called; resolves with why it ended. */
+  run(onLine: (line: string) => void, wait: Backpressure): Promise<string>;
+  stop(): void;
+}
+
+const rulesFor = (tags: ReadonlySet<string>): SourceInfo['rules'] => ruleCoverage(tags).map((r) => ({ id: r.id, status: r.status }));
+
+/** The probes on this machine's kernel, through bpftrace. */
+export async function bpftraceSource(families: Family[] | undefined, log: (s: string) => void): Promise<LineSource> {
+  const { header, program } = await prepareRecording({ families, header: { agent: true }, log });
+  let run: BpftraceRun | undefined;
+  let stopped = false;
+  return {
+    info: { header, mode: 'live', rules: rulesFor(program.tags) },
+    async run(onLine) {
+      run = await startBpftrace(program.text, { onLine });
+      if (stopped) await run.stop();
+      await run.attached.then(() => log(`lifetrace: probes attached on ${header.kernel}`), () => {});
+      const { exitCode, errors } = await run.done;
+      return stopped ? 'stopped' : `bpftrace exited (${String(exitCode)})${errors.length ? `: ${errors.join(' | ')}` : ''}`;
+    },
+    stop() {
+      stopped = true;
+      void run?.stop();
+    },
+  };
+}
+
+export type ReplaySpeed = number | 'max';
+
+const PRINTF_TIME = /^\{"type": "printf", "data": "[^"\\]*\\t(\d{1,20})\\t/;
+
+/**
+ * A capture file replayed: at `speed` times the pace of its kernel timestamps, or as fast as the
+ * server takes it ('max', with flow control). The header line goes in the hello, not in the stream.
+ */
+export async function replaySource(path: string, speed: ReplaySpeed, host = hostname()): Promise<LineSource> {
+  const header = await readHeader(path, host);
+  const families = Object.keys(header.families) as Family[];
+  const tags = new Set(FAMILY_DECODERS.filter((d) => families.includes(d.family)).flatMap((d) => d.records.map((r) => r.tag)));
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  return {
+    info: { header, mode: 'replay', label: path, rules: rulesFor(tags) },
+    async run(onLine, wait) {
+      const stream = await openCapture(path);
+      let first = true;
+      let t0 = -1;
+      let wall0 = 0;
+      const pending: string[] = [];
+      const split = new LineSplitter((line) => {
+        if (first) {
+          first = false;
+          if (looksLikeHeader(line)) return;
+        }
+        pending.push(line);
+      });
+      try {
+        for await (const chunk of stream) {
+          split.push(chunk as Buffer);
+          for (const line of pending) {
+            if (stopped) return 'stopped';
+            if (speed !== 'max') {
+              const m = PRINTF_TIME.exec(line);
+              if (m !== null) {
+                const t = Number(m[1]) / 1e6; // ms; sub-ms precision is plenty for pacing
+                if (t0 < 0) {
+                  t0 = t;
+                  wall0 = performance.now();
+                }
+                const due = wall0 + (t - t0) / speed - performance.now();
+                if (due > 2) await new Promise<void>((r) => { wake = r; setTimeout(r, due); });
+              }
+            }
+            onLine(line);
+          }
+          pending.length = 0;
+          await wait();
+        }
+        split.end();
+        for (const line of pending) onLine(line);
+      } catch (e) {
+        return `the capture could not be read to its end: ${(e as Error).message}`;
+      } finally {
+        stream.destroy();
+      }
+      return stopped ? 'stopped' : 'end of capture';
+    },
+    stop() {
+      stopped = true;
+      wake?.();
+    },
+  };
+}
+
+/** The capture's header, or one made up for a raw bpftrace file without one. */
+async function readHeader(path: string, host: string): Promise<CaptureHeader> {
+  const stream = await openCapture(path);
+  let firstLine: string | undefined;
+  const split = new LineSplitter((line) => { firstLine ??= line; });
+  for await (const chunk of stream) {
+    split.push(chunk as Buffer);
+    if (firstLine !== undefined) break;
+  }
+  stream.destroy();
+  if (firstLine !== undefined && looksLikeHeader(firstLine)) {
+    const h = parseHeader(firstLine);
+    if (!h.ok) throw new Error(`${path}: ${h.error}`);
+    return { ...h.header, host };
+  }
+  return { format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: new Date().toISOString(), host, kernel: 'unknown', families: {}, lifetrace_version: 'unknown' };
+}

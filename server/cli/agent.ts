@@ -1,0 +1,97 @@
+/** `lifetrace agent`: stream this kernel's probes (or a replayed capture) to a lifetrace server. */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { runAgent } from '../agent/agent.js';
+import { LinkRefused } from '../agent/link.js';
+import { bpftraceSource, replaySource, type LineSource, type ReplaySpeed } from '../agent/sources.js';
+import { CaptureError } from '../record/record.js';
+import { parse, UsageError } from './args.js';
+import { parseFamilies } from './probes.js';
+
+export const AGENT_USAGE = `usage: lifetrace agent --server URL [--token T | --token-file F] [--families a,b] [--host NAME]
+       lifetrace agent --server URL ... --replay CAPTURE [--speed N|max] [--loop]
+
+Runs the probes on this kernel and streams their records to a lifetrace server. On a lost
+connection it keeps what the server has not acknowledged (in memory, then spilled to disk) and
+resends it on reconnect: nothing lost, nothing doubled. Stop it with Ctrl-C.
+
+  --server      the server's URL, e.g. http://127.0.0.1:7070/
+  --token       the server's agent token (default LIFETRACE_TOKEN); --token-file reads it from a file
+  --families    probe families (default: all that this kernel supports)
+  --host        the name this host has on the dashboard (default: the hostname)
+  --replay      stream a capture file instead of the live kernel (labelled a replay on the dashboard)
+  --speed       replay pace: N times the capture's own timing (default 1), or max
+  --loop        replay again from the start when the capture ends
+  --spill-dir   where unacknowledged batches overflow to (default: the temp directory)`;
+
+export async function agentCommand(argv: string[], print: (s: string) => void): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    server: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, families: { type: 'string' },
+    host: { type: 'string' }, replay: { type: 'string' }, speed: { type: 'string' }, loop: { type: 'boolean' },
+    'spill-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  }, AGENT_USAGE);
+  if (values.help) {
+    print(AGENT_USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${AGENT_USAGE}`);
+  if (!values.server) throw new UsageError(`--server URL is required\n\n${AGENT_USAGE}`);
+  let server: URL;
+  try {
+    server = new URL(values.server);
+  } catch {
+    throw new UsageError(`--server needs a URL like http://127.0.0.1:7070/, got ${JSON.stringify(values.server)}`);
+  }
+  if (!/^(http|ws)s?:$/.test(server.protocol)) throw new UsageError(`--server must be http(s):// or ws(s)://, got ${server.protocol}`);
+  const token = values.token ?? (values['token-file'] ? readToken(values['token-file']) : process.env.LIFETRACE_TOKEN);
+  if (!token) throw new UsageError('the server needs its agent token: --token T, --token-file F or LIFETRACE_TOKEN (lifetrace serve prints where it keeps it)');
+  if (values.host !== undefined && !/^[A-Za-z0-9._:-]{1,128}$/.test(values.host)) throw new UsageError('--host must be a host name ([A-Za-z0-9._:-], up to 128 characters)');
+  const speed = parseSpeed(values.speed);
+  if (!values.replay && (values.speed !== undefined || values.loop)) throw new UsageError('--speed and --loop go with --replay');
+  const families = parseFamilies(values.families);
+  if (values.replay && families) throw new UsageError('--families does not go with --replay (the capture has its own)');
+
+  const log = (s: string): void => void process.stderr.write(s + '\n');
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (let round = 1; ; round++) {
+      let source: LineSource;
+      try {
+        source = values.replay ? await replaySource(resolve(values.replay), speed, values.host) : await bpftraceSource(families, log);
+      } catch (e) {
+        if (e instanceof CaptureError) throw new UsageError(e.message);
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`no such capture: ${values.replay}`);
+        throw e;
+      }
+      const r = await runAgent({ server: server.href, token, source, host: values.host, log, signal: abort.signal, spillDir: values['spill-dir'] });
+      log(`lifetrace: ${r.reason}: ${r.lines} lines in ${r.batches} batches${r.dropped ? `, ${r.dropped} lost to a full outbox` : ''}`);
+      if (!values.loop || abort.signal.aborted) return 0;
+      log(`lifetrace: replaying again (round ${round + 1})`);
+    }
+  } catch (e) {
+    if (e instanceof LinkRefused) throw new UsageError(e.message);
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function readToken(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new UsageError(`cannot read --token-file ${file}: ${(e as Error).message}`);
+  }
+}
+
+function parseSpeed(v: string | undefined): ReplaySpeed {
+  if (v === undefined) return 1;
+  if (v === 'max') return 'max';
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0.1 || n > 100) throw new UsageError(`--speed takes a factor from 0.1 to 100, or max; got ${JSON.stringify(v)}`);
+  return n;
+}

@@ -1,0 +1,101 @@
+/** `lifetrace serve`: the dashboard, the API and the agent ingest on one port. */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ServeError, startServer, type RunningServer } from '../live/server.js';
+import { parse, positiveNumber, UsageError } from './args.js';
+import { VERSION } from './version.js';
+
+export const SERVE_USAGE = `usage: lifetrace serve [--host 127.0.0.1] [--port 7070] [--token T] [--data DIR] [--reorder-window-ms MS]
+
+Serves the dashboard, the REST API (/api/...), the browser feed and the agent ingest on one port.
+
+  --host    address to listen on (default 127.0.0.1). Anything but loopback needs a token, and then
+            browsers need it too: open the page once as /?token=T
+  --token   the token agents (and, off loopback, browsers) present; default LIFETRACE_TOKEN, or the
+            one kept in DATA/token (created on first use, mode 0600)
+  --data    data directory (default LIFETRACE_DATA or ~/.local/share/lifetrace)
+  --reorder-window-ms  how late a record may arrive and still be put in kernel-time order (default 2000)`;
+
+export function dataDir(v: string | undefined): string {
+  return resolve(v ?? process.env.LIFETRACE_DATA ?? join(homedir(), '.local', 'share', 'lifetrace'));
+}
+
+/** The token kept in the data directory, created (0600) on first use. */
+export function storedToken(data: string): string {
+  const file = join(data, 'token');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(data, { recursive: true, mode: 0o700 });
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(file, token + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return token;
+}
+
+export interface ServeArgs {
+  host: string;
+  port: number;
+  token: string;
+  data: string;
+  reorderWindowMs: number;
+}
+
+export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Parameters<typeof parse>[1] = {}) {
+  const { values, positionals } = parse(argv, {
+    host: { type: 'string' }, port: { type: 'string' }, token: { type: 'string' }, data: { type: 'string' },
+    'reorder-window-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...extra,
+  }, usage);
+  if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${usage}`);
+  const port = positiveNumber('port', values.port as string | undefined, 7070);
+  if (!Number.isInteger(port) || port > 65535) throw new UsageError(`--port must be an integer up to 65535, got ${String(values.port)}`);
+  const data = dataDir(values.data as string | undefined);
+  const explicit = (values.token as string | undefined) ?? process.env.LIFETRACE_TOKEN;
+  const args: ServeArgs = {
+    host: (values.host as string | undefined) ?? '127.0.0.1', port, data,
+    token: explicit ?? '',
+    reorderWindowMs: positiveNumber('reorder-window-ms', values['reorder-window-ms'] as string | undefined, 2000),
+  };
+  return { args, values, explicitToken: explicit !== undefined };
+}
+
+export async function launch(a: ServeArgs, explicitToken: boolean): Promise<RunningServer> {
+  try {
+    // Off loopback the token must be chosen on purpose; on loopback a kept one is fine.
+    const token = explicitToken ? a.token : (a.host === '127.0.0.1' || a.host === 'localhost' || a.host === '::1') ? storedToken(a.data) : undefined;
+    return await startServer({
+      host: a.host, port: a.port, token, version: VERSION,
+      analysis: { reorder: { windowNs: a.reorderWindowMs * 1e6, maxHeld: 200_000 } },
+    });
+  } catch (e) {
+    if (e instanceof ServeError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+export async function serveCommand(argv: string[], print: (s: string) => void): Promise<number> {
+  const { args, values, explicitToken } = parseServeArgs(argv);
+  if (values.help) {
+    print(SERVE_USAGE + '\n');
+    return 0;
+  }
+  const server = await launch(args, explicitToken);
+  print(`lifetrace: dashboard at ${server.url}\n`);
+  print(`lifetrace: agents connect with: lifetrace agent --server ${server.url} --token-file ${explicitToken ? '(your token)' : join(args.data, 'token')}\n`);
+  await untilSignal();
+  await server.close();
+  return 0;
+}
+
+/** Resolves on SIGINT or SIGTERM. */
+export function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}

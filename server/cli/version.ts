@@ -1,0 +1,1 @@
+export { LIFETRACE_VERSION as VERSION } from '../record/record.js';

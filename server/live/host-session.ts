@@ -1,0 +1,167 @@
+/**
+ * One host's stream on the server: the agent's batches, in sequence, into an Analysis of their
+ * own; flags, losses and activity samples out. A reconnecting agent resumes from `lastSeq`: a batch
+ * it sends again is counted as a duplicate and not analyzed twice.
+ */
+import { Analysis, type AnalysisOptions } from '../analyze/pipeline.js';
+import { serializeHeader, type CaptureHeader } from '../capture/header.js';
+import { FAMILIES } from '../model/events.js';
+import { OBJECT_KINDS } from '../model/objects.js';
+import type { AgentHello, FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, StatsPoint } from '../protocol/wire.js';
+import { findRule } from '../rules/index.js';
+import { THREADS } from '../rules/rule.js';
+import type { Flag } from '../rules/flags.js';
+import { uncertaintyOf } from '../report/build.js';
+import { LifetimeHistory } from './history.js';
+import { evidenceView, flagSummary, lossMarks, objectHistories, parseAddr, seconds } from './views.js';
+import type { ObjectKind } from '../model/objects.js';
+
+/** A stream quiet for this long has nothing older on its way: release what the reorderer holds. */
+export const SETTLE_AFTER_MS = 200;
+/** Activity samples kept per host (at 500 ms: ten minutes). */
+const MAX_POINTS = 1200;
+
+export interface SessionListener {
+  flag(f: FlagSummary): void;
+  losses(host: string, l: LossMark[]): void;
+}
+
+export type IngestResult = { ok: true } | { ok: false; duplicate: true } | { ok: false; duplicate: false; expected: number };
+
+export class HostSession {
+  readonly host: string;
+  readonly run: string;
+  readonly analysis: Analysis;
+  readonly points: StatsPoint[] = [];
+  lastSeq = 0;
+  duplicates = 0;
+  connected = false;
+  ended = false;
+  connectedSince = 0;
+  lastBatchWall: number | null = null;
+  private settled = true;
+  private readonly history = new LifetimeHistory();
+  private readonly ids = new Map<Flag, string>();
+  private readonly byId = new Map<string, Flag>();
+  private readonly raisedWall = new Map<Flag, number>();
+  private lastRecords: Record<string, number>;
+  private lastSampleWall: number;
+  private lossReports = 0;
+
+  constructor(readonly hello: AgentHello, options: Partial<AnalysisOptions>, private readonly out: SessionListener, private readonly clock: () => number) {
+    this.host = hello.host;
+    this.run = hello.run;
+    this.analysis = new Analysis(options);
+    for (const t of this.analysis.world.tables()) t.onEnd = (o, freed) => this.history.add(o, freed);
+    this.analysis.flags.onFlag((f, isNew) => {
+      if (isNew) {
+        const id = `${this.host}:${this.run.slice(0, 8)}:${this.ids.size + 1}`;
+        this.ids.set(f, id);
+        this.byId.set(id, f);
+        this.raisedWall.set(f, this.clock());
+      }
+      this.out.flag(this.summary(f));
+    });
+    // The stream is a capture: its header first, so the decoder knows the CPUs and deferrals.
+    this.analysis.push(serializeHeader(hello.header as CaptureHeader) + '\n');
+    this.lastRecords = { ...this.analysis.decoder.info.records };
+    this.lastSampleWall = clock();
+  }
+
+  ingest(seq: number, lines: Uint8Array): IngestResult {
+    if (seq <= this.lastSeq) {
+      this.duplicates++;
+      return { ok: false, duplicate: true };
+    }
+    if (seq !== this.lastSeq + 1) return { ok: false, duplicate: false, expected: this.lastSeq + 1 };
+    this.lastSeq = seq;
+    this.lastBatchWall = this.clock();
+    this.settled = false;
+    this.analysis.push(Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength));
+    this.checkLosses();
+    return { ok: true };
+  }
+
+  /** Called often (every 100 ms): settles a quiet stream. */
+  tick(now: number): void {
+    if (!this.settled && this.lastBatchWall !== null && now - this.lastBatchWall >= SETTLE_AFTER_MS) {
+      this.settled = true;
+      this.analysis.settle();
+    }
+  }
+
+  /** The stream ended for good: rules flag what is still pending. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.analysis.end();
+    this.checkLosses();
+  }
+
+  sample(now: number): StatsPoint {
+    const info = this.analysis.decoder.info;
+    const dt = Math.max(1, now - this.lastSampleWall) / 1000;
+    const rate: Record<string, number> = {};
+    for (const f of FAMILIES) rate[f] = Math.round((info.records[f] - (this.lastRecords[f] ?? 0)) / dt);
+    const live: Record<string, number> = {};
+    for (const k of OBJECT_KINDS) live[k] = this.analysis.world.table(k).summary.live;
+    this.lastRecords = { ...info.records };
+    this.lastSampleWall = now;
+    const p: StatsPoint = { host: this.host, wall: now, now_s: seconds(this.analysis.lastT ?? 0), rate, live, lost: this.analysis.losses.total };
+    this.points.push(p);
+    if (this.points.length > MAX_POINTS) this.points.splice(0, this.points.length - MAX_POINTS);
+    return p;
+  }
+
+  view(): HostView {
+    const h = this.hello.header;
+    let anomalies = 0;
+    for (const n of this.analysis.decoder.anomalies.counts.values()) anomalies += n;
+    return {
+      host: this.host, run: this.run, mode: this.hello.mode, label: this.hello.label ?? null,
+      kernel: typeof h.kernel === 'string' ? h.kernel : 'unknown',
+      families: typeof h.families === 'object' && h.families !== null ? Object.keys(h.families) : [],
+      rules: this.hello.rules, connected: this.connected, ended: this.ended, connectedSince: this.connectedSince,
+      lastBatchWall: this.lastBatchWall, events: this.analysis.events, lost: this.analysis.losses.total, anomalies,
+      duplicates: this.duplicates, now_s: seconds(this.analysis.lastT ?? 0),
+    };
+  }
+
+  flags(): FlagSummary[] {
+    return [...this.ids.keys()].map((f) => this.summary(f));
+  }
+
+  losses(): LossMark[] {
+    return lossMarks(this.analysis, this.host);
+  }
+
+  detail(id: string): FlagDetail | undefined {
+    const f = this.byId.get(id);
+    if (f === undefined) return undefined;
+    const rule = findRule(f.rule);
+    const objects = f.objects.flatMap((o) => objectHistories(this.analysis, this.history, this.host, o.addr, [o.kind]));
+    return {
+      flag: this.summary(f), title: rule?.title ?? f.rule, explanation: rule?.explanation ?? '',
+      thread: `${f.thread}: ${THREADS[f.thread]}`, uncertainty: uncertaintyOf(this.analysis, f),
+      evidence: f.evidence.map(evidenceView), objects,
+    };
+  }
+
+  objects(addrText: string, kinds?: readonly ObjectKind[]): ObjectHistory[] {
+    const addr = parseAddr(addrText);
+    return addr === undefined ? [] : objectHistories(this.analysis, this.history, this.host, addr, kinds);
+  }
+
+  private summary(f: Flag): FlagSummary {
+    return flagSummary(this.analysis, f, this.ids.get(f)!, this.host, this.raisedWall.get(f)!);
+  }
+
+  /** New loss reports: tell the listeners, and re-send flags whose confidence a loss may change. */
+  private checkLosses(): void {
+    const reports = this.analysis.losses.reports;
+    if (reports === this.lossReports) return;
+    this.lossReports = reports;
+    this.out.losses(this.host, this.losses());
+    for (const f of this.ids.keys()) this.out.flag(this.summary(f));
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * The server's state: one HostSession per host, and the browser feeds. Everything the browsers see
+ * goes out from here, serialized once per message. A browser whose socket falls behind is skipped
+ * (never waited for) and gets a fresh snapshot once it has drained: a slow client never slows ingest.
+ */
+import type { AnalysisOptions } from '../analyze/pipeline.js';
+import type { ObjectKind } from '../model/objects.js';
+import { STATS_INTERVAL_MS, type AgentHello, type FeedMessage, type FlagDetail, type FlagSummary, type HostView, type LossMark, type ObjectHistory, type StatsPoint } from '../protocol/wire.js';
+import { HostSession } from './host-session.js';
+
+const TICK_MS = 100;
+/** Stats points per host in a snapshot (a minute at 500 ms). */
+const SNAPSHOT_POINTS = 120;
+/** Most flags in a snapshot (newest first); the REST API has the rest. */
+const SNAPSHOT_FLAGS = 2000;
+
+export interface FeedClient {
+  send(data: string): void;
+  /** Bytes queued on the socket and not yet sent. */
+  readonly bufferedAmount: number;
+}
+
+export interface HubOptions {
+  version: string;
+  analysis: Partial<AnalysisOptions>;
+  /** A browser with more than this queued is skipped until it drains. */
+  feedBufferBytes: number;
+  clock: () => number;
+}
+
+export const DEFAULT_HUB: HubOptions = { version: '0', analysis: {}, feedBufferBytes: 4 << 20, clock: Date.now };
+
+export interface FlagQuery {
+  host?: string | undefined;
+  rule?: string | undefined;
+  /** At or above this severity. */
+  severity?: 'info' | 'warning' | 'error' | undefined;
+  pid?: number | undefined;
+  /** Substring of a task name in the evidence. */
+  comm?: string | undefined;
+  kind?: string | undefined;
+  limit: number;
+}
+
+const RANK = { info: 0, warning: 1, error: 2 } as const;
+
+interface Feed {
+  client: FeedClient;
+  behind: boolean;
+}
+
+export class Hub {
+  readonly sessions = new Map<string, HostSession>();
+  readonly options: HubOptions;
+  /** Frames and messages refused from agents and browsers (hostile or broken), by reason. */
+  readonly rejected = new Map<string, number>();
+  private readonly feeds = new Set<Feed>();
+  private pendingFlags = new Map<string, FlagSummary>();
+  private pendingLosses = new Map<string, LossMark[]>();
+  private timer: NodeJS.Timeout | undefined;
+  private lastStats = 0;
+
+  constructor(options: Partial<HubOptions> = {}) {
+    this.options = { ...DEFAULT_HUB, ...options };
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  reject(reason: string): void {
+    this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
+  }
+
+  /**
+   * An agent said hello. The same run resumes its session; a new run of a host replaces the old
+   * session, unless that one is still connected (two agents cannot both be one host).
+   */
+  attach(hello: AgentHello): HostSession | string {
+    const old = this.sessions.get(hello.host);
+    if (old !== undefined && old.run === hello.run) {
+      if (old.connected) return `host ${hello.host} run ${hello.run} is already connected`;
+      old.connected = true;
+      return old;
+    }
+    if (old !== undefined && old.connected) return `host ${hello.host} already has a connected agent (run ${old.run})`;
+    const s = new HostSession(hello, this.options.analysis, {
+      flag: (f) => this.pendingFlags.set(f.id, f),
+      losses: (host, l) => this.pendingLosses.set(host, l),
+    }, this.options.clock);
+    s.connected = true;
+    s.connectedSince = this.options.clock();
+    this.sessions.set(hello.host, s);
+    this.pendingLosses.set(hello.host, []);
+    return s;
+  }
+
+  addFeed(client: FeedClient): () => void {
+    const feed: Feed = { client, behind: false };
+    this.feeds.add(feed);
+    client.send(JSON.stringify(this.snapshot()));
+    return () => this.feeds.delete(feed);
+  }
+
+  resnapshot(client: FeedClient): void {
+    client.send(JSON.stringify(this.snapshot()));
+  }
+
+  snapshot(): Extract<FeedMessage, { type: 'snapshot' }> {
+    const flags = this.flags({ limit: SNAPSHOT_FLAGS });
+    const stats: StatsPoint[] = [];
+    const losses: LossMark[] = [];
+    for (const s of this.sessions.values()) {
+      stats.push(...s.points.slice(-SNAPSHOT_POINTS));
+      losses.push(...s.losses());
+    }
+    return { type: 'snapshot', version: this.options.version, hosts: this.hosts(), flags, stats, losses };
+  }
+
+  hosts(): HostView[] {
+    return [...this.sessions.values()].map((s) => s.view());
+  }
+
+  flags(q: FlagQuery): FlagSummary[] {
+    const out: FlagSummary[] = [];
+    for (const s of this.sessions.values()) {
+      if (q.host !== undefined && s.host !== q.host) continue;
+      for (const f of s.flags()) {
+        if (q.rule !== undefined && f.rule !== q.rule) continue;
+        if (q.severity !== undefined && RANK[f.severity] < RANK[q.severity]) continue;
+        if (q.pid !== undefined && !f.pids.includes(q.pid)) continue;
+        if (q.comm !== undefined && !f.comms.some((c) => c.includes(q.comm!))) continue;
+        if (q.kind !== undefined && !f.kinds.includes(q.kind)) continue;
+        out.push(f);
+      }
+    }
+    out.sort((a, b) => b.wall - a.wall || b.time_s - a.time_s);
+    return out.slice(0, q.limit);
+  }
+
+  flagDetail(id: string): FlagDetail | undefined {
+    for (const s of this.sessions.values()) {
+      const d = s.detail(id);
+      if (d !== undefined) return d;
+    }
+    return undefined;
+  }
+
+  objects(addr: string, host?: string, kinds?: readonly ObjectKind[]): ObjectHistory[] {
+    return [...this.sessions.values()].filter((s) => host === undefined || s.host === host).flatMap((s) => s.objects(addr, kinds));
+  }
+
+  stats(host: string): { points: StatsPoint[]; losses: LossMark[] } | undefined {
+    const s = this.sessions.get(host);
+    return s === undefined ? undefined : { points: s.points, losses: s.losses() };
+  }
+
+  /** Settles quiet streams, sends new flags and losses, and every STATS_INTERVAL_MS the activity. */
+  tick(): void {
+    const now = this.options.clock();
+    for (const s of this.sessions.values()) s.tick(now);
+    if (this.pendingFlags.size > 0) {
+      this.broadcast({ type: 'flags', flags: [...this.pendingFlags.values()] });
+      this.pendingFlags = new Map();
+    }
+    if (this.pendingLosses.size > 0) {
+      this.broadcast({ type: 'losses', losses: [...this.pendingLosses.values()].flat() });
+      this.pendingLosses = new Map();
+    }
+    if (now - this.lastStats >= STATS_INTERVAL_MS) {
+      this.lastStats = now;
+      const points = [...this.sessions.values()].filter((s) => !s.ended || s.points.length === 0).map((s) => s.sample(now));
+      this.broadcast({ type: 'stats', hosts: this.hosts(), points });
+    }
+  }
+
+  private broadcast(msg: FeedMessage): void {
+    if (this.feeds.size === 0) return;
+    const data = JSON.stringify(msg);
+    const limit = this.options.feedBufferBytes;
+    for (const feed of this.feeds) {
+      const buffered = feed.client.bufferedAmount;
+      if (feed.behind) {
+        if (buffered > limit / 4) continue;
+        feed.behind = false;
+        this.resnapshot(feed.client); // it missed messages: start it over from the current state
+        continue;
+      }
+      if (buffered > limit) {
+        feed.behind = true;
+        this.reject('feed-client-behind');
+        continue;
+      }
+      feed.client.send(data);
+    }
+  }
+}

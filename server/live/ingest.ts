@@ -1,0 +1,87 @@
+/**
+ * The agent socket. Text frames are JSON control messages (hello, end); binary frames are batches
+ * of raw capture lines (wire.ts). Every batch is analyzed in order and acknowledged; anything
+ * malformed is refused with an error message, counted, and the socket closed.
+ */
+import type { WebSocket } from 'ws';
+import { decodeBatchHead, BATCH_HEAD, PROTOCOL_VERSION, type AgentHello, type AgentMessage, type ServerToAgent } from '../protocol/wire.js';
+import type { HostSession } from './host-session.js';
+import type { Hub } from './hub.js';
+
+const NAME = /^[A-Za-z0-9._:-]{1,128}$/;
+const RULE_STATES = ['active', 'degraded', 'off'];
+
+/** Validates an untrusted control message; returns it typed, or why it is refused. */
+export function parseAgentMessage(text: string): AgentMessage | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return 'a text frame must be JSON';
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'a message must be a JSON object';
+  const m = v as Record<string, unknown>;
+  switch (m.type) {
+    case 'hello': {
+      if (m.protocol !== PROTOCOL_VERSION) return `protocol ${String(m.protocol)} is not ${PROTOCOL_VERSION}: upgrade the agent or the server`;
+      if (typeof m.run !== 'string' || !NAME.test(m.run)) return 'hello.run must be a short name';
+      if (typeof m.host !== 'string' || !NAME.test(m.host)) return 'hello.host must be a host name ([A-Za-z0-9._:-], up to 128)';
+      if (m.mode !== 'live' && m.mode !== 'replay') return 'hello.mode must be live or replay';
+      if (m.label !== undefined && (typeof m.label !== 'string' || m.label.length > 512)) return 'hello.label must be a short string';
+      if (typeof m.header !== 'object' || m.header === null || Array.isArray(m.header)) return 'hello.header must be the capture header object';
+      if (!Array.isArray(m.rules) || m.rules.length > 1000) return 'hello.rules must be a list';
+      for (const r of m.rules as unknown[]) {
+        const rr = r as Record<string, unknown>;
+        if (typeof r !== 'object' || r === null || typeof rr.id !== 'string' || !RULE_STATES.includes(rr.status as string)) return 'hello.rules entries are {id, status}';
+      }
+      return m as unknown as AgentHello;
+    }
+    case 'end':
+      if (typeof m.lastSeq !== 'number' || typeof m.reason !== 'string') return 'end needs lastSeq and reason';
+      return { type: 'end', lastSeq: m.lastSeq, reason: m.reason.slice(0, 512) };
+    default:
+      return `unknown message type ${JSON.stringify(m.type)}`;
+  }
+}
+
+export function handleAgent(ws: WebSocket, hub: Hub): void {
+  let session: HostSession | undefined;
+  const send = (m: ServerToAgent): void => {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
+  };
+  const refuse = (reason: string, message: string): void => {
+    hub.reject(reason);
+    send({ type: 'error', message });
+    ws.close(1008, reason);
+  };
+
+  ws.on('message', (data, isBinary) => {
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    if (!isBinary) {
+      const m = parseAgentMessage(buf.toString('utf8'));
+      if (typeof m === 'string') return refuse('agent-bad-message', m);
+      if (m.type === 'hello') {
+        if (session !== undefined) return refuse('agent-bad-message', 'hello was already said');
+        const s = hub.attach(m);
+        if (typeof s === 'string') return refuse('agent-conflict', s);
+        session = s;
+        return send({ type: 'welcome', host: s.host, resumeAfter: s.lastSeq });
+      }
+      if (session === undefined) return refuse('agent-bad-message', 'say hello first');
+      if (m.lastSeq !== session.lastSeq) return refuse('agent-bad-message', `end after batch ${m.lastSeq}, but batch ${session.lastSeq} is the last received`);
+      session.end();
+      return;
+    }
+    if (session === undefined) return refuse('agent-bad-message', 'say hello first');
+    if (session.ended) return refuse('agent-bad-message', 'the stream has ended');
+    const head = decodeBatchHead(buf);
+    if (typeof head === 'string') return refuse('agent-bad-batch', head);
+    const r = session.ingest(head.seq, buf.subarray(BATCH_HEAD));
+    if (r.ok || r.duplicate) return send({ type: 'ack', seq: Math.min(head.seq, session.lastSeq) });
+    refuse('agent-gap', `batch ${head.seq} does not follow ${session.lastSeq}: reconnect and resume after ${session.lastSeq}`);
+  });
+  ws.on('close', () => {
+    if (session !== undefined) session.connected = false;
+  });
+  ws.on('error', () => ws.terminate());
+}

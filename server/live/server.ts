@@ -1,0 +1,116 @@
+/**
+ * `lifetrace serve`: the dashboard, the REST API, the browser feed and the agent ingest, all on one
+ * port. Loopback by default; anything else needs a token.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { AnalysisOptions } from '../analyze/pipeline.js';
+import { FEED_PATH, INGEST_PATH } from '../protocol/wire.js';
+import { browserRefusal, isLoopbackHost, originRefusal, presentedToken, tokenMatches, type AccessPolicy } from './auth.js';
+import { handleBrowser } from './feed.js';
+import { createApp } from './http.js';
+import { Hub } from './hub.js';
+import { handleAgent } from './ingest.js';
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  /** Required unless `host` is loopback; generated when absent. */
+  token?: string | undefined;
+  version: string;
+  analysis?: Partial<AnalysisOptions>;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  token: string;
+  hub: Hub;
+  http: Server;
+  close(): Promise<void>;
+}
+
+export class ServeError extends Error {}
+
+const MAX_AGENT_FRAME = 32 << 20;
+const MAX_BROWSER_FRAME = 4 << 10;
+const HEARTBEAT_MS = 15_000;
+
+export async function startServer(o: ServeOptions): Promise<RunningServer> {
+  const loopback = isLoopbackHost(o.host);
+  if (!loopback && (o.token === undefined || o.token.length < 16)) {
+    throw new ServeError(`listening on ${o.host} (not loopback) needs --token (16 characters or more), or LIFETRACE_TOKEN`);
+  }
+  const token = o.token ?? randomBytes(24).toString('base64url');
+  const policy: AccessPolicy = { token, browsersNeedToken: !loopback, loopback };
+  const hub = new Hub({ version: o.version, analysis: o.analysis ?? {} });
+  const app = createApp(hub, policy);
+  const http = createServer(app);
+  const agents = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME, perMessageDeflate: false });
+  const browsers = new WebSocketServer({ noServer: true, maxPayload: MAX_BROWSER_FRAME, perMessageDeflate: false });
+
+  const refuse = (socket: Duplex, status: number, reason: string): void => {
+    hub.reject(reason);
+    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Forbidden'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  };
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path === INGEST_PATH) {
+      if (!tokenMatches(presentedToken(req), token)) return refuse(socket, 401, 'agent-bad-token');
+      return agents.handleUpgrade(req, socket, head, (ws) => handleAgent(alive(ws), hub));
+    }
+    if (path === FEED_PATH) {
+      const why = originRefusal(req) ?? browserRefusal(req, policy);
+      if (why !== undefined) return refuse(socket, why.startsWith('a token') ? 401 : 403, why.startsWith('origin') ? 'feed-bad-origin' : 'feed-refused');
+      return browsers.handleUpgrade(req, socket, head, (ws) => handleBrowser(alive(ws), hub));
+    }
+    refuse(socket, 404, 'upgrade-unknown-path');
+  });
+
+  // Heartbeat: a peer that stops answering pings is dropped (its session stays, ready to resume).
+  const heartbeat = setInterval(() => {
+    for (const wss of [agents, browsers]) {
+      for (const ws of wss.clients) {
+        const w = ws as WebSocket & { lifetraceAlive?: boolean };
+        if (w.lifetraceAlive === false) {
+          w.terminate();
+          continue;
+        }
+        w.lifetraceAlive = false;
+        w.ping();
+      }
+    }
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', (e: NodeJS.ErrnoException) => reject(new ServeError(e.code === 'EADDRINUSE' ? `port ${o.port} on ${o.host} is in use: pick another with --port` : e.message)));
+    http.listen(o.port, o.host, resolve);
+  });
+  hub.start();
+  const port = (http.address() as AddressInfo).port;
+  const shown = o.host.includes(':') ? `[${o.host}]` : o.host;
+  let closed: Promise<void> | undefined;
+  return {
+    url: `http://${shown}:${port}/`, port, token, hub, http,
+    close: () => (closed ??= (async () => {
+      clearInterval(heartbeat);
+      hub.stop();
+      for (const wss of [agents, browsers]) for (const ws of wss.clients) ws.terminate();
+      const done = new Promise<void>((r) => http.close(() => r()));
+      http.closeAllConnections();
+      await done;
+    })()),
+  };
+}
+
+function alive(ws: WebSocket): WebSocket {
+  const w = ws as WebSocket & { lifetraceAlive?: boolean };
+  w.lifetraceAlive = true;
+  ws.on('pong', () => { w.lifetraceAlive = true; });
+  return ws;
+}

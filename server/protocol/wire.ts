@@ -1,0 +1,214 @@
+/**
+ * The wire protocol, one module for every party: agents -> server (ingest socket), server ->
+ * browsers (feed socket) and the REST payloads. It has no node: or DOM types so that web/ compiles
+ * against the very same definitions (`import type`).
+ *
+ * Times: `_s` fields are kernel time in seconds relative to the host's capture time base (the
+ * first whole second of its trace); `wall` fields are the server's wall clock in ms since the epoch.
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const INGEST_PATH = '/ws/agent';
+export const FEED_PATH = '/ws/feed';
+
+export const SEVERITY_LEVELS = ['info', 'warning', 'error'] as const;
+export type SeverityLevel = (typeof SEVERITY_LEVELS)[number];
+export type RuleState = 'active' | 'degraded' | 'off';
+
+// ---------------------------------------------------------------- agent <-> server
+
+/** Where a host's stream comes from: the live kernel, or a capture replayed through an agent. */
+export type StreamMode = 'live' | 'replay';
+
+/** First text frame on the ingest socket. */
+export interface AgentHello {
+  type: 'hello';
+  protocol: number;
+  /** Identifies one agent run: a reconnect with the same id resumes, a new id starts a new stream. */
+  run: string;
+  host: string;
+  mode: StreamMode;
+  /** Shown next to the host (e.g. the replayed file). */
+  label?: string;
+  /** The capture header (docs/capture-format.md): kernel, families, probe resolution, cpus. */
+  header: Record<string, unknown>;
+  rules: { id: string; status: RuleState }[];
+}
+
+/** The stream ended for good (the workload finished, or the replayed file did). */
+export interface AgentEnd {
+  type: 'end';
+  lastSeq: number;
+  reason: string;
+}
+
+export type AgentMessage = AgentHello | AgentEnd;
+
+export type ServerToAgent =
+  | { type: 'welcome'; host: string; resumeAfter: number }
+  | { type: 'ack'; seq: number }
+  | { type: 'error'; message: string };
+
+/**
+ * Raw capture lines travel in binary frames, never re-encoded: a 16-byte head (magic "LTB1", u32
+ * line count, f64 sequence number, little endian) and then the lines, each ending in '\n'.
+ * Sequence numbers start at 1 and go up by one per batch within a run.
+ */
+export const BATCH_HEAD = 16;
+const MAGIC = 0x3142544c; // "LTB1" read as a little-endian u32
+
+export interface BatchHead {
+  seq: number;
+  lines: number;
+}
+
+export function encodeBatchHead(seq: number, lines: number): Uint8Array {
+  const head = new Uint8Array(BATCH_HEAD);
+  const v = new DataView(head.buffer);
+  v.setUint32(0, MAGIC, true);
+  v.setUint32(4, lines, true);
+  v.setFloat64(8, seq, true);
+  return head;
+}
+
+/** The head of a binary frame, or why the frame is not a batch. */
+export function decodeBatchHead(frame: Uint8Array): BatchHead | string {
+  if (frame.byteLength < BATCH_HEAD) return `a batch frame needs ${BATCH_HEAD} bytes of head, got ${frame.byteLength}`;
+  const v = new DataView(frame.buffer, frame.byteOffset, BATCH_HEAD);
+  if (v.getUint32(0, true) !== MAGIC) return 'a binary frame that is not a batch (bad magic)';
+  const seq = v.getFloat64(8, true);
+  if (!Number.isSafeInteger(seq) || seq < 1) return `bad batch sequence number ${seq}`;
+  if (frame.byteLength > BATCH_HEAD && frame[frame.byteLength - 1] !== 10) return 'a batch must end with a newline';
+  return { seq, lines: v.getUint32(4, true) };
+}
+
+// ---------------------------------------------------------------- REST payloads and feed views
+
+export interface HostView {
+  host: string;
+  run: string;
+  mode: StreamMode;
+  label: string | null;
+  kernel: string;
+  families: string[];
+  rules: { id: string; status: RuleState }[];
+  connected: boolean;
+  /** The stream ended (agent said so); a disconnected but not ended host may still resume. */
+  ended: boolean;
+  connectedSince: number;
+  lastBatchWall: number | null;
+  events: number;
+  lost: number;
+  anomalies: number;
+  duplicates: number;
+  /** Kernel time of the newest event, s. */
+  now_s: number;
+}
+
+/** One sample of a host's activity, taken every STATS_INTERVAL_MS. */
+export interface StatsPoint {
+  host: string;
+  wall: number;
+  now_s: number;
+  /** Events per second over the interval, per probe family. */
+  rate: Record<string, number>;
+  /** Live objects per kind at the sample. */
+  live: Record<string, number>;
+  lost: number;
+}
+
+export const STATS_INTERVAL_MS = 500;
+
+export interface LossMark {
+  host: string;
+  start_s: number | null;
+  end_s: number | null;
+  count: number;
+  /** Capture line of the lost_events record. */
+  line: number;
+}
+
+export interface FlagSummary {
+  id: string;
+  host: string;
+  rule: string;
+  severity: SeverityLevel;
+  confidence: 'certain' | 'uncertain';
+  count: number;
+  time_s: number;
+  last_s: number;
+  /** When the server raised it. */
+  wall: number;
+  objects: string[];
+  kinds: string[];
+  pids: number[];
+  comms: string[];
+  message: string;
+}
+
+export interface EvidenceView {
+  t_s: number;
+  cpu: number;
+  pid: number;
+  tid: number;
+  comm: string;
+  fn: string;
+  event: string;
+  detail: string;
+  line: number;
+}
+
+export interface PhaseView {
+  phase: string;
+  t_s: number;
+  pid: number | null;
+  comm: string | null;
+  line: number;
+}
+
+/** One generation of an object at an address. */
+export interface LifetimeView {
+  id: string;
+  kind: string;
+  addr: string;
+  gen: number;
+  state: 'live' | 'freed';
+  /** Birth seen by the probes (null: it existed before the trace, or births of this kind are not probed). */
+  born_s: number | null;
+  first_s: number;
+  last_s: number;
+  freed_s: number | null;
+  phase: string;
+  phases: PhaseView[];
+  uses: number;
+}
+
+export interface ObjectHistory {
+  host: string;
+  kind: string;
+  addr: string;
+  /** Generations seen at this address; older dead ones are folded into the kind's summary. */
+  generations: number;
+  lifetimes: LifetimeView[];
+}
+
+export interface FlagDetail {
+  flag: FlagSummary;
+  title: string;
+  explanation: string;
+  thread: string;
+  uncertainty: string[];
+  evidence: EvidenceView[];
+  objects: ObjectHistory[];
+}
+
+// ---------------------------------------------------------------- browser feed
+
+export type FeedMessage =
+  | { type: 'snapshot'; version: string; hosts: HostView[]; flags: FlagSummary[]; stats: StatsPoint[]; losses: LossMark[] }
+  | { type: 'stats'; hosts: HostView[]; points: StatsPoint[] }
+  | { type: 'flags'; flags: FlagSummary[] }
+  | { type: 'losses'; losses: LossMark[] };
+
+/** What a browser may send: ask for a fresh snapshot (after a pause, or when it fell behind). */
+export type BrowserMessage = { type: 'snapshot' };
