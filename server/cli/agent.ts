@@ -5,7 +5,7 @@ import { runAgent } from '../agent/agent.js';
 import { LinkRefused } from '../agent/link.js';
 import { bpftraceSource, replaySource, type LineSource, type ReplaySpeed } from '../agent/sources.js';
 import { CaptureError } from '../record/record.js';
-import { parse, UsageError } from './args.js';
+import { parse, positiveNumber, UsageError } from './args.js';
 import { parseFamilies } from './probes.js';
 
 export const AGENT_USAGE = `usage: lifetrace agent --server URL [--token T | --token-file F] [--families a,b] [--host NAME]
@@ -22,13 +22,14 @@ resends it on reconnect: nothing lost, nothing doubled. Stop it with Ctrl-C.
   --replay      stream a capture file instead of the live kernel (labelled a replay on the dashboard)
   --speed       replay pace: N times the capture's own timing (default 1), or max
   --loop        replay again from the start when the capture ends
-  --spill-dir   where unacknowledged batches overflow to (default: the temp directory)`;
+  --spill-dir   where unacknowledged batches overflow to (default: the temp directory)
+  --max-memory-mb  unacknowledged batches kept in memory before spilling (default 64)`;
 
 export async function agentCommand(argv: string[], print: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, {
     server: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, families: { type: 'string' },
     host: { type: 'string' }, replay: { type: 'string' }, speed: { type: 'string' }, loop: { type: 'boolean' },
-    'spill-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    'spill-dir': { type: 'string' }, 'max-memory-mb': { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, AGENT_USAGE);
   if (values.help) {
     print(AGENT_USAGE + '\n');
@@ -51,6 +52,7 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
   const families = parseFamilies(values.families);
   if (values.replay && families) throw new UsageError('--families does not go with --replay (the capture has its own)');
 
+  const memoryMb = positiveNumber('max-memory-mb', values['max-memory-mb'], 64);
   const log = (s: string): void => void process.stderr.write(s + '\n');
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
@@ -66,7 +68,10 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`no such capture: ${values.replay}`);
         throw e;
       }
-      const r = await runAgent({ server: server.href, token, source, host: values.host, log, signal: abort.signal, spillDir: values['spill-dir'] });
+      const r = await runAgent({
+        server: server.href, token, source, host: values.host, log, signal: abort.signal,
+        ...(values['spill-dir'] ? { spillDir: values['spill-dir'] } : {}), maxMemoryBytes: memoryMb * (1 << 20),
+      });
       log(`lifetrace: ${r.reason}: ${r.lines} lines in ${r.batches} batches${r.dropped ? `, ${r.dropped} lost to a full outbox` : ''}`);
       if (!values.loop || abort.signal.aborted) return 0;
       log(`lifetrace: replaying again (round ${round + 1})`);

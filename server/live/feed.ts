@@ -34,5 +34,8 @@ export function handleBrowser(ws: WebSocket, hub: Hub): void {
     hub.resnapshot(client);
   });
   ws.on('close', remove);
-  ws.on('error', () => ws.terminate());
+  ws.on('error', (e: Error & { code?: string }) => {
+    hub.reject(e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'feed-oversized-frame' : 'feed-socket-error');
+    ws.terminate();
+  });
 }

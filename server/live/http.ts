@@ -97,6 +97,9 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
     const kind = oneOf(req, 'kind', OBJECT_KINDS);
     res.json(hub.objects(addr, param(req, 'host'), kind === undefined ? undefined : [kind as ObjectKind]));
   });
+  app.get('/api/server', (_req, res) => {
+    res.json({ version: hub.options.version, hosts: hub.sessions.size, feeds: hub.feedCount, rejected: Object.fromEntries(hub.rejected) });
+  });
   app.get('/api/rules', (_req, res) => {
     res.json(RULES.map((r) => ({ id: r.id, severity: r.severity, thread: `${r.thread}: ${THREADS[r.thread]}`, title: r.title, explanation: r.explanation })));
   });

@@ -74,6 +74,10 @@ export class Hub {
     this.timer = undefined;
   }
 
+  get feedCount(): number {
+    return this.feeds.size;
+  }
+
   reject(reason: string): void {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
   }

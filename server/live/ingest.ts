@@ -83,5 +83,8 @@ export function handleAgent(ws: WebSocket, hub: Hub): void {
   ws.on('close', () => {
     if (session !== undefined) session.connected = false;
   });
-  ws.on('error', () => ws.terminate());
+  ws.on('error', (e: Error & { code?: string }) => {
+    hub.reject(e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'agent-oversized-frame' : 'agent-socket-error');
+    ws.terminate();
+  });
 }

@@ -1,0 +1,190 @@
+/**
+ * The live path with real processes and sockets: `lifetrace serve`, `lifetrace agent` streaming
+ * captures to it, connections cut under them, and hostile clients.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeBatchHead, type FlagDetail, type FlagSummary, type HostView, type ObjectHistory } from '../server/protocol/wire.js';
+import type { AnalysisReport } from '../server/report/build.js';
+import { generateCapture } from './bench/generate.js';
+import { traceToCapture } from './support/trace.js';
+import { writeCapture } from './support/run.js';
+import { agent, BIN, CuttableProxy, startServe, TOKEN, until, type ServerProcess } from './support/live.js';
+
+const root = join(import.meta.dirname, '..');
+const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
+const fixture = (name: string): string => writeCapture(traceToCapture(readFileSync(join(root, 'test', 'fixtures', 'rules', name), 'utf8')));
+
+async function analyzeJson(path: string): Promise<AnalysisReport> {
+  const r = await execa(process.execPath, [BIN, 'analyze', '--json', path], { reject: false });
+  return JSON.parse(r.stdout) as AnalysisReport;
+}
+
+/** What must agree between live and offline: each flag's rule, severity, count and objects. */
+const flagKey = (f: { rule: string; severity: string; count: number; objects: string[] }): string => `${f.rule}|${f.severity}|${f.count}|${f.objects.join(',')}`;
+
+const host = (s: ServerProcess, name: string): Promise<HostView | undefined> =>
+  s.get<HostView[]>('/api/hosts').then((hs) => hs.find((h) => h.host === name));
+
+describe('live: serve and agents', () => {
+  let server: ServerProcess;
+  let big: string;
+  let bigReport: AnalysisReport;
+
+  beforeAll(async () => {
+    server = await startServe([], mkdtempSync(join(tmpdir(), 'lifetrace-data-')));
+    big = join(mkdtempSync(join(tmpdir(), 'lifetrace-big-')), 'big.ljsonl');
+    await generateCapture(big, 300_000, 7);
+    bigReport = await analyzeJson(big);
+  }, 60_000);
+  afterAll(async () => server?.stop());
+
+  it('an agent replaying a real capture gives the server the flags lifetrace analyze finds', async () => {
+    const r = await agent(server.url, ['--replay', SAMPLE, '--speed', 'max', '--host', 'sample']);
+    expect(r.exitCode, r.all).toBe(0);
+    const offline = await analyzeJson(SAMPLE);
+    const h = await until(async () => { const v = await host(server, 'sample'); return v?.ended ? v : undefined; }, 10_000, 'the stream to end');
+    expect(h.mode).toBe('replay');
+    expect(h.kernel).toBe('6.1.0-56-amd64');
+    expect(h.events).toBe(offline.summary.events);
+    const live = await server.get<FlagSummary[]>('/api/flags?host=sample&limit=10000');
+    expect(live.map(flagKey).sort()).toEqual(offline.flags.map(flagKey).sort());
+    expect(live.length).toBeGreaterThan(3);
+
+    // The drill-down has the evidence in order, the explanation and the thread; the objects explorer knows the objects.
+    const detail = await server.get<FlagDetail>(`/api/flags/${encodeURIComponent(live[0]!.id)}`);
+    const times = detail.evidence.map((e) => e.t_s);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(detail.explanation.length).toBeGreaterThan(50);
+    expect(detail.thread).toMatch(/^00[0-4]: /);
+    expect(detail.objects.length).toBeGreaterThan(0);
+    const addr = live[0]!.objects[0]!.split(' ')[1]!.split('#')[0]!;
+    const objects = await server.get<ObjectHistory[]>(`/api/objects?addr=${addr}&host=sample`);
+    expect(objects.length).toBeGreaterThan(0);
+    expect(objects[0]!.lifetimes.length).toBeGreaterThan(0);
+  });
+
+  it('a connection cut mid-stream resumes: nothing lost, nothing analyzed twice', async () => {
+    const proxy = new CuttableProxy(server.port);
+    await proxy.listen();
+    const run = agent(`http://127.0.0.1:${proxy.port}/`, ['--replay', big, '--speed', 'max', '--host', 'cut']);
+    let seen = 0;
+    for (let i = 0; i < 3; i++) {
+      seen = (await until(async () => { const v = await host(server, 'cut'); return v && !v.ended && v.events > seen ? v : undefined; }, 30_000, `progress before cut ${i + 1}`)).events;
+      proxy.cut();
+    }
+    const r = await run;
+    await proxy.close();
+    expect(r.exitCode, r.all).toBe(0);
+    expect(proxy.connections).toBeGreaterThanOrEqual(3);
+    expect(r.all).toMatch(/reconnected; resending/);
+    const h = await until(async () => { const v = await host(server, 'cut'); return v?.ended ? v : undefined; }, 10_000, 'the stream to end');
+    expect(h.events).toBe(bigReport.summary.events);
+    expect(h.anomalies).toBe(Object.values(bigReport.summary.anomaly_counts).reduce((a, b) => a + b, 0));
+    const live = await server.get<FlagSummary[]>('/api/flags?host=cut&limit=10000');
+    expect(live.map(flagKey).sort()).toEqual(bigReport.flags.map(flagKey).sort());
+  }, 120_000);
+
+  it('while the server is unreachable the agent spills to disk, then delivers everything', async () => {
+    const spill = mkdtempSync(join(tmpdir(), 'lifetrace-spill-'));
+    const proxy = new CuttableProxy(server.port);
+    await proxy.listen();
+    const port = proxy.port;
+    await proxy.close(); // nobody listens there yet
+    const run = agent(`http://127.0.0.1:${port}/`, ['--replay', big, '--speed', 'max', '--host', 'spill', '--max-memory-mb', '1', '--spill-dir', spill]);
+    const spilled = await until(() => {
+      const f = readdirSync(spill).find((n) => n.endsWith('.spill'));
+      return f && statSync(join(spill, f)).size > 4 << 20 ? f : undefined;
+    }, 30_000, 'the outbox to spill');
+    expect(spilled).toMatch(/^lifetrace-outbox-/);
+    await proxy.listen(port);
+    const r = await run;
+    await proxy.close();
+    expect(r.exitCode, r.all).toBe(0);
+    const h = await until(async () => { const v = await host(server, 'spill'); return v?.ended ? v : undefined; }, 10_000, 'the stream to end');
+    expect(h.events).toBe(bigReport.summary.events);
+    expect(existsSync(join(spill, spilled))).toBe(false); // removed once everything was acknowledged
+  }, 120_000);
+
+  it('lost kernel events travel with the stream and are counted per host', async () => {
+    const r = await agent(server.url, ['--replay', fixture('epoll-cross-process-del-lost.trace'), '--speed', 'max', '--host', 'lossy']);
+    expect(r.exitCode, r.all).toBe(0);
+    const h = await until(async () => { const v = await host(server, 'lossy'); return v?.ended ? v : undefined; }, 10_000, 'the stream to end');
+    expect(h.lost).toBe(42);
+    const stats = await server.get<{ losses: { count: number }[] }>('/api/stats?host=lossy');
+    expect(stats.losses.reduce((n, l) => n + l.count, 0)).toBe(42);
+    const flags = await server.get<FlagSummary[]>('/api/flags?host=lossy');
+    expect(flags.map((f) => f.confidence)).toContain('uncertain');
+  });
+
+  it('refuses a wrong token, a foreign Origin and a foreign Host; hostile frames are refused and counted', async () => {
+    const wrong = await agent(server.url, ['--replay', SAMPLE, '--host', 'intruder'], 'not-the-token-at-all');
+    expect(wrong.exitCode).toBe(2);
+    expect(wrong.all).toMatch(/refused the agent \(HTTP 401\): check --token/);
+
+    const wsUrl = server.url.replace('http', 'ws');
+    const opened = (ws: WebSocket): Promise<number> => new Promise((r) => {
+      ws.on('open', () => r(101));
+      ws.on('unexpected-response', (_q, res) => r(res.statusCode ?? 0));
+      ws.on('error', () => r(-1));
+    });
+    expect(await opened(new WebSocket(`${wsUrl}ws/feed`, { origin: 'http://evil.example' }))).toBe(403);
+    const feed = new WebSocket(`${wsUrl}ws/feed`, { origin: server.url.replace(/\/$/, '') });
+    const firstMessage = new Promise<string>((r) => feed.once('message', (d) => r(String(d))));
+    expect(await opened(feed)).toBe(101);
+    expect(JSON.parse(await firstMessage).type).toBe('snapshot');
+    feed.close();
+    const status = await new Promise<number>((r) => request({ port: server.port, path: '/api/hosts', headers: { host: 'rebind.example' } }, (res) => r(res.statusCode ?? 0)).end());
+    expect(status).toBe(403);
+
+    // An agent that knows the token but sends garbage: each is told why and disconnected.
+    const hostile = async (send: (ws: WebSocket) => void): Promise<{ code: number; error: string }> => {
+      const ws = new WebSocket(`${wsUrl}ws/agent`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      let error = '';
+      ws.on('message', (d) => { const m = JSON.parse(String(d)) as { type: string; message?: string }; if (m.type === 'error') error = m.message!; });
+      await opened(ws);
+      send(ws);
+      const code = await new Promise<number>((r) => ws.on('close', (c) => r(c)));
+      return { code, error };
+    };
+    expect(await hostile((ws) => ws.send('{nope'))).toEqual({ code: 1008, error: 'a text frame must be JSON' });
+    expect((await hostile((ws) => ws.send(JSON.stringify({ type: 'hello', protocol: 1, run: 'r', host: '../../etc', mode: 'live', header: {}, rules: [] })))).error).toMatch(/host name/);
+    expect((await hostile((ws) => ws.send(Buffer.concat([encodeBatchHead(1, 1), Buffer.from('x\n')]))))).toEqual({ code: 1008, error: 'say hello first' });
+    expect((await hostile((ws) => {
+      ws.send(JSON.stringify({ type: 'hello', protocol: 1, run: 'r2', host: 'h2', mode: 'live', header: { format: 'lifetrace-capture', version: 1, families: {} }, rules: [] }));
+      ws.send(Buffer.from('not a batch at all'));
+    })).error).toMatch(/bad magic/);
+    // Past the frame limit: closed (1009, or abnormally while the client is still sending).
+    expect([1006, 1009]).toContain((await hostile((ws) => ws.send(Buffer.alloc(33 << 20)))).code);
+
+    const stats = await server.get<{ rejected: Record<string, number> }>('/api/server');
+    expect(stats.rejected['agent-bad-token']).toBeGreaterThanOrEqual(1);
+    expect(stats.rejected['http-refused']).toBe(1);
+    expect(stats.rejected['feed-bad-origin']).toBe(1);
+    expect(stats.rejected['agent-bad-message']).toBeGreaterThanOrEqual(3);
+    expect(stats.rejected['agent-bad-batch']).toBe(1);
+    expect(stats.rejected['agent-oversized-frame']).toBe(1);
+    // And the server still works.
+    expect((await server.get<HostView[]>('/api/hosts')).length).toBeGreaterThan(0);
+  });
+});
+
+describe('live: command line', () => {
+  it('serve refuses a non-loopback address without a token; bad flags are usage errors', async () => {
+    const run = (...args: string[]) => execa(process.execPath, [BIN, ...args], { reject: false, env: { LIFETRACE_TOKEN: '' } });
+    const open = await run('serve', '--host', '0.0.0.0', '--port', '0', '--data', mkdtempSync(join(tmpdir(), 'lt-')));
+    expect(open.exitCode).toBe(2);
+    expect(open.stderr).toMatch(/needs --token/);
+    expect((await run('serve', '--port', 'x')).exitCode).toBe(2);
+    const a = await run('agent');
+    expect(a.exitCode).toBe(2);
+    expect(a.stderr).toMatch(/--server URL is required/);
+    expect((await run('agent', '--server', 'http://127.0.0.1:1/', '--token', 't', '--replay', '/nonexistent.ljsonl')).stderr).toMatch(/no such capture/);
+    expect((await run('agent', '--server', 'http://127.0.0.1:1/', '--token', 't', '--replay', SAMPLE, '--speed', '1000')).stderr).toMatch(/--speed takes/);
+  });
+});
