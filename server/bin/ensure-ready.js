@@ -27,9 +27,14 @@ if (!existsSync(marker) || mtime(join(root, 'package-lock.json')) > mtime(marker
   execFileSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
 }
 
-const built = join(root, 'dist', 'server', 'cli', 'main.js');
-const sources = Math.max(newest(join(root, 'server')), newest(join(root, 'test', 'bench')), newest(join(root, 'test', 'support')), mtime(join(root, 'tsconfig.json')));
-if (mtime(built) < sources) {
-  process.stderr.write('lifetrace: building (tsc)...\n');
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+// Two programs: the server (node) and the dashboard (browser), which shares server/protocol's types.
+const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+const builds = [
+  { out: join(root, 'dist', 'server', 'cli', 'main.js'), config: join(root, 'tsconfig.json'), sources: [join(root, 'server'), join(root, 'test', 'bench'), join(root, 'test', 'support')] },
+  { out: join(root, 'dist', 'web', 'src', 'main.js'), config: join(root, 'web', 'tsconfig.json'), sources: [join(root, 'web', 'src'), join(root, 'server', 'protocol')] },
+];
+for (const b of builds) {
+  if (mtime(b.out) >= Math.max(mtime(b.config), ...b.sources.map(newest))) continue;
+  process.stderr.write(`lifetrace: building ${b.config.slice(root.length + 1)} (tsc)...\n`);
+  execFileSync(process.execPath, [tsc, '-p', b.config], { cwd: root, stdio: 'inherit' });
 }
