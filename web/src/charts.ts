@@ -55,11 +55,14 @@ export function createChart(canvas: HTMLCanvasElement, yTitle: string): ChartWid
       const keep = new Map(chart.data.datasets.map((d) => [d.label ?? '', d]));
       const next: ChartDataset<'line' | 'bar', number[]>[] = series.datasets.map(({ key, data }) => {
         const d = keep.get(key);
+        // A single interval has no line to draw: show its points instead.
+        const pointRadius = data.length < 2 ? 3 : 0;
         if (d && d.type !== 'bar') {
           d.data = data;
+          (d as ChartDataset<'line', number[]>).pointRadius = pointRadius;
           return d;
         }
-        return { type: 'line', label: key, data, borderColor: colorOf(key), backgroundColor: colorOf(key), yAxisID: 'y' } as ChartDataset<'line' | 'bar', number[]>;
+        return { type: 'line', label: key, data, pointRadius, borderColor: colorOf(key), backgroundColor: colorOf(key), yAxisID: 'y' } as ChartDataset<'line' | 'bar', number[]>;
       });
       if (extra && extra.data.some((v) => v > 0)) {
         const d = keep.get(extra.label);

@@ -53,7 +53,7 @@ export function createHosts(strip: HTMLElement, banner: HTMLElement, onPick: (ho
         },
         h('span', { class: 'host-name' }, v.host),
         h('span', { class: `badge state-${state}` }, state),
-        h('span', { class: `badge mode-${v.mode}` }, v.mode === 'replay' ? `replay${v.label ? `: ${v.label}` : ''}` : 'live'),
+        h('span', { class: `badge mode-${v.mode}`, title: v.label ?? '' }, v.mode === 'replay' ? `replay${v.label ? `: ${v.label}` : ''}` : 'live'),
         h('span', { class: 'host-kernel' }, v.kernel),
         h('span', { class: 'host-num' }, `${formatCount(v.events)} ev`),
         h('span', { class: `host-num${v.lost > 0 ? ' lost' : ''}`, 'data-testid': 'host-lost' }, `${formatCount(v.lost)} lost`),

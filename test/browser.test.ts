@@ -1,0 +1,367 @@
+/**
+ * The dashboard in a real browser (Debian's chromium through playwright-core) against a real
+ * `lifetrace serve` process fed by real `lifetrace agent --replay` processes over real sockets.
+ * Full-page screenshots at 1366x768 go to test-results/screenshots/.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { FlagDetail, FlagSummary, HostView, ObjectHistory } from '../server/protocol/wire.js';
+import { buildWeb, fixtureCapture, launchBrowser, openDashboard, SAMPLE, screenshot, startServer, traceCapture, until, type OpenPage, type Server } from './support/browser.js';
+
+let browser: Browser;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  buildWeb();
+  browser = await launchBrowser();
+});
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function serve(): Promise<Server> {
+  const s = await startServer();
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+async function dashboard(s: Server): Promise<OpenPage> {
+  const p = await openDashboard(browser, s.url);
+  cleanups.push(() => p.close());
+  await p.page.getByTestId('feed-status').and(p.page.locator('[data-state="open"]')).waitFor();
+  return p;
+}
+
+const rows = (page: Page) => page.getByTestId('flag-row');
+const rowAttrs = (page: Page, attr: string) => rows(page).evaluateAll((els, a) => els.map((e) => e.getAttribute(a) ?? ''), attr);
+
+/** The chart's labels and data as chart.js holds them (the UMD global Chart of the page). */
+function chartData(page: Page, testid: string) {
+  return page.evaluate((id) => {
+    const canvas = document.querySelector(`[data-testid="${id}"]`) as HTMLCanvasElement;
+    const chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { labels: string[]; datasets: { label: string; data: number[] }[] } } } }).Chart.getChart(canvas);
+    return { labels: [...chart.data.labels], datasets: chart.data.datasets.map((d) => ({ label: d.label, data: [...d.data] })) };
+  }, testid);
+}
+
+const hostsDone = (s: Server, n: number) => until(`${n} ended host(s)`, async () => {
+  const hosts = await s.api<HostView[]>('/api/hosts');
+  return hosts.length >= n && hosts.every((h) => h.ended) ? hosts : undefined;
+});
+
+describe('dashboard in a browser', () => {
+  it('loads without console errors and labels a replay as a replay', async () => {
+    const s = await serve();
+    const { page, errors } = await dashboard(s);
+    await expect(page.getByTestId('no-hosts').textContent()).resolves.toMatch(/No host/);
+    s.agent(SAMPLE, { host: 'guest-61', speed: 'max' });
+    await hostsDone(s, 1);
+    const card = page.getByTestId('host-status').and(page.locator('[data-host="guest-61"]'));
+    await card.and(page.locator('[data-state="ended"]')).waitFor();
+    await expect(card.getAttribute('data-mode')).resolves.toBe('replay');
+    await expect(card.textContent()).resolves.toContain('6.1.0-56-amd64');
+    const label = page.getByTestId('replay-label');
+    await label.waitFor();
+    await expect(label.textContent()).resolves.toContain('sample.ljsonl.gz');
+    await expect(page.getByTestId('replay-banner').isVisible()).resolves.toBe(true);
+    await expect(page.getByTestId('replay-banner').textContent()).resolves.toMatch(/REPLAY/);
+    const flags = await s.api<FlagSummary[]>('/api/flags?limit=100');
+    expect(flags.length).toBeGreaterThan(0);
+    await until('every flag listed', async () => (await rows(page).count()) === flags.length);
+    // Times in s with ms precision; addresses as 0x...
+    const times = await page.getByTestId('flag-time').allTextContents();
+    for (const t of times) expect(t).toMatch(/^\d+\.\d{3} s$/);
+    await screenshot(page, 'loaded-replay');
+    expect(errors).toEqual([]);
+  });
+
+  it('charts move while an agent streams', async () => {
+    const s = await serve();
+    const { page, errors } = await dashboard(s);
+    s.agent(SAMPLE, { host: 'streaming', speed: '1', loop: true });
+    await page.getByTestId('host-status').and(page.locator('[data-state="connected"]')).waitFor();
+    // Wait for real activity to reach the chart, then sample it twice.
+    const first = await until('events in the rate chart', async () => {
+      const d = await chartData(page, 'chart-rate');
+      return d.datasets.some((x) => x.data.some((v) => v > 0)) ? d : undefined;
+    });
+    await page.waitForTimeout(1500);
+    const second = await chartData(page, 'chart-rate');
+    expect(second.labels).not.toEqual(first.labels);
+    expect(second.datasets.map((x) => x.data)).not.toEqual(first.datasets.map((x) => x.data));
+    expect(second.labels.length).toBeLessThanOrEqual(120);
+    expect(second.datasets.map((x) => x.label)).toEqual(expect.arrayContaining(['dcache', 'epoll', 'file']));
+    const live = await until('live objects in the chart', async () => {
+      const d = await chartData(page, 'chart-live');
+      return d.datasets.some((x) => x.data.some((v) => v > 0)) ? d : undefined;
+    });
+    expect(live.datasets.map((x) => x.label)).toContain('dentry');
+    await screenshot(page, 'charts-live');
+    expect(errors).toEqual([]);
+  });
+
+  it('a flag appears within a second of its evidence reaching the server', async () => {
+    // The evidence completes with the ->poll() at 4.002 s, the last record before a 4 s gap; at
+    // --speed 1 the agent sends it three seconds after the first ones, in a batch of its own, and
+    // the stream stays open (records again at 8 s), so the flag comes from live analysis, not from
+    // the end of the stream. From: HostView.lastBatchWall, the server's clock when that batch
+    // arrived; to: the page's clock when the row is inserted (a MutationObserver). Same machine,
+    // same wall clock.
+    const capture = traceCapture(`
+      1.000 0 100 app ctl 3 1 5
+      1.001 0 100 app ins @ep @epi @dmabuf 5
+      1.002 0 100 app ctl_r 3 1 5 0
+      4.000 1 300 closer last @dmabuf
+      4.001 1 300 closer fput @dmabuf 0 1 @dent
+      4.002 0 100 app poll @epi @dmabuf 0
+      8.003 1 300 closer rel @dmabuf
+      8.004 1 300 closer rm @ep @epi @dmabuf 5
+      8.005 1 300 closer rel_r @dmabuf
+      8.006 1 300 closer fput_r @dmabuf
+    `);
+    const rule = 'epoll.poll-on-dying-file';
+    const s = await serve();
+    const { page, errors } = await dashboard(s);
+    await page.evaluate((r) => {
+      const w = window as unknown as { flagSeenAt?: number };
+      new MutationObserver((_m, obs) => {
+        if (document.querySelector(`[data-testid="flag-row"][data-rule="${r}"]`)) {
+          w.flagSeenAt = Date.now();
+          obs.disconnect();
+        }
+      }).observe(document.body, { childList: true, subtree: true });
+    }, rule);
+    const spawned = Date.now();
+    s.agent(capture, { host: 'latency', speed: '1' });
+    await rows(page).and(page.locator(`[data-rule="${rule}"]`)).waitFor({ timeout: 8000 });
+    const seenAt = await page.evaluate(() => (window as unknown as { flagSeenAt: number }).flagSeenAt);
+    const host = (await s.api<HostView[]>('/api/hosts')).find((h) => h.host === 'latency')!;
+    // Still streaming, and nothing after the ->poll() has arrived: the last batch is the evidence's.
+    expect(host.ended).toBe(false);
+    expect(host.events).toBe(6);
+    const arrived = host.lastBatchWall!;
+    expect(arrived - spawned, 'the evidence left the agent about 3 s after the first records').toBeGreaterThan(2900);
+    const latency = seenAt - arrived;
+    expect(latency).toBeGreaterThanOrEqual(0);
+    expect(latency, `flag row ${latency} ms after its evidence reached the server`).toBeLessThan(1000);
+    await screenshot(page, 'flag-latency');
+    expect(errors).toEqual([]);
+  });
+
+  it('the drill-down shows the evidence in order, the explanation, the thread and the lifetimes', async () => {
+    const s = await serve();
+    const { page, errors } = await dashboard(s);
+    s.agent(fixtureCapture('epoll-poll-on-dying-file.trace'), { host: 'drill', speed: 'max' });
+    await hostsDone(s, 1);
+    const [flag] = await s.api<FlagSummary[]>('/api/flags?rule=epoll.poll-on-dying-file');
+    expect(flag).toBeDefined();
+    const detail = await s.api<FlagDetail>(`/api/flags/${encodeURIComponent(flag!.id)}`);
+    const rules = await s.api<{ id: string; explanation: string; title: string }[]>('/api/rules');
+    const rule = rules.find((r) => r.id === flag!.rule)!;
+
+    await rows(page).and(page.locator(`[data-id="${flag!.id}"]`)).click();
+    const drill = page.getByTestId('drilldown');
+    await drill.getByTestId('evidence-row').first().waitFor();
+    await expect(drill.getByTestId('drilldown-rule').textContent()).resolves.toBe('epoll.poll-on-dying-file');
+    await expect(drill.getByTestId('drilldown-title').textContent()).resolves.toBe(rule.title);
+    await expect(drill.getByTestId('drilldown-explanation').textContent()).resolves.toBe(rule.explanation);
+    await expect(drill.getByTestId('drilldown-thread').textContent()).resolves.toMatch(/^001: /);
+    await expect(drill.getByTestId('drilldown-confidence').textContent()).resolves.toBe('certain');
+    // Evidence rows: the server's chain, in order, times in s with ms precision.
+    const fns = await drill.getByTestId('evidence-fn').allTextContents();
+    expect(fns).toEqual(detail.evidence.map((e) => e.fn));
+    expect(fns.length).toBeGreaterThanOrEqual(2);
+    const times = (await drill.getByTestId('evidence-time').allTextContents()).map((t) => Number(t.replace(' s', '')));
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    for (const t of await drill.getByTestId('evidence-time').allTextContents()) expect(t).toMatch(/^\d+\.\d{3} s$/);
+    // Lifetimes: one lane per generation of the flag's objects, evidence as numbered marks.
+    const lanes = detail.objects.reduce((n, o) => n + o.lifetimes.length, 0);
+    expect(lanes).toBeGreaterThan(0);
+    await expect(drill.getByTestId('timeline-lane').count()).resolves.toBe(lanes);
+    await expect(drill.getByTestId('timeline-mark').count()).resolves.toBe(detail.evidence.length);
+    expect(await drill.getByTestId('timeline-phase').count()).toBeGreaterThan(0);
+    for (const a of await drill.getByTestId('explore-addr').allTextContents()) expect(a).toMatch(/^0x[0-9a-f]+$/);
+    await screenshot(page, 'drilldown');
+    await drill.getByTestId('drilldown-close').click();
+    await expect(drill.isHidden()).resolves.toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('shows lost events, where they happened, and the uncertain flag they make', async () => {
+    const s = await serve();
+    const { page, errors } = await dashboard(s);
+    s.agent(fixtureCapture('epoll-cross-process-del-lost.trace'), { host: 'lossy', speed: 'max' });
+    await hostsDone(s, 1);
+    await page.getByTestId('loss-mark').waitFor({ state: 'attached' });
+    await expect(page.getByTestId('host-lost').textContent()).resolves.toBe('42 lost');
+    await expect(page.getByTestId('losses').textContent()).resolves.toMatch(/42 lost in 1 window/);
+    await rows(page).first().click();
+    const why = page.getByTestId('drilldown-uncertainty');
+    await why.waitFor();
+    await expect(page.getByTestId('drilldown-confidence').textContent()).resolves.toBe('uncertain');
+    expect((await why.textContent())!.length).toBeGreaterThan(20);
+    await screenshot(page, 'losses-uncertain');
+    expect(errors).toEqual([]);
+  });
+
+  it('filters by severity, rule, pid or comm, and host (two agents)', async () => {
+    const s = await serve();
+    const { page, errors } = await dashboard(s);
+    s.agent(SAMPLE, { host: 'alpha', speed: 'max' });
+    s.agent(fixtureCapture('epoll-poll-on-dying-file.trace'), { host: 'beta', speed: 'max' });
+    await hostsDone(s, 2);
+    const all = await s.api<FlagSummary[]>('/api/flags?limit=1000');
+    expect(new Set(all.map((f) => f.host))).toEqual(new Set(['alpha', 'beta']));
+    await until('all flags listed', async () => (await rows(page).count()) === all.length);
+
+    // Severity (at or above, as the API): error only hides the warnings and infos.
+    await page.getByTestId('filter-severity').selectOption('error');
+    const errorsOnly = all.filter((f) => f.severity === 'error');
+    expect(errorsOnly.length).toBeGreaterThan(0);
+    expect(errorsOnly.length).toBeLessThan(all.length);
+    await until('error rows only', async () => (await rows(page).count()) === errorsOnly.length);
+    expect(new Set(await rowAttrs(page, 'data-severity'))).toEqual(new Set(['error']));
+    await page.getByTestId('filter-severity').selectOption('warning');
+    const warnUp = all.filter((f) => f.severity !== 'info');
+    await until('warning and error rows', async () => (await rows(page).count()) === warnUp.length);
+    await page.getByTestId('filter-clear').click();
+
+    // Rule.
+    await page.getByTestId('filter-rule').selectOption('epoll.stale-fd');
+    const stale = all.filter((f) => f.rule === 'epoll.stale-fd');
+    await until('stale-fd rows only', async () => (await rows(page).count()) === stale.length);
+    expect(new Set(await rowAttrs(page, 'data-rule'))).toEqual(new Set(['epoll.stale-fd']));
+    await page.getByTestId('filter-clear').click();
+
+    // pid, then comm.
+    const somePid = all.find((f) => f.host === 'alpha')!.pids[0]!;
+    await page.getByTestId('filter-task').fill(String(somePid));
+    const byPid = all.filter((f) => f.pids.includes(somePid));
+    await until('rows of one pid', async () => (await rows(page).count()) === byPid.length);
+    await page.getByTestId('filter-task').fill('lt-fan');
+    const byComm = all.filter((f) => f.comms.some((c) => c.includes('lt-fan')));
+    expect(byComm.length).toBeGreaterThan(0);
+    await until('rows of lt-fan* tasks', async () => (await rows(page).count()) === byComm.length);
+    await page.getByTestId('filter-clear').click();
+
+    // Host: beta's flags only, and the other way round; the charts follow the host too.
+    await page.getByTestId('filter-host').selectOption('beta');
+    const beta = all.filter((f) => f.host === 'beta');
+    await until('beta rows only', async () => (await rows(page).count()) === beta.length);
+    expect(new Set(await rowAttrs(page, 'data-host'))).toEqual(new Set(['beta']));
+    await screenshot(page, 'filter-host-beta');
+    await page.getByTestId('filter-host').selectOption('alpha');
+    await until('alpha rows only', async () => (await rows(page).count()) === all.length - beta.length);
+    expect(new Set(await rowAttrs(page, 'data-host'))).toEqual(new Set(['alpha']));
+
+    // Kind.
+    await page.getByTestId('filter-clear').click();
+    await page.getByTestId('filter-kind').selectOption('mark');
+    const marks = all.filter((f) => f.kinds.includes('mark'));
+    expect(marks.length).toBeGreaterThan(0);
+    await until('mark rows only', async () => (await rows(page).count()) === marks.length);
+    expect(errors).toEqual([]);
+  });
+
+  it('pause freezes the view; resume catches up from a fresh snapshot', async () => {
+    const s = await serve();
+    const { page, errors } = await dashboard(s);
+    s.agent(SAMPLE, { host: 'paced', speed: '1' });
+    await page.getByTestId('host-status').and(page.locator('[data-state="connected"]')).waitFor();
+    await page.getByTestId('pause-button').click();
+    await expect(page.getByTestId('pause-button').getAttribute('aria-pressed')).resolves.toBe('true');
+    const frozen = { rows: await rows(page).count(), chart: await chartData(page, 'chart-rate'), host: await page.getByTestId('host-status').textContent() };
+    // The server moves on meanwhile (the sample has flags all along its 6.4 s).
+    await until('the server to have more flags than the frozen view', async () => (await s.api<FlagSummary[]>('/api/flags')).length > frozen.rows, 20_000);
+    await page.waitForTimeout(700);
+    expect(await rows(page).count()).toBe(frozen.rows);
+    expect(await chartData(page, 'chart-rate')).toEqual(frozen.chart);
+    expect(await page.getByTestId('host-status').textContent()).toBe(frozen.host);
+    await screenshot(page, 'paused');
+
+    await page.getByTestId('pause-button').click();
+    await expect(page.getByTestId('pause-button').getAttribute('aria-pressed')).resolves.toBe('false');
+    const now = await s.api<FlagSummary[]>('/api/flags');
+    await until('the flags the server had at resume', async () => (await rows(page).count()) >= now.length, 3000);
+    expect(await chartData(page, 'chart-rate')).not.toEqual(frozen.chart);
+    await hostsDone(s, 1);
+    const final = await s.api<FlagSummary[]>('/api/flags');
+    await until('every flag after the stream ends', async () => (await rows(page).count()) === final.length);
+    expect(errors).toEqual([]);
+  });
+
+  it('keeps at most 2000 flag rows in the DOM and counts the others', async () => {
+    // 1000 epitems, each added by one process and removed by its fork: 1000 flags (the most one
+    // rule keeps), from each of three hosts.
+    const n = 1000;
+    const lines = ['1.000 0 100 server fdi 3 @epfile', '1.500 0 100 server fork 200'];
+    for (let i = 0; i < n; i++) {
+      const t = 2 + i * 0.0001;
+      lines.push(`${t.toFixed(4)} 0 100 server fdi ${i + 5} @pipe${i}`, `${(t + 0.00001).toFixed(5)} 0 100 server ctl 3 1 ${i + 5}`,
+        `${(t + 0.00002).toFixed(5)} 0 100 server ins @ep @epi${i} @pipe${i} ${i + 5}`, `${(t + 0.00003).toFixed(5)} 0 100 server ctl_r 3 1 ${i + 5} 0`);
+    }
+    for (let i = 0; i < n; i++) {
+      const t = 3 + i * 0.0001;
+      lines.push(`${t.toFixed(4)} 1 200 worker ctl 3 2 ${i + 5}`, `${(t + 0.00001).toFixed(5)} 1 200 worker rm @ep @epi${i} @pipe${i} ${i + 5}`,
+        `${(t + 0.00002).toFixed(5)} 1 200 worker ctl_r 3 2 ${i + 5} 0`);
+    }
+    const s = await serve();
+    const { page, errors } = await dashboard(s);
+    const capture = traceCapture(lines.join('\n'));
+    for (const host of ['many-a', 'many-b', 'many-c']) s.agent(capture, { host, speed: 'max' });
+    await hostsDone(s, 3);
+    const flags = await s.api<FlagSummary[]>('/api/flags?limit=10000');
+    expect(flags.length).toBe(3 * n);
+    await until('the count of hidden flags', async () => (await page.getByTestId('flags-hidden').textContent())?.startsWith('1,000 more'));
+    expect(await rows(page).count()).toBe(2000);
+    await expect(page.getByTestId('flags-count').textContent()).resolves.toMatch(/^3,000 of 3,000 flags/);
+    // Narrowing the filter brings all it matches into view.
+    await page.getByTestId('filter-host').selectOption('many-b');
+    await until('all rows of one host', async () => (await rows(page).count()) === n);
+    await expect(page.getByTestId('flags-hidden').isHidden()).resolves.toBe(true);
+    await screenshot(page, 'many-flags');
+    expect(errors).toEqual([]);
+  });
+
+  it('the objects explorer finds an address from a flag, and one typed in', async () => {
+    const s = await serve();
+    const { page, errors } = await dashboard(s);
+    s.agent(fixtureCapture('epoll-stale-fd.trace'), { host: 'objs', speed: 'max' });
+    await hostsDone(s, 1);
+    const [flag] = await s.api<FlagSummary[]>('/api/flags?rule=epoll.stale-fd');
+    await rows(page).and(page.locator(`[data-id="${flag!.id}"]`)).click();
+    const link = page.getByTestId('drilldown').getByTestId('explore-addr').first();
+    await link.waitFor();
+    const addr = (await link.textContent())!;
+    expect(addr).toMatch(/^0x[0-9a-f]+$/);
+    await link.click();
+    const results = page.getByTestId('objects-results');
+    const history = results.getByTestId('object-history').first();
+    await history.waitFor();
+    await expect(history.getAttribute('data-addr')).resolves.toBe(addr);
+    const expected = await s.api<ObjectHistory[]>(`/api/objects?addr=${addr}&host=objs`);
+    expect(expected.length).toBeGreaterThan(0);
+    await expect(results.getByTestId('lifetime-row').count()).resolves.toBe(expected.reduce((n, o) => n + o.lifetimes.length, 0));
+    await expect(results.getByTestId('timeline-lane').count()).resolves.toBe(expected.reduce((n, o) => n + o.lifetimes.length, 0));
+    await screenshot(page, 'objects-from-flag');
+
+    // Typed without 0x and in capitals; any host, any kind.
+    await page.getByTestId('objects-host').selectOption('');
+    await page.getByTestId('objects-kind').selectOption('');
+    await page.getByTestId('objects-input').fill(addr.slice(2).toUpperCase());
+    await page.getByTestId('objects-search').click();
+    await until('results for the typed address', async () => (await results.getByTestId('object-history').count()) > 0 && (await results.getByTestId('object-history').first().getAttribute('data-addr')) === addr);
+    await page.getByTestId('objects-input').fill('not-an-address');
+    await page.getByTestId('objects-search').click();
+    await results.getByTestId('objects-error').waitFor();
+    await page.getByTestId('objects-input').fill('0x1234');
+    await page.getByTestId('objects-search').click();
+    await results.getByTestId('objects-none').waitFor();
+    expect(errors).toEqual([]);
+  });
+});
