@@ -328,6 +328,25 @@ describe('dashboard in a browser', () => {
     expect(errors).toEqual([]);
   });
 
+  it('reconnects when the server goes away and takes the new snapshot', async () => {
+    const s = await serve();
+    const { page } = await dashboard(s);
+    s.agent(fixtureCapture('epoll-stale-fd.trace'), { host: 'before', speed: 'max' });
+    await rows(page).first().waitFor();
+    await s.stop();
+    const feed = page.getByTestId('feed-status');
+    await feed.and(page.locator('[data-state="closed"]')).waitFor();
+    await expect(feed.textContent()).resolves.toMatch(/retrying/);
+    // A new server on the same port: the page reconnects and shows only what that one has.
+    const again = await startServer(Number(new URL(s.url).port));
+    cleanups.push(() => again.stop());
+    await feed.and(page.locator('[data-state="open"]')).waitFor({ timeout: 10_000 });
+    await until('the old host and flags gone', async () => (await rows(page).count()) === 0 && (await page.getByTestId('host-status').count()) === 0);
+    again.agent(fixtureCapture('epoll-poll-on-dying-file.trace'), { host: 'after', speed: 'max' });
+    await rows(page).and(page.locator('[data-host="after"]')).first().waitFor();
+    await expect(page.getByTestId('host-status').getAttribute('data-host')).resolves.toBe('after');
+  });
+
   it('the objects explorer finds an address from a flag, and one typed in', async () => {
     const s = await serve();
     const { page, errors } = await dashboard(s);

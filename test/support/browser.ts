@@ -79,8 +79,9 @@ export interface Server extends Proc {
   api<T>(path: string): Promise<T>;
 }
 
-export async function startServer(): Promise<Server> {
-  const port = await freePort();
+/** `port`: listen there (to restart a server where a page expects it); default a free one. */
+export async function startServer(port?: number): Promise<Server> {
+  port ??= await freePort();
   const data = mkdtempSync(join(tmpdir(), 'lifetrace-browser-'));
   const p = run(['serve', '--port', String(port), '--host', '127.0.0.1', '--token', TOKEN, '--data', data]);
   const deadline = Date.now() + 20_000;
