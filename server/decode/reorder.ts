@@ -21,6 +21,8 @@ export interface ReorderOptions {
   windowNs: number;
   /** Most events held at once; past it the oldest are released early (memory stays bounded). */
   maxHeld: number;
+  /** The starting slack (default SLACK_NS); a live view trades some of it for latency. */
+  slackNs?: number;
 }
 
 export const DEFAULT_REORDER: ReorderOptions = { windowNs: 10_000_000_000, maxHeld: 200_000 };
@@ -100,6 +102,7 @@ export class Reorderer {
     opts: ReorderOptions = DEFAULT_REORDER,
   ) {
     this.opts = { ...opts };
+    this.slack = opts.slackNs ?? SLACK_NS;
   }
 
   /** The number of CPUs that can report, once known (from the capture header). */

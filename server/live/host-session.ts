@@ -44,6 +44,7 @@ export class HostSession {
   private readonly ids = new Map<Flag, string>();
   private readonly byId = new Map<string, Flag>();
   private readonly raisedWall = new Map<Flag, number>();
+  private readonly raisedAt = new Map<Flag, number>();
   private lastRecords: Record<string, number>;
   private lastSampleWall: number;
   private lossReports = 0;
@@ -60,6 +61,7 @@ export class HostSession {
         this.byId.set(id, f);
         this.raisedWall.set(f, this.clock());
       }
+      this.raisedAt.set(f, this.analysis.lastT ?? f.time);
       this.out.flag(this.summary(f));
     });
     // The stream is a capture: its header first, so the decoder knows the CPUs and deferrals.
@@ -82,7 +84,7 @@ export class HostSession {
     return { ok: true };
   }
 
-  /** Called often (every 100 ms): settles a quiet stream. */
+  /** Called often (every hub tick): settles a quiet stream. */
   tick(now: number): void {
     if (!this.settled && this.lastBatchWall !== null && now - this.lastBatchWall >= SETTLE_AFTER_MS) {
       this.settled = true;
@@ -153,7 +155,7 @@ export class HostSession {
   }
 
   private summary(f: Flag): FlagSummary {
-    return flagSummary(this.analysis, f, this.ids.get(f)!, this.host, this.raisedWall.get(f)!);
+    return flagSummary(this.analysis, f, this.ids.get(f)!, this.host, this.raisedWall.get(f)!, this.raisedAt.get(f)!);
   }
 
   /** New loss reports: tell the listeners, and re-send flags whose confidence a loss may change. */

@@ -8,7 +8,8 @@ import type { ObjectKind } from '../model/objects.js';
 import { STATS_INTERVAL_MS, type AgentHello, type FeedMessage, type FlagDetail, type FlagSummary, type HostView, type LossMark, type ObjectHistory, type StatsPoint } from '../protocol/wire.js';
 import { HostSession } from './host-session.js';
 
-const TICK_MS = 100;
+/** How often new flags go out to browsers (and quiet streams are settled). */
+const TICK_MS = 20;
 /** Stats points per host in a snapshot (a minute at 500 ms). */
 const SNAPSHOT_POINTS = 120;
 /** Most flags in a snapshot (newest first); the REST API has the rest. */

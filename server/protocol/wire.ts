@@ -114,6 +114,7 @@ export interface StatsPoint {
   rate: Record<string, number>;
   /** Live objects per kind at the sample. */
   live: Record<string, number>;
+  /** Lost kernel events so far (a running total: the chart shows the difference between points). */
   lost: number;
 }
 
@@ -137,6 +138,8 @@ export interface FlagSummary {
   count: number;
   time_s: number;
   last_s: number;
+  /** Kernel time of the record that raised it, or that added its latest occurrence. */
+  raised_s: number;
   /** When the server raised it. */
   wall: number;
   objects: string[];
@@ -204,6 +207,10 @@ export interface FlagDetail {
 
 // ---------------------------------------------------------------- browser feed
 
+/**
+ * The feed. `flags` carries new flags and updates (same id: count, confidence, last_s). `losses`
+ * carries, for each host it names, that host's whole current list of loss windows.
+ */
 export type FeedMessage =
   | { type: 'snapshot'; version: string; hosts: HostView[]; flags: FlagSummary[]; stats: StatsPoint[]; losses: LossMark[] }
   | { type: 'stats'; hosts: HostView[]; points: StatsPoint[] }
