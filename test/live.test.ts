@@ -175,6 +175,36 @@ describe('live: serve and agents', () => {
 });
 
 describe('live: command line', () => {
+  it('lifetrace start (npm start) serves this machine\'s kernel and, without kprobes here, replays the sample', async () => {
+    const proc = execa(process.execPath, [BIN, 'start', '--port', '0', '--data', mkdtempSync(join(tmpdir(), 'lt-start-'))], { reject: false, buffer: false, stdin: 'ignore' });
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        proc.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /dashboard at (http:\/\/\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        void proc.then(() => reject(new Error(`start exited: ${out}`)));
+      });
+      const hosts = await until(async () => {
+        const hs = (await (await fetch(new URL('/api/hosts', url))).json()) as HostView[];
+        const sample = hs.find((h) => h.host === 'sample-debian-6.1');
+        const local = hs.find((h) => h.mode === 'live');
+        return sample && sample.events > 0 && local ? { sample, local } : undefined;
+      }, 30_000, 'the sample replay and the local agent');
+      expect(hosts.sample.mode).toBe('replay');
+      expect(hosts.sample.label).toMatch(/sample\.ljsonl\.gz$/);
+      expect(hosts.local.families).toEqual(['syscalls']); // this machine's kernel has no kprobes
+      expect(out).toMatch(/replaying the bundled sample/);
+      expect((await fetch(url)).headers.get('content-type')).toMatch(/text\/html/);
+    } finally {
+      proc.kill('SIGINT');
+      const r = await proc;
+      expect(r.exitCode).toBe(0);
+    }
+  }, 60_000);
+
   it('serve refuses a non-loopback address without a token; bad flags are usage errors', async () => {
     const run = (...args: string[]) => execa(process.execPath, [BIN, ...args], { reject: false, env: { LIFETRACE_TOKEN: '' } });
     const open = await run('serve', '--host', '0.0.0.0', '--port', '0', '--data', mkdtempSync(join(tmpdir(), 'lt-')));
