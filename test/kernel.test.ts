@@ -14,6 +14,8 @@ import { buildReport } from '../server/report/build.js';
 import { STRESS_PRESETS } from '../server/record/stress.js';
 import { PROJECT_ROOT } from '../server/support/paths.js';
 import { GUEST_XCH, runInGuest } from '../server/vm/guest.js';
+import type { FlagSummary, HostView } from '../server/protocol/wire.js';
+import { agent, startServe, until } from './support/live.js';
 
 const root = join(import.meta.dirname, '..');
 const bin = join(root, 'server', 'bin', 'lifetrace.js');
@@ -167,4 +169,34 @@ describe('real kernel under stress: Debian 6.1 in QEMU', () => {
       expect(r.flags.filter((f) => f.rule === 'lifetime.use-after-free').map((f) => f.message)).toEqual([]);
     });
   }
+});
+
+describe('live: an agent streaming Debian 6.1 in QEMU to a server', () => {
+  it('flags show on the server while the guest still runs, and the stream ends whole', async () => {
+    const server = await startServe([], mkdtempSync(join(tmpdir(), 'lifetrace-live-k-')));
+    try {
+      const run = agent(server.url, ['--vm', '--host', 'guest61', '--', 'python3', 'test/kernel/workloads.py', 'xdel', 'stalefd', 'reaped', 'pty']);
+      // The first flag arrives before the stream has ended: it is live, not a post-mortem.
+      const first = await until(async () => {
+        const [h] = (await server.get<HostView[]>('/api/hosts')).filter((x) => x.host === 'guest61');
+        const flags = await server.get<FlagSummary[]>('/api/flags?host=guest61');
+        return h && flags.length > 0 ? { ended: h.ended } : undefined;
+      }, 600_000, 'a flag from the guest');
+      expect(first.ended).toBe(false);
+      const r = await run;
+      expect(r.exitCode, r.all.slice(-3000)).toBe(0);
+      const [h] = (await server.get<HostView[]>('/api/hosts')).filter((x) => x.host === 'guest61');
+      expect(h).toMatchObject({ mode: 'live', ended: true, lost: 0, anomalies: 0 });
+      expect(h!.kernel).toMatch(/^6\.1\.0-/);
+      const flags = await server.get<FlagSummary[]>('/api/flags?host=guest61');
+      const by = (rule: string, comm: string): FlagSummary[] => flags.filter((f) => f.rule === rule && f.comms.includes(comm));
+      expect(by('epoll.cross-process-del', 'lt-xdel-child')).toHaveLength(1);
+      expect(by('epoll.stale-fd', 'lt-stalefd').length).toBeGreaterThan(0);
+      expect(by('epoll.reaped-by-final-fput', 'lt-reaped').length).toBeGreaterThan(0);
+      expect(by('dcache.readdir-vs-delete', 'lt-pty-closer').length).toBeGreaterThan(0);
+      expect(flags.filter((f) => f.rule === 'lifetime.use-after-free')).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+  }, 700_000);
 });

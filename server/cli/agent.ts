@@ -3,12 +3,14 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runAgent } from '../agent/agent.js';
 import { LinkRefused } from '../agent/link.js';
-import { bpftraceSource, replaySource, type LineSource, type ReplaySpeed } from '../agent/sources.js';
+import { bpftraceSource, replaySource, vmSource, type LineSource, type ReplaySpeed } from '../agent/sources.js';
+import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../record/stress.js';
 import { CaptureError } from '../record/record.js';
 import { parse, positiveNumber, UsageError } from './args.js';
-import { parseFamilies } from './probes.js';
+import { parseFamilies, parseKernel } from './probes.js';
 
 export const AGENT_USAGE = `usage: lifetrace agent --server URL [--token T | --token-file F] [--families a,b] [--host NAME]
+       lifetrace agent --server URL ... --vm [--kernel 6.1|6.12] [--duration S] [--stress PRESET] [-- CMD ARGS...]
        lifetrace agent --server URL ... --replay CAPTURE [--speed N|max] [--loop]
 
 Runs the probes on this kernel and streams their records to a lifetrace server. On a lost
@@ -19,6 +21,9 @@ resends it on reconnect: nothing lost, nothing doubled. Stop it with Ctrl-C.
   --token       the server's agent token (default LIFETRACE_TOKEN); --token-file reads it from a file
   --families    probe families (default: all that this kernel supports)
   --host        the name this host has on the dashboard (default: the hostname)
+  --vm          trace a stock Debian kernel in a disposable QEMU guest instead of this machine's (for
+                kernels that cannot attach kprobes); the guest runs the workload given by --duration,
+                --stress and/or -- CMD, and the stream ends with it
   --replay      stream a capture file instead of the live kernel (labelled a replay on the dashboard)
   --speed       replay pace: N times the capture's own timing (default 1), or max
   --loop        replay again from the start when the capture ends
@@ -26,7 +31,10 @@ resends it on reconnect: nothing lost, nothing doubled. Stop it with Ctrl-C.
   --max-memory-mb  unacknowledged batches kept in memory before spilling (default 64)`;
 
 export async function agentCommand(argv: string[], print: (s: string) => void): Promise<number> {
-  const { values, positionals } = parse(argv, {
+  const dash = argv.indexOf('--');
+  const command = dash >= 0 ? argv.slice(dash + 1) : undefined;
+  const { values, positionals } = parse(dash >= 0 ? argv.slice(0, dash) : argv, {
+    vm: { type: 'boolean' }, kernel: { type: 'string' }, duration: { type: 'string' }, stress: { type: 'string' },
     server: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, families: { type: 'string' },
     host: { type: 'string' }, replay: { type: 'string' }, speed: { type: 'string' }, loop: { type: 'boolean' },
     'spill-dir': { type: 'string' }, 'max-memory-mb': { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -51,6 +59,14 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
   if (!values.replay && (values.speed !== undefined || values.loop)) throw new UsageError('--speed and --loop go with --replay');
   const families = parseFamilies(values.families);
   if (values.replay && families) throw new UsageError('--families does not go with --replay (the capture has its own)');
+  if (values.replay && values.vm) throw new UsageError('--replay and --vm do not go together');
+  const stress = values.stress;
+  if (stress !== undefined && !isStressPreset(stress)) throw new UsageError(`unknown stress preset ${JSON.stringify(stress)}; presets: ${Object.keys(STRESS_PRESETS).join(', ')}`);
+  const durationS = values.duration === undefined ? undefined : positiveNumber('duration', values.duration, 0);
+  if (command !== undefined && command.length === 0) throw new UsageError('nothing after --: give the command to run');
+  if (!values.vm && (values.kernel || durationS !== undefined || stress || command)) throw new UsageError('--kernel, --duration, --stress and -- CMD go with --vm');
+  if (values.vm && durationS === undefined && !stress && !command) throw new UsageError('--vm needs what the guest runs: --duration S, --stress PRESET and/or -- CMD');
+  const kernel = values.vm ? parseKernel(values.kernel) : undefined;
 
   const memoryMb = positiveNumber('max-memory-mb', values['max-memory-mb'], 64);
   const log = (s: string): void => void process.stderr.write(s + '\n');
@@ -62,7 +78,9 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
     for (let round = 1; ; round++) {
       let source: LineSource;
       try {
-        source = values.replay ? await replaySource(resolve(values.replay), speed, values.host) : await bpftraceSource(families, log);
+        source = values.replay ? await replaySource(resolve(values.replay), speed, values.host)
+          : kernel ? await vmSource({ kernel, families, durationS, stress: stress as StressPreset | undefined, command, log })
+          : await bpftraceSource(families, log);
       } catch (e) {
         if (e instanceof CaptureError) throw new UsageError(e.message);
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`no such capture: ${values.replay}`);

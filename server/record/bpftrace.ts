@@ -9,10 +9,11 @@
  * Buffers: the per-CPU output ring (BPFTRACE_PERF_RB_PAGES: 1 MB a CPU; bpftrace 0.17 was seen to
  * stall for good on a 6.12 guest with 4 MB rings after some 30k events) and the map sizes.
  */
-import { mkdtemp, open, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, writeFile } from 'node:fs/promises';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { Tail } from '../capture/tail.js';
 
 export interface BpftraceRun {
   /** Resolves once every probe is attached (the BEGIN probe's `ready` record); rejects if bpftrace failed before. */
@@ -34,36 +35,6 @@ const TAIL_MS = 100;
 
 /** stderr noise bpftrace 0.17 prints on every start. */
 const NOISE = /RLIMIT_MEMLOCK|is not traceable|attaching to it will likely fail|^\s*$|^~+$|^\s*(kprobe|kretprobe|tracepoint):/;
-
-/** Reads the lines appended to a file since the last call. */
-class Tail {
-  private offset = 0;
-  private carry = '';
-  private readonly buf = Buffer.alloc(1 << 20);
-
-  constructor(private readonly fh: FileHandle, private readonly onLine: (line: string) => void) {}
-
-  async drain(): Promise<void> {
-    for (;;) {
-      const { bytesRead } = await this.fh.read(this.buf, 0, this.buf.length, this.offset);
-      if (bytesRead === 0) return;
-      this.offset += bytesRead;
-      const text = this.carry + this.buf.toString('utf8', 0, bytesRead);
-      let start = 0;
-      for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-        this.onLine(text.slice(start, nl));
-        start = nl + 1;
-      }
-      this.carry = text.slice(start);
-    }
-  }
-
-  /** The last line, if bpftrace ended without a newline. */
-  flush(): void {
-    if (this.carry.length > 0) this.onLine(this.carry);
-    this.carry = '';
-  }
-}
 
 export async function startBpftrace(program: string, opts: BpftraceOptions): Promise<BpftraceRun> {
   const dir = await mkdtemp(join(tmpdir(), 'lifetrace-bt-'));

@@ -20,6 +20,10 @@ export interface GuestJob {
   files?: Record<string, string>;
   memoryMb?: number;
   cpus?: number;
+  /** Called with the host path of the exchange folder as each boot starts (to follow its files live). */
+  onBoot?(xch: string): void;
+  /** Aborting stops the guest. */
+  signal?: AbortSignal;
 }
 
 export interface GuestResult {
@@ -53,7 +57,7 @@ export async function runInGuest(job: GuestJob, log: (s: string) => void = () =>
   let consoles = '';
   for (let attempt = 1; ; attempt++) {
     const r = await bootOnce(job, kernel, initrd);
-    if (r.exitCode !== undefined || r.jobStarted || !/Kernel panic/.test(r.console) || attempt === 3) {
+    if (r.exitCode !== undefined || r.jobStarted || !/Kernel panic/.test(r.console) || attempt === 3 || job.signal?.aborted) {
       return { ...r, console: consoles + r.console, seconds: (Date.now() - started) / 1000 };
     }
     log(`lifetrace: the guest kernel panicked while booting (attempt ${attempt}); booting again`);
@@ -65,6 +69,7 @@ async function bootOnce(job: GuestJob, kernel: UnpackedKernel, initrd: string): 
   const xch = await mkdtemp(join(tmpdir(), 'lifetrace-xch-'));
   await writeFile(join(xch, 'job.sh'), job.script, { mode: 0o755 });
   for (const [name, content] of Object.entries(job.files ?? {})) await writeFile(join(xch, name), content);
+  job.onBoot?.(xch);
   const qemu = await execa('qemu-system-x86_64', [
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-m', `${job.memoryMb ?? 2048}M`, '-smp', String(job.cpus ?? 2),
     '-kernel', kernel.vmlinuz, '-initrd', initrd,
@@ -72,7 +77,7 @@ async function bootOnce(job: GuestJob, kernel: UnpackedKernel, initrd: string): 
     '-nographic', '-no-reboot', '-nic', 'none', '-monitor', 'none', '-serial', 'stdio',
     '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${xch},mount_tag=xch,security_model=none`,
-  ], { reject: false, stdin: 'ignore', timeout: job.timeoutS * 1000, all: true, maxBuffer: 64 << 20 });
+  ], { reject: false, stdin: 'ignore', timeout: job.timeoutS * 1000, all: true, maxBuffer: 64 << 20, ...(job.signal ? { cancelSignal: job.signal } : {}) });
   const read = (f: string): Promise<string> => readFile(join(xch, f), 'utf8').catch(() => '');
   const exit = (await read('job.exit')).trim();
   return {
