@@ -2,7 +2,7 @@
  * The live path with real processes and sockets: `lifetrace serve`, `lifetrace agent` streaming
  * captures to it, connections cut under them, and hostile clients.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,6 +171,28 @@ describe('live: serve and agents', () => {
     expect(stats.rejected['agent-oversized-frame']).toBe(1);
     // And the server still works.
     expect((await server.get<HostView[]>('/api/hosts')).length).toBeGreaterThan(0);
+  });
+});
+
+describe('live: REST', () => {
+  it('lists the captures kept in the data directory, and nothing else there', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'lifetrace-data-'));
+    mkdirSync(join(data, 'captures'));
+    copyFileSync(SAMPLE, join(data, 'captures', 'sample.ljsonl.gz'));
+    writeFileSync(join(data, 'captures', 'notes.txt'), 'not a capture');
+    const server = await startServe([], data);
+    try {
+      const list = await server.get<{ name: string; bytes: number }[]>('/api/captures');
+      expect(list).toEqual([{ name: 'sample.ljsonl.gz', bytes: statSync(SAMPLE).size, modified: expect.any(String) }]);
+      const bad = await fetch(new URL('/api/flags?limit=0', server.url));
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: string }).error).toMatch(/limit must be an integer/);
+      expect((await fetch(new URL('/api/flags/nope', server.url))).status).toBe(404);
+      expect((await fetch(new URL('/api/objects?addr=zz', server.url))).status).toBe(400);
+      expect((await fetch(new URL('/api/stats?host=x&host=y', server.url))).status).toBe(400);
+    } finally {
+      await server.stop();
+    }
   });
 });
 

@@ -64,7 +64,7 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Runn
     // Off loopback the token must be chosen on purpose; on loopback a kept one is fine.
     const token = explicitToken ? a.token : (a.host === '127.0.0.1' || a.host === 'localhost' || a.host === '::1') ? storedToken(a.data) : undefined;
     return await startServer({
-      host: a.host, port: a.port, token, version: VERSION,
+      host: a.host, port: a.port, token, version: VERSION, capturesDir: join(a.data, 'captures'),
       // Live, a flag should show within a fraction of a second: start the reorder slack at 10 ms
       // (it grows by itself when a CPU's records come more out of order than that).
       analysis: { reorder: { windowNs: a.reorderWindowMs * 1e6, maxHeld: 200_000, slackNs: 10_000_000 } },

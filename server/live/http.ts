@@ -3,6 +3,8 @@
  * createApp() does not listen, so it can be mounted and tested on its own.
  */
 import { existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import { RULES } from '../rules/index.js';
@@ -38,7 +40,18 @@ function integer(req: Request, name: string, min: number, max: number): number |
   return n;
 }
 
-export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
+/** Captures kept in DATA/captures (recorded there, or copied in by hand). */
+async function listCaptures(dir: string): Promise<{ name: string; bytes: number; modified: string }[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const out: { name: string; bytes: number; modified: string }[] = [];
+  for (const name of names.filter((n) => /^[\w.-]+\.ljsonl(\.gz)?$/.test(n)).sort()) {
+    const st = await stat(join(dir, name)).catch(() => undefined);
+    if (st?.isFile()) out.push({ name, bytes: st.size, modified: st.mtime.toISOString() });
+  }
+  return out;
+}
+
+export function createApp(hub: Hub, policy: AccessPolicy, capturesDir?: string): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -96,6 +109,9 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
     if (addr === undefined || !/^(0x)?[0-9a-fA-F]{1,16}$/.test(addr.trim())) throw new BadRequest('parameter addr must be a hex kernel address');
     const kind = oneOf(req, 'kind', OBJECT_KINDS);
     res.json(hub.objects(addr, param(req, 'host'), kind === undefined ? undefined : [kind as ObjectKind]));
+  });
+  app.get('/api/captures', async (_req, res) => {
+    res.json(capturesDir === undefined ? [] : await listCaptures(capturesDir));
   });
   app.get('/api/server', (_req, res) => {
     res.json({ version: hub.options.version, hosts: hub.sessions.size, feeds: hub.feedCount, rejected: Object.fromEntries(hub.rejected) });

@@ -22,6 +22,8 @@ export interface ServeOptions {
   token?: string | undefined;
   version: string;
   analysis?: Partial<AnalysisOptions>;
+  /** Where captures are kept (listed by GET /api/captures). */
+  capturesDir?: string | undefined;
 }
 
 export interface RunningServer {
@@ -47,7 +49,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const token = o.token ?? randomBytes(24).toString('base64url');
   const policy: AccessPolicy = { token, browsersNeedToken: !loopback, loopback };
   const hub = new Hub({ version: o.version, analysis: o.analysis ?? {} });
-  const app = createApp(hub, policy);
+  const app = createApp(hub, policy, o.capturesDir);
   const http = createServer(app);
   const agents = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME, perMessageDeflate: false });
   const browsers = new WebSocketServer({ noServer: true, maxPayload: MAX_BROWSER_FRAME, perMessageDeflate: false });
