@@ -23,6 +23,11 @@ export interface ReorderOptions {
   maxHeld: number;
   /** The starting slack (default SLACK_NS); a live view trades some of it for latency. */
   slackNs?: number;
+  /**
+   * Whether the capture header's declared deferral (deferred_ms) raises the slack up front (the
+   * default). A live view does without: the slack still grows when deferred records are seen.
+   */
+  declaredDeferral?: boolean;
 }
 
 export const DEFAULT_REORDER: ReorderOptions = { windowNs: 10_000_000_000, maxHeld: 200_000 };
@@ -112,6 +117,7 @@ export class Reorderer {
 
   /** Records may be printed this late on purpose (the capture header's `deferred_ms`). */
   expectDeferral(ns: number): void {
+    if (this.opts.declaredDeferral === false) return;
     this.slack = Math.min(MAX_SLACK_NS, Math.max(this.slack, ns));
   }
 

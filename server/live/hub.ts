@@ -23,6 +23,7 @@ export interface FeedClient {
 
 export interface HubOptions {
   version: string;
+  /** Analysis options for live streams; replays are analyzed exactly as `lifetrace analyze` does. */
   analysis: Partial<AnalysisOptions>;
   /** A browser with more than this queued is skipped until it drains. */
   feedBufferBytes: number;
@@ -95,7 +96,7 @@ export class Hub {
       return old;
     }
     if (old !== undefined && old.connected) return `host ${hello.host} already has a connected agent (run ${old.run})`;
-    const s = new HostSession(hello, this.options.analysis, {
+    const s = new HostSession(hello, hello.mode === 'live' ? this.options.analysis : {}, {
       flag: (f) => this.pendingFlags.set(f.id, f),
       losses: (host, l) => this.pendingLosses.set(host, l),
     }, this.options.clock);
