@@ -49,7 +49,7 @@ export async function runAgent(o: AgentOptions): Promise<AgentResult> {
   };
   const outbox = new Outbox({
     maxMemoryBytes: o.maxMemoryBytes ?? 64 << 20,
-    maxSpillBytes: o.maxSpillBytes ?? 1 << 30,
+    maxSpillBytes: o.maxSpillBytes ?? 2 ** 30,
     spillDir: o.spillDir ?? tmpdir(),
   }, run);
   const link = new Link({ server: o.server, token: o.token, hello, outbox, log });

@@ -9,6 +9,7 @@ import { rulesCommand } from './rules.js';
 import { startCommand } from './start.js';
 import { serveCommand } from './serve.js';
 import { agentCommand } from './agent.js';
+import { replayCommand } from './replay.js';
 
 import { VERSION } from './version.js';
 
@@ -23,6 +24,7 @@ commands:
   rules             list the rules with their severity and the kernel thread each comes from
   serve             the dashboard, REST API and agent ingest on one port (loopback by default)
   agent             stream this kernel's probes (or a replayed capture) to a server
+  replay CAPTURE    the dashboard on a capture, with play, pause, speed, seek and next flag
   start             what 'npm start' runs: serve, plus a local agent or a replay of the bundled sample
   help              this text
 
@@ -46,6 +48,8 @@ export async function main(argv: string[], print: (s: string) => void = (s) => v
         return await serveCommand(rest, print);
       case 'agent':
         return await agentCommand(rest, print);
+      case 'replay':
+        return await replayCommand(rest, print);
       case 'start':
         return await startCommand(rest, print);
       case undefined:

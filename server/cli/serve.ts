@@ -41,12 +41,12 @@ export interface ServeArgs {
   reorderWindowMs: number;
 }
 
-export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Parameters<typeof parse>[1] = {}) {
+export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Parameters<typeof parse>[1] = {}, positionalsAllowed = false) {
   const { values, positionals } = parse(argv, {
     host: { type: 'string' }, port: { type: 'string' }, token: { type: 'string' }, data: { type: 'string' },
     'reorder-window-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...extra,
   }, usage);
-  if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${usage}`);
+  if (positionals.length > 0 && !positionalsAllowed) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${usage}`);
   const port = positiveNumber('port', values.port as string | undefined, 7070);
   if (!Number.isInteger(port) || port > 65535) throw new UsageError(`--port must be an integer up to 65535, got ${String(values.port)}`);
   const data = dataDir(values.data as string | undefined);
@@ -56,7 +56,7 @@ export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Param
     token: explicit ?? '',
     reorderWindowMs: positiveNumber('reorder-window-ms', values['reorder-window-ms'] as string | undefined, 2000),
   };
-  return { args, values, explicitToken: explicit !== undefined };
+  return { args, values: { ...values, positionals }, explicitToken: explicit !== undefined };
 }
 
 export async function launch(a: ServeArgs, explicitToken: boolean): Promise<RunningServer> {

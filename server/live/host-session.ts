@@ -7,7 +7,8 @@ import { Analysis, type AnalysisOptions } from '../analyze/pipeline.js';
 import { serializeHeader, type CaptureHeader } from '../capture/header.js';
 import { FAMILIES } from '../model/events.js';
 import { OBJECT_KINDS } from '../model/objects.js';
-import type { AgentHello, FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, StatsPoint } from '../protocol/wire.js';
+import type { AgentHello, FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, ReplayView, StatsPoint } from '../protocol/wire.js';
+import type { Recording } from './recording.js';
 import { findRule } from '../rules/index.js';
 import { THREADS } from '../rules/rule.js';
 import type { Flag } from '../rules/flags.js';
@@ -39,6 +40,10 @@ export class HostSession {
   ended = false;
   connectedSince = 0;
   lastBatchWall: number | null = null;
+  /** Recording this stream into the capture library. */
+  recording: Recording | undefined;
+  /** Set when the server replays a capture as this host. */
+  replayView: (() => ReplayView) | undefined;
   private settled = true;
   private readonly history = new LifetimeHistory();
   private readonly ids = new Map<Flag, string>();
@@ -77,11 +82,23 @@ export class HostSession {
     }
     if (seq !== this.lastSeq + 1) return { ok: false, duplicate: false, expected: this.lastSeq + 1 };
     this.lastSeq = seq;
+    this.feed(lines);
+    return { ok: true };
+  }
+
+  /** Raw capture lines, in order (a batch from the agent, or a server-side replay). */
+  feed(lines: Uint8Array): void {
     this.lastBatchWall = this.clock();
     this.settled = false;
-    this.analysis.push(Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength));
+    const buf = Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength);
+    this.analysis.push(buf);
+    this.recording?.write(buf);
     this.checkLosses();
-    return { ok: true };
+  }
+
+  /** The stream's header line, as a recording starts with it. */
+  headerLine(): string {
+    return serializeHeader(this.hello.header as CaptureHeader);
   }
 
   /** Called often (every hub tick): settles a quiet stream. */
@@ -98,6 +115,13 @@ export class HostSession {
     this.ended = true;
     this.analysis.end();
     this.checkLosses();
+  }
+
+  /** Raised flags so far (every occurrence). */
+  get flagCount(): number {
+    let n = 0;
+    for (const c of this.analysis.flags.perRule.values()) n += c.occurrences;
+    return n;
   }
 
   sample(now: number): StatsPoint {
@@ -126,6 +150,7 @@ export class HostSession {
       rules: this.hello.rules, connected: this.connected, ended: this.ended, connectedSince: this.connectedSince,
       lastBatchWall: this.lastBatchWall, events: this.analysis.events, lost: this.analysis.losses.total, anomalies,
       duplicates: this.duplicates, now_s: seconds(this.analysis.lastT ?? 0),
+      recording: this.recording?.view() ?? null, replay: this.replayView?.() ?? null,
     };
   }
 

@@ -3,15 +3,19 @@
  * createApp() does not listen, so it can be mounted and tested on its own.
  */
 import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createReadStream } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import { RULES } from '../rules/index.js';
 import { THREADS } from '../rules/rule.js';
 import { projectPath } from '../support/paths.js';
 import { browserRefusal, presentedToken, TOKEN_COOKIE, tokenMatches, type AccessPolicy } from './auth.js';
-import type { FlagQuery, Hub } from './hub.js';
+import { HubRefusal, type FlagQuery, type Hub } from './hub.js';
+import { CaptureNameError } from './captures.js';
+import type { ReplayCommand } from '../protocol/wire.js';
+
+/** Uploads are streamed to disk; this bounds one. */
+const MAX_UPLOAD_BYTES = 4 * 1024 ** 3;
 
 export class BadRequest extends Error {}
 
@@ -40,18 +44,43 @@ function integer(req: Request, name: string, min: number, max: number): number |
   return n;
 }
 
-/** Captures kept in DATA/captures (recorded there, or copied in by hand). */
-async function listCaptures(dir: string): Promise<{ name: string; bytes: number; modified: string }[]> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  const out: { name: string; bytes: number; modified: string }[] = [];
-  for (const name of names.filter((n) => /^[\w.-]+\.ljsonl(\.gz)?$/.test(n)).sort()) {
-    const st = await stat(join(dir, name)).catch(() => undefined);
-    if (st?.isFile()) out.push({ name, bytes: st.size, modified: st.mtime.toISOString() });
-  }
-  return out;
+function object(v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadRequest('the body must be a JSON object');
+  return v as Record<string, unknown>;
 }
 
-export function createApp(hub: Hub, policy: AccessPolicy, capturesDir?: string): express.Express {
+function optionalString(o: Record<string, unknown>, k: string): string | undefined {
+  const v = o[k];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw new BadRequest(`${k} must be a short string`);
+  return v;
+}
+
+function speedOf(v: unknown): number | 'max' {
+  if (v === 'max') return 'max';
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0.1 || v > 100) throw new BadRequest('speed is a number from 0.1 to 100, or "max"');
+  return v;
+}
+
+/** An untrusted replay command, checked field by field. */
+function replayCommand(body: unknown): ReplayCommand {
+  const o = object(body);
+  switch (o.action) {
+    case 'play':
+    case 'pause':
+    case 'next-flag':
+      return { action: o.action };
+    case 'speed':
+      return { action: 'speed', speed: speedOf(o.speed) };
+    case 'seek':
+      if (typeof o.to_s !== 'number' || !Number.isFinite(o.to_s)) throw new BadRequest('seek needs to_s, a number of seconds');
+      return { action: 'seek', to_s: o.to_s };
+    default:
+      throw new BadRequest('action is one of play, pause, speed, seek, next-flag');
+  }
+}
+
+export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -69,8 +98,24 @@ export function createApp(hub: Hub, policy: AccessPolicy, capturesDir?: string):
       hub.reject('http-refused');
       return res.status(presentedToken(req) === undefined && policy.browsersNeedToken ? 401 : 403).json({ error: why });
     }
+    // A request that changes something must not come from another origin, and a POST must be JSON:
+    // a foreign page cannot send that (nor PUT or DELETE) without a CORS preflight, which this
+    // server never answers.
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      const origin = req.headers.origin;
+      if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}` && origin !== `https://${req.headers.host ?? ''}`) {
+        hub.reject('http-cross-origin');
+        return res.status(403).json({ error: `origin ${origin} is not this server` });
+      }
+      const type = req.headers['content-type'] ?? '';
+      if (req.method === 'POST' && !type.startsWith('application/json')) {
+        hub.reject('http-bad-content-type');
+        return res.status(415).json({ error: 'send JSON (Content-Type: application/json)' });
+      }
+    }
     next();
   });
+  const json = express.json({ limit: '16kb' });
 
   // The dashboard.
   const page = (file: string) => (_req: Request, res: Response) => res.sendFile(projectPath('web', file));
@@ -111,7 +156,42 @@ export function createApp(hub: Hub, policy: AccessPolicy, capturesDir?: string):
     res.json(hub.objects(addr, param(req, 'host'), kind === undefined ? undefined : [kind as ObjectKind]));
   });
   app.get('/api/captures', async (_req, res) => {
-    res.json(capturesDir === undefined ? [] : await listCaptures(capturesDir));
+    res.json(hub.library === undefined ? [] : await hub.library.list());
+  });
+  app.get('/api/captures/:name', async (req, res) => {
+    const lib = hub.library;
+    if (lib === undefined) return res.status(404).json({ error: 'no capture folder' });
+    const path = lib.path(req.params.name);
+    if (!(await lib.exists(req.params.name))) return res.status(404).json({ error: `no capture ${req.params.name}` });
+    res.setHeader('Content-Type', 'application/octet-stream');
+    res.setHeader('Content-Disposition', `attachment; filename="${req.params.name}"`);
+    createReadStream(path).on('error', () => res.destroy()).pipe(res);
+  });
+  app.delete('/api/captures/:name', async (req, res) => {
+    if (hub.library === undefined) return res.status(404).json({ error: 'no capture folder' });
+    if (!(await hub.library.remove(req.params.name))) return res.status(404).json({ error: `no capture ${req.params.name}` });
+    res.status(204).end();
+  });
+  app.put('/api/captures/:name', async (req, res) => {
+    if (hub.library === undefined) return res.status(404).json({ error: 'no capture folder' });
+    if (req.headers['content-type'] !== 'application/octet-stream') throw new BadRequest('upload the capture as application/octet-stream');
+    res.status(201).json(await hub.library.store(req.params.name, req, MAX_UPLOAD_BYTES));
+  });
+  app.post('/api/captures/record', json, async (req, res) => {
+    const body = object(req.body);
+    res.json({ recording: await hub.record(optionalString(body, 'host'), optionalString(body, 'name')) });
+  });
+  app.post('/api/captures/stop', json, async (req, res) => {
+    res.json({ stopped: await hub.stopRecording(optionalString(object(req.body), 'host')) });
+  });
+  app.post('/api/replay', json, async (req, res) => {
+    const body = object(req.body);
+    const name = optionalString(body, 'capture');
+    if (name === undefined) throw new BadRequest('capture is required');
+    res.json({ host: await hub.replay(name, speedOf(body.speed ?? 1)) });
+  });
+  app.post('/api/replay/:host', json, async (req, res) => {
+    res.json(await hub.replayCommand(req.params.host, replayCommand(req.body)));
   });
   app.get('/api/server', (_req, res) => {
     res.json({ version: hub.options.version, hosts: hub.sessions.size, feeds: hub.feedCount, rejected: Object.fromEntries(hub.rejected) });
@@ -125,6 +205,14 @@ export function createApp(hub: Hub, policy: AccessPolicy, capturesDir?: string):
 
   // One error mapper: bad requests say why; anything else is our bug, logged, and a 500.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof HubRefusal) {
+      hub.reject('refused');
+      return res.status(err.status).json({ error: err.message });
+    }
+    if (err instanceof CaptureNameError) {
+      hub.reject('bad-capture-name');
+      return res.status(400).json({ error: err.message });
+    }
     if (err instanceof BadRequest) {
       hub.reject('bad-request');
       return res.status(400).json({ error: err.message });

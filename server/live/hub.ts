@@ -7,6 +7,11 @@ import type { AnalysisOptions } from '../analyze/pipeline.js';
 import type { ObjectKind } from '../model/objects.js';
 import { STATS_INTERVAL_MS, type AgentHello, type FeedMessage, type FlagDetail, type FlagSummary, type HostView, type LossMark, type ObjectHistory, type StatsPoint } from '../protocol/wire.js';
 import { HostSession } from './host-session.js';
+import { CaptureLibrary, recordingName } from './captures.js';
+import { Recording } from './recording.js';
+import { ServerReplay, type Speed } from './replay.js';
+import type { ReplayCommand, ReplayView } from '../protocol/wire.js';
+import { mkdir } from 'node:fs/promises';
 
 /** How often new flags go out to browsers (and quiet streams are settled). */
 const TICK_MS = 20;
@@ -28,9 +33,18 @@ export interface HubOptions {
   /** A browser with more than this queued is skipped until it drains. */
   feedBufferBytes: number;
   clock: () => number;
+  /** The capture library's folder (recordings, uploads, replays from the page). */
+  capturesDir: string | undefined;
 }
 
-export const DEFAULT_HUB: HubOptions = { version: '0', analysis: {}, feedBufferBytes: 4 << 20, clock: Date.now };
+export const DEFAULT_HUB: HubOptions = { version: '0', analysis: {}, feedBufferBytes: 4 << 20, clock: Date.now, capturesDir: undefined };
+
+/** A request the hub refuses, with why (the HTTP layer answers 400, 404 or 409). */
+export class HubRefusal extends Error {
+  constructor(readonly status: 400 | 404 | 409, message: string) {
+    super(message);
+  }
+}
 
 export interface FlagQuery {
   host?: string | undefined;
@@ -54,6 +68,8 @@ interface Feed {
 export class Hub {
   readonly sessions = new Map<string, HostSession>();
   readonly options: HubOptions;
+  readonly library: CaptureLibrary | undefined;
+  readonly replays = new Map<string, ServerReplay>();
   /** Frames and messages refused from agents and browsers (hostile or broken), by reason. */
   readonly rejected = new Map<string, number>();
   private readonly feeds = new Set<Feed>();
@@ -64,6 +80,7 @@ export class Hub {
 
   constructor(options: Partial<HubOptions> = {}) {
     this.options = { ...DEFAULT_HUB, ...options };
+    this.library = this.options.capturesDir === undefined ? undefined : new CaptureLibrary(this.options.capturesDir);
   }
 
   start(): void {
@@ -71,9 +88,78 @@ export class Hub {
     this.timer.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    for (const r of this.replays.values()) r.stop();
+    await this.stopRecording();
+  }
+
+  /** Starts recording the stream of `host` (every streaming host when undefined) into the library. */
+  async record(host: string | undefined, prefix?: string): Promise<{ host: string; name: string }[]> {
+    const lib = this.libraryOrRefuse();
+    const targets = [...this.sessions.values()].filter((s) => (host === undefined ? !s.ended : s.host === host));
+    if (host !== undefined && targets.length === 0) throw new HubRefusal(404, `no host ${host}`);
+    if (prefix !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$/.test(prefix)) throw new HubRefusal(400, 'name must be letters, digits, . _ - (up to 60)');
+    await mkdir(lib.dir, { recursive: true });
+    const started: { host: string; name: string }[] = [];
+    for (const s of targets) {
+      if (s.recording !== undefined && !s.recording.failed) continue;
+      if (s.ended) throw new HubRefusal(409, `host ${s.host}'s stream has ended`);
+      const name = recordingName(s.host, new Date(this.options.clock()), prefix);
+      if (lib.active.has(name) || (await lib.exists(name))) throw new HubRefusal(409, `${name} exists already`);
+      lib.active.add(name);
+      s.recording = new Recording(name, lib.path(name), s.headerLine());
+      started.push({ host: s.host, name });
+    }
+    return started;
+  }
+
+  /** Stops recording `host` (every host when undefined); returns the captures written. */
+  async stopRecording(host?: string): Promise<string[]> {
+    const done: string[] = [];
+    for (const s of this.sessions.values()) {
+      if (s.recording === undefined || (host !== undefined && s.host !== host)) continue;
+      const r = s.recording;
+      s.recording = undefined;
+      await r.stop();
+      this.library?.active.delete(r.name);
+      done.push(r.name);
+    }
+    return done;
+  }
+
+  /** Replays a capture of the library as a host of its own; returns the host's name. */
+  async replay(name: string, speed: Speed, loop = false): Promise<string> {
+    const lib = this.libraryOrRefuse();
+    let path: string;
+    try {
+      path = lib.path(name);
+    } catch (e) {
+      throw new HubRefusal(400, (e as Error).message);
+    }
+    if (!(await lib.exists(name))) throw new HubRefusal(404, `no capture ${name}`);
+    return this.replayFile(path, `replay-${name.replace(/\.ljsonl(\.gz)?$/, '')}`.slice(0, 128), speed, loop);
+  }
+
+  /** Replays a file (the `lifetrace replay` command, or the library). */
+  async replayFile(path: string, host: string, speed: Speed, loop: boolean): Promise<string> {
+    this.replays.get(host)?.stop();
+    const r = new ServerReplay(this, path, host, { speed, loop });
+    this.replays.set(host, r);
+    await r.start();
+    return host;
+  }
+
+  replayCommand(host: string, c: ReplayCommand): Promise<ReplayView> {
+    const r = this.replays.get(host);
+    if (r === undefined) throw new HubRefusal(404, `host ${host} is not a server-side replay`);
+    return r.command(c);
+  }
+
+  private libraryOrRefuse(): CaptureLibrary {
+    if (this.library === undefined) throw new HubRefusal(409, 'this server has no capture folder');
+    return this.library;
   }
 
   get feedCount(): number {

@@ -48,8 +48,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   }
   const token = o.token ?? randomBytes(24).toString('base64url');
   const policy: AccessPolicy = { token, browsersNeedToken: !loopback, loopback };
-  const hub = new Hub({ version: o.version, analysis: o.analysis ?? {} });
-  const app = createApp(hub, policy, o.capturesDir);
+  const hub = new Hub({ version: o.version, analysis: o.analysis ?? {}, capturesDir: o.capturesDir });
+  const app = createApp(hub, policy);
   const http = createServer(app);
   const agents = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME, perMessageDeflate: false });
   const browsers = new WebSocketServer({ noServer: true, maxPayload: MAX_BROWSER_FRAME, perMessageDeflate: false });
@@ -101,7 +101,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     url: `http://${shown}:${port}/`, port, token, hub, http,
     close: () => (closed ??= (async () => {
       clearInterval(heartbeat);
-      hub.stop();
+      await hub.stop();
       for (const wss of [agents, browsers]) for (const ws of wss.clients) ws.terminate();
       const done = new Promise<void>((r) => http.close(() => r()));
       http.closeAllConnections();

@@ -103,7 +103,50 @@ export interface HostView {
   duplicates: number;
   /** Kernel time of the newest event, s. */
   now_s: number;
+  /** The capture being recorded from this host's stream, if any. */
+  recording: RecordingView | null;
+  /** Present when the server itself replays a capture as this host (`lifetrace replay`, the library). */
+  replay: ReplayView | null;
 }
+
+export interface RecordingView {
+  name: string;
+  started: number;
+  bytes: number;
+  /** Recording stopped by a failure (e.g. the disk is full); the live view goes on. */
+  error: string | null;
+}
+
+export interface CaptureInfo {
+  name: string;
+  bytes: number;
+  modified: string;
+  /** Being written right now (by a recording). */
+  recording: boolean;
+}
+
+/** A server-side replay: the capture is fed through the same pipeline at `speed`. */
+export interface ReplayView {
+  capture: string;
+  playing: boolean;
+  /** A factor from 0.1 to 100, or 'max'. */
+  speed: number | 'max';
+  /** Kernel time of the trace (s, relative to its time base): its first and last record, and where the replay is. */
+  start_s: number;
+  end_s: number;
+  position_s: number;
+  /** Times of every flag the capture raises (from a first pass), for "next flag" and the time axis. */
+  flags_s: number[];
+  finished: boolean;
+}
+
+/** POST /api/replay/:host, JSON. */
+export type ReplayCommand =
+  | { action: 'play' }
+  | { action: 'pause' }
+  | { action: 'speed'; speed: number | 'max' }
+  | { action: 'seek'; to_s: number }
+  | { action: 'next-flag' };
 
 /** One sample of a host's activity, taken every STATS_INTERVAL_MS. */
 export interface StatsPoint {

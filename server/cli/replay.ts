@@ -1,0 +1,44 @@
+/** `lifetrace replay`: a capture through the live pipeline, on the dashboard, with replay controls. */
+import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { ReplayError } from '../live/replay.js';
+import { UsageError } from './args.js';
+import { launch, parseServeArgs, SERVE_USAGE, untilSignal } from './serve.js';
+
+const REPLAY_USAGE = `usage: lifetrace replay CAPTURE [--speed N|max] [--loop] [--port 7070] [serve options]
+
+Serves the dashboard and feeds CAPTURE through the same pipeline as a live host, paced by its kernel
+timestamps: N times as fast (0.1 to 100, default 1) or 'max'. The page has the controls: play and
+pause, speed, seek on the time axis, jump to the next flag. --loop starts over at the end.
+The flags equal those of 'lifetrace analyze CAPTURE'.
+
+${SERVE_USAGE}`;
+
+export async function replayCommand(argv: string[], print: (s: string) => void): Promise<number> {
+  const { args, values, explicitToken } = parseServeArgs(argv, REPLAY_USAGE, { speed: { type: 'string' }, loop: { type: 'boolean' } }, true);
+  if (values.help) {
+    print(REPLAY_USAGE + '\n');
+    return 0;
+  }
+  const v = values as { speed?: string; loop?: boolean; positionals: string[] };
+  const file = v.positionals[0];
+  if (file === undefined || v.positionals.length > 1) throw new UsageError(`give one CAPTURE\n\n${REPLAY_USAGE}`);
+  const path = resolve(file);
+  if (!existsSync(path)) throw new UsageError(`no such capture: ${file}`);
+  const speed = v.speed === undefined ? 1 : v.speed === 'max' ? 'max' : Number(v.speed);
+  if (speed !== 'max' && (!Number.isFinite(speed) || speed < 0.1 || speed > 100)) throw new UsageError(`--speed takes a factor from 0.1 to 100, or max; got ${JSON.stringify(v.speed)}`);
+  const server = await launch(args, explicitToken);
+  const host = basename(path).replace(/\.ljsonl(\.gz)?$/, '').replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 128) || 'replay';
+  try {
+    await server.hub.replayFile(path, host, speed, v.loop === true);
+  } catch (e) {
+    await server.close();
+    if (e instanceof ReplayError) throw new UsageError(e.message);
+    throw e;
+  }
+  print(`lifetrace: dashboard at ${server.url}\n`);
+  print(`lifetrace: replaying ${path} as host ${host} at ${speed === 'max' ? 'full speed' : `${speed}x`}${v.loop ? ', in a loop' : ''}\n`);
+  await untilSignal();
+  await server.close();
+  return 0;
+}

@@ -1,0 +1,272 @@
+/**
+ * A capture replayed by the server itself (`lifetrace replay`, or one picked from the library in
+ * the page): its lines go through the same HostSession as an agent's, paced by their kernel
+ * timestamps at `speed` (or as fast as the analysis goes), with play, pause, seek and "next flag".
+ *
+ * Seeking back starts the host's analysis over and runs it at full speed to the target: lifetimes
+ * and flags at any point depend on everything before it. A first pass over the file gives the time
+ * span and every flag's time (for the time axis and for "next flag").
+ */
+import { randomUUID } from 'node:crypto';
+import { basename } from 'node:path';
+import { analyzeFile } from '../analyze/pipeline.js';
+import { looksLikeHeader, CAPTURE_FORMAT, CAPTURE_VERSION, type CaptureHeader } from '../capture/header.js';
+import { LineSplitter } from '../capture/lines.js';
+import { openCapture } from '../capture/open.js';
+import { TimeBase } from '../model/time.js';
+import { PROTOCOL_VERSION, type ReplayCommand, type ReplayView } from '../protocol/wire.js';
+import type { HostSession } from './host-session.js';
+import type { Hub } from './hub.js';
+
+export type Speed = number | 'max';
+
+const PRINTF_TIME = /^\{"type": "printf", "data": "[^"\\]*\\t(\d{1,20})\\t/;
+/** Lines handed to the session at once (at full speed), and the pacing step. */
+const BATCH_LINES = 2048;
+const STEP_MS = 20;
+
+export class ReplayError extends Error {}
+
+interface FirstPass {
+  header: CaptureHeader;
+  start_s: number;
+  end_s: number;
+  flags_s: number[];
+}
+
+/** Reads the capture once through the real pipeline: span, flags, and a header if it lacks one. */
+async function firstPass(path: string): Promise<FirstPass> {
+  const a = await analyzeFile(path);
+  if (a.decoder.info.lines <= 1 && a.inputError) throw new ReplayError(a.inputError);
+  const h = a.decoder.info.header ?? { format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: '', host: 'unknown', kernel: 'unknown', families: {}, lifetrace_version: 'unknown' };
+  const s = (t: number | undefined): number => Math.round(t ?? 0) / 1e9;
+  const flags = a.flags.all().map((f) => s(f.time)).sort((x, y) => x - y);
+  return { header: h as CaptureHeader, start_s: s(a.firstT), end_s: s(a.lastT), flags_s: flags };
+}
+
+/** Pulls lines from a capture file, with the kernel time of each printf record. */
+class LineReader {
+  private readonly queue: string[] = [];
+  private head = 0;
+  private iterator: AsyncIterator<Buffer> | undefined;
+  private done = false;
+  private readonly split = new LineSplitter((line) => this.queue.push(line));
+  private first = true;
+  readonly time = new TimeBase();
+  error: string | undefined;
+
+  constructor(private readonly path: string) {}
+
+  /** The next line (the header line is skipped), or undefined at the end. */
+  async next(): Promise<string | undefined> {
+    while (this.head === this.queue.length) {
+      if (this.done) return undefined;
+      this.queue.length = 0;
+      this.head = 0;
+      this.iterator ??= (await openCapture(this.path))[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      try {
+        const r = await this.iterator.next();
+        if (r.done) {
+          this.done = true;
+          this.split.end();
+        } else {
+          this.split.push(r.value);
+        }
+      } catch (e) {
+        this.done = true;
+        this.error = (e as Error).message;
+      }
+    }
+    const line = this.queue[this.head++]!;
+    if (this.first) {
+      this.first = false;
+      if (looksLikeHeader(line)) return this.next();
+    }
+    return line;
+  }
+
+  /** Kernel time (relative ns, as the analysis counts it) of a printf line, or undefined. */
+  timeOf(line: string): number | undefined {
+    const m = PRINTF_TIME.exec(line);
+    return m === null ? undefined : this.time.parse(m[1]!);
+  }
+
+  close(): void {
+    void this.iterator?.return?.();
+  }
+}
+
+export class ServerReplay {
+  private session!: HostSession;
+  private reader!: LineReader;
+  private pass!: FirstPass;
+  private playing = true;
+  private speed: Speed;
+  /** Where the replay is, in kernel ns (relative): records up to here have been fed. */
+  private position = 0;
+  /** Wall time (ms) and position at the last (re)start of pacing. */
+  private anchorWall = 0;
+  private anchorPos = 0;
+  private pending: string | undefined;
+  private finished = false;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  /** Commands and the playing loop read the same file: one at a time. */
+  private lock: Promise<unknown> = Promise.resolve();
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.lock.then(fn);
+    this.lock = next.catch(() => {});
+    return next;
+  }
+
+  constructor(private readonly hub: Hub, readonly path: string, readonly host: string, options: { speed: Speed; loop: boolean }) {
+    this.speed = options.speed;
+    this.loop = options.loop;
+  }
+
+  private readonly loop: boolean;
+
+  async start(): Promise<void> {
+    this.pass = await firstPass(this.path);
+    this.restart();
+    void this.run();
+  }
+
+  view(): ReplayView {
+    return {
+      capture: basename(this.path), playing: this.playing && !this.finished, speed: this.speed,
+      start_s: this.pass.start_s, end_s: this.pass.end_s, position_s: Math.round(this.position) / 1e9,
+      flags_s: this.pass.flags_s, finished: this.finished,
+    };
+  }
+
+  command(c: ReplayCommand): Promise<ReplayView> {
+    return this.exclusive(() => this.apply(c));
+  }
+
+  private async apply(c: ReplayCommand): Promise<ReplayView> {
+    switch (c.action) {
+      case 'play':
+        if (this.finished) await this.seek(this.pass.start_s * 1e9);
+        this.playing = true;
+        this.anchor();
+        break;
+      case 'pause':
+        this.playing = false;
+        break;
+      case 'speed':
+        this.speed = c.speed;
+        this.anchor();
+        break;
+      case 'seek':
+        await this.seek(c.to_s * 1e9);
+        break;
+      case 'next-flag': {
+        const next = this.pass.flags_s.find((t) => t * 1e9 > this.position + 1);
+        if (next !== undefined) {
+          // Run to just past the flag's time, and on (at most a second of trace) until it is raised.
+          const before = this.session.flagCount;
+          await this.seek(next * 1e9 + 1);
+          await this.advanceUntil(() => this.session.flagCount > before, next * 1e9 + 1e9);
+          this.playing = false;
+        }
+        break;
+      }
+    }
+    this.wake?.();
+    return this.view();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+    this.reader?.close();
+  }
+
+  /** A fresh analysis of the host from the first line. */
+  private restart(): void {
+    this.reader?.close();
+    const old = this.hub.sessions.get(this.host);
+    if (old !== undefined) old.connected = false;
+    const s = this.hub.attach({
+      type: 'hello', protocol: PROTOCOL_VERSION, run: randomUUID(), host: this.host, mode: 'replay',
+      label: basename(this.path), header: { ...this.pass.header, host: this.host }, rules: [],
+    });
+    if (typeof s === 'string') throw new ReplayError(s);
+    this.session = s;
+    s.replayView = () => this.view();
+    this.reader = new LineReader(this.path);
+    this.position = this.pass.start_s * 1e9;
+    this.pending = undefined;
+    this.finished = false;
+    this.anchor();
+  }
+
+  private anchor(): void {
+    this.anchorWall = performance.now();
+    this.anchorPos = this.position;
+  }
+
+  private async seek(to: number): Promise<void> {
+    if (to < this.position) this.restart();
+    await this.advanceUntil(() => false, to);
+    this.position = Math.max(this.position, to);
+    this.anchor();
+  }
+
+  /** Feeds at full speed until `done()` or the records pass `limit`. */
+  private async advanceUntil(done: () => boolean, limit: number): Promise<void> {
+    while (!done() && !this.finished) {
+      const fed = await this.feed(limit);
+      if (fed === 0) break;
+    }
+    this.session.analysis.settle();
+  }
+
+  /** Feeds records up to kernel time `limit` (a batch at most); returns how many lines went in. */
+  private async feed(limit: number): Promise<number> {
+    const lines: string[] = [];
+    while (lines.length < BATCH_LINES) {
+      const line = this.pending ?? (await this.reader.next());
+      this.pending = undefined;
+      if (line === undefined) {
+        this.finish();
+        break;
+      }
+      const t = this.reader.timeOf(line);
+      if (t !== undefined && t > limit) {
+        this.pending = line;
+        break;
+      }
+      if (t !== undefined && t > this.position) this.position = t;
+      lines.push(line);
+    }
+    if (lines.length > 0) this.session.feed(Buffer.from(lines.join('\n') + '\n'));
+    return lines.length;
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.position = this.pass.end_s * 1e9;
+    this.session.end();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      if (this.finished && this.loop) this.restart();
+      if (!this.playing || this.finished) {
+        await new Promise<void>((r) => { this.wake = r; setTimeout(r, 250); });
+        continue;
+      }
+      const fed = await this.exclusive(async () => {
+        if (!this.playing || this.finished) return 0;
+        const limit = this.speed === 'max' ? Infinity : this.anchorPos + (performance.now() - this.anchorWall) * 1e6 * this.speed;
+        return this.feed(limit);
+      });
+      // At full speed, yield to the sockets between batches; paced, wait for the clock to move.
+      await new Promise<void>((r) => { this.wake = r; setTimeout(r, this.speed === 'max' ? 0 : fed === 0 ? STEP_MS : 0); });
+    }
+  }
+}
