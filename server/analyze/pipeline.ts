@@ -67,7 +67,7 @@ export class Analysis {
       },
       lost: (count, line) => this.losses.add({ ...this.reorder.lossWindow(), count, line }),
     });
-    this.lines = new LineSplitter((line, n) => this.decoder.line(line, n));
+    this.lines = new LineSplitter((buf, start, end, n) => this.decoder.lineBytes(buf, start, end, n));
   }
 
   push(chunk: Buffer | string): void {
