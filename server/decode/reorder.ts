@@ -40,37 +40,61 @@ const ACTIVE_CPU_NS = 10_000_000_000;
 /** How far past the newest record lost events may lie: bpftrace reads a loss notice right after the drop. */
 const LOSS_TAIL_NS = 1_000_000_000;
 
-/** One CPU's records, in time order (a FIFO with an insertion step for the rare nested probe). */
+/**
+ * One CPU's records, in time order (a FIFO with an insertion step for the rare nested probe). The
+ * sort keys sit in number arrays beside the events: the merge compares plain numbers and never
+ * loads a property from events of forty different shapes.
+ */
 class CpuQueue {
   items: RecordEvent[] = [];
+  ts: number[] = [];
+  lines: number[] = [];
   head = 0;
 
   get empty(): boolean {
     return this.head === this.items.length;
   }
 
-  peek(): RecordEvent {
-    return this.items[this.head]!;
+  /** Sort keys of the head (valid unless empty). */
+  get headT(): number {
+    return this.ts[this.head]!;
+  }
+
+  get headLine(): number {
+    return this.lines[this.head]!;
   }
 
   shift(): RecordEvent {
     const ev = this.items[this.head++]!;
     if (this.head === this.items.length) {
       this.items.length = 0;
+      this.ts.length = 0;
+      this.lines.length = 0;
       this.head = 0;
     } else if (this.head > 4096 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
+      this.ts = this.ts.slice(this.head);
+      this.lines = this.lines.slice(this.head);
       this.head = 0;
     }
     return ev;
   }
 
   push(ev: RecordEvent): void {
-    const items = this.items;
+    const { items, ts, lines } = this;
+    const t = ev.t;
+    const line = ev.line;
     let i = items.length;
-    while (i > this.head && before(ev, items[i - 1]!)) i--;
-    if (i === items.length) items.push(ev);
-    else items.splice(i, 0, ev);
+    while (i > this.head && (t < ts[i - 1]! || (t === ts[i - 1]! && line < lines[i - 1]!))) i--;
+    if (i === items.length) {
+      items.push(ev);
+      ts.push(t);
+      lines.push(line);
+    } else {
+      items.splice(i, 0, ev);
+      ts.splice(i, 0, t);
+      lines.splice(i, 0, line);
+    }
   }
 }
 
@@ -142,9 +166,7 @@ export class Reorderer {
     const horizon = Math.max(allSeen ? this.minT - this.slack : -Infinity, this.maxT - this.opts.windowNs);
     for (;;) {
       const next = this.earliest();
-      if (next === undefined) break;
-      const head = next.peek();
-      if (head.t >= horizon && this.heldCount <= this.opts.maxHeld) break;
+      if (next === undefined || (next.headT >= horizon && this.heldCount <= this.opts.maxHeld)) break;
       this.emit(next.shift());
     }
   }
@@ -173,10 +195,18 @@ export class Reorderer {
   /** The queue whose head comes first (a scan: a machine has few CPUs next to the events). */
   private earliest(): CpuQueue | undefined {
     let best: CpuQueue | undefined;
+    let bestT = 0;
+    let bestLine = 0;
     const list = this.queueList;
     for (let i = 0; i < list.length; i++) {
       const q = list[i]!;
-      if (!q.empty && (best === undefined || before(q.peek(), best.peek()))) best = q;
+      if (q.empty) continue;
+      const t = q.headT;
+      if (best === undefined || t < bestT || (t === bestT && q.headLine < bestLine)) {
+        best = q;
+        bestT = t;
+        bestLine = q.headLine;
+      }
     }
     return best;
   }
@@ -198,8 +228,4 @@ export class Reorderer {
     this.lastReleased = ev.t;
     this.release(ev);
   }
-}
-
-function before(a: RecordEvent, b: RecordEvent): boolean {
-  return a.t < b.t || (a.t === b.t && a.line < b.line);
 }
