@@ -41,21 +41,20 @@ const ACTIVE_CPU_NS = 10_000_000_000;
 const LOSS_TAIL_NS = 1_000_000_000;
 
 /**
- * One CPU's records, in time order (a FIFO with an insertion step for the rare nested probe). The
- * sort keys sit in number arrays beside the events: the merge compares plain numbers and never
- * loads a property from events of forty different shapes.
+ * One CPU's records, in time order: a ring buffer (held records are many, so no array is copied as
+ * the head moves), with an insertion step for the rare nested probe. The sort keys sit in typed
+ * arrays beside the events: the merge compares plain numbers and never loads a property from
+ * events of forty different shapes.
  */
 class CpuQueue {
-  items: RecordEvent[] = [];
-  ts: number[] = [];
-  lines: number[] = [];
-  head = 0;
+  private items: (RecordEvent | undefined)[] = new Array<RecordEvent | undefined>(256).fill(undefined);
+  private ts = new Float64Array(256);
+  private lines = new Float64Array(256);
+  private mask = 255;
+  private head = 0;
+  size = 0;
 
-  get empty(): boolean {
-    return this.head === this.items.length;
-  }
-
-  /** Sort keys of the head (valid unless empty). */
+  /** Sort keys of the head (valid when size > 0). */
   get headT(): number {
     return this.ts[this.head]!;
   }
@@ -65,36 +64,51 @@ class CpuQueue {
   }
 
   shift(): RecordEvent {
-    const ev = this.items[this.head++]!;
-    if (this.head === this.items.length) {
-      this.items.length = 0;
-      this.ts.length = 0;
-      this.lines.length = 0;
-      this.head = 0;
-    } else if (this.head > 4096 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.ts = this.ts.slice(this.head);
-      this.lines = this.lines.slice(this.head);
-      this.head = 0;
-    }
+    const h = this.head;
+    const ev = this.items[h]!;
+    this.items[h] = undefined;
+    this.head = (h + 1) & this.mask;
+    this.size--;
     return ev;
   }
 
   push(ev: RecordEvent): void {
-    const { items, ts, lines } = this;
+    if (this.size > this.mask) this.grow();
+    const { items, ts, lines, mask } = this;
     const t = ev.t;
     const line = ev.line;
-    let i = items.length;
-    while (i > this.head && (t < ts[i - 1]! || (t === ts[i - 1]! && line < lines[i - 1]!))) i--;
-    if (i === items.length) {
-      items.push(ev);
-      ts.push(t);
-      lines.push(line);
-    } else {
-      items.splice(i, 0, ev);
-      ts.splice(i, 0, t);
-      lines.splice(i, 0, line);
+    // Walk back from the tail past later records (almost always none), moving them up one slot.
+    let i = (this.head + this.size) & mask;
+    for (let n = this.size; n > 0; n--) {
+      const p = (i - 1) & mask;
+      if (!(t < ts[p]! || (t === ts[p]! && line < lines[p]!))) break;
+      items[i] = items[p];
+      ts[i] = ts[p]!;
+      lines[i] = lines[p]!;
+      i = p;
     }
+    items[i] = ev;
+    ts[i] = t;
+    lines[i] = line;
+    this.size++;
+  }
+
+  private grow(): void {
+    const cap = (this.mask + 1) * 2;
+    const items = new Array<RecordEvent | undefined>(cap).fill(undefined);
+    const ts = new Float64Array(cap);
+    const lines = new Float64Array(cap);
+    for (let k = 0; k < this.size; k++) {
+      const j = (this.head + k) & this.mask;
+      items[k] = this.items[j];
+      ts[k] = this.ts[j]!;
+      lines[k] = this.lines[j]!;
+    }
+    this.items = items;
+    this.ts = ts;
+    this.lines = lines;
+    this.mask = cap - 1;
+    this.head = 0;
   }
 }
 
@@ -200,7 +214,7 @@ export class Reorderer {
     const list = this.queueList;
     for (let i = 0; i < list.length; i++) {
       const q = list[i]!;
-      if (q.empty) continue;
+      if (q.size === 0) continue;
       const t = q.headT;
       if (best === undefined || t < bestT || (t === bestT && q.headLine < bestLine)) {
         best = q;
