@@ -97,8 +97,9 @@ export class Analysis {
 
   private apply(ev: KernelEvent): void {
     this.events++;
-    if (this.firstT === undefined) this.firstT = ev.t;
-    if (this.lastT === undefined || ev.t > this.lastT) this.lastT = ev.t;
+    const t = ev.t; // read once: a megamorphic read of a double allocates
+    if (this.firstT === undefined) this.firstT = t;
+    if (this.lastT === undefined || t > this.lastT) this.lastT = t;
     this.engine.step(ev, this.world);
   }
 }

@@ -48,20 +48,12 @@ const LOSS_TAIL_NS = 1_000_000_000;
  */
 class CpuQueue {
   private items: (RecordEvent | undefined)[] = new Array<RecordEvent | undefined>(256).fill(undefined);
-  private ts = new Float64Array(256);
-  private lines = new Float64Array(256);
+  /** Sort keys (time, line) by slot; the head's are ts[head], lines[head] when size > 0. */
+  ts = new Float64Array(256);
+  lines = new Float64Array(256);
   private mask = 255;
-  private head = 0;
+  head = 0;
   size = 0;
-
-  /** Sort keys of the head (valid when size > 0). */
-  get headT(): number {
-    return this.ts[this.head]!;
-  }
-
-  get headLine(): number {
-    return this.lines[this.head]!;
-  }
 
   shift(): RecordEvent {
     const h = this.head;
@@ -72,11 +64,9 @@ class CpuQueue {
     return ev;
   }
 
-  push(ev: RecordEvent): void {
+  push(ev: RecordEvent, t: number, line: number): void {
     if (this.size > this.mask) this.grow();
     const { items, ts, lines, mask } = this;
-    const t = ev.t;
-    const line = ev.line;
     // Walk back from the tail past later records (almost always none), moving them up one slot.
     let i = (this.head + this.size) & mask;
     for (let n = this.size; n > 0; n--) {
@@ -151,17 +141,20 @@ export class Reorderer {
   }
 
   push(ev: RecordEvent): void {
-    if (ev.t > this.maxT) this.maxT = ev.t;
+    // Each property read of an event is megamorphic (forty shapes), and one of a double field
+    // allocates a fresh number: read the time once.
+    const t: number = ev.t;
+    if (t > this.maxT) this.maxT = t;
     const cpu = ev.cpu >= 0 && ev.cpu < MAX_CPU ? ev.cpu : 0;
     const prev = this.lastByCpu[cpu];
-    if (prev !== undefined && ev.t < prev && 2 * (prev - ev.t) > this.slack) this.slack = Math.min(MAX_SLACK_NS, 2 * (prev - ev.t));
-    if (prev === undefined || ev.t > prev) {
+    if (prev !== undefined && t < prev && 2 * (prev - t) > this.slack) this.slack = Math.min(MAX_SLACK_NS, 2 * (prev - t));
+    if (prev === undefined || t > prev) {
       if (prev === undefined) this.cpusSeen.push(cpu);
-      this.lastByCpu[cpu] = ev.t;
+      this.lastByCpu[cpu] = t;
       // Only the slowest CPU moving forward (or a new CPU) can move the watermark.
       if (prev === undefined || cpu === this.minCpu) this.recomputeWatermark();
     }
-    if (ev.t < this.lastReleased) {
+    if (t < this.lastReleased) {
       // Later than the window allows: keep it (never lose good data), but say so.
       this.late++;
       this.onLate(ev);
@@ -174,20 +167,20 @@ export class Reorderer {
       this.queues[cpu] = q;
       this.queueList.push(q);
     }
-    q.push(ev);
+    q.push(ev, t, ev.line);
     this.heldCount++;
     const allSeen = this.opts.cpus === undefined || this.cpusSeen.length >= this.opts.cpus;
     const horizon = Math.max(allSeen ? this.minT - this.slack : -Infinity, this.maxT - this.opts.windowNs);
     for (;;) {
       const next = this.earliest();
-      if (next === undefined || (next.headT >= horizon && this.heldCount <= this.opts.maxHeld)) break;
-      this.emit(next.shift());
+      if (next === undefined || (next.ts[next.head]! >= horizon && this.heldCount <= this.opts.maxHeld)) break;
+      this.emit(next);
     }
   }
 
   /** Releases everything held (end of input). */
   flush(): void {
-    for (let q = this.earliest(); q !== undefined; q = this.earliest()) this.emit(q.shift());
+    for (let q = this.earliest(); q !== undefined; q = this.earliest()) this.emit(q);
   }
 
   /**
@@ -206,7 +199,10 @@ export class Reorderer {
     return { start: (start - this.slack) as Nanos, end: (this.maxT + LOSS_TAIL_NS) as Nanos };
   }
 
-  /** The queue whose head comes first (a scan: a machine has few CPUs next to the events). */
+  /**
+   * The queue whose head comes first (a scan: a machine has few CPUs next to the events). The keys
+   * are read from the typed arrays in place: a getter that returned them would box each double.
+   */
   private earliest(): CpuQueue | undefined {
     let best: CpuQueue | undefined;
     let bestT = 0;
@@ -215,11 +211,12 @@ export class Reorderer {
     for (let i = 0; i < list.length; i++) {
       const q = list[i]!;
       if (q.size === 0) continue;
-      const t = q.headT;
-      if (best === undefined || t < bestT || (t === bestT && q.headLine < bestLine)) {
+      const t = q.ts[q.head]!;
+      const line = q.lines[q.head]!;
+      if (best === undefined || t < bestT || (t === bestT && line < bestLine)) {
         best = q;
         bestT = t;
-        bestLine = q.headLine;
+        bestLine = line;
       }
     }
     return best;
@@ -237,9 +234,10 @@ export class Reorderer {
     }
   }
 
-  private emit(ev: RecordEvent): void {
+  /** Releases the head of `q`. */
+  private emit(q: CpuQueue): void {
     this.heldCount--;
-    this.lastReleased = ev.t;
-    this.release(ev);
+    this.lastReleased = q.ts[q.head]!;
+    this.release(q.shift());
   }
 }
