@@ -24,6 +24,9 @@ export class ByteFields implements RecordFields {
   readonly end = new Int32Array(MAX_FIELDS);
   error: string | null = null;
   t = 0 as Nanos;
+  /** The record's time as read, before the TimeBase makes it relative. */
+  sec = 0;
+  ns = 0;
   cpu = 0;
   pid = 0;
   tid = 0;

@@ -6,17 +6,13 @@ import { looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/hea
 import type { Family, RecordEvent } from '../model/events.js';
 import { TimeBase } from '../model/time.js';
 import { AnomalyLog } from './anomalies.js';
-import { ByteFields, hashBytes } from './byte-fields.js';
+import { ByteFields } from './byte-fields.js';
 import { parseEnvelope, PRINTF_PREFIX } from './envelope.js';
-import { Fields, HEAD, type RecordSpec } from './fields.js';
-import { dcacheDecoder } from './families/dcache.js';
-import { epollDecoder } from './families/epoll.js';
-import { fileDecoder } from './families/file.js';
-import { fsnotifyDecoder } from './families/fsnotify.js';
-import { syscallsDecoder } from './families/syscalls.js';
-import { tracefsDecoder } from './families/tracefs.js';
+import { Fields, HEAD } from './fields.js';
+import { readPlainHead } from './plain.js';
+import { ROUTES } from './routes.js';
 
-export const FAMILY_DECODERS = [fileDecoder, epollDecoder, dcacheDecoder, fsnotifyDecoder, tracefsDecoder, syscallsDecoder];
+export { FAMILY_DECODERS } from './routes.js';
 
 export interface DecodeSink {
   event(ev: RecordEvent): void;
@@ -35,33 +31,6 @@ export interface StreamInfo {
   records: Record<Family, number>;
   lines: number;
 }
-
-interface Route {
-  spec: RecordSpec;
-  family: Family;
-}
-
-const ROUTES: ReadonlyMap<string, Route> = new Map(
-  FAMILY_DECODERS.flatMap((d) => d.records.map((spec) => [spec.tag, { spec, family: d.family }] as const)),
-);
-
-interface ByteRoute extends Route {
-  tag: Uint8Array;
-}
-
-/** The routes by a hash of the tag's bytes (the fast path compares the bytes too). */
-const BYTE_ROUTES: ReadonlyMap<number, ByteRoute> = (() => {
-  const m = new Map<number, ByteRoute>();
-  for (const [tag, route] of ROUTES) {
-    const bytes = Buffer.from(tag, 'latin1');
-    const h = hashBytes(bytes, 0, bytes.length);
-    if (m.has(h)) throw new Error(`record tags ${tag} and ${Buffer.from(m.get(h)!.tag).toString()} hash alike`);
-    m.set(h, { ...route, tag: bytes });
-  }
-  return m;
-})();
-
-const PREFIX_BYTES = Buffer.from(PRINTF_PREFIX, 'latin1');
 
 export class CaptureDecoder {
   readonly time = new TimeBase();
@@ -140,26 +109,13 @@ export class CaptureDecoder {
    * TimeBase, which `record` then has the same way) for everything else.
    */
   private fastRecord(buf: Buffer, start: number, end: number, lineNo: number): boolean {
-    const p = PREFIX_BYTES;
-    const to = end - 2;
-    if (to < start + p.length || buf[to] !== 34 /* " */ || buf[to + 1] !== 125 /* } */) return false;
-    for (let i = 0; i < p.length; i++) if (buf[start + i] !== p[i]) return false;
     const r = this.bytes;
-    if (!r.split(buf, start + p.length, to)) return false;
-    const route = BYTE_ROUTES.get(r.hash(0));
-    if (route === undefined || !r.is(0, route.tag)) return false;
-    const { spec } = route;
-    const want = HEAD + spec.fields + 1;
-    if (spec.variadic ? r.n < want : r.n !== want) return false;
-    const t = this.time.parseBytes(buf, r.start[1]!, r.end[1]!);
-    r.cpu = r.number(2);
-    r.pid = r.number(3);
-    r.tid = r.number(4);
-    if (Number.isNaN(t) || Number.isNaN(r.cpu) || Number.isNaN(r.pid) || Number.isNaN(r.tid)) return false;
-    r.t = t;
+    const route = readPlainHead(r, buf, start, end);
+    if (route === undefined) return false;
+    r.t = this.time.fromParts(r.sec, r.ns);
     r.lineNo = lineNo;
     r.comm = r.text(r.n - 1);
-    const ev = spec.decode(r, spec.fn);
+    const ev = route.spec.decode(r, route.spec.fn);
     if (r.error !== null) return false;
     this.info.records[route.family]++;
     this.sink.event(ev);

@@ -31,13 +31,8 @@ export class TimeBase {
     return ((sec - this.baseSec) * NS_PER_S + ns) as Nanos;
   }
 
-  /** As parse, from ASCII bytes (the capture reader's fast path). */
-  parseBytes(buf: Uint8Array, from: number, to: number): Nanos {
-    const n = to - from;
-    if (n <= 0 || n > 20) return NaN as Nanos;
-    const split = n > 9 ? to - 9 : from;
-    const sec = split === from ? 0 : decimalBytes(buf, from, split);
-    const ns = decimalBytes(buf, split, to);
+  /** Relative Nanos of a time already split into whole seconds and nanoseconds (see secondsOf). */
+  fromParts(sec: number, ns: number): Nanos {
     if (this.baseSec < 0) this.baseSec = sec;
     return ((sec - this.baseSec) * NS_PER_S + ns) as Nanos;
   }
@@ -58,6 +53,22 @@ function decimal(s: string, from: number, to: number): number {
     v = v * 10 + c;
   }
   return v;
+}
+
+/**
+ * The whole seconds and the nanoseconds of a decimal ns time in ASCII bytes [from, to), as parse
+ * splits it; NaN in either for anything but 1 to 20 digits.
+ */
+export function secondsOf(b: Uint8Array, from: number, to: number): number {
+  const n = to - from;
+  if (n <= 0 || n > 20) return NaN;
+  return n > 9 ? decimalBytes(b, from, to - 9) : 0;
+}
+
+export function nanosOf(b: Uint8Array, from: number, to: number): number {
+  const n = to - from;
+  if (n <= 0 || n > 20) return NaN;
+  return decimalBytes(b, n > 9 ? to - 9 : from, to);
 }
 
 function decimalBytes(b: Uint8Array, from: number, to: number): number {
