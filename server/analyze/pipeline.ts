@@ -3,10 +3,15 @@
  * World -> flags. Push chunks (any size, any boundaries) and call end(); the same input always gives
  * the same result.
  */
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { LineSplitter } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
 import { CaptureDecoder } from '../decode/decoder.js';
 import { LossLedger } from '../decode/losses.js';
+import type { PackedBatch } from '../decode/packed.js';
 import { DEFAULT_REORDER, Reorderer, type ReorderOptions } from '../decode/reorder.js';
 import { isSyscallEvent, type KernelEvent, type RecordEvent } from '../model/events.js';
 import { FdModel } from '../decode/fd-model.js';
@@ -74,10 +79,16 @@ export class Analysis {
     this.lines.push(chunk);
   }
 
-  end(): this {
+  /** Input already decoded by the decode worker (instead of push). */
+  pushPacked(batch: PackedBatch): void {
+    this.decoder.packed(batch);
+  }
+
+  /** `truncated`: the last line if it had no newline, when the input came through pushPacked. */
+  end(truncated = this.lines.end()): this {
     if (this.ended) return this;
     this.ended = true;
-    this.decoder.end(this.lines.end());
+    this.decoder.end(truncated);
     this.reorder.flush();
     this.engine.finish(this.world, (this.lastT ?? 0) as Nanos);
     return this;
@@ -104,9 +115,17 @@ export class Analysis {
   }
 }
 
+/**
+ * From this size on, a capture is read and parsed on a second thread (decode/worker.ts) while this
+ * one analyzes; below it, starting a worker costs more than it saves.
+ */
+const WORKER_MIN_BYTES = 16 << 20;
+const WORKER = new URL('../decode/worker.js', import.meta.url);
+
 /** Analyzes a capture file (plain or gzip) as a stream. Input errors end the analysis, keeping what was read. */
 export async function analyzeFile(path: string, options: Partial<AnalysisOptions> = {}): Promise<Analysis> {
   const a = new Analysis(options);
+  if (await worthAWorker(path)) return analyzeWithWorker(path, a);
   const stream = await openCapture(path);
   try {
     for await (const chunk of stream) a.push(chunk as Buffer);
@@ -114,4 +133,52 @@ export async function analyzeFile(path: string, options: Partial<AnalysisOptions
     a.inputError = `${path}: reading stopped after line ${a.decoder.info.lines}: ${(e as Error).message}`;
   }
   return a.end();
+}
+
+async function worthAWorker(path: string): Promise<boolean> {
+  // Run from the TypeScript sources (the tests), there is no compiled worker to start.
+  if (!existsSync(fileURLToPath(WORKER))) return false;
+  try {
+    return (await stat(path)).size >= WORKER_MIN_BYTES;
+  } catch {
+    return false; // openCapture reports it
+  }
+}
+
+type WorkerMessage =
+  | { type: 'batch'; batch: PackedBatch }
+  | { type: 'open-error'; message: string; code: string | undefined }
+  | { type: 'end'; truncated: { line: string; lineNo: number } | null; error: string | null; errorLine: number };
+
+/** analyzeFile with the reading and parsing on the decode worker: the same result, two cores. */
+function analyzeWithWorker(path: string, a: Analysis): Promise<Analysis> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(WORKER, { workerData: { path } });
+    let settled = false;
+    const fail = (e: unknown): void => {
+      if (settled) return;
+      settled = true;
+      void w.terminate();
+      reject(e);
+    };
+    w.on('message', (m: WorkerMessage) => {
+      try {
+        if (m.type === 'batch') {
+          a.pushPacked(m.batch);
+          // Back to the worker for reuse; it may send another batch.
+          w.postMessage(m.batch.nums, [m.batch.nums.buffer as ArrayBuffer]);
+        } else if (m.type === 'open-error') {
+          fail(Object.assign(new Error(m.message), m.code === undefined ? {} : { code: m.code }));
+        } else {
+          settled = true;
+          if (m.error !== null) a.inputError = `${path}: reading stopped after line ${m.errorLine}: ${m.error}`;
+          resolve(a.end(m.truncated ?? undefined));
+        }
+      } catch (e) {
+        fail(e);
+      }
+    });
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`the decode worker exited early (code ${code})`)));
+  });
 }

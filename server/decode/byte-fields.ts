@@ -12,6 +12,9 @@ import type { Nanos } from '../model/time.js';
 import { ByteStrings } from './byte-strings.js';
 import { HEAD, MAX_FIELDS, type RecordFields } from './fields.js';
 
+/** Cache sizes (log2 slots) for addresses and other strings (comms, names). */
+export const ADDR_BITS = 16;
+export const TEXT_BITS = 12;
 const BACKSLASH = 92;
 const T = 116;
 /** Any reason to leave the record to the text path; its wording does not matter. */
@@ -32,8 +35,8 @@ export class ByteFields implements RecordFields {
   tid = 0;
   comm = '';
   lineNo = 0;
-  private readonly addrs = new ByteStrings(16);
-  private readonly texts = new ByteStrings(12);
+  protected readonly addrs = new ByteStrings(ADDR_BITS);
+  protected readonly texts = new ByteStrings(TEXT_BITS);
 
   /**
    * Splits bytes [from, to) on escaped tabs. False when they hold a byte outside ASCII, any other
@@ -76,7 +79,14 @@ export class ByteFields implements RecordFields {
 
   /** Field i as a string. */
   text(i: number): string {
-    return this.texts.get(this.buf, this.start[i]!, this.end[i]!);
+    const from = this.start[i]!;
+    const to = this.end[i]!;
+    return this.intern(this.texts, this.buf, from, to, hashBytes(this.buf, from, to));
+  }
+
+  /** The cached string of the bytes (a hook: the decode worker records which slot it came from). */
+  protected intern(cache: ByteStrings, buf: Buffer, from: number, to: number, hash: number): string {
+    return cache.lookup(buf, from, to, hash);
   }
 
   number(i: number): number {
@@ -96,7 +106,7 @@ export class ByteFields implements RecordFields {
       if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return this.reject() as Addr;
       h = Math.imul(h ^ c, 0x01000193);
     }
-    return this.addrs.lookup(buf, from, to, h) as Addr;
+    return this.intern(this.addrs, buf, from, to, h) as Addr;
   }
 
   int(i: number): number {

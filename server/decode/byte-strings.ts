@@ -8,20 +8,15 @@
 export class ByteStrings {
   private readonly slots: (string | undefined)[];
   private readonly mask: number;
+  /** Set by slotOf: whether the slot was just (re)filled. */
+  fresh = false;
 
   constructor(bits: number) {
     this.slots = new Array<string | undefined>(1 << bits).fill(undefined);
     this.mask = (1 << bits) - 1;
   }
 
-  /** The string of bytes [from, to) of `buf`, which must all be ASCII (< 0x80). */
-  get(buf: Buffer, from: number, to: number): string {
-    let h = to - from;
-    for (let i = from; i < to; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
-    return this.lookup(buf, from, to, h);
-  }
-
-  /** As get, with the caller's hash of the bytes (computed while it validated them). */
+  /** The string of ASCII bytes [from, to) of `buf`, whose hash the caller computed. */
   lookup(buf: Buffer, from: number, to: number, hash: number): string {
     const slot = (hash ^ (hash >>> 15)) & this.mask;
     const s = this.slots[slot];
@@ -29,6 +24,19 @@ export class ByteStrings {
     const fresh = buf.toString('latin1', from, to);
     this.slots[slot] = fresh;
     return fresh;
+  }
+
+  /** As lookup, returning the slot (see `fresh` and `at`): for a mirror of this cache elsewhere. */
+  slotOf(buf: Buffer, from: number, to: number, hash: number): number {
+    const slot = (hash ^ (hash >>> 15)) & this.mask;
+    const s = this.slots[slot];
+    this.fresh = s === undefined || !equals(s, buf, from, to);
+    if (this.fresh) this.slots[slot] = buf.toString('latin1', from, to);
+    return slot;
+  }
+
+  at(slot: number): string {
+    return this.slots[slot]!;
   }
 }
 

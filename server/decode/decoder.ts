@@ -9,8 +9,9 @@ import { AnomalyLog } from './anomalies.js';
 import { ByteFields } from './byte-fields.js';
 import { parseEnvelope, PRINTF_PREFIX } from './envelope.js';
 import { Fields, HEAD } from './fields.js';
+import { OP_RECORD, OP_TEXT, PackedFields, type PackedBatch } from './packed.js';
 import { readPlainHead } from './plain.js';
-import { ROUTES } from './routes.js';
+import { ROUTE_LIST, ROUTES } from './routes.js';
 
 export { FAMILY_DECODERS } from './routes.js';
 
@@ -45,6 +46,7 @@ export class CaptureDecoder {
   };
   private readonly fields = new Fields();
   private readonly bytes = new ByteFields();
+  private readonly unpack = new PackedFields();
   private seenFirst = false;
 
   constructor(private readonly sink: DecodeSink) {}
@@ -120,6 +122,40 @@ export class CaptureDecoder {
     this.info.records[route.family]++;
     this.sink.event(ev);
     return true;
+  }
+
+  /** A batch from the decode worker: the same events, anomalies and counts as its lines would give. */
+  packed(b: PackedBatch): void {
+    const { nums, strs } = b;
+    const r = this.unpack;
+    r.nums = nums;
+    r.strs = strs;
+    for (let i = 0; i < b.length; ) {
+      const op = nums[i]!;
+      if (op === OP_RECORD) {
+        const route = ROUTE_LIST[nums[i + 1]!]!;
+        const lineNo = nums[i + 2]!;
+        this.info.lines = lineNo;
+        r.t = this.time.fromParts(nums[i + 3]!, nums[i + 4]!);
+        r.cpu = nums[i + 5]!;
+        r.pid = nums[i + 6]!;
+        r.tid = nums[i + 7]!;
+        r.n = nums[i + 8]!;
+        r.lineNo = lineNo;
+        r.pos = i + 9;
+        r.comm = r.next();
+        const ev = route.spec.decode(r, route.spec.fn);
+        i = r.pos;
+        this.info.records[route.family]++;
+        this.sink.event(ev);
+      } else if (op === OP_TEXT) {
+        this.line(strs[nums[i + 2]!]!, nums[i + 1]!);
+        i += 3;
+      } else {
+        r.mirror[nums[i + 1]!] = strs[nums[i + 2]!]!;
+        i += 3;
+      }
+    }
   }
 
   /** Call when the input ended; `truncated` is the last line if it had no newline. */
