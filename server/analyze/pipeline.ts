@@ -45,8 +45,10 @@ export class Analysis {
   readonly decoder: CaptureDecoder;
   readonly options: AnalysisOptions;
   events = 0;
-  firstT: Nanos | undefined;
-  lastT: Nanos | undefined;
+  // Kept as plain doubles (a field that may hold undefined boxes every time stored into it).
+  private seen = false;
+  private first = 0;
+  private last = 0;
   private readonly engine: RuleEngine;
   private readonly reorder: Reorderer;
   private readonly lines: LineSplitter;
@@ -60,7 +62,7 @@ export class Analysis {
     this.flags = new FlagStore(this.options.maxFlagsPerRule);
     this.engine = new RuleEngine(this.options.rules, this.options.ruleOptions, this.flags);
     this.reorder = new Reorderer(
-      (ev) => this.step(ev),
+      (ev, t) => this.step(ev, t),
       (ev) => this.decoder.anomalies.add('late-event', ev.line, `${ev.kind} arrived after later records of every CPU had been analyzed (reorder window ${this.options.reorder.windowNs / 1e6} ms)`),
       this.options.reorder,
     );
@@ -77,6 +79,15 @@ export class Analysis {
 
   push(chunk: Buffer | string): void {
     this.lines.push(chunk);
+  }
+
+  /** Kernel time of the first event analyzed, and the latest; undefined before any event. */
+  get firstT(): Nanos | undefined {
+    return this.seen ? (this.first as Nanos) : undefined;
+  }
+
+  get lastT(): Nanos | undefined {
+    return this.seen ? (this.last as Nanos) : undefined;
   }
 
   /** Input already decoded by the decode worker (instead of push). */
@@ -96,21 +107,26 @@ export class Analysis {
 
   /** The fallback's fd-level records, modelled in time order into kernel events. */
   private fdModel: FdModel | undefined;
-  private readonly applyEvent = (ev: KernelEvent): void => this.apply(ev);
+  private readonly applyEvent = (ev: KernelEvent): void => this.apply(ev, ev.t);
 
-  private step(ev: RecordEvent): void {
+  /** `t` is ev.t, from the reorderer (a read of it from the event would be megamorphic). */
+  private step(ev: RecordEvent, t: number): void {
     if (isSyscallEvent(ev)) {
       (this.fdModel ??= new FdModel()).translate(ev, this.applyEvent);
       return;
     }
-    this.apply(ev);
+    this.apply(ev, t);
   }
 
-  private apply(ev: KernelEvent): void {
+  private apply(ev: KernelEvent, t: number): void {
     this.events++;
-    const t = ev.t; // read once: a megamorphic read of a double allocates
-    if (this.firstT === undefined) this.firstT = t;
-    if (this.lastT === undefined || t > this.lastT) this.lastT = t;
+    if (!this.seen) {
+      this.seen = true;
+      this.first = t;
+      this.last = t;
+    } else if (t > this.last) {
+      this.last = t;
+    }
     this.engine.step(ev, this.world);
   }
 }

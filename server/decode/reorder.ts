@@ -123,7 +123,8 @@ export class Reorderer {
   private readonly opts: ReorderOptions;
 
   constructor(
-    private readonly release: (ev: RecordEvent) => void,
+    /** Called with each record in order, and its time. */
+    private readonly release: (ev: RecordEvent, t: number) => void,
     private readonly onLate: (ev: RecordEvent) => void,
     opts: ReorderOptions = DEFAULT_REORDER,
   ) {
@@ -158,7 +159,7 @@ export class Reorderer {
       // Later than the window allows: keep it (never lose good data), but say so.
       this.late++;
       this.onLate(ev);
-      this.release(ev);
+      this.release(ev, t);
       return;
     }
     let q = this.queues[cpu];
@@ -237,7 +238,8 @@ export class Reorderer {
   /** Releases the head of `q`. */
   private emit(q: CpuQueue): void {
     this.heldCount--;
-    this.lastReleased = q.ts[q.head]!;
-    this.release(q.shift());
+    const t = q.ts[q.head]!;
+    this.lastReleased = t;
+    this.release(q.shift(), t);
   }
 }
