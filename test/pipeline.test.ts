@@ -6,7 +6,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { analyzeFile } from '../server/analyze/pipeline.js';
+import { Analysis, analyzeFile } from '../server/analyze/pipeline.js';
+import { LineSplitter } from '../server/capture/lines.js';
+import { RecordPacker } from '../server/decode/packed.js';
 import { buildReport } from '../server/report/build.js';
 import { traceToCapture } from './support/trace.js';
 import { analyzeChunked, flagsOf, seeded, writeCapture } from './support/run.js';
@@ -39,6 +41,71 @@ describe('the same input in any chunking gives the same result', () => {
     expect(f).toHaveLength(1);
     expect(f[0]!.message).toContain('fichier-é');
     expect(f[0]!.evidence.at(-1)!.comm).toBe('ünïcødé');
+  });
+});
+
+/** What the decode worker does, in this thread: lines packed into batches, unpacked by the Analysis. */
+function analyzePacked(content: Buffer, chunk: number): ReturnType<typeof buildReport> {
+  const a = new Analysis();
+  const packer = new RecordPacker((b) => {
+    a.pushPacked(b);
+    packer.recycle(b.nums);
+  });
+  const lines = new LineSplitter((buf, start, end, n) => packer.line(buf, start, end, n));
+  for (let i = 0; i < content.length; i += chunk) lines.push(content.subarray(i, i + chunk));
+  const truncated = lines.end();
+  packer.flush();
+  return buildReport(a.end(truncated));
+}
+
+/**
+ * Many addresses and comms, reused (cache slots collide, within records too, and are refilled by
+ * records the fast path then rejects), broken records, odd names and comms.
+ */
+function adversarialCapture(): Buffer {
+  const rnd = seeded(4242);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const hex = (): string => 'ffff8881' + Math.floor(rnd() * 0xffffffff).toString(16).padStart(8, '0');
+  const addrs = Array.from({ length: 3000 }, hex);
+  const a = (): string => (rnd() < 0.7 ? pick(addrs) : hex());
+  const comms = Array.from({ length: 6000 }, (_, i) => `c${i}`);
+  const rec = (t: number, tag: string, fields: string[], comm = pick(comms)): string =>
+    `{"type": "printf", "data": "${[tag, 5_000_000_000_000 + t, t % 3, 100 + (t % 7), 100 + (t % 7), ...fields, comm].join('\\t')}"}`;
+  const out = [traceToCapture('').trim()];
+  for (let t = 1; t < 40_000; t++) {
+    const r = rnd();
+    if (r < 0.3) out.push(rec(t, 'poll', [a(), a(), '1']));
+    else if (r < 0.45) out.push(rec(t, 'alloc', [a()]));
+    else if (r < 0.55) out.push(rec(t, 'fput', [a(), '0', '1', a()]));
+    else if (r < 0.62) out.push(rec(t, 'fput', [a(), 'x', '1', a()])); // bad int after an address
+    else if (r < 0.68) out.push(rec(t, 'ins', [a(), a(), 'zz', '4'])); // bad address after two
+    else if (r < 0.7) out.push(rec(t, 'd_alloc', [a(), a(), `n${t}`, 'tail'])); // a name with a tab
+    else if (r < 0.72) out.push(rec(t, 'dput', [a(), a(), '1'], 'ünï'));
+    else if (r < 0.74) out.push(rec(t, 'dput', [a(), a(), '1'], 'a\\"b'));
+    else if (r < 0.75) out.push(rec(t, 'pw', [a(), a(), '0', a(), '0']) + '\r');
+    else if (r < 0.76) out.push('');
+    else if (r < 0.77) out.push('{"type": "lost_events", "data": {"events": 2}}');
+    else if (r < 0.78) out.push(rec(t, 'nosuch', [a()]));
+    else out.push(rec(t, 'last', [a()]));
+  }
+  return Buffer.from(out.join('\n') + '\n' + rec(40_000, 'alloc', ['ffff88']).slice(0, 40));
+}
+
+describe('the decode worker\'s packed batches give what the lines give', () => {
+  for (const name of fixtures) {
+    it(name, () => {
+      const content = captureOf(name);
+      expect(analyzePacked(content, 1 << 20)).toEqual(analyzeChunked(content, () => 1 << 20));
+    });
+  }
+
+  it('an adversarial capture, in any chunking', () => {
+    const content = adversarialCapture();
+    const whole = analyzeChunked(content, () => 1 << 20);
+    expect(whole.summary.events).toBeGreaterThan(20_000);
+    expect(Object.keys(whole.summary.anomaly_counts).length).toBeGreaterThan(2);
+    expect(analyzePacked(content, 1 << 20)).toEqual(whole);
+    expect(analyzePacked(content, 777)).toEqual(whole);
   });
 });
 

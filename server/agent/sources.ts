@@ -4,7 +4,7 @@
  * are the capture format's raw lines, sent on untouched.
  */
 import { hostname } from 'node:os';
-import { LineSplitter } from '../capture/lines.js';
+import { LineSplitter, textLines } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
 import { looksLikeHeader, parseHeader, CAPTURE_FORMAT, CAPTURE_VERSION, type CaptureHeader } from '../capture/header.js';
 import { ruleCoverage } from '../analyze/coverage.js';
@@ -162,13 +162,13 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
       let t0 = -1;
       let wall0 = 0;
       const pending: string[] = [];
-      const split = new LineSplitter((line) => {
+      const split = new LineSplitter(textLines((line) => {
         if (first) {
           first = false;
           if (looksLikeHeader(line)) return;
         }
         pending.push(line);
-      });
+      }));
       try {
         for await (const chunk of stream) {
           split.push(chunk as Buffer);
@@ -211,7 +211,7 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
 async function readHeader(path: string, host: string): Promise<CaptureHeader> {
   const stream = await openCapture(path);
   let firstLine: string | undefined;
-  const split = new LineSplitter((line) => { firstLine ??= line; });
+  const split = new LineSplitter(textLines((line) => { firstLine ??= line; }));
   for await (const chunk of stream) {
     split.push(chunk as Buffer);
     if (firstLine !== undefined) break;

@@ -3,10 +3,15 @@
  * World -> flags. Push chunks (any size, any boundaries) and call end(); the same input always gives
  * the same result.
  */
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { LineSplitter } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
 import { CaptureDecoder } from '../decode/decoder.js';
 import { LossLedger } from '../decode/losses.js';
+import type { PackedBatch } from '../decode/packed.js';
 import { DEFAULT_REORDER, Reorderer, type ReorderOptions } from '../decode/reorder.js';
 import { isSyscallEvent, type KernelEvent, type RecordEvent } from '../model/events.js';
 import { FdModel } from '../decode/fd-model.js';
@@ -40,8 +45,10 @@ export class Analysis {
   readonly decoder: CaptureDecoder;
   readonly options: AnalysisOptions;
   events = 0;
-  firstT: Nanos | undefined;
-  lastT: Nanos | undefined;
+  // Kept as plain doubles (a field that may hold undefined boxes every time stored into it).
+  private seen = false;
+  private first = 0;
+  private last = 0;
   private readonly engine: RuleEngine;
   private readonly reorder: Reorderer;
   private readonly lines: LineSplitter;
@@ -55,7 +62,7 @@ export class Analysis {
     this.flags = new FlagStore(this.options.maxFlagsPerRule);
     this.engine = new RuleEngine(this.options.rules, this.options.ruleOptions, this.flags);
     this.reorder = new Reorderer(
-      (ev) => this.step(ev),
+      (ev, t) => this.step(ev, t),
       (ev) => this.decoder.anomalies.add('late-event', ev.line, `${ev.kind} arrived after later records of every CPU had been analyzed (reorder window ${this.options.reorder.windowNs / 1e6} ms)`),
       this.options.reorder,
     );
@@ -67,7 +74,7 @@ export class Analysis {
       },
       lost: (count, line) => this.losses.add({ ...this.reorder.lossWindow(), count, line }),
     });
-    this.lines = new LineSplitter((line, n) => this.decoder.line(line, n));
+    this.lines = new LineSplitter((buf, start, end, n) => this.decoder.lineBytes(buf, start, end, n));
   }
 
   push(chunk: Buffer | string): void {
@@ -83,10 +90,26 @@ export class Analysis {
     if (!this.ended) this.reorder.flush();
   }
 
-  end(): this {
+
+  /** Kernel time of the first event analyzed, and the latest; undefined before any event. */
+  get firstT(): Nanos | undefined {
+    return this.seen ? (this.first as Nanos) : undefined;
+  }
+
+  get lastT(): Nanos | undefined {
+    return this.seen ? (this.last as Nanos) : undefined;
+  }
+
+  /** Input already decoded by the decode worker (instead of push). */
+  pushPacked(batch: PackedBatch): void {
+    this.decoder.packed(batch);
+  }
+
+  /** `truncated`: the last line if it had no newline, when the input came through pushPacked. */
+  end(truncated = this.lines.end()): this {
     if (this.ended) return this;
     this.ended = true;
-    this.decoder.end(this.lines.end());
+    this.decoder.end(truncated);
     this.reorder.flush();
     this.engine.finish(this.world, (this.lastT ?? 0) as Nanos);
     return this;
@@ -94,27 +117,41 @@ export class Analysis {
 
   /** The fallback's fd-level records, modelled in time order into kernel events. */
   private fdModel: FdModel | undefined;
-  private readonly applyEvent = (ev: KernelEvent): void => this.apply(ev);
+  private readonly applyEvent = (ev: KernelEvent): void => this.apply(ev, ev.t);
 
-  private step(ev: RecordEvent): void {
+  /** `t` is ev.t, from the reorderer (a read of it from the event would be megamorphic). */
+  private step(ev: RecordEvent, t: number): void {
     if (isSyscallEvent(ev)) {
       (this.fdModel ??= new FdModel()).translate(ev, this.applyEvent);
       return;
     }
-    this.apply(ev);
+    this.apply(ev, t);
   }
 
-  private apply(ev: KernelEvent): void {
+  private apply(ev: KernelEvent, t: number): void {
     this.events++;
-    if (this.firstT === undefined) this.firstT = ev.t;
-    if (this.lastT === undefined || ev.t > this.lastT) this.lastT = ev.t;
+    if (!this.seen) {
+      this.seen = true;
+      this.first = t;
+      this.last = t;
+    } else if (t > this.last) {
+      this.last = t;
+    }
     this.engine.step(ev, this.world);
   }
 }
 
+/**
+ * From this size on, a capture is read and parsed on a second thread (decode/worker.ts) while this
+ * one analyzes; below it, starting a worker costs more than it saves.
+ */
+const WORKER_MIN_BYTES = 16 << 20;
+const WORKER = new URL('../decode/worker.js', import.meta.url);
+
 /** Analyzes a capture file (plain or gzip) as a stream. Input errors end the analysis, keeping what was read. */
 export async function analyzeFile(path: string, options: Partial<AnalysisOptions> = {}): Promise<Analysis> {
   const a = new Analysis(options);
+  if (await worthAWorker(path)) return analyzeWithWorker(path, a);
   const stream = await openCapture(path);
   try {
     for await (const chunk of stream) a.push(chunk as Buffer);
@@ -122,4 +159,52 @@ export async function analyzeFile(path: string, options: Partial<AnalysisOptions
     a.inputError = `${path}: reading stopped after line ${a.decoder.info.lines}: ${(e as Error).message}`;
   }
   return a.end();
+}
+
+async function worthAWorker(path: string): Promise<boolean> {
+  // Run from the TypeScript sources (the tests), there is no compiled worker to start.
+  if (!existsSync(fileURLToPath(WORKER))) return false;
+  try {
+    return (await stat(path)).size >= WORKER_MIN_BYTES;
+  } catch {
+    return false; // openCapture reports it
+  }
+}
+
+type WorkerMessage =
+  | { type: 'batch'; batch: PackedBatch }
+  | { type: 'open-error'; message: string; code: string | undefined }
+  | { type: 'end'; truncated: { line: string; lineNo: number } | null; error: string | null; errorLine: number };
+
+/** analyzeFile with the reading and parsing on the decode worker: the same result, two cores. */
+function analyzeWithWorker(path: string, a: Analysis): Promise<Analysis> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(WORKER, { workerData: { path } });
+    let settled = false;
+    const fail = (e: unknown): void => {
+      if (settled) return;
+      settled = true;
+      void w.terminate();
+      reject(e);
+    };
+    w.on('message', (m: WorkerMessage) => {
+      try {
+        if (m.type === 'batch') {
+          a.pushPacked(m.batch);
+          // Back to the worker for reuse; it may send another batch.
+          w.postMessage(m.batch.nums, [m.batch.nums.buffer as ArrayBuffer]);
+        } else if (m.type === 'open-error') {
+          fail(Object.assign(new Error(m.message), m.code === undefined ? {} : { code: m.code }));
+        } else {
+          settled = true;
+          if (m.error !== null) a.inputError = `${path}: reading stopped after line ${m.errorLine}: ${m.error}`;
+          resolve(a.end(m.truncated ?? undefined));
+        }
+      } catch (e) {
+        fail(e);
+      }
+    });
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`the decode worker exited early (code ${code})`)));
+  });
 }

@@ -2,10 +2,11 @@
  * Splits a stream of byte chunks into numbered lines. Chunk boundaries can fall anywhere (inside a
  * line or a multi-byte character): the output depends only on the concatenated input.
  *
- * Each line is decoded from the bytes on its own. Slicing lines out of one big decoded chunk would
- * make every string kept from a line (an address, a comm) pin the whole chunk in memory.
+ * Lines are handed over as byte ranges of a buffer that is only valid during the call: the reader
+ * decides what becomes a string. (Decoding each line on its own, never slicing one big decoded
+ * chunk, keeps any string kept from a line from pinning the whole chunk in memory.)
  */
-export type LineSink = (line: string, lineNo: number) => void;
+export type LineSink = (buf: Buffer, start: number, end: number, lineNo: number) => void;
 
 export class LineSplitter {
   private carry: Buffer | undefined;
@@ -14,15 +15,22 @@ export class LineSplitter {
   constructor(private readonly sink: LineSink) {}
 
   push(chunk: Buffer | string): void {
-    let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    if (this.carry !== undefined) {
-      buf = Buffer.concat([this.carry, buf]);
-      this.carry = undefined;
-    }
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     let start = 0;
+    if (this.carry !== undefined) {
+      // Only the line that straddles the boundary is copied, not the whole chunk.
+      const nl = buf.indexOf(10);
+      if (nl === -1) {
+        this.carry = Buffer.concat([this.carry, buf]);
+        return;
+      }
+      const line = Buffer.concat([this.carry, buf.subarray(0, nl + 1)]);
+      this.carry = undefined;
+      this.emit(line, 0, line.length - 1);
+      start = nl + 1;
+    }
     for (let nl = buf.indexOf(10, start); nl !== -1; nl = buf.indexOf(10, start)) {
-      const end = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
-      this.sink(buf.toString('utf8', start, end), ++this.lineNo);
+      this.emit(buf, start, nl);
       start = nl + 1;
     }
     // Copy the tail: keeping a view would pin the whole chunk until the next newline.
@@ -31,10 +39,22 @@ export class LineSplitter {
 
   /** Flushes a last line that had no newline; returns it (with its number) so the caller can report it. */
   end(): { line: string; lineNo: number } | undefined {
-    if (this.carry === undefined) return undefined;
-    const last = { line: this.carry.toString('utf8'), lineNo: ++this.lineNo };
+    const carry = this.carry;
+    if (carry === undefined) return undefined;
     this.carry = undefined;
-    this.sink(last.line, last.lineNo);
-    return last;
+    const lineNo = ++this.lineNo;
+    this.sink(carry, 0, carry.length, lineNo);
+    return { line: carry.toString('utf8'), lineNo };
   }
+
+  /** A line ending at the newline at `nl`, without a CR before it. */
+  private emit(buf: Buffer, start: number, nl: number): void {
+    const end = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
+    this.sink(buf, start, end, ++this.lineNo);
+  }
+}
+
+/** A sink that wants each line as a string (readers off the hot path). */
+export function textLines(sink: (line: string, lineNo: number) => void): LineSink {
+  return (buf, start, end, lineNo) => sink(buf.toString('utf8', start, end), lineNo);
 }

@@ -6,16 +6,14 @@ import { looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/hea
 import type { Family, RecordEvent } from '../model/events.js';
 import { TimeBase } from '../model/time.js';
 import { AnomalyLog } from './anomalies.js';
+import { ByteFields } from './byte-fields.js';
 import { parseEnvelope, PRINTF_PREFIX } from './envelope.js';
-import { Fields, HEAD, type RecordSpec } from './fields.js';
-import { dcacheDecoder } from './families/dcache.js';
-import { epollDecoder } from './families/epoll.js';
-import { fileDecoder } from './families/file.js';
-import { fsnotifyDecoder } from './families/fsnotify.js';
-import { syscallsDecoder } from './families/syscalls.js';
-import { tracefsDecoder } from './families/tracefs.js';
+import { Fields, HEAD } from './fields.js';
+import { OP_RECORD, OP_TEXT, PackedFields, type PackedBatch } from './packed.js';
+import { readPlainHead } from './plain.js';
+import { ROUTE_LIST, ROUTES } from './routes.js';
 
-export const FAMILY_DECODERS = [fileDecoder, epollDecoder, dcacheDecoder, fsnotifyDecoder, tracefsDecoder, syscallsDecoder];
+export { FAMILY_DECODERS } from './routes.js';
 
 export interface DecodeSink {
   event(ev: RecordEvent): void;
@@ -35,15 +33,6 @@ export interface StreamInfo {
   lines: number;
 }
 
-interface Route {
-  spec: RecordSpec;
-  family: Family;
-}
-
-const ROUTES: ReadonlyMap<string, Route> = new Map(
-  FAMILY_DECODERS.flatMap((d) => d.records.map((spec) => [spec.tag, { spec, family: d.family }] as const)),
-);
-
 export class CaptureDecoder {
   readonly time = new TimeBase();
   readonly anomalies = new AnomalyLog();
@@ -56,9 +45,21 @@ export class CaptureDecoder {
     lines: 0,
   };
   private readonly fields = new Fields();
+  private readonly bytes = new ByteFields();
+  private readonly unpack = new PackedFields();
   private seenFirst = false;
 
   constructor(private readonly sink: DecodeSink) {}
+
+  /**
+   * A line as bytes [start, end) of `buf`. A plain printf record is decoded from the bytes; any
+   * other line (and any record the fast path does not accept) goes to `line` as text.
+   */
+  lineBytes(buf: Buffer, start: number, end: number, lineNo: number): void {
+    this.info.lines = lineNo;
+    if (this.seenFirst && this.fastRecord(buf, start, end, lineNo)) return;
+    this.line(buf.toString('utf8', start, end), lineNo);
+  }
 
   line(text: string, lineNo: number): void {
     this.info.lines = lineNo;
@@ -102,6 +103,58 @@ export class CaptureDecoder {
         return this.anomalies.add('bad-envelope', lineNo, `unknown bpftrace output type "${env.jsonType}"`, text);
       case 'bad':
         return this.anomalies.add(env.json ? 'bad-envelope' : 'malformed-json', lineNo, env.reason, text);
+    }
+  }
+
+  /**
+   * `record` on bytes, for records it can decode with no anomaly; false (and no effect but on the
+   * TimeBase, which `record` then has the same way) for everything else.
+   */
+  private fastRecord(buf: Buffer, start: number, end: number, lineNo: number): boolean {
+    const r = this.bytes;
+    const route = readPlainHead(r, buf, start, end);
+    if (route === undefined) return false;
+    r.t = this.time.fromParts(r.sec, r.ns);
+    r.lineNo = lineNo;
+    r.comm = r.text(r.n - 1);
+    const ev = route.spec.decode(r, route.spec.fn);
+    if (r.error !== null) return false;
+    this.info.records[route.family]++;
+    this.sink.event(ev);
+    return true;
+  }
+
+  /** A batch from the decode worker: the same events, anomalies and counts as its lines would give. */
+  packed(b: PackedBatch): void {
+    const { nums, strs } = b;
+    const r = this.unpack;
+    r.nums = nums;
+    r.strs = strs;
+    for (let i = 0; i < b.length; ) {
+      const op = nums[i]!;
+      if (op === OP_RECORD) {
+        const route = ROUTE_LIST[nums[i + 1]!]!;
+        const lineNo = nums[i + 2]!;
+        this.info.lines = lineNo;
+        r.t = this.time.fromParts(nums[i + 3]!, nums[i + 4]!);
+        r.cpu = nums[i + 5]!;
+        r.pid = nums[i + 6]!;
+        r.tid = nums[i + 7]!;
+        r.n = nums[i + 8]!;
+        r.lineNo = lineNo;
+        r.pos = i + 9;
+        r.comm = r.next();
+        const ev = route.spec.decode(r, route.spec.fn);
+        i = r.pos;
+        this.info.records[route.family]++;
+        this.sink.event(ev);
+      } else if (op === OP_TEXT) {
+        this.line(strs[nums[i + 2]!]!, nums[i + 1]!);
+        i += 3;
+      } else {
+        r.mirror[nums[i + 1]!] = strs[nums[i + 2]!]!;
+        i += 3;
+      }
     }
   }
 

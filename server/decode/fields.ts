@@ -11,9 +11,29 @@ import type { Addr, Family, RecordEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 
 export const HEAD = 5; // tag, nsecs, cpu, pid, tid
-const MAX_FIELDS = 64;
+export const MAX_FIELDS = 64;
 
-export class Fields {
+/**
+ * What a family decoder reads a record through: the common head, already parsed, and typed reads
+ * of the record fields (0 = first field after the head). A bad field sets `error` instead of
+ * throwing. Two readers implement it: Fields (a JSON line as a string, any record) and ByteFields
+ * (the raw bytes of a plain record, the fast path).
+ */
+export interface RecordFields {
+  readonly t: Nanos;
+  readonly cpu: number;
+  readonly pid: number;
+  readonly tid: number;
+  readonly comm: string;
+  readonly lineNo: number;
+  addr(i: number): Addr;
+  int(i: number): number;
+  bool(i: number): boolean;
+  /** A string field; `rest` joins any extra fields, for names that contained a tab. */
+  str(i: number, rest?: boolean): string;
+}
+
+export class Fields implements RecordFields {
   line = '';
   /** Number of fields. */
   n = 0;
@@ -153,7 +173,7 @@ export interface RecordSpec {
   /** Number of record fields; a trailing string field may absorb extra fields when `variadic`. */
   fields: number;
   variadic?: boolean;
-  decode(r: Fields, fn: string): RecordEvent;
+  decode(r: RecordFields, fn: string): RecordEvent;
 }
 
 export interface FamilyDecoder {

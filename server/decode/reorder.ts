@@ -47,37 +47,65 @@ const ACTIVE_CPU_NS = 10_000_000_000;
 /** How far past the newest record lost events may lie: bpftrace reads a loss notice right after the drop. */
 const LOSS_TAIL_NS = 1_000_000_000;
 
-/** One CPU's records, in time order (a FIFO with an insertion step for the rare nested probe). */
+/**
+ * One CPU's records, in time order: a ring buffer (held records are many, so no array is copied as
+ * the head moves), with an insertion step for the rare nested probe. The sort keys sit in typed
+ * arrays beside the events: the merge compares plain numbers and never loads a property from
+ * events of forty different shapes.
+ */
 class CpuQueue {
-  items: RecordEvent[] = [];
+  private items: (RecordEvent | undefined)[] = new Array<RecordEvent | undefined>(256).fill(undefined);
+  /** Sort keys (time, line) by slot; the head's are ts[head], lines[head] when size > 0. */
+  ts = new Float64Array(256);
+  lines = new Float64Array(256);
+  private mask = 255;
   head = 0;
-
-  get empty(): boolean {
-    return this.head === this.items.length;
-  }
-
-  peek(): RecordEvent {
-    return this.items[this.head]!;
-  }
+  size = 0;
 
   shift(): RecordEvent {
-    const ev = this.items[this.head++]!;
-    if (this.head === this.items.length) {
-      this.items.length = 0;
-      this.head = 0;
-    } else if (this.head > 4096 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    const h = this.head;
+    const ev = this.items[h]!;
+    this.items[h] = undefined;
+    this.head = (h + 1) & this.mask;
+    this.size--;
     return ev;
   }
 
-  push(ev: RecordEvent): void {
-    const items = this.items;
-    let i = items.length;
-    while (i > this.head && before(ev, items[i - 1]!)) i--;
-    if (i === items.length) items.push(ev);
-    else items.splice(i, 0, ev);
+  push(ev: RecordEvent, t: number, line: number): void {
+    if (this.size > this.mask) this.grow();
+    const { items, ts, lines, mask } = this;
+    // Walk back from the tail past later records (almost always none), moving them up one slot.
+    let i = (this.head + this.size) & mask;
+    for (let n = this.size; n > 0; n--) {
+      const p = (i - 1) & mask;
+      if (!(t < ts[p]! || (t === ts[p]! && line < lines[p]!))) break;
+      items[i] = items[p];
+      ts[i] = ts[p]!;
+      lines[i] = lines[p]!;
+      i = p;
+    }
+    items[i] = ev;
+    ts[i] = t;
+    lines[i] = line;
+    this.size++;
+  }
+
+  private grow(): void {
+    const cap = (this.mask + 1) * 2;
+    const items = new Array<RecordEvent | undefined>(cap).fill(undefined);
+    const ts = new Float64Array(cap);
+    const lines = new Float64Array(cap);
+    for (let k = 0; k < this.size; k++) {
+      const j = (this.head + k) & this.mask;
+      items[k] = this.items[j];
+      ts[k] = this.ts[j]!;
+      lines[k] = this.lines[j]!;
+    }
+    this.items = items;
+    this.ts = ts;
+    this.lines = lines;
+    this.mask = cap - 1;
+    this.head = 0;
   }
 }
 
@@ -102,7 +130,8 @@ export class Reorderer {
   private readonly opts: ReorderOptions;
 
   constructor(
-    private readonly release: (ev: RecordEvent) => void,
+    /** Called with each record in order, and its time. */
+    private readonly release: (ev: RecordEvent, t: number) => void,
     private readonly onLate: (ev: RecordEvent) => void,
     opts: ReorderOptions = DEFAULT_REORDER,
   ) {
@@ -122,21 +151,24 @@ export class Reorderer {
   }
 
   push(ev: RecordEvent): void {
-    if (ev.t > this.maxT) this.maxT = ev.t;
+    // Each property read of an event is megamorphic (forty shapes), and one of a double field
+    // allocates a fresh number: read the time once.
+    const t: number = ev.t;
+    if (t > this.maxT) this.maxT = t;
     const cpu = ev.cpu >= 0 && ev.cpu < MAX_CPU ? ev.cpu : 0;
     const prev = this.lastByCpu[cpu];
-    if (prev !== undefined && ev.t < prev && 2 * (prev - ev.t) > this.slack) this.slack = Math.min(MAX_SLACK_NS, 2 * (prev - ev.t));
-    if (prev === undefined || ev.t > prev) {
+    if (prev !== undefined && t < prev && 2 * (prev - t) > this.slack) this.slack = Math.min(MAX_SLACK_NS, 2 * (prev - t));
+    if (prev === undefined || t > prev) {
       if (prev === undefined) this.cpusSeen.push(cpu);
-      this.lastByCpu[cpu] = ev.t;
+      this.lastByCpu[cpu] = t;
       // Only the slowest CPU moving forward (or a new CPU) can move the watermark.
       if (prev === undefined || cpu === this.minCpu) this.recomputeWatermark();
     }
-    if (ev.t < this.lastReleased) {
+    if (t < this.lastReleased) {
       // Later than the window allows: keep it (never lose good data), but say so.
       this.late++;
       this.onLate(ev);
-      this.release(ev);
+      this.release(ev, t);
       return;
     }
     let q = this.queues[cpu];
@@ -145,22 +177,20 @@ export class Reorderer {
       this.queues[cpu] = q;
       this.queueList.push(q);
     }
-    q.push(ev);
+    q.push(ev, t, ev.line);
     this.heldCount++;
     const allSeen = this.opts.cpus === undefined || this.cpusSeen.length >= this.opts.cpus;
     const horizon = Math.max(allSeen ? this.minT - this.slack : -Infinity, this.maxT - this.opts.windowNs);
     for (;;) {
       const next = this.earliest();
-      if (next === undefined) break;
-      const head = next.peek();
-      if (head.t >= horizon && this.heldCount <= this.opts.maxHeld) break;
-      this.emit(next.shift());
+      if (next === undefined || (next.ts[next.head]! >= horizon && this.heldCount <= this.opts.maxHeld)) break;
+      this.emit(next);
     }
   }
 
   /** Releases everything held (end of input). */
   flush(): void {
-    for (let q = this.earliest(); q !== undefined; q = this.earliest()) this.emit(q.shift());
+    for (let q = this.earliest(); q !== undefined; q = this.earliest()) this.emit(q);
   }
 
   /**
@@ -179,13 +209,25 @@ export class Reorderer {
     return { start: (start - this.slack) as Nanos, end: (this.maxT + LOSS_TAIL_NS) as Nanos };
   }
 
-  /** The queue whose head comes first (a scan: a machine has few CPUs next to the events). */
+  /**
+   * The queue whose head comes first (a scan: a machine has few CPUs next to the events). The keys
+   * are read from the typed arrays in place: a getter that returned them would box each double.
+   */
   private earliest(): CpuQueue | undefined {
     let best: CpuQueue | undefined;
+    let bestT = 0;
+    let bestLine = 0;
     const list = this.queueList;
     for (let i = 0; i < list.length; i++) {
       const q = list[i]!;
-      if (!q.empty && (best === undefined || before(q.peek(), best.peek()))) best = q;
+      if (q.size === 0) continue;
+      const t = q.ts[q.head]!;
+      const line = q.lines[q.head]!;
+      if (best === undefined || t < bestT || (t === bestT && line < bestLine)) {
+        best = q;
+        bestT = t;
+        bestLine = line;
+      }
     }
     return best;
   }
@@ -202,13 +244,11 @@ export class Reorderer {
     }
   }
 
-  private emit(ev: RecordEvent): void {
+  /** Releases the head of `q`. */
+  private emit(q: CpuQueue): void {
     this.heldCount--;
-    this.lastReleased = ev.t;
-    this.release(ev);
+    const t = q.ts[q.head]!;
+    this.lastReleased = t;
+    this.release(q.shift(), t);
   }
-}
-
-function before(a: RecordEvent, b: RecordEvent): boolean {
-  return a.t < b.t || (a.t === b.t && a.line < b.line);
 }

@@ -14,8 +14,8 @@ export interface FdEntry {
 
 export class FdTables {
   private readonly tables = new Map<number, Map<number, FdEntry>>();
-  /** file -> the descriptors that name it. */
-  private readonly holders = new Map<Addr, Set<FdEntry>>();
+  /** file -> the descriptors that name it: most files have one, kept bare (a Set per file is costly). */
+  private readonly holders = new Map<Addr, FdEntry | Set<FdEntry>>();
 
   get(pid: number, fd: number): FdEntry | undefined {
     return this.tables.get(pid)?.get(fd);
@@ -24,7 +24,9 @@ export class FdTables {
   /** Other descriptors (in any process) that name `file`, besides (pid, fd). */
   otherHolders(file: Addr, pid: number, fd: number): FdEntry[] {
     const out: FdEntry[] = [];
-    for (const e of this.holders.get(file) ?? []) if (e.pid !== pid || e.fd !== fd) out.push(e);
+    const h = this.holders.get(file);
+    if (h === undefined) return out;
+    for (const e of h instanceof Set ? h : [h]) if (e.pid !== pid || e.fd !== fd) out.push(e);
     return out;
   }
 
@@ -76,15 +78,20 @@ export class FdTables {
   }
 
   private hold(e: FdEntry): void {
-    let s = this.holders.get(e.file);
-    if (s === undefined) this.holders.set(e.file, (s = new Set()));
-    s.add(e);
+    const h = this.holders.get(e.file);
+    if (h === undefined) this.holders.set(e.file, e);
+    else if (h instanceof Set) h.add(e);
+    else this.holders.set(e.file, new Set([h, e]));
   }
 
   private unhold(e: FdEntry): void {
-    const s = this.holders.get(e.file);
-    if (s === undefined) return;
-    s.delete(e);
-    if (s.size === 0) this.holders.delete(e.file);
+    const h = this.holders.get(e.file);
+    if (h === undefined) return;
+    if (h instanceof Set) {
+      h.delete(e);
+      if (h.size === 0) this.holders.delete(e.file);
+    } else if (h === e) {
+      this.holders.delete(e.file);
+    }
   }
 }

@@ -136,7 +136,8 @@ export class ObjectTable<D> {
 
   private touch(o: Tracked<D>, ev: KernelEvent): void {
     o.uses++;
-    if (ev.t > o.lastSeen) o.lastSeen = ev.t;
+    const t = ev.t; // read once: a megamorphic read of a double allocates
+    if (t > o.lastSeen) o.lastSeen = t;
   }
 
   private create(addr: Addr, born: KernelEvent | undefined, ev: KernelEvent, phase: string): Tracked<D> {
@@ -145,9 +146,10 @@ export class ObjectTable<D> {
     if (gen >= 0) s.reused++;
     this.generations.set(addr, gen + 1);
     if (this.generations.size > this.limits.maxTombstones * 2) this.trimGenerations();
+    const t = ev.t;
     const o: Tracked<D> = {
-      kind: this.kind, addr, gen: gen + 1, born, firstSeen: ev.t, lastSeen: ev.t, phase,
-      phases: [{ phase, t: ev.t, line: ev.line, pid: ev.pid, comm: ev.comm }], uses: 0, data: this.makeData(),
+      kind: this.kind, addr, gen: gen + 1, born, firstSeen: t, lastSeen: t, phase,
+      phases: [{ phase, t, line: ev.line, pid: ev.pid, comm: ev.comm }], uses: 0, data: this.makeData(),
     };
     if (born) s.born++;
     else s.preexisting++;

@@ -127,7 +127,7 @@ export class World {
         if (f) {
           // Epitems still on a freed file were unlinked by eventpoll_release_file() in its __fput
           // (f_ep was set), whether or not that was printed.
-          for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev);
+          if (f.data.epitems.size > 0) for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev);
           this.files.free(f, ev);
         }
         return;
@@ -175,7 +175,7 @@ export class World {
         // eventpoll_release_file() unlinked whatever epitems were still on the file.
         this.epRelease.delete(ev.tid);
         const f = this.files.get(ev.file);
-        if (f) for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev);
+        if (f && f.data.epitems.size > 0) for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev);
         return;
       }
       case 'ep.close': {

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
 import { analyzeFile } from '../analyze/pipeline.js';
 import { looksLikeHeader, CAPTURE_FORMAT, CAPTURE_VERSION, type CaptureHeader } from '../capture/header.js';
-import { LineSplitter } from '../capture/lines.js';
+import { LineSplitter, textLines } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
 import { TimeBase } from '../model/time.js';
 import { PROTOCOL_VERSION, type ReplayCommand, type ReplayView } from '../protocol/wire.js';
@@ -50,7 +50,7 @@ class LineReader {
   private head = 0;
   private iterator: AsyncIterator<Buffer> | undefined;
   private done = false;
-  private readonly split = new LineSplitter((line) => this.queue.push(line));
+  private readonly split = new LineSplitter(textLines((line) => this.queue.push(line)));
   private first = true;
   readonly time = new TimeBase();
   error: string | undefined;

@@ -31,6 +31,12 @@ export class TimeBase {
     return ((sec - this.baseSec) * NS_PER_S + ns) as Nanos;
   }
 
+  /** Relative Nanos of a time already split into whole seconds and nanoseconds (see secondsOf). */
+  fromParts(sec: number, ns: number): Nanos {
+    if (this.baseSec < 0) this.baseSec = sec;
+    return ((sec - this.baseSec) * NS_PER_S + ns) as Nanos;
+  }
+
   /** The absolute kernel time of a relative time, as an exact decimal string. */
   absolute(t: Nanos): string {
     const base = this.baseSec < 0 ? 0n : BigInt(this.baseSec) * 1_000_000_000n;
@@ -43,6 +49,32 @@ function decimal(s: string, from: number, to: number): number {
   let v = 0;
   for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return NaN;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/**
+ * The whole seconds and the nanoseconds of a decimal ns time in ASCII bytes [from, to), as parse
+ * splits it; NaN in either for anything but 1 to 20 digits.
+ */
+export function secondsOf(b: Uint8Array, from: number, to: number): number {
+  const n = to - from;
+  if (n <= 0 || n > 20) return NaN;
+  return n > 9 ? decimalBytes(b, from, to - 9) : 0;
+}
+
+export function nanosOf(b: Uint8Array, from: number, to: number): number {
+  const n = to - from;
+  if (n <= 0 || n > 20) return NaN;
+  return decimalBytes(b, n > 9 ? to - 9 : from, to);
+}
+
+function decimalBytes(b: Uint8Array, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = b[i]! - 48;
     if (c < 0 || c > 9) return NaN;
     v = v * 10 + c;
   }

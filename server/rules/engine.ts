@@ -4,36 +4,45 @@ import type { Nanos } from '../model/time.js';
 import type { World } from '../lifetime/world.js';
 import type { FlagSink, Rule, RuleInstance, RuleOptions } from './rule.js';
 
-type Table = { byKind: Map<EventKind, RuleInstance[]>; all: RuleInstance[] };
+/** The rules that look at one kind of event: those that named it, then those that look at all. */
+interface Watchers {
+  before: RuleInstance[];
+  after: RuleInstance[];
+}
 
 export class RuleEngine {
   private readonly instances: RuleInstance[];
-  private readonly before: Table = { byKind: new Map(), all: [] };
-  private readonly after: Table = { byKind: new Map(), all: [] };
+  private readonly byKind = new Map<EventKind, Watchers>();
+  /** For kinds no rule named. */
+  private readonly forAll: Watchers = { before: [], after: [] };
 
   constructor(rules: readonly Rule[], options: RuleOptions, private readonly out: FlagSink) {
     this.instances = rules.map((r) => r.create(options));
+    const named = (stage: 'before' | 'after', k: EventKind): RuleInstance[] =>
+      this.instances.filter((i) => i.stage === stage && i.on !== 'all' && i.on.includes(k));
+    const all = (stage: 'before' | 'after'): RuleInstance[] => this.instances.filter((i) => i.stage === stage && i.on === 'all');
+    this.forAll = { before: all('before'), after: all('after') };
     for (const inst of this.instances) {
-      const table = inst.stage === 'before' ? this.before : this.after;
-      if (inst.on === 'all') table.all.push(inst);
-      else for (const k of inst.on) table.byKind.set(k, [...(table.byKind.get(k) ?? []), inst]);
+      if (inst.on === 'all') continue;
+      for (const k of inst.on) {
+        if (!this.byKind.has(k)) this.byKind.set(k, { before: [...named('before', k), ...all('before')], after: [...named('after', k), ...all('after')] });
+      }
     }
   }
 
   /** Applies one event to the world with every interested rule looking on. */
   step(ev: KernelEvent, world: World): void {
-    this.run(this.before, ev, world);
+    const w = this.byKind.get(ev.kind) ?? this.forAll;
+    this.run(w.before, ev, world);
     world.apply(ev);
-    this.run(this.after, ev, world);
+    this.run(w.after, ev, world);
   }
 
   finish(world: World, end: Nanos): void {
     for (const inst of this.instances) inst.finish?.(world, this.out, end);
   }
 
-  private run(table: Table, ev: KernelEvent, world: World): void {
-    const rs = table.byKind.get(ev.kind);
-    if (rs !== undefined) for (const r of rs) r.observe(ev, world, this.out);
-    for (const r of table.all) r.observe(ev, world, this.out);
+  private run(rs: RuleInstance[], ev: KernelEvent, world: World): void {
+    for (let i = 0; i < rs.length; i++) rs[i]!.observe(ev, world, this.out);
   }
 }

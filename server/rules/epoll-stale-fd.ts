@@ -79,6 +79,7 @@ export const epollStaleFd: Rule = {
             return;
           }
           case 'fd.install': {
+            if (byFd.size === 0) return; // the common case: no key to build
             const set = byFd.get(fdKey(ev.pid, ev.fd));
             if (set === undefined) return;
             for (const epi of [...set]) {

@@ -1,0 +1,161 @@
+/**
+ * The fast path of record decoding: a printf record read straight from the capture's bytes, with
+ * no string made of the line. It accepts only plain records (ASCII, no JSON escape but the
+ * separating `\t`) and knows no error messages: anything it does not accept, and any field that
+ * does not parse, makes `error` non-null, and the caller then decodes the line as text (Fields),
+ * which produces the very same event or the anomaly with its message.
+ *
+ * Addresses and comms come from ByteStrings caches: equal bytes give the same string object.
+ */
+import type { Addr } from '../model/events.js';
+import type { Nanos } from '../model/time.js';
+import { ByteStrings } from './byte-strings.js';
+import { HEAD, MAX_FIELDS, type RecordFields } from './fields.js';
+
+/** Cache sizes (log2 slots) for addresses and other strings (comms, names). */
+export const ADDR_BITS = 16;
+export const TEXT_BITS = 12;
+const BACKSLASH = 92;
+const T = 116;
+/** Any reason to leave the record to the text path; its wording does not matter. */
+const REJECT = 'not a plain record';
+
+export class ByteFields implements RecordFields {
+  buf: Buffer = Buffer.alloc(0);
+  n = 0;
+  readonly start = new Int32Array(MAX_FIELDS);
+  readonly end = new Int32Array(MAX_FIELDS);
+  error: string | null = null;
+  t = 0 as Nanos;
+  /** The record's time as read, before the TimeBase makes it relative. */
+  sec = 0;
+  ns = 0;
+  cpu = 0;
+  pid = 0;
+  tid = 0;
+  comm = '';
+  lineNo = 0;
+  protected readonly addrs = new ByteStrings(ADDR_BITS);
+  protected readonly texts = new ByteStrings(TEXT_BITS);
+
+  /**
+   * Splits bytes [from, to) on escaped tabs. False when they hold a byte outside ASCII, any other
+   * escape, or too many fields: the text path handles those.
+   */
+  split(buf: Buffer, from: number, to: number): boolean {
+    this.buf = buf;
+    this.error = null;
+    let n = 0;
+    let s = from;
+    for (let i = from; i < to; i++) {
+      const c = buf[i]!;
+      if (c === BACKSLASH) {
+        if (buf[i + 1] !== T || i + 1 >= to || n >= MAX_FIELDS - 1) return false;
+        this.start[n] = s;
+        this.end[n++] = i;
+        s = ++i + 1;
+      } else if (c >= 0x80) {
+        return false;
+      }
+    }
+    this.start[n] = s;
+    this.end[n++] = to;
+    this.n = n;
+    return true;
+  }
+
+  /** Whether field i is exactly `s` (ASCII). */
+  is(i: number, s: Uint8Array): boolean {
+    const from = this.start[i]!;
+    if (this.end[i]! - from !== s.length) return false;
+    for (let k = 0; k < s.length; k++) if (this.buf[from + k] !== s[k]) return false;
+    return true;
+  }
+
+  /** A hash of field i's bytes (for routing by tag). */
+  hash(i: number): number {
+    return hashBytes(this.buf, this.start[i]!, this.end[i]!);
+  }
+
+  /** Field i as a string. */
+  text(i: number): string {
+    const from = this.start[i]!;
+    const to = this.end[i]!;
+    return this.intern(this.texts, this.buf, from, to, hashBytes(this.buf, from, to));
+  }
+
+  /** The cached string of the bytes (a hook: the decode worker records which slot it came from). */
+  protected intern(cache: ByteStrings, buf: Buffer, from: number, to: number, hash: number): string {
+    return cache.lookup(buf, from, to, hash);
+  }
+
+  number(i: number): number {
+    return parseIntegerBytes(this.buf, this.start[i]!, this.end[i]!);
+  }
+
+  addr(i: number): Addr {
+    const k = HEAD + i;
+    if (k >= this.n) return this.reject() as Addr;
+    const buf = this.buf;
+    const from = this.start[k]!;
+    const to = this.end[k]!;
+    if (to - from <= 0 || to - from > 16) return this.reject() as Addr;
+    let h = to - from;
+    for (let j = from; j < to; j++) {
+      const c = buf[j]!;
+      if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return this.reject() as Addr;
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    return this.intern(this.addrs, buf, from, to, h) as Addr;
+  }
+
+  int(i: number): number {
+    const k = HEAD + i;
+    const v = k < this.n ? this.number(k) : NaN;
+    if (Number.isNaN(v)) this.reject();
+    return v;
+  }
+
+  bool(i: number): boolean {
+    return this.int(i) !== 0;
+  }
+
+  str(i: number, rest = false): string {
+    const k = HEAD + i;
+    if (!rest || k >= this.n - 2) return k < this.n ? this.text(k) : '';
+    const parts: string[] = [];
+    for (let j = k; j < this.n - 1; j++) parts.push(this.text(j));
+    return parts.join('\t');
+  }
+
+  private reject(): string {
+    this.error = REJECT;
+    return '';
+  }
+}
+
+export function hashBytes(buf: Uint8Array, from: number, to: number): number {
+  let h = to - from;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  return h;
+}
+
+/** parseIntegerIn (fields.ts) on bytes: a decimal integer, optionally negative; NaN otherwise. */
+function parseIntegerBytes(b: Uint8Array, from: number, to: number): number {
+  const n = to - from;
+  if (n <= 0 || n > 20) return NaN;
+  let i = from;
+  let neg = false;
+  if (b[i] === 45) {
+    if (n === 1) return NaN;
+    neg = true;
+    i++;
+  }
+  let v = 0;
+  for (; i < to; i++) {
+    const c = b[i]! - 48;
+    if (c < 0 || c > 9) return NaN;
+    v = v * 10 + c;
+  }
+  return neg ? -v : v;
+}

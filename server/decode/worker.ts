@@ -1,0 +1,54 @@
+/**
+ * The decode worker: reads a capture file (gunzipping it), splits and parses its lines into packed
+ * batches (packed.ts) for the analyzing thread. At most MAX_IN_FLIGHT batches wait over there, so
+ * memory stays bounded when analysis is the slower side.
+ *
+ * Messages out: {type:'open-error', message, code}, {type:'batch', batch},
+ * {type:'end', truncated, error, errorLine}. In: each batch's numbers once consumed (a credit, and
+ * the buffer for reuse).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { LineSplitter } from '../capture/lines.js';
+import { openCapture } from '../capture/open.js';
+import { RecordPacker } from './packed.js';
+
+export const MAX_IN_FLIGHT = 4;
+
+const port = parentPort!;
+const path = (workerData as { path: string }).path;
+let credits = MAX_IN_FLIGHT;
+let wake: (() => void) | undefined;
+port.on('message', (nums: Float64Array) => {
+  packer.recycle(nums);
+  credits++;
+  wake?.();
+});
+
+const packer = new RecordPacker((batch) => {
+  credits--;
+  port.postMessage({ type: 'batch', batch }, [batch.nums.buffer as ArrayBuffer]);
+});
+const lines = new LineSplitter((buf, start, end, n) => packer.line(buf, start, end, n));
+
+let stream;
+try {
+  stream = await openCapture(path);
+} catch (e) {
+  port.postMessage({ type: 'open-error', message: (e as Error).message, code: (e as NodeJS.ErrnoException).code });
+  process.exit(0);
+}
+let error: string | null = null;
+let errorLine = 0;
+try {
+  for await (const chunk of stream) {
+    lines.push(chunk as Buffer);
+    while (credits <= 0) await new Promise<void>((resolve) => (wake = resolve));
+  }
+} catch (e) {
+  error = (e as Error).message;
+  errorLine = packer.lastLine;
+}
+const truncated = lines.end() ?? null;
+packer.flush();
+port.postMessage({ type: 'end', truncated, error, errorLine });
+port.close();
