@@ -15,7 +15,7 @@ const LAYERS: Record<string, number> = {
   lifetime: 3,
   rules: 4,
   analyze: 5,
-  report: 6,
+  report: 6, export: 6,
   live: 7, agent: 7,
   cli: 8,
 };

@@ -24,18 +24,8 @@ const rulesDir = join(root, 'test', 'fixtures', 'rules');
 const sample = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
 const fixture = (name: string): string => writeCapture(traceToCapture(readFileSync(join(rulesDir, name), 'utf8')));
 
-/**
- * The real command as a user runs it. Until server/cli/main.ts dispatches `export`, the same
- * exportCommand runs in a child process through a stand-in for main (same exit codes and streams).
- */
-const wired = /case 'export'/.test(readFileSync(join(root, 'server', 'cli', 'main.ts'), 'utf8'));
-const standIn = `
-  const { exportCommand } = await import(${JSON.stringify(join(root, 'dist', 'server', 'cli', 'export.js'))});
-  const { UsageError } = await import(${JSON.stringify(join(root, 'dist', 'server', 'cli', 'args.js'))});
-  try { process.exitCode = await exportCommand(process.argv.slice(2), (s) => void process.stdout.write(s)); }
-  catch (e) { if (!(e instanceof UsageError)) throw e; process.stderr.write('lifetrace: ' + e.message + '\\n'); process.exitCode = 2; }`;
-const lifetrace = (...args: string[]) =>
-  execa('node', wired || args[0] !== 'export' ? [bin, ...args] : ['--input-type=module', '-e', standIn, '--', ...args], { reject: false, cwd: root });
+/** The real command as a user runs it. */
+const lifetrace = (...args: string[]) => execa('node', [bin, ...args], { reject: false, cwd: root });
 
 interface Trace {
   traceEvents: TraceEvent[];

@@ -10,6 +10,7 @@ import { startCommand } from './start.js';
 import { serveCommand } from './serve.js';
 import { agentCommand } from './agent.js';
 import { replayCommand } from './replay.js';
+import { exportCommand } from './export.js';
 
 import { VERSION } from './version.js';
 
@@ -19,6 +20,7 @@ usage: lifetrace COMMAND [options]
 
 commands:
   analyze CAPTURE   report lifetimes and suspicious orderings of a capture (--help for options)
+  export CAPTURE    a capture as a trace for ui.perfetto.dev: lifetimes, phases, flags, evidence flows
   capture --out F   record a capture here or in a QEMU guest (--vm), with a workload or stress preset
   probes            how each probe resolves on this kernel (or a guest's: --vm) and which rules can run
   rules             list the rules with their severity and the kernel thread each comes from
@@ -50,6 +52,8 @@ export async function main(argv: string[], print: (s: string) => void = (s) => v
         return await agentCommand(rest, print);
       case 'replay':
         return await replayCommand(rest, print);
+      case 'export':
+        return await exportCommand(rest, print);
       case 'start':
         return await startCommand(rest, print);
       case undefined:
