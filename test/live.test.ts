@@ -183,7 +183,7 @@ describe('live: REST', () => {
     const server = await startServe([], data);
     try {
       const list = await server.get<{ name: string; bytes: number }[]>('/api/captures');
-      expect(list).toEqual([{ name: 'sample.ljsonl.gz', bytes: statSync(SAMPLE).size, modified: expect.any(String) }]);
+      expect(list).toEqual([{ name: 'sample.ljsonl.gz', bytes: statSync(SAMPLE).size, modified: expect.any(String), recording: false }]);
       const bad = await fetch(new URL('/api/flags?limit=0', server.url));
       expect(bad.status).toBe(400);
       expect(((await bad.json()) as { error: string }).error).toMatch(/limit must be an integer/);

@@ -155,9 +155,38 @@ describe('lifetrace replay', () => {
     }
   }, 60_000);
 
-  it('a missing or broken capture is a clear error', async () => {
+  it('a missing capture is a usage error; a truncated one replays up to where it breaks, and says where', async () => {
     const r = await execa(process.execPath, [BIN, 'replay', '/nonexistent.ljsonl.gz', '--port', '0'], { reject: false });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/no such capture/);
+
+    const dir = mkdtempSync(join(tmpdir(), 'lt-trunc-'));
+    const whole = readFileSync(SAMPLE);
+    const cut = join(dir, 'cut.ljsonl.gz');
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)));
+    const offline = await analyzeJson(cut);
+    expect(offline.summary.input_error).toMatch(/reading stopped after line \d+/);
+    const proc = execa(process.execPath, [BIN, 'replay', cut, '--port', '0', '--speed', 'max', '--data', dir], { reject: false, buffer: false, stdin: 'ignore' });
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        proc.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /dashboard at (http:\/\/\S+)/.exec(out);
+          if (m && /replaying what comes before/.test(out)) resolve(m[1]!);
+        });
+        void proc.then(() => reject(new Error(`replay exited: ${out}`)));
+      });
+      expect(out).toMatch(/reading stopped after line \d+/);
+      const s = { url, get: async <T>(p: string) => (await (await fetch(new URL(p, url))).json()) as T } as ServerProcess;
+      const view = await until(async () => { const v = await replayState(s, 'cut'); return v.finished ? v : undefined; }, 20_000, 'the end');
+      expect(view.error).toMatch(/line \d+/);
+      const flags = await s.get<FlagSummary[]>('/api/flags?host=cut&limit=10000');
+      expect(flags.map(flagKey).sort()).toEqual(offline.flags.map(flagKey).sort());
+      expect(flags.length).toBeGreaterThan(0);
+    } finally {
+      proc.kill('SIGINT');
+      await proc;
+    }
   });
 });

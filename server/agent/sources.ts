@@ -196,7 +196,7 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
       } catch (e) {
         return `the capture could not be read to its end: ${(e as Error).message}`;
       } finally {
-        stream.destroy();
+        void stream.return(undefined);
       }
       return stopped ? 'stopped' : 'end of capture';
     },
@@ -216,7 +216,7 @@ async function readHeader(path: string, host: string): Promise<CaptureHeader> {
     split.push(chunk as Buffer);
     if (firstLine !== undefined) break;
   }
-  stream.destroy();
+  void stream.return(undefined);
   if (firstLine !== undefined && looksLikeHeader(firstLine)) {
     const h = parseHeader(firstLine);
     if (!h.ok) throw new Error(`${path}: ${h.error}`);

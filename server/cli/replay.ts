@@ -37,6 +37,8 @@ export async function replayCommand(argv: string[], print: (s: string) => void):
     throw e;
   }
   print(`lifetrace: dashboard at ${server.url}\n`);
+  const error = server.hub.replays.get(host)?.view().error;
+  if (error) print(`lifetrace: ${error}; replaying what comes before it\n`);
   print(`lifetrace: replaying ${path} as host ${host} at ${speed === 'max' ? 'full speed' : `${speed}x`}${v.loop ? ', in a loop' : ''}\n`);
   await untilSignal();
   await server.close();

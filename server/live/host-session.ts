@@ -88,6 +88,7 @@ export class HostSession {
 
   /** Raw capture lines, in order (a batch from the agent, or a server-side replay). */
   feed(lines: Uint8Array): void {
+    if (this.ended) throw new Error(`host ${this.host}: lines fed after the end of its stream`);
     this.lastBatchWall = this.clock();
     this.settled = false;
     const buf = Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength);

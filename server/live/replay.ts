@@ -29,6 +29,8 @@ export class ReplayError extends Error {}
 
 interface FirstPass {
   header: CaptureHeader;
+  /** Why the file could not be read to its end (the replay shows what came before). */
+  error: string | undefined;
   start_s: number;
   end_s: number;
   flags_s: number[];
@@ -41,7 +43,9 @@ async function firstPass(path: string): Promise<FirstPass> {
   const h = a.decoder.info.header ?? { format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: '', host: 'unknown', kernel: 'unknown', families: {}, lifetrace_version: 'unknown' };
   const s = (t: number | undefined): number => Math.round(t ?? 0) / 1e9;
   const flags = a.flags.all().map((f) => s(f.time)).sort((x, y) => x - y);
-  return { header: h as CaptureHeader, start_s: s(a.firstT), end_s: s(a.lastT), flags_s: flags };
+  const truncated = a.decoder.anomalies.examples.find((x) => x.kind === 'truncated-line');
+  const error = a.inputError ?? (truncated ? `line ${truncated.line}: ${truncated.message}` : undefined);
+  return { header: h as CaptureHeader, error, start_s: s(a.firstT), end_s: s(a.lastT), flags_s: flags };
 }
 
 /** Pulls lines from a capture file, with the kernel time of each printf record. */
@@ -63,7 +67,7 @@ class LineReader {
       if (this.done) return undefined;
       this.queue.length = 0;
       this.head = 0;
-      this.iterator ??= (await openCapture(this.path))[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      this.iterator ??= await openCapture(this.path);
       try {
         const r = await this.iterator.next();
         if (r.done) {
@@ -75,6 +79,7 @@ class LineReader {
       } catch (e) {
         this.done = true;
         this.error = (e as Error).message;
+        this.split.end(); // the last, partial line, as analyzeFile reads it
       }
     }
     const line = this.queue[this.head++]!;
@@ -137,7 +142,7 @@ export class ServerReplay {
     return {
       capture: basename(this.path), playing: this.playing && !this.finished, speed: this.speed,
       start_s: this.pass.start_s, end_s: this.pass.end_s, position_s: Math.round(this.position) / 1e9,
-      flags_s: this.pass.flags_s, finished: this.finished,
+      flags_s: this.pass.flags_s, finished: this.finished, error: this.pass.error ?? this.reader?.error ?? null,
     };
   }
 
@@ -227,11 +232,12 @@ export class ServerReplay {
   /** Feeds records up to kernel time `limit` (a batch at most); returns how many lines went in. */
   private async feed(limit: number): Promise<number> {
     const lines: string[] = [];
+    let atEnd = false;
     while (lines.length < BATCH_LINES) {
       const line = this.pending ?? (await this.reader.next());
       this.pending = undefined;
       if (line === undefined) {
-        this.finish();
+        atEnd = true;
         break;
       }
       const t = this.reader.timeOf(line);
@@ -243,6 +249,7 @@ export class ServerReplay {
       lines.push(line);
     }
     if (lines.length > 0) this.session.feed(Buffer.from(lines.join('\n') + '\n'));
+    if (atEnd) this.finish(); // after the last lines went in
     return lines.length;
   }
 

@@ -138,6 +138,8 @@ export interface ReplayView {
   /** Times of every flag the capture raises (from a first pass), for "next flag" and the time axis. */
   flags_s: number[];
   finished: boolean;
+  /** The capture could not be read to its end (truncated, corrupt): what came before it is shown. */
+  error: string | null;
 }
 
 /** POST /api/replay/:host, JSON. */
