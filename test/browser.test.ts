@@ -5,8 +5,10 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { FlagDetail, FlagSummary, HostView, ObjectHistory } from '../server/protocol/wire.js';
-import { buildWeb, fixtureCapture, launchBrowser, openDashboard, SAMPLE, screenshot, startServer, traceCapture, until, type OpenPage, type Server } from './support/browser.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CaptureInfo, FlagDetail, FlagSummary, HostView, ObjectHistory, ReplayView } from '../server/protocol/wire.js';
+import { buildWeb, fixtureCapture, launchBrowser, openDashboard, SAMPLE, SCREENSHOTS, screenshot, startReplay, startServer, traceCapture, until, type OpenPage, type Server } from './support/browser.js';
 
 let browser: Browser;
 const cleanups: (() => Promise<void>)[] = [];
@@ -30,7 +32,7 @@ async function serve(): Promise<Server> {
   return s;
 }
 
-async function dashboard(s: Server): Promise<OpenPage> {
+async function dashboard(s: { url: string }): Promise<OpenPage> {
   const p = await openDashboard(browser, s.url);
   cleanups.push(() => p.close());
   await p.page.getByTestId('feed-status').and(p.page.locator('[data-state="open"]')).waitFor();
@@ -381,6 +383,230 @@ describe('dashboard in a browser', () => {
     await page.getByTestId('objects-input').fill('0x1234');
     await page.getByTestId('objects-search').click();
     await results.getByTestId('objects-none').waitFor();
+    expect(errors).toEqual([]);
+  });
+});
+
+/** The replay bar's state as the page shows it (data-* attributes of the bar). */
+async function barState(page: Page, host: string) {
+  const bar = page.getByTestId('replay-bar').and(page.locator(`[data-host="${host}"]`));
+  const [state, position, start, end, speed] = await Promise.all(['data-state', 'data-position', 'data-start', 'data-end', 'data-speed'].map((a) => bar.getAttribute(a)));
+  return { state: state!, position: Number(position), start: Number(start), end: Number(end), speed: speed! };
+}
+
+/** The flag rows of a host, with their kernel times. */
+async function flagTimes(page: Page, host: string): Promise<number[]> {
+  return rows(page).and(page.locator(`[data-host="${host}"]`)).getByTestId('flag-time').evaluateAll((els) => els.map((e) => Number((e.textContent ?? '').replace(' s', ''))));
+}
+
+describe('server-side replays and the capture library in a browser', () => {
+  it('replay controls: pause holds the position, next flag jumps to it, seeking back resets later flags, max speed finishes', async () => {
+    const r = await startReplay(SAMPLE, { speed: '1' });
+    cleanups.push(() => r.stop());
+    const { page, errors } = await dashboard(r);
+    const bar = page.getByTestId('replay-bar').and(page.locator('[data-host="sample"]'));
+    await bar.waitFor();
+    // Still labelled a replay, and its bar carries the capture's span and a tick per flag time.
+    await expect(page.getByTestId('replay-label').textContent()).resolves.toContain('sample: sample.ljsonl.gz');
+    const view = (await r.api<HostView[]>('/api/hosts')).find((v) => v.host === 'sample')!.replay!;
+    expect(view.flags_s.length).toBeGreaterThan(2);
+    await expect(bar.getByTestId('replay-capture').textContent()).resolves.toBe('sample.ljsonl.gz');
+    await expect(bar.getByTestId('replay-flag-tick').count()).resolves.toBe(new Set(view.flags_s).size);
+    await expect(bar.getByTestId('replay-speed').inputValue()).resolves.toBe('1');
+
+    // Pause: the position stays where it is (on the page and on the server).
+    await expect(bar.getByTestId('replay-play').getAttribute('data-action')).resolves.toBe('pause');
+    await bar.getByTestId('replay-play').click();
+    await bar.and(page.locator('[data-state="paused"]')).waitFor();
+    const paused = await barState(page, 'sample');
+    expect(paused.position).toBeLessThan(view.end_s);
+    await page.waitForTimeout(1200);
+    expect((await barState(page, 'sample')).position).toBe(paused.position);
+    const server = (await r.api<HostView[]>('/api/hosts'))[0]!.replay!;
+    expect(server.position_s).toBe(paused.position);
+    expect(server.playing).toBe(false);
+    await expect(bar.getByTestId('replay-play').textContent()).resolves.toMatch(/Play/);
+
+    // Next flag, twice: the position reaches the flag's time, and a row of that flag shows.
+    const nextFlags: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const from = (await barState(page, 'sample')).position;
+      const next = view.flags_s.find((t) => t > from + 1e-6)!;
+      expect(next).toBeDefined();
+      await bar.getByTestId('replay-next-flag').click();
+      await until(`position at the flag at ${next} s`, async () => (await barState(page, 'sample')).position >= next);
+      await until(`a flag row at ${next} s`, async () => (await flagTimes(page, 'sample')).some((t) => Math.abs(t - next) < 0.0015));
+      expect((await barState(page, 'sample')).state).toBe('paused');
+      nextFlags.push(next);
+    }
+    const before = await flagTimes(page, 'sample');
+    expect(before.some((t) => t >= nextFlags[1]! - 0.0015)).toBe(true);
+    await bar.screenshot({ path: join(SCREENSHOTS, 'replay-bar-paused.png') });
+
+    // Seek back by dragging the handle on the time axis to between the two flags: the analysis
+    // starts over and stops there, so flags after the position go.
+    const target = (nextFlags[0]! + nextFlags[1]!) / 2;
+    const axis = await bar.getByTestId('replay-axis').boundingBox();
+    const xAt = (t: number) => axis!.x + axis!.width * ((t - view.start_s) / (view.end_s - view.start_s));
+    const y = axis!.y + axis!.height / 2;
+    await page.mouse.move(xAt((await barState(page, 'sample')).position), y);
+    await page.mouse.down();
+    await page.mouse.move(xAt(view.end_s - 0.5), y, { steps: 4 });
+    await page.mouse.move(xAt(target), y, { steps: 8 });
+    await page.mouse.up();
+    const perPixel = (view.end_s - view.start_s) / axis!.width;
+    await until('the position back between the flags', async () => {
+      const p = (await barState(page, 'sample')).position;
+      return p < nextFlags[1]! && Math.abs(p - target) <= 2 * perPixel;
+    });
+    await until('no flag row after the position', async () => {
+      const p = (await barState(page, 'sample')).position;
+      const times = await flagTimes(page, 'sample');
+      return times.every((t) => t <= p) && times.length < before.length;
+    });
+    const afterSeek = await r.api<FlagSummary[]>('/api/flags?host=sample&limit=1000');
+    await until('the rows the server has', async () => (await flagTimes(page, 'sample')).length === afterSeek.length);
+    expect((await barState(page, 'sample')).state).toBe('paused');
+
+    // Seek by a click, forward past the first burst: its flags come back.
+    await page.mouse.click(xAt(3.5), y);
+    await until('the position at 3.5 s', async () => Math.abs((await barState(page, 'sample')).position - 3.5) <= 2 * perPixel);
+    await until('the flags up to 3.5 s', async () => (await flagTimes(page, 'sample')).length >= view.flags_s.filter((t) => t <= 3.4).length);
+
+    // Max speed and play: it runs to the end and says it finished, with every flag listed.
+    await bar.getByTestId('replay-speed').selectOption('max');
+    await until('speed max', async () => (await barState(page, 'sample')).speed === 'max');
+    await bar.getByTestId('replay-play').click();
+    await bar.and(page.locator('[data-state="finished"]')).waitFor({ timeout: 15_000 });
+    const done = await barState(page, 'sample');
+    expect(done.position).toBe(view.end_s);
+    await expect(bar.getByTestId('replay-state').textContent()).resolves.toBe('finished');
+    await expect(bar.getByTestId('replay-play').textContent()).resolves.toMatch(/again/);
+    await expect(bar.getByTestId('replay-next-flag').isDisabled()).resolves.toBe(true);
+    const all = await r.api<FlagSummary[]>('/api/flags?host=sample&limit=1000');
+    await until('every flag of the capture', async () => (await flagTimes(page, 'sample')).length === all.length);
+    await page.getByTestId('host-status').and(page.locator('[data-state="ended"]')).waitFor();
+    await bar.screenshot({ path: join(SCREENSHOTS, 'replay-bar-finished.png') });
+    await screenshot(page, 'replay-finished');
+
+    // Play again starts over from the beginning.
+    await bar.getByTestId('replay-play').click();
+    await until('playing again from the start', async () => {
+      const st = await barState(page, 'sample');
+      return st.state !== 'finished' || st.position < view.end_s;
+    });
+    expect(errors).toEqual([]);
+  });
+
+  it('captures panel: record an agent\'s stream, list, download, replay, delete, upload', async () => {
+    const s = await serve();
+    const { page, errors } = await dashboard(s);
+    const panel = page.getByTestId('captures');
+    await panel.getByTestId('record-none').waitFor();
+    await expect(panel.getByTestId('captures-empty').isVisible()).resolves.toBe(true);
+    // Not --loop: each round of a looping agent is a new run of the host, and the server leaves a
+    // recording behind with the run it started on (it cannot be stopped then). At 1x the sample
+    // streams for 6.4 s, time enough to start recording it from the page.
+    s.agent(SAMPLE, { host: 'rec', speed: '1' });
+    const hostRow = panel.getByTestId('record-host').and(page.locator('[data-host="rec"]'));
+    await hostRow.waitFor();
+    // An agent's replay is labelled but has no controls: the server does not drive it.
+    await page.getByTestId('host-status').and(page.locator('[data-host="rec"][data-mode="replay"]')).waitFor();
+    await expect(page.getByTestId('replay-bar').count()).resolves.toBe(0);
+
+    // Record this host.
+    await hostRow.getByTestId('capture-record').click();
+    const nameEl = hostRow.getByTestId('recording-name');
+    await nameEl.waitFor();
+    const name = (await nameEl.textContent())!;
+    expect(name).toMatch(/^rec-.*\.ljsonl\.gz$/);
+    await expect(panel.getByTestId('captures-message').textContent()).resolves.toContain(`rec into ${name}`);
+    await until('recorded bytes', async () => (await s.api<HostView[]>('/api/hosts')).find((v) => v.host === 'rec')!.recording!.bytes > 0, 20_000);
+    await until('the size on the page', async () => (await hostRow.getByTestId('recording-bytes').textContent()) !== '0 B');
+    // In the library meanwhile, marked as being recorded (and not deletable).
+    const row = panel.getByTestId('capture-row').and(page.locator(`[data-name="${name}"]`));
+    await row.and(page.locator('[data-recording="true"]')).waitFor();
+    await expect(row.getByTestId('capture-recording').isVisible()).resolves.toBe(true);
+    await expect(row.getByTestId('capture-delete').isDisabled()).resolves.toBe(true);
+    await panel.screenshot({ path: join(SCREENSHOTS, 'captures-recording.png') });
+
+    // Stop: the capture is in the library, complete.
+    await hostRow.getByTestId('capture-stop').click();
+    await row.and(page.locator('[data-recording="false"]')).waitFor();
+    await hostRow.getByTestId('capture-record').waitFor();
+    await expect(panel.getByTestId('captures-message').textContent()).resolves.toBe(`saved ${name}`);
+    const info = (await s.api<CaptureInfo[]>('/api/captures')).find((c) => c.name === name)!;
+    expect(info.recording).toBe(false);
+    expect(info.bytes).toBeGreaterThan(100);
+    await expect(row.getByTestId('capture-recording').isHidden()).resolves.toBe(true);
+    await expect(row.getByTestId('capture-time').textContent()).resolves.toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+
+    // Download: the link is the capture's URL, the browser saves it under its name, and it is the file.
+    const link = row.getByTestId('capture-download');
+    await expect(link.getAttribute('href')).resolves.toBe(`/api/captures/${name}`);
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    expect(download.suggestedFilename()).toBe(name);
+    const saved = readFileSync((await download.path())!);
+    expect(saved.length).toBe(info.bytes);
+    expect([saved[0], saved[1]]).toEqual([0x1f, 0x8b]); // gzip
+    const fetched = await page.evaluate(async (href) => {
+      const res = await fetch(href);
+      return { status: res.status, bytes: (await res.arrayBuffer()).byteLength, disposition: res.headers.get('content-disposition') };
+    }, (await link.getAttribute('href'))!);
+    expect(fetched).toEqual({ status: 200, bytes: info.bytes, disposition: `attachment; filename="${name}"` });
+
+    // Record all, stop all: both streaming hosts.
+    // Record all takes every host whose stream goes on (rec's has ended by now).
+    s.agent(SAMPLE, { host: 'rec2', speed: '1' });
+    s.agent(SAMPLE, { host: 'rec3', speed: '1' });
+    await panel.getByTestId('record-host').and(page.locator('[data-host="rec3"]')).waitFor();
+    await panel.getByTestId('record-host').and(page.locator('[data-host="rec2"]')).waitFor();
+    await panel.getByTestId('record-all').click();
+    await until('both hosts recording', async () => (await panel.getByTestId('recording-name').count()) === 2);
+    expect(await panel.locator('[data-testid="record-host"][data-recording^="rec"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-host')))).toEqual(['rec2', 'rec3']);
+    await panel.getByTestId('stop-all').click();
+    await until('both recordings in the library', async () => (await panel.locator('[data-testid="capture-row"][data-recording="false"]').count()) === 3);
+    await expect(panel.getByTestId('recording-name').count()).resolves.toBe(0);
+
+    // Replay from the library: a new host, replayed by the server, with its controls.
+    await row.getByTestId('capture-replay').click();
+    const replayHost = `replay-${name.replace(/\.ljsonl\.gz$/, '')}`;
+    await expect(panel.getByTestId('captures-message').textContent()).resolves.toContain(`as host ${replayHost}`);
+    await page.getByTestId('host-status').and(page.locator(`[data-host="${replayHost}"]`)).waitFor();
+    const bar = page.getByTestId('replay-bar').and(page.locator(`[data-host="${replayHost}"]`));
+    await bar.waitFor();
+    const view = await until('the replay view', async () => (await s.api<HostView[]>('/api/hosts')).find((v) => v.host === replayHost)?.replay ?? undefined) as ReplayView;
+    expect(view.capture).toBe(name);
+    await screenshot(page, 'captures-panel');
+    await panel.screenshot({ path: join(SCREENSHOTS, 'captures-panel.png') });
+
+    // Delete asks first: dismissed, nothing happens; accepted, the capture goes.
+    page.once('dialog', (d) => void d.dismiss());
+    await row.getByTestId('capture-delete').click();
+    await page.waitForTimeout(300);
+    expect((await s.api<CaptureInfo[]>('/api/captures')).some((c) => c.name === name)).toBe(true);
+    page.once('dialog', (d) => {
+      expect(d.message()).toContain(name);
+      void d.accept();
+    });
+    await row.getByTestId('capture-delete').click();
+    await row.waitFor({ state: 'detached' });
+    expect((await s.api<CaptureInfo[]>('/api/captures')).some((c) => c.name === name)).toBe(false);
+    await expect(panel.getByTestId('captures-message').textContent()).resolves.toBe(`deleted ${name}`);
+
+    // Upload through the file input: it is listed with its size; a bad name is refused with the server's reason.
+    const bytes = readFileSync(SAMPLE);
+    await panel.getByTestId('capture-upload').setInputFiles({ name: 'uploaded-sample.ljsonl.gz', mimeType: 'application/gzip', buffer: bytes });
+    const up = panel.getByTestId('capture-row').and(page.locator('[data-name="uploaded-sample.ljsonl.gz"]'));
+    await up.waitFor();
+    await expect(panel.getByTestId('captures-message').textContent()).resolves.toBe('uploaded uploaded-sample.ljsonl.gz');
+    expect((await s.api<CaptureInfo[]>('/api/captures')).find((c) => c.name === 'uploaded-sample.ljsonl.gz')!.bytes).toBe(bytes.length);
+    await panel.getByTestId('capture-upload').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
+    await panel.getByTestId('captures-message').and(page.locator('[data-kind="error"]')).waitFor();
+    await expect(panel.getByTestId('captures-message').textContent()).resolves.toMatch(/upload failed: .*\.ljsonl/);
+    // The upload replays too.
+    await up.getByTestId('capture-replay').click();
+    await page.getByTestId('replay-bar').and(page.locator('[data-host="replay-uploaded-sample"]')).waitFor();
     expect(errors).toEqual([]);
   });
 });

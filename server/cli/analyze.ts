@@ -17,7 +17,7 @@ options:
   --fail-on LEVEL        exit 1 when a flag at or above LEVEL exists (info, warning, error)
   --rules a,b            run only these rules (default: all; see 'lifetrace rules')
   --perm-wait-ms N       threshold of fsnotify.long-permission-wait (default 100)
-  --reorder-window-ms N  how late a per-CPU record may arrive and still be ordered (default 250)
+  --reorder-window-ms N  how late a per-CPU record may arrive and still be ordered (default ${DEFAULT_REORDER.windowNs / NS_PER_MS})
   --chains N             evidence chains shown per rule in the text report (default 3)
 
 exit status: 0 done; 1 a flag at or above --fail-on; 2 usage or input error`;

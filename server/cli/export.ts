@@ -23,7 +23,7 @@ options:
   -o, --output FILE      write to FILE (default: standard output)
   --rules a,b            run only these rules (default: all; see 'lifetrace rules')
   --perm-wait-ms N       threshold of fsnotify.long-permission-wait (default 100)
-  --reorder-window-ms N  how late a per-CPU record may arrive and still be ordered (default 250)
+  --reorder-window-ms N  how late a per-CPU record may arrive and still be ordered (default ${DEFAULT_REORDER.windowNs / NS_PER_MS})
 
 The capture is read as a stream and each lifetime is written as it ends: memory stays bounded by
 the objects live at one time, whatever the capture's size. A truncated capture is exported up to

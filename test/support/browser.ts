@@ -1,6 +1,7 @@
 /**
  * Browser-test support: a real `lifetrace serve` process, real `lifetrace agent --replay`
- * processes, and Debian's chromium driven by playwright-core (no browser download).
+ * processes, a real `lifetrace replay` process (a server-side replay with controls), and Debian's
+ * chromium driven by playwright-core (no browser download).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -79,20 +80,23 @@ export interface Server extends Proc {
   api<T>(path: string): Promise<T>;
 }
 
+/** Waits for a server process to print where its dashboard is. */
+async function dashboardUrl(p: Proc, what: string): Promise<string> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const m = /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(p.output());
+    if (m) return m[1]!;
+    if (p.child.exitCode !== null || Date.now() > deadline) throw new Error(`${what} did not start:\n${p.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** `port`: listen there (to restart a server where a page expects it); default a free one. */
 export async function startServer(port?: number): Promise<Server> {
   port ??= await freePort();
   const data = mkdtempSync(join(tmpdir(), 'lifetrace-browser-'));
   const p = run(['serve', '--port', String(port), '--host', '127.0.0.1', '--token', TOKEN, '--data', data]);
-  const deadline = Date.now() + 20_000;
-  let url: string | undefined;
-  while (url === undefined) {
-    const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(p.output());
-    if (m) url = m[0];
-    else if (p.child.exitCode !== null || Date.now() > deadline) throw new Error(`lifetrace serve did not start:\n${p.output()}`);
-    else await new Promise((r) => setTimeout(r, 50));
-  }
-  const base = url;
+  const base = await dashboardUrl(p, 'lifetrace serve');
   const agents: Proc[] = [];
   return {
     ...p, url: base,
@@ -110,6 +114,33 @@ export async function startServer(port?: number): Promise<Server> {
     async stop() {
       await Promise.all(agents.map((a) => a.stop()));
       await p.stop();
+    },
+  };
+}
+
+export interface ReplayServer extends Proc {
+  url: string;
+  /** The capture library of the server (DATA/captures). */
+  data: string;
+  api<T>(path: string): Promise<T>;
+}
+
+/**
+ * `lifetrace replay CAPTURE --speed S`: a server that replays CAPTURE itself, as a host named after
+ * the file (sample.ljsonl.gz: `sample`), with the page's replay controls.
+ */
+export async function startReplay(capture: string, o: { speed?: string; loop?: boolean } = {}): Promise<ReplayServer> {
+  const port = await freePort();
+  const data = mkdtempSync(join(tmpdir(), 'lifetrace-replay-'));
+  const p = run(['replay', capture, '--port', String(port), '--host', '127.0.0.1', '--data', data,
+    ...(o.speed ? ['--speed', o.speed] : []), ...(o.loop ? ['--loop'] : [])]);
+  const url = await dashboardUrl(p, 'lifetrace replay');
+  return {
+    ...p, url, data,
+    async api<T>(path: string): Promise<T> {
+      const res = await fetch(new URL(path, url));
+      if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
+      return (await res.json()) as T;
     },
   };
 }

@@ -1,5 +1,5 @@
 /** The REST endpoints (same origin), typed by the wire protocol. */
-import type { FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, SeverityLevel, StatsPoint } from '../../server/protocol/wire.js';
+import type { CaptureInfo, FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, ReplayCommand, ReplayView, SeverityLevel, StatsPoint } from '../../server/protocol/wire.js';
 
 export interface RuleInfo {
   id: string;
@@ -9,9 +9,8 @@ export interface RuleInfo {
   explanation: string;
 }
 
-/** GET a JSON document; a non-2xx answer throws with the server's {error} message when it has one. */
-async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(path, { headers: { accept: 'application/json' }, signal: signal ?? null });
+/** A JSON answer, or an error with the server's {error} message when it has one (also for 2xx that are not JSON). */
+async function answer<T>(path: string, res: Response): Promise<T> {
   const text = await res.text();
   let body: unknown;
   try {
@@ -26,6 +25,26 @@ async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
   return body as T;
 }
 
+/** GET a JSON document; a non-2xx answer throws with the server's {error} message when it has one. */
+async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+  return answer<T>(path, await fetch(path, { headers: { accept: 'application/json' }, signal: signal ?? null }));
+}
+
+/** A request that changes something. POSTs must say they are JSON, or the server answers 415. */
+async function send<T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, headers: { accept: 'application/json' } };
+  if (body instanceof Blob) {
+    init.headers = { accept: 'application/json', 'content-type': 'application/octet-stream' };
+    init.body = body;
+  } else if (body !== undefined) {
+    init.headers = { accept: 'application/json', 'content-type': 'application/json' };
+    init.body = JSON.stringify(body);
+  }
+  return answer<T>(path, await fetch(path, init));
+}
+
+const capture = (name: string): string => `/api/captures/${encodeURIComponent(name)}`;
+
 export const api = {
   hosts: () => getJson<HostView[]>('/api/hosts'),
   stats: (host: string) => getJson<{ points: StatsPoint[]; losses: LossMark[] }>(`/api/stats?host=${encodeURIComponent(host)}`),
@@ -38,4 +57,17 @@ export const api = {
     return getJson<ObjectHistory[]>(`/api/objects?${q}`, signal);
   },
   rules: () => getJson<RuleInfo[]>('/api/rules'),
+
+  captures: () => getJson<CaptureInfo[]>('/api/captures'),
+  /** Where the browser downloads a capture (an attachment). */
+  captureUrl: capture,
+  removeCapture: (name: string) => send<null>('DELETE', capture(name)),
+  uploadCapture: (name: string, file: Blob) => send<CaptureInfo>('PUT', capture(name), file),
+  /** Starts recording `host`, or every streaming host when it is undefined. */
+  record: (host: string | undefined, name: string | undefined) =>
+    send<{ recording: { host: string; name: string }[] }>('POST', '/api/captures/record', { ...(host === undefined ? {} : { host }), ...(name === undefined ? {} : { name }) }),
+  stopRecording: (host: string | undefined) => send<{ stopped: string[] }>('POST', '/api/captures/stop', host === undefined ? {} : { host }),
+  /** Replays a capture of the library as a new host; answers its name. */
+  replay: (name: string, speed: number | 'max' = 1) => send<{ host: string }>('POST', '/api/replay', { capture: name, speed }),
+  replayCommand: (host: string, c: ReplayCommand) => send<ReplayView>('POST', `/api/replay/${encodeURIComponent(host)}`, c),
 };

@@ -44,3 +44,29 @@ export function parseObjectRef(ref: string): { kind: string; addr: string; gen: 
   if (!m) return null;
   return { kind: m[1]!, addr: formatAddr(m[2]!), gen: m[3] === undefined ? null : Number(m[3]) };
 }
+
+/** A size: "812 B", "12.3 KB", "4.56 MB" (powers of 1024). */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[i]}`;
+}
+
+/** A date (ISO or epoch ms) as local "YYYY-MM-DD HH:MM:SS"; the text itself when it is not a date. */
+export function formatDateTime(when: string | number): string {
+  const d = new Date(when);
+  if (Number.isNaN(d.getTime())) return String(when);
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${formatWallClock(d.getTime())}`;
+}
+
+/** A replay speed as written on the page: "0.5×", "max". */
+export function formatSpeed(speed: number | 'max'): string {
+  return speed === 'max' ? 'max' : `${speed}×`;
+}

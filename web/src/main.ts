@@ -1,11 +1,12 @@
 /**
  * The only place that wires widgets: the feed socket fills the store, the store is drawn once per
  * animation frame, the filter bar narrows flags, charts and losses, pause freezes the view and
- * resume asks the server for a fresh snapshot. REST calls (drill-down, objects, filtered flags)
- * start here too.
+ * resume asks the server for a fresh snapshot. REST calls (drill-down, objects, filtered flags,
+ * the capture library, recordings, replay commands) start here too.
  */
-import type { FeedMessage } from '../../server/protocol/wire.js';
+import type { CaptureInfo, FeedMessage } from '../../server/protocol/wire.js';
 import { api, type RuleInfo } from './api.js';
+import { createCaptures } from './captures.js';
 import { createChart } from './charts.js';
 import { MAX_FLAG_ROWS } from './config.js';
 import { createDrilldown } from './drilldown.js';
@@ -17,6 +18,7 @@ import { createFlags } from './flags.js';
 import { createHosts } from './hosts.js';
 import { createLosses } from './losses.js';
 import { createObjects, type ObjectsQuery } from './objects.js';
+import { createReplay } from './replay.js';
 import { lostSeries, statsToSeries } from './series.js';
 import { createStatus } from './status.js';
 import { Store } from './store.js';
@@ -74,12 +76,47 @@ const drill = createDrilldown(byId('drilldown'), {
   },
 });
 const objects = createObjects(byId('objects'), searchObjects);
+// Replay commands answer the new state; the bar shows it at once (the next stats message agrees).
+const replay = createReplay(byId('replay'), (host, c) => api.replayCommand(host, c));
+const captures = createCaptures(byId('captures'), {
+  record: (host, name) => act(api.record(host, name), (r) => r.recording.length === 0
+    ? 'nothing to record (already recording, or no streaming host)'
+    : `recording ${r.recording.map((x) => `${x.host} into ${x.name}`).join(', ')}`),
+  stop: (host) => act(api.stopRecording(host), (r) => (r.stopped.length === 0 ? 'nothing was being recorded' : `saved ${r.stopped.join(', ')}`)),
+  replay: (name) => act(api.replay(name), (r) => `replaying ${name} as host ${r.host}`),
+  remove: (name) => act(api.removeCapture(name), () => `deleted ${name}`),
+  upload: (files) => {
+    // One after the other: the last message says how the whole upload went.
+    const done: string[] = [];
+    const chain = files.reduce<Promise<unknown>>((p, f) => p.then(() => api.uploadCapture(f.name, f).then((c) => done.push(c.name))), Promise.resolve());
+    act(chain, () => `uploaded ${done.join(', ')}`, (msg) => (done.length > 0 ? `uploaded ${done.join(', ')}; ` : '') + `upload failed: ${msg}`);
+  },
+  refresh: () => listCaptures(),
+}, api.captureUrl);
+let capturesKey: string | undefined;
+let capturesReq = 0;
 
 const feed = connectFeed(onFeed, (s) => {
   lastFeedStatus = s;
   dirty.hosts = true;
   schedule();
 });
+
+/** Runs a library action, reports it in the captures panel, and lists the library again. */
+function act<T>(p: Promise<T>, ok: (r: T) => string, failed: (msg: string) => string = (m) => m): void {
+  p.then((r) => captures.message(ok(r), 'ok'), (err: unknown) => captures.message(failed(err instanceof Error ? err.message : String(err)), 'error'))
+    .finally(() => listCaptures());
+}
+
+/** Lists the library (the newest request wins). */
+function listCaptures(): void {
+  const n = ++capturesReq;
+  api.captures().then((list: CaptureInfo[]) => {
+    if (n === capturesReq) captures.setCaptures(list);
+  }, (err: unknown) => {
+    if (n === capturesReq) captures.message(`capture library: ${err instanceof Error ? err.message : String(err)}`, 'error');
+  });
+}
 
 function onFeed(msg: FeedMessage): void {
   if (paused) return;
@@ -98,6 +135,14 @@ function draw(): void {
   if (dirty.hosts) {
     hosts.render(hostList, filter.host);
     status.setFeed(lastFeedStatus, feed.bad);
+    replay.render(hostList);
+    captures.setHosts(hostList);
+    // A recording started or stopped (here, in another browser, or by a failure): list the library again.
+    const key = JSON.stringify(hostList.map((v) => [v.host, v.recording?.name ?? null, v.recording?.error ?? null]).sort());
+    if (key !== capturesKey) {
+      capturesKey = key;
+      listCaptures();
+    }
   }
   if (dirty.stats) {
     const points = store.pointsOf(filter.host);

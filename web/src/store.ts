@@ -31,10 +31,11 @@ export class Store {
         this.addFlags(msg.flags);
         this.addLosses(msg.losses);
         return { hosts: true, stats: true, flags: true, losses: true };
-      case 'stats':
-        this.setHosts(msg.hosts);
+      case 'stats': {
+        const replaced = this.setHosts(msg.hosts);
         this.addPoints(msg.points);
-        return { hosts: true, stats: true, flags: false, losses: false };
+        return { hosts: true, stats: true, flags: replaced, losses: false };
+      }
       case 'flags':
         this.addFlags(msg.flags);
         return { hosts: false, stats: false, flags: true, losses: false };
@@ -44,8 +45,23 @@ export class Store {
     }
   }
 
-  private setHosts(hosts: HostView[]): void {
-    for (const h of hosts) this.hosts.set(h.host, h);
+  /**
+   * A new run of a host replaces the old one on the server, flags and all (an agent started again,
+   * or a server-side replay sought back and analyzing from the start): the page drops that host's
+   * flags raised before the new run connected. The new run's flags may have come first (the server
+   * sends flags before stats), so they are told apart by when they were raised, not dropped blindly.
+   */
+  private setHosts(hosts: HostView[]): boolean {
+    let replaced = false;
+    for (const h of hosts) {
+      const old = this.hosts.get(h.host);
+      if (old !== undefined && old.run !== h.run) {
+        for (const [id, f] of this.flags) if (f.host === h.host && f.wall < h.connectedSince) this.flags.delete(id);
+        replaced = true;
+      }
+      this.hosts.set(h.host, h);
+    }
+    return replaced;
   }
 
   private addPoints(points: StatsPoint[]): void {
