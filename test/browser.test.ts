@@ -562,7 +562,7 @@ describe('server-side replays and the capture library in a browser', () => {
     await panel.getByTestId('record-host').and(page.locator('[data-host="rec3"]')).waitFor();
     await panel.getByTestId('record-host').and(page.locator('[data-host="rec2"]')).waitFor();
     await panel.getByTestId('record-all').click();
-    await until('both hosts recording', async () => (await panel.getByTestId('recording-name').count()) === 2);
+    await until(`both hosts recording (${await panel.getByTestId('captures-message').textContent()})`, async () => (await panel.getByTestId('recording-name').count()) === 2);
     expect(await panel.locator('[data-testid="record-host"][data-recording^="rec"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-host')))).toEqual(['rec2', 'rec3']);
     await panel.getByTestId('stop-all').click();
     await until('both recordings in the library', async () => (await panel.locator('[data-testid="capture-row"][data-recording="false"]').count()) === 3);
