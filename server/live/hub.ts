@@ -35,9 +35,11 @@ export interface HubOptions {
   clock: () => number;
   /** The capture library's folder (recordings, uploads, replays from the page). */
   capturesDir: string | undefined;
+  /** Most hosts kept; past it the oldest disconnected one is forgotten, or a new host refused. */
+  maxHosts: number;
 }
 
-export const DEFAULT_HUB: HubOptions = { version: '0', analysis: {}, feedBufferBytes: 4 << 20, clock: Date.now, capturesDir: undefined };
+export const DEFAULT_HUB: HubOptions = { version: '0', analysis: {}, feedBufferBytes: 4 << 20, clock: Date.now, capturesDir: undefined, maxHosts: 64 };
 
 /** A request the hub refuses, with why (the HTTP layer answers 400, 404 or 409). */
 export class HubRefusal extends Error {
@@ -182,6 +184,9 @@ export class Hub {
       return old;
     }
     if (old !== undefined && old.connected) return `host ${hello.host} already has a connected agent (run ${old.run})`;
+    if (old === undefined && this.sessions.size >= this.options.maxHosts && !this.forgetOneHost()) {
+      return `this server follows ${this.options.maxHosts} hosts at most, all connected`;
+    }
     const s = new HostSession(hello, hello.mode === 'live' ? this.options.analysis : {}, {
       flag: (f) => this.pendingFlags.set(f.id, f),
       losses: (host, l) => this.pendingLosses.set(host, l),
@@ -191,6 +196,19 @@ export class Hub {
     this.sessions.set(hello.host, s);
     this.pendingLosses.set(hello.host, []);
     return s;
+  }
+
+  /** Forgets the disconnected host heard from least recently; false when every host is connected. */
+  private forgetOneHost(): boolean {
+    let oldest: HostSession | undefined;
+    for (const s of this.sessions.values()) {
+      if (s.connected || this.replays.has(s.host)) continue;
+      if (oldest === undefined || (s.lastBatchWall ?? 0) < (oldest.lastBatchWall ?? 0)) oldest = s;
+    }
+    if (oldest === undefined) return false;
+    void this.stopRecording(oldest.host);
+    this.sessions.delete(oldest.host);
+    return true;
   }
 
   addFeed(client: FeedClient): () => void {
