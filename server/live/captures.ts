@@ -59,7 +59,7 @@ export class CaptureLibrary {
   async store(name: string, body: Readable, maxBytes: number): Promise<CaptureInfo> {
     const p = this.path(name);
     if (this.active.has(name) || (await this.exists(name))) throw new CaptureNameError(`${name} exists already`);
-    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const tmp = `${p}.upload-${process.pid}-${Date.now()}`;
     let bytes = 0;
     body.on('data', (c: Buffer) => {

@@ -103,7 +103,7 @@ export class Hub {
     const targets = [...this.sessions.values()].filter((s) => (host === undefined ? !s.ended : s.host === host));
     if (host !== undefined && targets.length === 0) throw new HubRefusal(404, `no host ${host}`);
     if (prefix !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$/.test(prefix)) throw new HubRefusal(400, 'name must be letters, digits, . _ - (up to 60)');
-    await mkdir(lib.dir, { recursive: true });
+    await mkdir(lib.dir, { recursive: true, mode: 0o700 });
     const started: { host: string; name: string }[] = [];
     for (const s of targets) {
       if (s.recording !== undefined && !s.recording.failed) continue;
