@@ -21,3 +21,8 @@ export const MAX_LOSSES_PER_HOST = 500;
 /** Feed reconnection backoff. */
 export const RECONNECT_MIN_MS = 250;
 export const RECONNECT_MAX_MS = 5000;
+/**
+ * A capture name the server accepts (server/live/captures.ts NAME; keep in step): checked before an
+ * upload, so a wrong name is said at once instead of after sending the file.
+ */
+export const CAPTURE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.ljsonl(\.gz)?$/;

@@ -8,7 +8,7 @@ import type { CaptureInfo, FeedMessage } from '../../server/protocol/wire.js';
 import { api, type RuleInfo } from './api.js';
 import { createCaptures } from './captures.js';
 import { createChart } from './charts.js';
-import { MAX_FLAG_ROWS } from './config.js';
+import { CAPTURE_NAME, MAX_FLAG_ROWS } from './config.js';
 import { createDrilldown } from './drilldown.js';
 import { byId } from './dom.js';
 import { connectFeed, type FeedStatus } from './feed.js';
@@ -86,6 +86,11 @@ const captures = createCaptures(byId('captures'), {
   replay: (name) => act(api.replay(name), (r) => `replaying ${name} as host ${r.host}`),
   remove: (name) => act(api.removeCapture(name), () => `deleted ${name}`),
   upload: (files) => {
+    const bad = files.filter((f) => !CAPTURE_NAME.test(f.name) || f.name.includes('..'));
+    if (bad.length > 0) {
+      captures.message(`not uploaded: ${bad.map((f) => f.name).join(', ')}: a capture name is letters, digits, . _ - and ends in .ljsonl or .ljsonl.gz`, 'error');
+      return;
+    }
     // One after the other: the last message says how the whole upload went.
     const done: string[] = [];
     const chain = files.reduce<Promise<unknown>>((p, f) => p.then(() => api.uploadCapture(f.name, f).then((c) => done.push(c.name))), Promise.resolve());
