@@ -52,8 +52,10 @@ describe('the capture library', () => {
     expect(name).toMatch(/^rec-\d{4}-\d{2}-\d{2}T\d{6}\.ljsonl\.gz$/);
     expect((await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'rec')!.recording!.name).toBe(name);
     expect((await run).exitCode).toBe(0);
+    // The recording ends with the stream; stopping it again is harmless.
+    await until(async () => ((await server.get<CaptureInfo[]>('/api/captures')).find((c) => c.name === name && !c.recording)), 10_000, 'the recording to end with the stream');
     const stopped = await call<{ stopped: string[] }>(server, 'POST', '/api/captures/stop', { host: 'rec' });
-    expect(stopped.body.stopped).toEqual([name]);
+    expect(stopped.body.stopped).toEqual([]);
 
     const list = await server.get<CaptureInfo[]>('/api/captures');
     expect(list.map((c) => c.name)).toContain(name);
@@ -75,6 +77,25 @@ describe('the capture library', () => {
     expect(existsSync(file)).toBe(false);
     expect((await call(server, 'DELETE', `/api/captures/${name}`)).status).toBe(404);
   }, 60_000);
+
+  it('a recording ends when its host starts a new run (a restarted agent), with what it had', async () => {
+    const first = agent(server.url, ['--replay', SAMPLE, '--speed', '1', '--host', 'rerun']);
+    await until(async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'rerun' && h.events > 0), 10_000, 'host rerun');
+    const { body } = await call<{ recording: { name: string }[] }>(server, 'POST', '/api/captures/record', { host: 'rerun' });
+    const name = body.recording[0]!.name;
+    const header = (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'rerun')!.recording!.bytes;
+    await until(async () => ((await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'rerun')!.recording!.bytes > header ? true : undefined), 10_000, 'lines recorded');
+    first.kill('SIGKILL');
+    await first;
+    const second = await agent(server.url, ['--replay', SAMPLE, '--speed', 'max', '--host', 'rerun']);
+    expect(second.exitCode, second.all).toBe(0);
+    const c = await until(async () => (await server.get<CaptureInfo[]>('/api/captures')).find((x) => x.name === name && !x.recording), 10_000, 'the old recording to end');
+    expect(c.bytes).toBeGreaterThan(100);
+    const lines = gunzipSync(readFileSync(join(data, 'captures', name))).toString().trim().split('\n');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'lifetrace-capture' });
+    expect(lines.length).toBeGreaterThan(2);
+    expect((await call(server, 'DELETE', `/api/captures/${name}`)).status).toBe(204);
+  }, 30_000);
 
   it('takes uploads; no capture name reaches outside the library', async () => {
     const up = await fetch(new URL('/api/captures/uploaded.ljsonl.gz', server.url), {

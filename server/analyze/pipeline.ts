@@ -149,8 +149,9 @@ const WORKER_MIN_BYTES = 16 << 20;
 const WORKER = new URL('../decode/worker.js', import.meta.url);
 
 /** Analyzes a capture file (plain or gzip) as a stream. Input errors end the analysis, keeping what was read. */
-export async function analyzeFile(path: string, options: Partial<AnalysisOptions> = {}): Promise<Analysis> {
+export async function analyzeFile(path: string, options: Partial<AnalysisOptions> = {}, prepare?: (a: Analysis) => void): Promise<Analysis> {
   const a = new Analysis(options);
+  prepare?.(a); // e.g. listen to flags as they are raised
   if (await worthAWorker(path)) return analyzeWithWorker(path, a);
   const stream = await openCapture(path);
   try {

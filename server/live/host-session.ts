@@ -116,7 +116,11 @@ export class HostSession {
     this.ended = true;
     this.analysis.end();
     this.checkLosses();
+    this.onEnded?.();
   }
+
+  /** Called once the stream has ended. */
+  onEnded: (() => void) | undefined;
 
   /** Raised flags so far (every occurrence). */
   get flagCount(): number {
@@ -181,7 +185,7 @@ export class HostSession {
   }
 
   private summary(f: Flag): FlagSummary {
-    return flagSummary(this.analysis, f, this.ids.get(f)!, this.host, this.raisedWall.get(f)!, this.raisedAt.get(f)!);
+    return flagSummary(this.analysis, f, this.ids.get(f)!, this.host, this.run, this.raisedWall.get(f)!, this.raisedAt.get(f)!);
   }
 
   /** New loss reports: tell the listeners, and re-send flags whose confidence a loss may change. */

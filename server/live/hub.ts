@@ -108,8 +108,11 @@ export class Hub {
     for (const s of targets) {
       if (s.recording !== undefined && !s.recording.failed) continue;
       if (s.ended) throw new HubRefusal(409, `host ${s.host}'s stream has ended`);
-      const name = recordingName(s.host, new Date(this.options.clock()), prefix);
-      if (lib.active.has(name) || (await lib.exists(name))) throw new HubRefusal(409, `${name} exists already`);
+      let name = recordingName(s.host, new Date(this.options.clock()), prefix);
+      for (let n = 2; lib.active.has(name) || (await lib.exists(name)); n++) {
+        if (n > 100) throw new HubRefusal(409, `${name} exists already`);
+        name = name.replace(/(-\d+)?\.ljsonl\.gz$/, `-${n}.ljsonl.gz`);
+      }
       lib.active.add(name);
       s.recording = new Recording(name, lib.path(name), s.headerLine());
       started.push({ host: s.host, name });
@@ -187,12 +190,15 @@ export class Hub {
     if (old === undefined && this.sessions.size >= this.options.maxHosts && !this.forgetOneHost()) {
       return `this server follows ${this.options.maxHosts} hosts at most, all connected`;
     }
+    // A new run of the host: its recording (of the old run's stream) is finished.
+    if (old !== undefined) void this.stopRecording(old.host);
     const s = new HostSession(hello, hello.mode === 'live' ? this.options.analysis : {}, {
       flag: (f) => this.pendingFlags.set(f.id, f),
       losses: (host, l) => this.pendingLosses.set(host, l),
     }, this.options.clock);
     s.connected = true;
     s.connectedSince = this.options.clock();
+    s.onEnded = () => void this.stopRecording(s.host); // a recording ends with its stream
     this.sessions.set(hello.host, s);
     this.pendingLosses.set(hello.host, []);
     return s;

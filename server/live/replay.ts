@@ -24,6 +24,9 @@ const PRINTF_TIME = /^\{"type": "printf", "data": "[^"\\]*\\t(\d{1,20})\\t/;
 /** Lines handed to the session at once (at full speed), and the pacing step. */
 const BATCH_LINES = 2048;
 const STEP_MS = 20;
+/** Waiting for a condition, the replay advances by this much trace at a time. */
+const STEP_NS = 1_000_000;
+const NEVER = (): boolean => false;
 
 export class ReplayError extends Error {}
 
@@ -38,11 +41,14 @@ interface FirstPass {
 
 /** Reads the capture once through the real pipeline: span, flags, and a header if it lacks one. */
 async function firstPass(path: string): Promise<FirstPass> {
-  const a = await analyzeFile(path);
+  // Where each flag is raised: the time of the record that raised it (the flag's own time can be
+  // earlier, e.g. the close that a later event under the dead fd number reveals).
+  const raised: number[] = [];
+  const a = await analyzeFile(path, {}, (an) => an.flags.onFlag((_f, isNew) => { if (isNew) raised.push(an.lastT ?? 0); }));
   if (a.decoder.info.lines <= 1 && a.inputError) throw new ReplayError(a.inputError);
   const h = a.decoder.info.header ?? { format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: '', host: 'unknown', kernel: 'unknown', families: {}, lifetrace_version: 'unknown' };
   const s = (t: number | undefined): number => Math.round(t ?? 0) / 1e9;
-  const flags = a.flags.all().map((f) => s(f.time)).sort((x, y) => x - y);
+  const flags = raised.map(s).sort((x, y) => x - y);
   const truncated = a.decoder.anomalies.examples.find((x) => x.kind === 'truncated-line');
   const error = a.inputError ?? (truncated ? `line ${truncated.line}: ${truncated.message}` : undefined);
   return { header: h as CaptureHeader, error, start_s: s(a.firstT), end_s: s(a.lastT), flags_s: flags };
@@ -170,10 +176,11 @@ export class ServerReplay {
       case 'next-flag': {
         const next = this.pass.flags_s.find((t) => t * 1e9 > this.position + 1);
         if (next !== undefined) {
-          // Run to just past the flag's time, and on (at most a second of trace) until it is raised.
+          // Up to the record that raises it, and on until the reorderer has let it through (the
+          // records of the next few ms), then pause.
           const before = this.session.flagCount;
           await this.seek(next * 1e9 + 1);
-          await this.advanceUntil(() => this.session.flagCount > before, next * 1e9 + 1e9);
+          await this.advanceUntil(() => this.session.flagCount > before, Infinity);
           this.playing = false;
         }
         break;
@@ -215,7 +222,7 @@ export class ServerReplay {
 
   private async seek(to: number): Promise<void> {
     if (to < this.position) this.restart();
-    await this.advanceUntil(() => false, to);
+    await this.advanceUntil(NEVER, to);
     this.position = Math.max(this.position, to);
     this.anchor();
   }
@@ -223,10 +230,11 @@ export class ServerReplay {
   /** Feeds at full speed until `done()` or the records pass `limit`. */
   private async advanceUntil(done: () => boolean, limit: number): Promise<void> {
     while (!done() && !this.finished) {
-      const fed = await this.feed(limit);
-      if (fed === 0) break;
+      // Step by STEP_NS past the next record (over any gap in the trace), never past `limit`.
+      const next = this.pending === undefined ? this.position : Math.max(this.position, this.reader.timeOf(this.pending) ?? this.position);
+      const fed = await this.feed(done === NEVER ? limit : Math.min(limit, next + STEP_NS));
+      if (fed === 0) break; // the next record lies past `limit`
     }
-    this.session.analysis.settle();
   }
 
   /** Feeds records up to kernel time `limit` (a batch at most); returns how many lines went in. */

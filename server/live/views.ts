@@ -12,7 +12,7 @@ import type { EndedLifetime, LifetimeHistory } from './history.js';
 /** Kernel time (relative Nanos) in seconds, to the ns. */
 export const seconds = (t: number): number => Math.round(t) / 1e9;
 
-export function flagSummary(a: Analysis, f: Flag, id: string, host: string, wall: number, raised: number): FlagSummary {
+export function flagSummary(a: Analysis, f: Flag, id: string, host: string, run: string, wall: number, raised: number): FlagSummary {
   const pids = new Set<number>();
   const comms = new Set<string>();
   for (const e of f.evidence) {
@@ -20,7 +20,7 @@ export function flagSummary(a: Analysis, f: Flag, id: string, host: string, wall
     comms.add(e.comm);
   }
   return {
-    id, host, rule: f.rule, severity: f.severity, confidence: uncertaintyOf(a, f).length > 0 ? 'uncertain' : 'certain',
+    id, host, run, rule: f.rule, severity: f.severity, confidence: uncertaintyOf(a, f).length > 0 ? 'uncertain' : 'certain',
     count: f.count, time_s: seconds(f.time), last_s: seconds(f.lastTime), raised_s: seconds(raised), wall,
     objects: f.objects.map(formatObject), kinds: [...new Set(f.objects.map((o) => o.kind))],
     pids: [...pids], comms: [...comms], message: f.message,

@@ -135,7 +135,7 @@ export interface ReplayView {
   start_s: number;
   end_s: number;
   position_s: number;
-  /** Times of every flag the capture raises (from a first pass), for "next flag" and the time axis. */
+  /** Where in the trace each flag is raised (from a first pass): "next flag" and the time axis. */
   flags_s: number[];
   finished: boolean;
   /** The capture could not be read to its end (truncated, corrupt): what came before it is shown. */
@@ -177,6 +177,8 @@ export interface LossMark {
 export interface FlagSummary {
   id: string;
   host: string;
+  /** The host's run (HostView.run) that raised it: a new run (a restarted agent, a replay seeking back) starts over. */
+  run: string;
   rule: string;
   severity: SeverityLevel;
   confidence: 'certain' | 'uncertain';
