@@ -174,6 +174,33 @@ describe('live: serve and agents', () => {
   });
 });
 
+describe('live: faults', () => {
+  it('bpftrace killed under the agent: it is started again and the time it was down is a gap on the host', async () => {
+    const server = await startServe([], mkdtempSync(join(tmpdir(), 'lifetrace-fault-')));
+    const run = agent(server.url, ['--host', 'killed']); // this machine's kernel (tracepoint fallback here)
+    try {
+      const before = await until(async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'killed' && h.events > 0), 60_000, 'events from the local kernel');
+      const pids = (await execa('pgrep', ['-P', String(run.pid), '-x', 'bpftrace'], { reject: false })).stdout.trim().split('\n').filter(Boolean);
+      expect(pids).toHaveLength(1);
+      await execa('kill', ['-9', pids[0]!]);
+      const stats = await until(async () => {
+        const st = await server.get<{ losses: { reason: string | null; start_s: number; end_s: number }[] }>('/api/stats?host=killed');
+        return st.losses.some((l) => l.reason !== null) ? st : undefined;
+      }, 60_000, 'the gap to be reported');
+      const gap = stats.losses.find((l) => l.reason !== null)!;
+      expect(gap.reason).toMatch(/bpftrace exited .*restarted by the agent/);
+      expect(gap.end_s).toBeGreaterThan(gap.start_s);
+      // Events flow again after the restart.
+      await until(async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'killed' && h.events > before.events && h.now_s > gap.end_s), 30_000, 'events after the gap');
+    } finally {
+      run.kill('SIGINT');
+      const r = await run;
+      expect(r.all).toMatch(/bpftrace restarted/);
+      await server.stop();
+    }
+  }, 120_000);
+});
+
 describe('live: REST', () => {
   it('lists the captures kept in the data directory, and nothing else there', async () => {
     const data = mkdtempSync(join(tmpdir(), 'lifetrace-data-'));

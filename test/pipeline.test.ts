@@ -214,3 +214,30 @@ describe('ordering', () => {
     expect(r.loss_windows).toHaveLength(1);
   });
 });
+
+describe('gaps: the probes not running (lifetrace_gap, written by an agent that restarted bpftrace)', () => {
+  const clean = captureOf('epoll-poll-on-dying-file.trace').toString();
+  const lines = clean.split('\n');
+  const times = lines.map((l) => /^\{"type": "printf", "data": "[^"\\]*\\t(\d+)\\t/.exec(l)?.[1]).filter((t): t is string => t !== undefined);
+  const withLine = (extra: string): Buffer => Buffer.from([...lines.slice(0, -1), extra, ''].join('\n'));
+
+  it('makes a flag whose evidence it overlaps uncertain, saying why, and is listed with the losses', () => {
+    const gap = JSON.stringify({ type: 'lifetrace_gap', data: { from: times[1], to: times[times.length - 2], reason: 'bpftrace exited (null); restarted by the agent' } });
+    const r = analyzeChunked(withLine(gap), () => 1 << 16);
+    const [flag] = flagsOf(r, 'epoll.poll-on-dying-file');
+    expect(flag!.confidence).toBe('uncertain');
+    expect(flag!.uncertainty.join(' ')).toMatch(/probes were not running during part of the evidence window \(bpftrace exited/);
+    expect(r.loss_windows).toEqual([expect.objectContaining({ count: 0, reason: 'bpftrace exited (null); restarted by the agent' })]);
+    expect(r.summary.anomaly_counts).toEqual({});
+  });
+
+  it('a gap elsewhere changes nothing; a malformed gap is a counted anomaly', () => {
+    const before = String(BigInt(times[0]!) - 10_000_000_000n);
+    const far = JSON.stringify({ type: 'lifetrace_gap', data: { from: before, to: String(BigInt(times[0]!) - 5_000_000_000n), reason: 'earlier' } });
+    expect(flagsOf(analyzeChunked(withLine(far), () => 1 << 16), 'epoll.poll-on-dying-file')[0]!.confidence).toBe('certain');
+    const bad = analyzeChunked(withLine('{"type": "lifetrace_gap", "data": {"from": "x", "to": "1"}}'), () => 1 << 16);
+    expect(bad.summary.anomaly_counts).toEqual({ 'bad-envelope': 1 });
+    const backwards = analyzeChunked(withLine(JSON.stringify({ type: 'lifetrace_gap', data: { from: times[2], to: times[1] } })), () => 1 << 16);
+    expect(backwards.summary.anomaly_counts).toEqual({ 'bad-envelope': 1 });
+  });
+});

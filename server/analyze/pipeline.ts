@@ -73,6 +73,7 @@ export class Analysis {
         if (typeof h.deferred_ms === 'number' && h.deferred_ms > 0) this.reorder.expectDeferral(h.deferred_ms * 1e6);
       },
       lost: (count, line) => this.losses.add({ ...this.reorder.lossWindow(), count, line }),
+      gap: (start, end, reason, line) => this.losses.add({ start, end, count: 0, line, reason }),
     });
     this.lines = new LineSplitter((buf, start, end, n) => this.decoder.lineBytes(buf, start, end, n));
   }

@@ -4,7 +4,7 @@
  */
 import { looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/header.js';
 import type { Family, RecordEvent } from '../model/events.js';
-import { TimeBase } from '../model/time.js';
+import { TimeBase, type Nanos } from '../model/time.js';
 import { AnomalyLog } from './anomalies.js';
 import { ByteFields } from './byte-fields.js';
 import { parseEnvelope, PRINTF_PREFIX } from './envelope.js';
@@ -19,6 +19,8 @@ export interface DecodeSink {
   event(ev: RecordEvent): void;
   /** bpftrace dropped `count` events somewhere before this line. */
   lost(count: number, line: number): void;
+  /** The probes were not running from `from` to `to` (an agent restarted bpftrace): events are missing. */
+  gap?(from: Nanos, to: Nanos, reason: string, line: number): void;
   /** The capture header, before any event. */
   header?(h: CaptureHeader): void;
 }
@@ -90,6 +92,12 @@ export class CaptureDecoder {
       }
       case 'lost':
         return this.sink.lost(env.count, lineNo);
+      case 'gap': {
+        const from = this.time.parse(env.from);
+        const to = this.time.parse(env.to);
+        if (!(from <= to)) return this.anomalies.add('bad-envelope', lineNo, 'lifetrace_gap ends before it starts', text);
+        return this.sink.gap?.(from, to, env.reason, lineNo);
+      }
       case 'attached':
         this.info.attachedProbes += env.probes;
         return;

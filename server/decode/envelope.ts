@@ -9,6 +9,8 @@ export const PRINTF_PREFIX = '{"type": "printf", "data": "';
 export type Envelope =
   | { type: 'printf'; data: string }
   | { type: 'lost'; count: number }
+  /** lifetrace's own record: the probes were not running from `from` to `to` (kernel ns). */
+  | { type: 'gap'; from: string; to: string; reason: string }
   | { type: 'attached'; probes: number }
   | { type: 'map'; name: string; value: unknown }
   | { type: 'diagnostic'; level: string; message: string }
@@ -34,6 +36,14 @@ export function parseEnvelope(line: string): Envelope {
     case 'lost_events': {
       const count = Number(data?.events ?? data?.count);
       return Number.isFinite(count) && count >= 0 ? { type: 'lost', count } : { type: 'bad', reason: 'lost_events without a count', json: true };
+    }
+    case 'lifetrace_gap': {
+      const from = data?.from;
+      const to = data?.to;
+      if (typeof from !== 'string' || typeof to !== 'string' || !/^\d{1,20}$/.test(from) || !/^\d{1,20}$/.test(to)) {
+        return { type: 'bad', reason: 'lifetrace_gap needs from and to as decimal ns strings', json: true };
+      }
+      return { type: 'gap', from, to, reason: typeof data?.reason === 'string' ? data.reason.slice(0, 300) : 'the probes were not running' };
     }
     case 'attached_probes':
       return { type: 'attached', probes: Number(data?.probes ?? 0) };

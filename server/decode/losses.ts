@@ -11,6 +11,8 @@ export interface LossWindow {
   count: number;
   /** Capture line of the lost_events record. */
   line: number;
+  /** A gap: the probes were not running (count unknown, 0 here), and why. */
+  reason?: string;
 }
 
 export class LossLedger {
@@ -27,6 +29,7 @@ export class LossLedger {
       last.end = Math.max(last.end, w.end) as Nanos;
       last.start = Math.min(last.start, w.start) as Nanos;
       last.count += w.count;
+      if (w.reason !== undefined) last.reason = last.reason === undefined ? w.reason : `${last.reason}; ${w.reason}`;
       return;
     }
     this.windows.push({ ...w });
@@ -37,5 +40,10 @@ export class LossLedger {
     let n = 0;
     for (const w of this.windows) if (w.start <= to && w.end >= from) n += w.count;
     return n;
+  }
+
+  /** Why the probes were not running in windows overlapping [from, to] (gaps). */
+  gapsWithin(from: number, to: number): string[] {
+    return this.windows.filter((w) => w.reason !== undefined && w.start <= to && w.end >= from).map((w) => w.reason!);
   }
 }

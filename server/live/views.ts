@@ -33,7 +33,7 @@ export function evidenceView(e: KernelEvent): EvidenceView {
 
 export function lossMarks(a: Analysis, host: string): LossMark[] {
   return a.losses.windows.map((w) => ({
-    host, count: w.count, line: w.line,
+    host, count: w.count, line: w.line, reason: w.reason ?? null,
     start_s: Number.isFinite(w.start) ? seconds(w.start) : null,
     end_s: Number.isFinite(w.end) ? seconds(w.end) : null,
   }));

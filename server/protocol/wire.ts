@@ -172,6 +172,8 @@ export interface LossMark {
   count: number;
   /** Capture line of the lost_events record. */
   line: number;
+  /** Set for a gap: the probes were not running (an agent restarted bpftrace); the count is unknown. */
+  reason: string | null;
 }
 
 export interface FlagSummary {

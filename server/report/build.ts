@@ -67,7 +67,7 @@ export interface AnalysisReport {
     input_error: string | null;
   };
   lost_events: number;
-  loss_windows: { start: string; end: string; count: number; line: number }[];
+  loss_windows: { start: string; end: string; count: number; line: number; reason?: string }[];
   flags: FlagReport[];
   anomalies: Anomaly[];
 }
@@ -132,6 +132,7 @@ export function buildReport(a: Analysis): AnalysisReport {
     lost_events: a.losses.total,
     loss_windows: a.losses.windows.map((w) => ({
       start: Number.isFinite(w.start) ? abs(w.start) : 'start', end: Number.isFinite(w.end) ? abs(w.end) : 'end', count: w.count, line: w.line,
+      ...(w.reason !== undefined ? { reason: w.reason } : {}),
     })),
     flags,
     anomalies: a.decoder.anomalies.examples,
@@ -146,6 +147,7 @@ export function uncertaintyOf(a: Analysis, f: Flag): string[] {
   const to = Math.max(f.lastTime, ...ts);
   const lost = a.losses.lostWithin(from, to);
   if (lost > 0) why.push(`${lost} kernel events were lost inside the evidence window`);
+  for (const reason of a.losses.gapsWithin(from, to)) why.push(`the probes were not running during part of the evidence window (${reason})`);
   for (let i = 1; i < f.evidence.length; i++) {
     const p = f.evidence[i - 1]!;
     const e = f.evidence[i]!;
