@@ -3,7 +3,7 @@
  * captures to it, connections cut under them, and hostile clients.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -196,6 +196,41 @@ describe('live: faults', () => {
       run.kill('SIGINT');
       const r = await run;
       expect(r.all).toMatch(/bpftrace restarted/);
+      await server.stop();
+    }
+  }, 120_000);
+});
+
+describe('live: server restarts', () => {
+  it('the server killed mid-stream and started again: the agent resends, the server resumes from its journal, counts match exactly', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'lifetrace-restart-'));
+    const capture = join(data, 'big.ljsonl');
+    await generateCapture(capture, 300_000, 11);
+    const offline = await analyzeJson(capture);
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    let server = await startServe(['--port', String(port)], data);
+    const run = agent(server.url, ['--replay', capture, '--speed', 'max', '--host', 'restart']);
+    await until(async () => { const h = await host(server, 'restart'); return h && h.events > 30_000 && !h.ended ? h : undefined; }, 30_000, 'progress');
+    server.proc.kill('SIGKILL');
+    await server.proc;
+    server = await startServe(['--port', String(port)], data);
+    try {
+      const r = await run;
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.all).toMatch(/reconnected/);
+      const h = await until(async () => { const v = await host(server, 'restart'); return v?.ended ? v : undefined; }, 30_000, 'the stream to end on the new server');
+      expect(h.events).toBe(offline.summary.events);
+      expect(h.anomalies).toBe(0);
+      const flags = await server.get<FlagSummary[]>('/api/flags?host=restart&limit=10000');
+      expect(flags.map(flagKey).sort()).toEqual(offline.flags.map(flagKey).sort());
+      // The journal is gone once the stream has ended.
+      expect(readdirSync(join(data, 'journal', 'restart'))).toEqual([]);
+    } finally {
       await server.stop();
     }
   }, 120_000);

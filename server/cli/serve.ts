@@ -64,7 +64,7 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Runn
     // Off loopback the token must be chosen on purpose; on loopback a kept one is fine.
     const token = explicitToken ? a.token : (a.host === '127.0.0.1' || a.host === 'localhost' || a.host === '::1') ? storedToken(a.data) : undefined;
     return await startServer({
-      host: a.host, port: a.port, token, version: VERSION, capturesDir: join(a.data, 'captures'),
+      host: a.host, port: a.port, token, version: VERSION, capturesDir: join(a.data, 'captures'), journalDir: join(a.data, 'journal'),
       // Live, a flag should show within a fraction of a second: start the reorder slack at 10 ms,
       // without the header's declared deferral (1 s for epoll_ctl and readdir records, printed at
       // their return); the slack grows by itself when deferred records come later than that.

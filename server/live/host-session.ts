@@ -9,6 +9,7 @@ import { FAMILIES } from '../model/events.js';
 import { OBJECT_KINDS } from '../model/objects.js';
 import type { AgentHello, FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, ReplayView, StatsPoint } from '../protocol/wire.js';
 import type { Recording } from './recording.js';
+import type { Journal } from './journal.js';
 import { findRule } from '../rules/index.js';
 import { THREADS } from '../rules/rule.js';
 import type { Flag } from '../rules/flags.js';
@@ -40,6 +41,8 @@ export class HostSession {
   ended = false;
   connectedSince = 0;
   lastBatchWall: number | null = null;
+  /** What the agent sent, kept so that a restarted server can resume the stream exactly. */
+  journal: Journal | undefined;
   /** Recording this stream into the capture library. */
   recording: Recording | undefined;
   /** Set when the server replays a capture as this host. */
@@ -75,13 +78,15 @@ export class HostSession {
     this.lastSampleWall = clock();
   }
 
-  ingest(seq: number, lines: Uint8Array): IngestResult {
+  /** An agent's batch; `head` is its frame head, for the journal. */
+  ingest(seq: number, lines: Uint8Array, head?: Uint8Array): IngestResult {
     if (seq <= this.lastSeq) {
       this.duplicates++;
       return { ok: false, duplicate: true };
     }
     if (seq !== this.lastSeq + 1) return { ok: false, duplicate: false, expected: this.lastSeq + 1 };
     this.lastSeq = seq;
+    if (head !== undefined) this.journal?.append(head, lines); // before the ack: a restart can resume
     this.feed(lines);
     return { ok: true };
   }
@@ -116,6 +121,8 @@ export class HostSession {
     this.ended = true;
     this.analysis.end();
     this.checkLosses();
+    this.journal?.remove();
+    this.journal = undefined;
     this.onEnded?.();
   }
 

@@ -12,6 +12,7 @@ import { Recording } from './recording.js';
 import { ServerReplay, type Speed } from './replay.js';
 import type { ReplayCommand, ReplayView } from '../protocol/wire.js';
 import { mkdir } from 'node:fs/promises';
+import { Journal } from './journal.js';
 
 /** How often new flags go out to browsers (and quiet streams are settled). */
 const TICK_MS = 20;
@@ -37,9 +38,11 @@ export interface HubOptions {
   capturesDir: string | undefined;
   /** Most hosts kept; past it the oldest disconnected one is forgotten, or a new host refused. */
   maxHosts: number;
+  /** Where agents' streams are journaled (a restarted server resumes them); none: no journal. */
+  journalDir: string | undefined;
 }
 
-export const DEFAULT_HUB: HubOptions = { version: '0', analysis: {}, feedBufferBytes: 4 << 20, clock: Date.now, capturesDir: undefined, maxHosts: 64 };
+export const DEFAULT_HUB: HubOptions = { version: '0', analysis: {}, feedBufferBytes: 4 << 20, clock: Date.now, capturesDir: undefined, maxHosts: 64, journalDir: undefined };
 
 /** A request the hub refuses, with why (the HTTP layer answers 400, 404 or 409). */
 export class HubRefusal extends Error {
@@ -95,6 +98,7 @@ export class Hub {
     this.timer = undefined;
     for (const r of this.replays.values()) r.stop();
     await this.stopRecording();
+    for (const s of this.sessions.values()) s.journal?.close();
   }
 
   /** Starts recording the stream of `host` (every streaming host when undefined) into the library. */
@@ -179,7 +183,7 @@ export class Hub {
    * An agent said hello. The same run resumes its session; a new run of a host replaces the old
    * session, unless that one is still connected (two agents cannot both be one host).
    */
-  attach(hello: AgentHello): HostSession | string {
+  attach(hello: AgentHello, opts: { journal: boolean } = { journal: true }): HostSession | string {
     const old = this.sessions.get(hello.host);
     if (old !== undefined && old.run === hello.run) {
       if (old.connected) return `host ${hello.host} run ${hello.run} is already connected`;
@@ -191,11 +195,21 @@ export class Hub {
       return `this server follows ${this.options.maxHosts} hosts at most, all connected`;
     }
     // A new run of the host: its recording (of the old run's stream) is finished.
-    if (old !== undefined) void this.stopRecording(old.host);
+    if (old !== undefined) {
+      void this.stopRecording(old.host);
+      old.journal?.remove();
+    }
     const s = new HostSession(hello, hello.mode === 'live' ? this.options.analysis : {}, {
       flag: (f) => this.pendingFlags.set(f.id, f),
       losses: (host, l) => this.pendingLosses.set(host, l),
     }, this.options.clock);
+    const dir = opts.journal ? this.options.journalDir : undefined;
+    if (dir !== undefined) {
+      // A server restarted under a running agent: rebuild the host from the journal of its run,
+      // and the agent resumes after the last batch it holds.
+      const restored = old === undefined ? Journal.restore(dir, hello.host, hello.run, (seq, lines) => void s.ingest(seq, lines)) : undefined;
+      s.journal = restored?.journal ?? Journal.create(dir, hello);
+    }
     s.connected = true;
     s.connectedSince = this.options.clock();
     s.onEnded = () => void this.stopRecording(s.host); // a recording ends with its stream

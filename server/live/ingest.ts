@@ -76,7 +76,7 @@ export function handleAgent(ws: WebSocket, hub: Hub): void {
     if (session.ended) return refuse('agent-bad-message', 'the stream has ended');
     const head = decodeBatchHead(buf);
     if (typeof head === 'string') return refuse('agent-bad-batch', head);
-    const r = session.ingest(head.seq, buf.subarray(BATCH_HEAD));
+    const r = session.ingest(head.seq, buf.subarray(BATCH_HEAD), buf.subarray(0, BATCH_HEAD));
     if (r.ok || r.duplicate) return send({ type: 'ack', seq: Math.min(head.seq, session.lastSeq) });
     refuse('agent-gap', `batch ${head.seq} does not follow ${session.lastSeq}: reconnect and resume after ${session.lastSeq}`);
   });

@@ -204,7 +204,7 @@ export class ServerReplay {
     const s = this.hub.attach({
       type: 'hello', protocol: PROTOCOL_VERSION, run: randomUUID(), host: this.host, mode: 'replay',
       label: basename(this.path), header: { ...this.pass.header, host: this.host }, rules: [],
-    });
+    }, { journal: false });
     if (typeof s === 'string') throw new ReplayError(s);
     this.session = s;
     s.replayView = () => this.view();

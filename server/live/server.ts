@@ -24,6 +24,8 @@ export interface ServeOptions {
   analysis?: Partial<AnalysisOptions>;
   /** Where captures are kept (listed by GET /api/captures). */
   capturesDir?: string | undefined;
+  /** Where agents' streams are journaled, so that a restarted server resumes them. */
+  journalDir?: string | undefined;
 }
 
 export interface RunningServer {
@@ -48,7 +50,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   }
   const token = o.token ?? randomBytes(24).toString('base64url');
   const policy: AccessPolicy = { token, browsersNeedToken: !loopback, loopback };
-  const hub = new Hub({ version: o.version, analysis: o.analysis ?? {}, capturesDir: o.capturesDir });
+  const hub = new Hub({ version: o.version, analysis: o.analysis ?? {}, capturesDir: o.capturesDir, journalDir: o.journalDir });
   const app = createApp(hub, policy);
   const http = createServer(app);
   const agents = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME, perMessageDeflate: false });
