@@ -1,0 +1,314 @@
+/**
+ * docker-compose.yml and the Dockerfile, checked without a Docker engine: the compose file is
+ * validated and resolved by Debian's docker-compose (1.29, `docker-compose config`), and each
+ * service's essentials are asserted on what it resolves to; the Dockerfile is read stage by stage.
+ *
+ * docker-compose 1.29 prints its resolved configuration only as YAML. It is read back with PyYAML,
+ * the YAML library docker-compose itself is built on (a dependency of Debian's package), through
+ * python3, so the project needs no YAML library of its own.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+const composeFile = join(root, 'docker-compose.yml');
+const TOKEN = 'compose-test-token-0123456789';
+
+/** No .env from the working tree and no variable from the caller's environment leaks in. */
+const emptyEnvFile = join(mkdtempSync(join(tmpdir(), 'lifetrace-compose-')), 'empty.env');
+writeFileSync(emptyEnvFile, '');
+
+interface Service {
+  build?: { context?: string; target?: string };
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  user?: string;
+  privileged?: boolean;
+  pid?: string;
+  read_only?: boolean;
+  cap_add?: string[];
+  cap_drop?: string[];
+  restart?: string;
+  healthcheck?: { test?: string[] };
+  depends_on?: Record<string, { condition?: string }>;
+  network_mode?: string;
+}
+interface Config {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
+
+async function composeConfig(vars: Record<string, string>) {
+  return execa('docker-compose', ['--env-file', emptyEnvFile, '--project-directory', root, '-f', composeFile, 'config'], {
+    cwd: root, reject: false, extendEnv: false,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), ...vars },
+  });
+}
+
+const YAML_TO_JSON = 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)';
+
+async function resolved(vars: Record<string, string>): Promise<Config> {
+  const r = await composeConfig(vars);
+  if (r.exitCode !== 0) {
+    const missing = r.exitCode === undefined || /ENOENT/.test(String(r.message)) ? " (install Debian's docker-compose, as .ci/run does)" : '';
+    throw new Error(`docker-compose config failed${missing}: ${r.stderr || r.message}`);
+  }
+  const j = await execa('python3', ['-c', YAML_TO_JSON], { input: r.stdout, reject: false });
+  if (j.exitCode !== 0) throw new Error(`cannot read docker-compose's YAML with python3-yaml: ${j.stderr || j.message}`);
+  return JSON.parse(j.stdout) as Config;
+}
+
+/** `SOURCE:TARGET[:MODE]` of a resolved short-syntax volume. */
+function mounts(s: Service): { source: string; target: string; mode: string }[] {
+  return (s.volumes ?? []).map((v) => {
+    const [source = '', target = '', mode = 'rw'] = v.split(':');
+    return { source, target, mode };
+  });
+}
+
+function option(command: string[] | undefined, name: string): string | undefined {
+  const i = (command ?? []).indexOf(name);
+  return i >= 0 ? command![i + 1] : undefined;
+}
+
+describe('docker-compose.yml (resolved by docker-compose config)', () => {
+  let config: Config;
+  let server: Service;
+  let agent: Service;
+  beforeAll(async () => {
+    config = await resolved({ LIFETRACE_TOKEN: TOKEN });
+    server = config.services.server!;
+    agent = config.services.agent!;
+  });
+
+  it('has exactly the services server and agent, built from this repository', () => {
+    expect(Object.keys(config.services).sort()).toEqual(['agent', 'server']);
+    expect(server.build).toMatchObject({ context: root, target: 'server' });
+    expect(agent.build).toMatchObject({ context: root, target: 'agent' });
+  });
+
+  it('server: serves on all interfaces inside the container, with the data in a named volume', () => {
+    expect(server.command?.[0]).toBe('serve');
+    expect(option(server.command, '--host')).toBe('0.0.0.0');
+    expect(option(server.command, '--port')).toBe('7070');
+    expect(option(server.command, '--data')).toBe('/data');
+    const data = mounts(server).find((m) => m.target === '/data');
+    expect(data, 'a volume mounted on /data').toBeDefined();
+    expect(Object.keys(config.volumes ?? {}), 'the /data volume is a named volume').toContain(data!.source);
+  });
+
+  it('server: the token comes from the environment', () => {
+    expect(server.environment?.LIFETRACE_TOKEN).toBe(TOKEN);
+  });
+
+  it('server: publishes port 7070 on loopback only by default, and elsewhere only when asked', async () => {
+    expect(server.ports).toEqual(['127.0.0.1:7070:7070/tcp']);
+    expect(agent.ports ?? []).toEqual([]);
+    expect(agent.network_mode).toBeUndefined();
+    const moved = await resolved({ LIFETRACE_TOKEN: TOKEN, LIFETRACE_PORT: '8080' });
+    expect(moved.services.server!.ports).toEqual(['127.0.0.1:8080:7070/tcp']);
+    const exposed = await resolved({ LIFETRACE_TOKEN: TOKEN, LIFETRACE_BIND: '0.0.0.0' });
+    expect(exposed.services.server!.ports).toEqual(['0.0.0.0:7070:7070/tcp']);
+  });
+
+  it('server: unprivileged, no capabilities, read-only root, restarted, health-checked with the token', () => {
+    expect(server.user).toBeDefined();
+    expect(['root', '0']).not.toContain(server.user!.split(':')[0]);
+    expect(server.privileged ?? false).toBe(false);
+    expect(server.pid).toBeUndefined();
+    expect(server.cap_add ?? []).toEqual([]);
+    expect(server.cap_drop).toEqual(['ALL']);
+    expect(server.read_only).toBe(true);
+    expect(server.restart).toBe('unless-stopped');
+    const probe = (server.healthcheck?.test ?? []).join(' ');
+    expect(probe).toMatch(/^CMD(-SHELL)? /);
+    expect(probe).toContain('http://127.0.0.1:7070/api/server');
+    expect(probe).toContain('process.env.LIFETRACE_TOKEN');
+  });
+
+  it('agent: privileged, in the host PID namespace, with the mounts bpftrace needs', () => {
+    expect(agent.privileged).toBe(true);
+    expect(agent.pid).toBe('host');
+    const m = mounts(agent);
+    const at = (path: string) => m.find((x) => x.target === path);
+    for (const path of ['/sys/kernel/debug', '/sys/kernel/btf', '/sys/fs/bpf', '/lib/modules']) {
+      expect(at(path), `${path} mounted`).toBeDefined();
+      expect(at(path)!.source, `${path} is the host's`).toBe(path);
+    }
+    expect(at('/sys/kernel/btf')!.mode).toBe('ro');
+    expect(at('/lib/modules')!.mode).toBe('ro');
+    // bpftrace writes kprobe events under debugfs/tracefs and pins under /sys/fs/bpf.
+    expect(at('/sys/kernel/debug')!.mode).toBe('rw');
+    expect(at('/sys/fs/bpf')!.mode).toBe('rw');
+    expect(['root', '0', undefined]).toContain(agent.user);
+    expect(agent.restart).toBe('unless-stopped');
+  });
+
+  it('agent: streams to the server over the compose network with the token, once the server is healthy', async () => {
+    expect(agent.command?.[0]).toBe('agent');
+    expect(option(agent.command, '--server')).toBe('http://server:7070/');
+    expect(agent.environment?.LIFETRACE_TOKEN).toBe(TOKEN);
+    expect(agent.depends_on).toEqual({ server: { condition: 'service_healthy' } });
+    expect(option(agent.command, '--host')).toMatch(/^[A-Za-z0-9._:-]{1,128}$/);
+    const named = await resolved({ LIFETRACE_TOKEN: TOKEN, LIFETRACE_HOST_NAME: 'db-7' });
+    expect(option(named.services.agent!.command, '--host')).toBe('db-7');
+  });
+
+  it('refuses to resolve without LIFETRACE_TOKEN (unset or empty), saying so', async () => {
+    for (const vars of [{}, { LIFETRACE_TOKEN: '' }] as Record<string, string>[]) {
+      const r = await composeConfig(vars);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toMatch(/set LIFETRACE_TOKEN to a secret of 16\+ characters/);
+      expect(r.stdout).toBe('');
+    }
+  });
+});
+
+// --- The Dockerfile, read as the builder reads it: instructions (continuations joined), stages.
+
+interface Instruction {
+  op: string;
+  args: string;
+}
+interface Stage {
+  name: string;
+  from: string;
+  body: Instruction[];
+}
+
+function parseDockerfile(text: string): { stages: Stage[]; args: Record<string, string> } {
+  const logical: string[] = [];
+  let carry = '';
+  for (const raw of text.split('\n')) {
+    if (carry === '' && /^\s*(#|$)/.test(raw)) continue;
+    if (/^\s*#/.test(raw)) continue; // a comment inside a continued instruction
+    const line = raw.replace(/\s+$/, '');
+    if (line.endsWith('\\')) carry += line.slice(0, -1) + ' ';
+    else {
+      logical.push((carry + line).trim());
+      carry = '';
+    }
+  }
+  if (carry !== '') logical.push(carry.trim());
+  const args: Record<string, string> = {};
+  const stages: Stage[] = [];
+  for (const l of logical) {
+    const m = /^(\S+)\s*(.*)$/.exec(l)!;
+    const op = m[1]!.toUpperCase();
+    const rest = m[2]!;
+    if (op === 'FROM') {
+      const f = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?$/i.exec(rest);
+      if (!f) throw new Error(`cannot read FROM ${rest}`);
+      const from = f[1]!.replace(/\$\{(\w+)\}|\$(\w+)/g, (_s, a: string | undefined, b: string | undefined) => args[(a ?? b)!] ?? '');
+      stages.push({ name: f[2] ?? String(stages.length), from, body: [] });
+    } else if (stages.length === 0) {
+      if (op !== 'ARG') throw new Error(`${op} before the first FROM`);
+      const a = /^(\w+)(?:=(\S*))?$/.exec(rest);
+      if (a) args[a[1]!] = a[2] ?? '';
+    } else stages.at(-1)!.body.push({ op, args: rest });
+  }
+  return { stages, args };
+}
+
+/** A stage's instructions with those of the stages it is built FROM, oldest first, and its base image. */
+function lineage(stages: Stage[], name: string): { image: string; body: Instruction[]; names: string[] } {
+  const s = stages.find((x) => x.name === name);
+  if (!s) throw new Error(`no stage ${name}`);
+  if (stages.some((x) => x.name === s.from)) {
+    const up = lineage(stages, s.from);
+    return { image: up.image, body: [...up.body, ...s.body], names: [...up.names, name] };
+  }
+  return { image: s.from, body: s.body, names: [name] };
+}
+
+/** .dockerignore patterns as the builder matches them (a match on a directory excludes what it holds). */
+function ignoredBy(patterns: string[], path: string): boolean {
+  const parts = path.split('/');
+  return patterns.some((p) => {
+    const body = p.replace(/^\/+|\/+$/g, '').split('/').map((seg) =>
+      seg === '**' ? '(?:.*/)?' : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]') + '/').join('');
+    const re = new RegExp('^' + body.replace(/\/$/, '').replace(/\(\?:\.\*\/\)\?$/, '.*') + '$');
+    return parts.some((_, i) => re.test(parts.slice(0, i + 1).join('/')));
+  });
+}
+
+/** COPY sources taken from the build context (not --from another stage). */
+function contextCopies(body: Instruction[]): string[] {
+  return body.filter((i) => (i.op === 'COPY' || i.op === 'ADD') && !/--from=/.test(i.args)).flatMap((i) => {
+    const words = i.args.split(/\s+/).filter((w) => !w.startsWith('--'));
+    return words.slice(0, -1);
+  });
+}
+
+describe('Dockerfile', () => {
+  const { stages } = parseDockerfile(readFileSync(join(root, 'Dockerfile'), 'utf8'));
+  const ignore = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const runs = (body: Instruction[]) => body.filter((i) => i.op === 'RUN').map((i) => i.args);
+
+  it('has the targets the compose file builds, on Node 20 over Debian bookworm', async () => {
+    const names = stages.map((s) => s.name);
+    const config = await resolved({ LIFETRACE_TOKEN: TOKEN });
+    for (const s of Object.values(config.services)) expect(names).toContain(s.build!.target);
+    for (const target of ['server', 'agent']) expect(lineage(stages, target).image).toMatch(/^node:20(\.\d+)*-bookworm(-slim)?$/);
+  });
+
+  it('installs the npm packages with npm ci from package-lock.json and builds with npm run build', () => {
+    const build = stages.find((s) => runs(s.body).some((r) => /\bnpm run build\b/.test(r)));
+    expect(build, 'a stage runs npm run build').toBeDefined();
+    const i = build!.body.findIndex((x) => x.op === 'RUN' && /\bnpm ci\b/.test(x.args));
+    expect(i, 'npm ci before the build').toBeGreaterThan(-1);
+    expect(build!.body.findIndex((x) => x.op === 'RUN' && /\bnpm run build\b/.test(x.args))).toBeGreaterThan(i);
+    const lock = build!.body.findIndex((x) => x.op === 'COPY' && /\bpackage-lock\.json\b/.test(x.args));
+    expect(lock, 'package-lock.json copied before npm ci').toBeGreaterThan(-1);
+    expect(lock).toBeLessThan(i);
+    // The images' node_modules also come from the lock file (runtime packages only).
+    for (const target of ['server', 'agent']) {
+      const body = lineage(stages, target).body;
+      const from = body.find((x) => x.op === 'COPY' && /\bnode_modules\b/.test(x.args));
+      expect(from, `${target} gets node_modules`).toBeDefined();
+      const src = /--from=(\S+)/.exec(from!.args)?.[1];
+      expect(runs(stages.find((s) => s.name === src)!.body).some((r) => /\bnpm ci\b.*--omit=dev/.test(r))).toBe(true);
+    }
+  });
+
+  it('the agent installs bpftrace from Debian (apt-get) and runs as root', () => {
+    const agent = lineage(stages, 'agent');
+    expect(runs(agent.body).some((r) => /\bapt-get update\b/.test(r) && /\bapt-get install\b[^;&|]*\bbpftrace\b/.test(r))).toBe(true);
+    const user = agent.body.filter((x) => x.op === 'USER').at(-1)?.args;
+    expect(['root', '0', undefined]).toContain(user);
+    // bpftrace belongs to the agent alone.
+    expect(runs(lineage(stages, 'server').body).some((r) => /bpftrace/.test(r))).toBe(false);
+  });
+
+  it('the server runs as a non-root user and owns /data', () => {
+    const server = lineage(stages, 'server');
+    const user = server.body.filter((x) => x.op === 'USER').at(-1)?.args;
+    expect(user, 'a USER in the server stage').toBeDefined();
+    expect(['root', '0']).not.toContain(user!.split(':')[0]);
+    expect(runs(server.body).some((r) => /\bchown\b[^;&|]*\/data\b/.test(r))).toBe(true);
+  });
+
+  it('the images hold what lifetrace reads at run time, and the build context has it', () => {
+    expect(ignore.some((p) => p.startsWith('!')), 'no negated .dockerignore patterns (the check below does not read them)').toBe(false);
+    for (const path of ['node_modules', 'dist', '.git', 'test-results', '.env']) expect(ignoredBy(ignore, path), `${path} kept out of the context`).toBe(true);
+    for (const target of ['server', 'agent']) {
+      const body = lineage(stages, target).body;
+      const copied = contextCopies(body);
+      for (const need of ['package.json', 'server/bin', 'web', 'probes', 'test/fixtures/sample.ljsonl.gz']) expect(copied, `${target} has ${need}`).toContain(need);
+      const built = body.filter((x) => x.op === 'COPY' && /--from=/.test(x.args)).map((x) => x.args.split(/\s+/).filter((w) => !w.startsWith('--'))[0]);
+      expect(built.some((p) => /\/dist\/server$/.test(p!)), `${target} has dist/server`).toBe(true);
+      expect(built.some((p) => /\/dist\/web$/.test(p!)), `${target} has dist/web`).toBe(true);
+      expect(body.find((x) => x.op === 'ENTRYPOINT')?.args).toMatch(/server\/bin\/lifetrace\.js/);
+    }
+    const everything = stages.flatMap((s) => contextCopies(s.body));
+    for (const p of everything) {
+      expect(existsSync(join(root, p)), `${p} exists in the repository`).toBe(true);
+      expect(ignoredBy(ignore, p), `${p} is not excluded by .dockerignore`).toBe(false);
+    }
+  });
+});
