@@ -236,6 +236,37 @@ describe('live: server restarts', () => {
   }, 120_000);
 });
 
+describe('live: a full capture disk', () => {
+  it('a recording on a full disk stops with a clear error; the live view goes on', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'lifetrace-full-'));
+    const captures = join(data, 'captures');
+    mkdirSync(captures);
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', captures]); // a real, small, filling disk
+    const server = await startServe([], data);
+    try {
+      const capture = join(data, 'big.ljsonl');
+      await generateCapture(capture, 200_000, 5);
+      const offline = await analyzeJson(capture);
+      const run = agent(server.url, ['--replay', capture, '--speed', '0.1', '--host', 'full']);
+      await until(async () => host(server, 'full'), 10_000, 'host full');
+      const started = await fetch(new URL('/api/captures/record', server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ host: 'full' }) });
+      expect(started.status).toBe(200);
+      const failed = await until(async () => { const h = await host(server, 'full'); return h?.recording?.error ? h : undefined; }, 60_000, 'the recording to hit the full disk');
+      expect(failed.recording!.error).toMatch(/recording stopped: ENOSPC/);
+      expect(failed.ended).toBe(false);
+      await execa('kill', ['-INT', String(run.pid)]); // enough: the rest at full speed
+      await run;
+      const rest = await agent(server.url, ['--replay', capture, '--speed', 'max', '--host', 'full2']);
+      expect(rest.exitCode).toBe(0);
+      const h = await until(async () => { const v = await host(server, 'full2'); return v?.ended ? v : undefined; }, 30_000, 'the second stream to end');
+      expect(h.events).toBe(offline.summary.events);
+    } finally {
+      await server.stop();
+      await execa('umount', [captures], { reject: false });
+    }
+  }, 120_000);
+});
+
 describe('live: REST', () => {
   it('lists the captures kept in the data directory, and nothing else there', async () => {
     const data = mkdtempSync(join(tmpdir(), 'lifetrace-data-'));

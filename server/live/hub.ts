@@ -130,8 +130,10 @@ export class Hub {
     for (const s of this.sessions.values()) {
       if (s.recording === undefined || (host !== undefined && s.host !== host)) continue;
       const r = s.recording;
-      s.recording = undefined;
+      // A failed recording stays on the host, so that its error stays in view until the next one.
+      if (!r.failed) s.recording = undefined;
       await r.stop();
+      if (!this.library?.active.has(r.name)) continue;
       this.library?.active.delete(r.name);
       done.push(r.name);
     }
