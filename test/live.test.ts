@@ -267,6 +267,30 @@ describe('live: a full capture disk', () => {
   }, 120_000);
 });
 
+describe('live: per-agent rate limit', () => {
+  it('an agent past --agent-rate-mb is slowed down, never cut off: everything arrives', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'lifetrace-rate-'));
+    const capture = join(data, 'c.ljsonl');
+    await generateCapture(capture, 60_000, 3);
+    const bytes = statSync(capture).size;
+    const offline = await analyzeJson(capture);
+    const server = await startServe(['--agent-rate-mb', '2'], data);
+    try {
+      const t0 = Date.now();
+      const r = await agent(server.url, ['--replay', capture, '--speed', 'max', '--host', 'greedy']);
+      const seconds = (Date.now() - t0) / 1000;
+      expect(r.exitCode, r.all).toBe(0);
+      // A bucket of one second's worth: what is past it takes at least (bytes - 2 MB) / 2 MB/s.
+      expect(seconds).toBeGreaterThanOrEqual((bytes - 2 * 2 ** 20) / (2 * 2 ** 20) * 0.9);
+      const h = await until(async () => { const v = await host(server, 'greedy'); return v?.ended ? v : undefined; }, 30_000, 'the end');
+      expect(h.events).toBe(offline.summary.events);
+      expect((await server.get<{ rejected: Record<string, number> }>('/api/server')).rejected['agent-throttled']).toBeGreaterThan(0);
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
+});
+
 describe('live: REST', () => {
   it('lists the captures kept in the data directory, and nothing else there', async () => {
     const data = mkdtempSync(join(tmpdir(), 'lifetrace-data-'));

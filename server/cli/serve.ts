@@ -16,7 +16,9 @@ Serves the dashboard, the REST API (/api/...), the browser feed and the agent in
   --token   the token agents (and, off loopback, browsers) present; default LIFETRACE_TOKEN, or the
             one kept in DATA/token (created on first use, mode 0600)
   --data    data directory (default LIFETRACE_DATA or ~/.local/share/lifetrace)
-  --reorder-window-ms  how late a record may arrive and still be put in kernel-time order (default 2000)`;
+  --reorder-window-ms  how late a record may arrive and still be put in kernel-time order (default 2000)
+  --agent-rate-mb      most MB a second one agent may send (default 64); past it the server stops
+                       reading that agent's socket for a while (its outbox keeps the rest)`;
 
 export function dataDir(v: string | undefined): string {
   return resolve(v ?? process.env.LIFETRACE_DATA ?? join(homedir(), '.local', 'share', 'lifetrace'));
@@ -39,12 +41,13 @@ export interface ServeArgs {
   token: string;
   data: string;
   reorderWindowMs: number;
+  agentRateMb: number;
 }
 
 export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Parameters<typeof parse>[1] = {}, positionalsAllowed = false) {
   const { values, positionals } = parse(argv, {
     host: { type: 'string' }, port: { type: 'string' }, token: { type: 'string' }, data: { type: 'string' },
-    'reorder-window-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...extra,
+    'reorder-window-ms': { type: 'string' }, 'agent-rate-mb': { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...extra,
   }, usage);
   if (positionals.length > 0 && !positionalsAllowed) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${usage}`);
   const port = positiveNumber('port', values.port as string | undefined, 7070);
@@ -55,6 +58,7 @@ export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Param
     host: (values.host as string | undefined) ?? '127.0.0.1', port, data,
     token: explicit ?? '',
     reorderWindowMs: positiveNumber('reorder-window-ms', values['reorder-window-ms'] as string | undefined, 2000),
+    agentRateMb: positiveNumber('agent-rate-mb', values['agent-rate-mb'] as string | undefined, 64),
   };
   return { args, values: { ...values, positionals }, explicitToken: explicit !== undefined };
 }
@@ -64,7 +68,7 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Runn
     // Off loopback the token must be chosen on purpose; on loopback a kept one is fine.
     const token = explicitToken ? a.token : (a.host === '127.0.0.1' || a.host === 'localhost' || a.host === '::1') ? storedToken(a.data) : undefined;
     return await startServer({
-      host: a.host, port: a.port, token, version: VERSION, capturesDir: join(a.data, 'captures'), journalDir: join(a.data, 'journal'),
+      host: a.host, port: a.port, token, version: VERSION, capturesDir: join(a.data, 'captures'), journalDir: join(a.data, 'journal'), agentBytesPerSecond: a.agentRateMb > 0 ? a.agentRateMb * 2 ** 20 : undefined,
       // Live, a flag should show within a fraction of a second: start the reorder slack at 10 ms,
       // without the header's declared deferral (1 s for epoll_ctl and readdir records, printed at
       // their return); the slack grows by itself when deferred records come later than that.

@@ -44,8 +44,32 @@ export function parseAgentMessage(text: string): AgentMessage | string {
   }
 }
 
-export function handleAgent(ws: WebSocket, hub: Hub): void {
+/**
+ * Each agent may send at most `bytesPerSecond` (a token bucket holding one second's worth): past
+ * it, the server stops reading its socket for as long as the excess takes to earn back. Nothing is
+ * dropped (the agent's outbox holds it); one agent cannot starve the others.
+ */
+class Throttle {
+  private tokens: number;
+  private last = performance.now();
+
+  constructor(private readonly bytesPerSecond: number) {
+    this.tokens = bytesPerSecond;
+  }
+
+  /** Takes `bytes`; returns how long (ms) to stop reading, or 0. */
+  take(bytes: number): number {
+    const now = performance.now();
+    this.tokens = Math.min(this.bytesPerSecond, this.tokens + ((now - this.last) / 1000) * this.bytesPerSecond);
+    this.last = now;
+    this.tokens -= bytes;
+    return this.tokens >= 0 ? 0 : (-this.tokens / this.bytesPerSecond) * 1000;
+  }
+}
+
+export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity): void {
   let session: HostSession | undefined;
+  const throttle = Number.isFinite(bytesPerSecond) ? new Throttle(bytesPerSecond) : undefined;
   const send = (m: ServerToAgent): void => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
   };
@@ -76,6 +100,12 @@ export function handleAgent(ws: WebSocket, hub: Hub): void {
     if (session.ended) return refuse('agent-bad-message', 'the stream has ended');
     const head = decodeBatchHead(buf);
     if (typeof head === 'string') return refuse('agent-bad-batch', head);
+    const wait = throttle?.take(buf.length) ?? 0;
+    if (wait > 0) {
+      hub.reject('agent-throttled');
+      ws.pause();
+      setTimeout(() => ws.resume(), wait);
+    }
     const r = session.ingest(head.seq, buf.subarray(BATCH_HEAD), buf.subarray(0, BATCH_HEAD));
     if (r.ok || r.duplicate) return send({ type: 'ack', seq: Math.min(head.seq, session.lastSeq) });
     refuse('agent-gap', `batch ${head.seq} does not follow ${session.lastSeq}: reconnect and resume after ${session.lastSeq}`);

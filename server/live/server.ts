@@ -26,6 +26,8 @@ export interface ServeOptions {
   capturesDir?: string | undefined;
   /** Where agents' streams are journaled, so that a restarted server resumes them. */
   journalDir?: string | undefined;
+  /** Most bytes a second one agent may send (default: no limit). */
+  agentBytesPerSecond?: number | undefined;
 }
 
 export interface RunningServer {
@@ -65,7 +67,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path === INGEST_PATH) {
       if (!tokenMatches(presentedToken(req), token)) return refuse(socket, 401, 'agent-bad-token');
-      return agents.handleUpgrade(req, socket, head, (ws) => handleAgent(alive(ws), hub));
+      return agents.handleUpgrade(req, socket, head, (ws) => handleAgent(alive(ws), hub, o.agentBytesPerSecond ?? Infinity));
     }
     if (path === FEED_PATH) {
       const why = originRefusal(req) ?? browserRefusal(req, policy);
