@@ -48,15 +48,15 @@ export class Store {
   /**
    * A new run of a host replaces the old one on the server, flags and all (an agent started again,
    * or a server-side replay sought back and analyzing from the start): the page drops that host's
-   * flags raised before the new run connected. The new run's flags may have come first (the server
-   * sends flags before stats), so they are told apart by when they were raised, not dropped blindly.
+   * flags of the old run. The new run's flags may have come first (the server sends flags before
+   * stats): each flag names its run, so only the old run's are dropped.
    */
   private setHosts(hosts: HostView[]): boolean {
     let replaced = false;
     for (const h of hosts) {
       const old = this.hosts.get(h.host);
       if (old !== undefined && old.run !== h.run) {
-        for (const [id, f] of this.flags) if (f.host === h.host && f.wall < h.connectedSince) this.flags.delete(id);
+        for (const [id, f] of this.flags) if (f.host === h.host && f.run !== h.run) this.flags.delete(id);
         replaced = true;
       }
       this.hosts.set(h.host, h);
