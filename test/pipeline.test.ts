@@ -241,3 +241,15 @@ describe('gaps: the probes not running (lifetrace_gap, written by an agent that 
     expect(backwards.summary.anomaly_counts).toEqual({ 'bad-envelope': 1 });
   });
 });
+
+describe('a malformed time never becomes the time base', () => {
+  it('a first record whose time is not a number is an anomaly, and the records after it keep their times', () => {
+    const good = captureOf('epoll-poll-on-dying-file.trace').toString().split('\n');
+    // Ten characters: long enough to be split into seconds and nanoseconds.
+    const bad = '{"type": "printf", "data": "fdc\\tnot-a-time\\t0\\t100\\t100\\t5\\tapp"}';
+    const r = analyzeChunked(Buffer.from([good[0], bad, ...good.slice(1)].join('\n')), () => 1 << 16);
+    expect(r.summary.anomaly_counts).toEqual({ 'bad-record': 1 });
+    const clean = analyzeChunked(Buffer.from(good.join('\n')), () => 1 << 16);
+    expect(r.flags.map((f) => f.evidence.map((e) => e.time))).toEqual(clean.flags.map((f) => f.evidence.map((e) => e.time)));
+  });
+});

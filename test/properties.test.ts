@@ -138,7 +138,10 @@ describe('the decoder', () => {
         try { v = JSON.parse(l); } catch { continue; }
         const o = v as { type?: unknown; data?: unknown };
         if (typeof v !== 'object' || v === null || Array.isArray(v)) continue;
-        if (o.type === 'attached_probes' || ['errorf', 'warnf', 'helper_error', 'runtime_error'].includes(o.type as string)) quiet++;
+        // attached_probes is quiet when its count is one (or absent); a bad count is an anomaly.
+        const probes = (o.data as { probes?: unknown } | undefined)?.probes;
+        const aCount = probes === undefined || (typeof probes === 'number' && Number.isSafeInteger(probes) && probes >= 0) || (typeof probes === 'string' && /^\d{1,15}$/.test(probes));
+        if ((o.type === 'attached_probes' && aCount) || ['errorf', 'warnf', 'helper_error', 'runtime_error'].includes(o.type as string)) quiet++;
         else if (o.type === 'map' && Object.keys(o.data ?? {}).length > 0) quiet++;
         else if (o.type === 'printf' && typeof o.data === 'string' && o.data.split('\t')[0] === 'ready') quiet++;
       }

@@ -34,8 +34,8 @@ export function parseEnvelope(line: string): Envelope {
       // Reached only when the fast path's exact spelling did not match (other whitespace).
       return typeof o.data === 'string' ? { type: 'printf', data: o.data } : { type: 'bad', reason: 'printf without string data', json: true };
     case 'lost_events': {
-      const count = Number(data?.events ?? data?.count);
-      return Number.isFinite(count) && count >= 0 ? { type: 'lost', count } : { type: 'bad', reason: 'lost_events without a count', json: true };
+      const count = countOf(data?.events ?? data?.count);
+      return count === undefined ? { type: 'bad', reason: 'lost_events without a count', json: true } : { type: 'lost', count };
     }
     case 'lifetrace_gap': {
       const from = data?.from;
@@ -45,8 +45,10 @@ export function parseEnvelope(line: string): Envelope {
       }
       return { type: 'gap', from, to, reason: typeof data?.reason === 'string' ? data.reason.slice(0, 300) : 'the probes were not running' };
     }
-    case 'attached_probes':
-      return { type: 'attached', probes: Number(data?.probes ?? 0) };
+    case 'attached_probes': {
+      const probes = data?.probes === undefined ? 0 : countOf(data.probes); // absent: none said
+      return probes === undefined ? { type: 'bad', reason: 'attached_probes without a count', json: true } : { type: 'attached', probes };
+    }
     case 'map': {
       const [name] = Object.keys(data ?? {});
       return name === undefined ? { type: 'bad', reason: 'map without a name', json: true } : { type: 'map', name, value: data![name] };
@@ -61,4 +63,10 @@ export function parseEnvelope(line: string): Envelope {
     default:
       return { type: 'other', jsonType: o.type };
   }
+}
+
+/** A count as bpftrace prints it: a non-negative integer (or its decimal string); anything else is not one. */
+function countOf(v: unknown): number | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : NaN;
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }

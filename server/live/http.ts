@@ -69,6 +69,7 @@ function replayCommand(body: unknown): ReplayCommand {
     case 'play':
     case 'pause':
     case 'next-flag':
+    case 'stop':
       return { action: o.action };
     case 'speed':
       return { action: 'speed', speed: speedOf(o.speed) };
@@ -76,7 +77,7 @@ function replayCommand(body: unknown): ReplayCommand {
       if (typeof o.to_s !== 'number' || !Number.isFinite(o.to_s)) throw new BadRequest('seek needs to_s, a number of seconds');
       return { action: 'seek', to_s: o.to_s };
     default:
-      throw new BadRequest('action is one of play, pause, speed, seek, next-flag');
+      throw new BadRequest('action is one of play, pause, speed, seek, next-flag, stop');
   }
 }
 
@@ -169,7 +170,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   });
   app.delete('/api/captures/:name', async (req, res) => {
     if (hub.library === undefined) return res.status(404).json({ error: 'no capture folder' });
-    if (!(await hub.library.remove(req.params.name))) return res.status(404).json({ error: `no capture ${req.params.name}` });
+    if (!(await hub.removeCapture(req.params.name))) return res.status(404).json({ error: `no capture ${req.params.name}` });
     res.status(204).end();
   });
   app.put('/api/captures/:name', async (req, res) => {

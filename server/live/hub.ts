@@ -165,7 +165,20 @@ export class Hub {
   replayCommand(host: string, c: ReplayCommand): Promise<ReplayView> {
     const r = this.replays.get(host);
     if (r === undefined) throw new HubRefusal(404, `host ${host} is not a server-side replay`);
+    if (c.action === 'stop') {
+      this.replays.delete(host);
+      r.stop();
+      return Promise.resolve(r.view());
+    }
     return r.command(c);
+  }
+
+  /** Deletes a capture of the library, unless it is being recorded or replayed. */
+  async removeCapture(name: string): Promise<boolean> {
+    const lib = this.libraryOrRefuse();
+    const path = lib.path(name);
+    if ([...this.replays.values()].some((r) => r.reads(path))) throw new HubRefusal(409, `${name} is being replayed: stop that replay first`);
+    return lib.remove(name);
   }
 
   private libraryOrRefuse(): CaptureLibrary {

@@ -73,8 +73,8 @@ class LineReader {
       if (this.done) return undefined;
       this.queue.length = 0;
       this.head = 0;
-      this.iterator ??= await openCapture(this.path);
       try {
+        this.iterator ??= await openCapture(this.path);
         const r = await this.iterator.next();
         if (r.done) {
           this.done = true;
@@ -141,14 +141,25 @@ export class ServerReplay {
   async start(): Promise<void> {
     this.pass = await firstPass(this.path);
     this.restart();
-    void this.run();
+    void this.run().catch((e: Error) => {
+      // Never an unhandled rejection: the replay stops and says why.
+      this.stopped = true;
+      this.runError = e.message;
+    });
+  }
+
+  private runError: string | undefined;
+
+  /** Whether this replay reads `path`. */
+  reads(path: string): boolean {
+    return this.path === path && !this.stopped && !this.finished;
   }
 
   view(): ReplayView {
     return {
       capture: basename(this.path), playing: this.playing && !this.finished, speed: this.speed,
       start_s: this.pass.start_s, end_s: this.pass.end_s, position_s: Math.round(this.position) / 1e9,
-      flags_s: this.pass.flags_s, finished: this.finished, error: this.pass.error ?? this.reader?.error ?? null,
+      flags_s: this.pass.flags_s, finished: this.finished, error: this.runError ?? this.pass.error ?? this.reader?.error ?? null,
     };
   }
 
@@ -173,6 +184,8 @@ export class ServerReplay {
       case 'seek':
         await this.seek(c.to_s * 1e9);
         break;
+      case 'stop':
+        break; // the hub stops it
       case 'next-flag': {
         const next = this.pass.flags_s.find((t) => t * 1e9 > this.position + 1);
         if (next !== undefined) {

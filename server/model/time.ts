@@ -27,12 +27,14 @@ export class TimeBase {
     const split = n > 9 ? to - 9 : from;
     const sec = split === from ? 0 : decimal(text, from, split);
     const ns = decimal(text, split, to);
+    if (Number.isNaN(sec) || Number.isNaN(ns)) return NaN as Nanos; // never the time base
     if (this.baseSec < 0) this.baseSec = sec;
     return ((sec - this.baseSec) * NS_PER_S + ns) as Nanos;
   }
 
   /** Relative Nanos of a time already split into whole seconds and nanoseconds (see secondsOf). */
   fromParts(sec: number, ns: number): Nanos {
+    if (Number.isNaN(sec) || Number.isNaN(ns)) return NaN as Nanos;
     if (this.baseSec < 0) this.baseSec = sec;
     return ((sec - this.baseSec) * NS_PER_S + ns) as Nanos;
   }

@@ -148,7 +148,9 @@ export type ReplayCommand =
   | { action: 'pause' }
   | { action: 'speed'; speed: number | 'max' }
   | { action: 'seek'; to_s: number }
-  | { action: 'next-flag' };
+  | { action: 'next-flag' }
+  /** Ends the replay (the host stays, ended). */
+  | { action: 'stop' };
 
 /** One sample of a host's activity, taken every STATS_INTERVAL_MS. */
 export interface StatsPoint {
