@@ -83,12 +83,12 @@ export class Analysis {
   }
 
   /**
-   * Live streams: the input went quiet, so nothing older is still on its way; release what the
-   * reorderer holds instead of waiting for more input. A record that still comes later with an
-   * older time is applied and counted as a late-event anomaly.
+   * Live streams: the input has been quiet for `idleNs` of wall time; release what the reorderer
+   * holds up to what can no longer come (see Reorderer.settle) instead of waiting for more input. A
+   * record that still comes later with an older time is applied and counted as a late-event anomaly.
    */
-  settle(): void {
-    if (!this.ended) this.reorder.flush();
+  settle(idleNs: number): void {
+    if (!this.ended) this.reorder.settle(idleNs);
   }
 
 

@@ -41,6 +41,8 @@ export const DEFAULT_REORDER: ReorderOptions = { windowNs: 10_000_000_000, maxHe
  */
 const SLACK_NS = 50_000_000;
 const MAX_SLACK_NS = 2_000_000_000;
+/** The reorder window grows up to this when records come later than it (a live view starts smaller). */
+const MAX_WINDOW_NS = 10_000_000_000;
 
 /** A CPU silent for this long is not the one whose buffer overflowed (see lossWindow). */
 const ACTIVE_CPU_NS = 10_000_000_000;
@@ -118,6 +120,8 @@ export class Reorderer {
   private heldCount = 0;
   private maxT = -Infinity;
   private lastReleased = -Infinity;
+  /** How far behind the newest record a record has arrived (any CPU), at most the window. */
+  private maxLag = 0;
   /** Latest time per CPU (NaN: not seen), and the CPUs seen. */
   private readonly lastByCpu: number[] = [];
   private readonly cpusSeen: number[] = [];
@@ -155,6 +159,7 @@ export class Reorderer {
     // allocates a fresh number: read the time once.
     const t: number = ev.t;
     if (t > this.maxT) this.maxT = t;
+    else if (this.maxT - t > this.maxLag) this.maxLag = Math.min(this.maxT - t, this.opts.windowNs);
     const cpu = ev.cpu >= 0 && ev.cpu < MAX_CPU ? ev.cpu : 0;
     const prev = this.lastByCpu[cpu];
     if (prev !== undefined && t < prev && 2 * (prev - t) > this.slack) this.slack = Math.min(MAX_SLACK_NS, 2 * (prev - t));
@@ -165,7 +170,9 @@ export class Reorderer {
       if (prev === undefined || cpu === this.minCpu) this.recomputeWatermark();
     }
     if (t < this.lastReleased) {
-      // Later than the window allows: keep it (never lose good data), but say so.
+      // Later than the window allows: keep it (never lose good data), but say so; and let the
+      // window grow (up to MAX_WINDOW_NS) so that records this late are put in order from now on.
+      if (this.opts.windowNs < MAX_WINDOW_NS) this.opts.windowNs = Math.min(MAX_WINDOW_NS, Math.max(this.opts.windowNs, 2 * (this.maxT - t)));
       this.late++;
       this.onLate(ev);
       this.release(ev, t);
@@ -186,6 +193,16 @@ export class Reorderer {
       if (next === undefined || (next.ts[next.head]! >= horizon && this.heldCount <= this.opts.maxHeld)) break;
       this.emit(next);
     }
+  }
+
+  /**
+   * The input has been quiet for `idleNs` (live, wall time): kernel time went on meanwhile, so
+   * nothing can still come that is older than the newest record plus that, less the largest
+   * lateness seen so far. Release up to there instead of waiting for more input.
+   */
+  settle(idleNs: number): void {
+    const horizon = this.maxT + idleNs - this.maxLag - this.slack;
+    for (let q = this.earliest(); q !== undefined && q.ts[q.head]! <= horizon; q = this.earliest()) this.emit(q);
   }
 
   /** Releases everything held (end of input). */

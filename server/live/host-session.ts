@@ -18,7 +18,10 @@ import { LifetimeHistory } from './history.js';
 import { evidenceView, flagSummary, lossMarks, objectHistories, parseAddr, seconds } from './views.js';
 import type { ObjectKind } from '../model/objects.js';
 
-/** A stream quiet for this long has nothing older on its way: release what the reorderer holds. */
+/**
+ * A stream quiet for this long is settled: kernel time is taken to pass with wall time, and what can
+ * no longer come (given the lateness seen) is released without waiting for more input.
+ */
 export const SETTLE_AFTER_MS = 200;
 /** Activity samples kept per host (at 500 ms: ten minutes). */
 const MAX_POINTS = 1200;
@@ -109,10 +112,10 @@ export class HostSession {
 
   /** Called often (every hub tick): settles a quiet stream. */
   tick(now: number): void {
-    if (!this.settled && this.lastBatchWall !== null && now - this.lastBatchWall >= SETTLE_AFTER_MS) {
-      this.settled = true;
-      this.analysis.settle();
-    }
+    if (this.settled || this.ended || this.lastBatchWall === null) return;
+    const idle = now - this.lastBatchWall;
+    if (idle >= SETTLE_AFTER_MS) this.analysis.settle(idle * 1e6);
+    if (idle > 15_000) this.settled = true; // past any window: everything is out
   }
 
   /** The stream ended for good: rules flag what is still pending. */
