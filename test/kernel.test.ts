@@ -186,7 +186,7 @@ describe('live: an agent streaming Debian 6.1 in QEMU to a server', () => {
       const r = await run;
       expect(r.exitCode, r.all.slice(-3000)).toBe(0);
       const [h] = (await server.get<HostView[]>('/api/hosts')).filter((x) => x.host === 'guest61');
-      expect(h).toMatchObject({ mode: 'live', ended: true, lost: 0, anomalies: 0 });
+      expect(h).toMatchObject({ mode: 'live', ended: true, lost: 0, anomalyKinds: {} });
       expect(h!.kernel).toMatch(/^6\.1\.0-/);
       const flags = await server.get<FlagSummary[]>('/api/flags?host=guest61');
       const by = (rule: string, comm: string): FlagSummary[] => flags.filter((f) => f.rule === rule && f.comms.includes(comm));

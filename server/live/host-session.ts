@@ -164,6 +164,7 @@ export class HostSession {
       families: typeof h.families === 'object' && h.families !== null ? Object.keys(h.families) : [],
       rules: this.hello.rules, connected: this.connected, ended: this.ended, connectedSince: this.connectedSince,
       lastBatchWall: this.lastBatchWall, events: this.analysis.events, lost: this.analysis.losses.total, anomalies,
+      anomalyKinds: Object.fromEntries(this.analysis.decoder.anomalies.counts),
       duplicates: this.duplicates, now_s: seconds(this.analysis.lastT ?? 0),
       recording: this.recording?.view() ?? null, replay: this.replayView?.() ?? null,
     };

@@ -100,6 +100,8 @@ export interface HostView {
   events: number;
   lost: number;
   anomalies: number;
+  /** The anomalies by kind (docs/capture-format.md: bad lines, late events, a truncated last line...). */
+  anomalyKinds: Record<string, number>;
   duplicates: number;
   /** Kernel time of the newest event, s. */
   now_s: number;
