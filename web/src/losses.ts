@@ -38,15 +38,19 @@ export function createLosses(root: HTMLElement): LossesWidget {
             const a = x(l.start_s ?? l.end_s ?? 0);
             const b = x(l.end_s ?? l.start_s ?? end);
             return s('rect', { x: a, y: 0, width: Math.max(2, b - a), height: H, class: 'loss-mark', 'data-testid': 'loss-mark' },
-              s('title', {}, `${formatCount(l.count)} lost, ${window(l)} (capture line ${l.line})`));
+              s('title', {}, l.reason !== null
+                ? `probes not running ${window(l)}: ${l.reason} (capture line ${l.line})`
+                : `${formatCount(l.count)} lost, ${window(l)} (capture line ${l.line})`));
           }));
         const total = v.lost;
+        const gaps = marks.filter((l) => l.reason !== null).length;
         const latest = marks.slice(-3).reverse();
         return h('div', { class: 'loss-row', 'data-host': v.host },
           h('span', { class: 'loss-host' }, v.host),
           strip,
           h('span', { class: `loss-text${total > 0 ? ' lost' : ''}` },
-            total === 0 ? 'no lost events' : `${formatCount(total)} lost in ${marks.length} window(s)${latest.length ? ': ' + latest.map((l) => `${formatCount(l.count)} @ ${window(l)}`).join('; ') : ''}`));
+            total === 0 && gaps === 0 ? 'no lost events'
+              : `${formatCount(total)} lost in ${marks.length} window(s)${gaps ? ` (${gaps} with the probes down)` : ''}${latest.length ? ': ' + latest.map((l) => `${l.reason !== null ? 'probes down' : formatCount(l.count)} @ ${window(l)}`).join('; ') : ''}`));
       });
       root.replaceChildren(...(rows.length ? rows : [h('div', { class: 'empty' }, 'no hosts')]));
     },
