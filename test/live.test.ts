@@ -162,7 +162,19 @@ describe('live: serve and agents', () => {
     // Past the frame limit: closed (1009, or abnormally while the client is still sending).
     expect([1006, 1009]).toContain((await hostile((ws) => ws.send(Buffer.alloc(33 << 20)))).code);
 
+    // A browser flooding snapshot requests: served at most once a second, the rest counted.
+    const flood = new WebSocket(`${wsUrl}ws/feed`, { origin: server.url.replace(/\/$/, '') });
+    let snapshots = 0;
+    flood.on('message', (d) => { if ((JSON.parse(String(d)) as { type: string }).type === 'snapshot') snapshots++; });
+    expect(await opened(flood)).toBe(101);
+    for (let i = 0; i < 50; i++) flood.send('{"type":"snapshot"}');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(flood.readyState).toBe(WebSocket.OPEN);
+    expect(snapshots).toBeLessThanOrEqual(3); // the first on connect, then at most one a second
+    flood.close();
+
     const stats = await server.get<{ rejected: Record<string, number> }>('/api/server');
+    expect(stats.rejected['feed-snapshot-flood']).toBeGreaterThanOrEqual(45);
     expect(stats.rejected['agent-bad-token']).toBeGreaterThanOrEqual(1);
     expect(stats.rejected['http-refused']).toBe(1);
     expect(stats.rejected['feed-bad-origin']).toBe(1);
