@@ -53,3 +53,20 @@ describe('architecture', () => {
     expect(bad.map((f) => relative(server, f))).toEqual([]);
   });
 });
+
+describe('no shell strings built from input', () => {
+  const files = tsFiles(server);
+  it('processes start with argument arrays: no shell option, no child_process, no execa command strings', () => {
+    const bad: string[] = [];
+    for (const f of files) {
+      const text = readFileSync(f, 'utf8');
+      for (const [what, re] of [
+        ['shell option', /shell:\s*true/],
+        ['node:child_process (use execa with an argument array)', /from 'node:child_process'/],
+        ['execaCommand', /execaCommand/],
+        ['execa template string', /\$`/],
+      ] as const) if (re.test(text)) bad.push(`${relative(server, f)}: ${what}`);
+    }
+    expect(bad).toEqual([]);
+  });
+});
