@@ -1,0 +1,91 @@
+/** The agent's source that replays a capture file as if it were live (simulation, demos, benchmarks). */
+import { hostname } from 'node:os';
+import { CAPTURE_FORMAT, CAPTURE_VERSION, looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/header.js';
+import { LineSplitter, textLines } from '../capture/lines.js';
+import { openCapture } from '../capture/open.js';
+import type { Family } from '../model/events.js';
+import { rulesFor, tagsOfFamilies, type LineSource } from './sources.js';
+
+export type ReplaySpeed = number | 'max';
+
+const PRINTF_TIME = /^\{"type": "printf", "data": "[^"\\]*\\t(\d{1,20})\\t/;
+
+/**
+ * A capture file replayed: at `speed` times the pace of its kernel timestamps, or as fast as the
+ * server takes it ('max', with flow control). The header line goes in the hello, not in the stream.
+ */
+export async function replaySource(path: string, speed: ReplaySpeed, host = hostname()): Promise<LineSource> {
+  const header = await readHeader(path, host);
+  const tags = tagsOfFamilies(Object.keys(header.families) as Family[]);
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  return {
+    info: { header, mode: 'replay', label: path, rules: rulesFor(tags) },
+    async run(onLine, wait) {
+      const stream = await openCapture(path);
+      let first = true;
+      let t0 = -1;
+      let wall0 = 0;
+      const pending: string[] = [];
+      const split = new LineSplitter(textLines((line) => {
+        if (first) {
+          first = false;
+          if (looksLikeHeader(line)) return;
+        }
+        pending.push(line);
+      }));
+      try {
+        for await (const chunk of stream) {
+          split.push(chunk as Buffer);
+          for (const line of pending) {
+            if (stopped) return 'stopped';
+            if (speed !== 'max') {
+              const m = PRINTF_TIME.exec(line);
+              if (m !== null) {
+                const t = Number(m[1]) / 1e6; // ms; sub-ms precision is plenty for pacing
+                if (t0 < 0) {
+                  t0 = t;
+                  wall0 = performance.now();
+                }
+                const due = wall0 + (t - t0) / speed - performance.now();
+                if (due > 2) await new Promise<void>((r) => { wake = r; setTimeout(r, due); });
+              }
+            }
+            onLine(line);
+          }
+          pending.length = 0;
+          await wait();
+        }
+        split.end();
+        for (const line of pending) onLine(line);
+      } catch (e) {
+        return `the capture could not be read to its end: ${(e as Error).message}`;
+      } finally {
+        void stream.return(undefined);
+      }
+      return stopped ? 'stopped' : 'end of capture';
+    },
+    stop() {
+      stopped = true;
+      wake?.();
+    },
+  };
+}
+
+/** The capture's header, or one made up for a raw bpftrace file without one. */
+async function readHeader(path: string, host: string): Promise<CaptureHeader> {
+  const stream = await openCapture(path);
+  let firstLine: string | undefined;
+  const split = new LineSplitter(textLines((line) => { firstLine ??= line; }));
+  for await (const chunk of stream) {
+    split.push(chunk as Buffer);
+    if (firstLine !== undefined) break;
+  }
+  void stream.return(undefined);
+  if (firstLine !== undefined && looksLikeHeader(firstLine)) {
+    const h = parseHeader(firstLine);
+    if (!h.ok) throw new Error(`${path}: ${h.error}`);
+    return { ...h.header, host };
+  }
+  return { format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: new Date().toISOString(), host, kernel: 'unknown', families: {}, lifetrace_version: 'unknown' };
+}

@@ -1,0 +1,91 @@
+/** The agent's source on a stock Debian kernel in a QEMU guest, followed through a shared folder. */
+import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseHeader } from '../capture/header.js';
+import { Tail } from '../capture/tail.js';
+import type { Family } from '../model/events.js';
+import { CaptureError } from '../record/record.js';
+import type { StressPreset } from '../record/stress.js';
+import { runLifetraceInGuest } from '../vm/command.js';
+import { GUEST_XCH } from '../vm/guest.js';
+import type { GuestKernel } from '../vm/kernels.js';
+import { rulesFor, tagsOfFamilies, type LineSource } from './sources.js';
+
+export interface VmOptions {
+  kernel: GuestKernel;
+  families?: Family[] | undefined;
+  /** What the guest runs while tracing: at least one of these (the guest cannot be told to stop). */
+  durationS?: number | undefined;
+  stress?: StressPreset | undefined;
+  command?: string[] | undefined;
+  log(s: string): void;
+}
+
+/**
+ * The probes on a stock Debian kernel in a QEMU guest (this machine's kernel may not attach
+ * kprobes). The guest has no network: it records a capture into the shared exchange folder, and
+ * this side follows that file as it grows. Resolves once the guest has written the capture header.
+ */
+export async function vmSource(o: VmOptions): Promise<LineSource> {
+  const argv = ['capture', '--out', `${GUEST_XCH}/capture.ljsonl`, ...(o.families ? ['--families', o.families.join(',')] : [])];
+  if (o.durationS !== undefined) argv.push('--duration', String(o.durationS));
+  if (o.stress) argv.push('--stress', o.stress);
+  if (o.command) argv.push('--', ...o.command);
+  const abort = new AbortController();
+  let file: string | undefined;
+  const guest = runLifetraceInGuest(o.kernel, argv, {
+    timeoutS: 240 + (o.durationS ?? 60) * 3, log: o.log, cwd: process.cwd(), signal: abort.signal,
+    onBoot: (xch) => { file = join(xch, 'capture.ljsonl'); },
+  });
+  let finished = false;
+  void guest.finally(() => { finished = true; }).catch(() => {});
+
+  const early: string[] = [];
+  let emit = (line: string): void => void early.push(line);
+  let tail: Tail | undefined;
+  let tailFile: string | undefined;
+  const drain = async (): Promise<void> => {
+    if (file === undefined || !existsSync(file)) return;
+    if (tailFile !== file) {
+      tail = new Tail(await open(file, 'r'), (l) => emit(l)); // a new boot: a new file
+      tailFile = file;
+    }
+    await tail!.drain();
+  };
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  while (early.length === 0) {
+    if (finished) {
+      const r = await guest;
+      throw new CaptureError(`the ${o.kernel} guest ended before its capture began (exit ${String(r.exitCode)}):\n${r.jobLog.slice(-2000)}`);
+    }
+    await drain();
+    await sleep(100);
+  }
+  const h = parseHeader(early.shift()!);
+  if (!h.ok) {
+    abort.abort();
+    throw new CaptureError(`the guest's capture has no valid header: ${h.error}`);
+  }
+  const tags = tagsOfFamilies(Object.keys(h.header.families) as Family[]);
+  return {
+    info: { header: h.header, mode: 'live', label: `Debian ${o.kernel} in QEMU`, rules: rulesFor(tags) },
+    async run(onLine) {
+      for (const l of early) onLine(l);
+      emit = onLine;
+      while (!finished) {
+        await drain();
+        await sleep(100);
+      }
+      await drain();
+      tail?.flush();
+      const r = await guest;
+      if (abort.signal.aborted) return 'stopped';
+      return r.exitCode === 0 ? 'the guest\'s capture ended' : `the guest's capture failed (exit ${String(r.exitCode)}): ${r.jobLog.slice(-500)}`;
+    },
+    stop() {
+      abort.abort();
+    },
+  };
+}
+
