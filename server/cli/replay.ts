@@ -30,7 +30,7 @@ export async function replayCommand(argv: string[], print: (s: string) => void):
   const server = await launch(args, explicitToken);
   const host = basename(path).replace(/\.ljsonl(\.gz)?$/, '').replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 128) || 'replay';
   try {
-    await server.hub.replayFile(path, host, speed, v.loop === true);
+    await server.hub.desk.replayFile(path, host, speed, v.loop === true);
   } catch (e) {
     await server.close();
     if (e instanceof ReplayError) throw new UsageError(e.message);

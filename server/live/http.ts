@@ -170,7 +170,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   });
   app.delete('/api/captures/:name', async (req, res) => {
     if (hub.library === undefined) return res.status(404).json({ error: 'no capture folder' });
-    if (!(await hub.removeCapture(req.params.name))) return res.status(404).json({ error: `no capture ${req.params.name}` });
+    if (!(await hub.desk.removeCapture(req.params.name))) return res.status(404).json({ error: `no capture ${req.params.name}` });
     res.status(204).end();
   });
   app.put('/api/captures/:name', async (req, res) => {
@@ -180,19 +180,19 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   });
   app.post('/api/captures/record', json, async (req, res) => {
     const body = object(req.body);
-    res.json({ recording: await hub.record(optionalString(body, 'host'), optionalString(body, 'name')) });
+    res.json({ recording: await hub.desk.record(optionalString(body, 'host'), optionalString(body, 'name')) });
   });
   app.post('/api/captures/stop', json, async (req, res) => {
-    res.json({ stopped: await hub.stopRecording(optionalString(object(req.body), 'host')) });
+    res.json({ stopped: await hub.desk.stopRecording(optionalString(object(req.body), 'host')) });
   });
   app.post('/api/replay', json, async (req, res) => {
     const body = object(req.body);
     const name = optionalString(body, 'capture');
     if (name === undefined) throw new BadRequest('capture is required');
-    res.json({ host: await hub.replay(name, speedOf(body.speed ?? 1)) });
+    res.json({ host: await hub.desk.replay(name, speedOf(body.speed ?? 1)) });
   });
   app.post('/api/replay/:host', json, async (req, res) => {
-    res.json(await hub.replayCommand(req.params.host, replayCommand(req.body)));
+    res.json(await hub.desk.replayCommand(req.params.host, replayCommand(req.body)));
   });
   app.get('/api/server', (_req, res) => {
     res.json({ version: hub.options.version, hosts: hub.sessions.size, feeds: hub.feedCount, rejected: Object.fromEntries(hub.rejected) });

@@ -7,11 +7,9 @@ import type { AnalysisOptions } from '../analyze/pipeline.js';
 import type { ObjectKind } from '../model/objects.js';
 import { STATS_INTERVAL_MS, type AgentHello, type FeedMessage, type FlagDetail, type FlagSummary, type HostView, type LossMark, type ObjectHistory, type StatsPoint } from '../protocol/wire.js';
 import { HostSession } from './host-session.js';
-import { CaptureLibrary, recordingName } from './captures.js';
-import { Recording } from './recording.js';
-import { ServerReplay, type Speed } from './replay.js';
-import type { ReplayCommand, ReplayView } from '../protocol/wire.js';
-import { mkdir } from 'node:fs/promises';
+import { CaptureLibrary } from './captures.js';
+import { CaptureDesk } from './desk.js';
+import type { ServerReplay } from './replay.js';
 import { Journal } from './journal.js';
 
 /** How often new flags go out to browsers (and quiet streams are settled). */
@@ -75,6 +73,8 @@ export class Hub {
   readonly options: HubOptions;
   readonly library: CaptureLibrary | undefined;
   readonly replays = new Map<string, ServerReplay>();
+  /** Recordings, the library and server-side replays. */
+  readonly desk: CaptureDesk;
   /** Frames and messages refused from agents and browsers (hostile or broken), by reason. */
   readonly rejected = new Map<string, number>();
   private readonly feeds = new Set<Feed>();
@@ -86,6 +86,7 @@ export class Hub {
   constructor(options: Partial<HubOptions> = {}) {
     this.options = { ...DEFAULT_HUB, ...options };
     this.library = this.options.capturesDir === undefined ? undefined : new CaptureLibrary(this.options.capturesDir);
+    this.desk = new CaptureDesk(this);
   }
 
   start(): void {
@@ -97,93 +98,8 @@ export class Hub {
     clearInterval(this.timer);
     this.timer = undefined;
     for (const r of this.replays.values()) r.stop();
-    await this.stopRecording();
+    await this.desk.stopRecording();
     for (const s of this.sessions.values()) s.journal?.close();
-  }
-
-  /** Starts recording the stream of `host` (every streaming host when undefined) into the library. */
-  async record(host: string | undefined, prefix?: string): Promise<{ host: string; name: string }[]> {
-    const lib = this.libraryOrRefuse();
-    const targets = [...this.sessions.values()].filter((s) => (host === undefined ? !s.ended : s.host === host));
-    if (host !== undefined && targets.length === 0) throw new HubRefusal(404, `no host ${host}`);
-    if (prefix !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$/.test(prefix)) throw new HubRefusal(400, 'name must be letters, digits, . _ - (up to 60)');
-    await mkdir(lib.dir, { recursive: true, mode: 0o700 });
-    const started: { host: string; name: string }[] = [];
-    for (const s of targets) {
-      if (s.recording !== undefined && !s.recording.failed) continue;
-      if (s.ended) throw new HubRefusal(409, `host ${s.host}'s stream has ended`);
-      let name = recordingName(s.host, new Date(this.options.clock()), prefix);
-      for (let n = 2; lib.active.has(name) || (await lib.exists(name)); n++) {
-        if (n > 100) throw new HubRefusal(409, `${name} exists already`);
-        name = name.replace(/(-\d+)?\.ljsonl\.gz$/, `-${n}.ljsonl.gz`);
-      }
-      lib.active.add(name);
-      s.recording = new Recording(name, lib.path(name), s.headerLine());
-      started.push({ host: s.host, name });
-    }
-    return started;
-  }
-
-  /** Stops recording `host` (every host when undefined); returns the captures written. */
-  async stopRecording(host?: string): Promise<string[]> {
-    const done: string[] = [];
-    for (const s of this.sessions.values()) {
-      if (s.recording === undefined || (host !== undefined && s.host !== host)) continue;
-      const r = s.recording;
-      // A failed recording stays on the host, so that its error stays in view until the next one.
-      if (!r.failed) s.recording = undefined;
-      await r.stop();
-      if (!this.library?.active.has(r.name)) continue;
-      this.library?.active.delete(r.name);
-      done.push(r.name);
-    }
-    return done;
-  }
-
-  /** Replays a capture of the library as a host of its own; returns the host's name. */
-  async replay(name: string, speed: Speed, loop = false): Promise<string> {
-    const lib = this.libraryOrRefuse();
-    let path: string;
-    try {
-      path = lib.path(name);
-    } catch (e) {
-      throw new HubRefusal(400, (e as Error).message);
-    }
-    if (!(await lib.exists(name))) throw new HubRefusal(404, `no capture ${name}`);
-    return this.replayFile(path, `replay-${name.replace(/\.ljsonl(\.gz)?$/, '')}`.slice(0, 128), speed, loop);
-  }
-
-  /** Replays a file (the `lifetrace replay` command, or the library). */
-  async replayFile(path: string, host: string, speed: Speed, loop: boolean): Promise<string> {
-    this.replays.get(host)?.stop();
-    const r = new ServerReplay(this, path, host, { speed, loop });
-    this.replays.set(host, r);
-    await r.start();
-    return host;
-  }
-
-  replayCommand(host: string, c: ReplayCommand): Promise<ReplayView> {
-    const r = this.replays.get(host);
-    if (r === undefined) throw new HubRefusal(404, `host ${host} is not a server-side replay`);
-    if (c.action === 'stop') {
-      this.replays.delete(host);
-      r.stop();
-      return Promise.resolve(r.view());
-    }
-    return r.command(c);
-  }
-
-  /** Deletes a capture of the library, unless it is being recorded or replayed. */
-  async removeCapture(name: string): Promise<boolean> {
-    const lib = this.libraryOrRefuse();
-    const path = lib.path(name);
-    if ([...this.replays.values()].some((r) => r.reads(path))) throw new HubRefusal(409, `${name} is being replayed: stop that replay first`);
-    return lib.remove(name);
-  }
-
-  private libraryOrRefuse(): CaptureLibrary {
-    if (this.library === undefined) throw new HubRefusal(409, 'this server has no capture folder');
-    return this.library;
   }
 
   get feedCount(): number {
@@ -211,7 +127,7 @@ export class Hub {
     }
     // A new run of the host: its recording (of the old run's stream) is finished.
     if (old !== undefined) {
-      void this.stopRecording(old.host);
+      void this.desk.stopRecording(old.host);
       old.journal?.remove();
     }
     const s = new HostSession(hello, hello.mode === 'live' ? this.options.analysis : {}, {
@@ -227,7 +143,7 @@ export class Hub {
     }
     s.connected = true;
     s.connectedSince = this.options.clock();
-    s.onEnded = () => void this.stopRecording(s.host); // a recording ends with its stream
+    s.onEnded = () => void this.desk.stopRecording(s.host); // a recording ends with its stream
     this.sessions.set(hello.host, s);
     this.pendingLosses.set(hello.host, []);
     return s;
@@ -241,7 +157,7 @@ export class Hub {
       if (oldest === undefined || (s.lastBatchWall ?? 0) < (oldest.lastBatchWall ?? 0)) oldest = s;
     }
     if (oldest === undefined) return false;
-    void this.stopRecording(oldest.host);
+    void this.desk.stopRecording(oldest.host);
     this.sessions.delete(oldest.host);
     return true;
   }
