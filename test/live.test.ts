@@ -2,7 +2,7 @@
  * The live path with real processes and sockets: `lifetrace serve`, `lifetrace agent` streaming
  * captures to it, connections cut under them, and hostile clients.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -368,4 +368,42 @@ describe('live: command line', () => {
     expect((await run('agent', '--server', 'http://127.0.0.1:1/', '--token', 't', '--replay', '/nonexistent.ljsonl')).stderr).toMatch(/no such capture/);
     expect((await run('agent', '--server', 'http://127.0.0.1:1/', '--token', 't', '--replay', SAMPLE, '--speed', '1000')).stderr).toMatch(/--speed takes/);
   });
+});
+
+describe('live: a server that lost what it had', () => {
+  it('a server restarted without its journal: the agent resumes, the batches it no longer has are a recorded loss, never a loop', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'lifetrace-nojournal-'));
+    const capture = join(data, 'c.ljsonl');
+    await generateCapture(capture, 200_000, 13);
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    let server = await startServe(['--port', String(port)], data);
+    const run = agent(server.url, ['--replay', capture, '--speed', 'max', '--host', 'amnesia']);
+    await until(async () => { const h = await host(server, 'amnesia'); return h && h.events > 20_000 && !h.ended ? h : undefined; }, 30_000, 'progress');
+    server.proc.kill('SIGKILL');
+    await server.proc;
+    rmSync(join(data, 'journal'), { recursive: true, force: true }); // as if the disk were lost
+    server = await startServe(['--port', String(port)], data);
+    try {
+      const r = await run;
+      expect(r.exitCode, r.all).toBe(0);
+      const h = await until(async () => { const v = await host(server, 'amnesia'); return v?.ended ? v : undefined; }, 30_000, 'the stream to end');
+      expect(h.events).toBeGreaterThan(0);
+      const stats = await server.get<{ losses: { reason: string | null; start_s: number | null; end_s: number | null }[] }>('/api/stats?host=amnesia');
+      const gap = stats.losses.find((l) => /never reached this server/.test(l.reason ?? ''));
+      expect(gap).toMatchObject({ start_s: null }); // from the start of the trace: nothing before survived
+      // A flag whose evidence reaches into the missing part is uncertain; the rest are not.
+      const flags = await server.get<FlagSummary[]>('/api/flags?host=amnesia&limit=10000');
+      const early = flags.filter((f) => f.time_s <= gap!.end_s!);
+      expect(early.length).toBeGreaterThan(0);
+      expect(early.every((f) => f.confidence === 'uncertain')).toBe(true);
+      expect(flags.some((f) => f.confidence === 'certain')).toBe(true);
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
 });

@@ -514,7 +514,7 @@ describe('the live server', () => {
       return frames;
     });
 
-  it('random frames from an agent with the token: acks for what is in sequence, else an error and a 1008 close, counted; the server keeps serving', async () => {
+  it('random frames from an agent with the token: acks for batches (a skipped sequence number is a recorded loss), an error and a 1008 close for anything malformed, counted; the server keeps serving', async () => {
     const seen = new Map<string, number>();
     await fc.assert(fc.asyncProperty(conversation, async (frames) => {
       const counted = await rejected();

@@ -101,6 +101,19 @@ export class Analysis {
     return this.seen ? (this.last as Nanos) : undefined;
   }
 
+  /**
+   * Records are missing between the newest time seen before and `to`, for `reason` (batches a
+   * server never received): a loss window of unknown count, as a lifetrace_gap record makes.
+   */
+  markGap(from: number, to: number, reason: string): void {
+    this.losses.add({ start: from as Nanos, end: to as Nanos, count: 0, line: this.decoder.info.lines, reason });
+  }
+
+  /** The newest kernel time seen so far, held or applied (-Infinity before any record). */
+  get newestT(): number {
+    return this.reorder.newest;
+  }
+
   /** Input already decoded by the decode worker (instead of push). */
   pushPacked(batch: PackedBatch): void {
     this.decoder.packed(batch);

@@ -143,6 +143,11 @@ export class Reorderer {
     this.slack = opts.slackNs ?? SLACK_NS;
   }
 
+  /** The newest kernel time seen so far (-Infinity before any record). */
+  get newest(): number {
+    return this.maxT;
+  }
+
   /** The number of CPUs that can report, once known (from the capture header). */
   expectCpus(n: number): void {
     this.opts.cpus = n;

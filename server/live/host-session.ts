@@ -31,7 +31,7 @@ export interface SessionListener {
   losses(host: string, l: LossMark[]): void;
 }
 
-export type IngestResult = { ok: true } | { ok: false; duplicate: true } | { ok: false; duplicate: false; expected: number };
+export type IngestResult = { ok: true } | { ok: false; duplicate: true };
 
 export class HostSession {
   readonly host: string;
@@ -40,6 +40,8 @@ export class HostSession {
   readonly points: StatsPoint[] = [];
   lastSeq = 0;
   duplicates = 0;
+  /** Batches skipped in the sequence: never received (counted, and a loss window). */
+  missingBatches = 0;
   connected = false;
   ended = false;
   connectedSince = 0;
@@ -87,10 +89,18 @@ export class HostSession {
       this.duplicates++;
       return { ok: false, duplicate: true };
     }
-    if (seq !== this.lastSeq + 1) return { ok: false, duplicate: false, expected: this.lastSeq + 1 };
+    const skipped = seq - this.lastSeq - 1;
+    const before = this.analysis.newestT;
     this.lastSeq = seq;
     if (head !== undefined) this.journal?.append(head, lines); // before the ack: a restart can resume
     this.feed(lines);
+    if (skipped > 0) {
+      // Batches the agent no longer has and this server never analyzed (it restarted without its
+      // journal): what they held is lost, somewhere between the records before and these.
+      this.missingBatches += skipped;
+      this.analysis.markGap(before, this.analysis.newestT, `batches ${seq - skipped}-${seq - 1} never reached this server (it restarted without them)`);
+      this.checkLosses();
+    }
     return { ok: true };
   }
 

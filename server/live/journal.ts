@@ -11,9 +11,17 @@ import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync
 import { join } from 'node:path';
 import { BATCH_HEAD, decodeBatchHead, type AgentHello } from '../protocol/wire.js';
 
+/**
+ * A journal past this is given up (removed): a long stream would fill the disk. A server restarted
+ * after that resumes the agent all the same; what the journal no longer held is a recorded loss.
+ */
+export const JOURNAL_MAX_BYTES = 2 * 1024 ** 3;
+
 export class Journal {
   private fd: number | undefined;
   private offset: number;
+  /** Given up for its size (see JOURNAL_MAX_BYTES). */
+  full = false;
 
   private constructor(private readonly base: string, fd: number, offset: number) {
     this.fd = fd;
@@ -57,6 +65,11 @@ export class Journal {
   /** Appends a frame: its 16-byte head, the payload size (u32 LE), then the payload. */
   append(head: Uint8Array, lines: Uint8Array): void {
     if (this.fd === undefined) return;
+    if (this.offset + head.byteLength + 4 + lines.byteLength > JOURNAL_MAX_BYTES) {
+      this.full = true;
+      this.remove();
+      return;
+    }
     const size = Buffer.alloc(4);
     size.writeUInt32LE(lines.byteLength, 0);
     for (const part of [head, size, lines]) {
