@@ -7,7 +7,7 @@ import { ServeError, startServer, type RunningServer } from '../live/server.js';
 import { parse, positiveNumber, UsageError } from './args.js';
 import { VERSION } from './version.js';
 
-export const SERVE_USAGE = `usage: lifetrace serve [--host 127.0.0.1] [--port 7070] [--token T] [--data DIR] [--reorder-window-ms MS]
+export const SERVE_USAGE = `usage: lifetrace serve [--host 127.0.0.1] [--port 7070] [--token T] [--data DIR] [--reorder-window-ms MS] [--agent-rate-mb MB]
 
 Serves the dashboard, the REST API (/api/...), the browser feed and the agent ingest on one port.
 
