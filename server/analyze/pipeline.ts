@@ -65,9 +65,11 @@ export class Analysis {
       (ev, t) => this.step(ev, t),
       (ev) => this.decoder.anomalies.add('late-event', ev.line, `${ev.kind} arrived after later records of every CPU had been analyzed (reorder window ${this.options.reorder.windowNs / 1e6} ms)`),
       this.options.reorder,
+      (h) => this.decoder.build(h),
     );
     this.decoder = new CaptureDecoder({
       event: (ev) => this.reorder.push(ev),
+      held: (h, t, cpu, line) => this.reorder.pushHeld(h, t, cpu, line),
       header: (h) => {
         if (typeof h.cpus === 'number' && h.cpus > 0) this.reorder.expectCpus(h.cpus);
         if (typeof h.deferred_ms === 'number' && h.deferred_ms > 0) this.reorder.expectDeferral(h.deferred_ms * 1e6);
