@@ -180,6 +180,11 @@ export class CaptureDecoder {
     }
   }
 
+  /** The route (index in ROUTE_LIST) of a record given to DecodeSink.held, until it is built. */
+  heldRoute(h: number): number {
+    return this.heldRecords.route(h);
+  }
+
   /** The event of a record given to DecodeSink.held. */
   build(h: number): RecordEvent {
     return this.heldRecords.build(h);

@@ -240,7 +240,9 @@ export type { Route };
 
 /** Most values (comm included) a held record keeps; a record with more is built at once. */
 export const HELD_VALS = 8;
+/** Numbers per handle: the head (route, t, cpu, pid, tid, n, line; one spare), then the ints. */
 const HEAD_NUMS = 8;
+const STRIDE = HEAD_NUMS + HELD_VALS;
 
 /**
  * Packed records waiting in the reorderer (decode/reorder.ts) for their turn, taken apart into typed
@@ -259,9 +261,10 @@ export class HeldRecords implements RecordFields {
   private ni = 0;
   private si = 0;
   private cap = 0;
+  /** Head and ints of each handle side by side (a record's numbers share cache lines). */
   private heads = new Float64Array(0);
-  private ints = new Float64Array(0);
   private strs: string[] = [];
+  /** Free handles (a stack: the most recently freed, whose memory is likeliest cached, goes first). */
   private free = new Int32Array(0);
   private nfree = 0;
 
@@ -276,7 +279,7 @@ export class HeldRecords implements RecordFields {
   hold(f: PackedFields, route: number, pos: number, nvals: number, mask: number): number {
     if (this.nfree === 0) this.grow(this.cap * 2);
     const h = this.free[--this.nfree]!;
-    const hb = h * HEAD_NUMS;
+    const hb = h * STRIDE;
     const heads = this.heads;
     heads[hb] = route;
     heads[hb + 1] = f.t;
@@ -285,31 +288,34 @@ export class HeldRecords implements RecordFields {
     heads[hb + 4] = f.tid;
     heads[hb + 5] = f.n;
     heads[hb + 6] = f.lineNo;
-    const vb = h * HELD_VALS;
-    let ni = vb;
-    let si = vb;
+    let ni = hb + HEAD_NUMS;
+    let si = h * HELD_VALS;
     f.pos = pos;
     for (let k = 0; k < nvals; k++) {
       if ((mask & (1 << k)) !== 0) this.strs[si++] = f.next();
-      else this.ints[ni++] = f.nums[f.pos++]!;
+      else heads[ni++] = f.nums[f.pos++]!;
     }
     return h;
   }
 
+  /** The route (index in ROUTE_LIST) of handle `h`. */
+  route(h: number): number {
+    return this.heads[h * STRIDE]! | 0;
+  }
+
   /** The event of handle `h` (which is free again after). */
   build(h: number): RecordEvent {
-    const hb = h * HEAD_NUMS;
+    const hb = h * STRIDE;
     const heads = this.heads;
-    const route = ROUTE_LIST[heads[hb]!]!;
+    const route = ROUTE_LIST[heads[hb]! | 0]!;
     this.t = heads[hb + 1]! as Nanos;
     this.cpu = heads[hb + 2]!;
     this.pid = heads[hb + 3]!;
     this.tid = heads[hb + 4]!;
     this.n = heads[hb + 5]!;
     this.lineNo = heads[hb + 6]!;
-    const vb = h * HELD_VALS;
-    this.ni = vb;
-    this.si = vb;
+    this.ni = hb + HEAD_NUMS;
+    this.si = h * HELD_VALS;
     this.comm = this.strs[this.si++]!;
     const ev = route.spec.decode(this, route.spec.fn);
     this.free[this.nfree++] = h;
@@ -325,7 +331,7 @@ export class HeldRecords implements RecordFields {
   }
 
   int(_i: number): number {
-    return this.ints[this.ni++]!;
+    return this.heads[this.ni++]!;
   }
 
   bool(i: number): boolean {
@@ -339,19 +345,15 @@ export class HeldRecords implements RecordFields {
   }
 
   private grow(cap: number): void {
-    const heads = new Float64Array(cap * HEAD_NUMS);
+    const heads = new Float64Array(cap * STRIDE);
     heads.set(this.heads);
-    const ints = new Float64Array(cap * HELD_VALS);
-    ints.set(this.ints);
     const strs = new Array<string>(cap * HELD_VALS).fill('');
     for (let i = 0; i < this.strs.length; i++) strs[i] = this.strs[i]!;
     // Every handle of the old capacity is in use (grow is called when none is free).
     const free = new Int32Array(cap);
     let nfree = 0;
-    for (let h = cap - 1; h >= this.cap; h--) free[nfree++] = h;
-    for (let i = 0; i < this.nfree; i++) free[nfree++] = this.free[i]!;
+    for (let h = this.cap; h < cap; h++) free[nfree++] = h;
     this.heads = heads;
-    this.ints = ints;
     this.strs = strs;
     this.free = free;
     this.nfree = nfree;

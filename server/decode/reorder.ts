@@ -150,6 +150,8 @@ export class Reorderer {
     private readonly build: (handle: number) => RecordEvent = () => {
       throw new Error('Reorderer: pushHeld without a builder');
     },
+    /** Called instead of `release` with each held record in its turn (default: built, then released). */
+    private readonly releaseHeld: (handle: number, t: number) => void = (h, t) => this.release(this.build(h), t),
   ) {
     this.opts = { ...opts };
     this.slack = opts.slackNs ?? SLACK_NS;
@@ -293,6 +295,7 @@ export class Reorderer {
     const handle = q.handles[q.head]!;
     this.lastReleased = t;
     const ev = q.shift();
-    this.release(ev ?? this.build(handle), t);
+    if (ev === undefined) this.releaseHeld(handle, t);
+    else this.release(ev, t);
   }
 }
