@@ -13,7 +13,7 @@ import { CaptureDecoder } from '../decode/decoder.js';
 import { LossLedger } from '../decode/losses.js';
 import type { PackedBatch } from '../decode/packed.js';
 import { DEFAULT_REORDER, Reorderer, type ReorderOptions } from '../decode/reorder.js';
-import { isSyscallEvent, type KernelEvent, type RecordEvent } from '../model/events.js';
+import { isSyscallEvent, type KernelEvent, type RecordEvent, type SyscallEvent } from '../model/events.js';
 import { FdModel } from '../decode/fd-model.js';
 import type { Nanos } from '../model/time.js';
 import { DEFAULT_LIMITS, World, type WorldLimits } from '../lifetime/world.js';
@@ -65,9 +65,12 @@ export class Analysis {
       (ev, t) => this.step(ev, t),
       (ev) => this.decoder.anomalies.add('late-event', ev.line, `${ev.kind} arrived after later records of every CPU had been analyzed (reorder window ${this.options.reorder.windowNs / 1e6} ms)`),
       this.options.reorder,
+      (h) => this.decoder.build(h),
+      (h, t) => this.stepHeld(h, t),
     );
     this.decoder = new CaptureDecoder({
       event: (ev) => this.reorder.push(ev),
+      held: (h, t, cpu, line) => this.reorder.pushHeld(h, t, cpu, line),
       header: (h) => {
         if (typeof h.cpus === 'number' && h.cpus > 0) this.reorder.expectCpus(h.cpus);
         if (typeof h.deferred_ms === 'number' && h.deferred_ms > 0) this.reorder.expectDeferral(h.deferred_ms * 1e6);
@@ -140,6 +143,33 @@ export class Analysis {
       return;
     }
     this.apply(ev, t);
+  }
+
+  /** Per record route: whether its events are the fallback's fd-level ones (known after the first). */
+  private readonly routeIsSyscall: (boolean | undefined)[] = [];
+
+  /** step for a record held in packed form: its route says its kind, so no read of it per event. */
+  private stepHeld(h: number, t: number): void {
+    const route = this.decoder.heldRoute(h);
+    const ev = this.decoder.build(h);
+    let sc = this.routeIsSyscall[route];
+    if (sc === undefined) {
+      sc = isSyscallEvent(ev);
+      this.routeIsSyscall[route] = sc;
+    }
+    if (sc) {
+      (this.fdModel ??= new FdModel()).translate(ev as SyscallEvent, this.applyEvent);
+      return;
+    }
+    this.events++;
+    if (!this.seen) {
+      this.seen = true;
+      this.first = t;
+      this.last = t;
+    } else if (t > this.last) {
+      this.last = t;
+    }
+    this.engine.stepRoute(ev as KernelEvent, this.world, route);
   }
 
   private apply(ev: KernelEvent, t: number): void {

@@ -9,7 +9,7 @@ import { AnomalyLog } from './anomalies.js';
 import { ByteFields } from './byte-fields.js';
 import { parseEnvelope, PRINTF_PREFIX } from './envelope.js';
 import { Fields, HEAD } from './fields.js';
-import { OP_RECORD, OP_TEXT, PackedFields, type PackedBatch } from './packed.js';
+import { HELD_VALS, HeldRecords, OP_RECORD, OP_TEXT, PackedFields, type PackedBatch } from './packed.js';
 import { readPlainHead } from './plain.js';
 import { ROUTE_LIST, ROUTES } from './routes.js';
 
@@ -23,6 +23,11 @@ export interface DecodeSink {
   gap?(from: Nanos, to: Nanos, reason: string, line: number): void;
   /** The capture header, before any event. */
   header?(h: CaptureHeader): void;
+  /**
+   * A packed record (from the decode worker), held instead of built: `build(h)` gives its event
+   * later. Without this, such records come to `event` as well.
+   */
+  held?(h: number, t: number, cpu: number, line: number): void;
 }
 
 export interface StreamInfo {
@@ -49,6 +54,7 @@ export class CaptureDecoder {
   private readonly fields = new Fields();
   private readonly bytes = new ByteFields();
   private readonly unpack = new PackedFields();
+  private readonly heldRecords = new HeldRecords();
   private seenFirst = false;
 
   constructor(private readonly sink: DecodeSink) {}
@@ -150,7 +156,15 @@ export class CaptureDecoder {
         r.tid = nums[i + 7]!;
         r.n = nums[i + 8]!;
         r.lineNo = lineNo;
-        r.pos = i + 9;
+        const nvals = nums[i + 9]!;
+        if (nvals <= HELD_VALS && this.sink.held !== undefined) {
+          const h = this.heldRecords.hold(r, route.index, i + 11, nvals, nums[i + 10]!);
+          i = r.pos;
+          this.info.records[route.family]++;
+          this.sink.held(h, r.t, r.cpu, lineNo);
+          continue;
+        }
+        r.pos = i + 11;
         r.comm = r.next();
         const ev = route.spec.decode(r, route.spec.fn);
         i = r.pos;
@@ -164,6 +178,16 @@ export class CaptureDecoder {
         i += 3;
       }
     }
+  }
+
+  /** The route (index in ROUTE_LIST) of a record given to DecodeSink.held, until it is built. */
+  heldRoute(h: number): number {
+    return this.heldRecords.route(h);
+  }
+
+  /** The event of a record given to DecodeSink.held. */
+  build(h: number): RecordEvent {
+    return this.heldRecords.build(h);
   }
 
   /** Call when the input ended; `truncated` is the last line if it had no newline. */

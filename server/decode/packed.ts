@@ -10,15 +10,20 @@
  * value is a slot number when the worker's cache already held it, or a new string with the slot it
  * fills. A batch is a list of numbers (ops below) and the strings it introduces.
  */
-import type { Addr } from '../model/events.js';
+import type { Addr, RecordEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 import { ADDR_BITS, ByteFields, TEXT_BITS } from './byte-fields.js';
 import type { ByteStrings } from './byte-strings.js';
 import { HEAD, type RecordFields } from './fields.js';
 import { readPlainHead } from './plain.js';
-import type { Route } from './routes.js';
+import { ROUTE_LIST, type Route } from './routes.js';
 
-/** [REC, route, line, sec, ns, cpu, pid, tid, fields, ...values]: a record decoded on the worker. */
+/**
+ * [REC, route, line, sec, ns, cpu, pid, tid, fields, nvals, mask, ...values]: a record decoded on
+ * the worker. `nvals` values were read (comm first); bit k of `mask` is set when value k is a string
+ * (one number when its slot is cached, two when new), so this side can take the values apart
+ * without running the decoder (see HeldRecords).
+ */
 export const OP_RECORD = 0;
 /** [TEXT, line, string]: a line for the text path. */
 export const OP_TEXT = 1;
@@ -108,10 +113,19 @@ export class RecordPacker {
     this.push(r.pid);
     this.push(r.tid);
     this.push(r.n);
+    const countAt = this.n;
+    this.push(0);
+    this.push(0);
     r.refills.length = 0;
+    r.vals = 0;
+    r.mask = 0;
     r.comm = r.text(r.n - 1);
     route.spec.decode(r, route.spec.fn);
-    if (r.error === null) return true;
+    if (r.error === null) {
+      this.nums[countAt] = r.vals;
+      this.nums[countAt + 1] = r.mask;
+      return true;
+    }
     // Left to the text path; the cache slots it refilled stay refilled, here and over there.
     const refills = r.refills;
     this.n = at;
@@ -128,6 +142,14 @@ export class RecordPacker {
 class RecordingFields extends ByteFields {
   /** (slot, string) pairs refilled by the current record. */
   readonly refills: number[] = [];
+  /** Values read from the current record, and which of them are strings (bit k: value k). */
+  vals = 0;
+  mask = 0;
+
+  private stringValue(): void {
+    if (this.vals < 31) this.mask |= 1 << this.vals;
+    this.vals++;
+  }
 
   constructor(private readonly p: RecordPacker) {
     super();
@@ -137,6 +159,7 @@ class RecordingFields extends ByteFields {
     const local = cache.slotOf(buf, from, to, hash);
     const slot = cache === this.addrs ? local : TEXT_BASE + local;
     const s = cache.at(local);
+    this.stringValue();
     if (cache.fresh) {
       const j = this.p.str(s);
       this.p.push(-1 - j);
@@ -150,6 +173,7 @@ class RecordingFields extends ByteFields {
 
   override int(i: number): number {
     const v = super.int(i);
+    this.vals++;
     this.p.push(v);
     return v;
   }
@@ -161,6 +185,7 @@ class RecordingFields extends ByteFields {
     const parts: string[] = [];
     for (let j = k; j < this.n - 1; j++) parts.push(this.buf.toString('latin1', this.start[j], this.end[j]));
     const s = parts.join('\t');
+    this.stringValue();
     this.p.push(-1 - this.p.str(s));
     this.p.push(NO_SLOT);
     return s;
@@ -212,3 +237,126 @@ export class PackedFields implements RecordFields {
 }
 
 export type { Route };
+
+/** Most values (comm included) a held record keeps; a record with more is built at once. */
+export const HELD_VALS = 8;
+/** Numbers per handle: the head (route, t, cpu, pid, tid, n, line; one spare), then the ints. */
+const HEAD_NUMS = 8;
+const STRIDE = HEAD_NUMS + HELD_VALS;
+
+/**
+ * Packed records waiting in the reorderer (decode/reorder.ts) for their turn, taken apart into typed
+ * arrays (and their strings, resolved in line order through the mirror, into an array) instead of
+ * as events: tens of thousands of them wait at once, and as objects they would outlive every
+ * scavenge. `build` makes the very event the decoder would have made at once, and frees the handle.
+ */
+export class HeldRecords implements RecordFields {
+  t = 0 as Nanos;
+  cpu = 0;
+  pid = 0;
+  tid = 0;
+  comm = '';
+  lineNo = 0;
+  n = 0;
+  private ni = 0;
+  private si = 0;
+  private cap = 0;
+  /** Head and ints of each handle side by side (a record's numbers share cache lines). */
+  private heads = new Float64Array(0);
+  private strs: string[] = [];
+  /** Free handles (a stack: the most recently freed, whose memory is likeliest cached, goes first). */
+  private free = new Int32Array(0);
+  private nfree = 0;
+
+  constructor() {
+    this.grow(1024);
+  }
+
+  /**
+   * Takes the values of the record at nums[pos] (nvals of them, strings per `mask`) into a new
+   * handle; the head fields as given.
+   */
+  hold(f: PackedFields, route: number, pos: number, nvals: number, mask: number): number {
+    if (this.nfree === 0) this.grow(this.cap * 2);
+    const h = this.free[--this.nfree]!;
+    const hb = h * STRIDE;
+    const heads = this.heads;
+    heads[hb] = route;
+    heads[hb + 1] = f.t;
+    heads[hb + 2] = f.cpu;
+    heads[hb + 3] = f.pid;
+    heads[hb + 4] = f.tid;
+    heads[hb + 5] = f.n;
+    heads[hb + 6] = f.lineNo;
+    let ni = hb + HEAD_NUMS;
+    let si = h * HELD_VALS;
+    f.pos = pos;
+    for (let k = 0; k < nvals; k++) {
+      if ((mask & (1 << k)) !== 0) this.strs[si++] = f.next();
+      else heads[ni++] = f.nums[f.pos++]!;
+    }
+    return h;
+  }
+
+  /** The route (index in ROUTE_LIST) of handle `h`. */
+  route(h: number): number {
+    return this.heads[h * STRIDE]! | 0;
+  }
+
+  /** The event of handle `h` (which is free again after). */
+  build(h: number): RecordEvent {
+    const hb = h * STRIDE;
+    const heads = this.heads;
+    const route = ROUTE_LIST[heads[hb]! | 0]!;
+    this.t = heads[hb + 1]! as Nanos;
+    this.cpu = heads[hb + 2]!;
+    this.pid = heads[hb + 3]!;
+    this.tid = heads[hb + 4]!;
+    this.n = heads[hb + 5]!;
+    this.lineNo = heads[hb + 6]!;
+    this.ni = hb + HEAD_NUMS;
+    this.si = h * HELD_VALS;
+    this.comm = this.strs[this.si++]!;
+    const ev = route.spec.decode(this, route.spec.fn);
+    this.free[this.nfree++] = h;
+    return ev;
+  }
+
+  private nextStr(): string {
+    return this.strs[this.si++]!;
+  }
+
+  addr(_i: number): Addr {
+    return this.nextStr() as Addr;
+  }
+
+  int(_i: number): number {
+    return this.heads[this.ni++]!;
+  }
+
+  bool(i: number): boolean {
+    return this.int(i) !== 0;
+  }
+
+  str(i: number, rest = false): string {
+    const k = HEAD + i;
+    if (!rest || k >= this.n - 2) return k < this.n ? this.nextStr() : '';
+    return this.nextStr();
+  }
+
+  private grow(cap: number): void {
+    const heads = new Float64Array(cap * STRIDE);
+    heads.set(this.heads);
+    const strs = new Array<string>(cap * HELD_VALS).fill('');
+    for (let i = 0; i < this.strs.length; i++) strs[i] = this.strs[i]!;
+    // Every handle of the old capacity is in use (grow is called when none is free).
+    const free = new Int32Array(cap);
+    let nfree = 0;
+    for (let h = this.cap; h < cap; h++) free[nfree++] = h;
+    this.heads = heads;
+    this.strs = strs;
+    this.free = free;
+    this.nfree = nfree;
+    this.cap = cap;
+  }
+}

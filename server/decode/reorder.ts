@@ -60,22 +60,25 @@ class CpuQueue {
   /** Sort keys (time, line) by slot; the head's are ts[head], lines[head] when size > 0. */
   ts = new Float64Array(256);
   lines = new Float64Array(256);
+  /** Per slot: a held record's handle (DecodeSink.held), or -1 when the slot holds an event. */
+  handles = new Int32Array(256);
   private mask = 255;
   head = 0;
   size = 0;
 
-  shift(): RecordEvent {
+  /** The head's event (undefined for a held record: its handle is handles[head]). */
+  shift(): RecordEvent | undefined {
     const h = this.head;
-    const ev = this.items[h]!;
+    const ev = this.items[h];
     this.items[h] = undefined;
     this.head = (h + 1) & this.mask;
     this.size--;
     return ev;
   }
 
-  push(ev: RecordEvent, t: number, line: number): void {
+  push(ev: RecordEvent | undefined, handle: number, t: number, line: number): void {
     if (this.size > this.mask) this.grow();
-    const { items, ts, lines, mask } = this;
+    const { items, ts, lines, handles, mask } = this;
     // Walk back from the tail past later records (almost always none), moving them up one slot.
     let i = (this.head + this.size) & mask;
     for (let n = this.size; n > 0; n--) {
@@ -84,11 +87,13 @@ class CpuQueue {
       items[i] = items[p];
       ts[i] = ts[p]!;
       lines[i] = lines[p]!;
+      handles[i] = handles[p]!;
       i = p;
     }
     items[i] = ev;
     ts[i] = t;
     lines[i] = line;
+    handles[i] = handle;
     this.size++;
   }
 
@@ -97,15 +102,18 @@ class CpuQueue {
     const items = new Array<RecordEvent | undefined>(cap).fill(undefined);
     const ts = new Float64Array(cap);
     const lines = new Float64Array(cap);
+    const handles = new Int32Array(cap);
     for (let k = 0; k < this.size; k++) {
       const j = (this.head + k) & this.mask;
       items[k] = this.items[j];
       ts[k] = this.ts[j]!;
       lines[k] = this.lines[j]!;
+      handles[k] = this.handles[j]!;
     }
     this.items = items;
     this.ts = ts;
     this.lines = lines;
+    this.handles = handles;
     this.mask = cap - 1;
     this.head = 0;
   }
@@ -138,6 +146,12 @@ export class Reorderer {
     private readonly release: (ev: RecordEvent, t: number) => void,
     private readonly onLate: (ev: RecordEvent) => void,
     opts: ReorderOptions = DEFAULT_REORDER,
+    /** The event of a held record (pushHeld), built when its turn comes. */
+    private readonly build: (handle: number) => RecordEvent = () => {
+      throw new Error('Reorderer: pushHeld without a builder');
+    },
+    /** Called instead of `release` with each held record in its turn (default: built, then released). */
+    private readonly releaseHeld: (handle: number, t: number) => void = (h, t) => this.release(this.build(h), t),
   ) {
     this.opts = { ...opts };
     this.slack = opts.slackNs ?? SLACK_NS;
@@ -163,9 +177,21 @@ export class Reorderer {
     // Each property read of an event is megamorphic (forty shapes), and one of a double field
     // allocates a fresh number: read the time once.
     const t: number = ev.t;
+    this.add(ev, -1, t, ev.cpu, ev.line);
+  }
+
+  /**
+   * A record not built yet (DecodeSink.held): its handle, time, CPU and line. The same order as
+   * push, and the builder makes its event when it is released.
+   */
+  pushHeld(handle: number, t: number, cpu: number, line: number): void {
+    this.add(undefined, handle, t, cpu, line);
+  }
+
+  private add(ev: RecordEvent | undefined, handle: number, t: number, evCpu: number, line: number): void {
     if (t > this.maxT) this.maxT = t;
     else if (this.maxT - t > this.maxLag) this.maxLag = Math.min(this.maxT - t, this.opts.windowNs);
-    const cpu = ev.cpu >= 0 && ev.cpu < MAX_CPU ? ev.cpu : 0;
+    const cpu = evCpu >= 0 && evCpu < MAX_CPU ? evCpu : 0;
     const prev = this.lastByCpu[cpu];
     if (prev !== undefined && t < prev && 2 * (prev - t) > this.slack) this.slack = Math.min(MAX_SLACK_NS, 2 * (prev - t));
     if (prev === undefined || t > prev) {
@@ -179,8 +205,9 @@ export class Reorderer {
       // window grow (up to MAX_WINDOW_NS) so that records this late are put in order from now on.
       if (this.opts.windowNs < MAX_WINDOW_NS) this.opts.windowNs = Math.min(MAX_WINDOW_NS, Math.max(this.opts.windowNs, 2 * (this.maxT - t)));
       this.late++;
-      this.onLate(ev);
-      this.release(ev, t);
+      const e = ev ?? this.build(handle);
+      this.onLate(e);
+      this.release(e, t);
       return;
     }
     let q = this.queues[cpu];
@@ -189,7 +216,7 @@ export class Reorderer {
       this.queues[cpu] = q;
       this.queueList.push(q);
     }
-    q.push(ev, t, ev.line);
+    q.push(ev, handle, t, line);
     this.heldCount++;
     const allSeen = this.opts.cpus === undefined || this.cpusSeen.length >= this.opts.cpus;
     const horizon = Math.max(allSeen ? this.minT - this.slack : -Infinity, this.maxT - this.opts.windowNs);
@@ -270,7 +297,10 @@ export class Reorderer {
   private emit(q: CpuQueue): void {
     this.heldCount--;
     const t = q.ts[q.head]!;
+    const handle = q.handles[q.head]!;
     this.lastReleased = t;
-    this.release(q.shift(), t);
+    const ev = q.shift();
+    if (ev === undefined) this.releaseHeld(handle, t);
+    else this.release(ev, t);
   }
 }

@@ -15,6 +15,7 @@ export class RuleEngine {
   private readonly byKind = new Map<EventKind, Watchers>();
   /** For kinds no rule named. */
   private readonly forAll: Watchers = { before: [], after: [] };
+  private readonly byRoute: (Watchers | undefined)[] = [];
 
   constructor(rules: readonly Rule[], options: RuleOptions, private readonly out: FlagSink) {
     this.instances = rules.map((r) => r.create(options));
@@ -33,6 +34,21 @@ export class RuleEngine {
   /** Applies one event to the world with every interested rule looking on. */
   step(ev: KernelEvent, world: World): void {
     const w = this.byKind.get(ev.kind) ?? this.forAll;
+    this.run(w.before, ev, world);
+    world.apply(ev);
+    this.run(w.after, ev, world);
+  }
+
+  /**
+   * step for an event of a known record route (ROUTE_LIST index): every event of one route has the
+   * same kind, so the watchers are looked up once per route, not by kind per event.
+   */
+  stepRoute(ev: KernelEvent, world: World, route: number): void {
+    let w = this.byRoute[route];
+    if (w === undefined) {
+      w = this.byKind.get(ev.kind) ?? this.forAll;
+      this.byRoute[route] = w;
+    }
     this.run(w.before, ev, world);
     world.apply(ev);
     this.run(w.after, ev, world);
