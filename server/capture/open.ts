@@ -25,22 +25,47 @@ export async function openCapture(path: string): Promise<CaptureChunks> {
     await fh.close();
   }
   const raw = createReadStream(path, { highWaterMark: 1 << 20 });
-  if (magic[0] !== 0x1f || magic[1] !== 0x8b) return inOrder(raw);
+  if (magic[0] !== 0x1f || magic[1] !== 0x8b) return inOrder(raw, (full) => (full ? raw.pause() : raw.resume()));
+  // The gunzip's output is never paused (output held back inside a stream when it fails is lost, and
+  // how much that was would depend on the reader's speed): backpressure goes to the file instead.
   const gunzip = createGunzip({ chunkSize: 1 << 20 });
+  let readerFull = false;
+  let gunzipFull = false;
+  const flow = (): void => void (readerFull || gunzipFull ? raw.pause() : raw.resume());
+  raw.on('data', (c: string | Buffer) => {
+    if (!gunzip.write(c)) {
+      gunzipFull = true;
+      flow();
+    }
+  });
+  gunzip.on('drain', () => {
+    gunzipFull = false;
+    flow();
+  });
+  raw.on('end', () => gunzip.end());
   raw.on('error', (e) => gunzip.destroy(e));
-  return inOrder(raw.pipe(gunzip), () => raw.destroy());
+  return inOrder(gunzip, (full) => {
+    readerFull = full;
+    flow();
+  }, () => raw.destroy());
 }
 
-/** Every chunk a stream emits, in order, then its error if it failed. Listens from the start. */
-function inOrder(source: Readable, cleanup?: () => void): CaptureChunks {
+/**
+ * Every chunk a stream emits, in order, then its error if it failed. Listens from the start; asks
+ * `throttle` to hold the input back while the reader is AHEAD chunks behind.
+ */
+function inOrder(source: Readable, throttle: (full: boolean) => void, cleanup?: () => void): CaptureChunks {
   const queue: Buffer[] = [];
   let done = false;
   let error: Error | undefined;
   let wake: (() => void) | undefined;
-  source.pause();
+  let full = false;
+  const setFull = (f: boolean): void => {
+    if (f !== full) throttle((full = f));
+  };
   source.on('data', (c: Buffer) => {
     queue.push(c);
-    if (queue.length >= AHEAD) source.pause();
+    if (queue.length >= AHEAD) setFull(true);
     wake?.();
   });
   source.on('end', () => { done = true; wake?.(); });
@@ -50,7 +75,7 @@ function inOrder(source: Readable, cleanup?: () => void): CaptureChunks {
       for (;;) {
         const c = queue.shift();
         if (c !== undefined) {
-          if (queue.length < AHEAD / 2 && source.isPaused() && !done) source.resume();
+          if (queue.length < AHEAD / 2) setFull(false);
           yield c;
           continue;
         }
@@ -58,7 +83,6 @@ function inOrder(source: Readable, cleanup?: () => void): CaptureChunks {
           if (error !== undefined) throw error;
           return;
         }
-        if (source.isPaused()) source.resume();
         await new Promise<void>((r) => { wake = r; });
         wake = undefined;
       }

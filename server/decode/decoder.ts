@@ -8,7 +8,7 @@ import { TimeBase, type Nanos } from '../model/time.js';
 import { AnomalyLog } from './anomalies.js';
 import { ByteFields } from './byte-fields.js';
 import { parseEnvelope, PRINTF_PREFIX } from './envelope.js';
-import { Fields, HEAD } from './fields.js';
+import { Fields, HEAD, plausibleOrigin } from './fields.js';
 import { HELD_VALS, HeldRecords, OP_RECORD, OP_TEXT, PackedFields, type PackedBatch } from './packed.js';
 import { readPlainHead } from './plain.js';
 import { ROUTE_LIST, ROUTES } from './routes.js';
@@ -215,7 +215,7 @@ export class CaptureDecoder {
     r.cpu = r.number(2);
     r.pid = r.number(3);
     r.tid = r.number(4);
-    if (Number.isNaN(t) || Number.isNaN(r.cpu) || Number.isNaN(r.pid) || Number.isNaN(r.tid)) {
+    if (Number.isNaN(t) || !plausibleOrigin(r.cpu, r.pid, r.tid)) {
       return this.anomalies.add('bad-record', lineNo, `${tag}: bad time, cpu, pid or tid`, text);
     }
     r.t = t;

@@ -180,3 +180,8 @@ export interface FamilyDecoder {
   family: Family;
   records: readonly RecordSpec[];
 }
+
+/** CPU, pid and tid as the kernel has them: a CPU number below 65536, ids in 32 bits (NaN fails). */
+export function plausibleOrigin(cpu: number, pid: number, tid: number): boolean {
+  return cpu >= 0 && cpu < 65536 && pid >= 0 && pid <= 0xffffffff && tid >= 0 && tid <= 0xffffffff;
+}

@@ -7,7 +7,7 @@
 import { nanosOf, secondsOf } from '../model/time.js';
 import type { ByteFields } from './byte-fields.js';
 import { PRINTF_PREFIX } from './envelope.js';
-import { HEAD } from './fields.js';
+import { HEAD, plausibleOrigin } from './fields.js';
 import { BYTE_ROUTES, type Route } from './routes.js';
 
 const PREFIX = Buffer.from(PRINTF_PREFIX, 'latin1');
@@ -30,6 +30,6 @@ export function readPlainHead(r: ByteFields, buf: Buffer, start: number, end: nu
   r.cpu = r.number(2);
   r.pid = r.number(3);
   r.tid = r.number(4);
-  if (Number.isNaN(r.sec) || Number.isNaN(r.ns) || Number.isNaN(r.cpu) || Number.isNaN(r.pid) || Number.isNaN(r.tid)) return undefined;
+  if (Number.isNaN(r.sec) || Number.isNaN(r.ns) || !plausibleOrigin(r.cpu, r.pid, r.tid)) return undefined;
   return route;
 }

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { PRINTF_PREFIX } from '../../server/decode/envelope.js';
+import { HEAD } from '../../server/decode/fields.js';
 import { ROUTES } from '../../server/decode/routes.js';
 import { PROTOCOL_VERSION, type AgentHello } from '../../server/protocol/wire.js';
 import { traceToCapture } from './trace.js';
@@ -31,6 +32,15 @@ export function fixtureCaptures(): FixtureCapture[] {
 export function recordFields(line: string): string[] | undefined {
   if (!line.startsWith(PRINTF_PREFIX) || !line.endsWith('"}')) return undefined;
   return line.slice(PRINTF_PREFIX.length, -2).split('\\t');
+}
+
+/** A record line a decoder reads as it is: a known tag with its exact number of fields (fixtures also hold broken ones). */
+export function isGoodRecord(line: string): boolean {
+  const f = recordFields(line);
+  const route = f === undefined ? undefined : ROUTES.get(f[0]!);
+  if (f === undefined || route === undefined) return false;
+  const want = HEAD + route.spec.fields + 1;
+  return route.spec.variadic ? f.length >= want : f.length === want;
 }
 
 export function recordLine(fields: readonly string[]): string {
@@ -102,7 +112,7 @@ export type Garbage = Breakage | 'random-bytes' | 'json-value' | 'bad-envelope' 
  * header again. Each must become one counted anomaly on its line.
  */
 export function garbageLine(capture: FixtureCapture): fc.Arbitrary<{ how: Garbage; bytes: Buffer }> {
-  const records = capture.lines.filter((l) => recordFields(l) !== undefined && ROUTES.has(recordFields(l)![0]!));
+  const records = capture.lines.filter(isGoodRecord);
   const ways: fc.Arbitrary<{ how: Garbage; bytes: Buffer }>[] = [
     garbageBytes.map((bytes) => ({ how: 'random-bytes' as const, bytes })),
     // JSON that is not an object, or an object without a string "type".
