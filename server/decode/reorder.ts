@@ -137,6 +137,11 @@ export class Reorderer {
   /** The slowest CPU's latest time, and which CPU that is. */
   private minCpu = -1;
   private minT = -Infinity;
+  /**
+   * A lower bound on the earliest held time (exact right after a scan; releases only raise the
+   * true value). While the horizon is not past it, a push needs no scan of the queues.
+   */
+  private lowHead = Infinity;
   late = 0;
 
   private readonly opts: ReorderOptions;
@@ -218,11 +223,22 @@ export class Reorderer {
     }
     q.push(ev, handle, t, line);
     this.heldCount++;
+    if (!(t >= this.lowHead)) this.lowHead = t;
     const allSeen = this.opts.cpus === undefined || this.cpusSeen.length >= this.opts.cpus;
     const horizon = Math.max(allSeen ? this.minT - this.slack : -Infinity, this.maxT - this.opts.windowNs);
+    // Nothing held is older than the horizon, and not too many are held: nothing to release.
+    if (horizon <= this.lowHead && this.heldCount <= this.opts.maxHeld) return;
     for (;;) {
       const next = this.earliest();
-      if (next === undefined || (next.ts[next.head]! >= horizon && this.heldCount <= this.opts.maxHeld)) break;
+      if (next === undefined) {
+        this.lowHead = Infinity;
+        break;
+      }
+      const head = next.ts[next.head]!;
+      if (head >= horizon && this.heldCount <= this.opts.maxHeld) {
+        this.lowHead = head;
+        break;
+      }
       this.emit(next);
     }
   }
