@@ -239,7 +239,16 @@ export class Reorderer {
         this.lowHead = head;
         break;
       }
+      const t2 = this.secondT;
+      const line2 = this.secondLine;
       this.emit(next);
+      // While its new head still comes before every other queue's, the same queue is next: no scan.
+      while (next.size > 0) {
+        const t = next.ts[next.head]!;
+        if (!(t < t2 || (t === t2 && next.lines[next.head]! < line2))) break;
+        if (t >= horizon && this.heldCount <= this.opts.maxHeld) break;
+        this.emit(next);
+      }
     }
   }
 
@@ -282,6 +291,8 @@ export class Reorderer {
     let best: CpuQueue | undefined;
     let bestT = 0;
     let bestLine = 0;
+    let secondT = Infinity;
+    let secondLine = Infinity;
     const list = this.queueList;
     for (let i = 0; i < list.length; i++) {
       const q = list[i]!;
@@ -289,13 +300,26 @@ export class Reorderer {
       const t = q.ts[q.head]!;
       const line = q.lines[q.head]!;
       if (best === undefined || t < bestT || (t === bestT && line < bestLine)) {
+        if (best !== undefined) {
+          secondT = bestT;
+          secondLine = bestLine;
+        }
         best = q;
         bestT = t;
         bestLine = line;
+      } else if (t < secondT || (t === secondT && line < secondLine)) {
+        secondT = t;
+        secondLine = line;
       }
     }
+    this.secondT = secondT;
+    this.secondLine = secondLine;
     return best;
   }
+
+  /** Set by earliest: the head (time, line) of the runner-up queue ((Infinity, Infinity) if none). */
+  private secondT = Infinity;
+  private secondLine = Infinity;
 
   private recomputeWatermark(): void {
     this.minT = Infinity;
