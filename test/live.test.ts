@@ -14,7 +14,7 @@ import type { AnalysisReport } from '../server/report/build.js';
 import { generateCapture } from './bench/generate.js';
 import { traceToCapture } from './support/trace.js';
 import { writeCapture } from './support/run.js';
-import { agent, BIN, CuttableProxy, startServe, TOKEN, until, type ServerProcess } from './support/live.js';
+import { agent, BIN, launch, CuttableProxy, startServe, TOKEN, until, type ServerProcess } from './support/live.js';
 
 const root = join(import.meta.dirname, '..');
 const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
@@ -327,17 +327,8 @@ describe('live: REST', () => {
 
 describe('live: command line', () => {
   it('lifetrace start (npm start) serves this machine\'s kernel and, without kprobes here, replays the sample', async () => {
-    const proc = execa(process.execPath, [BIN, 'start', '--port', '0', '--data', mkdtempSync(join(tmpdir(), 'lt-start-'))], { reject: false, buffer: false, stdin: 'ignore' });
+    const { proc, url, output } = await launch(['start', '--port', '0', '--data', mkdtempSync(join(tmpdir(), 'lt-start-'))]);
     try {
-      let out = '';
-      const url = await new Promise<string>((resolve, reject) => {
-        proc.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /dashboard at (http:\/\/\S+)/.exec(out);
-          if (m) resolve(m[1]!);
-        });
-        void proc.then(() => reject(new Error(`start exited: ${out}`)));
-      });
       const hosts = await until(async () => {
         const hs = (await (await fetch(new URL('/api/hosts', url))).json()) as HostView[];
         const sample = hs.find((h) => h.host === 'sample-debian-6.1');
@@ -347,7 +338,7 @@ describe('live: command line', () => {
       expect(hosts.sample.mode).toBe('replay');
       expect(hosts.sample.label).toMatch(/sample\.ljsonl\.gz$/);
       expect(hosts.local.families).toEqual(['syscalls']); // this machine's kernel has no kprobes
-      expect(out).toMatch(/replaying the bundled sample/);
+      expect(output()).toMatch(/replaying the bundled sample/);
       expect((await fetch(url)).headers.get('content-type')).toMatch(/text\/html/);
     } finally {
       proc.kill('SIGINT');
@@ -393,6 +384,7 @@ describe('live: a server that lost what it had', () => {
       expect(r.exitCode, r.all).toBe(0);
       const h = await until(async () => { const v = await host(server, 'amnesia'); return v?.ended ? v : undefined; }, 30_000, 'the stream to end');
       expect(h.events).toBeGreaterThan(0);
+      expect(h.missingBatches).toBeGreaterThan(0);
       const stats = await server.get<{ losses: { reason: string | null; start_s: number | null; end_s: number | null }[] }>('/api/stats?host=amnesia');
       const gap = stats.losses.find((l) => /never reached this server/.test(l.reason ?? ''));
       expect(gap).toMatchObject({ start_s: null }); // from the start of the trace: nothing before survived

@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CaptureInfo, FlagSummary, HostView, ReplayView } from '../server/protocol/wire.js';
 import type { AnalysisReport } from '../server/report/build.js';
-import { agent, BIN, startServe, until, type ServerProcess } from './support/live.js';
+import { agent, BIN, launch, startServe, until, type ServerProcess } from './support/live.js';
 
 const root = join(import.meta.dirname, '..');
 const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
@@ -127,17 +127,8 @@ describe('the capture library', () => {
 
 describe('lifetrace replay', () => {
   it('replays with analyze\'s flags; pause, seek back, next flag', async () => {
-    const proc = execa(process.execPath, [BIN, 'replay', SAMPLE, '--port', '0', '--speed', '2', '--data', mkdtempSync(join(tmpdir(), 'lt-replay-'))], { reject: false, buffer: false, stdin: 'ignore' });
+    const { proc, url, output } = await launch(['replay', SAMPLE, '--port', '0', '--speed', '2', '--data', mkdtempSync(join(tmpdir(), 'lt-replay-'))]);
     try {
-      let out = '';
-      const url = await new Promise<string>((resolve, reject) => {
-        proc.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /dashboard at (http:\/\/\S+)/.exec(out);
-          if (m) resolve(m[1]!);
-        });
-        void proc.then(() => reject(new Error(`replay exited: ${out}`)));
-      });
       const s = { url, get: async <T>(p: string) => (await (await fetch(new URL(p, url))).json()) as T } as ServerProcess;
       const offline = await analyzeJson(SAMPLE);
       const host = 'sample';
@@ -187,18 +178,9 @@ describe('lifetrace replay', () => {
     writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)));
     const offline = await analyzeJson(cut);
     expect(offline.summary.input_error).toMatch(/reading stopped after line \d+/);
-    const proc = execa(process.execPath, [BIN, 'replay', cut, '--port', '0', '--speed', 'max', '--data', dir], { reject: false, buffer: false, stdin: 'ignore' });
+    const { proc, url, output } = await launch(['replay', cut, '--port', '0', '--speed', 'max', '--data', dir], /replaying what comes before/);
     try {
-      let out = '';
-      const url = await new Promise<string>((resolve, reject) => {
-        proc.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /dashboard at (http:\/\/\S+)/.exec(out);
-          if (m && /replaying what comes before/.test(out)) resolve(m[1]!);
-        });
-        void proc.then(() => reject(new Error(`replay exited: ${out}`)));
-      });
-      expect(out).toMatch(/reading stopped after line \d+/);
+      expect(output()).toMatch(/reading stopped after line \d+/);
       const s = { url, get: async <T>(p: string) => (await (await fetch(new URL(p, url))).json()) as T } as ServerProcess;
       const view = await until(async () => { const v = await replayState(s, 'cut'); return v.finished ? v : undefined; }, 20_000, 'the end');
       expect(view.error).toMatch(/line \d+/);

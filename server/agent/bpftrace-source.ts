@@ -2,11 +2,11 @@
 import type { Family } from '../model/events.js';
 import { startBpftrace, type BpftraceRun } from '../record/bpftrace.js';
 import { prepareRecording } from '../record/record.js';
+import { printfNsecs } from '../decode/envelope.js';
 import { rulesFor, type LineSource } from './sources.js';
 
 /** Restarts of a bpftrace that keeps dying before it attaches, before the agent gives up. */
 const MAX_FAILED_STARTS = 5;
-const PRINTF_NSECS = /^\{"type": "printf", "data": "[^"\\]*\\t(\d{1,20})\\t/;
 
 /**
  * The probes on this machine's kernel, through bpftrace. If bpftrace dies (killed, OOM), it is
@@ -28,7 +28,7 @@ export async function bpftraceSource(families: Family[] | undefined, log: (s: st
       for (let round = 1; ; round++) {
         const current = await startBpftrace(program.text, {
           onLine(line) {
-            const ns = PRINTF_NSECS.exec(line)?.[1];
+            const ns = printfNsecs(line);
             if (ns !== undefined) {
               if (gapFrom !== undefined && line.startsWith('{"type": "printf", "data": "ready\\t')) {
                 // The new run's probes are attached as of this record: the gap ends here.

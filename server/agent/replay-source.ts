@@ -3,12 +3,12 @@ import { hostname } from 'node:os';
 import { CAPTURE_FORMAT, CAPTURE_VERSION, looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/header.js';
 import { LineSplitter, textLines } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
+import { printfNsecs } from '../decode/envelope.js';
 import type { Family } from '../model/events.js';
 import { rulesFor, tagsOfFamilies, type LineSource } from './sources.js';
 
 export type ReplaySpeed = number | 'max';
 
-const PRINTF_TIME = /^\{"type": "printf", "data": "[^"\\]*\\t(\d{1,20})\\t/;
 
 /**
  * A capture file replayed: at `speed` times the pace of its kernel timestamps, or as fast as the
@@ -40,9 +40,9 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
           for (const line of pending) {
             if (stopped) return 'stopped';
             if (speed !== 'max') {
-              const m = PRINTF_TIME.exec(line);
-              if (m !== null) {
-                const t = Number(m[1]) / 1e6; // ms; sub-ms precision is plenty for pacing
+              const ns = printfNsecs(line);
+              if (ns !== undefined) {
+                const t = Number(ns) / 1e6; // ms; sub-ms precision is plenty for pacing
                 if (t0 < 0) {
                   t0 = t;
                   wall0 = performance.now();

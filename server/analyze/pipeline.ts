@@ -161,18 +161,12 @@ export class Analysis {
       (this.fdModel ??= new FdModel()).translate(ev as SyscallEvent, this.applyEvent);
       return;
     }
-    this.events++;
-    if (!this.seen) {
-      this.seen = true;
-      this.first = t;
-      this.last = t;
-    } else if (t > this.last) {
-      this.last = t;
-    }
+    this.count(t);
     this.engine.stepRoute(ev as KernelEvent, this.world, route);
   }
 
-  private apply(ev: KernelEvent, t: number): void {
+  /** One more event analyzed, at kernel time `t`. */
+  private count(t: number): void {
     this.events++;
     if (!this.seen) {
       this.seen = true;
@@ -181,6 +175,10 @@ export class Analysis {
     } else if (t > this.last) {
       this.last = t;
     }
+  }
+
+  private apply(ev: KernelEvent, t: number): void {
+    this.count(t);
     this.engine.step(ev, this.world);
   }
 }

@@ -1,12 +1,11 @@
-import { access } from 'node:fs/promises';
 import { analyzeFile } from '../analyze/pipeline.js';
 import { NS_PER_MS } from '../model/time.js';
 import { buildReport } from '../report/build.js';
 import { renderText } from '../report/text.js';
-import { RULES } from '../rules/index.js';
-import { DEFAULT_RULE_OPTIONS, SEVERITIES, severityRank, type Severity } from '../rules/rule.js';
+import { SEVERITIES, severityRank, type Severity } from '../rules/rule.js';
 import { DEFAULT_REORDER } from '../decode/reorder.js';
 import { parse, positiveNumber, UsageError } from './args.js';
+import { ANALYSIS_ARGS, analysisOptions, readableCapture } from './analysis-args.js';
 
 export const ANALYZE_USAGE = `usage: lifetrace analyze CAPTURE [options]
 
@@ -26,9 +25,7 @@ export async function analyzeCommand(argv: string[], print: (s: string) => void)
   const { values, positionals } = parse(argv, {
     json: { type: 'boolean' },
     'fail-on': { type: 'string' },
-    rules: { type: 'string' },
-    'perm-wait-ms': { type: 'string' },
-    'reorder-window-ms': { type: 'string' },
+    ...ANALYSIS_ARGS,
     chains: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   }, ANALYZE_USAGE);
@@ -41,29 +38,11 @@ export async function analyzeCommand(argv: string[], print: (s: string) => void)
 
   const failOn = values['fail-on'] as Severity | undefined;
   if (failOn !== undefined && !SEVERITIES.includes(failOn)) throw new UsageError(`--fail-on takes one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(failOn)}`);
-  let rules = RULES;
-  if (values.rules !== undefined) {
-    const ids = values.rules.split(',').map((s) => s.trim()).filter(Boolean);
-    const unknown = ids.filter((id) => !RULES.some((r) => r.id === id));
-    if (unknown.length > 0 || ids.length === 0) {
-      throw new UsageError(`unknown rule(s) ${unknown.join(', ') || '(none given)'}; known rules:\n  ${RULES.map((r) => r.id).join('\n  ')}`);
-    }
-    rules = RULES.filter((r) => ids.includes(r.id));
-  }
-  const permWaitNs = positiveNumber('perm-wait-ms', values['perm-wait-ms'], DEFAULT_RULE_OPTIONS.permWaitNs / NS_PER_MS) * NS_PER_MS;
-  const windowNs = positiveNumber('reorder-window-ms', values['reorder-window-ms'], DEFAULT_REORDER.windowNs / NS_PER_MS) * NS_PER_MS;
+  const options = analysisOptions(values);
   const chains = positiveNumber('chains', values.chains, 3);
 
-  try {
-    await access(path);
-  } catch {
-    throw new UsageError(`cannot read capture ${JSON.stringify(path)}: no such file or not readable`);
-  }
-  const analysis = await analyzeFile(path, {
-    rules,
-    ruleOptions: { ...DEFAULT_RULE_OPTIONS, permWaitNs },
-    reorder: { ...DEFAULT_REORDER, windowNs },
-  });
+  await readableCapture(path);
+  const analysis = await analyzeFile(path, options);
   const report = buildReport(analysis);
   print(values.json ? JSON.stringify(report) + '\n' : renderText(report, { chainsPerRule: chains }));
   if (failOn !== undefined && report.flags.some((f) => severityRank(f.severity) >= severityRank(failOn))) return 1;

@@ -1,12 +1,10 @@
 import { createWriteStream } from 'node:fs';
-import { access } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { DEFAULT_REORDER } from '../decode/reorder.js';
 import { exportPerfetto } from '../export/perfetto.js';
 import { NS_PER_MS } from '../model/time.js';
-import { RULES } from '../rules/index.js';
-import { DEFAULT_RULE_OPTIONS } from '../rules/rule.js';
-import { parse, positiveNumber, UsageError } from './args.js';
+import { parse, UsageError } from './args.js';
+import { ANALYSIS_ARGS, analysisOptions, readableCapture } from './analysis-args.js';
 
 export const EXPORT_FORMATS = ['perfetto'] as const;
 
@@ -35,9 +33,7 @@ export async function exportCommand(argv: string[], print: (s: string) => void):
   const { values, positionals } = parse(argv, {
     format: { type: 'string' },
     output: { type: 'string', short: 'o' },
-    rules: { type: 'string' },
-    'perm-wait-ms': { type: 'string' },
-    'reorder-window-ms': { type: 'string' },
+    ...ANALYSIS_ARGS,
     help: { type: 'boolean', short: 'h' },
   }, EXPORT_USAGE);
   if (values.help) {
@@ -51,23 +47,9 @@ export async function exportCommand(argv: string[], print: (s: string) => void):
     throw new UsageError(`--format takes one of ${EXPORT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
   }
   // The same analysis options as 'lifetrace analyze', so the exported flags are the ones it reports.
-  let rules = RULES;
-  if (values.rules !== undefined) {
-    const ids = values.rules.split(',').map((s) => s.trim()).filter(Boolean);
-    const unknown = ids.filter((id) => !RULES.some((r) => r.id === id));
-    if (unknown.length > 0 || ids.length === 0) {
-      throw new UsageError(`unknown rule(s) ${unknown.join(', ') || '(none given)'}; known rules:\n  ${RULES.map((r) => r.id).join('\n  ')}`);
-    }
-    rules = RULES.filter((r) => ids.includes(r.id));
-  }
-  const permWaitNs = positiveNumber('perm-wait-ms', values['perm-wait-ms'], DEFAULT_RULE_OPTIONS.permWaitNs / NS_PER_MS) * NS_PER_MS;
-  const windowNs = positiveNumber('reorder-window-ms', values['reorder-window-ms'], DEFAULT_REORDER.windowNs / NS_PER_MS) * NS_PER_MS;
+  const options = analysisOptions(values);
 
-  try {
-    await access(path);
-  } catch {
-    throw new UsageError(`cannot read capture ${JSON.stringify(path)}: no such file or not readable`);
-  }
+  await readableCapture(path);
 
   const file = values.output;
   const out = file === undefined ? printStream(print) : createWriteStream(file);
@@ -84,7 +66,7 @@ export async function exportCommand(argv: string[], print: (s: string) => void):
   }
   const result = await exportPerfetto(path, out, {
     endStream: file !== undefined,
-    analysis: { rules, ruleOptions: { ...DEFAULT_RULE_OPTIONS, permWaitNs }, reorder: { ...DEFAULT_REORDER, windowNs } },
+    analysis: options,
   });
   const a = result.analysis;
   // Standard output may be the trace itself: what is said about the export goes to standard error.

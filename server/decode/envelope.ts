@@ -6,6 +6,16 @@
 
 export const PRINTF_PREFIX = '{"type": "printf", "data": "';
 
+const PRINTF_NSECS = /^\{"type": "printf", "data": "[^"\\]*\\t(\d{1,20})\\t/;
+
+/**
+ * The kernel time (decimal ns, as bpftrace printed it) of a printf record line, read without
+ * decoding the record (pacing a replay, marking a gap); undefined for any other line.
+ */
+export function printfNsecs(line: string): string | undefined {
+  return PRINTF_NSECS.exec(line)?.[1];
+}
+
 export type Envelope =
   | { type: 'printf'; data: string }
   | { type: 'lost'; count: number }

@@ -22,7 +22,7 @@ import type { ObjectKind } from '../model/objects.js';
  * A stream quiet for this long is settled: kernel time is taken to pass with wall time, and what can
  * no longer come (given the lateness seen) is released without waiting for more input.
  */
-export const SETTLE_AFTER_MS = 200;
+const SETTLE_AFTER_MS = 200;
 /** Activity samples kept per host (at 500 ms: ten minutes). */
 const MAX_POINTS = 1200;
 
@@ -175,7 +175,7 @@ export class HostSession {
       rules: this.hello.rules, connected: this.connected, ended: this.ended, connectedSince: this.connectedSince,
       lastBatchWall: this.lastBatchWall, events: this.analysis.events, lost: this.analysis.losses.total, anomalies,
       anomalyKinds: Object.fromEntries(this.analysis.decoder.anomalies.counts),
-      duplicates: this.duplicates, now_s: seconds(this.analysis.lastT ?? 0),
+      duplicates: this.duplicates, missingBatches: this.missingBatches, now_s: seconds(this.analysis.lastT ?? 0),
       recording: this.recording?.view() ?? null, replay: this.replayView?.() ?? null,
     };
   }

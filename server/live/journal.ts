@@ -20,8 +20,6 @@ export const JOURNAL_MAX_BYTES = 2 * 1024 ** 3;
 export class Journal {
   private fd: number | undefined;
   private offset: number;
-  /** Given up for its size (see JOURNAL_MAX_BYTES). */
-  full = false;
 
   private constructor(private readonly base: string, fd: number, offset: number) {
     this.fd = fd;
@@ -66,8 +64,7 @@ export class Journal {
   append(head: Uint8Array, lines: Uint8Array): void {
     if (this.fd === undefined) return;
     if (this.offset + head.byteLength + 4 + lines.byteLength > JOURNAL_MAX_BYTES) {
-      this.full = true;
-      this.remove();
+      this.remove(); // given up for its size
       return;
     }
     const size = Buffer.alloc(4);

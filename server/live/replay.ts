@@ -13,6 +13,7 @@ import { analyzeFile } from '../analyze/pipeline.js';
 import { looksLikeHeader, CAPTURE_FORMAT, CAPTURE_VERSION, type CaptureHeader } from '../capture/header.js';
 import { LineSplitter, textLines } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
+import { printfNsecs } from '../decode/envelope.js';
 import { TimeBase } from '../model/time.js';
 import { PROTOCOL_VERSION, type ReplayCommand, type ReplayView } from '../protocol/wire.js';
 import type { HostSession } from './host-session.js';
@@ -20,7 +21,6 @@ import type { Hub } from './hub.js';
 
 export type Speed = number | 'max';
 
-const PRINTF_TIME = /^\{"type": "printf", "data": "[^"\\]*\\t(\d{1,20})\\t/;
 /** Lines handed to the session at once (at full speed), and the pacing step. */
 const BATCH_LINES = 2048;
 const STEP_MS = 20;
@@ -98,8 +98,8 @@ class LineReader {
 
   /** Kernel time (relative ns, as the analysis counts it) of a printf line, or undefined. */
   timeOf(line: string): number | undefined {
-    const m = PRINTF_TIME.exec(line);
-    return m === null ? undefined : this.time.parse(m[1]!);
+    const ns = printfNsecs(line);
+    return ns === undefined ? undefined : this.time.parse(ns);
   }
 
   close(): void {

@@ -103,6 +103,8 @@ export interface HostView {
   /** The anomalies by kind (docs/capture-format.md: bad lines, late events, a truncated last line...). */
   anomalyKinds: Record<string, number>;
   duplicates: number;
+  /** Batches skipped in the agent's sequence (a server restarted without its journal): a recorded loss. */
+  missingBatches: number;
   /** Kernel time of the newest event, s. */
   now_s: number;
   /** The capture being recorded from this host's stream, if any. */

@@ -29,9 +29,11 @@ import { runAgent } from '../../server/agent/agent.js';
 import type { LineSource, SourceInfo } from '../../server/agent/sources.js';
 import { analyzeFile } from '../../server/analyze/pipeline.js';
 import { parseHeader } from '../../server/capture/header.js';
+import { printfNsecs } from '../../server/decode/envelope.js';
 import type { FeedMessage, HostView } from '../../server/protocol/wire.js';
 import { startServe, TOKEN, until, type ServerProcess } from '../support/live.js';
 import { generateCapture } from './generate.js';
+import { peakRssMb, stretchToRate } from './streams.js';
 
 const EVENTS = Number(process.env.LIFETRACE_BENCH_LIVE_EVENTS ?? 1_000_000);
 const FIXED_RATE = 50_000;
@@ -51,7 +53,6 @@ interface Capture {
   events: number;
 }
 
-const PRINTF_TIME = /^\{"type": "printf", "data": "[^"\\]*\\t(\d+)\\t/;
 
 async function load(path: string): Promise<Capture> {
   const [head, ...lines] = readFileSync(path, 'utf8').split('\n').filter((l) => l.length > 0);
@@ -60,9 +61,8 @@ async function load(path: string): Promise<Capture> {
   const lineAt = new Map<number, number>();
   let base = -1;
   lines.forEach((l, i) => {
-    const m = PRINTF_TIME.exec(l);
-    if (m === null) return;
-    const s = m[1]!;
+    const s = printfNsecs(l);
+    if (s === undefined) return;
     const sec = Number(s.slice(0, -9));
     if (base < 0) base = sec;
     const rel = (sec - base) * 1e9 + Number(s.slice(-9));
@@ -153,10 +153,6 @@ function stalledClient(server: ServerProcess): Promise<() => void> {
   });
 }
 
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
-}
 
 const quantile = (xs: number[], q: number): number => {
   if (xs.length === 0) return NaN;
@@ -188,44 +184,9 @@ async function maxRun(server: ServerProcess, c: Capture, name: string, agents: n
   };
 }
 
-/**
- * The first `n` lines with their kernel times stretched so that they happen at `rate` a second:
- * paced at that rate, kernel time then passes as fast as wall time, as on a live host (the
- * generated capture is denser than that, and the reorder hold is in kernel time).
- */
-function stretched(c: Capture, n: number, rate: number): Capture {
-  const lines = c.lines.slice(0, n);
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const [t, i] of c.lineAt) {
-    if (i >= n) continue;
-    lo = Math.min(lo, t);
-    hi = Math.max(hi, t);
-  }
-  const span = hi - lo;
-  const k = ((n / rate) * 1e9) / span;
-  let base = -1;
-  let first = 0;
-  const lineAt = new Map<number, number>();
-  const out = lines.map((l, i) => {
-    const m = PRINTF_TIME.exec(l);
-    if (m === null) return l;
-    const t = Number(m[1]!);
-    if (base < 0) {
-      base = Math.floor(t / 1e9);
-      first = t;
-    }
-    const t2 = Math.round(first + (t - first) * k);
-    const rel = t2 - base * 1e9;
-    if (!lineAt.has(rel)) lineAt.set(rel, i);
-    return l.replace(`\\t${m[1]}\\t`, `\\t${t2}\\t`);
-  });
-  return { ...c, lines: out, lineAt };
-}
-
 async function fixedRun(server: ServerProcess, c: Capture): Promise<Record<string, unknown>> {
   const n = Math.min(c.lines.length, FIXED_RATE * FIXED_SECONDS);
-  const part = stretched(c, n, FIXED_RATE);
+  const part: Capture = { ...c, ...stretchToRate(c.lines.slice(0, n), FIXED_RATE) };
   const emitted = new Float64Array(n);
   const host = 'fixed-50k';
   const feeds = await Promise.all(Array.from({ length: CLIENTS }, () => feedClient(server, part, host, emitted)));

@@ -25,13 +25,13 @@ import { parseHeader, serializeHeader, type CaptureHeader } from '../../server/c
 import type { FeedMessage, HostView } from '../../server/protocol/wire.js';
 import { startServe, TOKEN, until, type ServerProcess } from '../support/live.js';
 import { generateCapture } from './generate.js';
+import { peakRssMb, stretchToRate } from './streams.js';
 
 const AGENTS = Number(process.env.LIFETRACE_BENCH_LOAD_AGENTS ?? 10);
 const SECONDS = Number(process.env.LIFETRACE_BENCH_LOAD_SECONDS ?? 60);
 const RATE = 20_000;
 const WARMUP_S = 5;
 
-const PRINTF_TIME = /^\{"type": "printf", "data": "[^"\\]*\\t(\d+)\\t/;
 const progress = (s: string): void => void process.stderr.write(`bench:load: ${s}\n`);
 
 interface Stream {
@@ -42,27 +42,12 @@ interface Stream {
   events: number;
 }
 
-/** The capture's lines with kernel times stretched to `rate` records a second. */
+/** The capture's first `n` lines, stretched to `rate` records a second. */
 function stretch(path: string, n: number, rate: number): Stream {
   const [head, ...all] = readFileSync(path, 'utf8').split('\n').filter((l) => l.length > 0);
   const h = parseHeader(head!);
   if (!h.ok) throw new Error(h.error);
-  const lines = all.slice(0, n);
-  const times = lines.map((l) => Number(PRINTF_TIME.exec(l)?.[1] ?? NaN));
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const t of times) if (Number.isFinite(t)) { lo = Math.min(lo, t); hi = Math.max(hi, t); }
-  const k = ((lines.length / rate) * 1e9) / (hi - lo);
-  const base = Math.floor(lo / 1e9);
-  const lineAt = new Map<number, number>();
-  const out = lines.map((l, i) => {
-    const t = times[i]!;
-    if (!Number.isFinite(t)) return l;
-    const t2 = Math.round(lo + (t - lo) * k);
-    const rel = t2 - base * 1e9;
-    if (!lineAt.has(rel)) lineAt.set(rel, i);
-    return l.replace(`\\t${PRINTF_TIME.exec(l)![1]}\\t`, `\\t${t2}\\t`);
-  });
+  const { lines: out, lineAt } = stretchToRate(all.slice(0, n), rate);
   const header = { ...h.header, cpus: 4, deferred_ms: 1000 };
   const a = new Analysis();
   a.push(serializeHeader(header) + '\n' + out.join('\n') + '\n');
@@ -94,10 +79,6 @@ function pacedSource(s: Stream, emitted: Float64Array): LineSource {
   };
 }
 
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'lifetrace-bench-load-'));
 let server: ServerProcess | undefined;

@@ -11,40 +11,24 @@
  *
  * LIFETRACE_BENCH_REPLAY_EVENTS sets the size (default 10M events, about 1.05 GB).
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { HostView } from '../../server/protocol/wire.js';
-import { projectPath } from '../../server/support/paths.js';
-import { until } from '../support/live.js';
+import { BIN, launch, until } from '../support/live.js';
 import { generateCapture } from './generate.js';
+import { peakRssMb } from './streams.js';
 
 const EVENTS = Number(process.env.LIFETRACE_BENCH_REPLAY_EVENTS ?? 10_000_000);
-const BIN = projectPath('server', 'bin', 'lifetrace.js');
 
 const print = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
 const progress = (s: string): void => void process.stderr.write(`bench:replay: ${s}\n`);
 
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
-}
-
 async function replayRun(path: string, dir: string): Promise<Record<string, unknown>> {
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [BIN, 'replay', path, '--speed', 'max', '--port', '0', '--data', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { proc, url } = await launch(['replay', path, '--speed', 'max', '--port', '0', '--data', dir]);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      proc.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /dashboard at (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      proc.on('exit', (code) => reject(new Error(`replay exited ${String(code)}: ${out}`)));
-    });
     const ready = performance.now();
     let peak = 0;
     const host = await until(async () => {

@@ -14,22 +14,29 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `lifetrace serve` on a free port and waits until it listens. */
-export async function startServe(extra: string[] = [], dataDir?: string): Promise<ServerProcess> {
-  const proc = execa(process.execPath, [BIN, 'serve', '--port', '0', '--token', TOKEN, ...(dataDir ? ['--data', dataDir] : []), ...extra], {
-    reject: false, stdin: 'ignore', buffer: false,
-  });
+/**
+ * Runs a lifetrace command that serves (serve, start, replay) and waits until it prints where its
+ * dashboard is and, if given, until its output also matches `ready`.
+ */
+export async function launch(args: string[], ready?: RegExp) {
+  const proc = execa(process.execPath, [BIN, ...args], { reject: false, stdin: 'ignore', buffer: false });
+  let out = '';
   const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (d: Buffer) => {
+    const look = (d: Buffer): void => {
       out += d.toString();
       const m = /dashboard at (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    let err = '';
-    proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    void proc.then((r) => reject(new Error(`serve exited ${String(r.exitCode)}: ${err}`)));
+      if (m && (ready === undefined || ready.test(out))) resolve(m[1]!);
+    };
+    proc.stdout!.on('data', look);
+    proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    void proc.then((r) => reject(new Error(`lifetrace ${args[0]} exited ${String(r.exitCode)}: ${out}`)));
   });
+  return { proc, url, output: () => out };
+}
+
+/** Starts `lifetrace serve` on a free port and waits until it listens. */
+export async function startServe(extra: string[] = [], dataDir?: string): Promise<ServerProcess> {
+  const { proc, url } = await launch(['serve', '--port', '0', '--token', TOKEN, ...(dataDir ? ['--data', dataDir] : []), ...extra]);
   return {
     url, port: Number(new URL(url).port), proc,
     async get<T>(path: string): Promise<T> {
