@@ -23,7 +23,8 @@ export function parseAgentMessage(text: string): AgentMessage | string {
   const m = v as Record<string, unknown>;
   switch (m.type) {
     case 'hello': {
-      if (m.protocol !== PROTOCOL_VERSION) return `protocol ${String(m.protocol)} is not ${PROTOCOL_VERSION}: upgrade the agent or the server`;
+      // JSON.stringify, not String(): a parsed object may carry a "toString" that is not a function.
+      if (m.protocol !== PROTOCOL_VERSION) return `protocol ${JSON.stringify(m.protocol)?.slice(0, 40)} is not ${PROTOCOL_VERSION}: upgrade the agent or the server`;
       if (typeof m.run !== 'string' || !NAME.test(m.run)) return 'hello.run must be a short name';
       if (typeof m.host !== 'string' || !NAME.test(m.host)) return 'hello.host must be a host name ([A-Za-z0-9._:-], up to 128)';
       if (m.mode !== 'live' && m.mode !== 'replay') return 'hello.mode must be live or replay';
