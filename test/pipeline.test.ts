@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { Analysis, analyzeFile } from '../server/analyze/pipeline.js';
 import { LineSplitter } from '../server/capture/lines.js';
-import { RecordPacker } from '../server/decode/packed.js';
+import { PackingDecoder } from '../server/decode/ordered.js';
 import { buildReport } from '../server/report/build.js';
 import { traceToCapture } from './support/trace.js';
 import { analyzeChunked, flagsOf, seeded, writeCapture } from './support/run.js';
@@ -47,15 +47,13 @@ describe('the same input in any chunking gives the same result', () => {
 /** What the decode worker does, in this thread: lines packed into batches, unpacked by the Analysis. */
 function analyzePacked(content: Buffer, chunk: number): ReturnType<typeof buildReport> {
   const a = new Analysis();
-  const packer = new RecordPacker((b) => {
-    a.pushPacked(b);
+  const packer = new PackingDecoder((b) => {
+    a.pushOrdered(b);
     packer.recycle(b.nums);
-  });
-  const lines = new LineSplitter((buf, start, end, n) => packer.line(buf, start, end, n));
+  }, a.options.reorder);
+  const lines = new LineSplitter((buf, start, end, n) => packer.line(buf, start, end, n), (buf, start, limit, n) => packer.scan(buf, start, limit, n));
   for (let i = 0; i < content.length; i += chunk) lines.push(content.subarray(i, i + chunk));
-  const truncated = lines.end();
-  packer.flush();
-  return buildReport(a.end(truncated));
+  return buildReport(a.endOrdered(packer.end(lines.end())));
 }
 
 /**

@@ -9,10 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { LineSplitter } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
-import { CaptureDecoder } from '../decode/decoder.js';
+import type { CaptureDecoder, StreamSummary } from '../decode/decoder.js';
 import { LossLedger } from '../decode/losses.js';
-import type { PackedBatch } from '../decode/packed.js';
-import { DEFAULT_REORDER, Reorderer, type ReorderOptions } from '../decode/reorder.js';
+import { OrderedDecoder } from '../decode/ordered.js';
+import { PackedFields, type BatchSink, type PackedBatch } from '../decode/packed.js';
+import { DEFAULT_REORDER, type Reorderer, type ReorderOptions } from '../decode/reorder.js';
 import { isSyscallEvent, type KernelEvent, type RecordEvent, type SyscallEvent } from '../model/events.js';
 import { FdModel } from '../decode/fd-model.js';
 import type { Nanos } from '../model/time.js';
@@ -50,6 +51,7 @@ export class Analysis {
   private first = 0;
   private last = 0;
   private readonly engine: RuleEngine;
+  private readonly front: OrderedDecoder;
   private readonly reorder: Reorderer;
   private readonly lines: LineSplitter;
   private ended = false;
@@ -61,23 +63,13 @@ export class Analysis {
     this.world = new World(this.options.limits);
     this.flags = new FlagStore(this.options.maxFlagsPerRule);
     this.engine = new RuleEngine(this.options.rules, this.options.ruleOptions, this.flags);
-    this.reorder = new Reorderer(
-      (ev, t) => this.step(ev, t),
-      (ev) => this.decoder.anomalies.add('late-event', ev.line, `${ev.kind} arrived after later records of every CPU had been analyzed (reorder window ${this.options.reorder.windowNs / 1e6} ms)`),
+    const front = new OrderedDecoder(
+      { event: (ev, t) => this.step(ev, t), loss: (w) => this.losses.add(w) },
       this.options.reorder,
-      (h) => this.decoder.build(h),
-      (h, t) => this.stepHeld(h, t),
     );
-    this.decoder = new CaptureDecoder({
-      event: (ev) => this.reorder.push(ev),
-      held: (h, t, cpu, line) => this.reorder.pushHeld(h, t, cpu, line),
-      header: (h) => {
-        if (typeof h.cpus === 'number' && h.cpus > 0) this.reorder.expectCpus(h.cpus);
-        if (typeof h.deferred_ms === 'number' && h.deferred_ms > 0) this.reorder.expectDeferral(h.deferred_ms * 1e6);
-      },
-      lost: (count, line) => this.losses.add({ ...this.reorder.lossWindow(), count, line }),
-      gap: (start, end, reason, line) => this.losses.add({ start, end, count: 0, line, reason }),
-    });
+    this.front = front;
+    this.decoder = front.decoder;
+    this.reorder = front.reorder;
     this.lines = new LineSplitter((buf, start, end, n) => this.decoder.lineBytes(buf, start, end, n));
   }
 
@@ -117,20 +109,38 @@ export class Analysis {
     return this.reorder.newest;
   }
 
-  /** Input already decoded by the decode worker (instead of push). */
-  pushPacked(batch: PackedBatch): void {
-    this.decoder.packed(batch);
+  /** Records already decoded and put in order by the decode worker (instead of push). */
+  pushOrdered(batch: PackedBatch): void {
+    this.unpack.read(batch, this.ordered);
   }
 
-  /** `truncated`: the last line if it had no newline, when the input came through pushPacked. */
+  /** `truncated`: the last line if it had no newline. */
   end(truncated = this.lines.end()): this {
     if (this.ended) return this;
     this.ended = true;
-    this.decoder.end(truncated);
-    this.reorder.flush();
+    this.front.end(truncated);
+    return this.finish();
+  }
+
+  /** end() for input that came through pushOrdered: the decode worker's account of the stream. */
+  endOrdered(stream: StreamSummary): this {
+    if (this.ended) return this;
+    this.ended = true;
+    this.decoder.adopt(stream);
+    return this.finish();
+  }
+
+  private finish(): this {
     this.engine.finish(this.world, (this.lastT ?? 0) as Nanos);
     return this;
   }
+
+  private readonly unpack = new PackedFields();
+  private readonly ordered: BatchSink = {
+    record: (ev, t, route) => this.stepRoute(ev, t, route),
+    event: (ev, t) => this.step(ev, t),
+    loss: (w) => this.losses.add(w),
+  };
 
   /** The fallback's fd-level records, modelled in time order into kernel events. */
   private fdModel: FdModel | undefined;
@@ -148,10 +158,8 @@ export class Analysis {
   /** Per record route: whether its events are the fallback's fd-level ones (known after the first). */
   private readonly routeIsSyscall: (boolean | undefined)[] = [];
 
-  /** step for a record held in packed form: its route says its kind, so no read of it per event. */
-  private stepHeld(h: number, t: number): void {
-    const route = this.decoder.heldRoute(h);
-    const ev = this.decoder.build(h);
+  /** step for an event of a known record route (ROUTE_LIST index), whose kind it says: no read of it per event. */
+  private stepRoute(ev: RecordEvent, t: number, route: number): void {
     let sc = this.routeIsSyscall[route];
     if (sc === undefined) {
       sc = isSyscallEvent(ev);
@@ -217,12 +225,12 @@ async function worthAWorker(path: string): Promise<boolean> {
 type WorkerMessage =
   | { type: 'batch'; batch: PackedBatch }
   | { type: 'open-error'; message: string; code: string | undefined }
-  | { type: 'end'; truncated: { line: string; lineNo: number } | null; error: string | null; errorLine: number };
+  | { type: 'end'; stream: StreamSummary; error: string | null; errorLine: number };
 
-/** analyzeFile with the reading and parsing on the decode worker: the same result, two cores. */
+/** analyzeFile with the reading, parsing and ordering on the decode worker: the same result, two cores. */
 function analyzeWithWorker(path: string, a: Analysis): Promise<Analysis> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER, { workerData: { path } });
+    const w = new Worker(WORKER, { workerData: { path, reorder: a.options.reorder } });
     let settled = false;
     const fail = (e: unknown): void => {
       if (settled) return;
@@ -233,7 +241,7 @@ function analyzeWithWorker(path: string, a: Analysis): Promise<Analysis> {
     w.on('message', (m: WorkerMessage) => {
       try {
         if (m.type === 'batch') {
-          a.pushPacked(m.batch);
+          a.pushOrdered(m.batch);
           // Back to the worker for reuse; it may send another batch.
           w.postMessage(m.batch.nums, [m.batch.nums.buffer as ArrayBuffer]);
         } else if (m.type === 'open-error') {
@@ -241,7 +249,7 @@ function analyzeWithWorker(path: string, a: Analysis): Promise<Analysis> {
         } else {
           settled = true;
           if (m.error !== null) a.inputError = `${path}: reading stopped after line ${m.errorLine}: ${m.error}`;
-          resolve(a.end(m.truncated ?? undefined));
+          resolve(a.endOrdered(m.stream));
         }
       } catch (e) {
         fail(e);

@@ -8,11 +8,21 @@
  */
 export type LineSink = (buf: Buffer, start: number, end: number, lineNo: number) => void;
 
+/**
+ * A reader that can take a line while looking for its end (saving a search for the newline): given
+ * where the line starts and where the bytes end, it returns the index of the newline that ends the
+ * line it took, or -1 to have the line found and given to the LineSink as usual.
+ */
+export type LineScanner = (buf: Buffer, start: number, limit: number, lineNo: number) => number;
+
 export class LineSplitter {
   private carry: Buffer | undefined;
   private lineNo = 0;
 
-  constructor(private readonly sink: LineSink) {}
+  constructor(
+    private readonly sink: LineSink,
+    private readonly scan?: LineScanner,
+  ) {}
 
   push(chunk: Buffer | string): void {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -29,7 +39,18 @@ export class LineSplitter {
       this.emit(line, 0, line.length - 1);
       start = nl + 1;
     }
-    for (let nl = buf.indexOf(10, start); nl !== -1; nl = buf.indexOf(10, start)) {
+    const scan = this.scan;
+    for (;;) {
+      if (scan !== undefined) {
+        const taken = scan(buf, start, buf.length, this.lineNo + 1);
+        if (taken >= 0) {
+          this.lineNo++;
+          start = taken + 1;
+          continue;
+        }
+      }
+      const nl = buf.indexOf(10, start);
+      if (nl === -1) break;
       this.emit(buf, start, nl);
       start = nl + 1;
     }

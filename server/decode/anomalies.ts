@@ -33,4 +33,12 @@ export class AnomalyLog {
     if (text !== undefined) a.excerpt = text.length > EXCERPT ? `${text.slice(0, EXCERPT)}…` : text;
     this.examples.push(a);
   }
+
+  /** Replaces this log's content with another's (the decode worker's). */
+  adopt(counts: ReadonlyMap<AnomalyKind, number>, examples: readonly Anomaly[]): void {
+    this.counts.clear();
+    for (const [k, n] of counts) this.counts.set(k, n);
+    this.examples.length = 0;
+    this.examples.push(...examples);
+  }
 }

@@ -15,8 +15,20 @@ import { HEAD, MAX_FIELDS, type RecordFields } from './fields.js';
 /** Cache sizes (log2 slots) for addresses and other strings (comms, names). */
 export const ADDR_BITS = 16;
 export const TEXT_BITS = 12;
-const BACKSLASH = 92;
 const T = 116;
+/** What a byte is to split: most are plain; a backslash starts an escape, a quote ends the body. */
+const PLAIN = 0;
+const ESCAPE = 1;
+const QUOTE = 2;
+const REJECTED = 3;
+const BYTE_CLASS = (() => {
+  const c = new Uint8Array(256);
+  c[92] = ESCAPE;
+  c[34] = QUOTE;
+  c[10] = REJECTED;
+  c.fill(REJECTED, 0x80);
+  return c;
+})();
 /** Any reason to leave the record to the text path; its wording does not matter. */
 const REJECT = 'not a plain record';
 
@@ -35,33 +47,36 @@ export class ByteFields implements RecordFields {
   tid = 0;
   comm = '';
   lineNo = 0;
+  /** Where scanPlainRecord found the line's newline. */
+  lineEnd = 0;
   protected readonly addrs = new ByteStrings(ADDR_BITS);
   protected readonly texts = new ByteStrings(TEXT_BITS);
 
   /**
-   * Splits bytes [from, to) on escaped tabs. False when they hold a byte outside ASCII, any other
-   * escape, or too many fields: the text path handles those.
+   * Splits a JSON string body, from `from` up to its closing quote (before `limit`), on escaped
+   * tabs; the quote's index. -1 when the body holds a byte outside ASCII, a newline, any other
+   * escape, too many fields, or no quote before `limit`: the text path handles those.
    */
-  split(buf: Buffer, from: number, to: number): boolean {
+  split(buf: Buffer, from: number, limit: number): number {
     this.buf = buf;
     this.error = null;
     let n = 0;
     let s = from;
-    for (let i = from; i < to; i++) {
-      const c = buf[i]!;
-      if (c === BACKSLASH) {
-        if (buf[i + 1] !== T || i + 1 >= to || n >= MAX_FIELDS - 1) return false;
+    for (let i = from; i < limit; i++) {
+      const k = BYTE_CLASS[buf[i]!]!;
+      if (k === PLAIN) continue;
+      if (k === QUOTE) {
         this.start[n] = s;
         this.end[n++] = i;
-        s = ++i + 1;
-      } else if (c >= 0x80) {
-        return false;
+        this.n = n;
+        return i;
       }
+      if (k !== ESCAPE || buf[i + 1] !== T || i + 1 >= limit || n >= MAX_FIELDS - 1) return -1;
+      this.start[n] = s;
+      this.end[n++] = i;
+      s = ++i + 1;
     }
-    this.start[n] = s;
-    this.end[n++] = to;
-    this.n = n;
-    return true;
+    return -1;
   }
 
   /** Whether field i is exactly `s` (ASCII). */
@@ -128,7 +143,7 @@ export class ByteFields implements RecordFields {
     return parts.join('\t');
   }
 
-  private reject(): string {
+  protected reject(): string {
     this.error = REJECT;
     return '';
   }

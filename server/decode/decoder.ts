@@ -5,13 +5,12 @@
 import { looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/header.js';
 import type { Family, RecordEvent } from '../model/events.js';
 import { TimeBase, type Nanos } from '../model/time.js';
-import { AnomalyLog } from './anomalies.js';
+import { AnomalyLog, type Anomaly, type AnomalyKind } from './anomalies.js';
 import { ByteFields } from './byte-fields.js';
 import { parseEnvelope, PRINTF_PREFIX } from './envelope.js';
 import { Fields, HEAD, plausibleOrigin } from './fields.js';
-import { HELD_VALS, HeldRecords, OP_RECORD, OP_TEXT, PackedFields, type PackedBatch } from './packed.js';
 import { readPlainHead } from './plain.js';
-import { ROUTE_LIST, ROUTES } from './routes.js';
+import { ROUTES } from './routes.js';
 
 export { FAMILY_DECODERS } from './routes.js';
 
@@ -23,11 +22,6 @@ export interface DecodeSink {
   gap?(from: Nanos, to: Nanos, reason: string, line: number): void;
   /** The capture header, before any event. */
   header?(h: CaptureHeader): void;
-  /**
-   * A packed record (from the decode worker), held instead of built: `build(h)` gives its event
-   * later. Without this, such records come to `event` as well.
-   */
-  held?(h: number, t: number, cpu: number, line: number): void;
 }
 
 export interface StreamInfo {
@@ -38,6 +32,15 @@ export interface StreamInfo {
   maps: Record<string, unknown>;
   records: Record<Family, number>;
   lines: number;
+}
+
+/** What a decoder learned of a stream, for a report made in another thread (see adopt). */
+export interface StreamSummary {
+  info: StreamInfo;
+  anomalyCounts: Map<AnomalyKind, number>;
+  anomalies: Anomaly[];
+  /** TimeBase.seconds. */
+  timeBase: number;
 }
 
 export class CaptureDecoder {
@@ -53,8 +56,6 @@ export class CaptureDecoder {
   };
   private readonly fields = new Fields();
   private readonly bytes = new ByteFields();
-  private readonly unpack = new PackedFields();
-  private readonly heldRecords = new HeldRecords();
   private seenFirst = false;
 
   constructor(private readonly sink: DecodeSink) {}
@@ -138,56 +139,15 @@ export class CaptureDecoder {
     return true;
   }
 
-  /** A batch from the decode worker: the same events, anomalies and counts as its lines would give. */
-  packed(b: PackedBatch): void {
-    const { nums, strs } = b;
-    const r = this.unpack;
-    r.nums = nums;
-    r.strs = strs;
-    for (let i = 0; i < b.length; ) {
-      const op = nums[i]!;
-      if (op === OP_RECORD) {
-        const route = ROUTE_LIST[nums[i + 1]!]!;
-        const lineNo = nums[i + 2]!;
-        this.info.lines = lineNo;
-        r.t = this.time.fromParts(nums[i + 3]!, nums[i + 4]!);
-        r.cpu = nums[i + 5]!;
-        r.pid = nums[i + 6]!;
-        r.tid = nums[i + 7]!;
-        r.n = nums[i + 8]!;
-        r.lineNo = lineNo;
-        const nvals = nums[i + 9]!;
-        if (nvals <= HELD_VALS && this.sink.held !== undefined) {
-          const h = this.heldRecords.hold(r, route.index, i + 11, nvals, nums[i + 10]!);
-          i = r.pos;
-          this.info.records[route.family]++;
-          this.sink.held(h, r.t, r.cpu, lineNo);
-          continue;
-        }
-        r.pos = i + 11;
-        r.comm = r.next();
-        const ev = route.spec.decode(r, route.spec.fn);
-        i = r.pos;
-        this.info.records[route.family]++;
-        this.sink.event(ev);
-      } else if (op === OP_TEXT) {
-        this.line(strs[nums[i + 2]!]!, nums[i + 1]!);
-        i += 3;
-      } else {
-        r.mirror[nums[i + 1]!] = strs[nums[i + 2]!]!;
-        i += 3;
-      }
-    }
+  summary(): StreamSummary {
+    return { info: this.info, anomalyCounts: this.anomalies.counts, anomalies: this.anomalies.examples, timeBase: this.time.seconds };
   }
 
-  /** The route (index in ROUTE_LIST) of a record given to DecodeSink.held, until it is built. */
-  heldRoute(h: number): number {
-    return this.heldRecords.route(h);
-  }
-
-  /** The event of a record given to DecodeSink.held. */
-  build(h: number): RecordEvent {
-    return this.heldRecords.build(h);
+  /** Takes over what another decoder (the decode worker's) learned of the stream, in place of its own. */
+  adopt(s: StreamSummary): void {
+    Object.assign(this.info, s.info);
+    this.anomalies.adopt(s.anomalyCounts, s.anomalies);
+    this.time.adopt(s.timeBase);
   }
 
   /** Call when the input ended; `truncated` is the last line if it had no newline. */

@@ -1,38 +1,34 @@
 /**
- * Decoded records in flat form, so that the reading and parsing of a capture can run on another
- * thread (decode/worker.ts) while this one analyzes. The worker checks each line exactly as the
- * in-thread fast path does, and runs the family decoder on a RecordingFields that writes down every
- * value the decoder read, in order; this thread runs the same decoder on a PackedFields that hands
- * the same values back, so it builds the very same event. Lines the fast path would not take travel
- * as text and go through CaptureDecoder.line as before.
+ * Records in flat form, so that reading, parsing and ordering a capture can run on another thread
+ * (decode/worker.ts, decode/ordered.ts) while this one analyzes.
  *
- * Strings travel once: the worker's address and text caches are mirrored here slot for slot. A
- * value is a slot number when the worker's cache already held it, or a new string with the slot it
- * fills. A batch is a list of numbers (ops below) and the strings it introduces.
+ * The worker runs each family decoder on a HoldingFields, which writes down every value the decoder
+ * read, in order, into a HeldStore; the record waits there, as numbers and cached strings, for its
+ * turn in kernel-time order. It then travels in a batch, and this thread runs the same decoder on a
+ * PackedFields that hands the same values back, so it builds the very same event.
+ *
+ * An address travels as two numbers (its digits' value and count, see AddrStrings), so the worker
+ * makes no string of it. Other strings (comms, names) travel once: this thread keeps a mirror of the
+ * worker's text cache, slot for slot, and the worker a shadow of that mirror. Such a value is its
+ * slot number when the mirror already holds it, or the string with the slot it fills.
  */
 import type { Addr, RecordEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 import { ADDR_BITS, ByteFields, TEXT_BITS } from './byte-fields.js';
 import type { ByteStrings } from './byte-strings.js';
 import { HEAD, type RecordFields } from './fields.js';
-import { readPlainHead } from './plain.js';
-import { ROUTE_LIST, type Route } from './routes.js';
+import type { LossWindow } from './losses.js';
+import { ROUTE_LIST } from './routes.js';
 
-/**
- * [REC, route, line, sec, ns, cpu, pid, tid, fields, nvals, mask, ...values]: a record decoded on
- * the worker. `nvals` values were read (comm first); bit k of `mask` is set when value k is a string
- * (one number when its slot is cached, two when new), so this side can take the values apart
- * without running the decoder (see HeldRecords).
- */
+/** [RECORD, route, line, t, cpu, pid, tid, fields, ...values]: a record, in its turn. */
 export const OP_RECORD = 0;
-/** [TEXT, line, string]: a line for the text path. */
-export const OP_TEXT = 1;
-/** [SLOT, slot, string]: a cache slot refilled by a record the worker then left to the text path. */
-export const OP_SLOT = 2;
+/** [EVENT, index in objs]: an event the worker built (text path, late records). */
+export const OP_EVENT = 1;
+/** [LOSS, start, end, count, line, index of reason in strs or -1]: a loss window, where it was reported. */
+export const OP_LOSS = 2;
 
-/** Mirror slots: addresses first, then texts. */
-const TEXT_BASE = 1 << ADDR_BITS;
-export const MIRROR_SLOTS = TEXT_BASE + (1 << TEXT_BITS);
+const MIRROR_SLOTS = 1 << TEXT_BITS;
+/** A string from no cache (a name joined from fields split at its tabs): always sent whole. */
 const NO_SLOT = -1;
 
 export interface PackedBatch {
@@ -40,49 +36,38 @@ export interface PackedBatch {
   /** Numbers used in nums. */
   length: number;
   strs: string[];
+  objs: RecordEvent[];
 }
 
 const BATCH_NUMS = 1 << 18;
 
-/** The worker's side: capture lines in, batches out. */
-export class RecordPacker {
+/** The worker's side of a batch: records, events and losses in, batches out. */
+export class BatchWriter {
   private nums: Float64Array = new Float64Array(BATCH_NUMS + 256);
   private n = 0;
   private strs: string[] = [];
-  private readonly r: RecordingFields = new RecordingFields(this);
-  private seenFirst = false;
+  private objs: RecordEvent[] = [];
+  /** What the other side's mirror holds, slot by slot. */
+  private readonly shadow: (string | undefined)[] = new Array<string | undefined>(MIRROR_SLOTS).fill(undefined);
   /** Buffers the other side is done with (see recycle). */
   private readonly free: Float64Array[] = [];
-  /** Number of the last line seen. */
-  lastLine = 0;
 
   constructor(private readonly out: (b: PackedBatch) => void) {}
 
-  line(buf: Buffer, start: number, end: number, lineNo: number): void {
-    this.lastLine = lineNo;
-    if (!this.seenFirst || !this.record(buf, start, end, lineNo)) {
-      this.seenFirst = true;
-      this.push(OP_TEXT);
-      this.push(lineNo);
-      this.push(this.str(buf.toString('utf8', start, end)));
-    }
-    if (this.n >= BATCH_NUMS) this.flush();
+  event(ev: RecordEvent): void {
+    this.push(OP_EVENT);
+    this.push(this.objs.push(ev) - 1);
+    this.done();
   }
 
-  flush(): void {
-    if (this.n === 0) return;
-    this.out({ nums: this.nums, length: this.n, strs: this.strs });
-    this.nums = this.free.pop() ?? new Float64Array(BATCH_NUMS + 256);
-    this.n = 0;
-    this.strs = [];
-  }
-
-  /**
-   * A batch's numbers, back from the other side for reuse: a fresh buffer per batch is external
-   * memory, and V8 answers a steady stream of it with full collections.
-   */
-  recycle(nums: Float64Array): void {
-    this.free.push(nums);
+  loss(w: LossWindow): void {
+    this.push(OP_LOSS);
+    this.push(w.start);
+    this.push(w.end);
+    this.push(w.count);
+    this.push(w.line);
+    this.push(w.reason === undefined ? -1 : this.strs.push(w.reason) - 1);
+    this.done();
   }
 
   push(v: number): void {
@@ -94,102 +79,43 @@ export class RecordPacker {
     this.nums[this.n++] = v;
   }
 
-  /** Index of a new string in this batch. */
-  str(s: string): number {
-    return this.strs.push(s) - 1;
+  /** A string value that came from mirror slot `slot` (or NO_SLOT). */
+  str(s: string, slot: number): void {
+    if (slot !== NO_SLOT && this.shadow[slot] === s) return this.push(slot);
+    this.push(-1 - (this.strs.push(s) - 1));
+    this.push(slot);
+    if (slot !== NO_SLOT) this.shadow[slot] = s;
   }
 
-  private record(buf: Buffer, start: number, end: number, lineNo: number): boolean {
-    const r = this.r;
-    const route = readPlainHead(r, buf, start, end);
-    if (route === undefined) return false;
-    const at = this.n;
-    this.push(OP_RECORD);
-    this.push(route.index);
-    this.push(lineNo);
-    this.push(r.sec);
-    this.push(r.ns);
-    this.push(r.cpu);
-    this.push(r.pid);
-    this.push(r.tid);
-    this.push(r.n);
-    const countAt = this.n;
-    this.push(0);
-    this.push(0);
-    r.refills.length = 0;
-    r.vals = 0;
-    r.mask = 0;
-    r.comm = r.text(r.n - 1);
-    route.spec.decode(r, route.spec.fn);
-    if (r.error === null) {
-      this.nums[countAt] = r.vals;
-      this.nums[countAt + 1] = r.mask;
-      return true;
-    }
-    // Left to the text path; the cache slots it refilled stay refilled, here and over there.
-    const refills = r.refills;
-    this.n = at;
-    for (let i = 0; i < refills.length; i += 2) {
-      this.push(OP_SLOT);
-      this.push(refills[i]!);
-      this.push(refills[i + 1]!);
-    }
-    return false;
+  /** A record, event or loss is complete: the batch may go. */
+  done(): void {
+    if (this.n >= BATCH_NUMS) this.flush();
+  }
+
+  flush(): void {
+    if (this.n === 0) return;
+    this.out({ nums: this.nums, length: this.n, strs: this.strs, objs: this.objs });
+    this.nums = this.free.pop() ?? new Float64Array(BATCH_NUMS + 256);
+    this.n = 0;
+    this.strs = [];
+    this.objs = [];
+  }
+
+  /**
+   * A batch's numbers, back from the other side for reuse: a fresh buffer per batch is external
+   * memory, and V8 answers a steady stream of it with full collections.
+   */
+  recycle(nums: Float64Array): void {
+    this.free.push(nums);
   }
 }
 
-/** ByteFields that writes each value a decoder reads into the packer. */
-class RecordingFields extends ByteFields {
-  /** (slot, string) pairs refilled by the current record. */
-  readonly refills: number[] = [];
-  /** Values read from the current record, and which of them are strings (bit k: value k). */
-  vals = 0;
-  mask = 0;
-
-  private stringValue(): void {
-    if (this.vals < 31) this.mask |= 1 << this.vals;
-    this.vals++;
-  }
-
-  constructor(private readonly p: RecordPacker) {
-    super();
-  }
-
-  protected override intern(cache: ByteStrings, buf: Buffer, from: number, to: number, hash: number): string {
-    const local = cache.slotOf(buf, from, to, hash);
-    const slot = cache === this.addrs ? local : TEXT_BASE + local;
-    const s = cache.at(local);
-    this.stringValue();
-    if (cache.fresh) {
-      const j = this.p.str(s);
-      this.p.push(-1 - j);
-      this.p.push(slot);
-      this.refills.push(slot, j);
-    } else {
-      this.p.push(slot);
-    }
-    return s;
-  }
-
-  override int(i: number): number {
-    const v = super.int(i);
-    this.vals++;
-    this.p.push(v);
-    return v;
-  }
-
-  override str(i: number, rest = false): string {
-    const k = HEAD + i;
-    if (!rest || k >= this.n - 2) return super.str(i, rest);
-    // A name that held tabs: its parts are not cached; the joined name travels as is.
-    const parts: string[] = [];
-    for (let j = k; j < this.n - 1; j++) parts.push(this.buf.toString('latin1', this.start[j], this.end[j]));
-    const s = parts.join('\t');
-    this.stringValue();
-    this.p.push(-1 - this.p.str(s));
-    this.p.push(NO_SLOT);
-    return s;
-  }
+/** Where the records of a batch go, in order. */
+export interface BatchSink {
+  /** A record of route `route` (index in ROUTE_LIST), at time `t`. */
+  record(ev: RecordEvent, t: number, route: number): void;
+  event(ev: RecordEvent, t: number): void;
+  loss(w: LossWindow): void;
 }
 
 /** This thread's side: a decoder reads a packed record through it, value by value. */
@@ -202,13 +128,50 @@ export class PackedFields implements RecordFields {
   lineNo = 0;
   /** The record's field count (as ByteFields.n). */
   n = 0;
-  nums: Float64Array = new Float64Array(0);
-  strs: string[] = [];
-  pos = 0;
-  readonly mirror: string[] = new Array<string>(MIRROR_SLOTS).fill('');
+  private nums: Float64Array = new Float64Array(0);
+  private strs: string[] = [];
+  private pos = 0;
+  private readonly mirror: string[] = new Array<string>(MIRROR_SLOTS).fill('');
+  private readonly addrs = new AddrStrings(ADDR_BITS);
+
+  /** Hands every record, event and loss of `b` to `sink`, in order. */
+  read(b: PackedBatch, sink: BatchSink): void {
+    const nums = b.nums;
+    this.nums = nums;
+    this.strs = b.strs;
+    for (let i = 0; i < b.length; ) {
+      const op = nums[i]!;
+      if (op === OP_RECORD) {
+        const route = nums[i + 1]!;
+        const spec = ROUTE_LIST[route]!.spec;
+        this.lineNo = nums[i + 2]!;
+        const t = nums[i + 3]!;
+        this.t = t as Nanos;
+        this.cpu = nums[i + 4]!;
+        this.pid = nums[i + 5]!;
+        this.tid = nums[i + 6]!;
+        this.n = nums[i + 7]!;
+        this.pos = i + 8;
+        this.comm = this.next();
+        const ev = spec.decode(this, spec.fn);
+        i = this.pos;
+        sink.record(ev, t, route);
+      } else if (op === OP_EVENT) {
+        const ev = b.objs[nums[i + 1]!]!;
+        sink.event(ev, ev.t);
+        i += 2;
+      } else {
+        const r = nums[i + 5]!;
+        const w: LossWindow = { start: nums[i + 1]! as Nanos, end: nums[i + 2]! as Nanos, count: nums[i + 3]!, line: nums[i + 4]! };
+        if (r >= 0) w.reason = b.strs[r]!;
+        sink.loss(w);
+        i += 6;
+      }
+    }
+  }
 
   /** The next string value; a new one fills its slot. */
-  next(): string {
+  private next(): string {
     const v = this.nums[this.pos++]!;
     if (v >= 0) return this.mirror[v]!;
     const s = this.strs[-1 - v]!;
@@ -218,7 +181,9 @@ export class PackedFields implements RecordFields {
   }
 
   addr(_i: number): Addr {
-    return this.next() as Addr;
+    const a = this.addrs.of(this.nums[this.pos]!, this.nums[this.pos + 1]!);
+    this.pos += 2;
+    return a;
   }
 
   int(_i: number): number {
@@ -236,21 +201,60 @@ export class PackedFields implements RecordFields {
   }
 }
 
-export type { Route };
+/**
+ * An address as two numbers: `hi` (the digits before the last eight, as a number) times 32 plus the
+ * digit count, and `lo` (the last eight digits). Addresses are 1 to 16 lowercase hex digits, so the
+ * pair gives back exactly the text the capture had, leading zeros included.
+ */
+function addrText(hiLen: number, lo: number): Addr {
+  const len = hiLen % 32;
+  const hi = (hiLen - len) / 32;
+  const low = lo.toString(16).padStart(Math.min(len, 8), '0');
+  return (len > 8 ? hi.toString(16).padStart(len - 8, '0') + low : low) as Addr;
+}
 
-/** Most values (comm included) a held record keeps; a record with more is built at once. */
-export const HELD_VALS = 8;
-/** Numbers per handle: the head (route, t, cpu, pid, tid, n, line; one spare), then the ints. */
-const HEAD_NUMS = 8;
-const STRIDE = HEAD_NUMS + HELD_VALS;
+/** Address strings by their number pairs, in a direct-mapped cache: equal addresses, the same string. */
+class AddrStrings {
+  private readonly his: Float64Array;
+  private readonly los: Float64Array;
+  private readonly strs: Addr[];
+  private readonly shift: number;
+
+  constructor(bits: number) {
+    this.his = new Float64Array(1 << bits).fill(-1);
+    this.los = new Float64Array(1 << bits);
+    this.strs = new Array<Addr>(1 << bits).fill('' as Addr);
+    this.shift = 32 - bits;
+  }
+
+  of(hiLen: number, lo: number): Addr {
+    const slot = Math.imul((lo | 0) ^ Math.imul(hiLen | 0, 0x85ebca6b), 0x9e3779b1) >>> this.shift;
+    if (this.his[slot] === hiLen && this.los[slot] === lo) return this.strs[slot]!;
+    const s = addrText(hiLen, lo);
+    this.his[slot] = hiLen;
+    this.los[slot] = lo;
+    this.strs[slot] = s;
+    return s;
+  }
+}
 
 /**
- * Packed records waiting in the reorderer (decode/reorder.ts) for their turn, taken apart into typed
- * arrays (and their strings, resolved in line order through the mirror, into an array) instead of
- * as events: tens of thousands of them wait at once, and as objects they would outlive every
- * scavenge. `build` makes the very event the decoder would have made at once, and frees the handle.
+ * Most numbers (an int is one, an address two) and strings (comm included) a held record keeps; a
+ * record with more goes to the text path.
  */
-export class HeldRecords implements RecordFields {
+const HELD_NUMS = 12;
+const HELD_STRS = 4;
+/** Numbers per handle: the head (route, t, cpu, pid, tid, n, line, values), then the numbers. */
+const HEAD_NUMS = 8;
+const STRIDE = HEAD_NUMS + HELD_NUMS;
+
+/**
+ * Records waiting in the worker's reorderer for their turn, as the values their decoder read: ints
+ * in a typed array, strings (with their cache slots) in arrays beside it, no event object. Tens of
+ * thousands wait at once; as objects they would outlive every scavenge.
+ */
+export class HeldStore implements RecordFields {
+  // As a RecordFields, for `build`: the record being built.
   t = 0 as Nanos;
   cpu = 0;
   pid = 0;
@@ -264,46 +268,94 @@ export class HeldRecords implements RecordFields {
   /** Head and ints of each handle side by side (a record's numbers share cache lines). */
   private heads = new Float64Array(0);
   private strs: string[] = [];
-  /** Free handles (a stack: the most recently freed, whose memory is likeliest cached, goes first). */
+  private slots = new Int32Array(0);
+  /**
+   * Free handles, a ring: first freed, first reused. Records are released in about the order they
+   * came, so handles are taken and read back in about the order of memory (the prefetcher's way),
+   * not scattered over all of it.
+   */
   private free = new Int32Array(0);
+  private freeHead = 0;
   private nfree = 0;
 
   constructor() {
     this.grow(1024);
   }
 
-  /**
-   * Takes the values of the record at nums[pos] (nvals of them, strings per `mask`) into a new
-   * handle; the head fields as given.
-   */
-  hold(f: PackedFields, route: number, pos: number, nvals: number, mask: number): number {
+  /** A new handle for a record with this head; its values follow (int, str), then close. */
+  open(route: number, t: number, cpu: number, pid: number, tid: number, n: number, line: number): number {
     if (this.nfree === 0) this.grow(this.cap * 2);
-    const h = this.free[--this.nfree]!;
+    const h = this.free[this.freeHead]!;
+    this.freeHead = (this.freeHead + 1) & (this.cap - 1);
+    this.nfree--;
     const hb = h * STRIDE;
     const heads = this.heads;
     heads[hb] = route;
-    heads[hb + 1] = f.t;
-    heads[hb + 2] = f.cpu;
-    heads[hb + 3] = f.pid;
-    heads[hb + 4] = f.tid;
-    heads[hb + 5] = f.n;
-    heads[hb + 6] = f.lineNo;
-    let ni = hb + HEAD_NUMS;
-    let si = h * HELD_VALS;
-    f.pos = pos;
-    for (let k = 0; k < nvals; k++) {
-      if ((mask & (1 << k)) !== 0) this.strs[si++] = f.next();
-      else heads[ni++] = f.nums[f.pos++]!;
-    }
+    heads[hb + 1] = t;
+    heads[hb + 2] = cpu;
+    heads[hb + 3] = pid;
+    heads[hb + 4] = tid;
+    heads[hb + 5] = n;
+    heads[hb + 6] = line;
     return h;
   }
 
-  /** The route (index in ROUTE_LIST) of handle `h`. */
-  route(h: number): number {
-    return this.heads[h * STRIDE]! | 0;
+  /** The `ni`-th number of handle h. */
+  setNum(h: number, ni: number, v: number): void {
+    this.heads[h * STRIDE + HEAD_NUMS + ni] = v;
   }
 
-  /** The event of handle `h` (which is free again after). */
+  /** The `si`-th string of handle h, from mirror slot `slot`. */
+  setStr(h: number, si: number, s: string, slot: number): void {
+    const j = h * HELD_STRS + si;
+    this.strs[j] = s;
+    this.slots[j] = slot;
+  }
+
+  /** The record of handle h is complete: `vals` values, bit k of `mask` set where value k is a string. */
+  close(h: number, vals: number, mask: number): void {
+    this.heads[h * STRIDE + 7] = vals * 65536 + mask;
+  }
+
+  /** Gives handle h back unused. */
+  drop(h: number): void {
+    this.release(h);
+  }
+
+  private release(h: number): void {
+    this.free[(this.freeHead + this.nfree++) & (this.cap - 1)] = h;
+  }
+
+  /** Writes the record of handle h to `w` (which frees it). */
+  write(h: number, w: BatchWriter): void {
+    const hb = h * STRIDE;
+    const heads = this.heads;
+    w.push(OP_RECORD);
+    w.push(heads[hb]!);
+    w.push(heads[hb + 6]!);
+    w.push(heads[hb + 1]!);
+    w.push(heads[hb + 2]!);
+    w.push(heads[hb + 3]!);
+    w.push(heads[hb + 4]!);
+    w.push(heads[hb + 5]!);
+    const vm = heads[hb + 7]!;
+    const mask = vm % 65536;
+    const vals = (vm - mask) / 65536;
+    let ni = hb + HEAD_NUMS;
+    let si = h * HELD_STRS;
+    for (let k = 0; k < vals; k++) {
+      if ((mask & (1 << k)) !== 0) {
+        w.str(this.strs[si]!, this.slots[si]!);
+        si++;
+      } else {
+        w.push(heads[ni++]!);
+      }
+    }
+    w.done();
+    this.release(h);
+  }
+
+  /** The event of handle h, built here (which frees it): for a record that came too late. */
   build(h: number): RecordEvent {
     const hb = h * STRIDE;
     const heads = this.heads;
@@ -315,10 +367,10 @@ export class HeldRecords implements RecordFields {
     this.n = heads[hb + 5]!;
     this.lineNo = heads[hb + 6]!;
     this.ni = hb + HEAD_NUMS;
-    this.si = h * HELD_VALS;
+    this.si = h * HELD_STRS;
     this.comm = this.strs[this.si++]!;
     const ev = route.spec.decode(this, route.spec.fn);
-    this.free[this.nfree++] = h;
+    this.release(h);
     return ev;
   }
 
@@ -327,7 +379,9 @@ export class HeldRecords implements RecordFields {
   }
 
   addr(_i: number): Addr {
-    return this.nextStr() as Addr;
+    const a = addrText(this.heads[this.ni]!, this.heads[this.ni + 1]!);
+    this.ni += 2;
+    return a;
   }
 
   int(_i: number): number {
@@ -347,16 +401,116 @@ export class HeldRecords implements RecordFields {
   private grow(cap: number): void {
     const heads = new Float64Array(cap * STRIDE);
     heads.set(this.heads);
-    const strs = new Array<string>(cap * HELD_VALS).fill('');
+    const strs = new Array<string>(cap * HELD_STRS).fill('');
     for (let i = 0; i < this.strs.length; i++) strs[i] = this.strs[i]!;
-    // Every handle of the old capacity is in use (grow is called when none is free).
+    const slots = new Int32Array(cap * HELD_STRS);
+    slots.set(this.slots);
+    // Every handle of the old capacity is in use (grow is called when none is free). Capacities
+    // are powers of two (the ring's index is masked).
     const free = new Int32Array(cap);
     let nfree = 0;
     for (let h = this.cap; h < cap; h++) free[nfree++] = h;
+    this.freeHead = 0;
     this.heads = heads;
     this.strs = strs;
+    this.slots = slots;
     this.free = free;
     this.nfree = nfree;
     this.cap = cap;
+  }
+}
+
+/**
+ * ByteFields that writes each value a decoder reads into a HeldStore handle (call `begin` first):
+ * addresses as number pairs, strings with their cache slots. A record with more values than a
+ * handle keeps is rejected (the text path takes it).
+ */
+export class HoldingFields extends ByteFields {
+  private h = 0;
+  /** Numbers and strings written for the current record, and which of them are strings (bit k: value k). */
+  vals = 0;
+  mask = 0;
+  private ni = 0;
+  private si = 0;
+
+  constructor(private readonly store: HeldStore) {
+    super();
+  }
+
+  begin(h: number): void {
+    this.h = h;
+    this.vals = 0;
+    this.mask = 0;
+    this.ni = 0;
+    this.si = 0;
+  }
+
+  private stringValue(s: string, slot: number): void {
+    if (this.si >= HELD_STRS) {
+      this.reject();
+      return;
+    }
+    this.mask |= 1 << this.vals;
+    this.vals++;
+    this.store.setStr(this.h, this.si++, s, slot);
+  }
+
+  private numberValue(v: number): void {
+    if (this.ni >= HELD_NUMS) {
+      this.reject();
+      return;
+    }
+    this.vals++;
+    this.store.setNum(this.h, this.ni++, v);
+  }
+
+  protected override intern(cache: ByteStrings, buf: Buffer, from: number, to: number, hash: number): string {
+    const slot = cache.slotOf(buf, from, to, hash);
+    const s = cache.at(slot);
+    this.stringValue(s, slot);
+    return s;
+  }
+
+  /** An address as its number pair (addrText); the string is made on the other side. */
+  override addr(i: number): Addr {
+    const k = HEAD + i;
+    if (k >= this.n) return this.reject() as Addr;
+    const buf = this.buf;
+    const from = this.start[k]!;
+    const to = this.end[k]!;
+    const len = to - from;
+    if (len <= 0 || len > 16) return this.reject() as Addr;
+    const split = to - 8;
+    let hi = 0;
+    let lo = 0;
+    for (let j = from; j < to; j++) {
+      const c = buf[j]!;
+      let d: number;
+      if (c >= 48 && c <= 57) d = c - 48;
+      else if (c >= 97 && c <= 102) d = c - 87;
+      else return this.reject() as Addr;
+      if (j < split) hi = hi * 16 + d;
+      else lo = lo * 16 + d;
+    }
+    this.numberValue(hi * 32 + len);
+    this.numberValue(lo);
+    return '' as Addr; // the worker's event is not used
+  }
+
+  override int(i: number): number {
+    const v = super.int(i);
+    this.numberValue(v);
+    return v;
+  }
+
+  override str(i: number, rest = false): string {
+    const k = HEAD + i;
+    if (!rest || k >= this.n - 2) return super.str(i, rest);
+    // A name that held tabs: its parts are not cached; the joined name travels as is.
+    const parts: string[] = [];
+    for (let j = k; j < this.n - 1; j++) parts.push(this.buf.toString('latin1', this.start[j], this.end[j]));
+    const s = parts.join('\t');
+    this.stringValue(s, NO_SLOT);
+    return s;
   }
 }

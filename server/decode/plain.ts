@@ -3,6 +3,9 @@
  * are a plain printf record (bpftrace's exact envelope, ASCII, no escape but the separating tabs)
  * of a known tag, with the right number of fields and a well-formed head. Anything else is left to
  * the text path, which reports it.
+ *
+ * The body ends at its first unescaped quote, which must close the envelope (`"}`) at the line's
+ * end; a plain body has no other quote (JSON would escape it).
  */
 import { nanosOf, secondsOf } from '../model/time.js';
 import type { ByteFields } from './byte-fields.js';
@@ -12,13 +15,34 @@ import { BYTE_ROUTES, type Route } from './routes.js';
 
 const PREFIX = Buffer.from(PRINTF_PREFIX, 'latin1');
 
-/** Splits the record into `r` and parses its head (r.sec, r.ns, r.cpu, r.pid, r.tid); its route, or undefined. */
+/** Splits the record on the line [start, end) into `r` and parses its head (r.sec, r.ns, r.cpu, r.pid, r.tid); its route, or undefined. */
 export function readPlainHead(r: ByteFields, buf: Buffer, start: number, end: number): Route | undefined {
+  const quote = splitPlain(r, buf, start, end);
+  if (quote !== end - 2 || buf[quote + 1] !== 125 /* } */) return undefined;
+  return readHead(r, buf);
+}
+
+/**
+ * readPlainHead on a line that starts at `start` and ends at the first newline before `limit`,
+ * found on the way: the index of that newline is left in r.lineEnd. Undefined when the line is not
+ * a plain record ending in a newline before `limit` (without a CR), its route otherwise.
+ */
+export function scanPlainRecord(r: ByteFields, buf: Buffer, start: number, limit: number): Route | undefined {
+  const quote = splitPlain(r, buf, start, limit);
+  if (quote < 0 || quote + 2 >= limit || buf[quote + 1] !== 125 /* } */ || buf[quote + 2] !== 10 /* \n */) return undefined;
+  r.lineEnd = quote + 2;
+  return readHead(r, buf);
+}
+
+/** The envelope's prefix, then the string body split into r: the closing quote's index, or -1. */
+function splitPlain(r: ByteFields, buf: Buffer, start: number, limit: number): number {
   const p = PREFIX;
-  const to = end - 2;
-  if (to < start + p.length || buf[to] !== 34 /* " */ || buf[to + 1] !== 125 /* } */) return undefined;
-  for (let i = 0; i < p.length; i++) if (buf[start + i] !== p[i]) return undefined;
-  if (!r.split(buf, start + p.length, to)) return undefined;
+  if (limit - start < p.length + 2) return -1;
+  for (let i = 0; i < p.length; i++) if (buf[start + i] !== p[i]) return -1;
+  return r.split(buf, start + p.length, limit);
+}
+
+function readHead(r: ByteFields, buf: Buffer): Route | undefined {
   const route = BYTE_ROUTES.get(r.hash(0));
   if (route === undefined || !r.is(0, route.tag)) return undefined;
   const want = HEAD + route.spec.fields + 1;

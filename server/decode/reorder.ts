@@ -60,7 +60,7 @@ class CpuQueue {
   /** Sort keys (time, line) by slot; the head's are ts[head], lines[head] when size > 0. */
   ts = new Float64Array(256);
   lines = new Float64Array(256);
-  /** Per slot: a held record's handle (DecodeSink.held), or -1 when the slot holds an event. */
+  /** Per slot: a held record's handle (pushHeld), or -1 when the slot holds an event. */
   handles = new Int32Array(256);
   private mask = 255;
   head = 0;
@@ -186,7 +186,7 @@ export class Reorderer {
   }
 
   /**
-   * A record not built yet (DecodeSink.held): its handle, time, CPU and line. The same order as
+   * A record not built yet (held as values, see packed.ts): its handle, time, CPU and line. The same order as
    * push, and the builder makes its event when it is released.
    */
   pushHeld(handle: number, t: number, cpu: number, line: number): void {

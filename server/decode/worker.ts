@@ -1,21 +1,22 @@
 /**
- * The decode worker: reads a capture file (gunzipping it), splits and parses its lines into packed
- * batches (packed.ts) for the analyzing thread. At most MAX_IN_FLIGHT batches wait over there, so
- * memory stays bounded when analysis is the slower side.
+ * The decode worker: reads a capture file (gunzipping it), splits, parses and orders its records
+ * (ordered.ts) into packed batches for the analyzing thread. At most MAX_IN_FLIGHT batches wait over
+ * there, so memory stays bounded when analysis is the slower side.
  *
- * Messages out: {type:'open-error', message, code}, {type:'batch', batch},
- * {type:'end', truncated, error, errorLine}. In: each batch's numbers once consumed (a credit, and
- * the buffer for reuse).
+ * workerData: {path, reorder: ReorderOptions}. Messages out: {type:'open-error', message, code},
+ * {type:'batch', batch}, {type:'end', stream, error, errorLine}. In: each batch's numbers once
+ * consumed (a credit, and the buffer for reuse).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { LineSplitter } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
-import { RecordPacker } from './packed.js';
+import { PackingDecoder } from './ordered.js';
+import type { ReorderOptions } from './reorder.js';
 
 export const MAX_IN_FLIGHT = 4;
 
 const port = parentPort!;
-const path = (workerData as { path: string }).path;
+const { path, reorder } = workerData as { path: string; reorder: ReorderOptions };
 let credits = MAX_IN_FLIGHT;
 let wake: (() => void) | undefined;
 port.on('message', (nums: Float64Array) => {
@@ -24,11 +25,14 @@ port.on('message', (nums: Float64Array) => {
   wake?.();
 });
 
-const packer = new RecordPacker((batch) => {
+const packer = new PackingDecoder((batch) => {
   credits--;
   port.postMessage({ type: 'batch', batch }, [batch.nums.buffer as ArrayBuffer]);
-});
-const lines = new LineSplitter((buf, start, end, n) => packer.line(buf, start, end, n));
+}, reorder);
+const lines = new LineSplitter(
+  (buf, start, end, n) => packer.line(buf, start, end, n),
+  (buf, start, limit, n) => packer.scan(buf, start, limit, n),
+);
 
 let stream;
 try {
@@ -48,7 +52,6 @@ try {
   error = (e as Error).message;
   errorLine = packer.lastLine;
 }
-const truncated = lines.end() ?? null;
-packer.flush();
-port.postMessage({ type: 'end', truncated, error, errorLine });
+const summary = packer.end(lines.end());
+port.postMessage({ type: 'end', stream: summary, error, errorLine });
 port.close();

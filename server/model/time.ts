@@ -17,6 +17,11 @@ export class TimeBase {
     return this.baseSec;
   }
 
+  /** Takes the base another TimeBase chose (the decode worker's), before any time is read here. */
+  adopt(seconds: number): void {
+    this.baseSec = seconds;
+  }
+
   /**
    * Parses a decimal ns string into relative Nanos without going through bigint (hot path).
    * Returns NaN when the string is not a plain decimal number.

@@ -1,0 +1,136 @@
+/**
+ * The front of an analysis in one piece: capture lines -> decoder -> reorderer, and out in
+ * kernel-time order, with what the reorder state decides on the way (the window in which reported
+ * losses may lie, which records came too late). The in-thread Analysis runs OrderedDecoder and gets
+ * events; the decode worker runs PackingDecoder, which holds records as values while they wait and
+ * writes what comes out into batches (packed.ts), so that the analyzing thread only analyzes.
+ */
+import type { RecordEvent } from '../model/events.js';
+import { CaptureDecoder, type StreamSummary } from './decoder.js';
+import type { LossWindow } from './losses.js';
+import { BatchWriter, HeldStore, HoldingFields, type PackedBatch } from './packed.js';
+import { readPlainHead, scanPlainRecord } from './plain.js';
+import { Reorderer, type ReorderOptions } from './reorder.js';
+import type { Route } from './routes.js';
+
+export interface OrderedSink {
+  /** An event, in its turn; `t` is ev.t. */
+  event(ev: RecordEvent, t: number): void;
+  /** A record held as values (Reorderer.pushHeld), in its turn; without this, its event is built and given to `event`. */
+  held?(h: number, t: number): void;
+  /** Events were lost, or the probes were not running, within this window (as reported, in line order). */
+  loss(w: LossWindow): void;
+}
+
+export class OrderedDecoder {
+  readonly decoder: CaptureDecoder;
+  readonly reorder: Reorderer;
+
+  /** `build` makes the event of a held record (for one that comes too late to wait). */
+  constructor(out: OrderedSink, options: ReorderOptions, build?: (h: number) => RecordEvent) {
+    this.reorder = new Reorderer(
+      (ev, t) => out.event(ev, t),
+      (ev) => this.decoder.anomalies.add('late-event', ev.line, `${ev.kind} arrived after later records of every CPU had been analyzed (reorder window ${options.windowNs / 1e6} ms)`),
+      options,
+      build,
+      out.held === undefined ? undefined : (h, t) => out.held!(h, t),
+    );
+    this.decoder = new CaptureDecoder({
+      event: (ev) => this.reorder.push(ev),
+      header: (h) => {
+        if (typeof h.cpus === 'number' && h.cpus > 0) this.reorder.expectCpus(h.cpus);
+        if (typeof h.deferred_ms === 'number' && h.deferred_ms > 0) this.reorder.expectDeferral(h.deferred_ms * 1e6);
+      },
+      lost: (count, line) => out.loss({ ...this.reorder.lossWindow(), count, line }),
+      gap: (start, end, reason, line) => out.loss({ start, end, count: 0, line, reason }),
+    });
+  }
+
+  /** End of input; `truncated` is the last line if it had no newline. Releases everything held. */
+  end(truncated: { line: string; lineNo: number } | undefined): void {
+    this.decoder.end(truncated);
+    this.reorder.flush();
+  }
+}
+
+/** The decode worker's work: capture lines in, batches of records in kernel-time order out. */
+export class PackingDecoder {
+  private readonly store = new HeldStore();
+  private readonly fields = new HoldingFields(this.store);
+  private readonly writer: BatchWriter;
+  private readonly front: OrderedDecoder;
+  private started = false;
+  /** Number of the last line seen. */
+  lastLine = 0;
+
+  constructor(out: (b: PackedBatch) => void, options: ReorderOptions) {
+    const writer = new BatchWriter(out);
+    const store = this.store;
+    this.writer = writer;
+    this.front = new OrderedDecoder(
+      {
+        event: (ev) => writer.event(ev),
+        held: (h) => store.write(h, writer),
+        loss: (w) => writer.loss(w),
+      },
+      options,
+      (h) => store.build(h),
+    );
+  }
+
+  /** A line (a LineSink). */
+  line(buf: Buffer, start: number, end: number, lineNo: number): void {
+    this.lastLine = lineNo;
+    if (this.started) {
+      const route = readPlainHead(this.fields, buf, start, end);
+      if (route !== undefined && this.hold(route, lineNo)) return;
+    }
+    this.started = true;
+    this.front.decoder.line(buf.toString('utf8', start, end), lineNo);
+  }
+
+  /** A plain record taken while finding its line's end (a LineScanner): its newline, or -1. */
+  scan(buf: Buffer, start: number, limit: number, lineNo: number): number {
+    if (!this.started) return -1;
+    const route = scanPlainRecord(this.fields, buf, start, limit);
+    if (route === undefined || !this.hold(route, lineNo)) return -1;
+    this.lastLine = lineNo;
+    return this.fields.lineEnd;
+  }
+
+  /** End of input (see OrderedDecoder.end): the last batch goes, and what the report needs of the stream. */
+  end(truncated: { line: string; lineNo: number } | undefined): StreamSummary {
+    this.front.end(truncated);
+    this.writer.flush();
+    return this.front.decoder.summary();
+  }
+
+  /** A batch's numbers, back for reuse (BatchWriter.recycle). */
+  recycle(nums: Float64Array): void {
+    this.writer.recycle(nums);
+  }
+
+  /**
+   * CaptureDecoder.lineBytes's fast path for the record just read into `fields`, holding its values
+   * instead of building its event; false (and no effect but on the TimeBase and the string caches)
+   * to leave the line to the text path.
+   */
+  private hold(route: Route, lineNo: number): boolean {
+    const r = this.fields;
+    const d = this.front.decoder;
+    d.info.lines = lineNo;
+    const t = d.time.fromParts(r.sec, r.ns);
+    const h = this.store.open(route.index, t, r.cpu, r.pid, r.tid, r.n, lineNo);
+    r.begin(h);
+    r.comm = r.text(r.n - 1);
+    route.spec.decode(r, route.spec.fn);
+    if (r.error !== null) {
+      this.store.drop(h);
+      return false;
+    }
+    this.store.close(h, r.vals, r.mask);
+    d.info.records[route.family]++;
+    this.front.reorder.pushHeld(h, t, r.cpu, lineNo);
+    return true;
+  }
+}
