@@ -65,10 +65,12 @@ function adversarialCapture(): Buffer {
   const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const hex = (): string => 'ffff8881' + Math.floor(rnd() * 0xffffffff).toString(16).padStart(8, '0');
   const addrs = Array.from({ length: 3000 }, hex);
-  const a = (): string => (rnd() < 0.7 ? pick(addrs) : hex());
+  // Addresses travel between threads as numbers: every length, leading zeros, all bits set.
+  const odd = ['0', '00', '7', '000000ab', 'abcdef', '123456789', '0123456789abcdef', 'ffffffffffffffff', '0000000100000000', '00000000ffffffff'];
+  const a = (): string => (rnd() < 0.05 ? pick(odd) : rnd() < 0.7 ? pick(addrs) : hex());
   const comms = Array.from({ length: 6000 }, (_, i) => `c${i}`);
   const rec = (t: number, tag: string, fields: string[], comm = pick(comms)): string =>
-    `{"type": "printf", "data": "${[tag, 5_000_000_000_000 + t, t % 3, 100 + (t % 7), 100 + (t % 7), ...fields, comm].join('\\t')}"}`;
+    `{"type": "printf", "data": "${[tag, 5_000_000_000_000 + t * 100_000, t % 3, 100 + (t % 7), 100 + (t % 7), ...fields, comm].join('\\t')}"}`;
   const out = [traceToCapture('').trim()];
   for (let t = 1; t < 40_000; t++) {
     const r = rnd();
@@ -84,6 +86,7 @@ function adversarialCapture(): Buffer {
     else if (r < 0.76) out.push('');
     else if (r < 0.77) out.push('{"type": "lost_events", "data": {"events": 2}}');
     else if (r < 0.78) out.push(rec(t, 'nosuch', [a()]));
+    else if (r < 0.79 && t > 30_000) out.push(rec(t - 30_000, 'alloc', [a()])); // 3 s late: past any slack
     else out.push(rec(t, 'last', [a()]));
   }
   return Buffer.from(out.join('\n') + '\n' + rec(40_000, 'alloc', ['ffff88']).slice(0, 40));
@@ -102,6 +105,8 @@ describe('the decode worker\'s packed batches give what the lines give', () => {
     const whole = analyzeChunked(content, () => 1 << 20);
     expect(whole.summary.events).toBeGreaterThan(20_000);
     expect(Object.keys(whole.summary.anomaly_counts).length).toBeGreaterThan(2);
+    expect(whole.summary.anomaly_counts['late-event']).toBeGreaterThan(0);
+    expect(whole.lost_events).toBeGreaterThan(0);
     expect(analyzePacked(content, 1 << 20)).toEqual(whole);
     expect(analyzePacked(content, 777)).toEqual(whole);
   });
