@@ -48,7 +48,8 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
     if (command) guestArgv.push('--', ...command);
     const budget = 240 + (durationS ?? 60) * 3;
     const r = await runGuestCommand(kernel, guestArgv, { timeoutS: budget, log: (s) => process.stderr.write(s + '\n'), cwd: process.cwd() });
-    process.stderr.write(r.jobLog);
+    // The guest prints where it wrote the capture inside the guest; the path that counts comes below.
+    process.stderr.write(r.jobLog.split('\n').filter((l) => l !== guestOut).join('\n'));
     if (r.exitCode !== 0) throw new UsageError(`the capture in the ${kernel} guest failed (exit ${String(r.exitCode)})`);
     await copyFile(join(r.xch, basename(guestOut)), out);
     print(`${out}\n`);
@@ -68,7 +69,7 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
       onProgress: show, log: (s) => process.stderr.write(s + '\n'),
     });
     if (tty) process.stderr.write('\n');
-    process.stderr.write(`lifetrace: ${r.events} events, ${r.lost} lost, ${r.seconds.toFixed(1)} s on ${r.kernel}${r.commandExit !== undefined ? `; command exited ${r.commandExit}` : ''}\n`);
+    process.stderr.write(`lifetrace: ${r.events} events, ${r.lost} lost in ${r.seconds.toFixed(1)} s of tracing on ${r.kernel}${r.commandExit !== undefined ? `; command exited ${r.commandExit}` : ''}\n`);
     for (const e of r.bpftraceErrors) process.stderr.write(`bpftrace: ${e}\n`);
     print(`${r.out}\n`);
     return r.commandExit !== undefined && r.commandExit !== 0 ? 1 : 0;

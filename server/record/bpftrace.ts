@@ -31,6 +31,11 @@ export interface BpftraceOptions {
 }
 
 const READY = '{"type": "printf", "data": "ready\\t';
+
+/** Whether a line is common.bt's BEGIN record (every probe is attached from here on): no probe record. */
+export function isReadyMarker(line: string): boolean {
+  return line.startsWith(READY);
+}
 const TAIL_MS = 100;
 
 /** stderr noise bpftrace 0.17 prints on every start. */
@@ -54,7 +59,7 @@ export async function startBpftrace(program: string, opts: BpftraceOptions): Pro
   attached.catch(() => {});
   const tail = new Tail(fh, (line) => {
     if (line.startsWith('{"type": "attached_probes"')) probes = Number(/"probes": (\d+)/.exec(line)?.[1] ?? 0);
-    else if (line.startsWith(READY)) attachedResolve(probes);
+    else if (isReadyMarker(line)) attachedResolve(probes);
     opts.onLine(line);
   });
 

@@ -14,7 +14,7 @@ import type { Family } from '../model/events.js';
 import { readKernelFacts } from '../probes/facts.js';
 import { ensureTracingMounts } from '../probes/host.js';
 import { defaultFamilies, resolveProgram, type ProbePoint, type ResolvedProgram } from '../probes/resolve.js';
-import { startBpftrace } from './bpftrace.js';
+import { isReadyMarker, startBpftrace } from './bpftrace.js';
 import { stressArgs, type StressPreset } from './stress.js';
 
 export const LIFETRACE_VERSION = '0.1.0';
@@ -41,8 +41,10 @@ export interface RecordOptions {
 }
 
 export interface Progress {
+  /** Probe records written (bpftrace's own ready marker is not one). */
   events: number;
   lost: number;
+  /** Seconds traced: since every probe was attached (0 until then). */
   seconds: number;
 }
 
@@ -54,6 +56,8 @@ export interface RecordResult extends Progress {
   commandExit?: number | undefined;
   stressExit?: number | undefined;
   bpftraceErrors: string[];
+  /** Seconds from starting bpftrace to every probe attached (compiling and attaching; long under TCG). */
+  attachSeconds: number;
 }
 
 export class CaptureError extends Error {}
@@ -71,7 +75,11 @@ export async function prepareRecording(o: { families?: Family[] | undefined; hea
   if (missing.length === program.points.length) {
     throw new CaptureError(`none of the probes of ${families.join(',')} can attach on ${facts.release}${facts.kprobes ? '' : ' (no kprobes on this kernel)'}: see 'lifetrace probes'`);
   }
-  for (const p of missing) log(`lifetrace: ${p.attach} is not on this kernel: its records (${p.tags.join(', ')}) will not come`);
+  for (const p of missing) {
+    // An entry probe that only notes the call for its return probe has no records of its own.
+    const what = p.tags.length > 0 ? `its records (${p.tags.join(', ')}) will not come` : 'nothing depends on it but its return probe';
+    log(`lifetrace: ${p.attach} is not on this kernel: ${what}`);
+  }
 
   const header: CaptureHeader = {
     format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: new Date().toISOString(), host: hostname(), kernel: facts.release,
@@ -100,18 +108,21 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   sink.write(serializeHeader(header) + '\n');
 
   const started = Date.now();
+  let attachedAt: number | undefined;
   const progress: Progress = { events: 0, lost: 0, seconds: 0 };
   let lines = 1;
   const bt = await startBpftrace(program.text, {
     onLine(line) {
       lines++;
       sink.write(line + '\n');
-      if (line.startsWith('{"type": "printf"')) progress.events++;
+      if (line.startsWith('{"type": "printf"')) {
+        if (!isReadyMarker(line)) progress.events++;
+      }
       else if (line.startsWith('{"type": "lost_events"')) progress.lost += Number(/"(?:events|count)": (\d+)/.exec(line)?.[1] ?? 0);
     },
   });
   const ticker = setInterval(() => {
-    progress.seconds = (Date.now() - started) / 1000;
+    progress.seconds = attachedAt === undefined ? 0 : (Date.now() - attachedAt) / 1000;
     o.onProgress?.({ ...progress });
   }, 500);
 
@@ -119,7 +130,8 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   let stressExit: number | undefined;
   try {
     await bt.attached;
-    log(`lifetrace: probes attached on ${kernel}`);
+    attachedAt = Date.now();
+    log(`lifetrace: probes attached on ${kernel} (in ${((attachedAt - started) / 1000).toFixed(1)} s)`);
     const until: Promise<unknown>[] = [];
     const abort = new AbortController();
     o.signal?.addEventListener('abort', () => abort.abort(), { once: true });
@@ -150,6 +162,10 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   const { errors } = await bt.done;
   sink.end();
   await once(file, 'close');
-  progress.seconds = (Date.now() - started) / 1000;
-  return { ...progress, out: o.out, lines, kernel, points: program.points, commandExit, stressExit, bpftraceErrors: errors };
+  const stopped = Date.now();
+  progress.seconds = (stopped - (attachedAt ?? stopped)) / 1000;
+  return {
+    ...progress, out: o.out, lines, kernel, points: program.points, commandExit, stressExit, bpftraceErrors: errors,
+    attachSeconds: ((attachedAt ?? stopped) - started) / 1000,
+  };
 }

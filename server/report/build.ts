@@ -102,8 +102,9 @@ export function buildReport(a: Analysis): AnalysisReport {
         count: s.lifetimeCount,
         mean_ns: s.lifetimeCount ? Math.round(s.lifetimeSumNs / s.lifetimeCount) : 0,
         max_ns: s.lifetimeMaxNs,
-        p50_ns: quantile(s.lifetimeHistogram, 0.5),
-        p99_ns: quantile(s.lifetimeHistogram, 0.99),
+        // A bucket's middle can lie past the longest lifetime in it: never say more than the max.
+        p50_ns: Math.min(quantile(s.lifetimeHistogram, 0.5), s.lifetimeMaxNs),
+        p99_ns: Math.min(quantile(s.lifetimeHistogram, 0.99), s.lifetimeMaxNs),
         log2_histogram: trimZeros(s.lifetimeHistogram),
       },
     };
