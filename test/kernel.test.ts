@@ -14,6 +14,7 @@ import { analyzeFile } from '../server/analyze/pipeline.js';
 import { buildReport } from '../server/report/build.js';
 import { STRESS_PRESETS } from '../server/record/stress.js';
 import { PROJECT_ROOT } from '../server/support/paths.js';
+import { shQuote } from '../server/vm/command.js';
 import { GUEST_XCH, runInGuest } from '../server/vm/guest.js';
 import type { FlagSummary, HostView } from '../server/protocol/wire.js';
 import { agent, startServe, until } from './support/live.js';
@@ -172,7 +173,7 @@ describe('real kernel under stress: Debian 6.1 in QEMU', () => {
   beforeAll(async () => {
     // One boot; each preset captured in turn with the default probe set.
     const script = [
-      `cd '${PROJECT_ROOT}'`,
+      `cd ${shQuote(PROJECT_ROOT)}`,
       ...presets.map((p) => `node dist/server/cli/main.js capture --stress ${p} --duration 5 --out ${GUEST_XCH}/${p}.ljsonl.gz`),
     ].join('\n');
     const r = await runInGuest({ kernel: '6.1', script, timeoutS: 900 });

@@ -23,7 +23,8 @@ export interface GuestCommandOptions {
   signal?: AbortSignal | undefined;
 }
 
-const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+/** A word for the guest's sh, quoted (for paths the project chose, never for user input: see above). */
+export const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export async function runLifetraceInGuest(kernel: GuestKernel, argv: string[], o: GuestCommandOptions): Promise<GuestResult & { stdout: string }> {
   const job: GuestCommand = { argv, cwd: o.cwd ?? PROJECT_ROOT, stdoutFile: `${GUEST_XCH}/stdout` };

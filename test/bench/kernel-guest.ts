@@ -4,6 +4,8 @@
  * that prints once per call of the same functions. Writes one JSON object to argv[2].
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { recordCapture } from '../../server/record/record.js';
 import { startBpftrace } from '../../server/record/bpftrace.js';
@@ -15,6 +17,8 @@ import { stressArgs, type StressPreset } from '../../server/record/stress.js';
 const [, , out, presetArg = 'all', secondsArg = '8'] = process.argv;
 const preset = presetArg as StressPreset;
 const seconds = Number(secondsArg);
+/** The guest's /tmp is the host's, read-only; its TMPDIR is a tmpfs. */
+const scratch = (name: string): string => join(tmpdir(), name);
 
 /** Sum of bogo-ops over the stressors of a stress-ng --yaml report. */
 async function bogoOps(yaml: string): Promise<number> {
@@ -23,7 +27,7 @@ async function bogoOps(yaml: string): Promise<number> {
 }
 
 async function stressAlone(): Promise<number> {
-  const yaml = '/tmp/bench-none.yaml';
+  const yaml = scratch('bench-none.yaml');
   await execa('stress-ng', stressArgs(preset, seconds, yaml), { reject: false });
   return bogoOps(yaml);
 }
@@ -44,7 +48,7 @@ async function naive(): Promise<{ events: number; lost: number; ops: number }> {
   });
   // The naive script has no BEGIN marker: attached_probes comes before attaching, so wait a little more.
   await new Promise((r) => setTimeout(r, 5000));
-  const yaml = '/tmp/bench-naive.yaml';
+  const yaml = scratch('bench-naive.yaml');
   await execa('stress-ng', stressArgs(preset, seconds, yaml), { reject: false });
   await bt.stop();
   return { events, lost, ops: await bogoOps(yaml) };
@@ -52,8 +56,8 @@ async function naive(): Promise<{ events: number; lost: number; ops: number }> {
 
 await ensureTracingMounts();
 const none = await stressAlone();
-const yaml = '/tmp/bench-lifetrace.yaml';
-const lt = await recordCapture({ out: '/tmp/bench.ljsonl', stress: preset, durationS: seconds, stressMetrics: yaml });
+const yaml = scratch('bench-lifetrace.yaml');
+const lt = await recordCapture({ out: scratch('bench.ljsonl'), stress: preset, durationS: seconds, stressMetrics: yaml });
 const ltOps = await bogoOps(yaml);
 const nv = await naive();
 await writeFile(out!, JSON.stringify({

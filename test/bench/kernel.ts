@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../server/support/paths.js';
+import { shQuote } from '../../server/vm/command.js';
 import { GUEST_XCH, runInGuest } from '../../server/vm/guest.js';
 import type { GuestKernel } from '../../server/vm/kernels.js';
 
@@ -17,7 +18,7 @@ const seconds = process.env.LIFETRACE_BENCH_SECONDS ?? '8';
 const r = await runInGuest({
   kernel,
   timeoutS: 900,
-  script: `cd '${PROJECT_ROOT}' && exec node dist/test/bench/kernel-guest.js ${GUEST_XCH}/result.json ${preset} ${seconds}`,
+  script: `cd ${shQuote(PROJECT_ROOT)} && exec node dist/test/bench/kernel-guest.js ${GUEST_XCH}/result.json ${shQuote(preset)} ${shQuote(seconds)}`,
 }, (s) => process.stderr.write(s + '\n'));
 let res: Record<string, number | string>;
 try {
