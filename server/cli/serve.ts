@@ -72,7 +72,7 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Runn
       // Live, a flag should show within a fraction of a second: start the reorder slack at 10 ms,
       // without the header's declared deferral (1 s for epoll_ctl and readdir records, printed at
       // their return); the slack grows by itself when deferred records come later than that.
-      analysis: { reorder: { windowNs: a.reorderWindowMs * 1e6, maxHeld: 200_000, slackNs: 10_000_000, declaredDeferral: false } },
+      analysis: { reorder: { windowNs: a.reorderWindowMs * 1e6, maxHeld: 200_000, declaredDeferral: false } },
     });
   } catch (e) {
     if (e instanceof ServeError) throw new UsageError(e.message);

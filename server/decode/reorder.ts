@@ -21,7 +21,7 @@ export interface ReorderOptions {
   windowNs: number;
   /** Most events held at once; past it the oldest are released early (memory stays bounded). */
   maxHeld: number;
-  /** The starting slack (default SLACK_NS); a live view trades some of it for latency. */
+  /** The starting slack (default SLACK_NS). */
   slackNs?: number;
   /**
    * Whether the capture header's declared deferral (deferred_ms) raises the slack up front (the
@@ -36,10 +36,12 @@ export const DEFAULT_REORDER: ReorderOptions = { windowNs: 10_000_000_000, maxHe
  * Within one CPU records can be out of order: a probe interrupted by another, and records printed
  * late on purpose with their original time (a readdir walk or an epoll_ctl printed at its return,
  * stamped with its entry time). The slack starts at SLACK_NS (or what the capture header declares),
- * and grows to twice the longest such deferral seen, up to MAX_SLACK_NS. Held records cost memory:
- * at a million events a second, 50 ms is 50k of them.
+ * and grows to twice the longest such deferral seen, up to MAX_SLACK_NS. Held records cost memory
+ * and time: at a million events a second, 10 ms is 10k of them, which still fit in a core's cache
+ * when they are read back. Nested probes put records out of order by microseconds, and deferrals
+ * are declared, so 10 ms is plenty to begin with; the slack grows at the first sign of more.
  */
-const SLACK_NS = 50_000_000;
+const SLACK_NS = 10_000_000;
 const MAX_SLACK_NS = 2_000_000_000;
 /** The reorder window grows up to this when records come later than it (a live view starts smaller). */
 const MAX_WINDOW_NS = 10_000_000_000;
