@@ -9,6 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { Analysis, analyzeFile } from '../server/analyze/pipeline.js';
 import { LineSplitter } from '../server/capture/lines.js';
 import { PackingDecoder } from '../server/decode/ordered.js';
+import { readPlanOf } from '../server/decode/packed.js';
+import { ROUTE_LIST } from '../server/decode/routes.js';
+import type { RecordFields } from '../server/decode/fields.js';
 import { buildReport } from '../server/report/build.js';
 import { traceToCapture } from './support/trace.js';
 import { analyzeChunked, flagsOf, seeded, writeCapture } from './support/run.js';
@@ -109,6 +112,28 @@ describe('the decode worker\'s packed batches give what the lines give', () => {
     expect(whole.lost_events).toBeGreaterThan(0);
     expect(analyzePacked(content, 1 << 20)).toEqual(whole);
     expect(analyzePacked(content, 777)).toEqual(whole);
+  });
+});
+
+describe('the decode worker holds records by their decoders\' read plans', () => {
+  it('every decoder reads the same fields in the same order whatever their values', () => {
+    const rnd = seeded(77);
+    for (const { spec } of ROUTE_LIST) {
+      const plan = readPlanOf(spec);
+      for (let run = 0; run < 50; run++) {
+        const ops: number[] = [];
+        const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+        const fields: RecordFields = {
+          t: 0 as never, cpu: 0, pid: 1, tid: 1, comm: 'c', lineNo: 1,
+          addr: (i) => (ops.push(0, i), pick(['0', 'ffff888100000000', '1'])) as never,
+          int: (i) => (ops.push(1, i), pick([0, 1, -1, 2, 4096, 2 ** 40])),
+          bool: (i) => (ops.push(1, i), rnd() < 0.5),
+          str: (i, rest) => (ops.push(rest ? 3 : 2, i), pick(['', 'x', '0', 'a\tb'])),
+        };
+        spec.decode(fields, spec.fn);
+        expect(ops, spec.tag).toEqual(plan);
+      }
+    }
   });
 });
 

@@ -121,10 +121,7 @@ export class PackingDecoder {
     d.info.lines = lineNo;
     const t = d.time.fromParts(r.sec, r.ns);
     const h = this.store.open(route.index, t, r.cpu, r.pid, r.tid, r.n, lineNo);
-    r.begin(h);
-    r.comm = r.text(r.n - 1);
-    route.spec.decode(r, route.spec.fn);
-    if (r.error !== null) {
+    if (!r.hold(h, route.index)) {
       this.store.drop(h);
       return false;
     }

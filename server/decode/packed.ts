@@ -16,7 +16,7 @@ import type { Addr, RecordEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 import { ADDR_BITS, ByteFields, TEXT_BITS } from './byte-fields.js';
 import type { ByteStrings } from './byte-strings.js';
-import { HEAD, type RecordFields } from './fields.js';
+import { HEAD, type RecordFields, type RecordSpec } from './fields.js';
 import type { LossWindow } from './losses.js';
 import { ROUTE_LIST } from './routes.js';
 
@@ -44,7 +44,8 @@ const BATCH_NUMS = 1 << 18;
 /** The worker's side of a batch: records, events and losses in, batches out. */
 export class BatchWriter {
   private nums: Float64Array = new Float64Array(BATCH_NUMS + 256);
-  private n = 0;
+  /** Numbers used in nums (a record is written in place: reserve, write, set n, done). */
+  n = 0;
   private strs: string[] = [];
   private objs: RecordEvent[] = [];
   /** What the other side's mirror holds, slot by slot. */
@@ -71,20 +72,30 @@ export class BatchWriter {
   }
 
   push(v: number): void {
-    if (this.n === this.nums.length) {
-      const bigger = new Float64Array(this.nums.length * 2);
+    this.reserve(1)[this.n++] = v;
+  }
+
+  /** The numbers array, with room for `k` more from index `n` (for writing a record in place). */
+  reserve(k: number): Float64Array {
+    if (this.n + k > this.nums.length) {
+      const bigger = new Float64Array(Math.max(this.nums.length * 2, this.n + k));
       bigger.set(this.nums);
       this.nums = bigger;
     }
-    this.nums[this.n++] = v;
+    return this.nums;
   }
 
-  /** A string value that came from mirror slot `slot` (or NO_SLOT). */
-  str(s: string, slot: number): void {
-    if (slot !== NO_SLOT && this.shadow[slot] === s) return this.push(slot);
-    this.push(-1 - (this.strs.push(s) - 1));
-    this.push(slot);
+  /** Writes a string value that came from mirror slot `slot` (or NO_SLOT) at index n of reserved room; the next index. */
+  strAt(n: number, s: string, slot: number): number {
+    const nums = this.nums;
+    if (slot !== NO_SLOT && this.shadow[slot] === s) {
+      nums[n] = slot;
+      return n + 1;
+    }
+    nums[n] = -1 - (this.strs.push(s) - 1);
+    nums[n + 1] = slot;
     if (slot !== NO_SLOT) this.shadow[slot] = s;
+    return n + 2;
   }
 
   /** A record, event or loss is complete: the batch may go. */
@@ -209,9 +220,17 @@ export class PackedFields implements RecordFields {
 function addrText(hiLen: number, lo: number): Addr {
   const len = hiLen % 32;
   const hi = (hiLen - len) / 32;
-  const low = lo.toString(16).padStart(Math.min(len, 8), '0');
-  return (len > 8 ? hi.toString(16).padStart(len - 8, '0') + low : low) as Addr;
+  const codes = DIGITS[len]!;
+  for (let k = 0; k < len; k++) {
+    const d = k < 8 ? (lo >>> (4 * k)) & 15 : (hi >>> (4 * (k - 8))) & 15;
+    codes[len - 1 - k] = d < 10 ? 48 + d : 87 + d;
+  }
+  // One flat string straight from the digits (Number#toString(16) and padStart cost ten times more).
+  return String.fromCharCode.apply(null, codes as unknown as number[]) as Addr;
 }
+
+/** Scratch digits for addrText, one array per length. */
+const DIGITS = Array.from({ length: 17 }, (_, n) => new Uint16Array(n));
 
 /** Address strings by their number pairs, in a direct-mapped cache: equal addresses, the same string. */
 class AddrStrings {
@@ -314,7 +333,7 @@ export class HeldStore implements RecordFields {
 
   /** The record of handle h is complete: `vals` values, bit k of `mask` set where value k is a string. */
   close(h: number, vals: number, mask: number): void {
-    this.heads[h * STRIDE + 7] = vals * 65536 + mask;
+    this.heads[h * STRIDE + 7] = (vals << 16) | mask;
   }
 
   /** Gives handle h back unused. */
@@ -330,27 +349,31 @@ export class HeldStore implements RecordFields {
   write(h: number, w: BatchWriter): void {
     const hb = h * STRIDE;
     const heads = this.heads;
-    w.push(OP_RECORD);
-    w.push(heads[hb]!);
-    w.push(heads[hb + 6]!);
-    w.push(heads[hb + 1]!);
-    w.push(heads[hb + 2]!);
-    w.push(heads[hb + 3]!);
-    w.push(heads[hb + 4]!);
-    w.push(heads[hb + 5]!);
-    const vm = heads[hb + 7]!;
-    const mask = vm % 65536;
-    const vals = (vm - mask) / 65536;
+    const vm = heads[hb + 7]! | 0;
+    const mask = vm & 0xffff;
+    const vals = vm >>> 16;
+    const out = w.reserve(8 + 2 * vals);
+    let n = w.n;
+    out[n] = OP_RECORD;
+    out[n + 1] = heads[hb]!;
+    out[n + 2] = heads[hb + 6]!;
+    out[n + 3] = heads[hb + 1]!;
+    out[n + 4] = heads[hb + 2]!;
+    out[n + 5] = heads[hb + 3]!;
+    out[n + 6] = heads[hb + 4]!;
+    out[n + 7] = heads[hb + 5]!;
+    n += 8;
     let ni = hb + HEAD_NUMS;
     let si = h * HELD_STRS;
     for (let k = 0; k < vals; k++) {
       if ((mask & (1 << k)) !== 0) {
-        w.str(this.strs[si]!, this.slots[si]!);
+        n = w.strAt(n, this.strs[si]!, this.slots[si]!);
         si++;
       } else {
-        w.push(heads[ni++]!);
+        out[n++] = heads[ni++]!;
       }
     }
+    w.n = n;
     w.done();
     this.release(h);
   }
@@ -437,12 +460,26 @@ export class HoldingFields extends ByteFields {
     super();
   }
 
-  begin(h: number): void {
+  /**
+   * Reads the record into handle h: comm, then the fields its route's decoder reads, in the same
+   * order (ReadPlan), without building the event. False when a field does not parse.
+   */
+  hold(h: number, route: number): boolean {
     this.h = h;
     this.vals = 0;
     this.mask = 0;
     this.ni = 0;
     this.si = 0;
+    this.text(this.n - 1);
+    const plan = PLANS[route]!;
+    for (let k = 0; k < plan.length; k += 2) {
+      const op = plan[k]!;
+      const i = plan[k + 1]!;
+      if (op === READ_ADDR) this.addr(i);
+      else if (op === READ_INT) this.int(i);
+      else this.str(i, op === READ_REST);
+    }
+    return this.error === null;
   }
 
   private stringValue(s: string, slot: number): void {
@@ -514,3 +551,53 @@ export class HoldingFields extends ByteFields {
     return s;
   }
 }
+
+const READ_ADDR = 0;
+const READ_INT = 1;
+const READ_STR = 2;
+const READ_REST = 3;
+
+/**
+ * The reads a decoder makes, in order, as (op, field) pairs: every decoder reads the same fields
+ * whatever their values (test/pipeline.test.ts checks it), so the worker can hold a record's values
+ * without running the decoder, and this thread's decoder reads them back in the same order. (A bool
+ * is an int, on both sides.)
+ */
+class ReadPlan implements RecordFields {
+  t = 0 as Nanos;
+  cpu = 0;
+  pid = 0;
+  tid = 0;
+  comm = '';
+  lineNo = 0;
+  readonly ops: number[] = [];
+
+  addr(i: number): Addr {
+    this.ops.push(READ_ADDR, i);
+    return '0' as Addr;
+  }
+
+  int(i: number): number {
+    this.ops.push(READ_INT, i);
+    return 0;
+  }
+
+  bool(i: number): boolean {
+    this.int(i);
+    return false;
+  }
+
+  str(i: number, rest = false): string {
+    this.ops.push(rest ? READ_REST : READ_STR, i);
+    return '';
+  }
+}
+
+/** The reads of `spec`'s decoder. */
+export function readPlanOf(spec: RecordSpec): number[] {
+  const p = new ReadPlan();
+  spec.decode(p, spec.fn);
+  return p.ops;
+}
+
+const PLANS: readonly (readonly number[])[] = ROUTE_LIST.map((r) => readPlanOf(r.spec));
