@@ -49,6 +49,8 @@ export class ByteFields implements RecordFields {
   lineNo = 0;
   /** Where scanPlainRecord found the line's newline. */
   lineEnd = 0;
+  private viewed: Buffer | undefined;
+  private dataView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   protected readonly addrs = new ByteStrings(ADDR_BITS);
   protected readonly texts = new ByteStrings(TEXT_BITS);
 
@@ -77,6 +79,15 @@ export class ByteFields implements RecordFields {
       s = ++i + 1;
     }
     return -1;
+  }
+
+  /** A DataView of `buf` (the last one made, while the buffer is the same). */
+  view(buf: Buffer): DataView<ArrayBufferLike> {
+    if (buf !== this.viewed) {
+      this.viewed = buf;
+      this.dataView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    return this.dataView;
   }
 
   /** Whether field i is exactly `s` (ASCII). */

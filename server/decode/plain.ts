@@ -14,6 +14,9 @@ import { HEAD, plausibleOrigin } from './fields.js';
 import { BYTE_ROUTES, type Route } from './routes.js';
 
 const PREFIX = Buffer.from(PRINTF_PREFIX, 'latin1');
+/** The prefix as little-endian 32-bit words (it is 28 bytes long). */
+const PREFIX_WORDS = Int32Array.from({ length: PREFIX.length / 4 }, (_, k) => PREFIX.readInt32LE(4 * k));
+if (PREFIX.length % 4 !== 0) throw new Error('the printf prefix is read in 4-byte words');
 
 /** Splits the record on the line [start, end) into `r` and parses its head (r.sec, r.ns, r.cpu, r.pid, r.tid); its route, or undefined. */
 export function readPlainHead(r: ByteFields, buf: Buffer, start: number, end: number): Route | undefined {
@@ -36,14 +39,15 @@ export function scanPlainRecord(r: ByteFields, buf: Buffer, start: number, limit
 
 /** The envelope's prefix, then the string body split into r: the closing quote's index, or -1. */
 function splitPlain(r: ByteFields, buf: Buffer, start: number, limit: number): number {
-  const p = PREFIX;
-  if (limit - start < p.length + 2) return -1;
-  for (let i = 0; i < p.length; i++) if (buf[start + i] !== p[i]) return -1;
-  return r.split(buf, start + p.length, limit);
+  if (limit - start < PREFIX.length + 2) return -1;
+  // Four bytes at a time: seven compares instead of twenty-eight.
+  const v = r.view(buf);
+  for (let k = 0; k < PREFIX_WORDS.length; k++) if (v.getInt32(start + 4 * k, true) !== PREFIX_WORDS[k]) return -1;
+  return r.split(buf, start + PREFIX.length, limit);
 }
 
 function readHead(r: ByteFields, buf: Buffer): Route | undefined {
-  const route = BYTE_ROUTES.get(r.hash(0));
+  const route = BYTE_ROUTES.slots[r.hash(0) & BYTE_ROUTES.mask];
   if (route === undefined || !r.is(0, route.tag)) return undefined;
   const want = HEAD + route.spec.fields + 1;
   if (route.spec.variadic ? r.n < want : r.n !== want) return undefined;

@@ -24,13 +24,21 @@ export const ROUTE_LIST: readonly Route[] = FAMILY_DECODERS.flatMap((d) => d.rec
 
 export const ROUTES: ReadonlyMap<string, Route> = new Map(ROUTE_LIST.map((r) => [r.spec.tag, r]));
 
-/** The routes by a hash of the tag's bytes (callers compare the bytes too). */
-export const BYTE_ROUTES: ReadonlyMap<number, Route> = (() => {
-  const m = new Map<number, Route>();
-  for (const r of ROUTE_LIST) {
-    const h = hashBytes(r.tag, 0, r.tag.length);
-    if (m.has(h)) throw new Error(`record tags ${r.spec.tag} and ${m.get(h)!.spec.tag} hash alike`);
-    m.set(h, r);
+/**
+ * The routes by a hash of the tag's bytes, in a table with one route per slot (callers compare the
+ * bytes too): the smallest power-of-two size at which no two tags share a slot.
+ */
+export const BYTE_ROUTES: { readonly mask: number; readonly slots: readonly (Route | undefined)[] } = (() => {
+  const hashes = ROUTE_LIST.map((r) => hashBytes(r.tag, 0, r.tag.length));
+  for (let size = 64; size <= 1 << 20; size *= 2) {
+    const slots = new Array<Route | undefined>(size).fill(undefined);
+    let clash = false;
+    ROUTE_LIST.forEach((r, i) => {
+      const k = hashes[i]! & (size - 1);
+      if (slots[k] !== undefined) clash = true;
+      slots[k] = r;
+    });
+    if (!clash) return { mask: size - 1, slots };
   }
-  return m;
+  throw new Error('record tags: no collision-free table of their hashes');
 })();
