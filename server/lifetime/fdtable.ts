@@ -21,13 +21,13 @@ export class FdTables {
     return this.tables.get(pid)?.get(fd);
   }
 
-  /** Other descriptors (in any process) that name `file`, besides (pid, fd). */
-  otherHolders(file: Addr, pid: number, fd: number): FdEntry[] {
-    const out: FdEntry[] = [];
+  /** Another descriptor (in any process) that names `file`, besides (pid, fd): the first one found. */
+  otherHolder(file: Addr, pid: number, fd: number): FdEntry | undefined {
     const h = this.holders.get(file);
-    if (h === undefined) return out;
-    for (const e of h instanceof Set ? h : [h]) if (e.pid !== pid || e.fd !== fd) out.push(e);
-    return out;
+    if (h === undefined) return undefined;
+    if (!(h instanceof Set)) return h.pid !== pid || h.fd !== fd ? h : undefined;
+    for (const e of h) if (e.pid !== pid || e.fd !== fd) return e;
+    return undefined;
   }
 
   /** Installs `file` at `fd`; returns what the fd pointed at before (dup2 over an open fd). */

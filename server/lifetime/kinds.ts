@@ -7,9 +7,12 @@ export interface FileData {
   lastRef: FileLastRef | undefined;
   /** __fput entry: the file is being torn down. */
   release: FileRelease | undefined;
-  /** Epitems (addresses) currently watching this file. */
-  epitems: Set<Addr>;
+  /** Epitems (addresses) currently watching this file: NO_EPITEMS until the first (most files never have one). */
+  epitems: ReadonlySet<Addr>;
 }
+
+/** Shared by every file no epitem watches: never added to (see World's addEpitem). */
+export const NO_EPITEMS: ReadonlySet<Addr> = new Set();
 
 export interface EpitemData {
   ep: Addr;
@@ -43,7 +46,7 @@ export interface EventfsData {
   dir: Addr | undefined;
 }
 
-export const newFile = (): FileData => ({ dentry: undefined, lastRef: undefined, release: undefined, epitems: new Set() });
+export const newFile = (): FileData => ({ dentry: undefined, lastRef: undefined, release: undefined, epitems: NO_EPITEMS });
 export const newEpitem = (): EpitemData => ({ ep: '' as Addr, file: '' as Addr, fd: -1, insert: undefined });
 export const newEpoll = (): EpollData => ({ items: new Set(), file: undefined });
 export const newDentry = (): DentryData => ({ parent: undefined, name: undefined, removed: undefined, zero: undefined });

@@ -10,7 +10,7 @@ import {
 import type { ObjectKind } from '../model/objects.js';
 import { FdTables } from './fdtable.js';
 import {
-  newDentry, newEpitem, newEpoll, newEventfs, newFile, newMark,
+  newDentry, newEpitem, newEpoll, newEventfs, newFile, newMark, NO_EPITEMS,
   type DentryData, type EpitemData, type EpollData, type EventfsData, type FileData, type MarkData,
 } from './kinds.js';
 import { ObjectTable, type Tombstone, type Tracked } from './table.js';
@@ -154,7 +154,7 @@ export class World {
         const f = this.useFile(ev.file, ev);
         const epi = this.epitems.birth(ev.epi, ev, 'registered');
         Object.assign(epi.data, { ep: ev.ep, file: ev.file, fd: ev.fd, insert: ev });
-        f?.data.epitems.add(ev.epi);
+        if (f) (f.data.epitems === NO_EPITEMS ? (f.data.epitems = new Set()) : (f.data.epitems as Set<Addr>)).add(ev.epi);
         this.epolls.use(ev.ep, ev, 'live')!.data.items.add(ev.epi);
         this.fds.learn(ev.pid, ev.fd, ev.file, ev);
         this.noteCtlTarget(ev.tid, ev.pid, ev.ep, ev.file);
@@ -364,7 +364,8 @@ export class World {
   private dropEpitem(addr: Addr, ev: KernelEvent): void {
     const epi = this.epitems.get(addr);
     if (epi === undefined) return;
-    this.files.get(epi.data.file)?.data.epitems.delete(addr);
+    const watched = this.files.get(epi.data.file)?.data.epitems;
+    if (watched !== undefined && watched !== NO_EPITEMS) (watched as Set<Addr>).delete(addr);
     this.epolls.get(epi.data.ep)?.data.items.delete(addr);
     this.epitems.free(epi, ev);
   }

@@ -60,7 +60,7 @@ export const epollStaleFd: Rule = {
             const file = entry && world.files.get(entry.file);
             if (file === undefined) return;
             // Another descriptor (a dup, a fork's copy) still holding the file proves it stays alive.
-            const holder = world.fds.otherHolders(file.addr, ev.pid, ev.fd)[0];
+            const holder = world.fds.otherHolder(file.addr, ev.pid, ev.fd);
             for (const epiAddr of file.data.epitems) {
               const epi = world.epitems.get(epiAddr);
               const ins = epi?.data.insert;
