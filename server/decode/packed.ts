@@ -100,12 +100,19 @@ export class BatchWriter {
 
   /** A record, event or loss is complete: the batch may go. */
   done(): void {
-    if (this.n >= BATCH_NUMS) this.flush();
+    if (this.n >= this.full) this.flush();
   }
+
+  /**
+   * Numbers that make a batch full: small at first, so that the other side starts analyzing while
+   * this one is still warming up, then doubling up to BATCH_NUMS.
+   */
+  private full = 4096;
 
   flush(): void {
     if (this.n === 0) return;
     this.out({ nums: this.nums, length: this.n, strs: this.strs, objs: this.objs });
+    this.full = Math.min(BATCH_NUMS, this.full * 2);
     this.nums = this.free.pop() ?? new Float64Array(BATCH_NUMS + 256);
     this.n = 0;
     this.strs = [];
