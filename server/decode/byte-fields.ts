@@ -8,9 +8,8 @@
  * Addresses and comms come from ByteStrings caches: equal bytes give the same string object.
  */
 import type { Addr } from '../model/events.js';
-import type { Nanos } from '../model/time.js';
 import { ByteStrings } from './byte-strings.js';
-import { HEAD, MAX_FIELDS, type RecordFields } from './fields.js';
+import { HEAD, MAX_FIELDS, RecordHead, type RecordFields } from './fields.js';
 
 /** Cache sizes (log2 slots) for addresses and other strings (comms, names). */
 export const ADDR_BITS = 16;
@@ -32,21 +31,15 @@ const BYTE_CLASS = (() => {
 /** Any reason to leave the record to the text path; its wording does not matter. */
 const REJECT = 'not a plain record';
 
-export class ByteFields implements RecordFields {
+export class ByteFields extends RecordHead implements RecordFields {
   buf: Buffer = Buffer.alloc(0);
   n = 0;
   readonly start = new Int32Array(MAX_FIELDS);
   readonly end = new Int32Array(MAX_FIELDS);
   error: string | null = null;
-  t = 0 as Nanos;
   /** The record's time as read, before the TimeBase makes it relative. */
   sec = 0;
   ns = 0;
-  cpu = 0;
-  pid = 0;
-  tid = 0;
-  comm = '';
-  lineNo = 0;
   /** Where scanPlainRecord found the line's newline. */
   lineEnd = 0;
   private viewed: Buffer | undefined;

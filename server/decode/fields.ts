@@ -33,7 +33,17 @@ export interface RecordFields {
   str(i: number, rest?: boolean): string;
 }
 
-export class Fields implements RecordFields {
+/** The common head of the record being read (the Origin fields of the event a decoder builds). */
+export abstract class RecordHead {
+  t = 0 as Nanos;
+  cpu = 0;
+  pid = 0;
+  tid = 0;
+  comm = '';
+  lineNo = 0;
+}
+
+export class Fields extends RecordHead implements RecordFields {
   line = '';
   /** Number of fields. */
   n = 0;
@@ -43,13 +53,6 @@ export class Fields implements RecordFields {
   /** Bit i set: field i holds a JSON escape other than the separating tabs. */
   escaped = 0;
   error: string | null = null;
-  // The common head, parsed by the dispatcher (the Origin fields of the event being built).
-  t = 0 as Nanos;
-  cpu = 0;
-  pid = 0;
-  tid = 0;
-  comm = '';
-  lineNo = 0;
 
   /**
    * Splits the JSON string body [from, to) of `line` on escaped tabs (`\t`), visiting only the

@@ -16,7 +16,7 @@ import type { Addr, RecordEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 import { ADDR_BITS, ByteFields, TEXT_BITS } from './byte-fields.js';
 import type { ByteStrings } from './byte-strings.js';
-import { HEAD, type RecordFields, type RecordSpec } from './fields.js';
+import { HEAD, RecordHead, type RecordFields, type RecordSpec } from './fields.js';
 import type { LossWindow } from './losses.js';
 import { ROUTE_LIST } from './routes.js';
 
@@ -137,13 +137,7 @@ export interface BatchSink {
 }
 
 /** This thread's side: a decoder reads a packed record through it, value by value. */
-export class PackedFields implements RecordFields {
-  t = 0 as Nanos;
-  cpu = 0;
-  pid = 0;
-  tid = 0;
-  comm = '';
-  lineNo = 0;
+export class PackedFields extends RecordHead implements RecordFields {
   /** The record's field count (as ByteFields.n). */
   n = 0;
   private nums: Float64Array = new Float64Array(0);
@@ -279,14 +273,8 @@ const STRIDE = HEAD_NUMS + HELD_NUMS;
  * in a typed array, strings (with their cache slots) in arrays beside it, no event object. Tens of
  * thousands wait at once; as objects they would outlive every scavenge.
  */
-export class HeldStore implements RecordFields {
-  // As a RecordFields, for `build`: the record being built.
-  t = 0 as Nanos;
-  cpu = 0;
-  pid = 0;
-  tid = 0;
-  comm = '';
-  lineNo = 0;
+export class HeldStore extends RecordHead implements RecordFields {
+  // As a RecordFields (its head above), for `build`: the record being built.
   n = 0;
   private ni = 0;
   private si = 0;
@@ -305,6 +293,7 @@ export class HeldStore implements RecordFields {
   private nfree = 0;
 
   constructor() {
+    super();
     this.grow(1024);
   }
 
@@ -588,13 +577,7 @@ const READ_REST = 3;
  * without running the decoder, and this thread's decoder reads them back in the same order. (A bool
  * is an int, on both sides.)
  */
-class ReadPlan implements RecordFields {
-  t = 0 as Nanos;
-  cpu = 0;
-  pid = 0;
-  tid = 0;
-  comm = '';
-  lineNo = 0;
+class ReadPlan extends RecordHead implements RecordFields {
   readonly ops: number[] = [];
 
   addr(i: number): Addr {
