@@ -2,10 +2,11 @@
  * Records in flat form, so that reading, parsing and ordering a capture can run on another thread
  * (decode/worker.ts, decode/ordered.ts) while this one analyzes.
  *
- * The worker runs each family decoder on a HoldingFields, which writes down every value the decoder
- * read, in order, into a HeldStore; the record waits there, as numbers and cached strings, for its
- * turn in kernel-time order. It then travels in a batch, and this thread runs the same decoder on a
- * PackedFields that hands the same values back, so it builds the very same event.
+ * The worker reads each record's fields in the order its family decoder reads them (the decoder's
+ * ReadPlan) through a HoldingFields, which writes the values into a HeldStore; the record waits
+ * there, as numbers and cached strings, for its turn in kernel-time order. It then travels in a
+ * batch, and this thread runs the decoder on a PackedFields that hands the same values back, so it
+ * builds the very same event.
  *
  * An address travels as two numbers (its digits' value and count, see AddrStrings), so the worker
  * makes no string of it. Other strings (comms, names) travel once: this thread keeps a mirror of the
@@ -52,6 +53,11 @@ export class BatchWriter {
   private readonly shadow: (string | undefined)[] = new Array<string | undefined>(MIRROR_SLOTS).fill(undefined);
   /** Buffers the other side is done with (see recycle). */
   private readonly free: Float64Array[] = [];
+  /**
+   * Numbers that make a batch full: few at first, so that the other side starts analyzing while
+   * this one is still warming up, then doubling up to BATCH_NUMS.
+   */
+  private full = 4096;
 
   constructor(private readonly out: (b: PackedBatch) => void) {}
 
@@ -102,12 +108,6 @@ export class BatchWriter {
   done(): void {
     if (this.n >= this.full) this.flush();
   }
-
-  /**
-   * Numbers that make a batch full: small at first, so that the other side starts analyzing while
-   * this one is still warming up, then doubling up to BATCH_NUMS.
-   */
-  private full = 4096;
 
   flush(): void {
     if (this.n === 0) return;
@@ -269,9 +269,9 @@ const HEAD_NUMS = 8;
 const STRIDE = HEAD_NUMS + HELD_NUMS;
 
 /**
- * Records waiting in the worker's reorderer for their turn, as the values their decoder read: ints
- * in a typed array, strings (with their cache slots) in arrays beside it, no event object. Tens of
- * thousands wait at once; as objects they would outlive every scavenge.
+ * Records waiting in the worker's reorderer for their turn, as the values their decoder reads:
+ * numbers (ints; addresses as pairs) in a typed array, strings (with their cache slots) in arrays
+ * beside it, no event object. Thousands wait at once; as objects they would outlive every scavenge.
  */
 export class HeldStore extends RecordHead implements RecordFields {
   // As a RecordFields (its head above), for `build`: the record being built.
@@ -297,7 +297,7 @@ export class HeldStore extends RecordHead implements RecordFields {
     this.grow(1024);
   }
 
-  /** A new handle for a record with this head; its values follow (int, str), then close. */
+  /** A new handle for a record with this head; its values follow (setNum, setStr), then close. */
   open(route: number, t: number, cpu: number, pid: number, tid: number, n: number, line: number): number {
     if (this.nfree === 0) this.grow(this.cap * 2);
     const h = this.free[this.freeHead]!;
