@@ -13,7 +13,9 @@ import { openCapture } from '../capture/open.js';
 import { PackingDecoder } from './ordered.js';
 import type { ReorderOptions } from './reorder.js';
 
-export const MAX_IN_FLIGHT = 4;
+// Both sides do about the same work per record: a few batches of slack absorb either one's pauses
+// (a collection, a slow read) without making the other wait.
+export const MAX_IN_FLIGHT = 8;
 
 const port = parentPort!;
 const { path, reorder } = workerData as { path: string; reorder: ReorderOptions };
