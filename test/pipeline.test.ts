@@ -7,14 +7,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { Analysis, analyzeFile } from '../server/analyze/pipeline.js';
-import { LineSplitter } from '../server/capture/lines.js';
-import { PackingDecoder } from '../server/decode/ordered.js';
 import { readPlanOf } from '../server/decode/packed.js';
 import { ROUTE_LIST } from '../server/decode/routes.js';
 import type { RecordFields } from '../server/decode/fields.js';
 import { buildReport } from '../server/report/build.js';
 import { traceToCapture } from './support/trace.js';
-import { analyzeChunked, flagsOf, seeded, writeCapture } from './support/run.js';
+import { analyzeChunked, analyzePacked, flagsOf, seeded, writeCapture } from './support/run.js';
 
 const dir = join(import.meta.dirname, 'fixtures', 'rules');
 const fixtures = readdirSync(dir).filter((f) => f.endsWith('.trace')).sort();
@@ -46,18 +44,6 @@ describe('the same input in any chunking gives the same result', () => {
     expect(f[0]!.evidence.at(-1)!.comm).toBe('ünïcødé');
   });
 });
-
-/** What the decode worker does, in this thread: lines packed into batches, unpacked by the Analysis. */
-function analyzePacked(content: Buffer, chunk: number): ReturnType<typeof buildReport> {
-  const a = new Analysis();
-  const packer = new PackingDecoder((b) => {
-    a.pushOrdered(b);
-    packer.recycle(b.nums);
-  }, a.options.reorder);
-  const lines = new LineSplitter((buf, start, end, n) => packer.line(buf, start, end, n), (buf, start, limit, n) => packer.scan(buf, start, limit, n));
-  for (let i = 0; i < content.length; i += chunk) lines.push(content.subarray(i, i + chunk));
-  return buildReport(a.endOrdered(packer.end(lines.end())));
-}
 
 /**
  * Many addresses and comms, reused (cache slots collide, within records too, and are refilled by
@@ -119,7 +105,7 @@ describe('the decode worker holds records by their decoders\' read plans', () =>
   it('every decoder reads the same fields in the same order whatever their values', () => {
     const rnd = seeded(77);
     for (const { spec } of ROUTE_LIST) {
-      const plan = readPlanOf(spec);
+      const plan = readPlanOf(spec).ops;
       for (let run = 0; run < 50; run++) {
         const ops: number[] = [];
         const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;

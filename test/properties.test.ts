@@ -17,12 +17,11 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { Analysis, analyzeFile } from '../server/analyze/pipeline.js';
-import { LineSplitter } from '../server/capture/lines.js';
-import { PackingDecoder } from '../server/decode/ordered.js';
 import { parseAgentMessage } from '../server/live/ingest.js';
 import { startServer, type RunningServer } from '../server/live/server.js';
 import { BATCH_HEAD, decodeBatchHead, encodeBatchHead, PROTOCOL_VERSION, type HostView } from '../server/protocol/wire.js';
 import { buildReport, type AnalysisReport } from '../server/report/build.js';
+import { analyzePacked } from './support/run.js';
 import { generateCapture } from './bench/generate.js';
 import { blankLine, brokenRecord, chunkSizes, fixtureCaptures, garbageBytes, garbageLine, isGoodRecord, notACount, validHello, type FixtureCapture } from './support/arbitraries.js';
 
@@ -47,18 +46,6 @@ function analyze(bytes: Buffer, sizes: readonly number[] = [bytes.length || 1]):
     i += n;
   }
   return buildReport(a.end());
-}
-
-/** The same bytes through the decode worker's packing (what analyzeFile does for big files), in this thread. */
-function analyzePacked(bytes: Buffer, chunk: number): AnalysisReport {
-  const a = new Analysis();
-  const packer = new PackingDecoder((b) => {
-    a.pushOrdered(b);
-    packer.recycle(b.nums);
-  }, a.options.reorder);
-  const lines = new LineSplitter((buf, start, end, n) => packer.line(buf, start, end, n), (buf, start, limit, n) => packer.scan(buf, start, limit, n));
-  for (let i = 0; i < bytes.length; i += chunk) lines.push(bytes.subarray(i, i + chunk));
-  return buildReport(a.endOrdered(packer.end(lines.end())));
 }
 
 /** Anomalies a bad line yields (late-event, truncated-line, no-header... are about the stream, not one line). */

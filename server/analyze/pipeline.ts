@@ -13,7 +13,7 @@ import type { CaptureDecoder, StreamSummary } from '../decode/decoder.js';
 import { LossLedger } from '../decode/losses.js';
 import { OrderedDecoder } from '../decode/ordered.js';
 import { PackedFields, type BatchSink, type PackedBatch } from '../decode/packed.js';
-import { DEFAULT_REORDER, type Reorderer, type ReorderOptions } from '../decode/reorder.js';
+import { DEFAULT_REORDER, type ReorderOptions } from '../decode/reorder.js';
 import { isSyscallEvent, type KernelEvent, type RecordEvent, type SyscallEvent } from '../model/events.js';
 import { FdModel } from '../decode/fd-model.js';
 import type { Nanos } from '../model/time.js';
@@ -52,7 +52,6 @@ export class Analysis {
   private last = 0;
   private readonly engine: RuleEngine;
   private readonly front: OrderedDecoder;
-  private readonly reorder: Reorderer;
   private readonly lines: LineSplitter;
   private ended = false;
   /** Set when the input stream itself failed (e.g. a truncated gzip member). */
@@ -69,7 +68,6 @@ export class Analysis {
     );
     this.front = front;
     this.decoder = front.decoder;
-    this.reorder = front.reorder;
     this.lines = new LineSplitter((buf, start, end, n) => this.decoder.lineBytes(buf, start, end, n));
   }
 
@@ -83,7 +81,7 @@ export class Analysis {
    * record that still comes later with an older time is applied and counted as a late-event anomaly.
    */
   settle(idleNs: number): void {
-    if (!this.ended) this.reorder.settle(idleNs);
+    if (!this.ended) this.front.reorder.settle(idleNs);
   }
 
 
@@ -106,7 +104,7 @@ export class Analysis {
 
   /** The newest kernel time seen so far, held or applied (-Infinity before any record). */
   get newestT(): number {
-    return this.reorder.newest;
+    return this.front.reorder.newest;
   }
 
   /** Records already decoded and put in order by the decode worker (instead of push). */

@@ -6,6 +6,7 @@
  * writes what comes out into batches (packed.ts), so that the analyzing thread only analyzes.
  */
 import type { RecordEvent } from '../model/events.js';
+import { LineSplitter } from '../capture/lines.js';
 import { CaptureDecoder, type StreamSummary } from './decoder.js';
 import type { LossWindow } from './losses.js';
 import { BatchWriter, HeldStore, HoldingFields, type PackedBatch } from './packed.js';
@@ -16,7 +17,7 @@ import type { Route } from './routes.js';
 export interface OrderedSink {
   /** An event, in its turn; `t` is ev.t. */
   event(ev: RecordEvent, t: number): void;
-  /** A record held as values (Reorderer.pushHeld), in its turn; without this, its event is built and given to `event`. */
+  /** A record held as values (Reorderer.pushHeld), in its turn (needed only by a front that holds records). */
   held?(h: number, t: number): void;
   /** Events were lost, or the probes were not running, within this window (as reported, in line order). */
   loss(w: LossWindow): void;
@@ -26,14 +27,14 @@ export class OrderedDecoder {
   readonly decoder: CaptureDecoder;
   readonly reorder: Reorderer;
 
-  /** `build` makes the event of a held record (for one that comes too late to wait). */
-  constructor(out: OrderedSink, options: ReorderOptions, build?: (h: number) => RecordEvent) {
+  /** `heldKind` tells the event kind of a held record (for one that comes too late to wait). */
+  constructor(out: OrderedSink, options: ReorderOptions, heldKind?: (h: number) => RecordEvent['kind']) {
     this.reorder = new Reorderer(
       (ev, t) => out.event(ev, t),
-      (ev) => this.decoder.anomalies.add('late-event', ev.line, `${ev.kind} arrived after later records of every CPU had been analyzed (reorder window ${options.windowNs / 1e6} ms)`),
+      (kind, line) => this.decoder.anomalies.add('late-event', line, `${kind} arrived after later records of every CPU had been analyzed (reorder window ${options.windowNs / 1e6} ms)`),
       options,
-      build,
       out.held === undefined ? undefined : (h, t) => out.held!(h, t),
+      heldKind,
     );
     this.decoder = new CaptureDecoder({
       event: (ev) => this.reorder.push(ev),
@@ -53,7 +54,7 @@ export class OrderedDecoder {
   }
 }
 
-/** The decode worker's work: capture lines in, batches of records in kernel-time order out. */
+/** The decode worker's work: capture bytes in, batches of records in kernel-time order out. */
 export class PackingDecoder {
   private readonly store = new HeldStore();
   private readonly fields = new HoldingFields(this.store);
@@ -74,12 +75,29 @@ export class PackingDecoder {
         loss: (w) => writer.loss(w),
       },
       options,
-      (h) => store.build(h),
+      (h) => store.kind(h),
     );
   }
 
-  /** A line (a LineSink). */
-  line(buf: Buffer, start: number, end: number, lineNo: number): void {
+  private readonly lines = new LineSplitter(
+    (buf, start, end, lineNo) => this.line(buf, start, end, lineNo),
+    (buf, start, limit, lineNo) => this.scan(buf, start, limit, lineNo),
+  );
+
+  /** The next bytes of the capture (any boundaries). */
+  push(chunk: Buffer): void {
+    this.lines.push(chunk);
+  }
+
+  /** End of input (see OrderedDecoder.end): the last batch goes, and what the report needs of the stream. */
+  end(): StreamSummary {
+    this.front.end(this.lines.end());
+    this.writer.flush();
+    return this.front.decoder.summary();
+  }
+
+  /** A line the scan did not take. */
+  private line(buf: Buffer, start: number, end: number, lineNo: number): void {
     this.lastLine = lineNo;
     if (this.started) {
       const route = readPlainHead(this.fields, buf, start, end);
@@ -90,19 +108,12 @@ export class PackingDecoder {
   }
 
   /** A plain record taken while finding its line's end (a LineScanner): its newline, or -1. */
-  scan(buf: Buffer, start: number, limit: number, lineNo: number): number {
+  private scan(buf: Buffer, start: number, limit: number, lineNo: number): number {
     if (!this.started) return -1;
     const route = scanPlainRecord(this.fields, buf, start, limit);
     if (route === undefined || !this.hold(route, lineNo)) return -1;
     this.lastLine = lineNo;
     return this.fields.lineEnd;
-  }
-
-  /** End of input (see OrderedDecoder.end): the last batch goes, and what the report needs of the stream. */
-  end(truncated: { line: string; lineNo: number } | undefined): StreamSummary {
-    this.front.end(truncated);
-    this.writer.flush();
-    return this.front.decoder.summary();
   }
 
   /** A batch's numbers, back for reuse (BatchWriter.recycle). */

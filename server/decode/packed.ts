@@ -23,7 +23,7 @@ import { ROUTE_LIST } from './routes.js';
 
 /** [RECORD, route, line, t, cpu, pid, tid, fields, ...values]: a record, in its turn. */
 export const OP_RECORD = 0;
-/** [EVENT, index in objs]: an event the worker built (text path, late records). */
+/** [EVENT, index in objs]: an event the worker built (a record the text path decoded). */
 export const OP_EVENT = 1;
 /** [LOSS, start, end, count, line, index of reason in strs or -1]: a loss window, where it was reported. */
 export const OP_LOSS = 2;
@@ -206,10 +206,9 @@ export class PackedFields extends RecordHead implements RecordFields {
     return this.int(i) !== 0;
   }
 
-  str(i: number, rest = false): string {
-    const k = HEAD + i;
-    if (!rest || k >= this.n - 2) return k < this.n ? this.next() : '';
-    return this.next();
+  /** A string field (joined by the worker when `rest`): one value, if the record has the field. */
+  str(i: number): string {
+    return HEAD + i < this.n ? this.next() : '';
   }
 }
 
@@ -273,11 +272,7 @@ const STRIDE = HEAD_NUMS + HELD_NUMS;
  * numbers (ints; addresses as pairs) in a typed array, strings (with their cache slots) in arrays
  * beside it, no event object. Thousands wait at once; as objects they would outlive every scavenge.
  */
-export class HeldStore extends RecordHead implements RecordFields {
-  // As a RecordFields (its head above), for `build`: the record being built.
-  n = 0;
-  private ni = 0;
-  private si = 0;
+export class HeldStore {
   private cap = 0;
   /** Head and ints of each handle side by side (a record's numbers share cache lines). */
   private heads = new Float64Array(0);
@@ -293,7 +288,6 @@ export class HeldStore extends RecordHead implements RecordFields {
   private nfree = 0;
 
   constructor() {
-    super();
     this.grow(1024);
   }
 
@@ -374,47 +368,9 @@ export class HeldStore extends RecordHead implements RecordFields {
     this.release(h);
   }
 
-  /** The event of handle h, built here (which frees it): for a record that came too late. */
-  build(h: number): RecordEvent {
-    const hb = h * STRIDE;
-    const heads = this.heads;
-    const route = ROUTE_LIST[heads[hb]! | 0]!;
-    this.t = heads[hb + 1]! as Nanos;
-    this.cpu = heads[hb + 2]!;
-    this.pid = heads[hb + 3]!;
-    this.tid = heads[hb + 4]!;
-    this.n = heads[hb + 5]!;
-    this.lineNo = heads[hb + 6]!;
-    this.ni = hb + HEAD_NUMS;
-    this.si = h * HELD_STRS;
-    this.comm = this.strs[this.si++]!;
-    const ev = route.spec.decode(this, route.spec.fn);
-    this.release(h);
-    return ev;
-  }
-
-  private nextStr(): string {
-    return this.strs[this.si++]!;
-  }
-
-  addr(_i: number): Addr {
-    const a = addrText(this.heads[this.ni]!, this.heads[this.ni + 1]!);
-    this.ni += 2;
-    return a;
-  }
-
-  int(_i: number): number {
-    return this.heads[this.ni++]!;
-  }
-
-  bool(i: number): boolean {
-    return this.int(i) !== 0;
-  }
-
-  str(i: number, rest = false): string {
-    const k = HEAD + i;
-    if (!rest || k >= this.n - 2) return k < this.n ? this.nextStr() : '';
-    return this.nextStr();
+  /** The event kind of handle h's record (its route's). */
+  kind(h: number): RecordEvent['kind'] {
+    return ROUTE_KINDS[this.heads[h * STRIDE]! | 0]!;
   }
 
   private grow(cap: number): void {
@@ -601,14 +557,16 @@ class ReadPlan extends RecordHead implements RecordFields {
   }
 }
 
-/** The reads of `spec`'s decoder. */
-export function readPlanOf(spec: RecordSpec): number[] {
+/** The reads of `spec`'s decoder, and the kind of the events it builds. */
+export function readPlanOf(spec: RecordSpec): { ops: number[]; kind: RecordEvent['kind'] } {
   const p = new ReadPlan();
-  spec.decode(p, spec.fn);
-  return p.ops;
+  const { kind } = spec.decode(p, spec.fn);
+  return { ops: p.ops, kind };
 }
 
-const PLANS: readonly (readonly number[])[] = ROUTE_LIST.map((r) => readPlanOf(r.spec));
+const ROUTE_PLANS = ROUTE_LIST.map((r) => readPlanOf(r.spec));
+const PLANS: readonly (readonly number[])[] = ROUTE_PLANS.map((p) => p.ops);
+const ROUTE_KINDS: readonly RecordEvent['kind'][] = ROUTE_PLANS.map((p) => p.kind);
 
 function sameText(s: string, buf: Buffer, from: number, to: number): boolean {
   for (let i = from, k = 0; i < to; i++, k++) if (s.charCodeAt(k) !== buf[i]) return false;

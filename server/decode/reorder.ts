@@ -121,6 +121,10 @@ class CpuQueue {
   }
 }
 
+const noHeld = (): never => {
+  throw new Error('Reorderer: pushHeld without releaseHeld and heldKind');
+};
+
 /** CPU numbers are small integers: per-CPU state lives in arrays indexed by CPU (no hashing). */
 const MAX_CPU = 1 << 16;
 
@@ -151,14 +155,13 @@ export class Reorderer {
   constructor(
     /** Called with each record in order, and its time. */
     private readonly release: (ev: RecordEvent, t: number) => void,
-    private readonly onLate: (ev: RecordEvent) => void,
+    /** A record came after later ones were released (it is released at once all the same): its kind and line. */
+    private readonly onLate: (kind: RecordEvent['kind'], line: number) => void,
     opts: ReorderOptions = DEFAULT_REORDER,
-    /** The event of a held record (pushHeld), built when its turn comes. */
-    private readonly build: (handle: number) => RecordEvent = () => {
-      throw new Error('Reorderer: pushHeld without a builder');
-    },
-    /** Called instead of `release` with each held record in its turn (default: built, then released). */
-    private readonly releaseHeld: (handle: number, t: number) => void = (h, t) => this.release(this.build(h), t),
+    /** Called instead of `release` with each held record (pushHeld) in its turn. */
+    private readonly releaseHeld: (handle: number, t: number) => void = noHeld,
+    /** The event kind of a held record. */
+    private readonly heldKind: (handle: number) => RecordEvent['kind'] = noHeld,
   ) {
     this.opts = { ...opts };
     this.slack = opts.slackNs ?? SLACK_NS;
@@ -188,8 +191,8 @@ export class Reorderer {
   }
 
   /**
-   * A record not built yet (held as values, see packed.ts): its handle, time, CPU and line. The same order as
-   * push, and the builder makes its event when it is released.
+   * A record not built (held as values, see packed.ts): its handle, time, CPU and line. The same
+   * order as push; releaseHeld gets the handle in its turn.
    */
   pushHeld(handle: number, t: number, cpu: number, line: number): void {
     this.add(undefined, handle, t, cpu, line);
@@ -212,9 +215,13 @@ export class Reorderer {
       // window grow (up to MAX_WINDOW_NS) so that records this late are put in order from now on.
       if (this.opts.windowNs < MAX_WINDOW_NS) this.opts.windowNs = Math.min(MAX_WINDOW_NS, Math.max(this.opts.windowNs, 2 * (this.maxT - t)));
       this.late++;
-      const e = ev ?? this.build(handle);
-      this.onLate(e);
-      this.release(e, t);
+      if (ev === undefined) {
+        this.onLate(this.heldKind(handle), line);
+        this.releaseHeld(handle, t);
+      } else {
+        this.onLate(ev.kind, line);
+        this.release(ev, t);
+      }
       return;
     }
     let q = this.queues[cpu];

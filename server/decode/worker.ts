@@ -8,7 +8,6 @@
  * consumed (a credit, and the buffer for reuse).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { LineSplitter } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
 import { PackingDecoder } from './ordered.js';
 import type { ReorderOptions } from './reorder.js';
@@ -31,10 +30,6 @@ const packer = new PackingDecoder((batch) => {
   credits--;
   port.postMessage({ type: 'batch', batch }, [batch.nums.buffer as ArrayBuffer]);
 }, reorder);
-const lines = new LineSplitter(
-  (buf, start, end, n) => packer.line(buf, start, end, n),
-  (buf, start, limit, n) => packer.scan(buf, start, limit, n),
-);
 
 let stream;
 try {
@@ -47,13 +42,13 @@ let error: string | null = null;
 let errorLine = 0;
 try {
   for await (const chunk of stream) {
-    lines.push(chunk as Buffer);
+    packer.push(chunk as Buffer);
     while (credits <= 0) await new Promise<void>((resolve) => (wake = resolve));
   }
 } catch (e) {
   error = (e as Error).message;
   errorLine = packer.lastLine;
 }
-const summary = packer.end(lines.end());
+const summary = packer.end();
 port.postMessage({ type: 'end', stream: summary, error, errorLine });
 port.close();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Analysis, analyzeFile, type AnalysisOptions } from '../../server/analyze/pipeline.js';
+import { PackingDecoder } from '../../server/decode/ordered.js';
 import { buildReport, type AnalysisReport } from '../../server/report/build.js';
 import { traceToCapture, type TraceOptions } from './trace.js';
 import { mulberry32 } from './prng.js';
@@ -36,3 +37,14 @@ export function analyzeChunked(content: Buffer, sizes: () => number, opts: Parti
 export const seeded = mulberry32;
 
 export const flagsOf = (r: AnalysisReport, rule: string) => r.flags.filter((f) => f.rule === rule);
+
+/** What analyzeFile does with the decode worker for big files, in this thread: `bytes` pushed in chunks of `chunk`. */
+export function analyzePacked(bytes: Buffer, chunk: number): AnalysisReport {
+  const a = new Analysis();
+  const packer = new PackingDecoder((b) => {
+    a.pushOrdered(b);
+    packer.recycle(b.nums);
+  }, a.options.reorder);
+  for (let i = 0; i < bytes.length; i += chunk) packer.push(bytes.subarray(i, i + chunk));
+  return buildReport(a.endOrdered(packer.end()));
+}
