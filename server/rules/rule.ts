@@ -27,10 +27,26 @@ export type ThreadId = keyof typeof THREADS;
 
 export interface RuleInfo {
   id: string;
+  /** The highest severity the rule can raise; each flag says its own (see docs/rules.md). */
   severity: Severity;
   thread: ThreadId;
   title: string;
   explanation: string;
+  /** The fix that closes the historical window, e.g. "4efaa5acf0a1 (epoll: be better about file lifetimes, v6.9)". */
+  fix?: string;
+}
+
+/**
+ * Whether the traced kernel carries a rule's fix, and how lifetrace decided it: from what the
+ * probes observed (per flag), or from a fact checked on that kernel's own symbols, BTF or code
+ * (per capture, recorded in its header). Never from a version number: distributions backport.
+ */
+export type GuardState = 'yes' | 'no' | 'unknown';
+export interface Guard {
+  fix: string;
+  state: GuardState;
+  /** How it was decided, e.g. "observed: ep_item_poll() returned without calling ->poll()". */
+  how: string;
 }
 
 export interface RaisedFlag {
@@ -42,6 +58,8 @@ export interface RaisedFlag {
   /** The ordered events that show it. */
   evidence: (KernelEvent | undefined)[];
   message: string;
+  /** This flag's own guard decision, when the evidence settles it. */
+  guard?: Guard;
 }
 
 export interface FlagSink {
