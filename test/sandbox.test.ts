@@ -126,7 +126,8 @@ describe('capture --vm: Debian 6.1 in QEMU', () => {
     await new Promise<void>((res) => {
       run.all!.on('data', (d: Buffer) => {
         log += d.toString();
-        if (log.includes('lt-command-running')) res();
+        // The line the command prints, not the command line that the host's log echoes.
+        if (/^lt-command-running$/m.test(log)) res();
       });
     });
     run.kill('SIGINT');

@@ -53,7 +53,7 @@ ${bb} mount -t devtmpfs dev /dev
 ${bb} hostname lifetrace-guest
 ${bb} ip link set lo up || echo "lifetrace-guest: cannot bring up lo"
 ${modules.map((m) => `${bb} insmod /modules/${m}.ko`).join('\n')}
-${bb} mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 host /lower || { echo "lifetrace-guest: cannot mount host root"; ${bb} poweroff -f; }
+${bb} mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose host /lower || { echo "lifetrace-guest: cannot mount host root"; ${bb} poweroff -f; }
 # The job's root: the host's files, writable through an overlay whose upper layer is in the guest's
 # memory (the host's files are never written); read-only where the kernel has no overlayfs.
 ${bb} mount -t tmpfs -o mode=0755 upper /upper
