@@ -2,7 +2,7 @@
  * What a workload finds under `capture` and inside `--vm` (docs/real-kernel.md): the command's
  * status, --duration, Ctrl-C, and the guest's sandbox (loopback, modules, user namespaces, a
  * writable cwd, the kernel's config). Guest boots cost a minute or more under TCG: one boot checks
- * the whole sandbox, one capture checks the status and the duration, one the Ctrl-C.
+ * the whole sandbox (per kernel), one capture checks the status and the duration, one the Ctrl-C.
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,39 +69,41 @@ cd ${PROJECT_ROOT}
 echo "check cwd-writable: $(echo x > lifetrace-guest-wrote-this && cat lifetrace-guest-wrote-this)"
 `;
 
-describe('the guest sandbox: Debian 6.1 in QEMU', () => {
-  const seen = new Map<string, string>();
+for (const kernel of ['6.1', '6.12'] as const) {
+  describe(`the guest sandbox: Debian ${kernel} in QEMU`, () => {
+    const seen = new Map<string, string>();
 
-  beforeAll(async () => {
-    const r = await runInGuest({ kernel: '6.1', script: CHECKS, timeoutS: 600 });
-    expect(r.exitCode, r.jobLog + r.console.slice(-2000)).toBe(0);
-    for (const m of r.jobLog.matchAll(/^check ([\w-]+): (.*)$/gm)) seen.set(m[1]!, m[2]!.trim());
-  }, 620_000);
+    beforeAll(async () => {
+      const r = await runInGuest({ kernel, script: CHECKS, timeoutS: 600 });
+      expect(r.exitCode, r.jobLog + r.console.slice(-2000)).toBe(0);
+      for (const m of r.jobLog.matchAll(/^check ([\w-]+): (.*)$/gm)) seen.set(m[1]!, m[2]!.trim());
+    }, 620_000);
 
-  it('a server on 127.0.0.1 answers (the loopback is up), and there is no network device but lo', () => {
-    expect(seen.get('loopback')).toBe('ping');
-    expect(seen.get('net-devices')).toBe('lo');
+    it('a server on 127.0.0.1 answers (the loopback is up), and there is no network device but lo', () => {
+      expect(seen.get('loopback')).toBe('ping');
+      expect(seen.get('net-devices')).toBe('lo');
+    });
+
+    it('user namespaces can be made (the job is not chrooted)', () => {
+      expect(seen.get('userns')).toBe('0');
+    });
+
+    it("modprobe loads the guest kernel's modules (loop, a tty line discipline, overlay)", () => {
+      expect(seen.get('modules-tree')).toBe(seen.get('release'));
+      expect(seen.get('modprobe')).toBe('ok');
+      expect(seen.get('loaded')).toBe('loop n_hdlc');
+    });
+
+    it("the kernel's config is where tests look for it", () => {
+      expect(seen.get('config')).toBe('1');
+    });
+
+    it("the cwd is writable, and the host's files are not written", () => {
+      expect(seen.get('cwd-writable')).toBe('x');
+      expect(existsSync(join(PROJECT_ROOT, 'lifetrace-guest-wrote-this'))).toBe(false);
+    });
   });
-
-  it('user namespaces can be made (the job is not chrooted)', () => {
-    expect(seen.get('userns')).toBe('0');
-  });
-
-  it("modprobe loads the guest kernel's modules (loop, a tty line discipline, overlay)", () => {
-    expect(seen.get('modules-tree')).toBe(seen.get('release'));
-    expect(seen.get('modprobe')).toBe('ok');
-    expect(seen.get('loaded')).toBe('loop n_hdlc');
-  });
-
-  it("the kernel's config is where tests look for it", () => {
-    expect(seen.get('config')).toBe('1');
-  });
-
-  it("the cwd is writable, and the host's files are not written", () => {
-    expect(seen.get('cwd-writable')).toBe('x');
-    expect(existsSync(join(PROJECT_ROOT, 'lifetrace-guest-wrote-this'))).toBe(false);
-  });
-});
+}
 
 describe('capture --vm: Debian 6.1 in QEMU', () => {
   it('a failing command: its capture comes back, capture exits with its status, --duration holds nothing', async () => {
