@@ -1,16 +1,6 @@
 /** The lifetrace command line: a thin layer over the programmatic API. Only this layer prints and exits. */
 import { fileURLToPath } from 'node:url';
-import { analyzeCommand } from './analyze.js';
 import { UsageError } from './args.js';
-import { captureCommand } from './capture.js';
-import { guestRun } from './guest.js';
-import { probesCommand } from './probes.js';
-import { rulesCommand } from './rules.js';
-import { startCommand } from './start.js';
-import { serveCommand } from './serve.js';
-import { agentCommand } from './agent.js';
-import { replayCommand } from './replay.js';
-import { exportCommand } from './export.js';
 
 import { VERSION } from './version.js';
 
@@ -32,30 +22,34 @@ commands:
 
 Run 'lifetrace COMMAND --help' for a command's options.`;
 
+/**
+ * Each command's module is loaded when it runs: a guest under TCG takes tens of seconds to compile
+ * the modules of every command (the server, the exporter...) before a capture can start.
+ */
 export async function main(argv: string[], print: (s: string) => void = (s) => void process.stdout.write(s)): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
       case 'analyze':
-        return await analyzeCommand(rest, print);
+        return await (await import('./analyze.js')).analyzeCommand(rest, print);
       case 'rules':
-        return rulesCommand(rest, print);
+        return (await import('./rules.js')).rulesCommand(rest, print);
       case 'capture':
-        return await captureCommand(rest, print);
+        return await (await import('./capture.js')).captureCommand(rest, print);
       case 'probes':
-        return await probesCommand(rest, print);
+        return await (await import('./probes.js')).probesCommand(rest, print);
       case 'guest-run':
-        return await guestRun(rest, main);
+        return await (await import('./guest.js')).guestRun(rest, main);
       case 'serve':
-        return await serveCommand(rest, print);
+        return await (await import('./serve.js')).serveCommand(rest, print);
       case 'agent':
-        return await agentCommand(rest, print);
+        return await (await import('./agent.js')).agentCommand(rest, print);
       case 'replay':
-        return await replayCommand(rest, print);
+        return await (await import('./replay.js')).replayCommand(rest, print);
       case 'export':
-        return await exportCommand(rest, print);
+        return await (await import('./export.js')).exportCommand(rest, print);
       case 'start':
-        return await startCommand(rest, print);
+        return await (await import('./start.js')).startCommand(rest, print);
       case undefined:
       case 'help':
       case '--help':
