@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { FAMILIES, type Family } from '../model/events.js';
+import { FAMILIES, KPROBE_FAMILIES, type Family } from '../model/events.js';
 import { projectPath } from '../support/paths.js';
 import type { KernelProfile } from './profile.js';
 
@@ -31,6 +31,43 @@ export function renderScript(src: string, p: KernelProfile): string {
   return out;
 }
 
+/**
+ * Frames of kernel stack each record of the kprobe families carries. 16 reaches the system call
+ * entry from the deepest probe point lifetrace has (a fanotify permission wait reached from open(2):
+ * fsnotify_prepare_user_wait <- fanotify_get_response <- ... <- path_openat <- do_sys_openat2 <-
+ * do_syscall_64 is 15 frames), while the stack map's values stay 128 bytes. The stack travels as a
+ * stack id; bpftrace symbolizes it in user space.
+ */
+export const STACK_DEPTH = 16;
+
+/** A printf record: its format (ending in comm's %s), its arguments up to the closing `comm);`. */
+const RECORD_PRINTF = /printf\("([a-z_]+)\\t([^"]*)%s",([^;]*?)\bcomm\s*\);/g;
+const PROBE_HEADER = /^(kprobe|kretprobe|tracepoint|uprobe|uretprobe|BEGIN|END|interval|profile)\b/gm;
+
+/**
+ * Adds the kernel stack to every printf record of a script, whatever the record: one more field
+ * after comm, `\n`, then `return` in a kretprobe's records (their stack is the one at the return,
+ * even where their fields were saved at entry), then bpftrace's kstack text (itself "\n" and one
+ * indented frame a line, or "" when the stack could not be read). The leading `\n` marks the
+ * field: no other field starts with a newline, and the record stays decodable with the stack
+ * missing. See decode/stacks.ts.
+ */
+export function withStacks(src: string, family: string): string {
+  const headers = [...src.matchAll(PROBE_HEADER)].map((m) => ({ at: m.index, ret: m[1] === 'kretprobe' }));
+  const atReturn = (offset: number): boolean => headers.findLast((h) => h.at < offset)?.ret ?? false;
+  const out = src.replace(RECORD_PRINTF, (_m, tag: string, fmt: string, args: string, offset: number) =>
+    `printf("${tag}\\t${fmt}%s\\t\\n${atReturn(offset) ? 'return' : ''}%s",${args}comm, kstack(${STACK_DEPTH}));`);
+  const left = [...out.matchAll(/printf\("([a-z_]+)\\t[^;]*;/g)].find((m) => !m[0].includes('kstack('));
+  if (left) throw new Error(`probes/${family}.bt: record "${left[1]}" does not end in comm (every record's last field is comm): ${left[0]}`);
+  return out;
+}
+
+/** A family's script, rendered for one kernel: the kprobe families' records carry the kernel stack. */
+export function renderFamily(family: Family | 'common', p: KernelProfile): string {
+  const text = renderScript(scriptSource(family), p);
+  return (KPROBE_FAMILIES as readonly string[]).includes(family) ? withStacks(text, family) : text;
+}
+
 export interface Program {
   text: string;
   families: Family[];
@@ -40,10 +77,10 @@ export interface Program {
 
 export function renderProgram(families: readonly Family[], profile: KernelProfile): Program {
   const chosen = FAMILIES.filter((f) => families.includes(f));
-  const parts = [renderScript(scriptSource('common'), profile)];
+  const parts = [renderFamily('common', profile)];
   const hashes: Partial<Record<Family, string>> = {};
   for (const f of chosen) {
-    const text = renderScript(scriptSource(f), profile);
+    const text = renderFamily(f, profile);
     hashes[f] = createHash('sha256').update(text).digest('hex');
     parts.push(text);
   }
