@@ -194,6 +194,51 @@ describe('dashboard in a browser', () => {
     expect(errors).toEqual([]);
   });
 
+  it('each evidence step folds its kernel stack: frames innermost first, said so where the kernel gave none', async () => {
+    const s = await serve();
+    const { page, errors } = await dashboard(s);
+    const path = traceCapture(`
+      1.000 0 100 app ctl 3 1 5 ^do_epoll_ctl+1,__x64_sys_epoll_ctl+120,do_syscall_64+56
+      1.001 0 100 app ins @ep @epi @dmabuf 5 ^ep_ptable_queue_proc+1,pipe_poll+80,do_epoll_ctl+900
+      1.002 0 100 app ctl_r 3 1 5 0 ^return:__x64_sys_epoll_ctl+120,do_syscall_64+56
+      2.000 1 300 closer last @dmabuf ^fput+1,filp_close+60,__x64_sys_close+30
+      2.001 1 300 closer fput @dmabuf 0 1 @dent ^
+      2.002 0 100 app poll @epi @dmabuf 0 ^ep_item_poll.isra.0+1,ep_send_events+250,do_epoll_wait+1200
+      2.003 1 300 closer rel @dmabuf ^
+      2.004 1 300 closer rm @ep @epi @dmabuf 5 ^ep_remove+1,eventpoll_release_file+70,__fput+500
+      2.005 1 300 closer rel_r @dmabuf ^return:__fput+500,task_work_run+90
+      2.006 1 300 closer fput_r @dmabuf ^return:task_work_run+90,exit_to_user_mode_prepare+200
+    `);
+    s.agent(path, { host: 'stacks', speed: 'max' });
+    await hostsDone(s, 1);
+    const [flag] = await s.api<FlagSummary[]>('/api/flags?rule=epoll.poll-on-dying-file');
+    expect(flag).toBeDefined();
+    const detail = await s.api<FlagDetail>(`/api/flags/${encodeURIComponent(flag!.id)}`);
+    const poll = detail.evidence.findIndex((e) => e.event === 'ep.poll');
+    expect(detail.evidence[poll]!.stack).toEqual(['ep_item_poll.isra.0+1', 'ep_send_events+250', 'do_epoll_wait+1200']);
+
+    await rows(page).and(page.locator(`[data-id="${flag!.id}"]`)).click();
+    const drill = page.getByTestId('drilldown');
+    await drill.getByTestId('evidence-row').first().waitFor();
+    const stacks = drill.getByTestId('evidence-stack');
+    await expect(stacks.count()).resolves.toBe(detail.evidence.length);
+    const row = drill.getByTestId('evidence-row').nth(poll);
+    const folded = row.getByTestId('evidence-stack');
+    await expect(folded.locator('summary').textContent()).resolves.toBe('kernel stack (3 frames)');
+    await expect(row.getByTestId('stack-frame').first().isVisible()).resolves.toBe(false);
+    await folded.locator('summary').click();
+    await expect(row.getByTestId('stack-frame').allTextContents()).resolves.toEqual(['ep_item_poll.isra.0+1', 'ep_send_events+250', 'do_epoll_wait+1200']);
+    await expect(row.getByTestId('stack-frame').first().isVisible()).resolves.toBe(true);
+    const summaries = await stacks.evaluateAll((els) => els.map((e) => (e.querySelector('summary') ?? e).textContent));
+    for (const [i, e] of detail.evidence.entries()) {
+      const where = e.stack_at === 'return' ? ' at the return' : '';
+      expect(summaries[i]).toBe(e.stack!.length === 0 ? `kernel stack${where}: unavailable` : `kernel stack${where} (${e.stack!.length} frames)`);
+    }
+    expect(summaries).toContain('kernel stack: unavailable');
+    await screenshot(page, 'drilldown-stack');
+    expect(errors).toEqual([]);
+  });
+
   it('shows lost events, where they happened, and the uncertain flag they make', async () => {
     const s = await serve();
     const { page, errors } = await dashboard(s);

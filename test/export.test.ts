@@ -162,6 +162,36 @@ describe('export --format perfetto', () => {
     expect(names).toEqual(expect.arrayContaining(['app 100', 'closer 300']));
   });
 
+  it('evidence slices carry each step\'s kernel stack, as analyze --json and the text report show it', async () => {
+    const path = writeCapture(traceToCapture(`
+      2.000 1 300 closer last @f ^fput+1,filp_close+60,__x64_sys_close+30
+      2.001 1 300 closer fput @f 0 1 @d ^__fput+1,task_work_run+89
+      1.000 0 100 app ctl 3 1 5 ^return:__x64_sys_epoll_ctl+108
+      1.001 0 100 app ins @ep @epi @f 5 ^ep_ptable_queue_proc+1,pipe_poll+167,do_epoll_ctl+2858
+      2.002 0 100 app poll @epi @f 0 ^ep_item_poll.isra.0+72,ep_send_events+250
+      2.006 1 300 closer fput_r @f ^return:task_work_run+89
+    `));
+    const trace = await exportToString(path);
+    const steps = trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'evidence')
+      .flatMap((e) => (e.args as { events: { fn: string; stack?: string[]; stack_at?: string }[] }).events);
+    const poll = steps.find((e) => e.fn === 'ep_item_poll')!;
+    expect(poll.stack).toEqual(['ep_item_poll.isra.0+72', 'ep_send_events+250']);
+    expect(steps.find((e) => e.fn === '__fput')!.stack).toEqual(['__fput+1', 'task_work_run+89']);
+    expect(steps.every((e) => Array.isArray(e.stack))).toBe(true);
+
+    const json = JSON.parse((await lifetrace('analyze', path, '--json')).stdout) as AnalysisReport;
+    const f = json.flags.find((x) => x.rule === 'epoll.poll-on-dying-file')!;
+    expect(f.evidence.find((e) => e.fn === 'ep_item_poll')!.stack).toEqual(poll.stack);
+    const text = (await lifetrace('analyze', path)).stdout;
+    expect(text).toContain('ep_item_poll: ');
+    expect(text).toMatch(/ep_item_poll: [^\n]*\n {10}kernel stack:\n {12}ep_item_poll\.isra\.0\+72\n {12}ep_send_events\+250\n/);
+    // __fput's return (a kretprobe's record): its stack is said to be the one at the return.
+    const ret = json.flags.find((x) => x.rule === 'epoll.reaped-by-final-fput')!.evidence.find((e) => e.event === 'file.freed')!;
+    expect(ret.stack).toEqual(['task_work_run+89']);
+    expect(ret.stack_at).toBe('return');
+    expect(text).toContain('kernel stack at the return:\n            task_work_run+89');
+  });
+
   it('a reused address: its generations follow one another on one track', async () => {
     const trace = await exportToString(fixture('lifetime-address-reuse.trace'));
     const outer = trace.traceEvents.filter((e) => e.ph === 'b' && /#\d+$/.test(e.name));

@@ -11,7 +11,9 @@ import { readPlanOf } from '../server/decode/packed.js';
 import { ROUTE_LIST } from '../server/decode/routes.js';
 import type { RecordFields } from '../server/decode/fields.js';
 import { buildReport } from '../server/report/build.js';
-import { traceToCapture } from './support/trace.js';
+import { CaptureDecoder } from '../server/decode/decoder.js';
+import type { RecordEvent } from '../server/model/events.js';
+import { stackField, traceToCapture } from './support/trace.js';
 import { analyzeChunked, analyzePacked, flagsOf, seeded, writeCapture } from './support/run.js';
 
 const dir = join(import.meta.dirname, 'fixtures', 'rules');
@@ -265,5 +267,99 @@ describe('a malformed time never becomes the time base', () => {
     expect(r.summary.anomaly_counts).toEqual({ 'bad-record': 1 });
     const clean = analyzeChunked(Buffer.from(good.join('\n')), () => 1 << 16);
     expect(r.flags.map((f) => f.evidence.map((e) => e.time))).toEqual(clean.flags.map((f) => f.evidence.map((e) => e.time)));
+  });
+});
+
+/**
+ * A fixture with a kernel stack on every record, as the script generator's records carry them:
+ * each record's stack names its tag (so a wrong stack on a step shows), every seventh the kernel
+ * could not give, every fifth taken at a return.
+ */
+function withStackFields(src: string): string {
+  let k = 0;
+  return src.split('\n').map((line) => {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 5 || line.trim().startsWith('#') || line.trim().startsWith('!')) return line;
+    k++;
+    const frames = `${cols[4]}_probe+${k % 3},caller_of_${cols[4]}+17,do_syscall_64+56,entry_SYSCALL_64_after_hwframe+100`;
+    return `${line} ^${k % 7 === 0 ? '' : k % 5 === 0 ? `return:${frames}` : frames}`;
+  }).join('\n');
+}
+
+describe('kernel stacks on records (the trailing kstack field)', () => {
+  const stacked = (name: string): Buffer => Buffer.from(traceToCapture(withStackFields(readFileSync(join(dir, name), 'utf8'))));
+
+  it('every path reads the same stacks: lines in any chunking, gzip, the decode worker\'s batches', async () => {
+    for (const name of fixtures) {
+      const content = stacked(name);
+      const whole = buildReport(await analyzeFile(writeCapture(content)));
+      expect(buildReport(await analyzeFile(writeCapture(content, `s-${name}.gz`, true)))).toEqual(whole);
+      expect(analyzeChunked(content, () => 7)).toEqual(whole);
+      expect(analyzePacked(content, 1 << 20)).toEqual(whole);
+      expect(analyzePacked(content, 333)).toEqual(whole);
+      // The stack changes nothing else: the same flags and events as without it.
+      const plain = buildReport(await analyzeFile(writeCapture(captureOf(name))));
+      expect(whole.summary.events, name).toBe(plain.summary.events);
+      expect(whole.summary.anomaly_counts, name).toEqual(plain.summary.anomaly_counts);
+      expect(whole.flags.map((f) => ({ ...f, evidence: f.evidence.map(({ stack: _s, stack_at: _a, ...e }) => e) })), name).toEqual(plain.flags);
+    }
+  });
+
+  it('an evidence step carries its own record\'s frames, innermost first, and says a return stack is one', async () => {
+    const r = buildReport(await analyzeFile(writeCapture(stacked('epoll-poll-on-dying-file.trace'))));
+    const [f] = flagsOf(r, 'epoll.poll-on-dying-file');
+    expect(f!.evidence.length).toBeGreaterThan(1);
+    for (const e of f!.evidence) {
+      expect(e.stack).toBeDefined();
+      if (e.stack!.length > 0) expect(e.stack![2]).toBe('do_syscall_64+56');
+    }
+    const tags = f!.evidence.filter((e) => e.stack!.length > 0).map((e) => e.stack![0]!.replace(/_probe\+\d$/, ''));
+    expect(tags).toContain('poll');
+    expect(f!.evidence.some((e) => e.stack_at === 'return') || f!.evidence.every((e) => e.stack_at === undefined)).toBe(true);
+  });
+
+  it('the text and byte paths agree record by record; equal stacks are one shared object', () => {
+    const ptr = 'ffff888100001000';
+    const stack = stackField('ep_item_poll.isra.0+1,ep_send_events+250,do_epoll_wait+1200');
+    const line = (t: number, comm: string, s: string): string =>
+      `{"type": "printf", "data": ${JSON.stringify(['poll', String(5_000_000_000 + t), '0', '7', '7', ptr, ptr, '0', comm, s].join('\t'))}}`;
+    const lines = [traceToCapture('').trim(), line(1, 'a', stack), line(2, 'b', stack), line(3, 'c', stackField('return:x+1')), line(4, 'd', stackField('')),
+      line(5, 'weird', '\nnot a stack'), line(6, 'e\tf', stack)];
+    const viaText: RecordEvent[] = [];
+    const viaBytes: RecordEvent[] = [];
+    const text = new CaptureDecoder({ event: (e) => viaText.push(e), lost: () => {} });
+    const bytes = new CaptureDecoder({ event: (e) => viaBytes.push(e), lost: () => {} });
+    lines.forEach((l, i) => {
+      text.line(l, i + 1);
+      const b = Buffer.from(l);
+      bytes.lineBytes(b, 0, b.length, i + 1);
+    });
+    expect(viaBytes).toEqual(viaText);
+    expect(viaText.map((e) => e.comm)).toEqual(['a', 'b', 'c', 'd', 'weird']);
+    expect(viaText[0]!.stack).toEqual({ frames: ['ep_item_poll.isra.0+1', 'ep_send_events+250', 'do_epoll_wait+1200'], atReturn: false });
+    expect(viaText[1]!.stack).toBe(viaText[0]!.stack);
+    expect(viaBytes[1]!.stack).toBe(viaBytes[0]!.stack);
+    expect(viaText[2]!.stack).toEqual({ frames: ['x+1'], atReturn: true });
+    expect(viaText[3]!.stack).toEqual({ frames: [], atReturn: false });
+    // A stack field that is not a kstack: counted, and the record kept without it.
+    expect(viaText[4]!.stack).toBeUndefined();
+    for (const d of [text, bytes]) {
+      expect(Object.fromEntries(d.anomalies.counts)).toEqual({ 'bad-stack': 1, 'bad-record': 1 });
+    }
+  });
+
+  it('the worker path counts a bad stack as the line path does, and keeps the record', () => {
+    const bad = JSON.stringify(['alloc', '1001200000000', '0', '7', '7', 'ffff888100009000', 'c', '\n\n  bad frame\n'].join('\t'));
+    const content = Buffer.from(traceToCapture(`
+      1.0 0 7 a alloc @f ^alloc_empty_file+1,path_openat+40
+      1.1 0 7 b alloc @g ^alloc_empty_file+1,path_openat+40
+      !raw {"type": "printf", "data": ${bad}}
+      1.3 0 7 d alloc @h ^return:alloc_empty_file+1
+    `));
+    const lines = analyzeChunked(content, () => 1 << 20);
+    expect(lines.summary.anomaly_counts).toEqual({ 'bad-stack': 1 });
+    expect(lines.summary.events).toBe(4);
+    expect(analyzePacked(content, 1 << 20)).toEqual(lines);
+    expect(analyzePacked(content, 5)).toEqual(lines);
   });
 });

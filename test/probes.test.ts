@@ -15,7 +15,8 @@ import { FAMILIES } from '../server/model/events.js';
 import { Btf } from '../server/probes/btf.js';
 import { bpftraceVersion, ensureTracingMounts } from '../server/probes/host.js';
 import { DEFAULT_PROFILE, profileFromBtf, type KernelProfile } from '../server/probes/profile.js';
-import { renderProgram, renderScript, scriptSource } from '../server/probes/scripts.js';
+import { renderFamily, renderProgram, renderScript, scriptSource, STACK_DEPTH, withStacks } from '../server/probes/scripts.js';
+import { KPROBE_FAMILIES } from '../server/model/events.js';
 
 /** Every printf in a script: its tag and how many conversions its format has. */
 function printfs(script: string): { tag: string; conversions: number }[] {
@@ -46,6 +47,30 @@ describe('probe scripts match the decoders', () => {
       expect(decoded.filter((t) => !printed.some((p) => p.tag === t)), 'decoded but never printed').toEqual([]);
     });
   }
+
+  it('every record of the kprobe families ends with comm then the kernel stack; the syscalls fallback has none', () => {
+    for (const family of FAMILIES) {
+      const script = renderFamily(family, DEFAULT_PROFILE);
+      const calls = [...script.matchAll(/printf\("([a-z_]+)\\t[^;]*;/g)].map((m) => m[0]);
+      expect(calls.length).toBeGreaterThan(0);
+      for (const c of calls) {
+        if ((KPROBE_FAMILIES as readonly string[]).includes(family)) {
+          expect(c, c).toMatch(new RegExp(`%s\\\\t\\\\n(return)?%s",[\\s\\S]*\\bcomm, kstack\\(${STACK_DEPTH}\\)\\);$`));
+        } else expect(c).not.toContain('kstack');
+      }
+    }
+  });
+
+  it('adds the stack to a record it has never seen, marks a kretprobe\'s as taken at the return, and refuses a record not ending in comm', () => {
+    const src = [
+      'kprobe:brand_new_fn', '/@x[arg0]/', '{', '  printf("newrec\\t%llu\\t%u\\t%d\\t%d\\t%lx\\t%s", nsecs, cpu, pid, tid,', '         arg0, comm);', '}',
+      'kretprobe:brand_new_fn', '{', '  printf("newrec_r\\t%llu\\t%u\\t%d\\t%d\\t%s", nsecs, cpu, pid, tid, comm);', '}',
+    ].join('\n');
+    const out = withStacks(src, 'test');
+    expect(out).toContain('printf("newrec\\t%llu\\t%u\\t%d\\t%d\\t%lx\\t%s\\t\\n%s", nsecs, cpu, pid, tid,\n         arg0, comm, kstack(16));');
+    expect(out).toContain('printf("newrec_r\\t%llu\\t%u\\t%d\\t%d\\t%s\\t\\nreturn%s", nsecs, cpu, pid, tid, comm, kstack(16));');
+    expect(() => withStacks('kprobe:f\n{\n  printf("odd\\t%llu\\t%s", comm, nsecs);\n}', 'test')).toThrow(/record "odd" does not end in comm/);
+  });
 
   it('renders every placeholder for both generations of struct file', () => {
     for (const fileRefs of ['f_count', 'f_ref'] as const) {

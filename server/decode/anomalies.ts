@@ -7,6 +7,8 @@ export type AnomalyKind =
   | 'bad-envelope'
   | 'unknown-record'
   | 'bad-record'
+  /** A record's trailing kernel stack field is not a kstack: the event is kept without it. */
+  | 'bad-stack'
   | 'truncated-line'
   | 'late-event'
   | 'inconsistent-state';

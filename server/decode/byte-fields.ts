@@ -15,6 +15,7 @@ import { HEAD, MAX_FIELDS, RecordHead, type RecordFields } from './fields.js';
 export const ADDR_BITS = 16;
 export const TEXT_BITS = 12;
 const T = 116;
+const N = 110;
 /** What a byte is to split: most are plain; a backslash starts an escape, a quote ends the body. */
 const PLAIN = 0;
 const ESCAPE = 1;
@@ -37,6 +38,9 @@ export class ByteFields extends RecordHead implements RecordFields {
   readonly start = new Int32Array(MAX_FIELDS);
   readonly end = new Int32Array(MAX_FIELDS);
   error: string | null = null;
+  /** The trailing stack field (decode/stacks.ts) spans bytes [stackFrom, stackTo); -1: none. */
+  stackFrom = -1;
+  stackTo = -1;
   /** The record's time as read, before the TimeBase makes it relative. */
   sec = 0;
   ns = 0;
@@ -49,27 +53,43 @@ export class ByteFields extends RecordHead implements RecordFields {
 
   /**
    * Splits a JSON string body, from `from` up to its closing quote (before `limit`), on escaped
-   * tabs; the quote's index. -1 when the body holds a byte outside ASCII, a newline, any other
-   * escape, too many fields, or no quote before `limit`: the text path handles those.
+   * tabs; the quote's index. A last field that starts with the escape `\n` is the kernel stack
+   * (stackFrom, stackTo), not a field; `\n` escapes are accepted there only. -1 when the body holds
+   * a byte outside ASCII, a newline, any other escape, too many fields, or no quote before `limit`:
+   * the text path handles those.
    */
   split(buf: Buffer, from: number, limit: number): number {
     this.buf = buf;
     this.error = null;
     let n = 0;
     let s = from;
+    let stack = -1;
     for (let i = from; i < limit; i++) {
       const k = BYTE_CLASS[buf[i]!]!;
       if (k === PLAIN) continue;
       if (k === QUOTE) {
-        this.start[n] = s;
-        this.end[n++] = i;
+        if (stack < 0) {
+          this.start[n] = s;
+          this.end[n++] = i;
+        }
+        this.stackFrom = stack;
+        this.stackTo = i;
         this.n = n;
         return i;
       }
-      if (k !== ESCAPE || buf[i + 1] !== T || i + 1 >= limit || n >= MAX_FIELDS - 1) return -1;
-      this.start[n] = s;
-      this.end[n++] = i;
-      s = ++i + 1;
+      if (k !== ESCAPE || i + 1 >= limit) return -1;
+      const e = buf[i + 1];
+      if (e === T) {
+        if (n >= MAX_FIELDS - 1 || stack >= 0) return -1;
+        this.start[n] = s;
+        this.end[n++] = i;
+        s = ++i + 1;
+      } else if (e === N && (i === s || stack === s) && n >= 2) {
+        stack = s;
+        i++;
+      } else {
+        return -1;
+      }
     }
     return -1;
   }

@@ -11,6 +11,7 @@ import { parseEnvelope, PRINTF_PREFIX } from './envelope.js';
 import { Fields, HEAD, plausibleOrigin } from './fields.js';
 import { readPlainHead } from './plain.js';
 import { ROUTES } from './routes.js';
+import { StackTable } from './stacks.js';
 
 export { FAMILY_DECODERS } from './routes.js';
 
@@ -56,6 +57,8 @@ export class CaptureDecoder {
   };
   private readonly fields = new Fields();
   private readonly bytes = new ByteFields();
+  /** Kernel stacks of the records, shared (also read by the decode worker's holding path). */
+  readonly stacks = new StackTable();
   private seenFirst = false;
 
   constructor(private readonly sink: DecodeSink) {}
@@ -134,6 +137,11 @@ export class CaptureDecoder {
     r.comm = r.text(r.n - 1);
     const ev = route.spec.decode(r, route.spec.fn);
     if (r.error !== null) return false;
+    if (r.stackFrom >= 0) {
+      const stack = this.stacks.ofBytes(buf, r.stackFrom, r.stackTo);
+      if (stack === undefined) return false; // the text path counts it
+      ev.stack = stack;
+    }
     this.info.records[route.family]++;
     this.sink.event(ev);
     return true;
@@ -183,6 +191,11 @@ export class CaptureDecoder {
     r.comm = r.text(r.n - 1);
     const ev = spec.decode(r, spec.fn);
     if (r.error !== null) return this.anomalies.add('bad-record', lineNo, `${tag}: ${r.error}`, text);
+    if (r.stackFrom >= 0) {
+      const stack = this.stacks.of(text.slice(r.stackFrom, r.stackTo));
+      if (stack === undefined) this.anomalies.add('bad-stack', lineNo, `${tag}: the stack field is not a kernel stack`, text);
+      else ev.stack = stack;
+    }
     this.info.records[route.family]++;
     this.sink.event(ev);
   }

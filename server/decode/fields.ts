@@ -53,6 +53,9 @@ export class Fields extends RecordHead implements RecordFields {
   /** Bit i set: field i holds a JSON escape other than the separating tabs. */
   escaped = 0;
   error: string | null = null;
+  /** The trailing stack field (decode/stacks.ts) spans [stackFrom, stackTo) of `line`; -1: none. */
+  stackFrom = -1;
+  stackTo = -1;
 
   /**
    * Splits the JSON string body [from, to) of `line` on escaped tabs (`\t`), visiting only the
@@ -74,8 +77,15 @@ export class Fields extends RecordHead implements RecordFields {
         this.escaped |= 1 << n;
       }
     }
-    this.start[n] = s;
-    this.end[n++] = to;
+    // A last field that starts with the escape \n is the kernel stack: it is not a record field.
+    if (n >= 2 && line.charCodeAt(s) === 92 /* \\ */ && line.charCodeAt(s + 1) === 110 /* n */) {
+      this.stackFrom = s;
+      this.stackTo = to;
+    } else {
+      this.stackFrom = -1;
+      this.start[n] = s;
+      this.end[n++] = to;
+    }
     this.n = n;
     return true;
   }

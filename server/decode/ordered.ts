@@ -9,7 +9,7 @@ import type { RecordEvent } from '../model/events.js';
 import { LineSplitter } from '../capture/lines.js';
 import { CaptureDecoder, type StreamSummary } from './decoder.js';
 import type { LossWindow } from './losses.js';
-import { BatchWriter, HeldStore, HoldingFields, type PackedBatch } from './packed.js';
+import { BatchWriter, HeldStore, HoldingFields, PACKED_STACK, type PackedBatch } from './packed.js';
 import { readPlainHead, scanPlainRecord } from './plain.js';
 import { Reorderer, type ReorderOptions } from './reorder.js';
 import type { Route } from './routes.js';
@@ -57,7 +57,7 @@ export class OrderedDecoder {
 /** The decode worker's work: capture bytes in, batches of records in kernel-time order out. */
 export class PackingDecoder {
   private readonly store = new HeldStore();
-  private readonly fields = new HoldingFields(this.store);
+  private readonly fields: HoldingFields;
   private readonly writer: BatchWriter;
   private readonly front: OrderedDecoder;
   private started = false;
@@ -77,6 +77,7 @@ export class PackingDecoder {
       options,
       (h) => store.kind(h),
     );
+    this.fields = new HoldingFields(store, this.front.decoder.stacks);
   }
 
   private readonly lines = new LineSplitter(
@@ -131,7 +132,8 @@ export class PackingDecoder {
     const d = this.front.decoder;
     d.info.lines = lineNo;
     const t = d.time.fromParts(r.sec, r.ns);
-    const h = this.store.open(route.index, t, r.cpu, r.pid, r.tid, r.n, lineNo);
+    const n = r.stackFrom >= 0 ? r.n + PACKED_STACK : r.n;
+    const h = this.store.open(route.index, t, r.cpu, r.pid, r.tid, n, lineNo);
     if (!r.hold(h, route.index)) {
       this.store.drop(h);
       return false;

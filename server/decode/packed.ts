@@ -15,11 +15,12 @@
  */
 import type { Addr, RecordEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
-import { ADDR_BITS, ByteFields, TEXT_BITS } from './byte-fields.js';
+import { ADDR_BITS, ByteFields, hashBytes, TEXT_BITS } from './byte-fields.js';
 import type { ByteStrings } from './byte-strings.js';
 import { HEAD, RecordHead, type RecordFields, type RecordSpec } from './fields.js';
 import type { LossWindow } from './losses.js';
 import { ROUTE_LIST } from './routes.js';
+import { StackTable } from './stacks.js';
 
 /** [RECORD, route, line, t, cpu, pid, tid, fields, ...values]: a record, in its turn. */
 export const OP_RECORD = 0;
@@ -29,6 +30,11 @@ export const OP_EVENT = 1;
 export const OP_LOSS = 2;
 
 const MIRROR_SLOTS = 1 << TEXT_BITS;
+/**
+ * Added to a packed record's field count when a kernel stack follows its values: the stack's raw
+ * text travels as one more string value (through the text cache, so a repeated stack is a slot).
+ */
+export const PACKED_STACK = 1 << 10;
 /** A string from no cache (a name joined from fields split at its tabs): always sent whole. */
 const NO_SLOT = -1;
 
@@ -145,6 +151,7 @@ export class PackedFields extends RecordHead implements RecordFields {
   private pos = 0;
   private readonly mirror: string[] = new Array<string>(MIRROR_SLOTS).fill('');
   private readonly addrs = new AddrStrings(ADDR_BITS);
+  private readonly stacks = new StackTable();
 
   /** Hands every record, event and loss of `b` to `sink`, in order. */
   read(b: PackedBatch, sink: BatchSink): void {
@@ -162,14 +169,22 @@ export class PackedFields extends RecordHead implements RecordFields {
         this.cpu = nums[i + 4]!;
         this.pid = nums[i + 5]!;
         this.tid = nums[i + 6]!;
-        this.n = nums[i + 7]!;
+        const n = nums[i + 7]!;
+        this.n = n % PACKED_STACK;
         this.pos = i + 8;
         this.comm = this.next();
         const ev = spec.decode(this, spec.fn);
+        if (n >= PACKED_STACK) {
+          // The worker checked it (HoldingFields.hold): a stack that would not parse was not held.
+          const stack = this.stacks.of(this.next());
+          if (stack !== undefined) ev.stack = stack;
+        }
         i = this.pos;
         sink.record(ev, t, route);
       } else if (op === OP_EVENT) {
         const ev = b.objs[nums[i + 1]!]!;
+        // Its stack came as a copy (structured clone): share it with equal ones.
+        if (ev.stack !== undefined) ev.stack = this.stacks.share(ev.stack);
         sink.event(ev, ev.t);
         i += 2;
       } else {
@@ -408,13 +423,17 @@ export class HoldingFields extends ByteFields {
   private ni = 0;
   private si = 0;
 
-  constructor(private readonly store: HeldStore) {
+  constructor(
+    private readonly store: HeldStore,
+    private readonly stacks: StackTable,
+  ) {
     super();
   }
 
   /**
    * Reads the record into handle h: comm, then the fields its route's decoder reads, in the same
-   * order (ReadPlan), without building the event. False when a field does not parse.
+   * order (ReadPlan), then its kernel stack if it has one (PACKED_STACK), without building the
+   * event. False when a field or the stack does not parse.
    */
   hold(h: number, route: number): boolean {
     this.h = h;
@@ -430,6 +449,15 @@ export class HoldingFields extends ByteFields {
       if (op === READ_ADDR) this.addr(i);
       else if (op === READ_INT) this.int(i);
       else this.str(i, op === READ_REST);
+    }
+    if (this.stackFrom >= 0) {
+      const from = this.stackFrom;
+      const to = this.stackTo;
+      const { last, lastSlot } = this; // keep the comm for the next record's shortcut
+      const raw = this.intern(this.texts, this.buf, from, to, hashBytes(this.buf, from, to));
+      this.last = last;
+      this.lastSlot = lastSlot;
+      if (this.stacks.of(raw) === undefined) this.reject(); // the text path counts it
     }
     return this.error === null;
   }

@@ -14,7 +14,7 @@
  * never overlap and a flow's binding is never ambiguous.
  */
 import type { Analysis } from '../analyze/pipeline.js';
-import { describeEvent } from '../model/describe.js';
+import { describeEvent, stackView } from '../model/describe.js';
 import type { KernelEvent } from '../model/events.js';
 import { formatObject } from '../model/objects.js';
 import { uncertaintyOf } from '../report/build.js';
@@ -60,7 +60,7 @@ export function* flagEvents(a: Analysis): Generator<TraceEvent> {
     yield {
       ph: 'X', name: [...new Set(evs.map((x) => x.fn))].join(', '), cat: 'evidence', pid: e.pid, tid: e.tid,
       ts: usec(e.t), dur: STEP_DUR_US,
-      args: { events: evs.map((x) => ({ line: x.line, cpu: x.cpu, comm: x.comm, fn: x.fn, event: x.kind, detail: describeEvent(x), time: time.absolute(x.t) })) },
+      args: { events: evs.map((x) => ({ line: x.line, cpu: x.cpu, comm: x.comm, fn: x.fn, event: x.kind, detail: describeEvent(x), time: time.absolute(x.t), ...stackView(x) })) },
     };
   }
 

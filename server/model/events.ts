@@ -13,7 +13,18 @@ export const FAMILIES = ['file', 'epoll', 'dcache', 'fsnotify', 'tracefs', 'sysc
 export const KPROBE_FAMILIES = ['file', 'epoll', 'dcache', 'fsnotify', 'tracefs'] as const satisfies readonly Family[];
 export type Family = (typeof FAMILIES)[number];
 
-/** Who and where: every record carries these. */
+/**
+ * A kernel stack as bpftrace's kstack symbolized it: `function+offset` frames, innermost first (the
+ * probed function itself, or the tracepoint's caller, comes first); no frames when the kernel could
+ * not give it. `atReturn`: taken at a kretprobe, after the probed function returned. Shared by the
+ * events with the same stack: never modify one.
+ */
+export interface KernelStack {
+  readonly frames: readonly string[];
+  readonly atReturn: boolean;
+}
+
+/** Who and where: every record carries these (`stack` only the records of a capture that has stacks). */
 export interface Origin {
   /** Kernel time relative to the capture's TimeBase. */
   t: Nanos;
@@ -24,6 +35,12 @@ export interface Origin {
   comm: string;
   /** Line number in the capture: provenance, and the tie-break at equal times. */
   line: number;
+  /**
+   * The kernel stack when the record was printed (captures of the kprobe families since stacks
+   * were added; empty when the kernel could not give it). A record printed at a kretprobe has the
+   * stack at the return, even when its fields were saved at entry.
+   */
+  stack?: KernelStack;
 }
 
 export const EPOLL_CTL_ADD = 1;

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { FAMILIES, KPROBE_FAMILIES, type Family } from '../model/events.js';
 import { kprobeable, type KernelFacts } from './facts.js';
 import { profileFromBtf, DEFAULT_PROFILE, type KernelProfile } from './profile.js';
-import { renderScript, scriptSource } from './scripts.js';
+import { renderFamily } from './scripts.js';
 
 export type Resolution = 'exact' | 'clone' | 'substitute' | 'tracepoint' | 'missing';
 
@@ -102,7 +102,7 @@ export function resolveProgram(families: readonly Family[], facts: KernelFacts):
   const hashes: Partial<Record<Family, string>> = {};
   const tags = new Set<string>();
   for (const family of ['common', ...chosen] as const) {
-    const { prelude, blocks } = splitBlocks(renderScript(scriptSource(family), profile));
+    const { prelude, blocks } = splitBlocks(renderFamily(family, profile));
     const kept = [prelude];
     for (const b of blocks) {
       const [kind, name = ''] = b.header.replace(/[\s,]*\{?\s*$/, '').split(':');

@@ -214,6 +214,10 @@ export interface EvidenceView {
   event: string;
   detail: string;
   line: number;
+  /** The kernel stack, innermost frame first (empty: the kernel could not give it); absent in captures without stacks. */
+  stack?: string[];
+  /** 'return': the stack was taken at a kretprobe, after the probed function returned. */
+  stack_at?: 'return';
 }
 
 export interface PhaseView {

@@ -4,7 +4,7 @@
  * arrive after the events it concerns.
  */
 import type { Analysis } from '../analyze/pipeline.js';
-import { describeEvent } from '../model/describe.js';
+import { describeEvent, stackView, type StackView } from '../model/describe.js';
 import type { KernelEvent } from '../model/events.js';
 import { formatObject, OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import { NS_PER_S, type Nanos } from '../model/time.js';
@@ -12,7 +12,8 @@ import type { Flag } from '../rules/flags.js';
 import { severityRank, THREADS, type Severity } from '../rules/rule.js';
 import type { Anomaly } from '../decode/anomalies.js';
 
-export interface EvidenceStep {
+/** A step of a flag's evidence; `stack` (and `stack_at`) when the capture has kernel stacks. */
+export interface EvidenceStep extends StackView {
   time: string;
   offset_s: number;
   cpu: number;
@@ -79,7 +80,7 @@ export function buildReport(a: Analysis): AnalysisReport {
 
   const step = (e: KernelEvent): EvidenceStep => ({
     time: abs(e.t), offset_s: off(e.t), cpu: e.cpu, pid: e.pid, tid: e.tid, comm: e.comm, fn: e.fn, event: e.kind,
-    detail: describeEvent(e), line: e.line,
+    detail: describeEvent(e), line: e.line, ...stackView(e),
   });
 
   const flags = a.flags.all().map((f): FlagReport => {

@@ -1,5 +1,6 @@
 /** The human report of `lifetrace analyze`. */
 import { formatDuration } from '../model/time.js';
+import { stackLines } from '../model/describe.js';
 import type { AnalysisReport, FlagReport } from './build.js';
 
 export interface TextOptions {
@@ -38,6 +39,7 @@ export function renderText(r: AnalysisReport, opts: TextOptions = { chainsPerRul
       out.push(`  - ${f.message}${f.count > 1 ? ` (x${f.count})` : ''}${f.confidence === 'uncertain' ? `  [uncertain: ${f.uncertainty.join('; ')}]` : ''}`);
       for (const e of f.evidence) {
         out.push(`      +${e.offset_s.toFixed(9)}s cpu${e.cpu} ${e.comm}[${e.pid}/${e.tid}] ${e.fn}: ${e.detail}`);
+        for (const [k, l] of stackLines(e).entries()) out.push(`${k === 0 ? '          ' : '            '}${l}`);
       }
     }
     if (fs.length > opts.chainsPerRule) out.push(`  ... ${fs.length - opts.chainsPerRule} more (see --json)`);

@@ -8,7 +8,9 @@
  *   !raw <text>                                        a line copied as is (for malformed input)
  *
  * Fields written @name become stable kernel-looking addresses (the same name, the same address);
- * @0 is NULL.
+ * @0 is NULL. A last field written ^f1,f2,... is the record's kernel stack (frames innermost first,
+ * as the generator's kstack field carries it); ^ alone, a stack the kernel could not give;
+ * ^return:f1,... a kretprobe's stack.
  */
 import { CAPTURE_FORMAT, CAPTURE_VERSION, serializeHeader } from '../../server/capture/header.js';
 
@@ -53,9 +55,17 @@ export function traceToCapture(src: string, opts: TraceOptions = {}): string {
     if (tag === undefined) throw new Error(`fixture line needs at least 5 columns: ${line}`);
     const [pid, tid = pid] = ids!.split('/');
     const t = BASE_NS + BigInt(Math.round(Number(sec) * 1_000_000_000));
+    const stack = fields.at(-1)?.startsWith('^') ? fields.pop()!.slice(1) : undefined;
     const f = fields.map((x) => (x.startsWith('@') ? addr(x.slice(1)) : x.startsWith('"') ? x.slice(1, -1) : x));
-    const data = [tag, t.toString(), cpu, pid, tid, ...f, comm].join('\t');
+    const data = [tag, t.toString(), cpu, pid, tid, ...f, comm, ...(stack === undefined ? [] : [stackField(stack)])].join('\t');
     out.push(`{"type": "printf", "data": ${JSON.stringify(data)}}`);
   }
   return out.join('\n') + '\n';
+}
+
+/** A kstack field as the generator's records carry it (decode/stacks.ts), from `f1,f2` or `return:f1,f2`. */
+export function stackField(spec: string): string {
+  const atReturn = spec.startsWith('return:');
+  const frames = (atReturn ? spec.slice('return:'.length) : spec).split(',').filter((x) => x !== '');
+  return '\n' + (atReturn ? 'return' : '') + (frames.length === 0 ? '' : '\n' + frames.map((x) => `        ${x}\n`).join(''));
 }

@@ -3,7 +3,7 @@
  * rule's explanation and the kernel thread it comes from, the evidence chain in order, and the
  * objects' lifetimes as a timeline with the evidence as marks.
  */
-import type { FlagDetail } from '../../server/protocol/wire.js';
+import type { EvidenceView, FlagDetail } from '../../server/protocol/wire.js';
 import { h } from './dom.js';
 import { addrsIn, formatAddr, formatCount, formatSeconds, parseObjectRef } from './format.js';
 import { renderTimeline } from './timeline.js';
@@ -63,7 +63,7 @@ export function createDrilldown(root: HTMLElement, on: { close(): void; explore(
           h('td', { class: 'num' }, e.cpu),
           h('td', { class: 'task' }, `${e.comm}[${e.pid}${e.tid !== e.pid ? `/${e.tid}` : ''}]`),
           h('td', { class: 'fn', 'data-testid': 'evidence-fn' }, e.fn),
-          h('td', { class: 'detail' }, ...linkAddrs(e.detail, (a) => exploreLink(a, f.host, null))),
+          h('td', { class: 'detail' }, ...linkAddrs(e.detail, (a) => exploreLink(a, f.host, null)), stackOf(e)),
           h('td', { class: 'num' }, e.line)))));
 
       body.replaceChildren(
@@ -103,4 +103,17 @@ function linkAddrs(text: string, link: (addr: string) => HTMLElement): (string |
   }
   out.push(rest);
   return out;
+}
+
+/**
+ * A step's kernel stack, folded (a summary line; the frames on a click), as KASAN prints one: the
+ * innermost frame first. Nothing for a capture without stacks.
+ */
+function stackOf(e: EvidenceView): HTMLElement | string {
+  if (e.stack === undefined) return '';
+  const where = e.stack_at === 'return' ? ' at the return' : '';
+  if (e.stack.length === 0) return h('div', { class: 'stack-none', 'data-testid': 'evidence-stack' }, `kernel stack${where}: unavailable`);
+  return h('details', { class: 'stack', 'data-testid': 'evidence-stack' },
+    h('summary', {}, `kernel stack${where} (${e.stack.length} frames)`),
+    h('ol', {}, ...e.stack.map((fr) => h('li', { 'data-testid': 'stack-frame' }, fr))));
 }
