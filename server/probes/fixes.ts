@@ -36,7 +36,7 @@ function fsnotify(facts: KernelFacts): FixCheck {
     return { state: 'yes', how: `${seenIn(facts, 'fsnotify_prepare_user_wait')}: a permission wait pins its marks and drops the SRCU lock` };
   }
   if (hasFunction(facts, 'fsnotify_add_mark_locked')) {
-    return { state: 'no', how: 'fsnotify_prepare_user_wait() is not in this kernel though fsnotify marks are (fsnotify_add_mark_locked): permission waits hold fsnotify_mark_srcu' };
+    return { state: 'no', how: 'fsnotify_prepare_user_wait() is not in this kernel though fsnotify_add_mark_locked() is: permission waits hold fsnotify_mark_srcu' };
   }
   return { state: 'unknown', how: 'neither fsnotify_prepare_user_wait() nor fsnotify_add_mark_locked() found: fsnotify marks not traceable here' };
 }
@@ -46,9 +46,9 @@ function dcacheReaddir(facts: KernelFacts): FixCheck {
   // d4f4de5e5ef8 replaced next_positive() (which walked d_subdirs without d_lock) with
   // scan_positives(), which walks under the parent's d_lock and pins what it returns. Both are
   // static: either may be inlined into dcache_readdir(), so only a present one decides.
-  if (hasFunction(facts, 'scan_positives')) return { state: 'yes', how: `${seenIn(facts, 'scan_positives')} (added by the fix; walks the children under d_lock)` };
-  if (hasFunction(facts, 'next_positive')) return { state: 'no', how: `${seenIn(facts, 'next_positive')} (the lockless walk the fix removed)` };
-  return { state: 'unknown', how: 'neither scan_positives() nor next_positive() is out of line in this kernel (both static, may be inlined)' };
+  if (hasFunction(facts, 'scan_positives')) return { state: 'yes', how: `${seenIn(facts, 'scan_positives')}: the fix added it; it walks the children under d_lock` };
+  if (hasFunction(facts, 'next_positive')) return { state: 'no', how: `${seenIn(facts, 'next_positive')}: the lockless walk the fix removed` };
+  return { state: 'unknown', how: 'neither scan_positives() nor next_positive() is out of line in this kernel: both are static and may be inlined' };
 }
 
 function eventfs(facts: KernelFacts): FixCheck {
@@ -57,11 +57,11 @@ function eventfs(facts: KernelFacts): FixCheck {
   // 8dce06e98c70 in the same series added tracefs_d_revalidate(), which fails for a freed ei.
   const release = hasFunction(facts, 'eventfs_d_release');
   const revalidate = hasFunction(facts, 'tracefs_d_revalidate');
-  if (release) return { state: 'yes', how: `${seenIn(facts, 'eventfs_d_release')}${revalidate ? ', and tracefs_d_revalidate() (fails the lookup of a freed eventfs dir)' : ''}` };
+  if (release) return { state: 'yes', how: `${seenIn(facts, 'eventfs_d_release')}${revalidate ? ', and so is tracefs_d_revalidate(), which fails the lookup of a freed eventfs dir' : ''}` };
   if (hasFunction(facts, 'eventfs_create_dir')) {
-    return { state: 'no', how: 'eventfs is in this kernel (eventfs_create_dir) but eventfs_d_release() is not: eventfs dentries are held without refcounts' };
+    return { state: 'no', how: 'eventfs is in this kernel, eventfs_create_dir() found, but eventfs_d_release() is not: eventfs dentries are held without refcounts' };
   }
-  return { state: 'unknown', how: 'no eventfs in this kernel (eventfs_create_dir absent): the fix does not apply; opens after a removal are judged per filesystem' };
+  return { state: 'unknown', how: 'no eventfs in this kernel, eventfs_create_dir() absent: the fix does not apply; uses after a removal are judged per filesystem' };
 }
 
 const CHECKS: Record<keyof typeof FIXES, (facts: KernelFacts) => FixCheck> = {
