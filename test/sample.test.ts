@@ -22,12 +22,16 @@ it('the bundled real sample yields the workloads\' orderings and nothing else', 
     (byRule[f.rule] ??= []).push(`${f.severity}/${f.confidence}/x${f.count}/${who}`);
   }
   for (const v of Object.values(byRule)) v.sort();
+  // The sample was recorded before captures carried the kernel's fix checks (header `fixes`): the
+  // readdir ordering cannot be confirmed guarded (warning), while each fsnotify wait shows its fix
+  // itself (fsnotify_prepare_user_wait() ran): info.
+  expect(report.flags.find((f) => f.rule === 'dcache.readdir-vs-delete')!.guard.state).toBe('unknown');
   expect(byRule).toEqual({
     'epoll.cross-process-del': ['info/certain/x1/lt-xdel+lt-xdel-child'],
     'epoll.stale-fd': ['warning/certain/x2/lt-stalefd'],
     'epoll.reaped-by-final-fput': expect.arrayContaining([expect.stringMatching(/^info\/certain\/x1\/lt-reaped/)]),
     'dcache.readdir-vs-delete': [expect.stringMatching(/^warning\/certain\/x521\/lt-pty-lister\+lt-pty-closer$/)],
-    'fsnotify.long-permission-wait': [expect.stringMatching(/^warning\/certain\/x1\/lt-fan-opener$/), expect.stringMatching(/^warning\/certain\/x1\/lt-fan-waiter$/)],
-    'fsnotify.mark-teardown-during-wait': ['warning/certain/x2/lt-fanteardown+lt-fan-waiter'],
+    'fsnotify.long-permission-wait': ['info/certain/x1/lt-fan-opener', 'info/certain/x1/lt-fan-waiter'],
+    'fsnotify.mark-teardown-during-wait': ['info/certain/x2/lt-fanteardown+lt-fan-waiter'],
   });
 });

@@ -3,9 +3,12 @@ import { THREADS } from '../rules/rule.js';
 
 export function rulesCommand(argv: string[], print: (s: string) => void): number {
   if (argv.includes('--json')) {
-    print(JSON.stringify(RULES.map(({ id, severity, thread, title, explanation }) => ({ id, severity, thread, title, explanation }))) + '\n');
+    print(JSON.stringify(RULES.map(({ id, severity, thread, title, explanation, fix }) => ({ id, severity, thread, title, explanation, fix: fix ?? null }))) + '\n');
     return 0;
   }
-  for (const r of RULES) print(`${r.id.padEnd(36)} ${r.severity.padEnd(8)} ${r.title}\n${' '.repeat(46)}thread ${r.thread}: ${THREADS[r.thread]}\n`);
+  for (const r of RULES) {
+    print(`${r.id.padEnd(36)} ${r.severity.padEnd(8)} ${r.title}\n${' '.repeat(46)}thread ${r.thread}: ${THREADS[r.thread]}\n`);
+    if (r.fix) print(`${' '.repeat(46)}fix ${r.fix}\n`);
+  }
   return 0;
 }

@@ -198,7 +198,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
     res.json({ version: hub.options.version, hosts: hub.sessions.size, feeds: hub.feedCount, rejected: Object.fromEntries(hub.rejected) });
   });
   app.get('/api/rules', (_req, res) => {
-    res.json(RULES.map((r) => ({ id: r.id, severity: r.severity, thread: `${r.thread}: ${THREADS[r.thread]}`, title: r.title, explanation: r.explanation })));
+    res.json(RULES.map((r) => ({ id: r.id, severity: r.severity, thread: `${r.thread}: ${THREADS[r.thread]}`, title: r.title, explanation: r.explanation, fix: r.fix ?? null })));
   });
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: 'no such endpoint' });
