@@ -55,7 +55,7 @@ for (const kernel of ['6.1', '6.12'] as const) {
     }, 660_000);
 
     it('every workload ran to completion in the guest', () => {
-      for (const w of ['xdel', 'stalefd', 'dup2stale', 'reaped', 'pty', 'fanlate', 'fanteardown', 'clean', 'closerace']) {
+      for (const w of ['xdel', 'stalefd', 'dup2stale', 'rangestale', 'execstale', 'reaped', 'pty', 'fanlate', 'fanteardown', 'clean', 'closerace']) {
         expect(guestLog).toContain(`workload ${w}: exit 0`);
       }
     });
@@ -104,6 +104,15 @@ for (const kernel of ['6.1', '6.12'] as const) {
       expect(f!.severity).toBe('warning');
       expect(f!.message).toMatch(/closed by dup2\(\)/);
       expect(f!.evidence.map((e) => e.fn)).toContain('dup2');
+    });
+
+    it('epoll.stale-fd: close_range() and close-on-exec at execve close the registered fd too', () => {
+      const range = flagsBy(report, 'epoll.stale-fd', 'lt-rangestale');
+      expect(range.map((f) => f.message)).toEqual([expect.stringMatching(/closed by close_range\(\).*as fd 200 /)]);
+      const exec = flagsBy(report, 'epoll.stale-fd', 'lt-execstale');
+      expect(exec.length, JSON.stringify(exec.map((f) => f.message))).toBeGreaterThan(0);
+      expect(exec[0]!.message).toMatch(/at execve \(close-on-exec\)/);
+      expect(exec[0]!.evidence.map((e) => e.fn)).toContain('do_close_on_exec');
     });
 
     it('the close race (a thread collecting events while another closes the pipes): this kernel has 4efaa5acf0a1, seen at work', () => {

@@ -105,6 +105,12 @@ export class World {
         return;
       case 'fd.closed':
         return;
+      case 'fd.close.range':
+        for (const e of this.fds.entries(ev.pid)) if (e.fd >= ev.first && e.fd <= ev.last) this.fds.close(ev.pid, e.fd);
+        return;
+      case 'fd.cloexec':
+        for (const fd of ev.fds) this.fds.close(ev.pid, fd);
+        return;
       case 'file.lastref': {
         const f = this.useFile(ev.file, ev);
         if (f) {

@@ -9,6 +9,8 @@ export function describeEvent(ev: KernelEvent): string {
     case 'file.open': return `file ${hex(ev.file)} opened on dentry ${hex(ev.dentry)}`;
     case 'fd.install': return `fd ${ev.fd} -> file ${hex(ev.file)}`;
     case 'fd.close': return ev.fn.startsWith('dup') ? `fd ${ev.fd} replaced by ${ev.fn}()` : `close(${ev.fd})`;
+    case 'fd.close.range': return `close_range(${ev.first}, ${ev.last})`;
+    case 'fd.cloexec': return `execve closes its close-on-exec fds ${ev.fds.join(', ') || '(none)'}`;
     case 'fd.closed': return `fd ${ev.fd} closed: file ${hex(ev.file)} left with count=${ev.count}`;
     case 'file.lastref': return `last reference to file ${hex(ev.file)} dropped`;
     case 'file.release': return `__fput(file ${hex(ev.file)}) count=${ev.count}${ev.hasEp ? ' f_ep set' : ''}`;

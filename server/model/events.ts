@@ -44,6 +44,10 @@ export type FdClose = E<'fd.close', { fd: number }>;
  */
 export type FdClosed = E<'fd.closed', { fd: number; file: Addr; count: number }>;
 /** fput() that drops the count to zero: the window before __fput starts here. */
+/** close_range(2) closed fds first..last (inclusive) of the process. */
+export type FdCloseRange = E<'fd.close.range', { first: number; last: number }>;
+/** execve closes the process's close-on-exec fds (those below 256). */
+export type FdCloseExec = E<'fd.cloexec', { fds: number[] }>;
 export type FileLastRef = E<'file.lastref', { file: Addr }>;
 export type FileRelease = E<'file.release', { file: Addr; count: number; hasEp: boolean; dentry: Addr }>;
 export type FileFreed = E<'file.freed', { file: Addr }>;
@@ -109,7 +113,7 @@ export type TracefsRemove = E<'tracefs.remove', { dentry: Addr; parent: Addr }>;
 export type Lost = E<'lost', { count: number }>;
 
 export type KernelEvent =
-  | FileAlloc | FileOpen | FdInstall | FdClose | FdClosed | FileLastRef | FileRelease | FileFreed
+  | FileAlloc | FileOpen | FdInstall | FdClose | FdClosed | FdCloseRange | FdCloseExec | FileLastRef | FileRelease | FileFreed
   | TaskFork | TaskExit
   | EpCtl | EpCtlDone | EpInsert | EpRemove | EpRelease | EpReleaseDone | EpClose | EpCloseDone
   | EpPoll | EpPollDone | TargetPoll

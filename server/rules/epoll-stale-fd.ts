@@ -19,6 +19,13 @@ interface Pending {
   reported: boolean;
 }
 
+/** How the fd was closed, when not by close(2) or dup2/dup3. */
+const HOW: Partial<Record<KernelEvent['kind'], string>> = {
+  'task.exit': ' by its exit',
+  'fd.close.range': ' by close_range()',
+  'fd.cloexec': ' at execve (close-on-exec)',
+};
+
 export const epollStaleFd: Rule = {
   id: 'epoll.stale-fd',
   severity: 'warning',
@@ -26,13 +33,13 @@ export const epollStaleFd: Rule = {
   title: 'epitem outlives the fd number it was registered under',
   explanation:
     'epitems do not pin the fd, only <file, fd> as a key. When the registered fd is closed (close, dup2 or ' +
-    'dup3 over it, exit) while the file stays open through another reference (dup, fork, SCM_RIGHTS), the ' +
+    'dup3 over it, close_range, close-on-exec at execve, exit) while the file stays open through another reference (dup, fork, SCM_RIGHTS), the ' +
     'epitem stays registered and epoll keeps reporting events under the dead fd number; EPOLL_CTL_DEL with ' +
     'the old number then fails, and if the number is reused, events for one file come under the fd of ' +
     'another. Flagged only when the file is shown to outlive the close (another descriptor holds it, or the ' +
     "close left its count above zero) and stays registered; not when the close started the file's final " +
     '__fput, nor when another process sharing the epoll instance still has that fd number open on the file.',
-  needs: { all: ['ins', 'fdc'], optional: ['fdc_r', 'dupc', 'fdi', 'poll', 'exit'] },
+  needs: { all: ['ins', 'fdc'], optional: ['fdc_r', 'dupc', 'fdcr', 'cloexec', 'fdi', 'poll', 'exit'] },
   create: () => {
     const pending = new Map<Addr, Pending>();
     const byFd = new Map<string, Set<Addr>>();
@@ -81,7 +88,7 @@ export const epollStaleFd: Rule = {
         time: (ev ?? p.close).t,
         objects: [idOf(epi), idOf(file)],
         evidence: [epi.data.insert, p.close, p.closed, p.holder?.since, ev],
-        message: `fd ${p.fd} of pid ${p.pid} was closed${p.close.kind === 'task.exit' ? ' by its exit' : p.close.fn.startsWith('dup') ? ` by ${p.close.fn}()` : ''} ` +
+        message: `fd ${p.fd} of pid ${p.pid} was closed${HOW[p.close.kind] ?? (p.close.fn.startsWith('dup') ? ` by ${p.close.fn}()` : '')} ` +
           `but its file 0x${p.file} stays registered (epitem 0x${p.epi}): ${why}`,
       });
       p.reported = true;
@@ -103,13 +110,22 @@ export const epollStaleFd: Rule = {
     }
 
     return {
-      on: ['fd.close', 'fd.closed', 'fd.install', 'task.exit', 'ep.poll', 'ep.remove', 'file.lastref', 'file.release', 'file.freed'],
+      on: ['fd.close', 'fd.closed', 'fd.close.range', 'fd.cloexec', 'fd.install', 'task.exit', 'ep.poll', 'ep.remove', 'file.lastref', 'file.release', 'file.freed'],
       stage: 'before',
       observe(ev, world, out) {
         switch (ev.kind) {
           case 'fd.close': {
             const entry = world.fds.get(ev.pid, ev.fd);
             if (entry !== undefined) closed(world, out, ev.pid, ev.fd, entry.file, ev, (h) => h.pid !== ev.pid || h.fd !== ev.fd);
+            return;
+          }
+          case 'fd.close.range':
+          case 'fd.cloexec': {
+            const closes = ev.kind === 'fd.cloexec' ? new Set(ev.fds) : undefined;
+            const gone = (fd: number): boolean => (closes ? closes.has(fd) : ev.kind === 'fd.close.range' && fd >= ev.first && fd <= ev.last);
+            for (const e of world.fds.entries(ev.pid)) {
+              if (gone(e.fd)) closed(world, out, ev.pid, e.fd, e.file, ev, (h) => h.pid !== ev.pid || !gone(h.fd));
+            }
             return;
           }
           case 'task.exit':

@@ -73,6 +73,34 @@ def dup2_stale():
     ep.close()
 
 
+def close_range_stale():
+    """dup, then close_range(2) over the registered fd (not the dup): epoll.stale-fd through close_range."""
+    ep = select.epoll()
+    r, w = os.pipe()
+    ep.register(r, select.EPOLLIN)
+    r2 = os.dup2(r, 200)
+    if libc.syscall(436, r, r, 0) != 0:  # SYS_close_range
+        raise OSError(ctypes.get_errno(), 'close_range')
+    os.write(w, b'x')
+    assert ep.poll(0.5), 'the pipe is still registered'
+    for fd in (r2, w):
+        os.close(fd)
+    ep.close()
+
+
+def exec_stale():
+    """the registered fd is close-on-exec, its dup and the epoll fd are not: after execve the file
+    lives on as the dup and stays registered under the number exec closed (epoll.stale-fd)."""
+    ep = select.epoll()
+    r, w = os.pipe()  # close-on-exec, as Python makes every fd
+    ep.register(r, select.EPOLLIN)
+    r2 = os.dup(r)
+    os.set_inheritable(r2, True)
+    os.set_inheritable(ep.fileno(), True)
+    os.write(w, b'x')
+    os.execv('/bin/sleep', ['sleep', '0.3'])
+
+
 def close_race(rounds=8, pipes=200, budget_s=20.0):
     """one thread collects ready events from a level-triggered epoll instance holding a few hundred
     ready pipes while another closes those pipes for good: ep_item_poll() meets files whose count
@@ -260,7 +288,7 @@ def eventfs():
 WORKLOADS = {
     'xdel': cross_process_del, 'stalefd': stale_fd, 'reaped': reaped, 'pty': pty_readdir,
     'fanlate': fanotify_late, 'fanteardown': fanotify_teardown, 'clean': clean, 'eventfs': eventfs,
-    'dup2stale': dup2_stale, 'closerace': close_race,
+    'dup2stale': dup2_stale, 'rangestale': close_range_stale, 'execstale': exec_stale, 'closerace': close_race,
 }
 # Asked for by name only: eventfs needs 6.6+, closerace is a stress run of its own.
 BY_NAME = ('eventfs', 'closerace')
