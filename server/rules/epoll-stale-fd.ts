@@ -42,6 +42,8 @@ export const epollStaleFd: Rule = {
   needs: { all: ['ins', 'fdc'], optional: ['fdc_r', 'dupc', 'fdcr', 'cloexec', 'fdi', 'poll', 'exit'] },
   create: () => {
     const pending = new Map<Addr, Pending>();
+    /** The epoll fd each epitem was added through (its EPOLL_CTL_ADD), in the adding process. */
+    const epfdOf = new Map<Addr, number>();
     const byFd = new Map<string, Set<Addr>>();
     const fdKey = (pid: number, fd: number): string => `${pid}:${fd}`;
 
@@ -94,8 +96,14 @@ export const epollStaleFd: Rule = {
       p.reported = true;
     }
 
-    /** The registered fd (pid, fd) naming `file` is gone: its epitems are pending. */
-    function closed(world: World, out: FlagSink, pid: number, fd: number, file: Addr, ev: KernelEvent, others: (h: FdEntry) => boolean): void {
+    /**
+     * The registered fd (pid, fd) naming `file` is gone: its epitems are pending. `keepsEp` says
+     * whether the epoll fd the epitem was added through survives the same event: a close_range,
+     * an execve or an exit may close the epoll instance too, and with it the epitem (then only
+     * later evidence counts).
+     */
+    function closed(world: World, out: FlagSink, pid: number, fd: number, file: Addr, ev: KernelEvent,
+      others: (h: FdEntry) => boolean, keepsEp: (epfd: number | undefined) => boolean): void {
       const f = world.files.get(file);
       if (f === undefined) return;
       const holder = world.fds.holdersOf(file).find(others);
@@ -105,18 +113,24 @@ export const epollStaleFd: Rule = {
         const p: Pending = { epi: epiAddr, file, pid, fd, close: ev, reported: false };
         if (holder !== undefined) p.holder = holder;
         track(p);
-        if (holder !== undefined && stale(world, p)) raise(world, out, p, undefined, outlived(p)!);
+        if (holder !== undefined && keepsEp(epfdOf.get(epiAddr)) && stale(world, p)) raise(world, out, p, undefined, outlived(p)!);
       }
     }
 
     return {
-      on: ['fd.close', 'fd.closed', 'fd.close.range', 'fd.cloexec', 'fd.install', 'task.exit', 'ep.poll', 'ep.remove', 'file.lastref', 'file.release', 'file.freed'],
+      on: ['ep.insert', 'fd.close', 'fd.closed', 'fd.close.range', 'fd.cloexec', 'fd.install', 'task.exit', 'ep.poll', 'ep.remove', 'file.lastref', 'file.release', 'file.freed'],
       stage: 'before',
       observe(ev, world, out) {
         switch (ev.kind) {
+          case 'ep.insert': {
+            const c = world.ctl.get(ev.tid);
+            if (c !== undefined) epfdOf.set(ev.epi, c.ev.epfd);
+            return;
+          }
           case 'fd.close': {
+            // close(2) or dup2/dup3 over the fd: one fd, never the epoll fd at the same time.
             const entry = world.fds.get(ev.pid, ev.fd);
-            if (entry !== undefined) closed(world, out, ev.pid, ev.fd, entry.file, ev, (h) => h.pid !== ev.pid || h.fd !== ev.fd);
+            if (entry !== undefined) closed(world, out, ev.pid, ev.fd, entry.file, ev, (h) => h.pid !== ev.pid || h.fd !== ev.fd, () => true);
             return;
           }
           case 'fd.close.range':
@@ -124,13 +138,14 @@ export const epollStaleFd: Rule = {
             const closes = ev.kind === 'fd.cloexec' ? new Set(ev.fds) : undefined;
             const gone = (fd: number): boolean => (closes ? closes.has(fd) : ev.kind === 'fd.close.range' && fd >= ev.first && fd <= ev.last);
             for (const e of world.fds.entries(ev.pid)) {
-              if (gone(e.fd)) closed(world, out, ev.pid, e.fd, e.file, ev, (h) => h.pid !== ev.pid || !gone(h.fd));
+              if (gone(e.fd)) closed(world, out, ev.pid, e.fd, e.file, ev, (h) => h.pid !== ev.pid || !gone(h.fd), (epfd) => epfd !== undefined && !gone(epfd));
             }
             return;
           }
           case 'task.exit':
-            // Every fd of the process closes; only descriptors of other processes can keep a file.
-            for (const e of world.fds.entries(ev.pid)) closed(world, out, ev.pid, e.fd, e.file, ev, (h) => h.pid !== ev.pid);
+            // Every fd of the process closes (its epoll fds too): only descriptors of other
+            // processes can keep a file, and only later evidence shows the epitem stayed.
+            for (const e of world.fds.entries(ev.pid)) closed(world, out, ev.pid, e.fd, e.file, ev, (h) => h.pid !== ev.pid, () => false);
             return;
           case 'fd.closed': {
             for (const epi of [...(byFd.get(fdKey(ev.pid, ev.fd)) ?? [])]) {
@@ -165,6 +180,7 @@ export const epollStaleFd: Rule = {
           }
           case 'ep.remove':
             forget(ev.epi);
+            epfdOf.delete(ev.epi);
             return;
           case 'file.lastref':
           case 'file.release':
@@ -183,6 +199,7 @@ export const epollStaleFd: Rule = {
         }
         pending.clear();
         byFd.clear();
+        epfdOf.clear();
       },
     };
   },
