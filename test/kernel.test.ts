@@ -108,7 +108,8 @@ for (const kernel of ['6.1', '6.12'] as const) {
 
     it('epoll.stale-fd: close_range() and close-on-exec at execve close the registered fd too', () => {
       const range = flagsBy(report, 'epoll.stale-fd', 'lt-rangestale');
-      expect(range.map((f) => f.message)).toEqual([expect.stringMatching(/closed by close_range\(\).*as fd 200 /)]);
+      // close_range may close the epoll fd too: flagged on later evidence, here the number's reuse.
+      expect(range.map((f) => f.message)).toEqual([expect.stringMatching(/closed by close_range\(\).*as fd 200 .*now names another file/)]);
       const exec = flagsBy(report, 'epoll.stale-fd', 'lt-execstale');
       expect(exec.length, JSON.stringify(exec.map((f) => f.message))).toBeGreaterThan(0);
       expect(exec[0]!.message).toMatch(/at execve \(close-on-exec\)/);

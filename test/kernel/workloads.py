@@ -74,16 +74,19 @@ def dup2_stale():
 
 
 def close_range_stale():
-    """dup, then close_range(2) over the registered fd (not the dup): epoll.stale-fd through close_range."""
+    """dup, then close_range(2) over the registered fd (not the dup), whose number a new pipe then
+    takes: epoll.stale-fd through close_range."""
     ep = select.epoll()
     r, w = os.pipe()
     ep.register(r, select.EPOLLIN)
     r2 = os.dup2(r, 200)
     if libc.syscall(436, r, r, 0) != 0:  # SYS_close_range
         raise OSError(ctypes.get_errno(), 'close_range')
+    o_r, o_w = os.pipe()  # takes the closed number
+    assert o_r == r, f'the lowest free fd is reused: {o_r} != {r}'
     os.write(w, b'x')
     assert ep.poll(0.5), 'the pipe is still registered'
-    for fd in (r2, w):
+    for fd in (r2, w, o_r, o_w):
         os.close(fd)
     ep.close()
 
