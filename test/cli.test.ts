@@ -29,7 +29,7 @@ describe('lifetrace CLI', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/\[error\] epoll\.poll-on-dying-file: 1 flag\(s\)/);
     expect(r.stdout).toMatch(/thread 001: epoll calling ->poll\(\)/);
-    expect(r.stdout).toMatch(/cpu0 app\[100\/100\] ep_item_poll: ->poll of file 0x[0-9a-f]+ via epitem/);
+    expect(r.stdout).toMatch(/cpu0 app\[100\/100\] pipe_poll: pipe_poll\(file 0x[0-9a-f]+\) entered, count=0, inside ep_item_poll/);
   });
 
   it('analyze --json prints one object of the documented shape', async () => {

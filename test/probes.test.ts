@@ -14,7 +14,7 @@ import { HEAD } from '../server/decode/fields.js';
 import { FAMILIES } from '../server/model/events.js';
 import { Btf } from '../server/probes/btf.js';
 import { bpftraceVersion, ensureTracingMounts } from '../server/probes/host.js';
-import { DEFAULT_PROFILE, profileFromBtf, type KernelProfile } from '../server/probes/profile.js';
+import { DEFAULT_PROFILE, POLL_TARGETS, profileFromBtf, type KernelProfile } from '../server/probes/profile.js';
 import { renderFamily, renderProgram, renderScript, scriptSource, STACK_DEPTH, withStacks } from '../server/probes/scripts.js';
 import { KPROBE_FAMILIES } from '../server/model/events.js';
 
@@ -70,6 +70,17 @@ describe('probe scripts match the decoders', () => {
     expect(out).toContain('printf("newrec\\t%llu\\t%u\\t%d\\t%d\\t%lx\\t%s\\t\\n%s", nsecs, cpu, pid, tid,\n         arg0, comm, kstack(16));');
     expect(out).toContain('printf("newrec_r\\t%llu\\t%u\\t%d\\t%d\\t%s\\t\\nreturn%s", nsecs, cpu, pid, tid, comm, kstack(16));');
     expect(() => withStacks('kprobe:f\n{\n  printf("odd\\t%llu\\t%s", comm, nsecs);\n}', 'test')).toThrow(/record "odd" does not end in comm/);
+  });
+
+  it("epoll.bt probes each of POLL_TARGETS, and tells ep_item_poll's end which of them are probed", () => {
+    const src = scriptSource('epoll');
+    const probed = [...src.matchAll(/^kprobe:([a-z_]+_poll)$/gm)].map((m) => m[1]);
+    expect(probed).toEqual([...POLL_TARGETS]);
+    const two = renderScript(src, { ...DEFAULT_PROFILE, pollTargets: ['pipe_poll', 'sock_poll'] });
+    expect(two).toContain('($fn == kaddr("pipe_poll") || $fn == kaddr("sock_poll"))');
+    // Without the kernel's symbols no ->poll() counts as probed: such flags say "cannot tell".
+    expect(renderScript(src, DEFAULT_PROFILE)).toMatch(/ksym\(\$fn\), comm\);/);
+    expect(renderScript(src, DEFAULT_PROFILE)).toContain('@ep_polled[tid], 0, (uint32)retval');
   });
 
   it('renders every placeholder for both generations of struct file', () => {

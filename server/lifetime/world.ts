@@ -103,6 +103,14 @@ export class World {
       case 'fd.close':
         this.fds.close(ev.pid, ev.fd);
         return;
+      case 'fd.closed':
+        return;
+      case 'fd.close.range':
+        for (const e of this.fds.entries(ev.pid)) if (e.fd >= ev.first && e.fd <= ev.last) this.fds.close(ev.pid, e.fd);
+        return;
+      case 'fd.cloexec':
+        for (const fd of ev.fds) this.fds.close(ev.pid, fd);
+        return;
       case 'file.lastref': {
         const f = this.useFile(ev.file, ev);
         if (f) {
@@ -199,6 +207,11 @@ export class World {
         this.useFile(ev.file, ev);
         return;
       }
+      case 'ep.poll.done':
+      case 'target.poll':
+        // Records about a dying file's ->poll(): evidence for the rules, no change of state (the
+        // file may be freed already: that is what they are about, not a use of lifetrace's making).
+        return;
 
       case 'dentry.alloc': {
         const d = this.dentries.birth(ev.dentry, ev, 'live');

@@ -1,5 +1,19 @@
 /** probes/file.bt: struct file births and deaths, fd tables, fork and exit. */
-import type { FamilyDecoder } from '../fields.js';
+import type { FamilyDecoder, RecordFields } from '../fields.js';
+
+/** The fds whose bits are set in four 64-bit words printed in hex (fields i..i+3). */
+function bitsSet(r: RecordFields, i: number): number[] {
+  const fds: number[] = [];
+  for (let w = 0; w < 4; w++) {
+    const word = r.addr(i + w);
+    // From the last hex digit up: 4 bits per digit.
+    for (let d = 0; d < word.length; d++) {
+      const v = parseInt(word[word.length - 1 - d]!, 16);
+      for (let b = 0; b < 4; b++) if (v & (1 << b)) fds.push(w * 64 + d * 4 + b);
+    }
+  }
+  return fds.sort((a, b) => a - b);
+}
 
 export const fileDecoder: FamilyDecoder = {
   family: 'file',
@@ -8,6 +22,13 @@ export const fileDecoder: FamilyDecoder = {
     { tag: 'open', fn: 'vfs_open', fields: 3, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.open', fn, file: r.addr(0), dentry: r.addr(1), parent: r.addr(2) }) },
     { tag: 'fdi', fn: 'fd_install', fields: 2, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.install', fn, fd: r.int(0), file: r.addr(1) }) },
     { tag: 'fdc', fn: 'close', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.close', fn, fd: r.int(0) }) },
+    { tag: 'fdc_r', fn: 'close', fields: 3, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.closed', fn, fd: r.int(0), file: r.addr(1), count: r.int(2) }) },
+    // dup2()/dup3() over a followed fd: its close, what the file was left with, the new file there.
+    { tag: 'dupc', fn: 'dup2', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.close', fn, fd: r.int(0) }) },
+    { tag: 'dupc_r', fn: 'dup2', fields: 3, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.closed', fn, fd: r.int(0), file: r.addr(1), count: r.int(2) }) },
+    { tag: 'dupi', fn: 'dup2', fields: 2, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.install', fn, fd: r.int(0), file: r.addr(1) }) },
+    { tag: 'fdcr', fn: 'close_range', fields: 2, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.close.range', fn, first: r.int(0), last: r.int(1) }) },
+    { tag: 'cloexec', fn: 'do_close_on_exec', fields: 4, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.cloexec', fn, fds: bitsSet(r, 0) }) },
     { tag: 'last', fn: 'fput', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'file.lastref', fn, file: r.addr(0) }) },
     {
       tag: 'fput', fn: '__fput', fields: 4,
