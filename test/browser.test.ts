@@ -253,7 +253,7 @@ describe('dashboard in a browser', () => {
     await rows(page).and(page.locator(`[data-id="${flag!.id}"]`)).click();
     const drill = page.getByTestId('drilldown');
     await drill.getByTestId('drilldown-guard').waitFor();
-    await expect(drill.getByTestId('drilldown-guard-fix').textContent()).resolves.toBe(detail.guard.fix);
+    await expect(drill.getByTestId('drilldown-guard-fix').textContent()).resolves.toBe(detail.guard!.fix);
     await expect(drill.getByTestId('drilldown-guard-state').textContent()).resolves.toBe('yes');
     await expect(drill.getByTestId('drilldown-guard-how').textContent()).resolves.toBe('(fixture: d4f4de5e5ef8 yes)');
     await expect(drill.getByTestId('drilldown-guard').textContent()).resolves.toBe(

@@ -119,8 +119,8 @@ function structureProblems(trace: Trace): string[] {
 const flagInstants = (t: Trace) => t.traceEvents.filter((e) => e.ph === 'i' && e.cat === 'flag');
 const ruleCounts = (flags: { rule: string; count: number }[]): string[] => flags.map((f) => `${f.rule} x${f.count}`).sort();
 const instantCounts = (t: Trace): string[] => ruleCounts(flagInstants(t).map((e) => e.args as { rule: string; count: number }));
-type Guarded = { rule: string; guard: { fix: string; state: string; how: string } };
-const guardsOf = (flags: Guarded[]): string[] => flags.map((f) => `${f.rule} guarded by ${f.guard.fix}: ${f.guard.state} (${f.guard.how})`).sort();
+type Guarded = { rule: string; guard: { fix: string; state: string; how: string } | null };
+const guardsOf = (flags: Guarded[]): string[] => flags.map((f) => (f.guard ? `${f.rule} guarded by ${f.guard.fix}: ${f.guard.state} (${f.guard.how})` : `${f.rule}: no fix`)).sort();
 
 describe('export --format perfetto', () => {
   it.each(readdirSync(rulesDir).filter((n) => n.endsWith('.trace')))('%s: sound structure, the flags of analyze', async (name) => {

@@ -25,7 +25,7 @@ export interface ProbesReport {
   rules: RuleCoverage[];
   /** Which historical fixes this kernel carries, decided from its own facts (as a capture header records them). */
   fixes: FixChecks;
-  /** Per rule: its fix and whether this kernel carries it (kernel-level; a flag may decide its own). */
+  /** Per rule that names a fix: the fix and whether this kernel carries it (kernel-level; a flag may decide its own). */
   guards: (Guard & { rule: string })[];
 }
 
@@ -50,7 +50,8 @@ export async function probesReport(families: Family[] | undefined): Promise<Prob
   const program = resolveProgram(families ?? defaultFamilies(facts), facts);
   return {
     kernel: facts.release, kprobes: facts.kprobes, profile: program.profile, points: program.points, rules: ruleCoverage(program.tags),
-    fixes: program.fixes, guards: RULES.map((r) => ({ rule: r.id, ...kernelGuardOf(r, program.fixes) })),
+    fixes: program.fixes,
+    guards: RULES.flatMap((r) => { const g = kernelGuardOf(r, program.fixes); return g ? [{ rule: r.id, ...g }] : []; }),
   };
 }
 
@@ -64,7 +65,7 @@ export function renderProbes(r: ProbesReport): string {
   for (const c of r.rules) {
     out.push(`  ${c.id.padEnd(36)} ${c.status.padEnd(9)}${c.missing.length ? ` missing ${c.missing.join(', ')}` : ''}`);
     const g = r.guards?.find((x) => x.rule === c.id);
-    if (g) out.push(`      ${formatGuard(g)}`);
+    out.push(`      ${g ? formatGuard(g) : 'no kernel fix applies (documented behaviour)'}`);
   }
   if (!r.kprobes) {
     out.push('', 'This kernel cannot attach kprobes: lifetrace falls back to syscall and sched tracepoints (family');

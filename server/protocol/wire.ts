@@ -266,7 +266,8 @@ export interface FlagDetail {
   title: string;
   explanation: string;
   thread: string;
-  guard: GuardView;
+  /** null when the rule names no fix (it flags documented behaviour). */
+  guard: GuardView | null;
   uncertainty: string[];
   evidence: EvidenceView[];
   objects: ObjectHistory[];

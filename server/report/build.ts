@@ -38,7 +38,8 @@ export interface FlagReport {
   message: string;
   thread: string;
   /** Whether this kernel carries the rule's fix, and how lifetrace knows. */
-  guard: Guard;
+  /** null when the rule names no fix (it flags documented behaviour). */
+  guard: Guard | null;
   evidence: EvidenceStep[];
 }
 
@@ -90,7 +91,7 @@ export function buildReport(a: Analysis): AnalysisReport {
     return {
       rule: f.rule, severity: f.severity, confidence: uncertainty.length > 0 ? 'uncertain' : 'certain', uncertainty,
       time: abs(f.time), offset_s: off(f.time), count: f.count, objects: f.objects.map(formatObject), message: f.message,
-      thread: `${f.thread}: ${THREADS[f.thread]}`, guard: { ...f.guard }, evidence: f.evidence.map(step),
+      thread: `${f.thread}: ${THREADS[f.thread]}`, guard: f.guard ? { ...f.guard } : null, evidence: f.evidence.map(step),
     };
   });
   flags.sort((x, y) => severityRank(y.severity) - severityRank(x.severity) || x.offset_s - y.offset_s || x.rule.localeCompare(y.rule));

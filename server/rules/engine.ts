@@ -2,7 +2,7 @@
 import type { EventKind, KernelEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 import type { World } from '../lifetime/world.js';
-import type { FlagSink, Rule, RuleInstance, RuleOptions } from './rule.js';
+import type { FlagSink, Guard, Rule, RuleInstance, RuleOptions } from './rule.js';
 import { KernelGuards } from './guards.js';
 
 /** The rules that look at one kind of event: those that named it, then those that look at all. */
@@ -19,7 +19,7 @@ export class RuleEngine {
   private readonly byRoute: (Watchers | undefined)[] = [];
 
   constructor(rules: readonly Rule[], options: RuleOptions, private readonly out: FlagSink, guards = new KernelGuards()) {
-    this.instances = rules.map((r) => r.create(options, { kernelGuard: () => guards.of(r) }));
+    this.instances = rules.map((r) => r.create(options, { kernelGuard: () => guards.of(r) ?? NO_FIX }));
     const named = (stage: 'before' | 'after', k: EventKind): RuleInstance[] =>
       this.instances.filter((i) => i.stage === stage && i.on !== 'all' && i.on.includes(k));
     const all = (stage: 'before' | 'after'): RuleInstance[] => this.instances.filter((i) => i.stage === stage && i.on === 'all');
@@ -63,3 +63,6 @@ export class RuleEngine {
     for (let i = 0; i < rs.length; i++) rs[i]!.observe(ev, world, this.out);
   }
 }
+
+/** Only rules that name a fix ask for their guard; one that names none gets this. */
+const NO_FIX: Guard = { fix: 'none named', state: 'unknown', how: 'the rule names no fix' };

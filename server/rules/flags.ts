@@ -19,7 +19,8 @@ export interface Flag {
   evidence: KernelEvent[];
   message: string;
   /** Whether this kernel carries the rule's fix: the flag's own decision, else the kernel-level one. */
-  guard: Guard;
+  /** Absent for a rule that names no fix (it flags documented behaviour). */
+  guard?: Guard;
 }
 
 export interface RuleCount {
@@ -62,7 +63,7 @@ export class FlagStore implements FlagSink {
     evidence.sort((a, b) => a.t - b.t || a.line - b.line);
     const flag: Flag = {
       rule: rule.id, severity, thread: rule.thread, key, count: 1, time: r.time, lastTime: r.time,
-      objects: r.objects, evidence, message: r.message, guard: r.guard ?? this.guards.of(rule),
+      objects: r.objects, evidence, message: r.message, ...guardField(r.guard ?? this.guards.of(rule)),
     };
     this.byKey.set(key, flag);
     for (const l of this.listeners) l(flag, true);
@@ -72,3 +73,5 @@ export class FlagStore implements FlagSink {
     return [...this.byKey.values()];
   }
 }
+
+const guardField = (g: Guard | undefined): { guard?: Guard } => (g === undefined ? {} : { guard: g });

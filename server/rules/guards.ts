@@ -7,11 +7,13 @@
 import { commitOf, fixChecksOf, type FixChecks, type Guard } from '../model/fixes.js';
 import type { RuleInfo } from './rule.js';
 
-/** What RuleInfo.fix says when a rule names none. */
-export const NO_FIX_NAMED = 'no fix named';
-
-export function kernelGuardOf(rule: RuleInfo, fixes: FixChecks | undefined): Guard {
-  const fix = rule.fix ?? NO_FIX_NAMED;
+/**
+ * undefined for a rule that names no fix: it flags documented behaviour (epoll's registration by
+ * <file, fd>, fork sharing, reaping in __fput), which no kernel change closes.
+ */
+export function kernelGuardOf(rule: RuleInfo, fixes: FixChecks | undefined): Guard | undefined {
+  const fix = rule.fix;
+  if (fix === undefined) return undefined;
   if (rule.fixedGuard) return { fix, ...rule.fixedGuard };
   const commit = commitOf(fix);
   const check = commit === undefined ? undefined : fixes?.[commit];
@@ -23,7 +25,7 @@ export function kernelGuardOf(rule: RuleInfo, fixes: FixChecks | undefined): Gua
 /** One analysis's kernel-level guards; the header comes after the rules were created. */
 export class KernelGuards {
   private fixes: FixChecks | undefined;
-  private readonly cache = new Map<string, Guard>();
+  private readonly cache = new Map<string, Guard | undefined>();
 
   /** The capture header, when the decoder reads it. */
   setHeader(header: Record<string, unknown> | undefined): void {
@@ -31,9 +33,8 @@ export class KernelGuards {
     this.cache.clear();
   }
 
-  of(rule: RuleInfo): Guard {
-    let g = this.cache.get(rule.id);
-    if (g === undefined) this.cache.set(rule.id, (g = kernelGuardOf(rule, this.fixes)));
-    return g;
+  of(rule: RuleInfo): Guard | undefined {
+    if (!this.cache.has(rule.id)) this.cache.set(rule.id, kernelGuardOf(rule, this.fixes));
+    return this.cache.get(rule.id);
   }
 }
