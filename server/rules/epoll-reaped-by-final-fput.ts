@@ -20,7 +20,9 @@ export const epollReapedByFinalFput: Rule = {
       const file = world.files.get(epi.data.file);
       const fput = world.fput.get(epi.data.file);
       out.raise(epollReapedByFinalFput, {
-        key: `${epiAddr}#${epi.gen}`,
+        // One flag per closing process, with a count: a server that closes its sockets without
+        // EPOLL_CTL_DEL does this thousands of times, and each is the normal path.
+        key: `${ev.pid}|${ev.comm}`,
         time: ev.t,
         objects: file ? [idOf(epi), idOf(file)] : [idOf(epi)],
         evidence: [epi.data.insert, fput, world.epRelease.get(ev.tid), ev],
