@@ -282,8 +282,13 @@ export class World {
       }
       case 'mark.put': {
         const m = this.use(this.marks, ev.mark, ev);
-        // The last reference: fsnotify_put_mark() unlinks it and frees it after an SRCU period.
-        if (m && ev.count === 1) this.marks.free(m, ev);
+        // Probably the last reference (the count is read at the put's entry): the free is mark.gone.
+        if (m && ev.count === 1) this.marks.setPhase(m, 'last-ref', ev);
+        return;
+      }
+      case 'mark.gone': {
+        const m = this.marks.get(ev.mark);
+        if (m) this.marks.free(m, ev);
         return;
       }
       case 'perm.wait':

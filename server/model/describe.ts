@@ -67,6 +67,7 @@ export function describeEvent(ev: KernelEvent): string {
     case 'mark.detach': return `mark ${hex(ev.mark)} detached`;
     case 'mark.destroy': return `mark ${hex(ev.mark)} destroyed`;
     case 'mark.free': return `mark ${hex(ev.mark)} freed (ALIVE cleared)`;
+    case 'mark.gone': return `mark ${hex(ev.mark)} memory freed by its group's ->free_mark()`;
     case 'mark.put': return `fsnotify_put_mark(mark ${hex(ev.mark)}) count=${ev.count}`;
     case 'perm.wait': return `permission event waits on user space; pins marks ${ev.marks.map(hex).join(', ') || '(none)'}`;
     case 'perm.wait.done': return ev.fn === 'sched_process_exit' ? 'the waiting task exited: its wait is over' : 'permission event answered';

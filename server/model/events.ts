@@ -112,7 +112,9 @@ export type MarkAdd = E<'mark.add', { mark: Addr; group: Addr }>;
 export type MarkDetach = E<'mark.detach', { mark: Addr }>;
 export type MarkDestroy = E<'mark.destroy', { mark: Addr }>;
 export type MarkFree = E<'mark.free', { mark: Addr }>;
-/** fsnotify_put_mark(); `count` is the reference count before the put. */
+/** The group's ->free_mark(): the mark's memory is freed (after the SRCU period). */
+export type MarkGone = E<'mark.gone', { mark: Addr }>;
+/** fsnotify_put_mark(); `count` is the reference count read at its entry (racy: a get may follow). */
 export type MarkPut = E<'mark.put', { mark: Addr; count: number }>;
 /** fsnotify_prepare_user_wait(): the marks of `iter` are pinned while user space decides. */
 export type PermWait = E<'perm.wait', { iter: Addr; marks: Addr[] }>;
@@ -136,7 +138,7 @@ export type KernelEvent =
   | EpPoll | EpPollDone | TargetPoll
   | DentryAlloc | DentryDelete | DentryKill | DentryPtyKill | DentryInvalidate | DentryRemoveTree
   | DentryPut | Readdir | ReaddirDone
-  | MarkAdd | MarkDetach | MarkDestroy | MarkFree | MarkPut | PermWait | PermWaitDone
+  | MarkAdd | MarkDetach | MarkDestroy | MarkFree | MarkGone | MarkPut | PermWait | PermWaitDone
   | EventfsCreate | EventfsRemove | EventfsLookup | EventfsOpen | TracefsRemove;
 
 // --- syscalls family (the fallback without kprobes): fd-level records, turned into the events

@@ -11,6 +11,8 @@ export const fsnotifyDecoder: FamilyDecoder = {
     { tag: 'm_detach', fn: 'fsnotify_detach_mark', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'mark.detach', fn, mark: r.addr(0) }) },
     { tag: 'm_destroy', fn: 'fsnotify_destroy_mark', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'mark.destroy', fn, mark: r.addr(0) }) },
     { tag: 'm_free', fn: 'fsnotify_free_mark', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'mark.free', fn, mark: r.addr(0) }) },
+    // ->free_mark() of the mark's group (inotify, fanotify or dnotify): the memory goes.
+    { tag: 'm_gone', fn: '->free_mark', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'mark.gone', fn, mark: r.addr(0) }) },
     { tag: 'm_put', fn: 'fsnotify_put_mark', fields: 2, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'mark.put', fn, mark: r.addr(0), count: r.int(1) }) },
     {
       // iter_info->marks[] has one slot per iterator type (inode, vfsmount, sb, parent); 0 = empty.
