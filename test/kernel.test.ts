@@ -186,7 +186,8 @@ for (const kernel of ['6.1', '6.12'] as const) {
       }
       const [reaped] = flagsBy(report, 'epoll.reaped-by-final-fput', 'lt-reaped');
       const [ins, fput, freed] = reaped!.evidence;
-      expect(ins!.stack).toContain(expect.stringMatching(/^do_epoll_ctl\+\d+$/));
+      const has = (stack: string[] | undefined, fn: string): boolean => (stack ?? []).some((fr) => fr.startsWith(`${fn}+`));
+      expect(has(ins!.stack, 'do_epoll_ctl'), JSON.stringify(ins!.stack)).toBe(true);
       expect(ins!.stack![0]).toMatch(/^ep_ptable_queue_proc\+\d+$/);
       expect(fput!.stack![0]).toMatch(/^__fput\+\d+$/);
       expect(fput!.stack_at).toBeUndefined();
@@ -194,7 +195,7 @@ for (const kernel of ['6.1', '6.12'] as const) {
       expect(freed!.stack_at).toBe('return');
       expect(freed!.stack![0]).not.toMatch(/^__fput\+/);
       const [xdel] = flagsBy(report, 'epoll.cross-process-del', 'lt-xdel-child');
-      expect(xdel!.evidence.at(-1)!.stack).toContain(expect.stringMatching(/^do_epoll_ctl\+\d+$/));
+      expect(has(xdel!.evidence.at(-1)!.stack, 'do_epoll_ctl'), JSON.stringify(xdel!.evidence.at(-1)!.stack)).toBe(true);
     });
 
     it('a clean workload raises no warning or error, and nothing is a use after free', () => {
