@@ -8,7 +8,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { buildInitramfs, GUEST_XCH } from './initramfs.js';
+import { GUEST_XCH, initramfsFor } from './initramfs.js';
 import { fetchKernel, VmSetupError, type GuestKernel, type UnpackedKernel } from './kernels.js';
 
 export interface GuestJob {
@@ -41,8 +41,7 @@ export async function prepareGuest(k: GuestKernel, log: (s: string) => void = ()
   const r = await execa('sh', ['-c', 'command -v qemu-system-x86_64'], { reject: false });
   if (r.exitCode !== 0) throw new VmSetupError('qemu-system-x86_64 is missing: apt-get install qemu-system-x86');
   const kernel = await fetchKernel(k, log);
-  const initrd = join(kernel.modulesDir, '..', '..', '..', '..', 'initrd.gz');
-  if (!existsSync(initrd)) await buildInitramfs(kernel, initrd);
+  const initrd = await initramfsFor(kernel);
   return { kernel, initrd };
 }
 

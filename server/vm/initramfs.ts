@@ -5,12 +5,13 @@
  * stress-ng unchanged) and powers off.
  */
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { cpioNewc, DIR, EXEC, FILE, type CpioEntry } from './cpio.js';
-import { VmSetupError, type UnpackedKernel } from './kernels.js';
+import { cacheDir, VmSetupError, type UnpackedKernel } from './kernels.js';
 
 /** What the 9p filesystem needs, leaves last; built-in ones (6.12: virtio_pci, fscache) are skipped. */
 const WANTED = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p'];
@@ -32,6 +33,7 @@ ${bb} mkdir -p /proc /sys /dev /host
 ${bb} mount -t proc proc /proc
 ${bb} mount -t sysfs sys /sys
 ${bb} hostname lifetrace-guest
+${bb} ip link set lo up || echo "lifetrace-guest: cannot bring up lo"
 ${bb} mount -t devtmpfs dev /dev
 ${modules.map((m) => `${bb} insmod /modules/${m}.ko`).join('\n')}
 ${bb} mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 host /host || { echo "lifetrace-guest: cannot mount host root"; ${bb} poweroff -f; }
@@ -89,17 +91,32 @@ async function builtIn(k: UnpackedKernel, m: string): Promise<boolean> {
   return b.split('\n').some((l) => l.endsWith(`/${m}.ko`));
 }
 
-export async function buildInitramfs(k: UnpackedKernel, out: string): Promise<void> {
+/**
+ * The initramfs for a kernel, built once into the cache. Its name is a hash of what goes in (the
+ * init script and the module files), so a changed init never boots from a stale image, and guests
+ * of different lifetrace versions sharing the cache do not overwrite each other's.
+ */
+export async function initramfsFor(k: UnpackedKernel): Promise<string> {
   if (!existsSync(BUSYBOX)) throw new VmSetupError(`${BUSYBOX} is missing: apt-get install busybox-static`);
+  const modules = await moduleFiles(k);
+  const init = initScript(modules.map((m) => m.name));
+  const hash = createHash('sha256').update(init);
+  for (const m of modules) hash.update(m.name).update(m.data);
+  const dir = join(cacheDir(), 'initrd');
+  const out = join(dir, `${k.release}-${hash.digest('hex').slice(0, 16)}.gz`);
+  if (existsSync(out)) return out;
   const busybox = await readFile(BUSYBOX);
   if (busybox.includes(Buffer.from('/lib64/ld-linux'))) throw new VmSetupError(`${BUSYBOX} is not static: apt-get install busybox-static`);
-  const modules = await moduleFiles(k);
   const entries: CpioEntry[] = [
     { path: 'bin', mode: DIR },
     { path: 'bin/busybox', mode: EXEC, data: busybox },
     { path: 'modules', mode: DIR },
     ...modules.map((m) => ({ path: `modules/${m.name}.ko`, mode: FILE, data: m.data })),
-    { path: 'init', mode: EXEC, data: Buffer.from(initScript(modules.map((m) => m.name))) },
+    { path: 'init', mode: EXEC, data: Buffer.from(init) },
   ];
-  await writeFile(out, gzipSync(cpioNewc(entries)));
+  await mkdir(dir, { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  await writeFile(tmp, gzipSync(cpioNewc(entries)));
+  await rename(tmp, out); // whole or not at all: another process may be booting the same kernel
+  return out;
 }
