@@ -146,5 +146,10 @@ export async function ltpTests(root: string, groups: readonly LtpGroup[]): Promi
   return tests;
 }
 
-/** The comm (task name, 15 bytes) a test's processes carry: its binary's name. */
-export const ltpComm = (t: LtpTest): string => t.argv[0]!.slice(0, 15);
+/**
+ * The comms (task names, 15 bytes) a group's processes carry: its binaries' names (a test forks
+ * without renaming; a helper it execs, such as fanotify_child, is one of the group's binaries).
+ */
+export async function ltpComms(root: string, g: LtpGroup): Promise<string[]> {
+  return [...(await binaries(root, g)).keys()].map((b) => b.slice(0, 15));
+}
