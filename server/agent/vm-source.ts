@@ -7,7 +7,7 @@ import { Tail } from '../capture/tail.js';
 import type { Family } from '../model/events.js';
 import { CaptureError } from '../record/record.js';
 import type { StressPreset } from '../record/stress.js';
-import { runLifetraceInGuest } from '../vm/command.js';
+import { captureBudgetS, runLifetraceInGuest } from '../vm/command.js';
 import { GUEST_XCH } from '../vm/guest.js';
 import type { GuestKernel } from '../vm/kernels.js';
 import { rulesFor, tagsOfFamilies, type LineSource } from './sources.js';
@@ -15,7 +15,7 @@ import { rulesFor, tagsOfFamilies, type LineSource } from './sources.js';
 export interface VmOptions {
   kernel: GuestKernel;
   families?: Family[] | undefined;
-  /** What the guest runs while tracing: at least one of these (the guest cannot be told to stop). */
+  /** What the guest runs while tracing: at least one of these. */
   durationS?: number | undefined;
   stress?: StressPreset | undefined;
   command?: string[] | undefined;
@@ -35,7 +35,7 @@ export async function vmSource(o: VmOptions): Promise<LineSource> {
   const abort = new AbortController();
   let file: string | undefined;
   const guest = runLifetraceInGuest(o.kernel, argv, {
-    timeoutS: 240 + (o.durationS ?? 60) * 3, log: o.log, cwd: process.cwd(), signal: abort.signal,
+    timeoutS: captureBudgetS(o), log: o.log, cwd: process.cwd(), signal: abort.signal,
     onBoot: (xch) => { file = join(xch, 'capture.ljsonl'); },
   });
   let finished = false;

@@ -6,6 +6,7 @@ import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../record/str
 import { GUEST_XCH } from '../vm/guest.js';
 import { parse, positiveNumber, UsageError } from './args.js';
 import { runGuestCommand } from './guest.js';
+import { captureBudgetS } from '../vm/command.js';
 import { parseFamilies, parseKernel } from './probes.js';
 
 export const CAPTURE_USAGE = `usage: lifetrace capture --out FILE [--duration S] [--families a,b] [--stress PRESET] [--vm [--kernel 6.1|6.12]] [-- CMD ARGS...]
@@ -46,34 +47,78 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
     if (durationS !== undefined) guestArgv.push('--duration', String(durationS));
     if (stress) guestArgv.push('--stress', stress);
     if (command) guestArgv.push('--', ...command);
-    const budget = 240 + (durationS ?? 60) * 3;
-    const r = await runGuestCommand(kernel, guestArgv, { timeoutS: budget, log: (s) => process.stderr.write(s + '\n'), cwd: process.cwd() });
-    // The guest prints where it wrote the capture inside the guest; the path that counts comes below.
-    process.stderr.write(r.jobLog.split('\n').filter((l) => l !== guestOut).join('\n'));
-    if (r.exitCode !== 0) throw new UsageError(`the capture in the ${kernel} guest failed (exit ${String(r.exitCode)})`);
-    await copyFile(join(r.xch, basename(guestOut)), out);
-    print(`${out}\n`);
-    return 0;
+    const budget = captureBudgetS({ durationS, stress, command });
+    const stop = interruptible('the guest\'s capture', true);
+    try {
+      const r = await runGuestCommand(kernel, guestArgv, {
+        timeoutS: budget, log: (s) => process.stderr.write(s + '\n'), cwd: process.cwd(), signal: stop.signal, kill: stop.kill,
+        // The command's output as it comes, but where the guest wrote the capture inside the guest:
+        // the path that counts is printed below.
+        onLog: (l) => { if (l !== guestOut) process.stderr.write(l + '\n'); },
+      });
+      // The capture is written whatever the command's status: the failing run is the one that matters.
+      if (!r.stdout.split('\n').includes(guestOut)) throw new UsageError(`the capture in the ${kernel} guest failed (exit ${String(r.exitCode)})`);
+      await copyFile(join(r.xch, basename(guestOut)), out);
+      print(`${out}\n`);
+      return r.exitCode ?? 1;
+    } finally {
+      stop.dispose();
+    }
   } else if (values.kernel) throw new UsageError('--kernel goes with --vm');
 
-  const abort = new AbortController();
-  const onSigint = (): void => abort.abort();
-  process.once('SIGINT', onSigint);
+  const stop = interruptible('the capture', false);
   const tty = process.stderr.isTTY;
   const show = (p: Progress): void => {
     if (tty) process.stderr.write(`\r  events ${p.events}  lost ${p.lost}  ${p.seconds.toFixed(1)} s `);
   };
   try {
     const r = await recordCapture({
-      out, families, durationS, command, stress: stress as StressPreset | undefined, signal: abort.signal,
+      out, families, durationS, command, stress: stress as StressPreset | undefined, signal: stop.signal,
       onProgress: show, log: (s) => process.stderr.write(s + '\n'),
     });
     if (tty) process.stderr.write('\n');
-    process.stderr.write(`lifetrace: ${r.events} events, ${r.lost} lost in ${r.seconds.toFixed(1)} s of tracing on ${r.kernel}${r.commandExit !== undefined ? `; command exited ${r.commandExit}` : ''}\n`);
+    process.stderr.write(`lifetrace: ${r.events} events, ${r.lost} lost in ${r.seconds.toFixed(1)} s of tracing on ${r.kernel}${r.commandExit !== undefined ? `; command exited ${r.commandExit}` : ''}${r.interrupted ? '; stopped by Ctrl-C' : ''}\n`);
     for (const e of r.bpftraceErrors) process.stderr.write(`bpftrace: ${e}\n`);
     print(`${r.out}\n`);
-    return r.commandExit !== undefined && r.commandExit !== 0 ? 1 : 0;
+    return captureStatus(r);
   } finally {
-    process.off('SIGINT', onSigint);
+    stop.dispose();
   }
+}
+
+/**
+ * What `capture` exits with, the capture being written: the command's own status when it ended on
+ * its own (so `capture -- make check` fails as `make check` does), 130 when Ctrl-C stopped it (as a
+ * shell reports an interrupted command), else 0 (--duration or a stress preset ended the run).
+ * Inside a guest this is the job's status, which the host's `capture --vm` exits with.
+ */
+export function captureStatus(r: { commandExit?: number | undefined; interrupted: boolean }): number {
+  if (r.commandExit !== undefined) return r.commandExit;
+  return r.interrupted ? 130 : 0;
+}
+
+/**
+ * Ctrl-C (SIGINT) and SIGTERM: the first asks for a clean stop (what was captured is kept); a
+ * second one aborts `kill` (a guest that does not answer), or, with nothing to kill, ends lifetrace
+ * as a signal does.
+ */
+function interruptible(what: string, guest: boolean): { signal: AbortSignal; kill: AbortSignal; dispose(): void } {
+  const stop = new AbortController();
+  const kill = new AbortController();
+  const on = (): void => {
+    if (!stop.signal.aborted) {
+      process.stderr.write(`\nlifetrace: stopping ${what} (again to ${guest ? 'kill the guest' : 'quit at once'})\n`);
+      stop.abort();
+    } else if (guest) kill.abort();
+    else process.exit(130);
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return {
+    signal: stop.signal, kill: kill.signal,
+    dispose() {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+    },
+  };
 }

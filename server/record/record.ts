@@ -4,7 +4,7 @@
  * header, then bpftrace's lines exactly as printed).
  */
 import { createWriteStream } from 'node:fs';
-import { cpus, hostname } from 'node:os';
+import { constants as osConstants, cpus, hostname } from 'node:os';
 import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import type { Writable } from 'node:stream';
@@ -53,7 +53,10 @@ export interface RecordResult extends Progress {
   lines: number;
   kernel: string;
   points: ProbePoint[];
+  /** The command's exit status (128 + N when killed by signal N), when it ended on its own. */
   commandExit?: number | undefined;
+  /** Stopped by the caller's signal (Ctrl-C), before or after the probes attached. */
+  interrupted: boolean;
   stressExit?: number | undefined;
   bpftraceErrors: string[];
   /** Seconds from starting bpftrace to every probe attached (compiling and attaching; long under TCG). */
@@ -128,28 +131,47 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
 
   let commandExit: number | undefined;
   let stressExit: number | undefined;
+  let interrupted = false;
+  let durationTimer: NodeJS.Timeout | undefined;
+  // Ctrl-C may come while bpftrace still compiles and attaches (a minute under TCG): it stops there.
+  const stopRequested = new Promise<void>((res) => {
+    if (o.signal?.aborted) res();
+    else o.signal?.addEventListener('abort', () => res(), { once: true });
+  });
+  void stopRequested.then(() => { interrupted = true; });
   try {
-    await bt.attached;
-    attachedAt = Date.now();
-    log(`lifetrace: probes attached on ${kernel} (in ${((attachedAt - started) / 1000).toFixed(1)} s)`);
-    const until: Promise<unknown>[] = [];
-    const abort = new AbortController();
-    o.signal?.addEventListener('abort', () => abort.abort(), { once: true });
-    if (o.stress) {
-      const seconds = o.durationS ?? o.stressSeconds ?? 10;
-      const stress = execa('stress-ng', stressArgs(o.stress, seconds, o.stressMetrics), { reject: false, stdin: 'ignore', cancelSignal: abort.signal, all: true })
-        .then((r) => { stressExit = r.exitCode; });
-      if (!o.command) until.push(stress);
+    await Promise.race([bt.attached, stopRequested]);
+    if (!interrupted) {
+      attachedAt = Date.now();
+      log(`lifetrace: probes attached on ${kernel} (in ${((attachedAt - started) / 1000).toFixed(1)} s)`);
+      const until: Promise<unknown>[] = [];
+      const abort = new AbortController();
+      void stopRequested.then(() => abort.abort());
+      if (o.stress) {
+        const seconds = o.durationS ?? o.stressSeconds ?? 10;
+        const stress = execa('stress-ng', stressArgs(o.stress, seconds, o.stressMetrics), { reject: false, stdin: 'ignore', cancelSignal: abort.signal, all: true })
+          .then((r) => { stressExit = r.exitCode; });
+        if (!o.command) until.push(stress);
+      }
+      let command: Promise<void> | undefined;
+      if (o.command) {
+        const [cmd, ...args] = o.command;
+        until.push(command = execa(cmd!, args, { reject: false, stdio: 'inherit', cancelSignal: abort.signal }).then((r) => {
+          // Only a command that ended on its own has a status of its own: one this capture ended
+          // (--duration, Ctrl-C) has none to report.
+          if (!r.isCanceled) commandExit = r.exitCode ?? 128 + (r.signal ? osConstants.signals[r.signal] : 0);
+        }));
+      }
+      if (o.durationS !== undefined && !o.stress) until.push(new Promise((r) => { durationTimer = setTimeout(r, o.durationS! * 1000); }));
+      if (until.length === 0) until.push(new Promise(() => {})); // until Ctrl-C
+      await Promise.race([...until, once(abort.signal, 'abort'), bt.done]);
+      // A timer left running would hold the process (and a guest) until --duration had passed.
+      clearTimeout(durationTimer);
+      abort.abort();
+      await command; // its last events come before the probes stop
     }
-    if (o.command) {
-      const [cmd, ...args] = o.command;
-      until.push(execa(cmd!, args, { reject: false, stdio: 'inherit', cancelSignal: abort.signal }).then((r) => { commandExit = r.exitCode; }));
-    }
-    if (o.durationS !== undefined && !o.stress) until.push(new Promise((r) => setTimeout(r, o.durationS! * 1000)));
-    if (until.length === 0) until.push(new Promise(() => {})); // until Ctrl-C
-    await Promise.race([...until, once(abort.signal, 'abort'), bt.done]);
-    abort.abort();
   } catch (e) {
+    clearTimeout(durationTimer);
     clearInterval(ticker);
     await bt.stop();
     sink.end();
@@ -165,7 +187,7 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   const stopped = Date.now();
   progress.seconds = (stopped - (attachedAt ?? stopped)) / 1000;
   return {
-    ...progress, out: o.out, lines, kernel, points: program.points, commandExit, stressExit, bpftraceErrors: errors,
+    ...progress, out: o.out, lines, kernel, points: program.points, commandExit, stressExit, interrupted, bpftraceErrors: errors,
     attachSeconds: ((attachedAt ?? stopped) - started) / 1000,
   };
 }

@@ -4,10 +4,11 @@
  * and an exchange folder read-write; it has no network device.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { Tail } from '../capture/tail.js';
 import { GUEST_XCH, initramfsFor } from './initramfs.js';
 import { fetchKernel, VmSetupError, type GuestKernel, type UnpackedKernel } from './kernels.js';
 
@@ -15,16 +16,30 @@ export interface GuestJob {
   kernel: GuestKernel;
   /** sh script run chrooted into the host's root; GUEST_XCH is its exchange folder. */
   script: string;
-  timeoutS: number;
+  /** Undefined: the job runs as long as it runs. */
+  timeoutS?: number;
   /** Files to put in the exchange folder before boot (name -> content). */
   files?: Record<string, string>;
   memoryMb?: number;
   cpus?: number;
   /** Called with the host path of the exchange folder as each boot starts (to follow its files live). */
   onBoot?(xch: string): void;
-  /** Aborting stops the guest. */
+  /** Called with each line of the job's output (stdout and stderr) as it comes. */
+  onLog?(line: string): void;
+  /**
+   * Aborting asks the job to stop: the file STOP_FILE appears in its exchange folder (guest-run
+   * passes it on as SIGINT, and a capture ends as on Ctrl-C, keeping what it recorded). A guest
+   * still running STOP_GRACE_S later is killed.
+   */
   signal?: AbortSignal;
+  /** Aborting kills the guest at once. */
+  kill?: AbortSignal;
 }
+
+/** The file in the exchange folder that asks the job to stop. */
+export const STOP_FILE = 'stop';
+/** How long a guest asked to stop may take: bpftrace may still be attaching (a minute under TCG). */
+const STOP_GRACE_S = 180;
 
 export interface GuestResult {
   kernel: UnpackedKernel;
@@ -56,7 +71,7 @@ export async function runInGuest(job: GuestJob, log: (s: string) => void = () =>
   let consoles = '';
   for (let attempt = 1; ; attempt++) {
     const r = await bootOnce(job, kernel, initrd);
-    if (r.exitCode !== undefined || r.jobStarted || !/Kernel panic/.test(r.console) || attempt === 3 || job.signal?.aborted) {
+    if (r.exitCode !== undefined || r.jobStarted || !/Kernel panic/.test(r.console) || attempt === 3 || job.signal?.aborted || job.kill?.aborted) {
       return { ...r, console: consoles + r.console, seconds: (Date.now() - started) / 1000 };
     }
     log(`lifetrace: the guest kernel panicked while booting (attempt ${attempt}); booting again`);
@@ -69,14 +84,39 @@ async function bootOnce(job: GuestJob, kernel: UnpackedKernel, initrd: string): 
   await writeFile(join(xch, 'job.sh'), job.script, { mode: 0o755 });
   for (const [name, content] of Object.entries(job.files ?? {})) await writeFile(join(xch, name), content);
   job.onBoot?.(xch);
-  const qemu = await execa('qemu-system-x86_64', [
+  const kill = new AbortController();
+  const onKill = (): void => kill.abort();
+  job.kill?.addEventListener('abort', onKill);
+  let grace: NodeJS.Timeout | undefined;
+  const onStop = (): void => {
+    void writeFile(join(xch, STOP_FILE), '').catch(() => {});
+    grace = setTimeout(onKill, STOP_GRACE_S * 1000);
+  };
+  if (job.signal?.aborted) onStop();
+  else job.signal?.addEventListener('abort', onStop, { once: true });
+  const child = execa('qemu-system-x86_64', [
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-m', `${job.memoryMb ?? 2048}M`, '-smp', String(job.cpus ?? 2),
     '-kernel', kernel.vmlinuz, '-initrd', initrd,
     '-append', 'console=ttyS0 quiet panic=-1 lsm=',
     '-nographic', '-no-reboot', '-nic', 'none', '-monitor', 'none', '-serial', 'stdio',
     '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${xch},mount_tag=xch,security_model=none`,
-  ], { reject: false, stdin: 'ignore', timeout: job.timeoutS * 1000, all: true, maxBuffer: 64 << 20, ...(job.signal ? { cancelSignal: job.signal } : {}) });
+  ], {
+    reject: false, stdin: 'ignore', all: true, maxBuffer: 64 << 20, cancelSignal: kill.signal,
+    ...(job.timeoutS !== undefined ? { timeout: job.timeoutS * 1000 } : {}),
+    // A caller that stops the job on Ctrl-C puts QEMU in its own process group, so the terminal's
+    // Ctrl-C reaches only lifetrace, and not QEMU, which would die with the capture inside.
+    detached: job.signal !== undefined,
+  });
+  const reap = (): void => void child.kill('SIGKILL');
+  process.on('exit', reap);
+  const follow = job.onLog ? followLog(join(xch, 'job.log'), job.onLog) : undefined;
+  const qemu = await child;
+  await follow?.stop();
+  process.off('exit', reap);
+  clearTimeout(grace);
+  job.signal?.removeEventListener('abort', onStop);
+  job.kill?.removeEventListener('abort', onKill);
   const read = (f: string): Promise<string> => readFile(join(xch, f), 'utf8').catch(() => '');
   const exit = (await read('job.exit')).trim();
   return {
@@ -85,7 +125,32 @@ async function bootOnce(job: GuestJob, kernel: UnpackedKernel, initrd: string): 
     xch,
     jobLog: await read('job.log'),
     jobStarted: existsSync(join(xch, 'job.log')),
-    console: (qemu.all ?? '') + (qemu.timedOut ? `\nlifetrace: guest killed after ${job.timeoutS} s\n` : ''),
+    console: (qemu.all ?? '') + (qemu.timedOut ? `\nlifetrace: guest killed after ${String(job.timeoutS)} s\n` : '') + (qemu.isCanceled ? '\nlifetrace: guest killed\n' : ''),
+  };
+}
+
+/** Follows the job's log as the guest writes it into the share. */
+function followLog(file: string, onLine: (line: string) => void): { stop(): Promise<void> } {
+  let tail: Tail | undefined;
+  let fh: FileHandle | undefined;
+  let reading = Promise.resolve();
+  const poll = async (): Promise<void> => {
+    if (!tail) {
+      if (!existsSync(file)) return;
+      fh = await open(file, 'r');
+      tail = new Tail(fh, onLine);
+    }
+    await tail.drain();
+  };
+  const timer = setInterval(() => { reading = reading.then(poll).catch(() => {}); }, 250);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await reading;
+      await poll().catch(() => {});
+      tail?.flush();
+      await fh?.close();
+    },
   };
 }
 

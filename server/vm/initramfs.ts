@@ -1,42 +1,70 @@
 /**
- * The guest's initramfs: a static busybox, the 9p modules, and an init that mounts the host's root
- * read-only, a writable exchange folder, proc/sys/dev/devpts/tmpfs/debugfs/tracefs, then runs the
- * job script chrooted into the host's root (so the guest runs the host's node, bpftrace and
- * stress-ng unchanged) and powers off.
+ * The guest's initramfs: a static busybox, the modules 9p and overlayfs need, and an init that
+ * brings up the loopback, mounts the host's root over 9p (read-only) under an overlay whose writes
+ * go to the guest's memory, proc/sys/dev/devpts/tmpfs/debugfs/tracefs, the guest kernel's own
+ * modules and config, and a writable exchange folder, then switches its root there (so the guest
+ * runs the host's node, bpftrace and stress-ng unchanged), runs the job and powers off.
  */
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { cpioNewc, DIR, EXEC, FILE, type CpioEntry } from './cpio.js';
 import { cacheDir, VmSetupError, type UnpackedKernel } from './kernels.js';
 
-/** What the 9p filesystem needs, leaves last; built-in ones (6.12: virtio_pci, fscache) are skipped. */
-const WANTED = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p'];
+/**
+ * What the 9p filesystem needs, leaves last, then overlayfs (the writable root); built-in ones
+ * (6.12: virtio_pci, fscache; everything on a kernel built for the guest) are skipped.
+ */
+const WANTED = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p', 'overlay'];
 
 /**
- * Where the exchange share is mounted, as seen inside the chroot. The guest sees the host's /tmp
- * (read-only, like the rest: a project checked out under /tmp must be visible); its own writable
- * scratch space is a tmpfs on /var/tmp, which is also its TMPDIR.
+ * Where the exchange share is mounted, as the job sees it. The guest sees the host's /tmp too (a
+ * project checked out under /tmp must be visible); its own scratch space is a tmpfs on /var/tmp,
+ * which is also its TMPDIR.
  */
 export const GUEST_XCH = '/var/tmp/lifetrace-xch';
 export const GUEST_TMP = '/var/tmp';
 
 const BUSYBOX = '/bin/busybox';
+/** Where the second stage (PID 1 after the root switch) keeps its busybox: a tmpfs of the new root. */
+const STAGE2_DIR = '/run/lifetrace-guest';
 
-function initScript(modules: string[]): string {
+/** Host paths the init needs (quoted for its sh: they are the cache's paths, never user input). */
+interface InitPaths {
+  release: string;
+  /** The guest kernel's modules tree on the host, when it has one. */
+  modulesDir?: string | undefined;
+  /** The guest kernel's config on the host, when known. */
+  config?: string | undefined;
+}
+
+const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+function initScript(modules: string[], p: InitPaths): string {
   const bb = BUSYBOX;
   return `#!${bb} sh
-${bb} mkdir -p /proc /sys /dev /host
+${bb} mkdir -p /proc /sys /dev /lower /upper /host
 ${bb} mount -t proc proc /proc
 ${bb} mount -t sysfs sys /sys
+${bb} mount -t devtmpfs dev /dev
 ${bb} hostname lifetrace-guest
 ${bb} ip link set lo up || echo "lifetrace-guest: cannot bring up lo"
-${bb} mount -t devtmpfs dev /dev
 ${modules.map((m) => `${bb} insmod /modules/${m}.ko`).join('\n')}
-${bb} mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 host /host || { echo "lifetrace-guest: cannot mount host root"; ${bb} poweroff -f; }
+${bb} mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 host /lower || { echo "lifetrace-guest: cannot mount host root"; ${bb} poweroff -f; }
+# The job's root: the host's files, writable through an overlay whose upper layer is in the guest's
+# memory (the host's files are never written); read-only where the kernel has no overlayfs.
+${bb} mount -t tmpfs -o mode=0755 upper /upper
+${bb} mkdir -p /upper/data /upper/work
+if ${bb} mount -t overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work root /host; then
+  lower=/lower
+else
+  echo "lifetrace-guest: no overlayfs: the root is read-only"
+  ${bb} mount --move /lower /host
+  lower=/host
+fi
 ${bb} mount -t proc proc /host/proc
 ${bb} mount -t sysfs sys /host/sys
 ${bb} mount -t devtmpfs dev /host/dev
@@ -48,19 +76,41 @@ ${bb} mount -t tmpfs run /host/run
 ${bb} mount -t debugfs debugfs /host/sys/kernel/debug
 ${bb} mount -t tracefs tracefs /host/sys/kernel/debug/tracing
 ${bb} mount -t tracefs tracefs /host/sys/kernel/tracing
-${bb} mkdir -p /host${GUEST_XCH}
+# The guest kernel's modules where modprobe looks (the host's own are for another kernel), and its
+# config where test suites look when there is no /proc/config.gz.
+${bb} mount -t tmpfs modules /host/lib/modules
+${p.modulesDir ? `${bb} mkdir -p /host/lib/modules/${q(p.release)} && ${bb} mount --bind "$lower"${q(p.modulesDir)} /host/lib/modules/${q(p.release)}` : '# (this kernel has no modules)'}
+${bb} mount -t tmpfs boot /host/boot
+${p.config ? `[ -e /proc/config.gz ] || ${bb} cp "$lower"${q(p.config)} /host/boot/config-${q(p.release)}` : '# (no config known for this kernel)'}
+${bb} mkdir -p /host${GUEST_XCH} /host${STAGE2_DIR}
 ${bb} mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 xch /host${GUEST_XCH}
+${bb} cp ${bb} /stage2 /host${STAGE2_DIR}/
 echo "lifetrace-guest: up $(${bb} cat /proc/uptime)"
-HOME=${GUEST_TMP} TMPDIR=${GUEST_TMP} PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin ${bb} chroot /host /bin/sh ${GUEST_XCH}/job.sh > /host${GUEST_XCH}/job.log 2>&1
-echo $? > /host${GUEST_XCH}/job.exit
+# A real root switch, not a chroot: the kernel refuses user namespaces to a chrooted process.
+exec ${bb} switch_root /host ${STAGE2_DIR}/busybox sh ${STAGE2_DIR}/stage2
+`;
+}
+
+/** PID 1 after the root switch: runs the job, records its status, powers off. */
+function stage2Script(): string {
+  const bb = `${STAGE2_DIR}/busybox`;
+  return `HOME=${GUEST_TMP} TMPDIR=${GUEST_TMP} PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/sh ${GUEST_XCH}/job.sh > ${GUEST_XCH}/job.log 2>&1
+echo $? > ${GUEST_XCH}/job.exit
 ${bb} sync
 echo "lifetrace-guest: done"
 ${bb} poweroff -f
 `;
 }
 
+/** The kernel's config: Debian's boot/config-RELEASE beside the image, or a build tree's .config. */
+function configFile(k: UnpackedKernel): string | undefined {
+  const candidates = [join(dirname(k.vmlinuz), `config-${k.release}`), join(dirname(k.vmlinuz), '..', '..', '..', '.config')];
+  return candidates.find((c) => existsSync(c));
+}
+
 /** Module files in load order, decompressed (busybox insmod cannot read .ko.xz). */
 async function moduleFiles(k: UnpackedKernel): Promise<{ name: string; data: Buffer }[]> {
+  if (!existsSync(k.modulesDir)) return []; // a kernel built with everything the guest needs built in
   if (!existsSync(join(k.modulesDir, 'modules.dep'))) {
     // The package ships no modules.dep (depmod runs at install time): make one in the cache.
     const r = await execa('depmod', ['-b', join(k.modulesDir, '..', '..', '..'), k.release], { reject: false, all: true });
@@ -99,8 +149,11 @@ async function builtIn(k: UnpackedKernel, m: string): Promise<boolean> {
 export async function initramfsFor(k: UnpackedKernel): Promise<string> {
   if (!existsSync(BUSYBOX)) throw new VmSetupError(`${BUSYBOX} is missing: apt-get install busybox-static`);
   const modules = await moduleFiles(k);
-  const init = initScript(modules.map((m) => m.name));
-  const hash = createHash('sha256').update(init);
+  const init = initScript(modules.map((m) => m.name), {
+    release: k.release, modulesDir: existsSync(k.modulesDir) ? k.modulesDir : undefined, config: configFile(k),
+  });
+  const stage2 = stage2Script();
+  const hash = createHash('sha256').update(init).update(stage2);
   for (const m of modules) hash.update(m.name).update(m.data);
   const dir = join(cacheDir(), 'initrd');
   const out = join(dir, `${k.release}-${hash.digest('hex').slice(0, 16)}.gz`);
@@ -113,6 +166,7 @@ export async function initramfsFor(k: UnpackedKernel): Promise<string> {
     { path: 'modules', mode: DIR },
     ...modules.map((m) => ({ path: `modules/${m.name}.ko`, mode: FILE, data: m.data })),
     { path: 'init', mode: EXEC, data: Buffer.from(init) },
+    { path: 'stage2', mode: FILE, data: Buffer.from(stage2) },
   ];
   await mkdir(dir, { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
