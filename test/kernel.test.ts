@@ -42,7 +42,7 @@ for (const kernel of ['6.1', '6.12'] as const) {
 
     beforeAll(async () => {
       const out = join(mkdtempSync(join(tmpdir(), `lifetrace-k${kernel}-`)), 'workloads.ljsonl.gz');
-      const workloads = kernel === '6.12' ? ['all', 'eventfs'] : ['all'];
+      const workloads = kernel === '6.12' ? ['all', 'eventfs', 'closerace'] : ['all', 'closerace'];
       const r = await execa('node', [bin, 'capture', '--vm', '--kernel', kernel, '--out', out, '--', 'python3', 'test/kernel/workloads.py', ...workloads], {
         cwd: root, reject: false, all: true, timeout: 600_000,
       });
@@ -55,7 +55,9 @@ for (const kernel of ['6.1', '6.12'] as const) {
     }, 660_000);
 
     it('every workload ran to completion in the guest', () => {
-      for (const w of ['xdel', 'stalefd', 'reaped', 'pty', 'fanlate', 'fanteardown', 'clean']) expect(guestLog).toContain(`workload ${w}: exit 0`);
+      for (const w of ['xdel', 'stalefd', 'dup2stale', 'reaped', 'pty', 'fanlate', 'fanteardown', 'clean', 'closerace']) {
+        expect(guestLog).toContain(`workload ${w}: exit 0`);
+      }
     });
 
     it('resolves the probes against the real kernel', () => {
@@ -94,6 +96,26 @@ for (const kernel of ['6.1', '6.12'] as const) {
       // Flagged at the close (the dup still holds the file), again when epoll polls it under fd 4.
       expect(f!.evidence.map((e) => e.fn)).toEqual(['ep_ptable_queue_proc', 'fd_install', 'close']);
       expect(f!.count).toBeGreaterThanOrEqual(2);
+    });
+
+    it('epoll.stale-fd: dup2() of another file over the registered fd, which a dup keeps alive', () => {
+      const [f] = flagsBy(report, 'epoll.stale-fd', 'lt-dup2stale');
+      expect(f, JSON.stringify(report.flags.filter((x) => x.rule === 'epoll.stale-fd').map((x) => x.message))).toBeDefined();
+      expect(f!.severity).toBe('warning');
+      expect(f!.message).toMatch(/closed by dup2\(\)/);
+      expect(f!.evidence.map((e) => e.fn)).toContain('dup2');
+    });
+
+    it('the close race (a thread collecting events while another closes the pipes): this kernel has 4efaa5acf0a1, seen at work', () => {
+      const polls = flagsBy(report, 'epoll.poll-on-dying-file', 'lt-closerace');
+      // ep_item_poll() met pipes whose count was already zero and returned without calling
+      // pipe_poll(): the guard observed, never an error, never "cannot tell" (pipe_poll is probed).
+      expect(polls.length, JSON.stringify(polls.map((f) => f.message))).toBeGreaterThan(0);
+      expect(polls.map((f) => f.severity)).toEqual(polls.map(() => 'info'));
+      expect(polls[0]!.message).toMatch(/returned without calling pipe_poll\(\).*4efaa5acf0a1/);
+      expect(polls[0]!.evidence.map((e) => e.fn)).toEqual(expect.arrayContaining(['ep_item_poll']));
+      // The closed pipes died in their final __fput: none was left registered under a dead fd.
+      expect(flagsBy(report, 'epoll.stale-fd', 'lt-closerace').map((f) => f.message)).toEqual([]);
     });
 
     it('epoll.reaped-by-final-fput: the last close with no EPOLL_CTL_DEL', () => {

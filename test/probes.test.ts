@@ -14,7 +14,7 @@ import { HEAD } from '../server/decode/fields.js';
 import { FAMILIES } from '../server/model/events.js';
 import { Btf } from '../server/probes/btf.js';
 import { bpftraceVersion, ensureTracingMounts } from '../server/probes/host.js';
-import { DEFAULT_PROFILE, profileFromBtf, type KernelProfile } from '../server/probes/profile.js';
+import { DEFAULT_PROFILE, POLL_TARGETS, profileFromBtf, type KernelProfile } from '../server/probes/profile.js';
 import { renderProgram, renderScript, scriptSource } from '../server/probes/scripts.js';
 
 /** Every printf in a script: its tag and how many conversions its format has. */
@@ -46,6 +46,17 @@ describe('probe scripts match the decoders', () => {
       expect(decoded.filter((t) => !printed.some((p) => p.tag === t)), 'decoded but never printed').toEqual([]);
     });
   }
+
+  it("epoll.bt probes each of POLL_TARGETS, and tells ep_item_poll's end which of them are probed", () => {
+    const src = scriptSource('epoll');
+    const probed = [...src.matchAll(/^kprobe:([a-z_]+_poll)$/gm)].map((m) => m[1]);
+    expect(probed).toEqual([...POLL_TARGETS]);
+    const two = renderScript(src, { ...DEFAULT_PROFILE, pollTargets: ['pipe_poll', 'sock_poll'] });
+    expect(two).toContain('($fn == kaddr("pipe_poll") || $fn == kaddr("sock_poll"))');
+    // Without the kernel's symbols no ->poll() counts as probed: such flags say "cannot tell".
+    expect(renderScript(src, DEFAULT_PROFILE)).toMatch(/ksym\(\$fn\), comm\);/);
+    expect(renderScript(src, DEFAULT_PROFILE)).toContain('@ep_polled[tid], 0, (uint32)retval');
+  });
 
   it('renders every placeholder for both generations of struct file', () => {
     for (const fileRefs of ['f_count', 'f_ref'] as const) {

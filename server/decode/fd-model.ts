@@ -51,7 +51,11 @@ export class FdModel {
         return;
       case 'sc.dup': {
         const file = this.fileAt(ev, ev.oldfd, out);
-        if (this.tables.get(ev.pid)?.get(ev.fd) !== file) this.install(ev, ev.fd, file, out);
+        const prev = this.tables.get(ev.pid)?.get(ev.fd);
+        if (prev === file) return;
+        // dup2/dup3 over an open fd closes it first, without close(2).
+        if (prev !== undefined) out({ ...o, kind: 'fd.close', fn: ev.fn, fd: ev.fd });
+        this.install(ev, ev.fd, file, out);
         return;
       }
       case 'sc.close': {

@@ -30,6 +30,17 @@ export class FdTables {
     return undefined;
   }
 
+  /** Every descriptor that names `file`. */
+  holdersOf(file: Addr): FdEntry[] {
+    const h = this.holders.get(file);
+    return h === undefined ? [] : h instanceof Set ? [...h] : [h];
+  }
+
+  /** The descriptors of process `pid`. */
+  entries(pid: number): FdEntry[] {
+    return [...(this.tables.get(pid)?.values() ?? [])];
+  }
+
   /** Installs `file` at `fd`; returns what the fd pointed at before (dup2 over an open fd). */
   install(pid: number, fd: number, file: Addr, ev: KernelEvent): FdEntry | undefined {
     let t = this.tables.get(pid);

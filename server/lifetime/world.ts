@@ -103,6 +103,8 @@ export class World {
       case 'fd.close':
         this.fds.close(ev.pid, ev.fd);
         return;
+      case 'fd.closed':
+        return;
       case 'file.lastref': {
         const f = this.useFile(ev.file, ev);
         if (f) {
@@ -199,6 +201,11 @@ export class World {
         this.useFile(ev.file, ev);
         return;
       }
+      case 'ep.poll.done':
+      case 'target.poll':
+        // Records about a dying file's ->poll(): evidence for the rules, no change of state (the
+        // file may be freed already: that is what they are about, not a use of lifetrace's making).
+        return;
 
       case 'dentry.alloc': {
         const d = this.dentries.birth(ev.dentry, ev, 'live');

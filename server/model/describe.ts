@@ -8,7 +8,8 @@ export function describeEvent(ev: KernelEvent): string {
     case 'file.alloc': return `file ${hex(ev.file)} allocated`;
     case 'file.open': return `file ${hex(ev.file)} opened on dentry ${hex(ev.dentry)}`;
     case 'fd.install': return `fd ${ev.fd} -> file ${hex(ev.file)}`;
-    case 'fd.close': return `close(${ev.fd})`;
+    case 'fd.close': return ev.fn.startsWith('dup') ? `fd ${ev.fd} replaced by ${ev.fn}()` : `close(${ev.fd})`;
+    case 'fd.closed': return `fd ${ev.fd} closed: file ${hex(ev.file)} left with count=${ev.count}`;
     case 'file.lastref': return `last reference to file ${hex(ev.file)} dropped`;
     case 'file.release': return `__fput(file ${hex(ev.file)}) count=${ev.count}${ev.hasEp ? ' f_ep set' : ''}`;
     case 'file.freed': return `__fput(file ${hex(ev.file)}) done`;
@@ -22,7 +23,11 @@ export function describeEvent(ev: KernelEvent): string {
     case 'ep.release.done': return `eventpoll_release_file(file ${hex(ev.file)}) done`;
     case 'ep.close': return `epoll instance ${hex(ev.ep)} closing (file ${hex(ev.file)})`;
     case 'ep.close.done': return `epoll instance ${hex(ev.ep)} closed`;
-    case 'ep.poll': return `->poll of file ${hex(ev.file)} via epitem ${hex(ev.epi)} count=${ev.count}`;
+    case 'ep.poll': return `ep_item_poll(epitem ${hex(ev.epi)}) entered: file ${hex(ev.file)} count=${ev.count}`;
+    case 'ep.poll.done':
+      return `ep_item_poll(epitem ${hex(ev.epi)}) returned ${ev.ret}: ${ev.pollFn}() of file ${hex(ev.file)} ` +
+        (ev.polled ? 'was entered' : ev.probed ? 'was not entered' : 'is not probed');
+    case 'target.poll': return `${ev.pollFn}(file ${hex(ev.file)}) entered, count=${ev.count}${ev.inside ? ', inside ep_item_poll' : ''}`;
     case 'dentry.alloc': return `dentry ${hex(ev.dentry)} "${ev.name}" allocated under ${hex(ev.parent)}`;
     case 'dentry.delete': return `d_delete(dentry ${hex(ev.dentry)} "${ev.name}") count=${ev.count} parent ${hex(ev.parent)}`;
     case 'dentry.kill': return `__dentry_kill(dentry ${hex(ev.dentry)}) count=${ev.count} parent ${hex(ev.parent)}`;

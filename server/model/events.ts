@@ -37,6 +37,12 @@ export type FileAlloc = E<'file.alloc', { file: Addr }>;
 export type FileOpen = E<'file.open', { file: Addr; dentry: Addr; parent: Addr }>;
 export type FdInstall = E<'fd.install', { fd: number; file: Addr }>;
 export type FdClose = E<'fd.close', { fd: number }>;
+/**
+ * A close of `fd` (close(2), or dup2/dup3 over it) is over: `count` is the reference count `file`
+ * was left with. Above zero it outlived the close (other references); zero, the close dropped the
+ * last one.
+ */
+export type FdClosed = E<'fd.closed', { fd: number; file: Addr; count: number }>;
 /** fput() that drops the count to zero: the window before __fput starts here. */
 export type FileLastRef = E<'file.lastref', { file: Addr }>;
 export type FileRelease = E<'file.release', { file: Addr; count: number; hasEp: boolean; dentry: Addr }>;
@@ -55,6 +61,18 @@ export type EpClose = E<'ep.close', { ep: Addr; file: Addr }>;
 export type EpCloseDone = E<'ep.close.done', { ep: Addr; file: Addr }>;
 /** The target's ->poll called by epoll; `count` is the file's reference count at entry. */
 export type EpPoll = E<'ep.poll', { epi: Addr; file: Addr; count: number }>;
+/**
+ * The end of a watched ep_item_poll() (one whose file's count was at or below zero, or dying, at
+ * entry): whether the file's ->poll() (`pollFn`) was seen entered in between, and whether it is a
+ * function lifetrace probes at all (if not, not seeing it proves nothing).
+ */
+export type EpPollDone = E<'ep.poll.done', { epi: Addr; file: Addr; polled: boolean; probed: boolean; ret: number; pollFn: string }>;
+/**
+ * A target's ->poll() (`pollFn`) entered on a file registered in epoll, with its count at entry:
+ * printed when a watched ep_item_poll() polls it (`inside`), or whenever the count is at or below
+ * zero.
+ */
+export type TargetPoll = E<'target.poll', { file: Addr; count: number; inside: boolean; pollFn: string }>;
 
 // --- dcache family
 export type DentryAlloc = E<'dentry.alloc', { dentry: Addr; parent: Addr; name: string }>;
@@ -91,10 +109,10 @@ export type TracefsRemove = E<'tracefs.remove', { dentry: Addr; parent: Addr }>;
 export type Lost = E<'lost', { count: number }>;
 
 export type KernelEvent =
-  | FileAlloc | FileOpen | FdInstall | FdClose | FileLastRef | FileRelease | FileFreed
+  | FileAlloc | FileOpen | FdInstall | FdClose | FdClosed | FileLastRef | FileRelease | FileFreed
   | TaskFork | TaskExit
   | EpCtl | EpCtlDone | EpInsert | EpRemove | EpRelease | EpReleaseDone | EpClose | EpCloseDone
-  | EpPoll
+  | EpPoll | EpPollDone | TargetPoll
   | DentryAlloc | DentryDelete | DentryKill | DentryPtyKill | DentryInvalidate | DentryRemoveTree
   | DentryPut | Readdir | ReaddirDone
   | MarkAdd | MarkDetach | MarkDestroy | MarkFree | MarkPut | PermWait | PermWaitDone

@@ -11,13 +11,26 @@ export interface KernelProfile {
   epRemove: { fn: string; epiArg: number };
   /** ep_item_poll is static and usually exists only as a clone: a wildcard matches it. */
   epItemPoll: string;
+  /**
+   * The targets' ->poll() implementations probed on this kernel (probes/epoll.bt has a block for
+   * each of POLL_TARGETS; those a kernel cannot attach are left out, and so are they here).
+   */
+  pollTargets: string[];
 }
+
+/**
+ * The ->poll() implementations epoll.bt probes, each `fn(struct file *, poll_table *)`. Not
+ * ep_eventpoll_poll: ep_item_poll() polls a nested epoll file through __ep_eventpoll_poll().
+ */
+export const POLL_TARGETS = ['pipe_poll', 'sock_poll', 'eventfd_poll', 'timerfd_poll', 'signalfd_poll'] as const;
 
 /** A profile for kernels we cannot inspect (Debian's 6.1 is the reference). */
 export const DEFAULT_PROFILE: KernelProfile = {
   fileRefs: 'f_count',
   epRemove: { fn: 'ep_remove', epiArg: 1 },
   epItemPoll: 'ep_item_poll*',
+  // Unknown without the kernel's symbols: no ->poll() counts as probed (flags say "cannot tell").
+  pollTargets: [],
 };
 
 /**
@@ -38,5 +51,6 @@ export function profileFromBtf(btf: Btf, attachable?: (fn: string) => boolean): 
       break;
     }
   }
-  return { fileRefs, epRemove, epItemPoll: DEFAULT_PROFILE.epItemPoll };
+  const pollTargets = POLL_TARGETS.filter((fn) => attachable?.(fn) ?? btf.params(fn) !== undefined);
+  return { fileRefs, epRemove, epItemPoll: DEFAULT_PROFILE.epItemPoll, pollTargets };
 }

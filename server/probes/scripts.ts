@@ -25,7 +25,10 @@ export function renderScript(src: string, p: KernelProfile): string {
     .replace(/\$\{FILE_REFS\(([^)]*)\)\}/g, (_m, x: string) => refs(x))
     .replace(/\$\{EP_REMOVE\}/g, p.epRemove.fn)
     .replace(/\$\{EP_REMOVE_EPI\}/g, `arg${p.epRemove.epiArg}`)
-    .replace(/\$\{EP_ITEM_POLL\}/g, p.epItemPoll);
+    .replace(/\$\{EP_ITEM_POLL\}/g, p.epItemPoll)
+    // Is the ->poll() function at address x one that a probe block watches? (kaddr: resolved by bpftrace.)
+    .replace(/\$\{POLL_PROBED\(([^)]*)\)\}/g, (_m, x: string) =>
+      p.pollTargets.length === 0 ? '0' : `(${p.pollTargets.map((fn) => `${x} == kaddr("${fn}")`).join(' || ')})`);
   const left = /\$\{[A-Z_]+/.exec(out);
   if (left) throw new Error(`probe script has an unknown placeholder ${left[0]}}`);
   return out;

@@ -1,12 +1,21 @@
-import type { Addr, FdClose, KernelEvent } from '../model/events.js';
+import type { Addr, FdClosed, KernelEvent } from '../model/events.js';
+import type { FdEntry } from '../lifetime/fdtable.js';
 import type { World } from '../lifetime/world.js';
 import { idOf, type FlagSink, type Rule } from './rule.js';
 
+/** A registered fd number that was closed (close(2), dup2/dup3 over it, its process's exit). */
 interface Pending {
   epi: Addr;
   file: Addr;
-  close: FdClose;
-  /** Already flagged (an event under the dead fd): the end of the capture adds nothing new. */
+  pid: number;
+  fd: number;
+  /** The close (or the exit that closed it). */
+  close: KernelEvent;
+  /** The close's end, when recorded: the count the file was left with (above zero here). */
+  closed?: FdClosed;
+  /** Another descriptor that held the file when the fd was closed (a dup, a fork's copy). */
+  holder?: FdEntry;
+  /** Already flagged: the end of the capture adds nothing new. */
   reported: boolean;
 }
 
@@ -16,12 +25,14 @@ export const epollStaleFd: Rule = {
   thread: '001',
   title: 'epitem outlives the fd number it was registered under',
   explanation:
-    'epitems do not pin the fd, only <file, fd> as a key. When the registered fd is closed while the file ' +
-    'stays open through another descriptor (dup, fork, SCM_RIGHTS), the epitem stays registered and epoll ' +
-    'keeps reporting events under the dead fd number; EPOLL_CTL_DEL with the old number then fails. If the ' +
-    'number is reused for another file meanwhile, events for one file are reported under the fd of another ' +
-    '(error).',
-  needs: { all: ['ins', 'fdc'], optional: ['fdi', 'poll'] },
+    'epitems do not pin the fd, only <file, fd> as a key. When the registered fd is closed (close, dup2 or ' +
+    'dup3 over it, exit) while the file stays open through another reference (dup, fork, SCM_RIGHTS), the ' +
+    'epitem stays registered and epoll keeps reporting events under the dead fd number; EPOLL_CTL_DEL with ' +
+    'the old number then fails, and if the number is reused, events for one file come under the fd of ' +
+    'another. Flagged only when the file is shown to outlive the close (another descriptor holds it, or the ' +
+    "close left its count above zero) and stays registered; not when the close started the file's final " +
+    '__fput, nor when another process sharing the epoll instance still has that fd number open on the file.',
+  needs: { all: ['ins', 'fdc'], optional: ['fdc_r', 'dupc', 'fdi', 'poll', 'exit'] },
   create: () => {
     const pending = new Map<Addr, Pending>();
     const byFd = new Map<string, Set<Addr>>();
@@ -31,50 +42,87 @@ export const epollStaleFd: Rule = {
       const p = pending.get(epi);
       if (p === undefined) return;
       pending.delete(epi);
-      const k = fdKey(p.close.pid, p.close.fd);
+      const k = fdKey(p.pid, p.fd);
       byFd.get(k)?.delete(epi);
       if (byFd.get(k)?.size === 0) byFd.delete(k);
     }
 
-    function raise(world: World, out: FlagSink, p: Pending, ev: KernelEvent | undefined, severity: 'warning' | 'error', why: string): void {
+    function track(p: Pending): void {
+      pending.set(p.epi, p);
+      const k = fdKey(p.pid, p.fd);
+      let s = byFd.get(k);
+      if (s === undefined) byFd.set(k, (s = new Set()));
+      s.add(p.epi);
+    }
+
+    /** Still alive and registered, and the number dead for every process that holds the file. */
+    function stale(world: World, p: Pending): boolean {
       const epi = world.epitems.get(p.epi);
       const file = world.files.get(p.file);
-      if (epi === undefined || file === undefined || file.data.release !== undefined) return;
+      if (epi === undefined || file === undefined || file.phase !== 'live') return false;
+      // A process sharing the epoll instance (a forked child) that still has this fd number open
+      // on the same file receives its events under a number that is not dead for it.
+      return !world.fds.holdersOf(p.file).some((h) => h.fd === p.fd && h.pid !== p.pid);
+    }
+
+    /** What shows the file outlived the close, for the message; undefined when nothing does. */
+    function outlived(p: Pending): string | undefined {
+      if (p.holder) return `the file stays open as fd ${p.holder.fd} of pid ${p.holder.pid}`;
+      if (p.closed) return `the close left the file with count ${p.closed.count}`;
+      return undefined;
+    }
+
+    /** `reused`: the fd number now names another file (its own flag: the sharper confusion). */
+    function raise(world: World, out: FlagSink, p: Pending, ev: KernelEvent | undefined, why: string, reused = false): void {
+      const epi = world.epitems.get(p.epi)!;
+      const file = world.files.get(p.file)!;
       out.raise(epollStaleFd, {
-        key: `${p.epi}#${epi.gen}:${severity}`,
-        severity,
+        key: `${p.epi}#${epi.gen}${reused ? ':reused' : ''}`,
         time: (ev ?? p.close).t,
         objects: [idOf(epi), idOf(file)],
-        evidence: [epi.data.insert, p.close, ev],
-        message: `fd ${p.close.fd} of pid ${p.close.pid} was closed but its file 0x${p.file} stays registered (epitem 0x${p.epi}): ${why}`,
+        evidence: [epi.data.insert, p.close, p.closed, p.holder?.since, ev],
+        message: `fd ${p.fd} of pid ${p.pid} was closed${p.close.kind === 'task.exit' ? ' by its exit' : p.close.fn.startsWith('dup') ? ` by ${p.close.fn}()` : ''} ` +
+          `but its file 0x${p.file} stays registered (epitem 0x${p.epi}): ${why}`,
       });
+      p.reported = true;
+    }
+
+    /** The registered fd (pid, fd) naming `file` is gone: its epitems are pending. */
+    function closed(world: World, out: FlagSink, pid: number, fd: number, file: Addr, ev: KernelEvent, others: (h: FdEntry) => boolean): void {
+      const f = world.files.get(file);
+      if (f === undefined) return;
+      const holder = world.fds.holdersOf(file).find(others);
+      for (const epiAddr of f.data.epitems) {
+        const ins = world.epitems.get(epiAddr)?.data.insert;
+        if (ins === undefined || ins.pid !== pid || ins.fd !== fd) continue;
+        const p: Pending = { epi: epiAddr, file, pid, fd, close: ev, reported: false };
+        if (holder !== undefined) p.holder = holder;
+        track(p);
+        if (holder !== undefined && stale(world, p)) raise(world, out, p, undefined, outlived(p)!);
+      }
     }
 
     return {
-      on: ['fd.close', 'fd.install', 'ep.poll', 'ep.remove', 'file.release', 'file.freed'],
+      on: ['fd.close', 'fd.closed', 'fd.install', 'task.exit', 'ep.poll', 'ep.remove', 'file.lastref', 'file.release', 'file.freed'],
       stage: 'before',
       observe(ev, world, out) {
         switch (ev.kind) {
           case 'fd.close': {
             const entry = world.fds.get(ev.pid, ev.fd);
-            const file = entry && world.files.get(entry.file);
-            if (file === undefined) return;
-            // Another descriptor (a dup, a fork's copy) still holding the file proves it stays alive.
-            const holder = world.fds.otherHolder(file.addr, ev.pid, ev.fd);
-            for (const epiAddr of file.data.epitems) {
-              const epi = world.epitems.get(epiAddr);
-              const ins = epi?.data.insert;
-              if (ins === undefined || ins.pid !== ev.pid || ins.fd !== ev.fd) continue;
-              const p: Pending = { epi: epiAddr, file: file.addr, close: ev, reported: false };
-              pending.set(epiAddr, p);
-              const k = fdKey(ev.pid, ev.fd);
-              let s = byFd.get(k);
-              if (s === undefined) byFd.set(k, (s = new Set()));
-              s.add(epiAddr);
-              if (holder !== undefined) {
-                raise(world, out, p, holder.since, 'warning', `the file stays open as fd ${holder.fd} of pid ${holder.pid}`);
-                p.reported = true;
-              }
+            if (entry !== undefined) closed(world, out, ev.pid, ev.fd, entry.file, ev, (h) => h.pid !== ev.pid || h.fd !== ev.fd);
+            return;
+          }
+          case 'task.exit':
+            // Every fd of the process closes; only descriptors of other processes can keep a file.
+            for (const e of world.fds.entries(ev.pid)) closed(world, out, ev.pid, e.fd, e.file, ev, (h) => h.pid !== ev.pid);
+            return;
+          case 'fd.closed': {
+            for (const epi of [...(byFd.get(fdKey(ev.pid, ev.fd)) ?? [])]) {
+              const p = pending.get(epi)!;
+              if (p.file !== ev.file) continue;
+              // The close dropped the last reference: the final __fput reaps the epitem.
+              if (ev.count <= 0) forget(epi);
+              else p.closed = ev;
             }
             return;
           }
@@ -84,21 +132,25 @@ export const epollStaleFd: Rule = {
             if (set === undefined) return;
             for (const epi of [...set]) {
               const p = pending.get(epi)!;
-              if (p.file !== ev.file) raise(world, out, p, ev, 'error', `fd ${ev.fd} now names another file, 0x${ev.file}`);
+              const why = outlived(p);
+              if (p.file !== ev.file && why !== undefined && stale(world, p)) {
+                raise(world, out, p, ev, `${why}, and fd ${ev.fd} now names another file, 0x${ev.file}`, true);
+              }
               forget(epi);
             }
             return;
           }
           case 'ep.poll': {
             const p = pending.get(ev.epi);
-            if (p === undefined) return;
-            raise(world, out, p, ev, 'warning', 'epoll still polls it and reports events under the dead fd number');
-            p.reported = true;
+            if (p === undefined || ev.count <= 0) return;
+            const why = outlived(p);
+            if (why !== undefined && stale(world, p)) raise(world, out, p, ev, `${why}, and epoll still polls it after the close`);
             return;
           }
           case 'ep.remove':
             forget(ev.epi);
             return;
+          case 'file.lastref':
           case 'file.release':
           case 'file.freed': {
             // The file is dying: its epitems are reaped by the final __fput, not left stale.
@@ -110,7 +162,8 @@ export const epollStaleFd: Rule = {
       },
       finish(world, out) {
         for (const p of pending.values()) {
-          if (!p.reported) raise(world, out, p, undefined, 'warning', 'still registered when the capture ended');
+          // Never released while the capture lasted: the file outlived the close.
+          if (!p.reported && stale(world, p)) raise(world, out, p, undefined, `${outlived(p) ?? 'the file was not released'}, and it was still registered when the capture ended`);
         }
         pending.clear();
         byFd.clear();

@@ -56,6 +56,57 @@ def stale_fd():
     ep.close()
 
 
+def dup2_stale():
+    """dup, then dup2() of another pipe over the registered fd: the file lives on through the dup and
+    stays registered under a number that now names another file (epoll.stale-fd through dup2)."""
+    ep = select.epoll()
+    r, w = os.pipe()
+    ep.register(r, select.EPOLLIN)
+    r2 = os.dup(r)
+    o_r, o_w = os.pipe()
+    os.dup2(o_r, r)
+    os.write(w, b'x')
+    events = ep.poll(0.5)
+    assert events and events[0][0] == r, f'epoll reports the old file under the replaced number: {events}'
+    for fd in (r, r2, w, o_r, o_w):
+        os.close(fd)
+    ep.close()
+
+
+def close_race(rounds=8, pipes=200, budget_s=20.0):
+    """one thread collects ready events from a level-triggered epoll instance holding a few hundred
+    ready pipes while another closes those pipes for good: ep_item_poll() meets files whose count
+    is zero (epoll.poll-on-dying-file: the guard of 4efaa5acf0a1 on a fixed kernel, ->poll() entered
+    on one without it)."""
+    ep = select.epoll(pipes * 2)
+    start = time.monotonic()
+    done = 0
+    while done < rounds and (done == 0 or time.monotonic() - start < budget_s):  # a slow guest does fewer
+        ends = [os.pipe() for _ in range(pipes)]
+        for r, w in ends:
+            os.write(w, b'x')
+            ep.register(r, select.EPOLLIN)
+        stop = threading.Event()
+        seen = [0]
+
+        def collect():
+            while not stop.is_set():
+                seen[0] += len(ep.poll(0))
+
+        t = threading.Thread(target=collect)
+        t.start()
+        time.sleep(0.02)
+        for r, w in ends:
+            os.close(r)  # no EPOLL_CTL_DEL: the final __fput reaps the epitem
+        stop.set()
+        t.join()
+        for _, w in ends:
+            os.close(w)
+        done += 1
+    ep.close()
+    print(f'closerace: {done} rounds of {pipes} pipes in {time.monotonic() - start:.1f} s', flush=True)
+
+
 def reaped():
     """the last close of a registered file with no EPOLL_CTL_DEL (epoll.reaped-by-final-fput)."""
     ep = select.epoll()
@@ -209,12 +260,15 @@ def eventfs():
 WORKLOADS = {
     'xdel': cross_process_del, 'stalefd': stale_fd, 'reaped': reaped, 'pty': pty_readdir,
     'fanlate': fanotify_late, 'fanteardown': fanotify_teardown, 'clean': clean, 'eventfs': eventfs,
+    'dup2stale': dup2_stale, 'closerace': close_race,
 }
+# Asked for by name only: eventfs needs 6.6+, closerace is a stress run of its own.
+BY_NAME = ('eventfs', 'closerace')
 
 
 def main(names):
-    if 'all' in names:  # every workload but eventfs (6.6+), which is asked for by name
-        names = [n for n in WORKLOADS if n != 'eventfs'] + [n for n in names if n not in ('all',) and n == 'eventfs']
+    if 'all' in names:  # every workload but those asked for by name
+        names = [n for n in WORKLOADS if n not in BY_NAME] + [n for n in names if n in BY_NAME]
     for name in names:
         pid = os.fork()
         if pid == 0:

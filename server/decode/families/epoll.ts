@@ -25,5 +25,20 @@ export const epollDecoder: FamilyDecoder = {
       tag: 'poll', fn: 'ep_item_poll', fields: 3,
       decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'ep.poll', fn, epi: r.addr(0), file: r.addr(1), count: r.int(2) }),
     },
+    {
+      tag: 'poll_r', fn: 'ep_item_poll', fields: 6,
+      decode: (r, fn) => ({
+        t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'ep.poll.done', fn,
+        epi: r.addr(0), file: r.addr(1), polled: r.bool(2), probed: r.bool(3), ret: r.int(4), pollFn: r.str(5),
+      }),
+    },
+    {
+      // fn is the ->poll() implementation the record names (pipe_poll, sock_poll...).
+      tag: 'tpoll', fn: 'f_op->poll', fields: 4,
+      decode: (r) => {
+        const pollFn = r.str(3);
+        return { t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'target.poll', fn: pollFn, file: r.addr(0), count: r.int(1), inside: r.bool(2), pollFn };
+      },
+    },
   ],
 };
