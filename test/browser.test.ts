@@ -194,6 +194,29 @@ describe('dashboard in a browser', () => {
     expect(errors).toEqual([]);
   });
 
+  it('the drill-down says whether this kernel carries the rule\'s fix, and how lifetrace decided it', async () => {
+    const s = await serve();
+    const { page, errors } = await dashboard(s);
+    // The capture header says the kernel carries d4f4de5e5ef8 (as capture writes it from the kernel's symbols).
+    s.agent(fixtureCapture('dcache-readdir-vs-delete-guarded.trace'), { host: 'guarded', speed: 'max' });
+    await hostsDone(s, 1);
+    const [flag] = await s.api<FlagSummary[]>('/api/flags?rule=dcache.readdir-vs-delete');
+    expect(flag).toMatchObject({ severity: 'info' });
+    const detail = await s.api<FlagDetail>(`/api/flags/${encodeURIComponent(flag!.id)}`);
+    expect(detail.guard).toEqual({ fix: 'd4f4de5e5ef8 (Fix the locking in dcache_readdir() and friends, v5.4)', state: 'yes', how: 'fixture: d4f4de5e5ef8 yes' });
+
+    await rows(page).and(page.locator(`[data-id="${flag!.id}"]`)).click();
+    const drill = page.getByTestId('drilldown');
+    await drill.getByTestId('drilldown-guard').waitFor();
+    await expect(drill.getByTestId('drilldown-guard-fix').textContent()).resolves.toBe(detail.guard.fix);
+    await expect(drill.getByTestId('drilldown-guard-state').textContent()).resolves.toBe('yes');
+    await expect(drill.getByTestId('drilldown-guard-how').textContent()).resolves.toBe('(fixture: d4f4de5e5ef8 yes)');
+    await expect(drill.getByTestId('drilldown-guard').textContent()).resolves.toBe(
+      'Guarded on this kernel?guarded by d4f4de5e5ef8 (Fix the locking in dcache_readdir() and friends, v5.4): yes (fixture: d4f4de5e5ef8 yes)');
+    await screenshot(page, 'drilldown-guard');
+    expect(errors).toEqual([]);
+  });
+
   it('shows lost events, where they happened, and the uncertain flag they make', async () => {
     const s = await serve();
     const { page, errors } = await dashboard(s);

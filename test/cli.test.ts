@@ -97,6 +97,41 @@ describe('lifetrace CLI', () => {
     expect(Object.values(j.summary.anomaly_counts).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   });
 
+  it('analyze shows each flag\'s guard: the fix, yes | no | unknown, and how it was decided', async () => {
+    const guarded = fixture('dcache-readdir-vs-delete-guarded.trace');
+    const text = await lifetrace('analyze', guarded);
+    expect(text.stdout).toMatch(/\[info\] dcache\.readdir-vs-delete/);
+    expect(text.stdout).toContain('guarded by d4f4de5e5ef8 (Fix the locking in dcache_readdir() and friends, v5.4): yes (fixture: d4f4de5e5ef8 yes)');
+    const [f] = (JSON.parse((await lifetrace('analyze', '--json', guarded)).stdout) as AnalysisReport).flags;
+    expect(f!.guard).toEqual({ fix: 'd4f4de5e5ef8 (Fix the locking in dcache_readdir() and friends, v5.4)', state: 'yes', how: 'fixture: d4f4de5e5ef8 yes' });
+    // The same ordering with no kernel check in the header: not confirmed guarded, a warning.
+    const [g] = (JSON.parse((await lifetrace('analyze', '--json', fixture('dcache-readdir-vs-delete.trace'))).stdout) as AnalysisReport).flags;
+    expect(g).toMatchObject({ severity: 'warning', guard: { state: 'unknown' } });
+    // A flag's own decision wins over the kernel-level one: the observed fsnotify wait.
+    const [w] = (JSON.parse((await lifetrace('analyze', '--json', fixture('fsnotify-mark-teardown-during-wait.trace'))).stdout) as AnalysisReport).flags
+      .filter((x) => x.rule === 'fsnotify.mark-teardown-during-wait');
+    expect(w!.guard.how).toMatch(/^observed: fsnotify_prepare_user_wait\(\) returned true/);
+  });
+
+  it('probes prints, per rule, "guarded by <fix>: yes | no | unknown (how decided)", decided from this kernel\'s facts', async () => {
+    const json = await lifetrace('probes', '--json');
+    expect(json.exitCode, json.stderr).toBe(0);
+    const report = JSON.parse(json.stdout) as { guards: { rule: string; fix: string; state: string; how: string }[]; fixes: Record<string, { state: string; how: string }> };
+    expect(report.guards.map((g) => g.rule)).toEqual(RULES.map((r) => r.id));
+    for (const g of report.guards) {
+      expect(['yes', 'no', 'unknown']).toContain(g.state);
+      expect(g.how.length).toBeGreaterThan(0);
+    }
+    expect(Object.keys(report.fixes).sort()).toEqual(['43aa6f97c2d0', 'abc77577a669', 'd4f4de5e5ef8']);
+    // Never from a version number: every decision names the kernel fact it rests on.
+    for (const c of Object.values(report.fixes)) expect(c.how).not.toMatch(/\bv?\d+\.\d+\b.*(or later|and later|>=)/);
+    const fsnotify = report.guards.find((g) => g.rule === 'fsnotify.mark-teardown-during-wait')!;
+    expect(fsnotify.fix).toMatch(/^abc77577a669 /);
+    expect(report.guards.find((g) => g.rule === 'lifetime.use-after-free')).toMatchObject({ state: 'no' });
+    const text = await lifetrace('probes');
+    for (const g of report.guards) expect(text.stdout).toContain(`guarded by ${g.fix}: ${g.state} (${g.how})`);
+  });
+
   it('rules lists every rule with its thread', async () => {
     const r = await lifetrace('rules', '--json');
     const rules = JSON.parse(r.stdout) as { id: string; thread: string }[];

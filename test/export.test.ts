@@ -119,13 +119,18 @@ function structureProblems(trace: Trace): string[] {
 const flagInstants = (t: Trace) => t.traceEvents.filter((e) => e.ph === 'i' && e.cat === 'flag');
 const ruleCounts = (flags: { rule: string; count: number }[]): string[] => flags.map((f) => `${f.rule} x${f.count}`).sort();
 const instantCounts = (t: Trace): string[] => ruleCounts(flagInstants(t).map((e) => e.args as { rule: string; count: number }));
+type Guarded = { rule: string; guard: { fix: string; state: string; how: string } };
+const guardsOf = (flags: Guarded[]): string[] => flags.map((f) => `${f.rule} guarded by ${f.guard.fix}: ${f.guard.state} (${f.guard.how})`).sort();
 
 describe('export --format perfetto', () => {
   it.each(readdirSync(rulesDir).filter((n) => n.endsWith('.trace')))('%s: sound structure, the flags of analyze', async (name) => {
     const path = fixture(name);
     const trace = await exportToString(path);
     expect(structureProblems(trace)).toEqual([]);
-    expect(instantCounts(trace)).toEqual(ruleCounts(buildReport(await analyzeFile(path)).flags));
+    const report = buildReport(await analyzeFile(path));
+    expect(instantCounts(trace)).toEqual(ruleCounts(report.flags));
+    // Each flag says whether this kernel carries its rule's fix, and how that was decided.
+    expect(guardsOf(flagInstants(trace).map((e) => e.args as Guarded))).toEqual(guardsOf(report.flags));
   });
 
   it('the structure check itself catches a missing end, a crossed phase, a one-ended flow and a partial overlap', async () => {

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { CaptureHeader } from '../capture/header.js';
 import { LineSplitter } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
 import type { CaptureDecoder, StreamSummary } from '../decode/decoder.js';
@@ -20,6 +21,7 @@ import type { Nanos } from '../model/time.js';
 import { DEFAULT_LIMITS, World, type WorldLimits } from '../lifetime/world.js';
 import { RuleEngine } from '../rules/engine.js';
 import { FlagStore } from '../rules/flags.js';
+import { KernelGuards } from '../rules/guards.js';
 import { RULES } from '../rules/index.js';
 import { DEFAULT_RULE_OPTIONS, type Rule, type RuleOptions } from '../rules/rule.js';
 
@@ -45,6 +47,8 @@ export class Analysis {
   readonly losses = new LossLedger();
   readonly decoder: CaptureDecoder;
   readonly options: AnalysisOptions;
+  /** The rules' kernel-level guards, from the capture header's `fixes`. */
+  readonly guards = new KernelGuards();
   events = 0;
   // Kept as plain doubles (a field that may hold undefined boxes every time stored into it).
   private seen = false;
@@ -60,10 +64,10 @@ export class Analysis {
   constructor(options: Partial<AnalysisOptions> = {}) {
     this.options = { ...DEFAULT_ANALYSIS, ...options };
     this.world = new World(this.options.limits);
-    this.flags = new FlagStore(this.options.maxFlagsPerRule);
-    this.engine = new RuleEngine(this.options.rules, this.options.ruleOptions, this.flags);
+    this.flags = new FlagStore(this.options.maxFlagsPerRule, this.guards);
+    this.engine = new RuleEngine(this.options.rules, this.options.ruleOptions, this.flags, this.guards);
     const front = new OrderedDecoder(
-      { event: (ev, t) => this.step(ev, t), loss: (w) => this.losses.add(w) },
+      { event: (ev, t) => this.step(ev, t), loss: (w) => this.losses.add(w), header: (h) => this.guards.setHeader(h) },
       this.options.reorder,
     );
     this.front = front;
@@ -221,6 +225,7 @@ async function worthAWorker(path: string): Promise<boolean> {
 }
 
 type WorkerMessage =
+  | { type: 'header'; header: CaptureHeader }
   | { type: 'batch'; batch: PackedBatch }
   | { type: 'open-error'; message: string; code: string | undefined }
   | { type: 'end'; stream: StreamSummary; error: string | null; errorLine: number };
@@ -238,7 +243,9 @@ function analyzeWithWorker(path: string, a: Analysis): Promise<Analysis> {
     };
     w.on('message', (m: WorkerMessage) => {
       try {
-        if (m.type === 'batch') {
+        if (m.type === 'header') {
+          a.guards.setHeader(m.header);
+        } else if (m.type === 'batch') {
           a.pushOrdered(m.batch);
           // Back to the worker for reuse; it may send another batch.
           w.postMessage(m.batch.nums, [m.batch.nums.buffer as ArrayBuffer]);

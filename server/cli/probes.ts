@@ -1,5 +1,8 @@
 /** `lifetrace probes`: how each probe resolves on this kernel (or a guest's), and what the rules can do. */
 import { ruleCoverage, type RuleCoverage } from '../analyze/coverage.js';
+import { formatGuard, type FixChecks, type Guard } from '../model/fixes.js';
+import { kernelGuardOf } from '../rules/guards.js';
+import { RULES } from '../rules/index.js';
 import { FAMILIES, type Family } from '../model/events.js';
 import { readKernelFacts } from '../probes/facts.js';
 import { ensureTracingMounts } from '../probes/host.js';
@@ -20,6 +23,10 @@ export interface ProbesReport {
   profile: unknown;
   points: ProbePoint[];
   rules: RuleCoverage[];
+  /** Which historical fixes this kernel carries, decided from its own facts (as a capture header records them). */
+  fixes: FixChecks;
+  /** Per rule: its fix and whether this kernel carries it (kernel-level; a flag may decide its own). */
+  guards: (Guard & { rule: string })[];
 }
 
 /** undefined: let the kernel decide (the kprobe families, or the tracepoint fallback). */
@@ -41,7 +48,10 @@ export async function probesReport(families: Family[] | undefined): Promise<Prob
   await ensureTracingMounts();
   const facts = await readKernelFacts();
   const program = resolveProgram(families ?? defaultFamilies(facts), facts);
-  return { kernel: facts.release, kprobes: facts.kprobes, profile: program.profile, points: program.points, rules: ruleCoverage(program.tags) };
+  return {
+    kernel: facts.release, kprobes: facts.kprobes, profile: program.profile, points: program.points, rules: ruleCoverage(program.tags),
+    fixes: program.fixes, guards: RULES.map((r) => ({ rule: r.id, ...kernelGuardOf(r, program.fixes) })),
+  };
 }
 
 export function renderProbes(r: ProbesReport): string {
@@ -51,7 +61,11 @@ export function renderProbes(r: ProbesReport): string {
     out.push(`  ${p.family.padEnd(9)} ${p.attach.padEnd(42)} ${p.resolution.padEnd(10)}${target}${p.note ? `  (${p.note})` : ''}`);
   }
   out.push('', 'rules:');
-  for (const c of r.rules) out.push(`  ${c.id.padEnd(36)} ${c.status.padEnd(9)}${c.missing.length ? ` missing ${c.missing.join(', ')}` : ''}`);
+  for (const c of r.rules) {
+    out.push(`  ${c.id.padEnd(36)} ${c.status.padEnd(9)}${c.missing.length ? ` missing ${c.missing.join(', ')}` : ''}`);
+    const g = r.guards?.find((x) => x.rule === c.id);
+    if (g) out.push(`      ${formatGuard(g)}`);
+  }
   if (!r.kprobes) {
     out.push('', 'This kernel cannot attach kprobes: lifetrace falls back to syscall and sched tracepoints (family');
     out.push("'syscalls'). It sees fd numbers, not struct file: fd-level epoll lifetimes, epoll.cross-process-del and");

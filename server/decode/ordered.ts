@@ -7,6 +7,7 @@
  */
 import type { RecordEvent } from '../model/events.js';
 import { LineSplitter } from '../capture/lines.js';
+import type { CaptureHeader } from '../capture/header.js';
 import { CaptureDecoder, type StreamSummary } from './decoder.js';
 import type { LossWindow } from './losses.js';
 import { BatchWriter, HeldStore, HoldingFields, type PackedBatch } from './packed.js';
@@ -21,6 +22,8 @@ export interface OrderedSink {
   held?(h: number, t: number): void;
   /** Events were lost, or the probes were not running, within this window (as reported, in line order). */
   loss(w: LossWindow): void;
+  /** The capture header, before any record (the kernel-level guards are in it). */
+  header?(h: CaptureHeader): void;
 }
 
 export class OrderedDecoder {
@@ -41,6 +44,7 @@ export class OrderedDecoder {
       header: (h) => {
         if (typeof h.cpus === 'number' && h.cpus > 0) this.reorder.expectCpus(h.cpus);
         if (typeof h.deferred_ms === 'number' && h.deferred_ms > 0) this.reorder.expectDeferral(h.deferred_ms * 1e6);
+        out.header?.(h);
       },
       lost: (count, line) => out.loss({ ...this.reorder.lossWindow(), count, line }),
       gap: (start, end, reason, line) => out.loss({ start, end, count: 0, line, reason }),
@@ -64,7 +68,8 @@ export class PackingDecoder {
   /** Number of the last line seen. */
   lastLine = 0;
 
-  constructor(out: (b: PackedBatch) => void, options: ReorderOptions) {
+  /** `header`: the capture header, before the first batch (the analyzing side needs its guards). */
+  constructor(out: (b: PackedBatch) => void, options: ReorderOptions, header?: (h: CaptureHeader) => void) {
     const writer = new BatchWriter(out);
     const store = this.store;
     this.writer = writer;
@@ -73,6 +78,7 @@ export class PackingDecoder {
         event: (ev) => writer.event(ev),
         held: (h) => store.write(h, writer),
         loss: (w) => writer.loss(w),
+        ...(header ? { header } : {}),
       },
       options,
       (h) => store.kind(h),

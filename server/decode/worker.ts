@@ -4,7 +4,7 @@
  * there, so memory stays bounded when analysis is the slower side.
  *
  * workerData: {path, reorder: ReorderOptions}. Messages out: {type:'open-error', message, code},
- * {type:'batch', batch}, {type:'end', stream, error, errorLine}. In: each batch's numbers once
+ * {type:'header', header} (before any batch), {type:'batch', batch}, {type:'end', stream, error, errorLine}. In: each batch's numbers once
  * consumed (a credit, and the buffer for reuse).
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -29,7 +29,7 @@ port.on('message', (nums: Float64Array) => {
 const packer = new PackingDecoder((batch) => {
   credits--;
   port.postMessage({ type: 'batch', batch }, [batch.nums.buffer as ArrayBuffer]);
-}, reorder);
+}, reorder, (header) => port.postMessage({ type: 'header', header }));
 
 let stream;
 try {

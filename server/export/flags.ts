@@ -84,6 +84,7 @@ function flagInstant(f: Flag, uncertainty: string[], time: string, flow: number 
     args: {
       rule: f.rule, severity: f.severity, confidence: uncertainty.length > 0 ? 'uncertain' : 'certain', uncertainty,
       count: f.count, time, objects: f.objects.map(formatObject), message: f.message,
+      guard: { ...f.guard },
       thread: `${f.thread}: ${THREADS[f.thread]}`, evidence_lines: f.evidence.map((e) => e.line), flow,
     },
   };

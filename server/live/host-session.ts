@@ -195,7 +195,7 @@ export class HostSession {
     const objects = f.objects.flatMap((o) => objectHistories(this.analysis, this.history, this.host, o.addr, [o.kind]));
     return {
       flag: this.summary(f), title: rule?.title ?? f.rule, explanation: rule?.explanation ?? '',
-      thread: `${f.thread}: ${THREADS[f.thread]}`, uncertainty: uncertaintyOf(this.analysis, f),
+      thread: `${f.thread}: ${THREADS[f.thread]}`, guard: { ...f.guard }, uncertainty: uncertaintyOf(this.analysis, f),
       evidence: f.evidence.map(evidenceView), objects,
     };
   }

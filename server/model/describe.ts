@@ -43,7 +43,7 @@ export function describeEvent(ev: KernelEvent): string {
     case 'mark.free': return `mark ${hex(ev.mark)} freed (ALIVE cleared)`;
     case 'mark.put': return `fsnotify_put_mark(mark ${hex(ev.mark)}) count=${ev.count}`;
     case 'perm.wait': return `permission event waits on user space; pins marks ${ev.marks.map(hex).join(', ') || '(none)'}`;
-    case 'perm.wait.done': return 'permission event answered';
+    case 'perm.wait.done': return ev.fn === 'sched_process_exit' ? 'the waiting task exited: its wait is over' : 'permission event answered';
     case 'eventfs.create': return `eventfs dir "${ev.name}" ${hex(ev.ei)} created`;
     case 'eventfs.remove': return `eventfs dir "${ev.name}" ${hex(ev.ei)} removed`;
     case 'eventfs.lookup': return `lookup "${ev.name}" in eventfs dir ${hex(ev.ei)}`;

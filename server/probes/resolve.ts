@@ -11,7 +11,9 @@
  */
 import { createHash } from 'node:crypto';
 import { FAMILIES, KPROBE_FAMILIES, type Family } from '../model/events.js';
+import type { FixChecks } from '../model/fixes.js';
 import { kprobeable, type KernelFacts } from './facts.js';
+import { checkFixes } from './fixes.js';
 import { profileFromBtf, DEFAULT_PROFILE, type KernelProfile } from './profile.js';
 import { renderScript, scriptSource } from './scripts.js';
 
@@ -39,6 +41,8 @@ export interface ResolvedProgram {
   profile: KernelProfile;
   /** Record tags that can arrive. */
   tags: Set<string>;
+  /** Which historical fixes this kernel carries, decided from its own facts (the header's `fixes`). */
+  fixes: FixChecks;
 }
 
 /** Functions probed through another: what the script attaches to -> what it stands for. */
@@ -132,5 +136,5 @@ export function resolveProgram(families: readonly Family[], facts: KernelFacts):
     if (family !== 'common') hashes[family] = createHash('sha256').update(text).digest('hex');
     parts.push(text);
   }
-  return { text: parts.join('\n'), families: chosen, hashes, points, profile, tags };
+  return { text: parts.join('\n'), families: chosen, hashes, points, profile, tags, fixes: checkFixes(facts) };
 }

@@ -250,11 +250,19 @@ export interface ObjectHistory {
   lifetimes: LifetimeView[];
 }
 
+/** Whether the traced kernel carries the rule's fix, and how lifetrace decided it (docs/rules.md). */
+export interface GuardView {
+  fix: string;
+  state: 'yes' | 'no' | 'unknown';
+  how: string;
+}
+
 export interface FlagDetail {
   flag: FlagSummary;
   title: string;
   explanation: string;
   thread: string;
+  guard: GuardView;
   uncertainty: string[];
   evidence: EvidenceView[];
   objects: ObjectHistory[];

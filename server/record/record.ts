@@ -92,6 +92,8 @@ export async function prepareRecording(o: { families?: Family[] | undefined; hea
     cpus: cpus().length,
     deferred_ms: DEFERRED_MS,
     probes: program.points.map((p) => ({ attach: p.attach, wants: p.wants, resolution: p.resolution, ...(p.target ? { target: p.target } : {}) })),
+    // Which historical fixes this kernel carries (from its own symbols and BTF): the rules' guards.
+    fixes: program.fixes,
     ...o.header,
   };
   return { header, program, kernel: facts.release };

@@ -9,7 +9,7 @@ import type { KernelEvent } from '../model/events.js';
 import { formatObject, OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import { NS_PER_S, type Nanos } from '../model/time.js';
 import type { Flag } from '../rules/flags.js';
-import { severityRank, THREADS, type Severity } from '../rules/rule.js';
+import { severityRank, THREADS, type Guard, type Severity } from '../rules/rule.js';
 import type { Anomaly } from '../decode/anomalies.js';
 
 export interface EvidenceStep {
@@ -36,6 +36,8 @@ export interface FlagReport {
   objects: string[];
   message: string;
   thread: string;
+  /** Whether this kernel carries the rule's fix, and how lifetrace knows. */
+  guard: Guard;
   evidence: EvidenceStep[];
 }
 
@@ -87,7 +89,7 @@ export function buildReport(a: Analysis): AnalysisReport {
     return {
       rule: f.rule, severity: f.severity, confidence: uncertainty.length > 0 ? 'uncertain' : 'certain', uncertainty,
       time: abs(f.time), offset_s: off(f.time), count: f.count, objects: f.objects.map(formatObject), message: f.message,
-      thread: `${f.thread}: ${THREADS[f.thread]}`, evidence: f.evidence.map(step),
+      thread: `${f.thread}: ${THREADS[f.thread]}`, guard: { ...f.guard }, evidence: f.evidence.map(step),
     };
   });
   flags.sort((x, y) => severityRank(y.severity) - severityRank(x.severity) || x.offset_s - y.offset_s || x.rule.localeCompare(y.rule));

@@ -1,4 +1,5 @@
 /** The human report of `lifetrace analyze`. */
+import { formatGuard } from '../model/fixes.js';
 import { formatDuration } from '../model/time.js';
 import type { AnalysisReport, FlagReport } from './build.js';
 
@@ -36,6 +37,7 @@ export function renderText(r: AnalysisReport, opts: TextOptions = { chainsPerRul
     out.push(`  thread ${fs[0]!.thread}`);
     for (const f of fs.slice(0, opts.chainsPerRule)) {
       out.push(`  - ${f.message}${f.count > 1 ? ` (x${f.count})` : ''}${f.confidence === 'uncertain' ? `  [uncertain: ${f.uncertainty.join('; ')}]` : ''}`);
+      out.push(`      ${formatGuard(f.guard)}`);
       for (const e of f.evidence) {
         out.push(`      +${e.offset_s.toFixed(9)}s cpu${e.cpu} ${e.comm}[${e.pid}/${e.tid}] ${e.fn}: ${e.detail}`);
       }

@@ -1,6 +1,7 @@
 import type { Addr, DentryPut, KernelEvent } from '../model/events.js';
 import { NS_PER_MS, formatDuration, type Nanos } from '../model/time.js';
 import type { ObjectId } from '../model/objects.js';
+import { FIXES, formatFix } from '../model/fixes.js';
 import { idOf, type Rule } from './rule.js';
 
 /** Shorter than this between the last dput and the kill is the normal, immediate teardown. */
@@ -20,12 +21,15 @@ export const dentryLingeringAfterRemoval: Rule = {
   id: 'dentry.lingering-after-removal',
   severity: 'info',
   thread: '004',
+  fix: formatFix(FIXES['43aa6f97c2d0']),
   title: 'dentries under a removed directory stay allocated at refcount zero',
   explanation:
     'After a directory is removed, its child dentries at refcount zero should be killed at once (they are ' +
     'unhashed, so dput() does not keep them cached). Dentries that linger can be found again by a racing ' +
     'walk and opened after their backing object is gone: the eventfs thread kept ei->dentry around for this ' +
-    'reason. Reported once per removal with the count and the longest linger (over 1 ms).',
+    'reason. Reported once per removal with the count and the longest linger (over 1 ms). Always info: a ' +
+    'lingering dentry is the precondition of a use after removal, not one (dentry.use-after-removal flags ' +
+    'the use).',
   needs: { all: ['dput', 'd_kill'], any: ['rrm', 'd_inval', 'tfs_rm'] },
   create: () => {
     const zeroAt = new Map<Addr, { put: DentryPut; removal: KernelEvent }>();

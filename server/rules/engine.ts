@@ -3,6 +3,7 @@ import type { EventKind, KernelEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 import type { World } from '../lifetime/world.js';
 import type { FlagSink, Rule, RuleInstance, RuleOptions } from './rule.js';
+import { KernelGuards } from './guards.js';
 
 /** The rules that look at one kind of event: those that named it, then those that look at all. */
 interface Watchers {
@@ -17,8 +18,8 @@ export class RuleEngine {
   private readonly forAll: Watchers = { before: [], after: [] };
   private readonly byRoute: (Watchers | undefined)[] = [];
 
-  constructor(rules: readonly Rule[], options: RuleOptions, private readonly out: FlagSink) {
-    this.instances = rules.map((r) => r.create(options));
+  constructor(rules: readonly Rule[], options: RuleOptions, private readonly out: FlagSink, guards = new KernelGuards()) {
+    this.instances = rules.map((r) => r.create(options, { kernelGuard: () => guards.of(r) }));
     const named = (stage: 'before' | 'after', k: EventKind): RuleInstance[] =>
       this.instances.filter((i) => i.stage === stage && i.on !== 'all' && i.on.includes(k));
     const all = (stage: 'before' | 'after'): RuleInstance[] => this.instances.filter((i) => i.stage === stage && i.on === 'all');

@@ -2,7 +2,8 @@
 import type { KernelEvent } from '../model/events.js';
 import type { ObjectId } from '../model/objects.js';
 import type { Nanos } from '../model/time.js';
-import type { FlagSink, RaisedFlag, RuleInfo, Severity, ThreadId } from './rule.js';
+import type { FlagSink, Guard, RaisedFlag, RuleInfo, Severity, ThreadId } from './rule.js';
+import { KernelGuards } from './guards.js';
 
 export interface Flag {
   rule: string;
@@ -17,6 +18,8 @@ export interface Flag {
   /** Evidence of the first occurrence, in kernel-time order. */
   evidence: KernelEvent[];
   message: string;
+  /** Whether this kernel carries the rule's fix: the flag's own decision, else the kernel-level one. */
+  guard: Guard;
 }
 
 export interface RuleCount {
@@ -31,7 +34,7 @@ export class FlagStore implements FlagSink {
   readonly perRule = new Map<string, RuleCount>();
   private readonly listeners: ((f: Flag, isNew: boolean) => void)[] = [];
 
-  constructor(private readonly maxPerRule = 1000) {}
+  constructor(private readonly maxPerRule = 1000, private readonly guards = new KernelGuards()) {}
 
   onFlag(fn: (f: Flag, isNew: boolean) => void): void {
     this.listeners.push(fn);
@@ -59,7 +62,7 @@ export class FlagStore implements FlagSink {
     evidence.sort((a, b) => a.t - b.t || a.line - b.line);
     const flag: Flag = {
       rule: rule.id, severity, thread: rule.thread, key, count: 1, time: r.time, lastTime: r.time,
-      objects: r.objects, evidence, message: r.message,
+      objects: r.objects, evidence, message: r.message, guard: r.guard ?? this.guards.of(rule),
     };
     this.byKey.set(key, flag);
     for (const l of this.listeners) l(flag, true);

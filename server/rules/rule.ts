@@ -7,6 +7,7 @@ import type { EventKind, KernelEvent } from '../model/events.js';
 import type { ObjectId } from '../model/objects.js';
 import type { Nanos } from '../model/time.js';
 import type { World } from '../lifetime/world.js';
+import type { FixCheck, Guard } from '../model/fixes.js';
 
 export type Severity = 'info' | 'warning' | 'error';
 export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'error'];
@@ -34,19 +35,23 @@ export interface RuleInfo {
   explanation: string;
   /** The fix that closes the historical window, e.g. "4efaa5acf0a1 (epoll: be better about file lifetimes, v6.9)". */
   fix?: string;
+  /**
+   * A guard decision that needs no fact of the kernel (e.g. no fix guards a use after free). Rules
+   * without it are decided from the capture header's check of their fix's commit, else per flag.
+   */
+  fixedGuard?: FixCheck;
 }
 
-/**
- * Whether the traced kernel carries a rule's fix, and how lifetrace decided it: from what the
- * probes observed (per flag), or from a fact checked on that kernel's own symbols, BTF or code
- * (per capture, recorded in its header). Never from a version number: distributions backport.
- */
-export type GuardState = 'yes' | 'no' | 'unknown';
-export interface Guard {
-  fix: string;
-  state: GuardState;
-  /** How it was decided, e.g. "observed: ep_item_poll() returned without calling ->poll()". */
-  how: string;
+export type { Guard, GuardState } from '../model/fixes.js';
+
+/** What a rule instance may ask of the analysis it runs in. */
+export interface RuleContext {
+  /**
+   * The rule's kernel-level guard: decided from the traced kernel's own facts at capture time
+   * (the capture header's `fixes`), or unknown when the header records none. Ask it when raising
+   * (the header is read before any event, but after the rule was created).
+   */
+  kernelGuard(): Guard;
 }
 
 export interface RaisedFlag {
@@ -95,7 +100,7 @@ export interface RuleNeeds {
 
 export interface Rule extends RuleInfo {
   needs: RuleNeeds;
-  create(options: RuleOptions): RuleInstance;
+  create(options: RuleOptions, context: RuleContext): RuleInstance;
 }
 
 /** The identity of a tracked object, for flags. */

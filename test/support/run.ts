@@ -44,7 +44,7 @@ export function analyzePacked(bytes: Buffer, chunk: number): AnalysisReport {
   const packer = new PackingDecoder((b) => {
     a.pushOrdered(b);
     packer.recycle(b.nums);
-  }, a.options.reorder);
+  }, a.options.reorder, (h) => a.guards.setHeader(h));
   for (let i = 0; i < bytes.length; i += chunk) packer.push(bytes.subarray(i, i + chunk));
   return buildReport(a.endOrdered(packer.end()));
 }

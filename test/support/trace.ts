@@ -6,6 +6,7 @@
  *   <s> <cpu> <pid>[/<tid>] <comm> <tag> <field>...    one probe record; time in seconds (after 1000 s of uptime)
  *   !lost <n>                                          a bpftrace lost_events record
  *   !raw <text>                                        a line copied as is (for malformed input)
+ *   !fixes <commit>=<yes|no|unknown>...                the header's kernel-level fix checks (any line)
  *
  * Fields written @name become stable kernel-looking addresses (the same name, the same address);
  * @0 is NULL.
@@ -33,9 +34,12 @@ export function traceToCapture(src: string, opts: TraceOptions = {}): string {
   const out: string[] = [];
   if (opts.header !== false) {
     const families = opts.families ?? ['file', 'epoll', 'dcache', 'fsnotify', 'tracefs'];
+    const fixes = Object.fromEntries(src.split('\n').filter((l) => l.trim().startsWith('!fixes ')).flatMap((l) => l.trim().slice(7).trim().split(/\s+/))
+      .map((w) => w.split('=')).map(([commit, state]) => [commit!, { state: state!, how: `fixture: ${commit} ${state}` }]));
     out.push(serializeHeader({
       format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: '2026-11-21T00:00:00.000Z', host: 'fixture',
       kernel: '6.1.0-fixture-amd64', families: Object.fromEntries(families.map((f) => [f, 'fixture'])), lifetrace_version: '0.1.0',
+      ...(Object.keys(fixes).length > 0 ? { fixes } : {}),
     }));
   }
   for (const raw of src.split('\n')) {
@@ -45,6 +49,7 @@ export function traceToCapture(src: string, opts: TraceOptions = {}): string {
       out.push(JSON.stringify({ type: 'lost_events', data: { events: Number(line.slice(6)) } }).replace(/":/g, '": ').replace(/,"/g, ', "'));
       continue;
     }
+    if (line.startsWith('!fixes ')) continue;
     if (line.startsWith('!raw ')) {
       out.push(line.slice(5));
       continue;

@@ -82,6 +82,11 @@ export function createDrilldown(root: HTMLElement, on: { close(): void; explore(
         d.uncertainty.length > 0
           ? h('div', { class: 'uncertainty', 'data-testid': 'drilldown-uncertainty' }, h('strong', {}, 'Uncertain: '), h('ul', {}, ...d.uncertainty.map((u) => h('li', {}, u))))
           : h('div', { class: 'certainty' }, 'Certain: no events were lost around this evidence.'),
+        h('section', { class: 'drill-guard', 'data-testid': 'drilldown-guard', 'data-state': d.guard.state },
+          h('h3', {}, 'Guarded on this kernel?'),
+          h('p', {}, 'guarded by ', h('code', { 'data-testid': 'drilldown-guard-fix' }, d.guard.fix), ': ',
+            h('strong', { class: `guard-${d.guard.state}`, 'data-testid': 'drilldown-guard-state' }, d.guard.state),
+            ' ', h('span', { class: 'how', 'data-testid': 'drilldown-guard-how' }, `(${d.guard.how})`))),
         h('section', {}, h('h3', {}, 'Why it matters'), h('p', { class: 'explanation', 'data-testid': 'drilldown-explanation' }, d.explanation)),
         h('section', {}, h('h3', {}, `Evidence (${d.evidence.length} events, in order)`), evidence),
         h('section', {}, h('h3', {}, 'Objects'), h('ul', { class: 'drill-objects' }, ...objects)),

@@ -25,5 +25,7 @@ export const fsnotifyDecoder: FamilyDecoder = {
       },
     },
     { tag: 'pw_r', fn: 'fsnotify_finish_user_wait', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'perm.wait.done', fn, iter: r.addr(0) }) },
+    // The task exited with a wait still held for it: that ends the wait too.
+    { tag: 'pw_x', fn: 'sched_process_exit', fields: 1, decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'perm.wait.done', fn, iter: r.addr(0) }) },
   ],
 };

@@ -1,0 +1,39 @@
+/**
+ * The kernel-level guard of each rule in one analysis: its fix's check from the capture header
+ * (`fixes`, written at capture time from the kernel's own symbols and BTF: probes/fixes.ts), or
+ * unknown. A flag's guard is its own (RaisedFlag.guard, decided from what the probes observed) when
+ * the rule set one, else this one.
+ */
+import { commitOf, fixChecksOf, type FixChecks, type Guard } from '../model/fixes.js';
+import type { RuleInfo } from './rule.js';
+
+/** What RuleInfo.fix says when a rule names none. */
+export const NO_FIX_NAMED = 'no fix named';
+
+export function kernelGuardOf(rule: RuleInfo, fixes: FixChecks | undefined): Guard {
+  const fix = rule.fix ?? NO_FIX_NAMED;
+  if (rule.fixedGuard) return { fix, ...rule.fixedGuard };
+  const commit = commitOf(fix);
+  const check = commit === undefined ? undefined : fixes?.[commit];
+  if (check) return { fix, ...check };
+  if (fixes === undefined) return { fix, state: 'unknown', how: 'the capture header records no check of the kernel: raw bpftrace output, or an older lifetrace' };
+  return { fix, state: 'unknown', how: 'not decided from the kernel: decided per flag from the probes' };
+}
+
+/** One analysis's kernel-level guards; the header comes after the rules were created. */
+export class KernelGuards {
+  private fixes: FixChecks | undefined;
+  private readonly cache = new Map<string, Guard>();
+
+  /** The capture header, when the decoder reads it. */
+  setHeader(header: Record<string, unknown> | undefined): void {
+    this.fixes = fixChecksOf(header);
+    this.cache.clear();
+  }
+
+  of(rule: RuleInfo): Guard {
+    let g = this.cache.get(rule.id);
+    if (g === undefined) this.cache.set(rule.id, (g = kernelGuardOf(rule, this.fixes)));
+    return g;
+  }
+}
