@@ -9,7 +9,7 @@
  *   {"bench":"kernel-overhead","workload":"http","rps_ratio":R}
  *
  * Environment: LIFETRACE_BUG_KERNEL=[ID=]BZIMAGE[,...] adds bug kernels (ID defaults to
- * epoll-ep_item_poll); LIFETRACE_TRUTH_KERNELS=6.1,6.12,ID and LIFETRACE_TRUTH_SUITES=repro,ltp,programs,overhead
+ * epoll-poll); LIFETRACE_TRUTH_KERNELS=6.1,6.12,ID and LIFETRACE_TRUTH_SUITES=repro,ltp,programs,overhead
  * choose a part of the table; LIFETRACE_TRUTH_DIR keeps the captures and logs (default: a temp dir).
  */
 import { mkdtempSync } from 'node:fs';
@@ -35,7 +35,7 @@ const log = (s: string): void => void process.stderr.write(s + '\n');
 /** Bug kernels from LIFETRACE_BUG_KERNEL: ID=PATH or PATH (the 2024 epoll fix reverted). */
 function bugKernels(): TruthKernel[] {
   return (list(process.env.LIFETRACE_BUG_KERNEL) ?? []).map((spec) => {
-    const [id, path] = spec.includes('=') ? spec.split('=', 2) as [string, string] : ['epoll-ep_item_poll', spec];
+    const [id, path] = spec.includes('=') ? spec.split('=', 2) as [string, string] : ['epoll-poll', spec];
     return { id, arg: path, bug: true };
   });
 }
