@@ -44,6 +44,8 @@ export interface Expectation {
 interface ExpectationFile {
   justified: Expectation[];
   required: Expectation[];
+  /** Info flags seen on stock kernels, explained (never alarms: they excuse nothing). */
+  guarded: Expectation[];
 }
 
 export function loadExpectations(file = join(PROJECT_ROOT, 'test', 'kernel', 'truth-expectations.json')): ExpectationFile {
