@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { buildInitramfs, GUEST_XCH } from './initramfs.js';
-import { fetchKernel, VmSetupError, type GuestKernel, type UnpackedKernel } from './kernels.js';
+import { guestKernelFiles, VmSetupError, type GuestKernel, type UnpackedKernel } from './kernels.js';
 
 export interface GuestJob {
   kernel: GuestKernel;
@@ -40,10 +40,9 @@ export interface GuestResult {
 export async function prepareGuest(k: GuestKernel, log: (s: string) => void = () => {}): Promise<{ kernel: UnpackedKernel; initrd: string }> {
   const r = await execa('sh', ['-c', 'command -v qemu-system-x86_64'], { reject: false });
   if (r.exitCode !== 0) throw new VmSetupError('qemu-system-x86_64 is missing: apt-get install qemu-system-x86');
-  const kernel = await fetchKernel(k, log);
-  const initrd = join(kernel.modulesDir, '..', '..', '..', '..', 'initrd.gz');
-  if (!existsSync(initrd)) await buildInitramfs(kernel, initrd);
-  return { kernel, initrd };
+  const kernel = await guestKernelFiles(k, log);
+  if (!existsSync(kernel.initrd)) await buildInitramfs(kernel, kernel.initrd);
+  return { kernel, initrd: kernel.initrd };
 }
 
 /**

@@ -34,7 +34,7 @@ ${bb} mount -t sysfs sys /sys
 ${bb} hostname lifetrace-guest
 ${bb} mount -t devtmpfs dev /dev
 ${modules.map((m) => `${bb} insmod /modules/${m}.ko`).join('\n')}
-${bb} mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 host /host || { echo "lifetrace-guest: cannot mount host root"; ${bb} poweroff -f; }
+${bb} mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 host /host || { echo "lifetrace-guest: cannot mount host root (a kernel without modules needs 9p and virtio built in)"; ${bb} poweroff -f; }
 ${bb} mount -t proc proc /host/proc
 ${bb} mount -t sysfs sys /host/sys
 ${bb} mount -t devtmpfs dev /host/dev
@@ -59,12 +59,15 @@ ${bb} poweroff -f
 
 /** Module files in load order, decompressed (busybox insmod cannot read .ko.xz). */
 async function moduleFiles(k: UnpackedKernel): Promise<{ name: string; data: Buffer }[]> {
-  if (!existsSync(join(k.modulesDir, 'modules.dep'))) {
+  // A kernel image without a modules folder (a bug kernel, a developer's build): 9p is built in.
+  if (k.modulesDir === undefined) return [];
+  const modulesDir = k.modulesDir;
+  if (!existsSync(join(modulesDir, 'modules.dep'))) {
     // The package ships no modules.dep (depmod runs at install time): make one in the cache.
-    const r = await execa('depmod', ['-b', join(k.modulesDir, '..', '..', '..'), k.release], { reject: false, all: true });
+    const r = await execa('depmod', ['-b', join(modulesDir, '..', '..', '..'), k.release], { reject: false, all: true });
     if (r.exitCode !== 0) throw new VmSetupError(`depmod failed (apt-get install kmod): ${r.all.trim()}`);
   }
-  const dep = await readFile(join(k.modulesDir, 'modules.dep'), 'utf8');
+  const dep = await readFile(join(modulesDir, 'modules.dep'), 'utf8');
   const paths = new Map<string, string>();
   for (const line of dep.split('\n')) {
     const path = line.split(':')[0]!;
@@ -75,17 +78,17 @@ async function moduleFiles(k: UnpackedKernel): Promise<{ name: string; data: Buf
   for (const m of WANTED) {
     const rel = paths.get(m);
     if (rel === undefined) continue; // built in
-    const file = join(k.modulesDir, rel);
+    const file = join(modulesDir, rel);
     if (!existsSync(file)) throw new VmSetupError(`module ${m} listed but missing at ${file}`);
     const data = rel.endsWith('.xz') ? (await execa('xz', ['-dc', file], { encoding: 'buffer' })).stdout : await readFile(file);
     out.push({ name: m, data: Buffer.from(data) });
   }
-  if (!out.some((m) => m.name === '9p') && !(await builtIn(k, '9p'))) throw new VmSetupError(`kernel ${k.release} has no 9p module`);
+  if (!out.some((m) => m.name === '9p') && !(await builtIn(modulesDir, '9p'))) throw new VmSetupError(`kernel ${k.release} has no 9p module`);
   return out;
 }
 
-async function builtIn(k: UnpackedKernel, m: string): Promise<boolean> {
-  const b = await readFile(join(k.modulesDir, 'modules.builtin'), 'utf8').catch(() => '');
+async function builtIn(modulesDir: string, m: string): Promise<boolean> {
+  const b = await readFile(join(modulesDir, 'modules.builtin'), 'utf8').catch(() => '');
   return b.split('\n').some((l) => l.endsWith(`/${m}.ko`));
 }
 
