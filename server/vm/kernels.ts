@@ -110,10 +110,11 @@ export async function bzImageRelease(image: string): Promise<string> {
     throw new VmSetupError(`no kernel image at ${image}`);
   });
   try {
-    const head = Buffer.alloc(0x4000);
+    const head = Buffer.alloc(0x10000); // the string lives in the setup code, within its first 32 KB
     const { bytesRead } = await f.read(head, 0, head.length, 0);
     if (bytesRead < 0x210 || head.toString('latin1', 0x202, 0x206) !== 'HdrS') throw new VmSetupError(`${image} is not an x86 bzImage (no boot protocol header)`);
     const at = head.readUInt16LE(0x20e) + 0x200;
+    if (at >= bytesRead) throw new VmSetupError(`${image}: the bzImage names no kernel release`);
     const end = head.indexOf(0, at);
     const release = head.toString('latin1', at, end < 0 ? Math.min(at + 256, bytesRead) : end).split(' ')[0] ?? '';
     if (release === '') throw new VmSetupError(`${image}: the bzImage names no kernel release`);
