@@ -15,9 +15,9 @@ import { bzImageRelease } from '../server/vm/kernels.js';
 const root = join(import.meta.dirname, '..');
 const bin = join(root, 'server', 'bin', 'lifetrace.js');
 
-/** The body of a C function (from its signature to the closing brace at column 0). */
+/** The definition of a C function (from its signature to the closing brace at column 0), not a declaration. */
 function cFunction(source: string, name: string): string {
-  const start = source.search(new RegExp(`^static [^;{]*\\b${name}\\(`, 'm'));
+  const start = source.search(new RegExp(`^static [^;{]*\\b${name}\\([^;{]*\\)\\s*\\{`, 'm'));
   expect(start, `${name} not found`).toBeGreaterThanOrEqual(0);
   return source.slice(start, source.indexOf('\n}\n', start) + 3);
 }
@@ -70,7 +70,7 @@ describe('bug kernel epoll-poll: 4efaa5acf0a1 reverted in ep_item_poll()', () =>
   it('everything the guest needs is built in', async () => {
     const config = readFileSync(k.config, 'utf8');
     expect(missingOptions(readFileSync(fragmentPath(), 'utf8'), config)).toEqual([]);
-    for (const o of ['CONFIG_9P_FS=y', 'CONFIG_DEBUG_INFO_BTF=y', 'CONFIG_KPROBES=y', 'CONFIG_FANOTIFY_ACCESS_PERMISSIONS=y', 'CONFIG_IKCONFIG_PROC=y']) {
+    for (const o of ['CONFIG_9P_FS=y', 'CONFIG_DEBUG_INFO_BTF=y', 'CONFIG_KPROBES=y', 'CONFIG_FTRACE_SYSCALLS=y', 'CONFIG_FANOTIFY_ACCESS_PERMISSIONS=y', 'CONFIG_IKCONFIG_PROC=y']) {
       expect(config.split('\n')).toContain(o);
     }
     expect(await bzImageRelease(k.image)).toBe('6.1.192-lifetrace');
@@ -86,5 +86,7 @@ describe('bug kernel epoll-poll: 4efaa5acf0a1 reverted in ep_item_poll()', () =>
     expect(['exact', 'clone']).toContain(res('kprobe:ep_item_poll*')!.resolution);
     expect(res('kprobe:ep_item_poll*')!.target ?? 'ep_item_poll').toMatch(/^ep_item_poll/);
     expect(res('kprobe:ep_ptable_queue_proc')!.resolution).not.toBe('missing');
+    // The file family's syscall tracepoints need CONFIG_FTRACE_SYSCALLS (the first build lacked it).
+    expect(probes.points.filter((p) => p.attach.startsWith('tracepoint:syscalls:') && p.resolution === 'missing')).toEqual([]);
   });
 });
