@@ -9,7 +9,7 @@ import { CaptureError } from '../record/record.js';
 import type { StressPreset } from '../record/stress.js';
 import { captureBudgetS, runLifetraceInGuest } from '../vm/command.js';
 import { GUEST_XCH } from '../vm/guest.js';
-import type { GuestKernel } from '../vm/kernels.js';
+import { kernelLabel, type GuestKernel } from '../vm/kernels.js';
 import { rulesFor, tagsOfFamilies, type LineSource } from './sources.js';
 
 export interface VmOptions {
@@ -57,7 +57,7 @@ export async function vmSource(o: VmOptions): Promise<LineSource> {
   while (early.length === 0) {
     if (finished) {
       const r = await guest;
-      throw new CaptureError(`the ${o.kernel} guest ended before its capture began (exit ${String(r.exitCode)}):\n${r.jobLog.slice(-2000)}`);
+      throw new CaptureError(`the ${kernelLabel(o.kernel)} guest ended before its capture began (exit ${String(r.exitCode)}):\n${r.jobLog.slice(-2000)}`);
     }
     await drain();
     await sleep(100);
@@ -69,7 +69,7 @@ export async function vmSource(o: VmOptions): Promise<LineSource> {
   }
   const tags = tagsOfFamilies(Object.keys(h.header.families) as Family[]);
   return {
-    info: { header: h.header, mode: 'live', label: `Debian ${o.kernel} in QEMU`, rules: rulesFor(tags) },
+    info: { header: h.header, mode: 'live', label: `${kernelLabel(o.kernel)} in QEMU`, rules: rulesFor(tags) },
     async run(onLine) {
       for (const l of early) onLine(l);
       emit = onLine;

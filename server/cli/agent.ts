@@ -13,7 +13,7 @@ import { parse, positiveNumber, UsageError } from './args.js';
 import { parseFamilies, parseKernel } from './probes.js';
 
 export const AGENT_USAGE = `usage: lifetrace agent --server URL [--token T | --token-file F] [--families a,b] [--host NAME]
-       lifetrace agent --server URL ... --vm [--kernel 6.1|6.12] [--duration S] [--stress PRESET] [-- CMD ARGS...]
+       lifetrace agent --server URL ... --vm [--kernel 6.1|6.12|PATH [--modules DIR]] [--duration S] [--stress PRESET] [-- CMD ARGS...]
        lifetrace agent --server URL ... --replay CAPTURE [--speed N|max] [--loop]
 
 Runs the probes on this kernel and streams their records to a lifetrace server. On a lost
@@ -26,7 +26,8 @@ resends it on reconnect: nothing lost, nothing doubled. Stop it with Ctrl-C.
   --host        the name this host has on the dashboard (default: the hostname)
   --vm          trace a stock Debian kernel in a disposable QEMU guest instead of this machine's (for
                 kernels that cannot attach kprobes); the guest runs the workload given by --duration,
-                --stress and/or -- CMD, and the stream ends with it
+                --stress and/or -- CMD, and the stream ends with it; --kernel PATH boots that kernel image
+                instead (with --modules DIR, its lib/modules/RELEASE, when it has modules)
   --replay      stream a capture file instead of the live kernel (labelled a replay on the dashboard)
   --speed       replay pace: N times the capture's own timing (default 1), or max
   --loop        replay again from the start when the capture ends
@@ -37,7 +38,7 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
   const dash = argv.indexOf('--');
   const command = dash >= 0 ? argv.slice(dash + 1) : undefined;
   const { values, positionals } = parse(dash >= 0 ? argv.slice(0, dash) : argv, {
-    vm: { type: 'boolean' }, kernel: { type: 'string' }, duration: { type: 'string' }, stress: { type: 'string' },
+    vm: { type: 'boolean' }, kernel: { type: 'string' }, modules: { type: 'string' }, duration: { type: 'string' }, stress: { type: 'string' },
     server: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, families: { type: 'string' },
     host: { type: 'string' }, replay: { type: 'string' }, speed: { type: 'string' }, loop: { type: 'boolean' },
     'spill-dir': { type: 'string' }, 'max-memory-mb': { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -67,9 +68,9 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
   if (stress !== undefined && !isStressPreset(stress)) throw new UsageError(`unknown stress preset ${JSON.stringify(stress)}; presets: ${Object.keys(STRESS_PRESETS).join(', ')}`);
   const durationS = values.duration === undefined ? undefined : positiveNumber('duration', values.duration, 0);
   if (command !== undefined && command.length === 0) throw new UsageError('nothing after --: give the command to run');
-  if (!values.vm && (values.kernel || durationS !== undefined || stress || command)) throw new UsageError('--kernel, --duration, --stress and -- CMD go with --vm');
+  if (!values.vm && (values.kernel || values.modules || durationS !== undefined || stress || command)) throw new UsageError('--kernel, --modules, --duration, --stress and -- CMD go with --vm');
   if (values.vm && durationS === undefined && !stress && !command) throw new UsageError('--vm needs what the guest runs: --duration S, --stress PRESET and/or -- CMD');
-  const kernel = values.vm ? parseKernel(values.kernel) : undefined;
+  const kernel = values.vm ? parseKernel(values.kernel, values.modules) : undefined;
 
   const memoryMb = positiveNumber('max-memory-mb', values['max-memory-mb'], 64);
   const log = (s: string): void => void process.stderr.write(s + '\n');

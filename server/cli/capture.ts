@@ -4,12 +4,13 @@ import { basename, join, resolve } from 'node:path';
 import { recordCapture, type Progress } from '../record/record.js';
 import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../record/stress.js';
 import { GUEST_XCH } from '../vm/guest.js';
+import { kernelLabel } from '../vm/kernels.js';
 import { parse, positiveNumber, UsageError } from './args.js';
 import { runGuestCommand } from './guest.js';
 import { captureBudgetS } from '../vm/command.js';
 import { parseFamilies, parseKernel } from './probes.js';
 
-export const CAPTURE_USAGE = `usage: lifetrace capture --out FILE [--duration S] [--families a,b] [--stress PRESET] [--vm [--kernel 6.1|6.12]] [-- CMD ARGS...]
+export const CAPTURE_USAGE = `usage: lifetrace capture --out FILE [--duration S] [--families a,b] [--stress PRESET] [--vm [--kernel 6.1|6.12|PATH [--modules DIR]]] [-- CMD ARGS...]
 
 Resolves the probes for this kernel, starts them, waits until they are attached, runs CMD (and/or a
 stress preset) and stops when it exits, after --duration seconds, or on Ctrl-C. Writes a capture
@@ -18,14 +19,16 @@ stress preset) and stops when it exits, after --duration seconds, or on Ctrl-C. 
   --stress PRESET   stress-ng workload: ${Object.entries(STRESS_PRESETS).map(([k, v]) => `${k} (${v.about})`).join('; ')}
   --vm              capture inside a disposable QEMU guest running a stock Debian kernel (default 6.1);
                     it sees this machine's files read-only, writes scratch files to its own /var/tmp
-                    (its TMPDIR), and has no network`;
+                    (its TMPDIR), and has no network
+  --kernel PATH     boot that kernel image (a bzImage: your own build, or a bug kernel from 'lifetrace
+                    kernel build') instead; --modules DIR is its lib/modules/RELEASE when it has modules`;
 
 export async function captureCommand(argv: string[], print: (s: string) => void): Promise<number> {
   const dash = argv.indexOf('--');
   const command = dash >= 0 ? argv.slice(dash + 1) : undefined;
   const { values, positionals } = parse(dash >= 0 ? argv.slice(0, dash) : argv, {
     out: { type: 'string', short: 'o' }, duration: { type: 'string' }, families: { type: 'string' }, stress: { type: 'string' },
-    vm: { type: 'boolean' }, kernel: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    vm: { type: 'boolean' }, kernel: { type: 'string' }, modules: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, CAPTURE_USAGE);
   if (values.help) {
     print(CAPTURE_USAGE + '\n');
@@ -41,7 +44,7 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
   const out = resolve(values.out);
 
   if (values.vm) {
-    const kernel = parseKernel(values.kernel);
+    const kernel = parseKernel(values.kernel, values.modules);
     const guestOut = `${GUEST_XCH}/${basename(out).endsWith('.gz') ? 'capture.ljsonl.gz' : 'capture.ljsonl'}`;
     const guestArgv = ['capture', '--out', guestOut, ...(families ? ['--families', families.join(',')] : [])];
     if (durationS !== undefined) guestArgv.push('--duration', String(durationS));
@@ -57,14 +60,14 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
         onLog: (l) => { if (l !== guestOut) process.stderr.write(l + '\n'); },
       });
       // The capture is written whatever the command's status: the failing run is the one that matters.
-      if (!r.stdout.split('\n').includes(guestOut)) throw new UsageError(`the capture in the ${kernel} guest failed (exit ${String(r.exitCode)})`);
+      if (!r.stdout.split('\n').includes(guestOut)) throw new UsageError(`the capture in the ${kernelLabel(kernel)} guest failed (exit ${String(r.exitCode)})`);
       await copyFile(join(r.xch, basename(guestOut)), out);
       print(`${out}\n`);
       return r.exitCode ?? 1;
     } finally {
       stop.dispose();
     }
-  } else if (values.kernel) throw new UsageError('--kernel goes with --vm');
+  } else if (values.kernel || values.modules) throw new UsageError('--kernel and --modules go with --vm');
 
   const stop = interruptible('the capture', false);
   const tty = process.stderr.isTTY;

@@ -1,6 +1,7 @@
 /** The lifetrace command line: a thin layer over the programmatic API. Only this layer prints and exits. */
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
+import { VmSetupError } from '../vm/kernels.js';
 
 import { VERSION } from './version.js';
 
@@ -17,6 +18,7 @@ commands:
   serve             the dashboard, REST API and agent ingest on one port (loopback by default)
   agent             stream this kernel's probes (or a replayed capture) to a server
   replay CAPTURE    the dashboard on a capture, with play, pause, speed, seek and next flag
+  kernel build      build (once) a guest kernel with a historical bug back in, for --vm --kernel PATH
   start             what 'npm start' runs: serve, plus a local agent or a replay of the bundled sample
   help              this text
 
@@ -50,6 +52,8 @@ export async function main(argv: string[], print: (s: string) => void = (s) => v
         return await (await import('./export.js')).exportCommand(rest, print);
       case 'start':
         return await (await import('./start.js')).startCommand(rest, print);
+      case 'kernel':
+        return await (await import('./kernel.js')).kernelCommand(rest, print);
       case undefined:
       case 'help':
       case '--help':
@@ -64,7 +68,8 @@ export async function main(argv: string[], print: (s: string) => void = (s) => v
         throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
     }
   } catch (e) {
-    if (e instanceof UsageError) {
+    // A guest that cannot be set up (no qemu, no such kernel image) is the user's to fix: no stack.
+    if (e instanceof UsageError || e instanceof VmSetupError) {
       process.stderr.write(`lifetrace: ${e.message}\n`);
       return 2;
     }

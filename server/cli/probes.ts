@@ -1,4 +1,5 @@
 /** `lifetrace probes`: how each probe resolves on this kernel (or a guest's), and what the rules can do. */
+import { existsSync } from 'node:fs';
 import { ruleCoverage, type RuleCoverage } from '../analyze/coverage.js';
 import { formatGuard, type FixChecks, type Guard } from '../model/fixes.js';
 import { kernelGuardOf } from '../rules/guards.js';
@@ -10,12 +11,13 @@ import { defaultFamilies, resolveProgram, type ProbePoint } from '../probes/reso
 import { parse, UsageError } from './args.js';
 import { runGuestCommand } from './guest.js';
 import { GUEST_KERNELS, type GuestKernel } from '../vm/kernels.js';
+import { resolve } from 'node:path';
 
-export const PROBES_USAGE = `usage: lifetrace probes [--json] [--families a,b] [--vm [--kernel 6.1|6.12]]
+export const PROBES_USAGE = `usage: lifetrace probes [--json] [--families a,b] [--vm [--kernel 6.1|6.12|PATH [--modules DIR]]]
 
 Lists every probe point the families want and how it resolves on the running kernel (or, with --vm,
-on a stock Debian kernel in a QEMU guest): exact, compiler clone, substitute, tracepoint or missing;
-then which rules are active, degraded or off as a result.`;
+on a stock Debian kernel in a QEMU guest, or on the kernel image at PATH): exact, compiler clone,
+substitute, tracepoint or missing; then which rules are active, degraded or off as a result.`;
 
 export interface ProbesReport {
   kernel: string;
@@ -38,10 +40,19 @@ export function parseFamilies(v: string | undefined): Family[] | undefined {
   return fs as Family[];
 }
 
-export function parseKernel(v: string | undefined): GuestKernel {
-  if (v === undefined) return '6.1';
-  if (!(GUEST_KERNELS as readonly string[]).includes(v)) throw new UsageError(`--kernel takes ${GUEST_KERNELS.join(' or ')}, got ${JSON.stringify(v)}`);
-  return v as GuestKernel;
+/**
+ * --kernel 6.1|6.12 (a stock Debian kernel, default 6.1) or --kernel PATH (any bzImage, e.g. a bug
+ * kernel from 'lifetrace kernel build'), with --modules DIR when that kernel has modules.
+ */
+export function parseKernel(v: string | undefined, modules?: string | undefined): GuestKernel {
+  if (v === undefined || (GUEST_KERNELS as readonly string[]).includes(v)) {
+    if (modules !== undefined) throw new UsageError('--modules goes with --kernel PATH (stock kernels bring their own)');
+    return (v ?? '6.1') as GuestKernel;
+  }
+  if (!v.includes('/') && !existsSync(v)) throw new UsageError(`--kernel takes ${GUEST_KERNELS.join(' or ')} or the path of a kernel image, got ${JSON.stringify(v)}`);
+  if (!existsSync(v)) throw new UsageError(`--kernel: no kernel image at ${v}`);
+  if (modules !== undefined && !existsSync(modules)) throw new UsageError(`--modules: no folder at ${modules}`);
+  return { image: resolve(v), modules: modules === undefined ? undefined : resolve(modules) };
 }
 
 export async function probesReport(families: Family[] | undefined): Promise<ProbesReport> {
@@ -79,7 +90,7 @@ export function renderProbes(r: ProbesReport): string {
 
 export async function probesCommand(argv: string[], print: (s: string) => void): Promise<number> {
   const { values } = parse(argv, {
-    json: { type: 'boolean' }, families: { type: 'string' }, vm: { type: 'boolean' }, kernel: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    json: { type: 'boolean' }, families: { type: 'string' }, vm: { type: 'boolean' }, kernel: { type: 'string' }, modules: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, PROBES_USAGE);
   if (values.help) {
     print(PROBES_USAGE + '\n');
@@ -88,11 +99,11 @@ export async function probesCommand(argv: string[], print: (s: string) => void):
   const families = parseFamilies(values.families);
   let report: ProbesReport;
   if (values.vm) {
-    const kernel = parseKernel(values.kernel);
+    const kernel = parseKernel(values.kernel, values.modules);
     const r = await runGuestCommand(kernel, ['probes', '--json', ...(families ? ['--families', families.join(',')] : [])], { timeoutS: 300, log: (s) => process.stderr.write(s + '\n') });
     report = JSON.parse(r.stdout) as ProbesReport;
   } else {
-    if (values.kernel) throw new UsageError('--kernel goes with --vm');
+    if (values.kernel || values.modules) throw new UsageError('--kernel and --modules go with --vm');
     report = await probesReport(families);
   }
   print(values.json ? JSON.stringify(report) + '\n' : renderProbes(report));

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../support/paths.js';
 import { GUEST_XCH, runInGuest, STOP_FILE, type GuestResult } from './guest.js';
-import type { GuestKernel } from './kernels.js';
+import { kernelLabel, type GuestKernel } from './kernels.js';
 
 export interface GuestCommand {
   argv: string[];
@@ -51,7 +51,7 @@ export async function runLifetraceInGuest(kernel: GuestKernel, argv: string[], o
     `cd ${shQuote(PROJECT_ROOT)}`,
     `exec node dist/server/cli/main.js guest-run ${GUEST_XCH}/job.json`,
   ].join('\n');
-  o.log(`lifetrace: booting a Debian ${kernel} kernel in QEMU (TCG) for: lifetrace ${argv.join(' ')}`);
+  o.log(`lifetrace: booting ${kernelLabel(kernel)} in QEMU (TCG) for: lifetrace ${argv.join(' ')}`);
   const r = await runInGuest({
     kernel, script, files: { 'job.json': JSON.stringify(job) }, ...(o.timeoutS !== undefined ? { timeoutS: o.timeoutS } : {}),
     ...(o.onBoot ? { onBoot: o.onBoot } : {}), ...(o.onLog ? { onLog: o.onLog } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.kill ? { kill: o.kill } : {}),

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { Tail } from '../capture/tail.js';
 import { GUEST_XCH, initramfsFor } from './initramfs.js';
-import { fetchKernel, VmSetupError, type GuestKernel, type UnpackedKernel } from './kernels.js';
+import { guestKernelFiles, VmSetupError, type GuestKernel, type UnpackedKernel } from './kernels.js';
 
 export interface GuestJob {
   kernel: GuestKernel;
@@ -55,7 +55,7 @@ export interface GuestResult {
 export async function prepareGuest(k: GuestKernel, log: (s: string) => void = () => {}): Promise<{ kernel: UnpackedKernel; initrd: string }> {
   const r = await execa('sh', ['-c', 'command -v qemu-system-x86_64'], { reject: false });
   if (r.exitCode !== 0) throw new VmSetupError('qemu-system-x86_64 is missing: apt-get install qemu-system-x86');
-  const kernel = await fetchKernel(k, log);
+  const kernel = await guestKernelFiles(k, log);
   const initrd = await initramfsFor(kernel);
   return { kernel, initrd };
 }

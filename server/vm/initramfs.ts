@@ -53,7 +53,7 @@ ${bb} mount -t devtmpfs dev /dev
 ${bb} hostname lifetrace-guest
 ${bb} ip link set lo up || echo "lifetrace-guest: cannot bring up lo"
 ${modules.map((m) => `${bb} insmod /modules/${m}.ko`).join('\n')}
-${bb} mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose host /lower || { echo "lifetrace-guest: cannot mount host root"; ${bb} poweroff -f; }
+${bb} mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose host /lower || { echo "lifetrace-guest: cannot mount host root (a kernel without modules needs 9p and virtio built in)"; ${bb} poweroff -f; }
 # The job's root: the host's files, writable through an overlay whose upper layer is in the guest's
 # memory (the host's files are never written); read-only where the kernel has no overlayfs.
 ${bb} mount -t tmpfs -o mode=0755 upper /upper
@@ -102,21 +102,23 @@ ${bb} poweroff -f
 `;
 }
 
-/** The kernel's config: Debian's boot/config-RELEASE beside the image, or a build tree's .config. */
+/** The kernel's config: Debian's boot/config-RELEASE beside the image, a bug kernel's cached config, or a build tree's .config. */
 function configFile(k: UnpackedKernel): string | undefined {
-  const candidates = [join(dirname(k.vmlinuz), `config-${k.release}`), join(dirname(k.vmlinuz), '..', '..', '..', '.config')];
+  const candidates = [join(dirname(k.vmlinuz), `config-${k.release}`), join(dirname(k.vmlinuz), 'config'), join(dirname(k.vmlinuz), '..', '..', '..', '.config')];
   return candidates.find((c) => existsSync(c));
 }
 
 /** Module files in load order, decompressed (busybox insmod cannot read .ko.xz). */
 async function moduleFiles(k: UnpackedKernel): Promise<{ name: string; data: Buffer }[]> {
-  if (!existsSync(k.modulesDir)) return []; // a kernel built with everything the guest needs built in
-  if (!existsSync(join(k.modulesDir, 'modules.dep'))) {
+  // A kernel image without a modules folder (a bug kernel, a developer's build): 9p is built in.
+  if (k.modulesDir === undefined) return [];
+  const modulesDir = k.modulesDir;
+  if (!existsSync(join(modulesDir, 'modules.dep'))) {
     // The package ships no modules.dep (depmod runs at install time): make one in the cache.
-    const r = await execa('depmod', ['-b', join(k.modulesDir, '..', '..', '..'), k.release], { reject: false, all: true });
+    const r = await execa('depmod', ['-b', join(modulesDir, '..', '..', '..'), k.release], { reject: false, all: true });
     if (r.exitCode !== 0) throw new VmSetupError(`depmod failed (apt-get install kmod): ${r.all.trim()}`);
   }
-  const dep = await readFile(join(k.modulesDir, 'modules.dep'), 'utf8');
+  const dep = await readFile(join(modulesDir, 'modules.dep'), 'utf8');
   const paths = new Map<string, string>();
   for (const line of dep.split('\n')) {
     const path = line.split(':')[0]!;
@@ -127,17 +129,17 @@ async function moduleFiles(k: UnpackedKernel): Promise<{ name: string; data: Buf
   for (const m of WANTED) {
     const rel = paths.get(m);
     if (rel === undefined) continue; // built in
-    const file = join(k.modulesDir, rel);
+    const file = join(modulesDir, rel);
     if (!existsSync(file)) throw new VmSetupError(`module ${m} listed but missing at ${file}`);
     const data = rel.endsWith('.xz') ? (await execa('xz', ['-dc', file], { encoding: 'buffer' })).stdout : await readFile(file);
     out.push({ name: m, data: Buffer.from(data) });
   }
-  if (!out.some((m) => m.name === '9p') && !(await builtIn(k, '9p'))) throw new VmSetupError(`kernel ${k.release} has no 9p module`);
+  if (!out.some((m) => m.name === '9p') && !(await builtIn(modulesDir, '9p'))) throw new VmSetupError(`kernel ${k.release} has no 9p module`);
   return out;
 }
 
-async function builtIn(k: UnpackedKernel, m: string): Promise<boolean> {
-  const b = await readFile(join(k.modulesDir, 'modules.builtin'), 'utf8').catch(() => '');
+async function builtIn(modulesDir: string, m: string): Promise<boolean> {
+  const b = await readFile(join(modulesDir, 'modules.builtin'), 'utf8').catch(() => '');
   return b.split('\n').some((l) => l.endsWith(`/${m}.ko`));
 }
 
@@ -150,7 +152,7 @@ export async function initramfsFor(k: UnpackedKernel): Promise<string> {
   if (!existsSync(BUSYBOX)) throw new VmSetupError(`${BUSYBOX} is missing: apt-get install busybox-static`);
   const modules = await moduleFiles(k);
   const init = initScript(modules.map((m) => m.name), {
-    release: k.release, modulesDir: existsSync(k.modulesDir) ? k.modulesDir : undefined, config: configFile(k),
+    release: k.release, modulesDir: k.modulesDir !== undefined && existsSync(k.modulesDir) ? k.modulesDir : undefined, config: configFile(k),
   });
   const stage2 = stage2Script();
   const hash = createHash('sha256').update(init).update(stage2);

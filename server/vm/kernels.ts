@@ -1,16 +1,31 @@
 /**
- * Stock Debian kernels for the guest: which package, fetched with apt-get and unpacked once into a
- * cache. 6.1 is bookworm's default kernel; 6.12 (bookworm-backports-era, unsigned) is the second
- * generation of every lifetime lifetrace follows (eventfs, __fput_sync, 6.8 dentry kill).
+ * The kernels a guest boots. Stock Debian kernels: which package, fetched with apt-get and unpacked
+ * once into a cache. 6.1 is bookworm's default kernel; 6.12 (bookworm-backports-era, unsigned) is
+ * the second generation of every lifetime lifetrace follows (eventfs, __fput_sync, 6.8 dentry kill).
+ * Or any kernel image given by path (a developer's own build, a bug kernel from build-kernel.ts),
+ * with an optional modules folder: without one, everything the guest needs must be built in.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
+import { mkdir, open, readdir, realpath, rm, statfs } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { execa } from 'execa';
 
 export const GUEST_KERNELS = ['6.1', '6.12'] as const;
-export type GuestKernel = (typeof GUEST_KERNELS)[number];
+export type StockKernel = (typeof GUEST_KERNELS)[number];
+/** A kernel image the user names: a bzImage, and the folder of its modules (lib/modules/RELEASE) if it has any. */
+export interface PathKernel {
+  image: string;
+  modules?: string | undefined;
+}
+export type GuestKernel = StockKernel | PathKernel;
+
+export const isStockKernel = (k: GuestKernel): k is StockKernel => typeof k === 'string';
+
+/** How messages name a guest kernel: "Debian 6.1", or the image's path. */
+export function kernelLabel(k: GuestKernel): string {
+  return isStockKernel(k) ? `Debian ${k}` : k.image;
+}
 
 export class VmSetupError extends Error {}
 
@@ -24,7 +39,7 @@ async function need(tool: string, pkg: string): Promise<void> {
 }
 
 /** The Debian package that carries the kernel image for a guest generation. */
-export async function kernelPackage(k: GuestKernel): Promise<string> {
+export async function kernelPackage(k: StockKernel): Promise<string> {
   await need('apt-cache', 'apt');
   if (k === '6.1') {
     const r = await execa('apt-cache', ['depends', 'linux-image-amd64'], { reject: false });
@@ -41,14 +56,21 @@ export async function kernelPackage(k: GuestKernel): Promise<string> {
 
 export interface UnpackedKernel {
   generation: GuestKernel;
-  package: string;
+  /** The Debian package, for stock kernels. */
+  package?: string | undefined;
   release: string;
   vmlinuz: string;
-  modulesDir: string;
+  /** lib/modules/RELEASE; undefined when the kernel has no modules (9p and virtio built in). */
+  modulesDir: string | undefined;
+}
+
+/** The files a guest boots: a stock kernel is downloaded once, a path kernel is checked. */
+export async function guestKernelFiles(k: GuestKernel, log: (s: string) => void = () => {}): Promise<UnpackedKernel> {
+  return isStockKernel(k) ? fetchKernel(k, log) : pathKernel(k);
 }
 
 /** Downloads and unpacks the kernel package into the cache (once). */
-export async function fetchKernel(k: GuestKernel, log: (s: string) => void = () => {}): Promise<UnpackedKernel> {
+export async function fetchKernel(k: StockKernel, log: (s: string) => void = () => {}): Promise<UnpackedKernel> {
   const pkg = await kernelPackage(k);
   const dir = join(cacheDir(), 'kernels', pkg);
   const root = join(dir, 'root');
@@ -74,4 +96,44 @@ export async function fetchKernel(k: GuestKernel, log: (s: string) => void = () 
   if (!vmlinuz) throw new VmSetupError(`${pkg} has no /boot/vmlinuz-*`);
   const release = vmlinuz.slice('vmlinuz-'.length);
   return { generation: k, package: pkg, release, vmlinuz: join(root, 'boot', vmlinuz), modulesDir: join(root, 'lib', 'modules', release) };
+}
+
+/**
+ * The release string a bzImage carries (what uname -r prints in it): the x86 boot protocol's
+ * setup header points at "RELEASE (builder) #N ..." (kernel_version, offset 0x20e, plus 0x200).
+ */
+export async function bzImageRelease(image: string): Promise<string> {
+  const f = await open(image, 'r').catch(() => {
+    throw new VmSetupError(`no kernel image at ${image}`);
+  });
+  try {
+    const head = Buffer.alloc(0x10000); // the string lives in the setup code, within its first 32 KB
+    const { bytesRead } = await f.read(head, 0, head.length, 0);
+    if (bytesRead < 0x210 || head.toString('latin1', 0x202, 0x206) !== 'HdrS') throw new VmSetupError(`${image} is not an x86 bzImage (no boot protocol header)`);
+    const at = head.readUInt16LE(0x20e) + 0x200;
+    if (at >= bytesRead) throw new VmSetupError(`${image}: the bzImage names no kernel release`);
+    const end = head.indexOf(0, at);
+    const release = head.toString('latin1', at, end < 0 ? Math.min(at + 256, bytesRead) : end).split(' ')[0] ?? '';
+    if (release === '') throw new VmSetupError(`${image}: the bzImage names no kernel release`);
+    return release;
+  } finally {
+    await f.close();
+  }
+}
+
+async function pathKernel(k: PathKernel): Promise<UnpackedKernel> {
+  const vmlinuz = await realpath(k.image).catch(() => {
+    throw new VmSetupError(`no kernel image at ${k.image}`);
+  });
+  const release = await bzImageRelease(vmlinuz);
+  let modulesDir: string | undefined;
+  if (k.modules !== undefined) {
+    modulesDir = await realpath(k.modules).catch(() => {
+      throw new VmSetupError(`no modules folder at ${k.modules}`);
+    });
+    // Accept lib/modules/RELEASE itself or a folder that holds it (an INSTALL_MOD_PATH).
+    for (const sub of [join(modulesDir, 'lib', 'modules', release), join(modulesDir, release)]) if (existsSync(sub)) modulesDir = sub;
+    if (basename(modulesDir) !== release) throw new VmSetupError(`the modules folder ${k.modules} is not lib/modules/${release} (the image is ${release})`);
+  }
+  return { generation: k, release, vmlinuz, modulesDir };
 }
