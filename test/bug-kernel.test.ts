@@ -11,6 +11,10 @@ import { parseKernel } from '../server/cli/probes.js';
 import { UsageError } from '../server/cli/args.js';
 import { BUGS, bugKernel, fragmentPath, missingOptions, patchedFiles, patchPath, type BuiltKernel } from '../server/vm/build-kernel.js';
 import { bzImageRelease } from '../server/vm/kernels.js';
+import { analyzeFile } from '../server/analyze/pipeline.js';
+import { buildReport, type AnalysisReport } from '../server/report/build.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const root = join(import.meta.dirname, '..');
 const bin = join(root, 'server', 'bin', 'lifetrace.js');
@@ -44,13 +48,41 @@ describe('--kernel PATH', () => {
 describe('bug kernel epoll-poll: 4efaa5acf0a1 reverted in ep_item_poll()', () => {
   let k: BuiltKernel;
   let probes: { kernel: string; kprobes: boolean; points: { attach: string; wants: string; resolution: string; target?: string }[] };
+  let race: AnalysisReport;
 
   beforeAll(async () => {
     k = await bugKernel('epoll-poll', { log: (s) => process.stderr.write(s + '\n') });
     const r = await execa('node', [bin, 'probes', '--vm', '--kernel', k.image, '--json'], { cwd: root, reject: false, all: true, timeout: 600_000 });
     expect(r.exitCode, r.all.slice(-3000)).toBe(0);
     probes = JSON.parse(r.stdout) as typeof probes;
+    // The project's close-race reproducer with the default probes, as on the stock kernels (where
+    // test/kernel.test.ts asserts it raises no error).
+    const out = join(mkdtempSync(join(tmpdir(), 'lifetrace-bug-')), 'closerace.ljsonl.gz');
+    const c = await execa('node', [bin, 'capture', '--vm', '--kernel', k.image, '--out', out, '--', 'python3', 'test/kernel/workloads.py', 'closerace'],
+      { cwd: root, reject: false, all: true, timeout: 900_000 });
+    expect(c.exitCode, c.all.slice(-3000)).toBe(0);
+    race = buildReport(await analyzeFile(out));
   }, 4 * 3600_000);
+
+  it('the close race raises epoll.poll-on-dying-file as an error: pipe_poll() entered at f_count 0 inside ep_item_poll(), with its stack', () => {
+    expect(race.lost_events).toBe(0);
+    const errors = race.flags.filter((f) => f.rule === 'epoll.poll-on-dying-file' && f.severity === 'error');
+    expect(errors.length).toBeGreaterThan(0);
+    for (const f of errors) {
+      expect(f.guard).toMatchObject({ state: 'no' });
+      expect(f.guard!.how).toMatch(/^observed: pipe_poll\(\) entered with f_count 0/);
+      // The dangerous step itself is evidence: the target's ->poll() entered at count 0, called from
+      // ep_item_poll() under epoll_wait, as the kernel's own stack says.
+      const call = f.evidence.find((e) => e.event === 'target.poll');
+      expect(call, JSON.stringify(f.evidence)).toBeDefined();
+      expect(call!.detail).toMatch(/pipe_poll\(file 0x[0-9a-f]+\) entered, count=0/);
+      expect(call!.stack![0]).toMatch(/^pipe_poll\+/);
+      expect(call!.stack!.some((fr) => fr.startsWith('ep_item_poll'))).toBe(true);
+      expect(call!.stack!.some((fr) => fr.startsWith('do_epoll_wait'))).toBe(true);
+    }
+    // Nothing else is claimed: the reproducer's other flags are the normal path (info).
+    expect(race.flags.filter((f) => f.severity !== 'info' && f.rule !== 'epoll.poll-on-dying-file')).toEqual([]);
+  });
 
   it('the built source polls the target file without a reference; Debian\'s source has the fix', async () => {
     const built = readFileSync(k.sources.find((f) => f.endsWith('/fs/eventpoll.c'))!, 'utf8');
