@@ -8,8 +8,8 @@
  * then {"bench":"truth-summary",...} and the probe overhead on a real server:
  *   {"bench":"kernel-overhead","workload":"http","rps_ratio":R}
  *
- * Environment: LIFETRACE_BUG_KERNEL=[ID=]BZIMAGE[,...] adds bug kernels (ID defaults to
- * epoll-poll); LIFETRACE_TRUTH_KERNELS=6.1,6.12,ID and LIFETRACE_TRUTH_SUITES=repro,ltp,programs,overhead
+ * Environment: LIFETRACE_BUG_KERNEL=[ID=]BZIMAGE[,...] names the bug kernels (ID defaults to
+ * epoll-poll; without it, every bug kernel lifetrace knows is built, once, or taken from the cache); LIFETRACE_TRUTH_KERNELS=6.1,6.12,ID and LIFETRACE_TRUTH_SUITES=repro,ltp,programs,overhead
  * choose a part of the table; LIFETRACE_TRUTH_DIR keeps the captures and logs (default: a temp dir).
  */
 import { mkdtempSync } from 'node:fs';
@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { AnalysisReport } from '../../server/report/build.js';
 import { PROJECT_ROOT } from '../../server/support/paths.js';
+import { BUGS, bugKernel, type BugName } from '../../server/vm/build-kernel.js';
 import { shQuote } from '../../server/vm/command.js';
 import { GUEST_XCH, runInGuest } from '../../server/vm/guest.js';
 import { ensureLtp, type LtpGroup } from '../support/ltp.js';
@@ -32,16 +33,29 @@ const dir = process.env.LIFETRACE_TRUTH_DIR ?? mkdtempSync(join(tmpdir(), 'lifet
 const list = (v: string | undefined): string[] | undefined => v?.split(',').map((s) => s.trim()).filter(Boolean);
 const log = (s: string): void => void process.stderr.write(s + '\n');
 
-/** Bug kernels from LIFETRACE_BUG_KERNEL: ID=PATH or PATH (the 2024 epoll fix reverted). */
-function bugKernels(): TruthKernel[] {
-  return (list(process.env.LIFETRACE_BUG_KERNEL) ?? []).map((spec) => {
-    const [id, path] = spec.includes('=') ? spec.split('=', 2) as [string, string] : ['epoll-poll', spec];
-    return { id, arg: path, bug: true };
-  });
+/**
+ * Bug kernels from LIFETRACE_BUG_KERNEL (ID=PATH or PATH: the 2024 epoll fix reverted), else every
+ * bug of server/vm/build-kernel.ts, built (once, cached) from Debian's linux-source-6.1.
+ */
+async function bugKernels(): Promise<TruthKernel[]> {
+  const given = list(process.env.LIFETRACE_BUG_KERNEL);
+  if (given !== undefined) {
+    return given.map((spec) => {
+      const [id, path] = spec.includes('=') ? spec.split('=', 2) as [string, string] : ['epoll-poll', spec];
+      return { id, arg: path, bug: true };
+    });
+  }
+  const out: TruthKernel[] = [];
+  for (const bug of Object.keys(BUGS) as BugName[]) {
+    const k = await bugKernel(bug, { log: (s) => process.stderr.write(s + '\n') });
+    out.push({ id: bug, arg: k.image, bug: true });
+  }
+  return out;
 }
 
-const allKernels: TruthKernel[] = [{ id: '6.1', arg: '6.1', bug: false }, { id: '6.12', arg: '6.12', bug: false }, ...bugKernels()];
 const wantKernels = list(process.env.LIFETRACE_TRUTH_KERNELS);
+const stockOnly = wantKernels !== undefined && wantKernels.every((k) => k === '6.1' || k === '6.12');
+const allKernels: TruthKernel[] = [{ id: '6.1', arg: '6.1', bug: false }, { id: '6.12', arg: '6.12', bug: false }, ...(stockOnly ? [] : await bugKernels())];
 const kernels = allKernels.filter((k) => wantKernels === undefined || wantKernels.includes(k.id));
 const suites = list(process.env.LIFETRACE_TRUTH_SUITES) ?? ['repro', 'ltp', 'programs', 'overhead'];
 const LTP_GROUPS_RUN: LtpGroup[] = ['fanotify', 'inotify', 'epoll', 'pty'];
