@@ -121,6 +121,7 @@ describe('dashboard in a browser', () => {
       4.000 1 300 closer last @dmabuf
       4.001 1 300 closer fput @dmabuf 0 1 @dent
       4.002 0 100 app poll @epi @dmabuf 0
+      4.0025 0 100 app tpoll @dmabuf 0 1 "dma_buf_poll"
       8.003 1 300 closer rel @dmabuf
       8.004 1 300 closer rm @ep @epi @dmabuf 5
       8.005 1 300 closer rel_r @dmabuf
@@ -143,9 +144,9 @@ describe('dashboard in a browser', () => {
     await rows(page).and(page.locator(`[data-rule="${rule}"]`)).waitFor({ timeout: 8000 });
     const seenAt = await page.evaluate(() => (window as unknown as { flagSeenAt: number }).flagSeenAt);
     const host = (await s.api<HostView[]>('/api/hosts')).find((h) => h.host === 'latency')!;
-    // Still streaming, and nothing after the ->poll() has arrived: the last batch is the evidence's.
+    // Still streaming, and nothing after the ->poll() call has arrived: the last batch is the evidence's.
     expect(host.ended).toBe(false);
-    expect(host.events).toBe(6);
+    expect(host.events).toBe(7);
     const arrived = host.lastBatchWall!;
     expect(arrived - spawned, 'the evidence left the agent about 3 s after the first records').toBeGreaterThan(2900);
     const latency = seenAt - arrived;
@@ -204,6 +205,7 @@ describe('dashboard in a browser', () => {
       2.000 1 300 closer last @dmabuf ^fput+1,filp_close+60,__x64_sys_close+30
       2.001 1 300 closer fput @dmabuf 0 1 @dent ^
       2.002 0 100 app poll @epi @dmabuf 0 ^ep_item_poll.isra.0+1,ep_send_events+250,do_epoll_wait+1200
+      2.0025 0 100 app tpoll @dmabuf 0 1 "dma_buf_poll" ^dma_buf_poll+1,ep_item_poll.isra.0+45,ep_send_events+250,do_epoll_wait+1200
       2.003 1 300 closer rel @dmabuf ^
       2.004 1 300 closer rm @ep @epi @dmabuf 5 ^ep_remove+1,eventpoll_release_file+70,__fput+500
       2.005 1 300 closer rel_r @dmabuf ^return:__fput+500,task_work_run+90
