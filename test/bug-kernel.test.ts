@@ -1,6 +1,6 @@
 /**
  * Bug kernels: Debian's linux-source-6.1 built with a historical fix reverted (server/vm/build-kernel.ts),
- * booted with `probes --vm --kernel PATH`. The first run builds the kernel (73 min on two busy
+ * booted with `probes --vm --kernel PATH`. The first run builds the kernel (10 min on two quiet
  * cores: see the README); later runs reuse ~/.cache/lifetrace/kernels.
  */
 import { readFileSync } from 'node:fs';

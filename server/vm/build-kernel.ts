@@ -205,7 +205,7 @@ export async function bugKernel(bug: BugName | undefined, o: BuildOptions = {}):
   if (missing.length > 0) throw new VmSetupError(`the kernel config lost options the guest needs (a dependency is off): ${missing.join(', ')}`);
 
   const jobs = o.jobs ?? cpus().length;
-  log(`lifetrace: make -j${jobs} bzImage (nice; 73 min on 2 busy cores here: see the README)`);
+  log(`lifetrace: make -j${jobs} bzImage (nice; 10 min on this 2-core machine lightly loaded, 73 min beside other QEMU guests: see the README)`);
   await makeWithProgress(src, ['-j', String(jobs), 'bzImage'], join(work, 'build.log'), (line) => log(`lifetrace: [${elapsed()}] ${line}`));
   const buildSeconds = Math.round((Date.now() - started) / 1000);
 
