@@ -12,7 +12,7 @@
  * epoll-poll; without it, every bug kernel lifetrace knows is built, once, or taken from the cache); LIFETRACE_TRUTH_KERNELS=6.1,6.12,ID and LIFETRACE_TRUTH_SUITES=repro,ltp,programs,overhead
  * choose a part of the table; LIFETRACE_TRUTH_DIR keeps the captures and logs (default: a temp dir).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,7 @@ import {
 
 const bin = join(PROJECT_ROOT, 'server', 'bin', 'lifetrace.js');
 const dir = process.env.LIFETRACE_TRUTH_DIR ?? mkdtempSync(join(tmpdir(), 'lifetrace-truth-'));
+if (process.env.LIFETRACE_TRUTH_DIR !== undefined) mkdirSync(dir, { recursive: true });
 const list = (v: string | undefined): string[] | undefined => v?.split(',').map((s) => s.trim()).filter(Boolean);
 const log = (s: string): void => void process.stderr.write(s + '\n');
 
