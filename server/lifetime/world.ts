@@ -135,7 +135,7 @@ export class World {
         if (f) {
           // Epitems still on a freed file were unlinked by eventpoll_release_file() in its __fput
           // (f_ep was set), whether or not that was printed.
-          if (f.data.epitems.size > 0) for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev);
+          if (f.data.epitems.size > 0) for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev, f.addr);
           this.files.free(f, ev);
         }
         return;
@@ -159,6 +159,9 @@ export class World {
         const existing = this.epitems.get(ev.epi);
         // ep_ptable_queue_proc runs once per wait queue of the target: later calls are the same epitem.
         if (existing !== undefined && existing.data.file === ev.file) return;
+        // The address of a live epitem of another file, reused: that epitem was freed (reaped by its
+        // file's eventpoll_release_file(), an RCU period ago) before its file's __fput ended.
+        if (existing !== undefined) this.dropEpitem(ev.epi, ev);
         const f = this.useFile(ev.file, ev);
         const epi = this.epitems.birth(ev.epi, ev, 'registered');
         Object.assign(epi.data, { ep: ev.ep, file: ev.file, fd: ev.fd, insert: ev });
@@ -183,7 +186,7 @@ export class World {
         // eventpoll_release_file() unlinked whatever epitems were still on the file.
         this.epRelease.delete(ev.tid);
         const f = this.files.get(ev.file);
-        if (f && f.data.epitems.size > 0) for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev);
+        if (f && f.data.epitems.size > 0) for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev, f.addr);
         return;
       }
       case 'ep.close': {
@@ -379,9 +382,10 @@ export class World {
   }
 
   /** The epitem at `addr` is unlinked from its file and its epoll instance, and freed. */
-  private dropEpitem(addr: Addr, ev: KernelEvent): void {
+  private dropEpitem(addr: Addr, ev: KernelEvent, of?: Addr): void {
     const epi = this.epitems.get(addr);
-    if (epi === undefined) return;
+    // `of`: only an epitem of that file (its address may already be another file's epitem).
+    if (epi === undefined || (of !== undefined && epi.data.file !== of)) return;
     const watched = this.files.get(epi.data.file)?.data.epitems;
     if (watched !== undefined && watched !== NO_EPITEMS) (watched as Set<Addr>).delete(addr);
     this.epolls.get(epi.data.ep)?.data.items.delete(addr);
