@@ -54,6 +54,11 @@ export class World {
   readonly epClose = new Map<number, EpClose>();
   /** __fput in flight, by file address. */
   readonly fput = new Map<Addr, FileRelease>();
+  /**
+   * __fput in flight whose file's address was already allocated again (file address -> the tid
+   * running that __fput): its end belongs to the old generation, already freed at the reallocation.
+   */
+  private readonly fputOfReborn = new Map<Addr, number>();
   /** dcache_readdir in flight: directory dentry -> tid -> entry event. */
   readonly readdir = new Map<Addr, Map<number, Readdir>>();
   readonly permWait = new Map<number, PermWait>();
@@ -87,9 +92,19 @@ export class World {
   apply(ev: KernelEvent): void {
     if (this.afterFree.length > 0) this.afterFree = [];
     switch (ev.kind) {
-      case 'file.alloc':
+      case 'file.alloc': {
+        // Reallocated while the old generation's __fput still runs on another CPU (6.12 frees the
+        // file inside __fput): the old one is freed by now, with what eventpoll_release_file() reaped.
+        const dying = this.fput.get(ev.file);
+        const old = this.files.get(ev.file);
+        if (dying !== undefined) {
+          this.fput.delete(ev.file);
+          this.fputOfReborn.set(ev.file, dying.tid);
+          if (old !== undefined) this.freeFile(old, ev);
+        }
         this.files.birth(ev.file, ev, 'live');
         return;
+      }
       case 'file.open': {
         const f = this.useFile(ev.file, ev);
         if (f) f.data.dentry = ev.dentry;
@@ -130,14 +145,13 @@ export class World {
         return;
       }
       case 'file.freed': {
+        if (this.fputOfReborn.get(ev.file) === ev.tid) {
+          this.fputOfReborn.delete(ev.file);
+          return;
+        }
         this.fput.delete(ev.file);
         const f = this.files.get(ev.file);
-        if (f) {
-          // Epitems still on a freed file were unlinked by eventpoll_release_file() in its __fput
-          // (f_ep was set), whether or not that was printed.
-          if (f.data.epitems.size > 0) for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev, f.addr);
-          this.files.free(f, ev);
-        }
+        if (f) this.freeFile(f, ev);
         return;
       }
       case 'task.fork':
@@ -382,6 +396,15 @@ export class World {
   }
 
   /** The epitem at `addr` is unlinked from its file and its epoll instance, and freed. */
+  /**
+   * A file's end. Epitems still on it were unlinked by eventpoll_release_file() in its __fput
+   * (f_ep was set), whether or not that was printed.
+   */
+  private freeFile(f: Tracked<FileData>, ev: KernelEvent): void {
+    if (f.data.epitems.size > 0) for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev, f.addr);
+    this.files.free(f, ev);
+  }
+
   private dropEpitem(addr: Addr, ev: KernelEvent, of?: Addr): void {
     const epi = this.epitems.get(addr);
     // `of`: only an epitem of that file (its address may already be another file's epitem).
