@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { analyzeFile } from '../server/analyze/pipeline.js';
+import { GUEST_DIED } from '../server/cli/capture.js';
+import { buildReport } from '../server/report/build.js';
 import { PROJECT_ROOT } from '../server/support/paths.js';
 import { captureBudgetS } from '../server/vm/command.js';
 import { runInGuest } from '../server/vm/guest.js';
@@ -119,6 +122,21 @@ describe('capture --vm: Debian 6.1 in QEMU', () => {
     expect(lines.some((l) => l.includes('ready\\t'))).toBe(true);
     // The --duration timer once held the guest until 500 s had passed after the command.
     expect(seconds).toBeLessThan(500);
+  }, 900_000);
+
+  it('the kernel dies mid-capture (sysrq crash): the capture up to then comes back, analyzable, and capture says why', async () => {
+    const out = join(scratch(), 'crashed.ljsonl.gz');
+    const script = 'python3 test/kernel/workloads.py stalefd; sleep 3; echo lt-crashing; echo c > /proc/sysrq-trigger; sleep 100000';
+    const r = await execa('node', [bin, 'capture', '--vm', '--out', out, '--', 'sh', '-c', script], { reject: false, all: true, cwd: PROJECT_ROOT });
+    expect(r.exitCode, r.all.slice(-3000)).toBe(GUEST_DIED);
+    expect(r.all).toContain('lt-crashing');
+    expect(r.all).toMatch(/kernel died during the capture \(sysrq: Trigger a crash.*Kernel panic - not syncing/);
+    expect(r.stdout.trim()).toBe(out);
+    // Cut where the kernel died (no gzip trailer), readable up to its last flush: the workload's flag is there.
+    const report = buildReport(await analyzeFile(out));
+    expect(report.summary.input_error).toMatch(/reading stopped after line \d+/);
+    expect(report.summary.events).toBeGreaterThan(0);
+    expect(report.flags.some((f) => f.rule === 'epoll.stale-fd' && f.evidence.some((e) => e.comm === 'lt-stalefd'))).toBe(true);
   }, 900_000);
 
   it('Ctrl-C stops a run that has no --duration cleanly, and what was captured comes back', async () => {

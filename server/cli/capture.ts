@@ -1,13 +1,13 @@
 /** `lifetrace capture`: record a capture here, or in a QEMU guest with --vm. */
-import { copyFile } from 'node:fs/promises';
+import { copyFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { recordCapture, type Progress } from '../record/record.js';
 import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../record/stress.js';
-import { GUEST_XCH } from '../vm/guest.js';
+import { GUEST_XCH, guestPanic } from '../vm/guest.js';
 import { kernelLabel } from '../vm/kernels.js';
 import { parse, positiveNumber, UsageError } from './args.js';
-import { runGuestCommand } from './guest.js';
-import { captureBudgetS } from '../vm/command.js';
+import { guestUnfinished } from './guest.js';
+import { captureBudgetS, runLifetraceInGuest } from '../vm/command.js';
 import { parseFamilies, parseKernel } from './probes.js';
 
 export const CAPTURE_USAGE = `usage: lifetrace capture --out FILE [--duration S] [--families a,b] [--stress PRESET] [--vm [--kernel 6.1|6.12|PATH [--modules DIR]]] [-- CMD ARGS...]
@@ -21,7 +21,13 @@ stress preset) and stops when it exits, after --duration seconds, or on Ctrl-C. 
                     it sees this machine's files read-only, writes scratch files to its own /var/tmp
                     (its TMPDIR), and has no network
   --kernel PATH     boot that kernel image (a bzImage: your own build, or a bug kernel from 'lifetrace
-                    kernel build') instead; --modules DIR is its lib/modules/RELEASE when it has modules`;
+                    kernel build') instead; --modules DIR is its lib/modules/RELEASE when it has modules
+
+Exits with CMD's status (130 after Ctrl-C, 0 when --duration or the preset ended the run). With
+--vm, 125 when the guest's kernel died mid-capture: what was captured up to then is still written.`;
+
+/** `capture --vm`'s status when the guest's kernel died: the capture is partial, the command's status unknown. */
+export const GUEST_DIED = 125;
 
 export async function captureCommand(argv: string[], print: (s: string) => void): Promise<number> {
   const dash = argv.indexOf('--');
@@ -53,17 +59,31 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
     const budget = captureBudgetS({ durationS, stress, command });
     const stop = interruptible('the guest\'s capture', true);
     try {
-      const r = await runGuestCommand(kernel, guestArgv, {
+      const r = await runLifetraceInGuest(kernel, guestArgv, {
         timeoutS: budget, log: (s) => process.stderr.write(s + '\n'), cwd: process.cwd(), signal: stop.signal, kill: stop.kill,
         // The command's output as it comes, but where the guest wrote the capture inside the guest:
         // the path that counts is printed below.
         onLog: (l) => { if (l !== guestOut) process.stderr.write(l + '\n'); },
       });
       // The capture is written whatever the command's status: the failing run is the one that matters.
-      if (!r.stdout.split('\n').includes(guestOut)) throw new UsageError(`the capture in the ${kernelLabel(kernel)} guest failed (exit ${String(r.exitCode)})`);
-      await copyFile(join(r.xch, basename(guestOut)), out);
-      print(`${out}\n`);
-      return r.exitCode ?? 1;
+      if (r.exitCode !== undefined && r.stdout.split('\n').includes(guestOut)) {
+        await copyFile(join(r.xch, basename(guestOut)), out);
+        print(`${out}\n`);
+        return r.exitCode;
+      }
+      // A kernel that died mid-capture (the bug being chased, or an emulator flake) left the capture
+      // unfinished in the share, written up to its last flush: that run is the one a user needs most.
+      const panic = guestPanic(r.console);
+      const partial = join(r.xch, basename(guestOut));
+      if (r.exitCode === undefined && panic !== undefined && (await stat(partial).catch(() => undefined))?.size) {
+        await copyFile(partial, out);
+        process.stderr.write(`lifetrace: the ${kernelLabel(kernel)} guest's kernel died during the capture (${panic}); `
+          + 'the capture is kept up to its last second, cut short where the kernel died\n');
+        print(`${out}\n`);
+        return GUEST_DIED;
+      }
+      if (r.exitCode === undefined) throw guestUnfinished(r);
+      throw new UsageError(`the capture in the ${kernelLabel(kernel)} guest failed (exit ${String(r.exitCode)})${panic ? `: ${panic}` : ''}`);
     } finally {
       stop.dispose();
     }

@@ -10,10 +10,13 @@ export async function runGuestCommand(
   kernel: GuestKernel, argv: string[], o: GuestCommandOptions,
 ): Promise<GuestResult & { stdout: string }> {
   const r = await runLifetraceInGuest(kernel, argv, o);
-  if (r.exitCode === undefined) {
-    throw new UsageError(`the guest did not finish (${r.seconds.toFixed(0)} s):\n${r.jobLog.slice(-2000)}${r.console.slice(-1500)}`);
-  }
+  if (r.exitCode === undefined) throw guestUnfinished(r);
   return r;
+}
+
+/** The error for a guest whose job did not finish: the end of its log and of its console. */
+export function guestUnfinished(r: GuestResult): UsageError {
+  return new UsageError(`the guest did not finish (${r.seconds.toFixed(0)} s):\n${r.jobLog.slice(-2000)}${r.console.slice(-1500)}`);
 }
 
 /** The guest side: run the command line from the job file, its stdout into a file of the share. */

@@ -6,7 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import { constants as osConstants, cpus, hostname } from 'node:os';
 import { once } from 'node:events';
-import { createGzip } from 'node:zlib';
+import { constants as zlibConstants, createGzip, type Gzip } from 'node:zlib';
 import type { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { CAPTURE_FORMAT, CAPTURE_VERSION, serializeHeader, type CaptureHeader } from '../capture/header.js';
@@ -18,6 +18,13 @@ import { isReadyMarker, startBpftrace } from './bpftrace.js';
 import { stressArgs, type StressPreset } from './stress.js';
 
 export const LIFETRACE_VERSION = '0.1.0';
+
+/**
+ * How often a gzip capture is flushed to its file. A kernel that dies mid-capture (a bug kernel, an
+ * emulator flake) then leaves all but the last second of events readable: the reader takes a gzip
+ * stream cut after a sync flush up to the cut. Costs a few bytes a second.
+ */
+const GZIP_FLUSH_MS = 1000;
 
 /** Longest an epoll_ctl or a readdir walk is expected to take (they are printed at their return). */
 const DEFERRED_MS = 1000;
@@ -126,6 +133,7 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
       else if (line.startsWith('{"type": "lost_events"')) progress.lost += Number(/"(?:events|count)": (\d+)/.exec(line)?.[1] ?? 0);
     },
   });
+  const flusher = sink === file ? undefined : setInterval(() => (sink as Gzip).flush(zlibConstants.Z_SYNC_FLUSH), GZIP_FLUSH_MS);
   const ticker = setInterval(() => {
     progress.seconds = attachedAt === undefined ? 0 : (Date.now() - attachedAt) / 1000;
     o.onProgress?.({ ...progress });
@@ -175,6 +183,7 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   } catch (e) {
     clearTimeout(durationTimer);
     clearInterval(ticker);
+    clearInterval(flusher);
     await bt.stop();
     sink.end();
     await once(file, 'close');
@@ -182,6 +191,7 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
     throw new CaptureError(`${(e as Error).message}${errors.length ? `\n${errors.join('\n')}` : ''}`);
   }
   clearInterval(ticker);
+  clearInterval(flusher);
   await bt.stop();
   const { errors } = await bt.done;
   sink.end();

@@ -129,6 +129,18 @@ async function bootOnce(job: GuestJob, kernel: UnpackedKernel, initrd: string): 
   };
 }
 
+/**
+ * What killed a guest kernel, from its console: the first oops or BUG line and the panic line
+ * ("BUG: unable to handle page fault ...; Kernel panic - not syncing: Fatal exception"), or
+ * undefined when it did not panic.
+ */
+export function guestPanic(console: string): string | undefined {
+  const panic = /Kernel panic - not syncing:[^\r\n]*/.exec(console)?.[0];
+  if (panic === undefined) return undefined;
+  const cause = /(?:BUG:|Oops:|sysrq: Trigger a crash|general protection fault)[^\r\n]*/.exec(console)?.[0];
+  return cause !== undefined && !panic.includes(cause) ? `${cause.trim()}; ${panic.trim()}` : panic.trim();
+}
+
 /** Follows the job's log as the guest writes it into the share. */
 function followLog(file: string, onLine: (line: string) => void): { stop(): Promise<void> } {
   let tail: Tail | undefined;
