@@ -22,15 +22,21 @@ it('the bundled real sample yields the workloads\' orderings and nothing else', 
     (byRule[f.rule] ??= []).push(`${f.severity}/${f.confidence}/x${f.count}/${who}`);
   }
   for (const v of Object.values(byRule)) v.sort();
-  // The sample was recorded before captures carried the kernel's fix checks (header `fixes`): the
-  // readdir ordering cannot be confirmed guarded (warning), while each fsnotify wait shows its fix
-  // itself (fsnotify_prepare_user_wait() ran): info.
-  expect(report.flags.find((f) => f.rule === 'dcache.readdir-vs-delete')!.guard.state).toBe('unknown');
+  // Recorded with the kernel's fix checks in its header (`fixes`) and a kernel stack on every record.
+  expect(report.summary.header).toHaveProperty('fixes');
+  expect(report.flags.find((f) => f.rule === 'dcache.readdir-vs-delete')!.guard.state).toBe('yes');
+  expect(report.flags.every((f) => f.evidence.some((e) => (e.stack?.length ?? 0) > 0))).toBe(true);
   expect(byRule).toEqual({
+    'epoll.stale-fd': [
+      'warning/certain/x1/lt-dup2stale', 'warning/certain/x1/lt-dup2stale', 'warning/certain/x1/lt-execstale+sleep',
+      'warning/certain/x1/lt-rangestale', 'warning/certain/x2/lt-stalefd',
+    ],
     'epoll.cross-process-del': ['info/certain/x1/lt-xdel+lt-xdel-child'],
-    'epoll.stale-fd': ['warning/certain/x2/lt-stalefd'],
-    'epoll.reaped-by-final-fput': expect.arrayContaining([expect.stringMatching(/^info\/certain\/x1\/lt-reaped/)]),
-    'dcache.readdir-vs-delete': [expect.stringMatching(/^warning\/certain\/x521\/lt-pty-lister\+lt-pty-closer$/)],
+    'epoll.reaped-by-final-fput': [
+      'info/certain/x1/lt-dup2stale', 'info/certain/x1/lt-execstale+sleep', 'info/certain/x1/lt-rangestale',
+      'info/certain/x1/lt-reaped', 'info/certain/x1/lt-stalefd',
+    ],
+    'dcache.readdir-vs-delete': [expect.stringMatching(/^info\/certain\/x\d+\/lt-pty-lister\+lt-pty-closer$/)],
     'fsnotify.long-permission-wait': ['info/certain/x1/lt-fan-opener', 'info/certain/x1/lt-fan-waiter'],
     'fsnotify.mark-teardown-during-wait': ['info/certain/x2/lt-fanteardown+lt-fan-waiter'],
   });
