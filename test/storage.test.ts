@@ -162,26 +162,25 @@ describe('storage: damaged journals (findings 6 and 7)', () => {
   it('finding 7: flipped bytes inside a frame are never data: that batch is a recorded loss window, the rest is whole', async () => {
     const r = await survive('flipped', (file) => {
       const buf = readFileSync(file);
-      const f = framesOf(file)[7]!;
-      for (let i = f.at + 40; i < f.at + 40 + 64; i++) buf[i] = buf[i]! ^ 0x5a;
+      const at = Math.floor(buf.length * 0.45); // inside a frame (whatever the format)
+      for (let i = at; i < at + 64; i++) buf[i] = buf[i]! ^ 0x5a;
       writeFileSync(file, buf);
     });
     expect(r.welcome.resumeAfter).toBe(K);
     expect(r.h.missingBatches).toBe(1);
     expect(r.h.events).toBeLessThan(offline.summary.events);
-    expect(r.losses.some((l) => /batches 8-8 never reached this server \(they were damaged in its journal\)/.test(l.reason ?? ''))).toBe(true);
+    expect(r.losses.some((l) => /batches 7-7 never reached this server \(they were damaged in its journal\)/.test(l.reason ?? ''))).toBe(true);
     expect((await storage(r.server)).counts['journal-damaged']).toBe(1);
   }, 60_000);
 
   it('finding 7: a zeroed tail loses the batches it held, and says so (never "none missing")', async () => {
     const r = await survive('zeroed', (file) => {
       const buf = readFileSync(file);
-      const frames = framesOf(file);
-      buf.fill(0, frames[K - 3]!.at + 10); // the last three frames, zeroed from inside the first
+      buf.fill(0, buf.length - 2000); // inside the last frame's lines (whatever the format)
       writeFileSync(file, buf);
     });
-    expect(r.welcome.resumeAfter).toBe(K - 3);
-    expect(r.h.missingBatches).toBe(3);
+    expect(r.welcome.resumeAfter).toBe(K - 1);
+    expect(r.h.missingBatches).toBe(1);
     expect(r.losses.some((l) => /never reached this server \(they were damaged in its journal\)/.test(l.reason ?? ''))).toBe(true);
   }, 60_000);
 
