@@ -4,7 +4,7 @@
  * deleted through); an upload is created new, never over a capture, even by a simultaneous upload.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { constants, createWriteStream, type ReadStream } from 'node:fs';
 import { link, lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -56,7 +56,7 @@ export class CaptureLibrary {
       await file.close();
       return undefined;
     }
-    return createReadStream('', { fd: file.fd, autoClose: true });
+    return file.createReadStream(); // the stream owns the handle (and closes it)
   }
 
   async remove(name: string): Promise<boolean> {

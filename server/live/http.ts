@@ -165,6 +165,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
     if (file === undefined) return res.status(404).json({ error: `no capture ${req.params.name}` });
     res.setHeader('Content-Type', 'application/octet-stream');
     res.setHeader('Content-Disposition', `attachment; filename="${req.params.name}"`);
+    res.on('close', () => file.destroy()); // a client gone early: the file is closed all the same
     file.on('error', () => res.destroy()).pipe(res);
   });
   app.delete('/api/captures/:name', async (req, res) => {
