@@ -4,15 +4,26 @@
  * deleted through); an upload is created new, never over a capture, even by a simultaneous upload.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, createWriteStream, type ReadStream } from 'node:fs';
+import { constants, createWriteStream, readdirSync, rmSync, type ReadStream } from 'node:fs';
 import { link, lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { CaptureInfo } from '../protocol/wire.js';
 import { HubRefusal } from './hub.js';
 import { nameProblem, NameError, pathIn } from './names.js';
 import { writeFailure, type StorageState } from './storage.js';
+
+/** An upload being written aside (see store). */
+const UPLOAD_ASIDE = /\.ljsonl(\.gz)?\.upload-[0-9a-f]{16}$/;
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
 
 /** A capture name that is refused (the HTTP layer answers 400). */
 export { NameError as CaptureNameError } from './names.js';
@@ -26,6 +37,8 @@ export class CaptureLibrary {
 
   constructor(dir: string, private readonly storage: StorageState) {
     this.dir = resolve(dir);
+    // Uploads cut short by a crash of an earlier server: nothing else would ever remove them.
+    for (const e of safeList(this.dir)) if (UPLOAD_ASIDE.test(e)) rmSync(join(this.dir, e), { force: true });
   }
 
   /** The file of a capture name, or a CaptureNameError. */
@@ -81,7 +94,7 @@ export class CaptureLibrary {
       throw new HubRefusal(409, `${name} exists already`);
     }
     this.uploading.add(name);
-    const tmp = `${p}.upload-${randomBytes(8).toString('hex')}`;
+    const tmp = `${p}.upload-${randomBytes(8).toString('hex')}`; // matches UPLOAD_ASIDE
     let linking = false;
     try {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
