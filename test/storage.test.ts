@@ -228,6 +228,10 @@ describe('storage: names that become paths (finding 13)', () => {
     expect(readdirSync(outer).filter((e) => e !== 'data')).toEqual([]);
     expect(existsSync(join(data, 'journal')) ? readdirSync(join(data, 'journal')) : []).toEqual([]);
     expect(await server.get<HostView[]>('/api/hosts')).toEqual([]);
+    // The agent checks its --host by the same rule, before it connects.
+    const r = await agent(server.url, ['--replay', SAMPLE, '--host', '..']);
+    expect(r.exitCode).toBe(2);
+    expect(r.all).toMatch(/--host: a host name is a letter or digit/);
   }, 60_000);
 
   it('a capture name that would leave the folder is refused by every endpoint', async () => {
