@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BATCH_HEAD, decodeBatchHead, type AgentHello, type JournalView } from '../protocol/wire.js';
-import { pathIn } from './names.js';
+import { NameError, nameProblem, pathIn } from './names.js';
 import type { StorageState } from './storage.js';
 
 /**
@@ -109,17 +109,19 @@ export class Journal {
   private offset: number;
   private error: string | null = null;
 
-  private constructor(private readonly base: string, fd: number | undefined, offset: number, private readonly storage: StorageState) {
+  /** `base`: DATA/journal/HOST/RUN, or undefined when the names were refused (nothing is on disk). */
+  private constructor(private readonly base: string | undefined, fd: number | undefined, offset: number, private readonly storage: StorageState) {
     this.fd = fd;
     this.offset = offset;
   }
 
   /** A new journal for a run, replacing any other run's of the host; a stopped one (saying why) if it cannot be. */
   static create(dir: string, hello: AgentHello, storage: StorageState): Journal {
-    const hostDir = pathIn(dir, 'host', hello.host);
-    const base = pathIn(hostDir, 'run', hello.run);
+    let base: string | undefined;
     let fd: number | undefined;
     try {
+      const hostDir = pathIn(dir, 'host', hello.host);
+      base = pathIn(hostDir, 'run', hello.run);
       ownFolder(dir);
       ownFolder(hostDir);
       for (const e of readdirSync(hostDir)) {
@@ -143,15 +145,17 @@ export class Journal {
    * damaged or missing hello file is written again from `hello` (the frames check themselves).
    */
   static restore(dir: string, hello: AgentHello, storage: StorageState, frame: (seq: number, lines: Uint8Array, afterDamage: boolean) => void): Restored | undefined {
-    const hostDir = pathIn(dir, 'host', hello.host);
-    const base = pathIn(hostDir, 'run', hello.run);
+    let base: string;
     let fd: number;
     try {
+      const hostDir = pathIn(dir, 'host', hello.host);
+      base = pathIn(hostDir, 'run', hello.run);
       const st = lstatSync(hostDir);
       if (st.isSymbolicLink() || !st.isDirectory()) throw new JournalLinkError(`${hostDir} is a symbolic link: not followed`);
       fd = openSync(`${base}.frames`, constants.O_RDWR | NOFOLLOW);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') storage.count(e instanceof JournalLinkError || (e as NodeJS.ErrnoException).code === 'ELOOP' ? 'symlink-refused' : 'journal-unreadable');
+      if (e instanceof NameError) storage.count('journal-bad-name');
+      else if ((e as NodeJS.ErrnoException).code !== 'ENOENT') storage.count(e instanceof JournalLinkError || (e as NodeJS.ErrnoException).code === 'ELOOP' ? 'symlink-refused' : 'journal-unreadable');
       return undefined;
     }
     if (!helloMatches(base, hello)) {
@@ -197,6 +201,7 @@ export class Journal {
 
   /** Deletes the journal folder of a host this server no longer follows. */
   static drop(dir: string, host: string, storage: StorageState): void {
+    if (nameProblem('host', host) !== undefined) return; // never a path then: there is nothing of it on disk
     try {
       rmSync(pathIn(dir, 'host', host), { recursive: true, force: true }); // a link is removed, never followed
       storage.count('journal-dropped');
@@ -272,6 +277,7 @@ export class Journal {
   /** The stream is over (ended, replaced by a new run, or forgotten): the journal is not needed any more. */
   remove(): void {
     this.close();
+    if (this.base === undefined) return;
     try {
       rmSync(`${this.base}.frames`, { force: true });
       rmSync(`${this.base}.hello.json`, { force: true });
