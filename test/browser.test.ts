@@ -697,7 +697,7 @@ describe('server-side replays and the capture library in a browser', () => {
     // A name that exists already: the server refuses, and the page says why.
     await panel.getByTestId('capture-upload').setInputFiles({ name: 'uploaded-sample.ljsonl.gz', mimeType: 'application/gzip', buffer: bytes });
     await panel.getByTestId('captures-message').and(page.locator('[data-kind="error"]')).filter({ hasText: /upload failed: .*exists already/ }).waitFor();
-    expect(errors.splice(0)).toEqual([expect.stringMatching(/status of 400 \(Bad Request\)/)]); // chromium logs the refused PUT
+    expect(errors.splice(0)).toEqual([expect.stringMatching(/status of 409 \(Conflict\)/)]); // chromium logs the refused PUT
     // The upload replays too.
     await up.getByTestId('capture-replay').click();
     await page.getByTestId('replay-bar').and(page.locator('[data-host="replay-uploaded-sample"]')).waitFor();
