@@ -5,7 +5,8 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CaptureInfo, FlagDetail, FlagSummary, HostView, ObjectHistory, ReplayView } from '../server/protocol/wire.js';
 import { buildWeb, fixtureCapture, launchBrowser, openDashboard, SAMPLE, SCREENSHOTS, screenshot, startReplay, startServer, traceCapture, until, type OpenPage, type Server } from './support/browser.js';
@@ -278,6 +279,24 @@ describe('dashboard in a browser', () => {
     await expect(page.getByTestId('drilldown-confidence').textContent()).resolves.toBe('uncertain');
     expect((await why.textContent())!.length).toBeGreaterThan(20);
     await screenshot(page, 'losses-uncertain');
+    expect(errors).toEqual([]);
+  });
+
+  it('a full journal disk: the host card says journaling stopped and why; the live view goes on (issue 11, finding 5)', async () => {
+    const s = await serve();
+    const data = s.child.spawnargs[s.child.spawnargs.indexOf('--data') + 1]!;
+    const journal = join(data, 'journal');
+    mkdirSync(journal, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', journal]); // a real, small, full disk
+    cleanups.push(async () => { execFileSync('umount', ['-l', journal]); }); // lazy: the server (stopped after) may hold it
+    const { page, errors } = await dashboard(s);
+    s.agent(SAMPLE, { host: 'fulldisk', speed: '1' });
+    const badge = page.getByTestId('journal-error');
+    await badge.waitFor();
+    await expect(badge.textContent()).resolves.toMatch(/journaling stopped: ENOSPC: the disk is full/);
+    await screenshot(page, 'journal-disk-full');
+    const [h] = await hostsDone(s, 1);
+    expect(h!.events).toBe(1905); // the live view went on: the whole sample
     expect(errors).toEqual([]);
   });
 
@@ -682,7 +701,7 @@ describe('server-side replays and the capture library in a browser', () => {
     // A name that exists already: the server refuses, and the page says why.
     await panel.getByTestId('capture-upload').setInputFiles({ name: 'uploaded-sample.ljsonl.gz', mimeType: 'application/gzip', buffer: bytes });
     await panel.getByTestId('captures-message').and(page.locator('[data-kind="error"]')).filter({ hasText: /upload failed: .*exists already/ }).waitFor();
-    expect(errors.splice(0)).toEqual([expect.stringMatching(/status of 400 \(Bad Request\)/)]); // chromium logs the refused PUT
+    expect(errors.splice(0)).toEqual([expect.stringMatching(/status of 409 \(Conflict\)/)]); // chromium logs the refused PUT
     // The upload replays too.
     await up.getByTestId('capture-replay').click();
     await page.getByTestId('replay-bar').and(page.locator('[data-host="replay-uploaded-sample"]')).waitFor();

@@ -116,9 +116,10 @@ describe('the capture library', () => {
     }
     expect(readFileSync(outside, 'utf8')).toBe('keep me');
     expect(readdirSync(join(data, 'captures')).sort()).toEqual(['uploaded.ljsonl.gz']);
-    // An upload under an existing name does not overwrite it.
+    // An upload under an existing name does not overwrite it: a conflict.
     const again = await fetch(new URL('/api/captures/uploaded.ljsonl.gz', server.url), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: 'x' });
-    expect(again.status).toBe(400);
+    expect(again.status).toBe(409);
+    expect(readFileSync(join(data, 'captures', 'uploaded.ljsonl.gz'))).toEqual(readFileSync(SAMPLE));
     // A state change from a foreign page is refused.
     const csrf = await fetch(new URL('/api/captures/record', server.url), { method: 'POST', headers: { 'content-type': 'text/plain', origin: 'http://evil.example' }, body: '{}' });
     expect(csrf.status).toBe(403);

@@ -7,6 +7,7 @@ import { bpftraceSource } from '../agent/bpftrace-source.js';
 import { replaySource, type ReplaySpeed } from '../agent/replay-source.js';
 import type { LineSource } from '../agent/sources.js';
 import { vmSource } from '../agent/vm-source.js';
+import { nameProblem } from '../live/names.js';
 import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../record/stress.js';
 import { CaptureError } from '../record/record.js';
 import { parse, positiveNumber, UsageError } from './args.js';
@@ -58,7 +59,7 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
   if (!/^(http|ws)s?:$/.test(server.protocol)) throw new UsageError(`--server must be http(s):// or ws(s)://, got ${server.protocol}`);
   const token = values.token ?? (values['token-file'] ? readToken(values['token-file']) : process.env.LIFETRACE_TOKEN);
   if (!token) throw new UsageError('the server needs its agent token: --token T, --token-file F or LIFETRACE_TOKEN (lifetrace serve prints where it keeps it)');
-  if (values.host !== undefined && !/^[A-Za-z0-9._:-]{1,128}$/.test(values.host)) throw new UsageError('--host must be a host name ([A-Za-z0-9._:-], up to 128 characters)');
+  if (values.host !== undefined && nameProblem('host', values.host)) throw new UsageError(`--host: ${nameProblem('host', values.host)}`);
   const speed = parseSpeed(values.speed);
   if (!values.replay && (values.speed !== undefined || values.loop)) throw new UsageError('--speed and --loop go with --replay');
   const families = parseFamilies(values.families);

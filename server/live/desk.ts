@@ -29,7 +29,7 @@ export class CaptureDesk {
         name = name.replace(/(-\d+)?\.ljsonl\.gz$/, `-${n}.ljsonl.gz`);
       }
       lib.active.add(name);
-      s.recording = new Recording(name, lib.path(name), s.headerLine());
+      s.recording = new Recording(name, lib.path(name), s.headerLine(), this.hub.storage);
       started.push({ host: s.host, name });
     }
     return started;

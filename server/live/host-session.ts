@@ -42,6 +42,8 @@ export class HostSession {
   duplicates = 0;
   /** Batches skipped in the sequence: never received (counted, and a loss window). */
   missingBatches = 0;
+  /** Why skipped batches are missing (the journal says when it was damaged). */
+  missingCause = 'it restarted without them';
   connected = false;
   ended = false;
   connectedSince = 0;
@@ -98,7 +100,7 @@ export class HostSession {
       // Batches the agent no longer has and this server never analyzed (it restarted without its
       // journal): what they held is lost, somewhere between the records before and these.
       this.missingBatches += skipped;
-      this.analysis.markGap(before, this.analysis.newestT, `batches ${seq - skipped}-${seq - 1} never reached this server (it restarted without them)`);
+      this.analysis.markGap(before, this.analysis.newestT, `batches ${seq - skipped}-${seq - 1} never reached this server (${this.missingCause})`);
       this.checkLosses();
     }
     return { ok: true };
@@ -176,7 +178,7 @@ export class HostSession {
       lastBatchWall: this.lastBatchWall, events: this.analysis.events, lost: this.analysis.losses.total, anomalies,
       anomalyKinds: Object.fromEntries(this.analysis.decoder.anomalies.counts),
       duplicates: this.duplicates, missingBatches: this.missingBatches, now_s: seconds(this.analysis.lastT ?? 0),
-      recording: this.recording?.view() ?? null, replay: this.replayView?.() ?? null,
+      recording: this.recording?.view() ?? null, journal: this.journal?.view() ?? null, replay: this.replayView?.() ?? null,
     };
   }
 

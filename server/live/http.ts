@@ -3,7 +3,6 @@
  * createApp() does not listen, so it can be mounted and tested on its own.
  */
 import { existsSync } from 'node:fs';
-import { createReadStream } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import { RULES } from '../rules/index.js';
@@ -162,11 +161,12 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   app.get('/api/captures/:name', async (req, res) => {
     const lib = hub.library;
     if (lib === undefined) return res.status(404).json({ error: 'no capture folder' });
-    const path = lib.path(req.params.name);
-    if (!(await lib.exists(req.params.name))) return res.status(404).json({ error: `no capture ${req.params.name}` });
+    const file = await lib.read(req.params.name);
+    if (file === undefined) return res.status(404).json({ error: `no capture ${req.params.name}` });
     res.setHeader('Content-Type', 'application/octet-stream');
     res.setHeader('Content-Disposition', `attachment; filename="${req.params.name}"`);
-    createReadStream(path).on('error', () => res.destroy()).pipe(res);
+    res.on('close', () => file.destroy()); // a client gone early: the file is closed all the same
+    file.on('error', () => res.destroy()).pipe(res);
   });
   app.delete('/api/captures/:name', async (req, res) => {
     if (hub.library === undefined) return res.status(404).json({ error: 'no capture folder' });
@@ -176,6 +176,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   app.put('/api/captures/:name', async (req, res) => {
     if (hub.library === undefined) return res.status(404).json({ error: 'no capture folder' });
     if (req.headers['content-type'] !== 'application/octet-stream') throw new BadRequest('upload the capture as application/octet-stream');
+    res.setHeader('Connection', 'close'); // a refused upload's body is not read to its end: its connection cannot carry another request
     res.status(201).json(await hub.library.store(req.params.name, req, MAX_UPLOAD_BYTES));
   });
   app.post('/api/captures/record', json, async (req, res) => {
@@ -195,7 +196,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
     res.json(await hub.desk.replayCommand(req.params.host, replayCommand(req.body)));
   });
   app.get('/api/server', (_req, res) => {
-    res.json({ version: hub.options.version, hosts: hub.sessions.size, feeds: hub.feedCount, rejected: Object.fromEntries(hub.rejected) });
+    res.json({ version: hub.options.version, hosts: hub.sessions.size, feeds: hub.feedCount, rejected: Object.fromEntries(hub.rejected), storage: hub.storage.view() });
   });
   app.get('/api/rules', (_req, res) => {
     res.json(RULES.map((r) => ({ id: r.id, severity: r.severity, thread: `${r.thread}: ${THREADS[r.thread]}`, title: r.title, explanation: r.explanation, fix: r.fix ?? null })));

@@ -11,6 +11,7 @@ import { CaptureLibrary } from './captures.js';
 import { CaptureDesk } from './desk.js';
 import type { ServerReplay } from './replay.js';
 import { Journal } from './journal.js';
+import { StorageState } from './storage.js';
 
 /** How often new flags go out to browsers (and quiet streams are settled). */
 const TICK_MS = 20;
@@ -42,9 +43,9 @@ export interface HubOptions {
 
 export const DEFAULT_HUB: HubOptions = { version: '0', analysis: {}, feedBufferBytes: 4 << 20, clock: Date.now, capturesDir: undefined, maxHosts: 64, journalDir: undefined };
 
-/** A request the hub refuses, with why (the HTTP layer answers 400, 404 or 409). */
+/** A request the hub refuses, with why (the HTTP layer answers 400, 404, 409, or 507 when the disk is full). */
 export class HubRefusal extends Error {
-  constructor(readonly status: 400 | 404 | 409, message: string) {
+  constructor(readonly status: 400 | 404 | 409 | 507, message: string) {
     super(message);
   }
 }
@@ -77,6 +78,8 @@ export class Hub {
   readonly desk: CaptureDesk;
   /** Frames and messages refused from agents and browsers (hostile or broken), by reason. */
   readonly rejected = new Map<string, number>();
+  /** The server's own disk writes: journals, recordings, uploads (GET /api/server). */
+  readonly storage: StorageState;
   private readonly feeds = new Set<Feed>();
   private pendingFlags = new Map<string, FlagSummary>();
   private pendingLosses = new Map<string, LossMark[]>();
@@ -85,7 +88,10 @@ export class Hub {
 
   constructor(options: Partial<HubOptions> = {}) {
     this.options = { ...DEFAULT_HUB, ...options };
-    this.library = this.options.capturesDir === undefined ? undefined : new CaptureLibrary(this.options.capturesDir);
+    this.storage = new StorageState(this.options.clock);
+    this.library = this.options.capturesDir === undefined ? undefined : new CaptureLibrary(this.options.capturesDir, this.storage);
+    // Journals of hosts past the host limit (left by an earlier server) are deleted: disk per host is bounded.
+    if (this.options.journalDir !== undefined) Journal.sweep(this.options.journalDir, this.options.maxHosts, this.storage);
     this.desk = new CaptureDesk(this);
   }
 
@@ -138,8 +144,13 @@ export class Hub {
     if (dir !== undefined) {
       // A server restarted under a running agent: rebuild the host from the journal of its run,
       // and the agent resumes after the last batch it holds.
-      const restored = old === undefined ? Journal.restore(dir, hello.host, hello.run, (seq, lines) => void s.ingest(seq, lines)) : undefined;
-      s.journal = restored?.journal ?? Journal.create(dir, hello);
+      const damaged = (): void => { s.missingCause = 'they were damaged in its journal'; };
+      const restored = old === undefined ? Journal.restore(dir, hello, this.storage, (seq, lines, afterDamage) => {
+        if (afterDamage) damaged();
+        s.ingest(seq, lines);
+      }) : undefined;
+      if (restored !== undefined && restored.damaged > 0) damaged(); // the batches after the last whole frame, too
+      s.journal = restored?.journal ?? Journal.create(dir, hello, this.storage);
     }
     s.connected = true;
     s.connectedSince = this.options.clock();
@@ -158,6 +169,8 @@ export class Hub {
     }
     if (oldest === undefined) return false;
     void this.desk.stopRecording(oldest.host);
+    oldest.journal?.remove();
+    if (this.options.journalDir !== undefined) Journal.drop(this.options.journalDir, oldest.host, this.storage);
     this.sessions.delete(oldest.host);
     return true;
   }

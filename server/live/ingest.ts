@@ -7,8 +7,8 @@ import type { WebSocket } from 'ws';
 import { decodeBatchHead, BATCH_HEAD, PROTOCOL_VERSION, type AgentHello, type AgentMessage, type ServerToAgent } from '../protocol/wire.js';
 import type { HostSession } from './host-session.js';
 import type { Hub } from './hub.js';
+import { nameProblem } from './names.js';
 
-const NAME = /^[A-Za-z0-9._:-]{1,128}$/;
 const RULE_STATES = ['active', 'degraded', 'off'];
 
 /** Validates an untrusted control message; returns it typed, or why it is refused. */
@@ -25,8 +25,8 @@ export function parseAgentMessage(text: string): AgentMessage | string {
     case 'hello': {
       // JSON.stringify, not String(): a parsed object may carry a "toString" that is not a function.
       if (m.protocol !== PROTOCOL_VERSION) return `protocol ${JSON.stringify(m.protocol)?.slice(0, 40)} is not ${PROTOCOL_VERSION}: upgrade the agent or the server`;
-      if (typeof m.run !== 'string' || !NAME.test(m.run)) return 'hello.run must be a short name';
-      if (typeof m.host !== 'string' || !NAME.test(m.host)) return 'hello.host must be a host name ([A-Za-z0-9._:-], up to 128)';
+      const badName = nameProblem('run', m.run) ?? nameProblem('host', m.host); // names.ts: they become journal paths
+      if (badName !== undefined) return `hello: ${badName}`;
       if (m.mode !== 'live' && m.mode !== 'replay') return 'hello.mode must be live or replay';
       if (m.label !== undefined && (typeof m.label !== 'string' || m.label.length > 512)) return 'hello.label must be a short string';
       if (typeof m.header !== 'object' || m.header === null || Array.isArray(m.header)) return 'hello.header must be the capture header object';

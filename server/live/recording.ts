@@ -1,11 +1,13 @@
 /**
  * Recording a host's live stream into the capture library: the header, then the raw lines as they
- * arrive, gzip. A write failure (a full disk) stops the recording with its reason; the live view
- * never depends on it.
+ * arrive, gzip. A write failure (a full disk) stops the recording with its reason, also in the
+ * server's storage state (/api/server); the live view never depends on it. The file is created new
+ * (O_EXCL: a symbolic link in its place is not followed).
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { createGzip, type Gzip } from 'node:zlib';
 import type { RecordingView } from '../protocol/wire.js';
+import type { StorageState } from './storage.js';
 
 export class Recording {
   private readonly gzip: Gzip;
@@ -15,14 +17,14 @@ export class Recording {
   private readonly closed: Promise<void>;
   readonly started = Date.now();
 
-  constructor(readonly name: string, path: string, headerLine: string) {
+  constructor(readonly name: string, path: string, headerLine: string, storage: StorageState) {
     this.file = createWriteStream(path, { flags: 'wx', mode: 0o600 });
     this.gzip = createGzip();
     this.gzip.pipe(this.file);
     this.closed = new Promise((resolve) => {
       this.file.on('close', resolve);
       this.file.on('error', (e) => {
-        this.error ??= `recording stopped: ${e.message}`;
+        this.error ??= storage.failed('recording-stopped', 'recording', e);
         this.gzip.unpipe(this.file);
         this.gzip.destroy();
         resolve();

@@ -109,6 +109,8 @@ export interface HostView {
   now_s: number;
   /** The capture being recorded from this host's stream, if any. */
   recording: RecordingView | null;
+  /** The stream's journal (what lets a restarted server resume it); null: this server keeps none. */
+  journal: JournalView | null;
   /** Present when the server itself replays a capture as this host (`lifetrace replay`, the library). */
   replay: ReplayView | null;
 }
@@ -119,6 +121,22 @@ export interface RecordingView {
   bytes: number;
   /** Recording stopped by a failure (e.g. the disk is full); the live view goes on. */
   error: string | null;
+}
+
+export interface JournalView {
+  bytes: number;
+  /** Journaling stopped (e.g. the disk is full): the live view goes on, a restart resumes only up to here. */
+  error: string | null;
+}
+
+/** The server's own disk writes (journals, recordings, uploads), in GET /api/server. */
+export interface StorageView {
+  /** false while the latest write failed (e.g. the disk is full): journaling and recording are stopped. */
+  ok: boolean;
+  error: string | null;
+  since: number | null;
+  /** Storage anomalies by kind (docs/security.md). */
+  counts: Record<string, number>;
 }
 
 export interface CaptureInfo {

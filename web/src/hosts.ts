@@ -57,7 +57,9 @@ export function createHosts(strip: HTMLElement, banner: HTMLElement, onPick: (ho
         h('span', { class: 'host-kernel' }, v.kernel),
         h('span', { class: 'host-num' }, `${formatCount(v.events)} ev`),
         h('span', { class: `host-num${v.lost > 0 ? ' lost' : ''}`, 'data-testid': 'host-lost' }, `${formatCount(v.lost)} lost`),
-        h('span', { class: 'host-num' }, `t ${formatSeconds(v.now_s)}`));
+        h('span', { class: 'host-num' }, `t ${formatSeconds(v.now_s)}`),
+        // A journal that stopped (a full disk): the live view goes on, a restarted server resumes only up to there.
+        v.journal?.error ? h('span', { class: 'badge journal-stopped', 'data-testid': 'journal-error', title: v.journal.error }, v.journal.error) : '');
       }));
     },
   };
