@@ -140,14 +140,15 @@ export const blankLine: fc.Arbitrary<Buffer> = fc.constantFrom('', ' ', '\t', ' 
 export const chunkSizes: fc.Arbitrary<number[]> = fc.array(fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 4096 })), { minLength: 1, maxLength: 20 });
 
 const NAME_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-';
-const shortName = fc.string({ unit: fc.constantFrom(...NAME_CHARS), minLength: 1, maxLength: 40 });
+// Never '..' (a name never holds one: server/live/names.ts).
+const shortName = fc.string({ unit: fc.constantFrom(...NAME_CHARS), minLength: 1, maxLength: 40 }).map((s) => s.replace(/\.(?=\.)/g, '_'));
 
 /** A hello the server must accept (host names from `prefix` so that runs do not collide with other hosts). */
 export function validHello(prefix: string): fc.Arbitrary<AgentHello> {
   return fc.record({
     type: fc.constant('hello' as const),
     protocol: fc.constant(PROTOCOL_VERSION),
-    run: shortName,
+    run: shortName.map((s) => `r${s}`), // a name starts with a letter or digit
     host: shortName.map((s) => `${prefix}${s}`.slice(0, 128)),
     mode: fc.constantFrom('live' as const, 'replay' as const),
     label: fc.option(fc.string({ maxLength: 512 }), { nil: undefined }),
