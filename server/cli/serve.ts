@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { isLoopbackHost } from '../live/auth.js';
 import { ServeError, startServer, type RunningServer } from '../live/server.js';
 import { parse, positiveNumber, UsageError } from './args.js';
 import { VERSION } from './version.js';
@@ -63,17 +64,22 @@ export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Param
   return { args, values: { ...values, positionals }, explicitToken: explicit !== undefined };
 }
 
-export async function launch(a: ServeArgs, explicitToken: boolean): Promise<RunningServer> {
+/** Where the server's token comes from, so that agents can be told how to present it. */
+export type TokenSource = { kind: 'explicit' } | { kind: 'file'; path: string };
+
+export async function launch(a: ServeArgs, explicitToken: boolean): Promise<RunningServer & { tokenSource: TokenSource }> {
   try {
-    // Off loopback the token must be chosen on purpose; on loopback a kept one is fine.
-    const token = explicitToken ? a.token : (a.host === '127.0.0.1' || a.host === 'localhost' || a.host === '::1') ? storedToken(a.data) : undefined;
-    return await startServer({
+    // Off loopback the token must be chosen on purpose; on loopback (any 127.x address) a kept one is fine.
+    const kept = !explicitToken && isLoopbackHost(a.host.replace(/^\[(.*)\]$/, '$1'));
+    const token = explicitToken ? a.token : kept ? storedToken(a.data) : undefined;
+    const server = await startServer({
       host: a.host, port: a.port, token, version: VERSION, capturesDir: join(a.data, 'captures'), journalDir: join(a.data, 'journal'), agentBytesPerSecond: a.agentRateMb > 0 ? a.agentRateMb * 2 ** 20 : undefined,
       // Live, a flag should show within a fraction of a second: start the reorder slack at 10 ms,
       // without the header's declared deferral (1 s for epoll_ctl and readdir records, printed at
       // their return); the slack grows by itself when deferred records come later than that.
       analysis: { reorder: { windowNs: a.reorderWindowMs * 1e6, maxHeld: 200_000, declaredDeferral: false } },
     });
+    return Object.assign(server, { tokenSource: kept ? { kind: 'file' as const, path: join(a.data, 'token') } : { kind: 'explicit' as const } });
   } catch (e) {
     if (e instanceof ServeError) throw new UsageError(e.message);
     throw e;
@@ -88,7 +94,8 @@ export async function serveCommand(argv: string[], print: (s: string) => void): 
   }
   const server = await launch(args, explicitToken);
   print(`lifetrace: dashboard at ${server.url}\n`);
-  print(`lifetrace: agents connect with: lifetrace agent --server ${server.url} --token-file ${explicitToken ? '(your token)' : join(args.data, 'token')}\n`);
+  const t = server.tokenSource;
+  print(`lifetrace: agents connect with: lifetrace agent --server ${server.url} ${t.kind === 'file' ? `--token-file ${t.path}` : '--token (your token)'}\n`);
   await untilSignal();
   await server.close();
   return 0;

@@ -1,11 +1,28 @@
-/** The browser socket: the hub's feed out; in, only a request for a fresh snapshot. */
+/**
+ * The browser socket: the hub's feed out; in, only a request for a fresh snapshot.
+ *
+ * What is queued to one browser is bounded: the hub skips a browser that falls behind (and sends it
+ * a snapshot once it has drained), but a client that never reads would still be sent what it asks
+ * for. Past FEED_QUEUE_BYTES queued, it is dropped and counted (`feed-client-dropped`).
+ */
 import type { WebSocket } from 'ws';
-import type { Hub } from './hub.js';
+import type { FeedClient, Hub } from './hub.js';
 
-export function handleBrowser(ws: WebSocket, hub: Hub): void {
-  const client = {
+/** Most bytes queued (not yet taken by the client's TCP stack) to one browser before it is dropped. */
+export const FEED_QUEUE_BYTES = 16 << 20;
+
+export function handleBrowser(ws: WebSocket, hub: Hub, queueBytes = FEED_QUEUE_BYTES): void {
+  let dropped = false;
+  const client: FeedClient = {
     send: (data: string): void => {
-      if (ws.readyState === ws.OPEN) ws.send(data);
+      if (dropped || ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount + Buffer.byteLength(data) > queueBytes) {
+        dropped = true;
+        hub.reject('feed-client-dropped');
+        ws.terminate(); // frees what is queued; a browser that comes back starts with a snapshot
+        return;
+      }
+      ws.send(data);
     },
     get bufferedAmount(): number {
       return ws.bufferedAmount;
@@ -17,7 +34,7 @@ export function handleBrowser(ws: WebSocket, hub: Hub): void {
     let ok = false;
     if (!isBinary) {
       try {
-        ok = (JSON.parse(String(data)) as { type?: unknown }).type === 'snapshot';
+        ok = (JSON.parse(String(data)) as { type?: unknown } | null)?.type === 'snapshot';
       } catch {
         ok = false;
       }

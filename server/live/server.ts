@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AnalysisOptions } from '../analyze/pipeline.js';
 import { FEED_PATH, INGEST_PATH } from '../protocol/wire.js';
-import { browserRefusal, isLoopbackHost, originRefusal, presentedToken, tokenMatches, type AccessPolicy } from './auth.js';
+import { agentRefusal, browserRefusal, isLoopbackHost, originRefusal, tokenConfigRefusal, type AccessPolicy } from './auth.js';
 import { handleBrowser } from './feed.js';
 import { createApp } from './http.js';
 import { Hub } from './hub.js';
@@ -28,6 +28,8 @@ export interface ServeOptions {
   journalDir?: string | undefined;
   /** Most bytes a second one agent may send (default: no limit). */
   agentBytesPerSecond?: number | undefined;
+  /** Most bytes queued to one browser feed before it is dropped (default FEED_QUEUE_BYTES). */
+  feedQueueBytes?: number | undefined;
 }
 
 export interface RunningServer {
@@ -51,6 +53,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     throw new ServeError(`listening on ${o.host} (not loopback) needs --token (16 characters or more), or LIFETRACE_TOKEN`);
   }
   const token = o.token ?? randomBytes(24).toString('base64url');
+  const bad = tokenConfigRefusal(token);
+  if (bad !== undefined) throw new ServeError(bad);
   const policy: AccessPolicy = { token, browsersNeedToken: !loopback, loopback };
   const hub = new Hub({ version: o.version, analysis: o.analysis ?? {}, capturesDir: o.capturesDir, journalDir: o.journalDir });
   const app = createApp(hub, policy);
@@ -60,21 +64,33 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
 
   const refuse = (socket: Duplex, status: number, reason: string): void => {
     hub.reject(reason);
-    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Forbidden'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    const text = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found' }[status] ?? 'Forbidden';
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   };
-  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path === INGEST_PATH) {
-      if (!tokenMatches(presentedToken(req), token)) return refuse(socket, 401, 'agent-bad-token');
+      const no = agentRefusal(req, token);
+      if (no !== undefined) return refuse(socket, no.status, no.reason);
       return agents.handleUpgrade(req, socket, head, (ws) => handleAgent(alive(ws), hub, o.agentBytesPerSecond ?? Infinity));
     }
     if (path === FEED_PATH) {
       const why = originRefusal(req) ?? browserRefusal(req, policy);
       if (why !== undefined) return refuse(socket, why.startsWith('a token') ? 401 : 403, why.startsWith('origin') ? 'feed-bad-origin' : 'feed-refused');
-      return browsers.handleUpgrade(req, socket, head, (ws) => handleBrowser(alive(ws), hub));
+      return browsers.handleUpgrade(req, socket, head, (ws) => handleBrowser(alive(ws), hub, o.feedQueueBytes));
     }
     refuse(socket, 404, 'upgrade-unknown-path');
+  };
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    // Whatever a client sends, an upgrade it cannot make is refused and counted, never a crash.
+    try {
+      upgrade(req, socket, head);
+    } catch (e) {
+      process.stderr.write(`lifetrace: upgrade: ${(e as Error).stack ?? String(e)}\n`);
+      if (socket.writable) refuse(socket, 400, 'upgrade-error');
+      else hub.reject('upgrade-error');
+    }
   });
 
   // Heartbeat: a peer that stops answering pings is dropped (its session stays, ready to resume).
