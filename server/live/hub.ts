@@ -11,6 +11,7 @@ import { CaptureLibrary } from './captures.js';
 import { CaptureDesk } from './desk.js';
 import type { ServerReplay } from './replay.js';
 import { Journal } from './journal.js';
+import { checkHello } from './hello.js';
 
 /** How often new flags go out to browsers (and quiet streams are settled). */
 const TICK_MS = 20;
@@ -114,7 +115,10 @@ export class Hub {
    * An agent said hello. The same run resumes its session; a new run of a host replaces the old
    * session, unless that one is still connected (two agents cannot both be one host).
    */
-  attach(hello: AgentHello, opts: { journal: boolean } = { journal: true }): HostSession | string {
+  attach(unchecked: AgentHello, opts: { journal: boolean } = { journal: true }): HostSession | string {
+    // Every host's hello passes here (agents, server replays): bounded once, for all of them.
+    const hello = checkHello(unchecked as unknown as Record<string, unknown>);
+    if (typeof hello === 'string') return hello;
     const old = this.sessions.get(hello.host);
     if (old !== undefined && old.run === hello.run) {
       if (old.connected) return `host ${hello.host} run ${hello.run} is already connected`;

@@ -140,6 +140,7 @@ export const blankLine: fc.Arbitrary<Buffer> = fc.constantFrom('', ' ', '\t', ' 
 export const chunkSizes: fc.Arbitrary<number[]> = fc.array(fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 4096 })), { minLength: 1, maxLength: 20 });
 
 const NAME_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-';
+const RULE_ID_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789._-';
 const shortName = fc.string({ unit: fc.constantFrom(...NAME_CHARS), minLength: 1, maxLength: 40 });
 
 /** A hello the server must accept (host names from `prefix` so that runs do not collide with other hosts). */
@@ -160,6 +161,6 @@ export function validHello(prefix: string): fc.Arbitrary<AgentHello> {
         deferred_ms: fc.oneof(fc.integer(), fc.double(), fc.constant(1e300)),
       }, { requiredKeys: ['format', 'version', 'families'] }),
     ) as fc.Arbitrary<Record<string, unknown>>,
-    rules: fc.array(fc.record({ id: fc.string({ maxLength: 30 }), status: fc.constantFrom('active' as const, 'degraded' as const, 'off' as const) }), { maxLength: 5 }),
+    rules: fc.array(fc.record({ id: fc.string({ unit: fc.constantFrom(...RULE_ID_CHARS), minLength: 1, maxLength: 64 }), status: fc.constantFrom('active' as const, 'degraded' as const, 'off' as const) }), { maxLength: 5 }),
   }, { requiredKeys: ['type', 'protocol', 'run', 'host', 'mode', 'header', 'rules'] });
 }
