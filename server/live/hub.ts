@@ -19,6 +19,11 @@ const TICK_MS = 20;
 const SNAPSHOT_POINTS = 120;
 /** Most flags in a snapshot (newest first); the REST API has the rest. */
 const SNAPSHOT_FLAGS = 2000;
+/**
+ * Most server-side replays playing at once (each holds a host slot and, at full speed, a core);
+ * a finished or stopped one holds nothing and is forgotten first when a slot is needed.
+ */
+export const MAX_SERVER_REPLAYS = 8;
 
 export interface FeedClient {
   send(data: string): void;
@@ -98,7 +103,7 @@ export class Hub {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    for (const r of this.replays.values()) r.stop();
+    for (const host of [...this.replays.keys()]) this.dropReplay(host);
     await this.desk.stopRecording();
     for (const s of this.sessions.values()) s.journal?.close();
   }
@@ -153,17 +158,42 @@ export class Hub {
     return s;
   }
 
-  /** Forgets the disconnected host heard from least recently; false when every host is connected. */
+  /** Forgets the idle host heard from least recently; false when every host holds its slot. */
   private forgetOneHost(): boolean {
     let oldest: HostSession | undefined;
     for (const s of this.sessions.values()) {
-      if (s.connected || this.replays.has(s.host)) continue;
+      if (this.holdsSlot(s)) continue;
       if (oldest === undefined || (s.lastBatchWall ?? 0) < (oldest.lastBatchWall ?? 0)) oldest = s;
     }
     if (oldest === undefined) return false;
+    this.dropReplay(oldest.host);
     void this.desk.stopRecording(oldest.host);
     this.sessions.delete(oldest.host);
     return true;
+  }
+
+  /** A host keeps its slot while its agent is connected, or while a server replay plays into it. */
+  private holdsSlot(s: HostSession): boolean {
+    const r = this.replays.get(s.host);
+    return r === undefined ? s.connected : !r.idle;
+  }
+
+  /** Server replays playing (not finished, not stopped). */
+  get activeReplays(): number {
+    let n = 0;
+    for (const r of this.replays.values()) if (!r.idle) n++;
+    return n;
+  }
+
+  /** Stops a server replay and lets go of it: its host stays, disconnected, until its slot is needed. */
+  dropReplay(host: string): ServerReplay | undefined {
+    const r = this.replays.get(host);
+    if (r === undefined) return undefined;
+    r.stop();
+    this.replays.delete(host);
+    const s = this.sessions.get(host);
+    if (s !== undefined) s.connected = false;
+    return r;
   }
 
   addFeed(client: FeedClient): () => void {
