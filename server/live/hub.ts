@@ -65,6 +65,20 @@ export interface FlagQuery {
   comm?: string | undefined;
   kind?: string | undefined;
   limit: number;
+  /** Only flags after this one in the order (a page's `next`). */
+  after?: FlagCursor | undefined;
+}
+
+/** Where a page of flags ended: the sort key of its last flag (it holds even if that flag is gone since). */
+export interface FlagCursor {
+  wall: number;
+  time_s: number;
+  id: string;
+}
+
+/** Newest first: by when the server raised them, then kernel time, then id (a total order, so pages never overlap). */
+export function byNewest(a: FlagCursor, b: FlagCursor): number {
+  return b.wall - a.wall || b.time_s - a.time_s || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 const RANK = { info: 0, warning: 1, error: 2 } as const;
@@ -223,6 +237,11 @@ export class Hub {
   }
 
   flags(q: FlagQuery): FlagSummary[] {
+    return this.flagPage(q).flags;
+  }
+
+  /** A page of the flags matching `q`, newest first, and where the next page starts (when there is one). */
+  flagPage(q: FlagQuery): { flags: FlagSummary[]; next: FlagCursor | undefined } {
     const out: FlagSummary[] = [];
     for (const s of this.sessions.values()) {
       if (q.host !== undefined && s.host !== q.host) continue;
@@ -232,11 +251,14 @@ export class Hub {
         if (q.pid !== undefined && !f.pids.includes(q.pid)) continue;
         if (q.comm !== undefined && !f.comms.some((c) => c.includes(q.comm!))) continue;
         if (q.kind !== undefined && !f.kinds.includes(q.kind)) continue;
+        if (q.after !== undefined && byNewest(q.after, f) >= 0) continue;
         out.push(f);
       }
     }
-    out.sort((a, b) => b.wall - a.wall || b.time_s - a.time_s);
-    return out.slice(0, q.limit);
+    out.sort(byNewest);
+    const flags = out.slice(0, q.limit);
+    const last = flags[flags.length - 1];
+    return { flags, next: out.length > q.limit && last !== undefined ? { wall: last.wall, time_s: last.time_s, id: last.id } : undefined };
   }
 
   flagDetail(id: string): FlagDetail | undefined {
