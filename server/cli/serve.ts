@@ -19,7 +19,9 @@ Serves the dashboard, the REST API (/api/...), the browser feed and the agent in
   --data    data directory (default LIFETRACE_DATA or ~/.local/share/lifetrace)
   --reorder-window-ms  how late a record may arrive and still be put in kernel-time order (default 2000)
   --agent-rate-mb      most MB a second one agent may send (default 64); past it the server stops
-                       reading that agent's socket for a while (its outbox keeps the rest)`;
+                       reading that agent's socket for a while (its outbox keeps the rest)
+  --feed-queue-mb      most MB queued to one browser (default 16); a browser past a quarter of it is
+                       skipped until it drains, one past all of it (it does not read) is dropped`;
 
 export function dataDir(v: string | undefined): string {
   return resolve(v ?? process.env.LIFETRACE_DATA ?? join(homedir(), '.local', 'share', 'lifetrace'));
@@ -28,7 +30,11 @@ export function dataDir(v: string | undefined): string {
 /** The token kept in the data directory, created (0600) on first use. */
 export function storedToken(data: string): string {
   const file = join(data, 'token');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept === '') throw new UsageError(`${file} is empty: delete it to have a new token made, or write one in it`);
+    return kept;
+  }
   mkdirSync(data, { recursive: true, mode: 0o700 });
   const token = randomBytes(24).toString('base64url');
   writeFileSync(file, token + '\n', { mode: 0o600 });
@@ -43,12 +49,13 @@ export interface ServeArgs {
   data: string;
   reorderWindowMs: number;
   agentRateMb: number;
+  feedQueueMb: number;
 }
 
 export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Parameters<typeof parse>[1] = {}, positionalsAllowed = false) {
   const { values, positionals } = parse(argv, {
     host: { type: 'string' }, port: { type: 'string' }, token: { type: 'string' }, data: { type: 'string' },
-    'reorder-window-ms': { type: 'string' }, 'agent-rate-mb': { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...extra,
+    'reorder-window-ms': { type: 'string' }, 'agent-rate-mb': { type: 'string' }, 'feed-queue-mb': { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...extra,
   }, usage);
   if (positionals.length > 0 && !positionalsAllowed) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${usage}`);
   const port = positiveNumber('port', values.port as string | undefined, 7070);
@@ -60,7 +67,9 @@ export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Param
     token: explicit ?? '',
     reorderWindowMs: positiveNumber('reorder-window-ms', values['reorder-window-ms'] as string | undefined, 2000),
     agentRateMb: positiveNumber('agent-rate-mb', values['agent-rate-mb'] as string | undefined, 64),
+    feedQueueMb: positiveNumber('feed-queue-mb', values['feed-queue-mb'] as string | undefined, 16),
   };
+  if (args.feedQueueMb < 1) throw new UsageError(`--feed-queue-mb must be 1 or more, got ${args.feedQueueMb}`);
   return { args, values: { ...values, positionals }, explicitToken: explicit !== undefined };
 }
 
@@ -74,6 +83,7 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Runn
     const token = explicitToken ? a.token : kept ? storedToken(a.data) : undefined;
     const server = await startServer({
       host: a.host, port: a.port, token, version: VERSION, capturesDir: join(a.data, 'captures'), journalDir: join(a.data, 'journal'), agentBytesPerSecond: a.agentRateMb > 0 ? a.agentRateMb * 2 ** 20 : undefined,
+      feedQueueBytes: a.feedQueueMb * 2 ** 20,
       // Live, a flag should show within a fraction of a second: start the reorder slack at 10 ms,
       // without the header's declared deferral (1 s for epoll_ctl and readdir records, printed at
       // their return); the slack grows by itself when deferred records come later than that.

@@ -7,23 +7,16 @@
  */
 import type { WebSocket } from 'ws';
 import type { FeedClient, Hub } from './hub.js';
+import { boundedSender } from './send-queue.js';
 
 /** Most bytes queued (not yet taken by the client's TCP stack) to one browser before it is dropped. */
 export const FEED_QUEUE_BYTES = 16 << 20;
 
 export function handleBrowser(ws: WebSocket, hub: Hub, queueBytes = FEED_QUEUE_BYTES): void {
-  let dropped = false;
+  // A browser that comes back after being dropped starts over with a snapshot.
+  const out = boundedSender(ws, queueBytes, () => hub.reject('feed-client-dropped'));
   const client: FeedClient = {
-    send: (data: string): void => {
-      if (dropped || ws.readyState !== ws.OPEN) return;
-      if (ws.bufferedAmount + Buffer.byteLength(data) > queueBytes) {
-        dropped = true;
-        hub.reject('feed-client-dropped');
-        ws.terminate(); // frees what is queued; a browser that comes back starts with a snapshot
-        return;
-      }
-      ws.send(data);
-    },
+    send: (data: string): void => void out.send(data),
     get bufferedAmount(): number {
       return ws.bufferedAmount;
     },

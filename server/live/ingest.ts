@@ -8,6 +8,10 @@ import { decodeBatchHead, BATCH_HEAD, type ServerToAgent } from '../protocol/wir
 import { MAX_CONTROL_FRAME, parseAgentMessage } from './hello.js';
 import type { HostSession } from './host-session.js';
 import type { Hub } from './hub.js';
+import { boundedSender } from './send-queue.js';
+
+/** Most bytes queued to one agent (acks of ~30 bytes: an agent that reads them never nears it) before it is dropped. */
+export const AGENT_QUEUE_BYTES = 1 << 20;
 
 /**
  * Each agent may send at most `bytesPerSecond` (a token bucket holding one second's worth): past
@@ -35,9 +39,8 @@ class Throttle {
 export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity): void {
   let session: HostSession | undefined;
   const throttle = Number.isFinite(bytesPerSecond) ? new Throttle(bytesPerSecond) : undefined;
-  const send = (m: ServerToAgent): void => {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
-  };
+  const out = boundedSender(ws, AGENT_QUEUE_BYTES, () => hub.reject('agent-not-reading'));
+  const send = (m: ServerToAgent): void => void out.send(JSON.stringify(m));
   const refuse = (reason: string, message: string): void => {
     hub.reject(reason);
     send({ type: 'error', message });
@@ -45,6 +48,7 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
   };
 
   const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
+    if (out.dropped) return;
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     if (!isBinary) {
       if (buf.length > MAX_CONTROL_FRAME) return refuse('agent-oversized-message', `a text frame holds ${MAX_CONTROL_FRAME} bytes at most`);

@@ -10,7 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AnalysisOptions } from '../analyze/pipeline.js';
 import { FEED_PATH, INGEST_PATH } from '../protocol/wire.js';
 import { agentRefusal, browserRefusal, isLoopbackHost, originRefusal, tokenConfigRefusal, type AccessPolicy } from './auth.js';
-import { handleBrowser } from './feed.js';
+import { FEED_QUEUE_BYTES, handleBrowser } from './feed.js';
 import { createApp } from './http.js';
 import { Hub } from './hub.js';
 import { handleAgent } from './ingest.js';
@@ -56,7 +56,9 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const bad = tokenConfigRefusal(token);
   if (bad !== undefined) throw new ServeError(bad);
   const policy: AccessPolicy = { token, browsersNeedToken: !loopback, loopback };
-  const hub = new Hub({ version: o.version, analysis: o.analysis ?? {}, capturesDir: o.capturesDir, journalDir: o.journalDir });
+  const feedQueueBytes = o.feedQueueBytes ?? FEED_QUEUE_BYTES;
+  // A browser is skipped (and later resnapshotted) at a quarter of what drops it.
+  const hub = new Hub({ version: o.version, analysis: o.analysis ?? {}, capturesDir: o.capturesDir, journalDir: o.journalDir, feedBufferBytes: feedQueueBytes / 4 });
   const app = createApp(hub, policy);
   const http = createServer(app);
   const agents = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME, perMessageDeflate: false });
@@ -77,7 +79,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     if (path === FEED_PATH) {
       const why = originRefusal(req) ?? browserRefusal(req, policy);
       if (why !== undefined) return refuse(socket, why.startsWith('a token') ? 401 : 403, why.startsWith('origin') ? 'feed-bad-origin' : 'feed-refused');
-      return browsers.handleUpgrade(req, socket, head, (ws) => handleBrowser(alive(ws), hub, o.feedQueueBytes));
+      return browsers.handleUpgrade(req, socket, head, (ws) => handleBrowser(alive(ws), hub, feedQueueBytes));
     }
     refuse(socket, 404, 'upgrade-unknown-path');
   };
