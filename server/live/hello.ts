@@ -15,7 +15,10 @@ export const MAX_HEADER_VALUES = 20_000;
 /** Longest string or key in the header (a workload's command line is the longest). */
 export const MAX_HEADER_STRING = 4096;
 /** Most rule states in a hello (lifetrace has a dozen rules). */
-export const MAX_HELLO_RULES = 256;
+export const MAX_HELLO_RULES = 64;
+/** Most probe families a header names (lifetrace has six), each a short name: every host view carries them. */
+export const MAX_HEADER_FAMILIES = 32;
+const FAMILY = /^[A-Za-z0-9._-]{1,64}$/;
 export const MAX_LABEL = 512;
 
 const NAME = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -58,6 +61,13 @@ export function checkHello(m: Record<string, unknown>): AgentHello | string {
   if (typeof m.header !== 'object' || m.header === null || Array.isArray(m.header)) return 'hello.header must be the capture header object';
   const why = jsonBoundsRefusal(m.header, 'hello.header');
   if (why !== undefined) return why;
+  const families = (m.header as Record<string, unknown>).families;
+  if (typeof families === 'object' && families !== null) {
+    const names = Object.keys(families);
+    if (names.length > MAX_HEADER_FAMILIES || !names.every((n) => FAMILY.test(n))) {
+      return `hello.header.families names up to ${MAX_HEADER_FAMILIES} families, each of [A-Za-z0-9._-] up to 64`;
+    }
+  }
   if (!Array.isArray(m.rules) || m.rules.length > MAX_HELLO_RULES) return `hello.rules must be a list of up to ${MAX_HELLO_RULES}`;
   const rules: AgentHello['rules'] = [];
   for (const r of m.rules as unknown[]) {

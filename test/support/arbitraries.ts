@@ -153,10 +153,10 @@ export function validHello(prefix: string): fc.Arbitrary<AgentHello> {
     mode: fc.constantFrom('live' as const, 'replay' as const),
     label: fc.option(fc.string({ maxLength: 512 }), { nil: undefined }),
     header: fc.oneof(
-      fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 }),
+      fc.dictionary(fc.string({ maxLength: 10 }).filter((k) => k !== 'families'), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 }),
       // A real capture header, with the fields the pipeline acts on set to anything.
       fc.record({
-        format: fc.constant('lifetrace-capture'), version: fc.constantFrom(1, 0, -1, 1.5), families: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 })),
+        format: fc.constant('lifetrace-capture'), version: fc.constantFrom(1, 0, -1, 1.5), families: fc.dictionary(fc.string({ unit: fc.constantFrom(...RULE_ID_CHARS), minLength: 1, maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 8 }),
         cpus: fc.oneof(fc.integer(), fc.double(), fc.constant(1e9), fc.string()),
         deferred_ms: fc.oneof(fc.integer(), fc.double(), fc.constant(1e300)),
       }, { requiredKeys: ['format', 'version', 'families'] }),
