@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FlagSummary, HostView } from '../server/protocol/wire.js';
+import { encodeBatchHead, type FlagSummary, type HostView } from '../server/protocol/wire.js';
 import { agent, BIN, launch, startServe, TOKEN, until, type ServerProcess } from './support/live.js';
 
 const root = join(import.meta.dirname, '..');
@@ -113,17 +113,19 @@ describe('issue 11, edge: hostile clients against a running server', () => {
     // Within the frame bound, each part on its own.
     const refusals = [
       hello('fat-a', { rules: [{ id: 'x'.repeat(65), status: 'active' }] }),
-      hello('fat-b', { rules: Array.from({ length: 257 }, (_, i) => ({ id: `r${i}`, status: 'active' })) }),
+      hello('fat-b', { rules: Array.from({ length: 65 }, (_, i) => ({ id: `r${i}`, status: 'active' })) }),
       hello('fat-c', { header: { format: 'lifetrace-capture', version: 1, families: {}, kernel: 'k'.repeat(5000) } }),
       hello('fat-d', { header: { format: 'lifetrace-capture', version: 1, families: {}, probes: Array.from({ length: 30_000 }, () => 1) } }),
       hello('fat-e', { label: 'l'.repeat(513) }),
+      hello('fat-f', { header: { format: 'lifetrace-capture', version: 1, families: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`f${i}`, 'x'])) } }),
+      hello('fat-g', { header: { format: 'lifetrace-capture', version: 1, families: { ['f'.repeat(65)]: 'x' } } }),
     ];
     for (const h of refusals) expect((await agentSays(s, JSON.stringify(h))).error).toMatch(/hello\./);
     // A hello at the bounds is accepted, and only its known fields are kept.
     const ok = new WebSocket(`${s.url.replace('http', 'ws')}ws/agent`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(await opened(ok)).toBe(101);
     const welcome = new Promise<string>((r) => ok.once('message', (d) => r(String(d))));
-    ok.send(JSON.stringify(hello('fat-ok', { rules: Array.from({ length: 256 }, (_, i) => ({ id: `r${i}-${'y'.repeat(58)}`.slice(0, 64), status: 'active', junk: 'z'.repeat(200) })) })));
+    ok.send(JSON.stringify(hello('fat-ok', { rules: Array.from({ length: 64 }, (_, i) => ({ id: `r${i}-${'y'.repeat(58)}`.slice(0, 64), status: 'active', junk: 'z'.repeat(200) })) })));
     expect(JSON.parse(await welcome)).toMatchObject({ type: 'welcome', host: 'fat-ok' });
     ok.close();
     const hosts = await s.get<HostView[]>('/api/hosts');
@@ -158,48 +160,81 @@ describe('issue 11, edge: hostile clients against a running server', () => {
     good.close();
     expect((await s.get<HostView[]>('/api/hosts')).some((h) => h.host === 'invented')).toBe(false);
   });
+});
 
+/** A masked client frame (text or binary), as a WebSocket client sends it. */
+function clientFrame(payload: Buffer, binary = false): Buffer {
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const len = payload.length < 126 ? Buffer.from([0x80 | payload.length]) : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+  return Buffer.concat([Buffer.from([binary ? 0x82 : 0x81]), len, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]);
+}
+
+/** A raw socket that upgrades to `path` and then never reads. */
+async function neverReads(s: ServerProcess, path: string, headers: string[]): Promise<Socket> {
+  const port = Number(new URL(s.url).port);
+  const sock = connect(port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  sock.write([`GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, ...headers, 'Upgrade: websocket', 'Connection: Upgrade',
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', ''].join('\r\n'));
+  sock.pause(); // and never read again (sock.closed turns true when the server drops it)
+  sock.on('error', () => {});
+  return sock;
+}
+
+describe('issue 11, edge: what the server queues to one peer is bounded', () => {
   it('finding 10: a feed client that never reads and asks for a snapshot every second is dropped and counted; memory stays bounded', async () => {
-    // Big, legal hosts make every feed message big: 60 hellos at the rule bounds (~1.4 MB of hosts).
-    for (let i = 0; i < 60; i++) {
-      const ws = new WebSocket(`${s.url.replace('http', 'ws')}ws/agent`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      expect(await opened(ws)).toBe(101);
-      const welcome = new Promise<string>((r) => ws.once('message', (d) => r(String(d))));
-      ws.send(JSON.stringify(hello(`wide-${i}`, { rules: Array.from({ length: 256 }, (_, j) => ({ id: `r${j}-${'w'.repeat(60)}`.slice(0, 64), status: 'degraded' })) })));
-      expect(JSON.parse(await welcome)).toMatchObject({ type: 'welcome' });
-      ws.close();
+    // The bound at 1 MB (--feed-queue-mb) so that it is reached before the heartbeat (30 s) drops the client.
+    const s = await startServe(['--feed-queue-mb', '1'], mkdtempSync(join(tmpdir(), 'lifetrace-edge-feed-')));
+    try {
+      // Big, legal hosts make every feed message big: 60 hellos at the rule bounds.
+      for (let i = 0; i < 60; i++) {
+        const ws = new WebSocket(`${s.url.replace('http', 'ws')}ws/agent`, { headers: { authorization: `Bearer ${TOKEN}` } });
+        expect(await opened(ws)).toBe(101);
+        const welcome = new Promise<string>((r) => ws.once('message', (d) => r(String(d))));
+        ws.send(JSON.stringify(hello(`wide-${i}`, { rules: Array.from({ length: 64 }, (_, j) => ({ id: `r${j}-${'w'.repeat(60)}`.slice(0, 64), status: 'degraded' })) })));
+        expect(JSON.parse(await welcome)).toMatchObject({ type: 'welcome' });
+        ws.close();
+      }
+      const before = rss(s.proc.pid!);
+      const port = Number(new URL(s.url).port);
+      const sock = await neverReads(s, '/ws/feed', [`Origin: http://127.0.0.1:${port}`]);
+      let peak = 0;
+      const dropped = await until(async () => {
+        if (!sock.closed) sock.write(clientFrame(Buffer.from('{"type":"snapshot"}')));
+        peak = Math.max(peak, rss(s.proc.pid!));
+        const n = (await rejected(s))['feed-client-dropped'] ?? 0;
+        await new Promise((r) => setTimeout(r, 1000));
+        return n > 0 ? n : undefined;
+      }, 60_000, 'the feed client to be dropped');
+      expect(dropped).toBe(1);
+      expect(peak - before).toBeLessThan(200 << 20); // generous
+      sock.destroy();
+      await answers(s);
+    } finally {
+      await s.stop();
     }
-    const before = rss(s.proc.pid!);
-    const port = Number(new URL(s.url).port);
-    const sock: Socket = connect(port, '127.0.0.1');
-    await new Promise((r) => sock.once('connect', r));
-    sock.write([
-      'GET /ws/feed HTTP/1.1', `Host: 127.0.0.1:${port}`, `Origin: http://127.0.0.1:${port}`, 'Upgrade: websocket', 'Connection: Upgrade',
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', '',
-    ].join('\r\n'));
-    sock.pause(); // and never read again
-    let closed = false;
-    sock.on('close', () => { closed = true; });
-    sock.on('error', () => {});
-    /** A masked client text frame. */
-    const frame = (text: string): Buffer => {
-      const payload = Buffer.from(text);
-      const mask = Buffer.from([1, 2, 3, 4]);
-      return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]);
-    };
-    let peak = 0;
-    const dropped = await until(async () => {
-      if (!closed) sock.write(frame('{"type":"snapshot"}'));
-      peak = Math.max(peak, rss(s.proc.pid!));
-      const n = (await rejected(s))['feed-client-dropped'] ?? 0;
-      await new Promise((r) => setTimeout(r, 1000));
-      return n > 0 ? n : undefined;
-    }, 120_000, 'the feed client to be dropped');
-    expect(dropped).toBe(1);
-    expect(peak - before).toBeLessThan(200 << 20); // generous: the queue bound is 16 MB
-    sock.destroy();
-    await answers(s);
-  }, 150_000);
+  }, 120_000);
+
+  it('finding 10 (its class on the agent socket): an agent that never reads its acks is dropped and counted', async () => {
+    const s = await startServe([], mkdtempSync(join(tmpdir(), 'lifetrace-edge-acks-')));
+    try {
+      const sock = await neverReads(s, '/ws/agent', [`Authorization: Bearer ${TOKEN}`]);
+      sock.write(clientFrame(Buffer.from(JSON.stringify(hello('deaf')))));
+      // Empty batches, the smallest frames that each earn an ack.
+      let seq = 0;
+      const dropped = await until(async () => {
+        for (let i = 0; i < 20_000 && !sock.closed; i++) sock.write(clientFrame(Buffer.from(encodeBatchHead(++seq, 0)), true));
+        await new Promise((r) => setTimeout(r, 200));
+        const n = (await rejected(s))['agent-not-reading'] ?? 0;
+        return n > 0 ? n : undefined;
+      }, 60_000, 'the agent to be dropped');
+      expect(dropped).toBe(1);
+      sock.destroy();
+      await answers(s);
+    } finally {
+      await s.stop();
+    }
+  }, 120_000);
 });
 
 describe('issue 11, edge: server replays and host slots', () => {
