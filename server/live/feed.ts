@@ -21,9 +21,20 @@ export function handleBrowser(ws: WebSocket, hub: Hub, queueBytes = FEED_QUEUE_B
       return ws.bufferedAmount;
     },
   };
-  const remove = hub.addFeed(client);
+  // Whatever goes wrong serving one browser ends its socket, never the process.
+  const guarded = (what: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (e) {
+      process.stderr.write(`lifetrace: feed ${what}: ${(e as Error).stack ?? String(e)}\n`);
+      hub.reject('feed-internal-error');
+      ws.terminate();
+    }
+  };
+  let remove = (): void => {};
+  guarded('snapshot', () => { remove = hub.addFeed(client); });
   let lastSnapshot = 0;
-  ws.on('message', (data, isBinary) => {
+  ws.on('message', (data, isBinary) => guarded('message', () => {
     let ok = false;
     if (!isBinary) {
       try {
@@ -42,8 +53,8 @@ export function handleBrowser(ws: WebSocket, hub: Hub, queueBytes = FEED_QUEUE_B
     if (now - lastSnapshot < 1000) return hub.reject('feed-snapshot-flood');
     lastSnapshot = now;
     hub.resnapshot(client);
-  });
-  ws.on('close', remove);
+  }));
+  ws.on('close', () => remove());
   ws.on('error', (e: Error & { code?: string }) => {
     hub.reject(e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'feed-oversized-frame' : 'feed-socket-error');
     ws.terminate();

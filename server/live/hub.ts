@@ -212,8 +212,9 @@ export class Hub {
 
   addFeed(client: FeedClient): () => void {
     const feed: Feed = { client, behind: false };
+    const first = JSON.stringify(this.snapshot()); // before joining: if this throws, nothing is left behind
     this.feeds.add(feed);
-    client.send(JSON.stringify(this.snapshot()));
+    client.send(first);
     return () => this.feeds.delete(feed);
   }
 
