@@ -8,9 +8,12 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeBatchHead, type FlagSummary, type HostView } from '../server/protocol/wire.js';
+import { cookieValue } from '../server/live/auth.js';
+import { checkHello, MAX_HEADER_CHARS, MAX_HEADER_VALUES } from '../server/live/hello.js';
 import { agent, BIN, launch, startServe, TOKEN, until, type ServerProcess } from './support/live.js';
 
 const root = join(import.meta.dirname, '..');
@@ -350,5 +353,31 @@ describe('issue 11, edge: the token', () => {
       proc.kill('SIGTERM');
       await proc;
     }
+  });
+});
+
+describe('issue 11, edge: where input enters, as properties', () => {
+  it('finding 1: cookieValue never throws, whatever the Cookie header holds', () => {
+    const escapes = fc.constantFrom('%', '%z', '%zz', '%E0%A4%A', '%C0%80', '%%', '%ff', '=', ';', ' ');
+    const piece = fc.oneof(fc.string(), escapes, fc.constant('lifetrace_token='));
+    fc.assert(fc.property(fc.array(piece, { maxLength: 12 }).map((p) => p.join('')), (header) => {
+      const v = cookieValue(header, 'lifetrace_token');
+      expect(v === undefined || typeof v === 'string').toBe(true);
+    }), { numRuns: 2000 });
+  });
+
+  it('findings 2 and 3: checkHello on any JSON, deep or wide, refuses it or keeps a bounded copy; it never throws', () => {
+    const deep = fc.integer({ min: 1, max: 50_000 }).map((n) => {
+      let v: unknown = 1;
+      for (let i = 0; i < n; i++) v = i % 2 ? [v] : { a: v };
+      return v;
+    });
+    const header = fc.oneof(fc.jsonValue(), deep, fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 })),
+      fc.array(fc.string({ minLength: 4000, maxLength: 5000 }), { maxLength: 100 }).map((a) => ({ families: {}, big: a })));
+    fc.assert(fc.property(header, fc.array(fc.jsonValue(), { maxLength: 80 }), fc.jsonValue(), (h, rules, label) => {
+      const r = checkHello({ type: 'hello', protocol: 1, run: 'r', host: 'h', mode: 'live', header: h, rules, label });
+      if (typeof r === 'string') return;
+      expect(JSON.stringify(r).length).toBeLessThan(MAX_HEADER_CHARS + MAX_HEADER_VALUES * 32 + 64 * 100);
+    }), { numRuns: 300 });
   });
 });

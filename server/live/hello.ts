@@ -14,6 +14,8 @@ export const MAX_HEADER_DEPTH = 8;
 export const MAX_HEADER_VALUES = 20_000;
 /** Longest string or key in the header (a workload's command line is the longest). */
 export const MAX_HEADER_STRING = 4096;
+/** Most characters of all the header's strings and keys together (whichever way the hello came: a frame, a capture file). */
+export const MAX_HEADER_CHARS = 256 << 10;
 /** Most rule states in a hello (lifetrace has a dozen rules). */
 export const MAX_HELLO_RULES = 64;
 /** Most probe families a header names (lifetrace has six), each a short name: every host view carries them. */
@@ -28,9 +30,15 @@ const RULE_STATES: readonly RuleState[] = ['active', 'degraded', 'off'];
 /** Why a JSON value is out of bounds, or undefined. Recursion stops at the depth bound, so it cannot overflow. */
 function jsonBoundsRefusal(v: unknown, what: string): string | undefined {
   let values = 0;
+  let chars = 0;
+  const text = (t: string, kind: string): string | undefined => {
+    if (t.length > MAX_HEADER_STRING) return `${what} has a ${kind} longer than ${MAX_HEADER_STRING}`;
+    chars += t.length;
+    return chars > MAX_HEADER_CHARS ? `${what} holds more than ${MAX_HEADER_CHARS} characters` : undefined;
+  };
   const walk = (x: unknown, depth: number): string | undefined => {
     if (++values > MAX_HEADER_VALUES) return `${what} has more than ${MAX_HEADER_VALUES} values`;
-    if (typeof x === 'string') return x.length > MAX_HEADER_STRING ? `${what} has a string longer than ${MAX_HEADER_STRING}` : undefined;
+    if (typeof x === 'string') return text(x, 'string');
     if (typeof x !== 'object' || x === null) return undefined;
     if (depth >= MAX_HEADER_DEPTH) return `${what} nests deeper than ${MAX_HEADER_DEPTH} levels`;
     if (Array.isArray(x)) {
@@ -41,8 +49,7 @@ function jsonBoundsRefusal(v: unknown, what: string): string | undefined {
       return undefined;
     }
     for (const [k, e] of Object.entries(x)) {
-      if (k.length > MAX_HEADER_STRING) return `${what} has a key longer than ${MAX_HEADER_STRING}`;
-      const why = walk(e, depth + 1);
+      const why = text(k, 'key') ?? walk(e, depth + 1);
       if (why !== undefined) return why;
     }
     return undefined;
