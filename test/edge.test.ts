@@ -91,6 +91,16 @@ describe('issue 11, edge: hostile clients against a running server', () => {
     expect(await opened(feed)).toBe(101);
     feed.close();
     expect((await fetch(new URL('/api/hosts', s.url), { headers: { cookie } })).status).toBe(200);
+    // Its class: an upgrade whose URL does not parse (no token needed either).
+    const port = Number(new URL(s.url).port);
+    const raw = connect(port, '127.0.0.1');
+    const status = new Promise<string>((r) => raw.once('data', (d) => r(String(d).split('\r\n')[0]!)));
+    raw.on('error', () => {});
+    raw.write(['GET //[ HTTP/1.1', `Host: 127.0.0.1:${port}`, 'Upgrade: websocket', 'Connection: Upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', ''].join('\r\n'));
+    expect(await status).toBe('HTTP/1.1 400 Bad Request');
+    raw.destroy();
+    expect((await rejected(s))['upgrade-bad-url']).toBe(1);
     await answers(s);
   });
 

@@ -70,7 +70,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   };
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const path = pathOf(req.url);
+    if (path === undefined) return refuse(socket, 400, 'upgrade-bad-url');
     if (path === INGEST_PATH) {
       const no = agentRefusal(req, token);
       if (no !== undefined) return refuse(socket, no.status, no.reason);
@@ -130,6 +131,15 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       await done;
     })()),
   };
+}
+
+/** The path of a request's URL, or undefined when it is not one (`//[`): the client's text, never a throw. */
+function pathOf(url: string | undefined): string | undefined {
+  try {
+    return new URL(url ?? '/', 'http://x').pathname;
+  } catch {
+    return undefined;
+  }
 }
 
 function alive(ws: WebSocket): WebSocket {
