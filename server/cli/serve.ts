@@ -55,7 +55,8 @@ export interface ServeArgs {
 export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Parameters<typeof parse>[1] = {}, positionalsAllowed = false) {
   const { values, positionals } = parse(argv, {
     host: { type: 'string' }, port: { type: 'string' }, token: { type: 'string' }, data: { type: 'string' },
-    'reorder-window-ms': { type: 'string' }, 'agent-rate-mb': { type: 'string' }, 'feed-queue-mb': { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...extra,
+    'reorder-window-ms': { type: 'string' }, 'agent-rate-mb': { type: 'string' }, 'feed-queue-mb': { type: 'string' },
+    help: { type: 'boolean', short: 'h' }, ...extra,
   }, usage);
   if (positionals.length > 0 && !positionalsAllowed) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${usage}`);
   const port = positiveNumber('port', values.port as string | undefined, 7070);
@@ -89,7 +90,8 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Runn
       // their return); the slack grows by itself when deferred records come later than that.
       analysis: { reorder: { windowNs: a.reorderWindowMs * 1e6, maxHeld: 200_000, declaredDeferral: false } },
     });
-    return Object.assign(server, { tokenSource: kept ? { kind: 'file' as const, path: join(a.data, 'token') } : { kind: 'explicit' as const } });
+    const tokenSource: TokenSource = kept ? { kind: 'file', path: join(a.data, 'token') } : { kind: 'explicit' };
+    return Object.assign(server, { tokenSource });
   } catch (e) {
     if (e instanceof ServeError) throw new UsageError(e.message);
     throw e;
@@ -105,7 +107,8 @@ export async function serveCommand(argv: string[], print: (s: string) => void): 
   const server = await launch(args, explicitToken);
   print(`lifetrace: dashboard at ${server.url}\n`);
   const t = server.tokenSource;
-  print(`lifetrace: agents connect with: lifetrace agent --server ${server.url} ${t.kind === 'file' ? `--token-file ${t.path}` : '--token (your token)'}\n`);
+  const how = t.kind === 'file' ? `--token-file ${t.path}` : '--token (your token)';
+  print(`lifetrace: agents connect with: lifetrace agent --server ${server.url} ${how}\n`);
   await untilSignal();
   await server.close();
   return 0;

@@ -67,7 +67,9 @@ export class CaptureDesk {
   /** Replays a file (the `lifetrace replay` command, or the library). */
   async replayFile(path: string, host: string, speed: Speed, loop: boolean): Promise<string> {
     this.hub.dropReplay(host);
-    if (this.hub.activeReplays >= MAX_SERVER_REPLAYS) throw new HubRefusal(409, `${MAX_SERVER_REPLAYS} replays are playing: stop one first`);
+    if (this.hub.activeReplays >= MAX_SERVER_REPLAYS) {
+      throw new HubRefusal(409, `${MAX_SERVER_REPLAYS} replays are playing: stop one first`);
+    }
     const r = new ServerReplay(this.hub, path, host, { speed, loop });
     this.hub.replays.set(host, r);
     try {

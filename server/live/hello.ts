@@ -60,11 +60,15 @@ function jsonBoundsRefusal(v: unknown, what: string): string | undefined {
 /** A hello checked field by field; returns a bounded copy, or why it is refused. Also for hellos read back from disk. */
 export function checkHello(m: Record<string, unknown>): AgentHello | string {
   // JSON.stringify, not String(): a parsed object may carry a "toString" that is not a function.
-  if (m.protocol !== PROTOCOL_VERSION) return `protocol ${JSON.stringify(m.protocol)?.slice(0, 40)} is not ${PROTOCOL_VERSION}: upgrade the agent or the server`;
+  if (m.protocol !== PROTOCOL_VERSION) {
+    return `protocol ${JSON.stringify(m.protocol)?.slice(0, 40)} is not ${PROTOCOL_VERSION}: upgrade the agent or the server`;
+  }
   if (typeof m.run !== 'string' || !NAME.test(m.run)) return 'hello.run must be a short name';
   if (typeof m.host !== 'string' || !NAME.test(m.host)) return 'hello.host must be a host name ([A-Za-z0-9._:-], up to 128)';
   if (m.mode !== 'live' && m.mode !== 'replay') return 'hello.mode must be live or replay';
-  if (m.label !== undefined && (typeof m.label !== 'string' || m.label.length > MAX_LABEL)) return `hello.label must be a string of up to ${MAX_LABEL}`;
+  if (m.label !== undefined && (typeof m.label !== 'string' || m.label.length > MAX_LABEL)) {
+    return `hello.label must be a string of up to ${MAX_LABEL}`;
+  }
   if (typeof m.header !== 'object' || m.header === null || Array.isArray(m.header)) return 'hello.header must be the capture header object';
   const why = jsonBoundsRefusal(m.header, 'hello.header');
   if (why !== undefined) return why;

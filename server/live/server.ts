@@ -58,7 +58,10 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const policy: AccessPolicy = { token, browsersNeedToken: !loopback, loopback };
   const feedQueueBytes = o.feedQueueBytes ?? FEED_QUEUE_BYTES;
   // A browser is skipped (and later resnapshotted) at a quarter of what drops it.
-  const hub = new Hub({ version: o.version, analysis: o.analysis ?? {}, capturesDir: o.capturesDir, journalDir: o.journalDir, feedBufferBytes: feedQueueBytes / 4 });
+  const hub = new Hub({
+    version: o.version, analysis: o.analysis ?? {}, capturesDir: o.capturesDir, journalDir: o.journalDir,
+    feedBufferBytes: feedQueueBytes / 4,
+  });
   const app = createApp(hub, policy);
   const http = createServer(app);
   const agents = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME, perMessageDeflate: false });
