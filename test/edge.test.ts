@@ -228,6 +228,29 @@ describe('issue 11, edge: what the server queues to one peer is bounded', () => 
     }
   }, 120_000);
 
+  it('finding 10 (its class across browsers): at most 64 feeds at once; the next is refused (503) and counted', async () => {
+    const s = await startServe([], mkdtempSync(join(tmpdir(), 'lifetrace-edge-feeds-')));
+    const origin = s.url.replace(/\/$/, '');
+    const feeds: WebSocket[] = [];
+    try {
+      for (let i = 0; i < 64; i++) {
+        const f = new WebSocket(`${s.url.replace('http', 'ws')}ws/feed`, { origin });
+        expect(await opened(f)).toBe(101);
+        feeds.push(f);
+      }
+      expect(await opened(new WebSocket(`${s.url.replace('http', 'ws')}ws/feed`, { origin }))).toBe(503);
+      expect((await rejected(s))['feed-too-many']).toBe(1);
+      feeds.pop()!.close();
+      await until(async () => ((await s.get<{ feeds: number }>('/api/server')).feeds < 64 ? true : undefined), 10_000, 'a feed to leave');
+      const again = new WebSocket(`${s.url.replace('http', 'ws')}ws/feed`, { origin });
+      expect(await opened(again)).toBe(101);
+      feeds.push(again);
+    } finally {
+      for (const f of feeds) f.close();
+      await s.stop();
+    }
+  }, 60_000);
+
   it('finding 10 (its class on the agent socket): an agent that never reads its acks is dropped and counted', async () => {
     const s = await startServe([], mkdtempSync(join(tmpdir(), 'lifetrace-edge-acks-')));
     try {

@@ -11,6 +11,8 @@ import { boundedSender } from './send-queue.js';
 
 /** Most bytes queued (not yet taken by the client's TCP stack) to one browser before it is dropped. */
 export const FEED_QUEUE_BYTES = 16 << 20;
+/** Most browser feeds at once (a tab each): with FEED_QUEUE_BYTES, what all of them can hold is bounded too. */
+export const MAX_FEEDS = 64;
 
 export function handleBrowser(ws: WebSocket, hub: Hub, queueBytes = FEED_QUEUE_BYTES): void {
   // A browser that comes back after being dropped starts over with a snapshot.

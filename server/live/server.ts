@@ -10,7 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AnalysisOptions } from '../analyze/pipeline.js';
 import { FEED_PATH, INGEST_PATH } from '../protocol/wire.js';
 import { agentRefusal, browserRefusal, isLoopbackHost, originRefusal, tokenConfigRefusal, type AccessPolicy } from './auth.js';
-import { FEED_QUEUE_BYTES, handleBrowser } from './feed.js';
+import { FEED_QUEUE_BYTES, handleBrowser, MAX_FEEDS } from './feed.js';
 import { createApp } from './http.js';
 import { Hub } from './hub.js';
 import { handleAgent } from './ingest.js';
@@ -69,7 +69,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
 
   const refuse = (socket: Duplex, status: number, reason: string): void => {
     hub.reject(reason);
-    const text = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found' }[status] ?? 'Forbidden';
+    const text = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Forbidden';
     socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   };
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -83,6 +83,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     if (path === FEED_PATH) {
       const why = originRefusal(req) ?? browserRefusal(req, policy);
       if (why !== undefined) return refuse(socket, why.startsWith('a token') ? 401 : 403, why.startsWith('origin') ? 'feed-bad-origin' : 'feed-refused');
+      if (hub.feedCount >= MAX_FEEDS) return refuse(socket, 503, 'feed-too-many');
       return browsers.handleUpgrade(req, socket, head, (ws) => handleBrowser(alive(ws), hub, feedQueueBytes));
     }
     refuse(socket, 404, 'upgrade-unknown-path');
