@@ -43,9 +43,11 @@ async function answers(s: ServerProcess): Promise<void> {
   expect((await fetch(new URL('/api/server', s.url))).status).toBe(200);
 }
 
+const HEADER = { format: 'lifetrace-capture', version: 1, families: {} };
+
 const hello = (host: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   type: 'hello', protocol: 1, run: `run-${host}`, host, mode: 'live',
-  header: { format: 'lifetrace-capture', version: 1, families: {} }, rules: [], ...extra,
+  header: HEADER, rules: [], ...extra,
 });
 
 /** Whether the server takes an agent's hello (its answer: welcome, or why not). */
@@ -61,7 +63,9 @@ async function welcomes(s: ServerProcess, host: string): Promise<string> {
 
 /** An agent socket that says `message` and resolves with the error the server answered and the close code. */
 async function agentSays(s: ServerProcess, message: string | Buffer): Promise<{ code: number; error: string }> {
-  const ws = new WebSocket(`${s.url.replace('http', 'ws')}ws/agent`, { headers: { authorization: `Bearer ${TOKEN}` }, maxPayload: 1 << 20 });
+  const ws = new WebSocket(`${s.url.replace('http', 'ws')}ws/agent`, {
+    headers: { authorization: `Bearer ${TOKEN}` }, maxPayload: 1 << 20,
+  });
   let error = '';
   ws.on('message', (d) => {
     const m = JSON.parse(String(d)) as { type: string; message?: string };
@@ -127,18 +131,21 @@ describe('issue 11, edge: hostile clients against a running server', () => {
     const refusals = [
       hello('fat-a', { rules: [{ id: 'x'.repeat(65), status: 'active' }] }),
       hello('fat-b', { rules: Array.from({ length: 65 }, (_, i) => ({ id: `r${i}`, status: 'active' })) }),
-      hello('fat-c', { header: { format: 'lifetrace-capture', version: 1, families: {}, kernel: 'k'.repeat(5000) } }),
-      hello('fat-d', { header: { format: 'lifetrace-capture', version: 1, families: {}, probes: Array.from({ length: 30_000 }, () => 1) } }),
+      hello('fat-c', { header: { ...HEADER, kernel: 'k'.repeat(5000) } }),
+      hello('fat-d', { header: { ...HEADER, probes: Array.from({ length: 30_000 }, () => 1) } }),
       hello('fat-e', { label: 'l'.repeat(513) }),
-      hello('fat-f', { header: { format: 'lifetrace-capture', version: 1, families: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`f${i}`, 'x'])) } }),
-      hello('fat-g', { header: { format: 'lifetrace-capture', version: 1, families: { ['f'.repeat(65)]: 'x' } } }),
+      hello('fat-f', { header: { ...HEADER, families: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`f${i}`, 'x'])) } }),
+      hello('fat-g', { header: { ...HEADER, families: { ['f'.repeat(65)]: 'x' } } }),
     ];
     for (const h of refusals) expect((await agentSays(s, JSON.stringify(h))).error).toMatch(/hello\./);
     // A hello at the bounds is accepted, and only its known fields are kept.
     const ok = new WebSocket(`${s.url.replace('http', 'ws')}ws/agent`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(await opened(ok)).toBe(101);
     const welcome = new Promise<string>((r) => ok.once('message', (d) => r(String(d))));
-    ok.send(JSON.stringify(hello('fat-ok', { rules: Array.from({ length: 64 }, (_, i) => ({ id: `r${i}-${'y'.repeat(58)}`.slice(0, 64), status: 'active', junk: 'z'.repeat(200) })) })));
+    const atBounds = Array.from({ length: 64 }, (_, i) => ({
+      id: `r${i}-${'y'.repeat(58)}`.slice(0, 64), status: 'active', junk: 'z'.repeat(200),
+    }));
+    ok.send(JSON.stringify(hello('fat-ok', { rules: atBounds })));
     expect(JSON.parse(await welcome)).toMatchObject({ type: 'welcome', host: 'fat-ok' });
     ok.close();
     const hosts = await s.get<HostView[]>('/api/hosts');
@@ -178,7 +185,9 @@ describe('issue 11, edge: hostile clients against a running server', () => {
 /** A masked client frame (text or binary), as a WebSocket client sends it. */
 function clientFrame(payload: Buffer, binary = false): Buffer {
   const mask = Buffer.from([1, 2, 3, 4]);
-  const len = payload.length < 126 ? Buffer.from([0x80 | payload.length]) : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+  const len = payload.length < 126
+    ? Buffer.from([0x80 | payload.length])
+    : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
   return Buffer.concat([Buffer.from([binary ? 0x82 : 0x81]), len, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]);
 }
 
@@ -195,7 +204,7 @@ async function neverReads(s: ServerProcess, path: string, headers: string[]): Pr
 }
 
 describe('issue 11, edge: what the server queues to one peer is bounded', () => {
-  it('finding 10: a feed client that never reads and asks for a snapshot every second is dropped and counted; memory stays bounded', async () => {
+  it('finding 10: a feed client that never reads, asking for a snapshot every second, is dropped and counted; memory bounded', async () => {
     // The bound at 1 MB (--feed-queue-mb) so that it is reached before the heartbeat (30 s) drops the client.
     const s = await startServe(['--feed-queue-mb', '1'], mkdtempSync(join(tmpdir(), 'lifetrace-edge-feed-')));
     try {
@@ -204,7 +213,8 @@ describe('issue 11, edge: what the server queues to one peer is bounded', () => 
         const ws = new WebSocket(`${s.url.replace('http', 'ws')}ws/agent`, { headers: { authorization: `Bearer ${TOKEN}` } });
         expect(await opened(ws)).toBe(101);
         const welcome = new Promise<string>((r) => ws.once('message', (d) => r(String(d))));
-        ws.send(JSON.stringify(hello(`wide-${i}`, { rules: Array.from({ length: 64 }, (_, j) => ({ id: `r${j}-${'w'.repeat(60)}`.slice(0, 64), status: 'degraded' })) })));
+        const rules = Array.from({ length: 64 }, (_, j) => ({ id: `r${j}-${'w'.repeat(60)}`.slice(0, 64), status: 'degraded' }));
+        ws.send(JSON.stringify(hello(`wide-${i}`, { rules })));
         expect(JSON.parse(await welcome)).toMatchObject({ type: 'welcome' });
         ws.close();
       }
@@ -281,14 +291,17 @@ describe('issue 11, edge: server replays and host slots', () => {
     const s = await startServe([], data);
     try {
       const post = async (path: string, body: unknown): Promise<{ status: number; body: { host?: string; error?: string } }> => {
-        const r = await fetch(new URL(path, s.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+        const r = await fetch(new URL(path, s.url), init);
         return { status: r.status, body: (await r.json()) as { host?: string; error?: string } };
       };
       // 64 replays (the host limit), each played to its end.
       for (let i = 0; i < 64; i++) {
         const r = await post('/api/replay', { capture: `c${i}.ljsonl.gz`, speed: 'max' });
         expect(r.status).toBe(200);
-        await until(async () => ((await s.get<HostView[]>('/api/hosts')).find((h) => h.host === r.body.host)?.replay?.finished ? true : undefined), 30_000, `replay ${i} to finish`);
+        const finished = async (): Promise<true | undefined> =>
+          ((await s.get<HostView[]>('/api/hosts')).find((h) => h.host === r.body.host)?.replay?.finished ? true : undefined);
+        await until(finished, 30_000, `replay ${i} to finish`);
       }
       expect((await s.get<HostView[]>('/api/hosts')).length).toBe(64);
       // An agent still gets a slot: a finished replay's host is let go of.
@@ -366,7 +379,8 @@ describe('issue 11, edge: the token', () => {
       const file = /--token-file (\S+)/.exec(output())?.[1];
       expect(file).toBe(join(data, 'token'));
       expect(existsSync(file!)).toBe(true);
-      const a = await execa(process.execPath, [BIN, 'agent', '--server', url, '--token-file', file!, '--replay', SAMPLE, '--speed', 'max', '--host', 'two'], { reject: false, all: true });
+      const args = ['agent', '--server', url, '--token-file', file!, '--replay', SAMPLE, '--speed', 'max', '--host', 'two'];
+      const a = await execa(process.execPath, [BIN, ...args], { reject: false, all: true });
       expect(a.exitCode).toBe(0);
     } finally {
       proc.kill('SIGTERM');
@@ -375,7 +389,8 @@ describe('issue 11, edge: the token', () => {
   }, 60_000);
 
   it('minor: a bad cookie over HTTP, where browsers need the token, is a 401, not a 500', async () => {
-    const { proc, url } = await launch(['serve', '--host', '0.0.0.0', '--port', '0', '--token', TOKEN, '--data', mkdtempSync(join(tmpdir(), 'lt-'))]);
+    const data = mkdtempSync(join(tmpdir(), 'lifetrace-edge-open-'));
+    const { proc, url } = await launch(['serve', '--host', '0.0.0.0', '--port', '0', '--token', TOKEN, '--data', data]);
     try {
       const local = url.replace('0.0.0.0', '127.0.0.1');
       const r = await fetch(new URL('/api/hosts', local), { headers: { cookie: 'lifetrace_token=%zz' } });
