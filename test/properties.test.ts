@@ -17,7 +17,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { Analysis, analyzeFile } from '../server/analyze/pipeline.js';
-import { parseAgentMessage } from '../server/live/ingest.js';
+import { parseAgentMessage } from '../server/live/hello.js';
 import { startServer, type RunningServer } from '../server/live/server.js';
 import { BATCH_HEAD, decodeBatchHead, encodeBatchHead, PROTOCOL_VERSION, type HostView } from '../server/protocol/wire.js';
 import { buildReport, type AnalysisReport } from '../server/report/build.js';

@@ -1,6 +1,6 @@
 /** The agent's source on this machine's kernel: the probes, run by bpftrace. */
 import type { Family } from '../model/events.js';
-import { startBpftrace, type BpftraceRun } from '../record/bpftrace.js';
+import { describeExit, startBpftrace, type BpftraceRun } from '../record/bpftrace.js';
 import { prepareRecording } from '../record/record.js';
 import { printfNsecs } from '../decode/envelope.js';
 import { rulesFor, type LineSource } from './sources.js';
@@ -49,9 +49,9 @@ export async function bpftraceSource(families: Family[] | undefined, log: (s: st
           failed = 0;
           log(round === 1 ? `lifetrace: probes attached on ${header.kernel}` : 'lifetrace: bpftrace restarted; the time it was down is recorded as a gap');
         }
-        const { exitCode, errors } = await current.done;
+        const exit = await current.done;
         if (stopped) return 'stopped';
-        const why = `bpftrace exited (${String(exitCode)})${errors.length ? `: ${errors.slice(-3).join(' | ')}` : ''}`;
+        const why = `bpftrace exited (${describeExit(exit)})${exit.errors.length ? `: ${exit.errors.slice(-3).join(' | ')}` : ''}`;
         if (!attached && ++failed >= MAX_FAILED_STARTS) return `${why}; gave up after ${failed} failed starts`;
         log(`lifetrace: ${why}; starting it again`);
         gapFrom ??= { ns: lastNs ?? (process.hrtime.bigint()).toString(), why: `${why}; restarted by the agent` };

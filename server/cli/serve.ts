@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { isLoopbackHost } from '../live/auth.js';
 import { ServeError, startServer, type RunningServer } from '../live/server.js';
 import { parse, positiveNumber, UsageError } from './args.js';
 import { VERSION } from './version.js';
@@ -18,7 +19,9 @@ Serves the dashboard, the REST API (/api/...), the browser feed and the agent in
   --data    data directory (default LIFETRACE_DATA or ~/.local/share/lifetrace)
   --reorder-window-ms  how late a record may arrive and still be put in kernel-time order (default 2000)
   --agent-rate-mb      most MB a second one agent may send (default 64); past it the server stops
-                       reading that agent's socket for a while (its outbox keeps the rest)`;
+                       reading that agent's socket for a while (its outbox keeps the rest)
+  --feed-queue-mb      most MB queued to one browser (default 16); a browser past a quarter of it is
+                       skipped until it drains, one past all of it (it does not read) is dropped`;
 
 export function dataDir(v: string | undefined): string {
   return resolve(v ?? process.env.LIFETRACE_DATA ?? join(homedir(), '.local', 'share', 'lifetrace'));
@@ -27,7 +30,11 @@ export function dataDir(v: string | undefined): string {
 /** The token kept in the data directory, created (0600) on first use. */
 export function storedToken(data: string): string {
   const file = join(data, 'token');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept === '') throw new UsageError(`${file} is empty: delete it to have a new token made, or write one in it`);
+    return kept;
+  }
   mkdirSync(data, { recursive: true, mode: 0o700 });
   const token = randomBytes(24).toString('base64url');
   writeFileSync(file, token + '\n', { mode: 0o600 });
@@ -42,12 +49,14 @@ export interface ServeArgs {
   data: string;
   reorderWindowMs: number;
   agentRateMb: number;
+  feedQueueMb: number;
 }
 
 export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Parameters<typeof parse>[1] = {}, positionalsAllowed = false) {
   const { values, positionals } = parse(argv, {
     host: { type: 'string' }, port: { type: 'string' }, token: { type: 'string' }, data: { type: 'string' },
-    'reorder-window-ms': { type: 'string' }, 'agent-rate-mb': { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...extra,
+    'reorder-window-ms': { type: 'string' }, 'agent-rate-mb': { type: 'string' }, 'feed-queue-mb': { type: 'string' },
+    help: { type: 'boolean', short: 'h' }, ...extra,
   }, usage);
   if (positionals.length > 0 && !positionalsAllowed) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${usage}`);
   const port = positiveNumber('port', values.port as string | undefined, 7070);
@@ -59,21 +68,30 @@ export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Param
     token: explicit ?? '',
     reorderWindowMs: positiveNumber('reorder-window-ms', values['reorder-window-ms'] as string | undefined, 2000),
     agentRateMb: positiveNumber('agent-rate-mb', values['agent-rate-mb'] as string | undefined, 64),
+    feedQueueMb: positiveNumber('feed-queue-mb', values['feed-queue-mb'] as string | undefined, 16),
   };
+  if (args.feedQueueMb < 1) throw new UsageError(`--feed-queue-mb must be 1 or more, got ${args.feedQueueMb}`);
   return { args, values: { ...values, positionals }, explicitToken: explicit !== undefined };
 }
 
-export async function launch(a: ServeArgs, explicitToken: boolean): Promise<RunningServer> {
+/** Where the server's token comes from, so that agents can be told how to present it. */
+export type TokenSource = { kind: 'explicit' } | { kind: 'file'; path: string };
+
+export async function launch(a: ServeArgs, explicitToken: boolean): Promise<RunningServer & { tokenSource: TokenSource }> {
   try {
-    // Off loopback the token must be chosen on purpose; on loopback a kept one is fine.
-    const token = explicitToken ? a.token : (a.host === '127.0.0.1' || a.host === 'localhost' || a.host === '::1') ? storedToken(a.data) : undefined;
-    return await startServer({
+    // Off loopback the token must be chosen on purpose; on loopback (any 127.x address) a kept one is fine.
+    const kept = !explicitToken && isLoopbackHost(a.host.replace(/^\[(.*)\]$/, '$1'));
+    const token = explicitToken ? a.token : kept ? storedToken(a.data) : undefined;
+    const server = await startServer({
       host: a.host, port: a.port, token, version: VERSION, capturesDir: join(a.data, 'captures'), journalDir: join(a.data, 'journal'), agentBytesPerSecond: a.agentRateMb > 0 ? a.agentRateMb * 2 ** 20 : undefined,
+      feedQueueBytes: a.feedQueueMb * 2 ** 20,
       // Live, a flag should show within a fraction of a second: start the reorder slack at 10 ms,
       // without the header's declared deferral (1 s for epoll_ctl and readdir records, printed at
       // their return); the slack grows by itself when deferred records come later than that.
       analysis: { reorder: { windowNs: a.reorderWindowMs * 1e6, maxHeld: 200_000, declaredDeferral: false } },
     });
+    const tokenSource: TokenSource = kept ? { kind: 'file', path: join(a.data, 'token') } : { kind: 'explicit' };
+    return Object.assign(server, { tokenSource });
   } catch (e) {
     if (e instanceof ServeError) throw new UsageError(e.message);
     throw e;
@@ -88,7 +106,9 @@ export async function serveCommand(argv: string[], print: (s: string) => void): 
   }
   const server = await launch(args, explicitToken);
   print(`lifetrace: dashboard at ${server.url}\n`);
-  print(`lifetrace: agents connect with: lifetrace agent --server ${server.url} --token-file ${explicitToken ? '(your token)' : join(args.data, 'token')}\n`);
+  const t = server.tokenSource;
+  const how = t.kind === 'file' ? `--token-file ${t.path}` : '--token (your token)';
+  print(`lifetrace: agents connect with: lifetrace agent --server ${server.url} ${how}\n`);
   await untilSignal();
   await server.close();
   return 0;

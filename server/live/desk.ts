@@ -5,9 +5,9 @@
 import { mkdir } from 'node:fs/promises';
 import type { ReplayCommand, ReplayView } from '../protocol/wire.js';
 import { recordingName, type CaptureLibrary } from './captures.js';
-import { HubRefusal, type Hub } from './hub.js';
+import { HubRefusal, MAX_SERVER_REPLAYS, type Hub } from './hub.js';
 import { Recording } from './recording.js';
-import { ServerReplay, type Speed } from './replay.js';
+import { ReplayError, ServerReplay, type Speed } from './replay.js';
 
 export class CaptureDesk {
   constructor(private readonly hub: Hub) {}
@@ -66,10 +66,19 @@ export class CaptureDesk {
 
   /** Replays a file (the `lifetrace replay` command, or the library). */
   async replayFile(path: string, host: string, speed: Speed, loop: boolean): Promise<string> {
-    this.hub.replays.get(host)?.stop();
+    this.hub.dropReplay(host);
+    if (this.hub.activeReplays >= MAX_SERVER_REPLAYS) {
+      throw new HubRefusal(409, `${MAX_SERVER_REPLAYS} replays are playing: stop one first`);
+    }
     const r = new ServerReplay(this.hub, path, host, { speed, loop });
     this.hub.replays.set(host, r);
-    await r.start();
+    try {
+      await r.start();
+    } catch (e) {
+      // Nothing of a replay that could not start stays behind.
+      if (this.hub.replays.get(host) === r) this.hub.dropReplay(host);
+      throw e instanceof ReplayError ? new HubRefusal(409, e.message) : e;
+    }
     return host;
   }
 
@@ -77,8 +86,7 @@ export class CaptureDesk {
     const r = this.hub.replays.get(host);
     if (r === undefined) throw new HubRefusal(404, `host ${host} is not a server-side replay`);
     if (c.action === 'stop') {
-      this.hub.replays.delete(host);
-      r.stop();
+      this.hub.dropReplay(host);
       return Promise.resolve(r.view());
     }
     return r.command(c);

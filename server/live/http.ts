@@ -9,9 +9,12 @@ import { RULES } from '../rules/index.js';
 import { THREADS } from '../rules/rule.js';
 import { projectPath } from '../support/paths.js';
 import { browserRefusal, presentedToken, TOKEN_COOKIE, tokenMatches, type AccessPolicy } from './auth.js';
-import { HubRefusal, type FlagQuery, type Hub } from './hub.js';
+import { HubRefusal, type FlagCursor, type FlagQuery, type Hub } from './hub.js';
 import { CaptureNameError } from './captures.js';
 import type { ReplayCommand } from '../protocol/wire.js';
+
+/** Most flags in one page of GET /api/flags (the rest: follow its Link rel="next"). */
+export const MAX_FLAG_PAGE = 10_000;
 
 /** Uploads are streamed to disk; this bounds one. */
 const MAX_UPLOAD_BYTES = 4 * 1024 ** 3;
@@ -41,6 +44,26 @@ function integer(req: Request, name: string, min: number, max: number): number |
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new BadRequest(`parameter ${name} must be an integer from ${min} to ${max}`);
   return n;
+}
+
+/** A page cursor (GET /api/flags' `after`): opaque to clients, the sort key of a page's last flag. */
+export function encodeCursor(c: FlagCursor): string {
+  return Buffer.from(JSON.stringify([c.wall, c.time_s, c.id])).toString('base64url');
+}
+
+function cursor(req: Request, name: string): FlagCursor | undefined {
+  const v = param(req, name);
+  if (v === undefined) return undefined;
+  let k: unknown;
+  try {
+    k = JSON.parse(Buffer.from(v, 'base64url').toString('utf8'));
+  } catch {
+    k = undefined;
+  }
+  if (!Array.isArray(k) || k.length !== 3 || typeof k[0] !== 'number' || typeof k[1] !== 'number' || typeof k[2] !== 'string') {
+    throw new BadRequest(`parameter ${name} must be a cursor from a previous page`);
+  }
+  return { wall: k[0] as number, time_s: k[1] as number, id: k[2] as string };
 }
 
 function object(v: unknown): Record<string, unknown> {
@@ -140,9 +163,16 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
     const q: FlagQuery = {
       host: param(req, 'host'), rule: param(req, 'rule'), severity: oneOf(req, 'severity', SEVERITIES),
       pid: integer(req, 'pid', 0, 2 ** 31), comm: param(req, 'comm'), kind: oneOf(req, 'kind', OBJECT_KINDS),
-      limit: integer(req, 'limit', 1, 10_000) ?? 500,
+      limit: integer(req, 'limit', 1, MAX_FLAG_PAGE) ?? 500, after: cursor(req, 'after'),
     };
-    res.json(hub.flags(q));
+    const page = hub.flagPage(q);
+    // The body stays the list; the next page is a link (RFC 8288) with the same filter.
+    if (page.next !== undefined) {
+      const next = new URL(req.originalUrl, 'http://x').searchParams;
+      next.set('after', encodeCursor(page.next));
+      res.setHeader('Link', `</api/flags?${next.toString()}>; rel="next"`);
+    }
+    res.json(page.flags);
   });
   app.get('/api/flags/:id', (req, res) => {
     const d = hub.flagDetail(String(req.params.id));

@@ -11,6 +11,7 @@ import { CaptureLibrary } from './captures.js';
 import { CaptureDesk } from './desk.js';
 import type { ServerReplay } from './replay.js';
 import { Journal } from './journal.js';
+import { checkHello } from './hello.js';
 import { StorageState } from './storage.js';
 
 /** How often new flags go out to browsers (and quiet streams are settled). */
@@ -19,6 +20,11 @@ const TICK_MS = 20;
 const SNAPSHOT_POINTS = 120;
 /** Most flags in a snapshot (newest first); the REST API has the rest. */
 const SNAPSHOT_FLAGS = 2000;
+/**
+ * Most server-side replays playing at once (each holds a host slot and, at full speed, a core);
+ * a finished or stopped one holds nothing and is forgotten first when a slot is needed.
+ */
+export const MAX_SERVER_REPLAYS = 8;
 
 export interface FeedClient {
   send(data: string): void;
@@ -60,6 +66,20 @@ export interface FlagQuery {
   comm?: string | undefined;
   kind?: string | undefined;
   limit: number;
+  /** Only flags after this one in the order (a page's `next`). */
+  after?: FlagCursor | undefined;
+}
+
+/** Where a page of flags ended: the sort key of its last flag (it holds even if that flag is gone since). */
+export interface FlagCursor {
+  wall: number;
+  time_s: number;
+  id: string;
+}
+
+/** Newest first: by when the server raised them, then kernel time, then id (a total order, so pages never overlap). */
+export function byNewest(a: FlagCursor, b: FlagCursor): number {
+  return b.wall - a.wall || b.time_s - a.time_s || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 const RANK = { info: 0, warning: 1, error: 2 } as const;
@@ -103,7 +123,7 @@ export class Hub {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    for (const r of this.replays.values()) r.stop();
+    for (const host of [...this.replays.keys()]) this.dropReplay(host);
     await this.desk.stopRecording();
     for (const s of this.sessions.values()) s.journal?.close();
   }
@@ -120,7 +140,10 @@ export class Hub {
    * An agent said hello. The same run resumes its session; a new run of a host replaces the old
    * session, unless that one is still connected (two agents cannot both be one host).
    */
-  attach(hello: AgentHello, opts: { journal: boolean } = { journal: true }): HostSession | string {
+  attach(unchecked: AgentHello, opts: { journal: boolean } = { journal: true }): HostSession | string {
+    // Every host's hello passes here (agents, server replays): bounded once, for all of them.
+    const hello = checkHello(unchecked as unknown as Record<string, unknown>);
+    if (typeof hello === 'string') return hello;
     const old = this.sessions.get(hello.host);
     if (old !== undefined && old.run === hello.run) {
       if (old.connected) return `host ${hello.host} run ${hello.run} is already connected`;
@@ -160,14 +183,15 @@ export class Hub {
     return s;
   }
 
-  /** Forgets the disconnected host heard from least recently; false when every host is connected. */
+  /** Forgets the idle host heard from least recently; false when every host holds its slot. */
   private forgetOneHost(): boolean {
     let oldest: HostSession | undefined;
     for (const s of this.sessions.values()) {
-      if (s.connected || this.replays.has(s.host)) continue;
+      if (this.holdsSlot(s)) continue;
       if (oldest === undefined || (s.lastBatchWall ?? 0) < (oldest.lastBatchWall ?? 0)) oldest = s;
     }
     if (oldest === undefined) return false;
+    this.dropReplay(oldest.host);
     void this.desk.stopRecording(oldest.host);
     oldest.journal?.remove();
     if (this.options.journalDir !== undefined) Journal.drop(this.options.journalDir, oldest.host, this.storage);
@@ -175,10 +199,35 @@ export class Hub {
     return true;
   }
 
+  /** A host keeps its slot while its agent is connected, or while a server replay plays into it. */
+  private holdsSlot(s: HostSession): boolean {
+    const r = this.replays.get(s.host);
+    return r === undefined ? s.connected : !r.idle;
+  }
+
+  /** Server replays playing (not finished, not stopped). */
+  get activeReplays(): number {
+    let n = 0;
+    for (const r of this.replays.values()) if (!r.idle) n++;
+    return n;
+  }
+
+  /** Stops a server replay and lets go of it: its host stays, disconnected, until its slot is needed. */
+  dropReplay(host: string): ServerReplay | undefined {
+    const r = this.replays.get(host);
+    if (r === undefined) return undefined;
+    r.stop();
+    this.replays.delete(host);
+    const s = this.sessions.get(host);
+    if (s !== undefined) s.connected = false;
+    return r;
+  }
+
   addFeed(client: FeedClient): () => void {
     const feed: Feed = { client, behind: false };
+    const first = JSON.stringify(this.snapshot()); // before joining: if this throws, nothing is left behind
     this.feeds.add(feed);
-    client.send(JSON.stringify(this.snapshot()));
+    client.send(first);
     return () => this.feeds.delete(feed);
   }
 
@@ -202,6 +251,11 @@ export class Hub {
   }
 
   flags(q: FlagQuery): FlagSummary[] {
+    return this.flagPage(q).flags;
+  }
+
+  /** A page of the flags matching `q`, newest first, and where the next page starts (when there is one). */
+  flagPage(q: FlagQuery): { flags: FlagSummary[]; next: FlagCursor | undefined } {
     const out: FlagSummary[] = [];
     for (const s of this.sessions.values()) {
       if (q.host !== undefined && s.host !== q.host) continue;
@@ -211,11 +265,14 @@ export class Hub {
         if (q.pid !== undefined && !f.pids.includes(q.pid)) continue;
         if (q.comm !== undefined && !f.comms.some((c) => c.includes(q.comm!))) continue;
         if (q.kind !== undefined && !f.kinds.includes(q.kind)) continue;
+        if (q.after !== undefined && byNewest(q.after, f) >= 0) continue;
         out.push(f);
       }
     }
-    out.sort((a, b) => b.wall - a.wall || b.time_s - a.time_s);
-    return out.slice(0, q.limit);
+    out.sort(byNewest);
+    const flags = out.slice(0, q.limit);
+    const last = flags[flags.length - 1];
+    return { flags, next: out.length > q.limit && last !== undefined ? { wall: last.wall, time_s: last.time_s, id: last.id } : undefined };
   }
 
   flagDetail(id: string): FlagDetail | undefined {

@@ -4,46 +4,14 @@
  * malformed is refused with an error message, counted, and the socket closed.
  */
 import type { WebSocket } from 'ws';
-import { decodeBatchHead, BATCH_HEAD, PROTOCOL_VERSION, type AgentHello, type AgentMessage, type ServerToAgent } from '../protocol/wire.js';
+import { decodeBatchHead, BATCH_HEAD, type ServerToAgent } from '../protocol/wire.js';
+import { MAX_CONTROL_FRAME, parseAgentMessage } from './hello.js';
 import type { HostSession } from './host-session.js';
 import type { Hub } from './hub.js';
-import { nameProblem } from './names.js';
+import { boundedSender } from './send-queue.js';
 
-const RULE_STATES = ['active', 'degraded', 'off'];
-
-/** Validates an untrusted control message; returns it typed, or why it is refused. */
-export function parseAgentMessage(text: string): AgentMessage | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return 'a text frame must be JSON';
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'a message must be a JSON object';
-  const m = v as Record<string, unknown>;
-  switch (m.type) {
-    case 'hello': {
-      // JSON.stringify, not String(): a parsed object may carry a "toString" that is not a function.
-      if (m.protocol !== PROTOCOL_VERSION) return `protocol ${JSON.stringify(m.protocol)?.slice(0, 40)} is not ${PROTOCOL_VERSION}: upgrade the agent or the server`;
-      const badName = nameProblem('run', m.run) ?? nameProblem('host', m.host); // names.ts: they become journal paths
-      if (badName !== undefined) return `hello: ${badName}`;
-      if (m.mode !== 'live' && m.mode !== 'replay') return 'hello.mode must be live or replay';
-      if (m.label !== undefined && (typeof m.label !== 'string' || m.label.length > 512)) return 'hello.label must be a short string';
-      if (typeof m.header !== 'object' || m.header === null || Array.isArray(m.header)) return 'hello.header must be the capture header object';
-      if (!Array.isArray(m.rules) || m.rules.length > 1000) return 'hello.rules must be a list';
-      for (const r of m.rules as unknown[]) {
-        const rr = r as Record<string, unknown>;
-        if (typeof r !== 'object' || r === null || typeof rr.id !== 'string' || !RULE_STATES.includes(rr.status as string)) return 'hello.rules entries are {id, status}';
-      }
-      return m as unknown as AgentHello;
-    }
-    case 'end':
-      if (typeof m.lastSeq !== 'number' || typeof m.reason !== 'string') return 'end needs lastSeq and reason';
-      return { type: 'end', lastSeq: m.lastSeq, reason: m.reason.slice(0, 512) };
-    default:
-      return `unknown message type ${JSON.stringify(m.type)}`;
-  }
-}
+/** Most bytes queued to one agent (acks of ~30 bytes: an agent that reads them never nears it) before it is dropped. */
+export const AGENT_QUEUE_BYTES = 1 << 20;
 
 /**
  * Each agent may send at most `bytesPerSecond` (a token bucket holding one second's worth): past
@@ -71,18 +39,19 @@ class Throttle {
 export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity): void {
   let session: HostSession | undefined;
   const throttle = Number.isFinite(bytesPerSecond) ? new Throttle(bytesPerSecond) : undefined;
-  const send = (m: ServerToAgent): void => {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
-  };
+  const out = boundedSender(ws, AGENT_QUEUE_BYTES, () => hub.reject('agent-not-reading'));
+  const send = (m: ServerToAgent): void => void out.send(JSON.stringify(m));
   const refuse = (reason: string, message: string): void => {
     hub.reject(reason);
     send({ type: 'error', message });
     ws.close(1008, reason);
   };
 
-  ws.on('message', (data, isBinary) => {
+  const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
+    if (out.dropped) return;
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     if (!isBinary) {
+      if (buf.length > MAX_CONTROL_FRAME) return refuse('agent-oversized-message', `a text frame holds ${MAX_CONTROL_FRAME} bytes at most`);
       const m = parseAgentMessage(buf.toString('utf8'));
       if (typeof m === 'string') return refuse('agent-bad-message', m);
       if (m.type === 'hello') {
@@ -109,6 +78,17 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
     }
     const r = session.ingest(head.seq, buf.subarray(BATCH_HEAD), buf.subarray(0, BATCH_HEAD));
     send({ type: 'ack', seq: r.ok ? head.seq : Math.min(head.seq, session.lastSeq) });
+  };
+  // Whatever a frame does to the server, it ends this agent's connection, never the process.
+  ws.on('message', (data, isBinary) => {
+    try {
+      onMessage(data, isBinary);
+    } catch (e) {
+      process.stderr.write(`lifetrace: agent ${session?.host ?? '(no hello yet)'}: ${(e as Error).stack ?? String(e)}\n`);
+      hub.reject('agent-internal-error');
+      send({ type: 'error', message: 'the server failed on this message' });
+      ws.close(1011, 'internal error');
+    }
   });
   ws.on('close', () => {
     if (session !== undefined) session.connected = false;

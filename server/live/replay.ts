@@ -150,6 +150,11 @@ export class ServerReplay {
 
   private runError: string | undefined;
 
+  /** Finished (and not looping) or stopped: it holds its host's slot no longer. */
+  get idle(): boolean {
+    return this.stopped || (this.finished && !this.loop);
+  }
+
   /** Whether this replay reads `path`. */
   reads(path: string): boolean {
     return this.path === path && !this.stopped && !this.finished;

@@ -9,8 +9,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AnalysisOptions } from '../analyze/pipeline.js';
 import { FEED_PATH, INGEST_PATH } from '../protocol/wire.js';
-import { browserRefusal, isLoopbackHost, originRefusal, presentedToken, tokenMatches, type AccessPolicy } from './auth.js';
-import { handleBrowser } from './feed.js';
+import { agentRefusal, browserRefusal, isLoopbackHost, originRefusal, tokenConfigRefusal, type AccessPolicy } from './auth.js';
+import { FEED_QUEUE_BYTES, handleBrowser, MAX_FEEDS } from './feed.js';
 import { createApp } from './http.js';
 import { Hub } from './hub.js';
 import { handleAgent } from './ingest.js';
@@ -28,6 +28,8 @@ export interface ServeOptions {
   journalDir?: string | undefined;
   /** Most bytes a second one agent may send (default: no limit). */
   agentBytesPerSecond?: number | undefined;
+  /** Most bytes queued to one browser feed before it is dropped (default FEED_QUEUE_BYTES). */
+  feedQueueBytes?: number | undefined;
 }
 
 export interface RunningServer {
@@ -51,8 +53,15 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     throw new ServeError(`listening on ${o.host} (not loopback) needs --token (16 characters or more), or LIFETRACE_TOKEN`);
   }
   const token = o.token ?? randomBytes(24).toString('base64url');
+  const bad = tokenConfigRefusal(token);
+  if (bad !== undefined) throw new ServeError(bad);
   const policy: AccessPolicy = { token, browsersNeedToken: !loopback, loopback };
-  const hub = new Hub({ version: o.version, analysis: o.analysis ?? {}, capturesDir: o.capturesDir, journalDir: o.journalDir });
+  const feedQueueBytes = o.feedQueueBytes ?? FEED_QUEUE_BYTES;
+  // A browser is skipped (and later resnapshotted) at a quarter of what drops it.
+  const hub = new Hub({
+    version: o.version, analysis: o.analysis ?? {}, capturesDir: o.capturesDir, journalDir: o.journalDir,
+    feedBufferBytes: feedQueueBytes / 4,
+  });
   const app = createApp(hub, policy);
   const http = createServer(app);
   const agents = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME, perMessageDeflate: false });
@@ -60,21 +69,35 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
 
   const refuse = (socket: Duplex, status: number, reason: string): void => {
     hub.reject(reason);
-    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Forbidden'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    const text = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Forbidden';
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   };
-  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const path = pathOf(req.url);
+    if (path === undefined) return refuse(socket, 400, 'upgrade-bad-url');
     if (path === INGEST_PATH) {
-      if (!tokenMatches(presentedToken(req), token)) return refuse(socket, 401, 'agent-bad-token');
+      const no = agentRefusal(req, token);
+      if (no !== undefined) return refuse(socket, no.status, no.reason);
       return agents.handleUpgrade(req, socket, head, (ws) => handleAgent(alive(ws), hub, o.agentBytesPerSecond ?? Infinity));
     }
     if (path === FEED_PATH) {
       const why = originRefusal(req) ?? browserRefusal(req, policy);
       if (why !== undefined) return refuse(socket, why.startsWith('a token') ? 401 : 403, why.startsWith('origin') ? 'feed-bad-origin' : 'feed-refused');
-      return browsers.handleUpgrade(req, socket, head, (ws) => handleBrowser(alive(ws), hub));
+      if (hub.feedCount >= MAX_FEEDS) return refuse(socket, 503, 'feed-too-many');
+      return browsers.handleUpgrade(req, socket, head, (ws) => handleBrowser(alive(ws), hub, feedQueueBytes));
     }
     refuse(socket, 404, 'upgrade-unknown-path');
+  };
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    // Whatever a client sends, an upgrade it cannot make is refused and counted, never a crash.
+    try {
+      upgrade(req, socket, head);
+    } catch (e) {
+      process.stderr.write(`lifetrace: upgrade: ${(e as Error).stack ?? String(e)}\n`);
+      if (socket.writable) refuse(socket, 400, 'upgrade-error');
+      else hub.reject('upgrade-error');
+    }
   });
 
   // Heartbeat: a peer that stops answering pings is dropped (its session stays, ready to resume).
@@ -112,6 +135,15 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       await done;
     })()),
   };
+}
+
+/** The path of a request's URL, or undefined when it is not one (`//[`): the client's text, never a throw. */
+function pathOf(url: string | undefined): string | undefined {
+  try {
+    return new URL(url ?? '/', 'http://x').pathname;
+  } catch {
+    return undefined;
+  }
 }
 
 function alive(ws: WebSocket): WebSocket {

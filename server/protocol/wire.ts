@@ -171,7 +171,7 @@ export type ReplayCommand =
   | { action: 'speed'; speed: number | 'max' }
   | { action: 'seek'; to_s: number }
   | { action: 'next-flag' }
-  /** Ends the replay (the host stays, ended). */
+  /** Ends the replay: the host stays, disconnected, until its slot is needed by another host. */
   | { action: 'stop' };
 
 /** One sample of a host's activity, taken every STATS_INTERVAL_MS. */

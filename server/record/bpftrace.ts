@@ -21,7 +21,21 @@ export interface BpftraceRun {
   /** Ends bpftrace (SIGINT: it prints its maps and exits), waits for it and reads the rest of its output. */
   stop(): Promise<void>;
   /** Resolves when bpftrace exits, with what it printed on stderr that matters. */
-  done: Promise<{ exitCode: number | undefined; errors: string[] }>;
+  done: Promise<BpftraceExit>;
+}
+
+export interface BpftraceExit {
+  /** Undefined when a signal ended it. */
+  exitCode: number | undefined;
+  /** The signal that ended it (e.g. SIGKILL), if one did. */
+  signal: string | undefined;
+  errors: string[];
+}
+
+/** How bpftrace ended, for a log line: "exit 1", "killed by SIGKILL". */
+export function describeExit(e: Pick<BpftraceExit, 'exitCode' | 'signal'>): string {
+  if (e.signal !== undefined) return `killed by ${e.signal}`;
+  return e.exitCode === undefined ? 'ended, status unknown' : `exit ${e.exitCode}`;
 }
 
 export interface BpftraceOptions {
@@ -101,8 +115,9 @@ export async function startBpftrace(program: string, opts: BpftraceOptions): Pro
     await tail.drain();
     tail.flush();
     await fh.close();
-    attachedReject(new Error(`bpftrace exited before attaching: ${errors.join(' | ') || `exit ${String(r.exitCode)}`}`));
-    return { exitCode: r.exitCode, errors };
+    const exit = { exitCode: r.exitCode, signal: r.signal, errors };
+    attachedReject(new Error(`bpftrace exited before attaching: ${errors.join(' | ') || describeExit(exit)}`));
+    return exit;
   });
 
   return {

@@ -140,6 +140,7 @@ export const blankLine: fc.Arbitrary<Buffer> = fc.constantFrom('', ' ', '\t', ' 
 export const chunkSizes: fc.Arbitrary<number[]> = fc.array(fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 4096 })), { minLength: 1, maxLength: 20 });
 
 const NAME_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-';
+const RULE_ID_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789._-';
 // Never '..' (a name never holds one: server/live/names.ts).
 const shortName = fc.string({ unit: fc.constantFrom(...NAME_CHARS), minLength: 1, maxLength: 40 }).map((s) => s.replace(/\.(?=\.)/g, '_'));
 
@@ -153,14 +154,14 @@ export function validHello(prefix: string): fc.Arbitrary<AgentHello> {
     mode: fc.constantFrom('live' as const, 'replay' as const),
     label: fc.option(fc.string({ maxLength: 512 }), { nil: undefined }),
     header: fc.oneof(
-      fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 }),
+      fc.dictionary(fc.string({ maxLength: 10 }).filter((k) => k !== 'families'), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 }),
       // A real capture header, with the fields the pipeline acts on set to anything.
       fc.record({
-        format: fc.constant('lifetrace-capture'), version: fc.constantFrom(1, 0, -1, 1.5), families: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 })),
+        format: fc.constant('lifetrace-capture'), version: fc.constantFrom(1, 0, -1, 1.5), families: fc.dictionary(fc.string({ unit: fc.constantFrom(...RULE_ID_CHARS), minLength: 1, maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 8 }),
         cpus: fc.oneof(fc.integer(), fc.double(), fc.constant(1e9), fc.string()),
         deferred_ms: fc.oneof(fc.integer(), fc.double(), fc.constant(1e300)),
       }, { requiredKeys: ['format', 'version', 'families'] }),
     ) as fc.Arbitrary<Record<string, unknown>>,
-    rules: fc.array(fc.record({ id: fc.string({ maxLength: 30 }), status: fc.constantFrom('active' as const, 'degraded' as const, 'off' as const) }), { maxLength: 5 }),
+    rules: fc.array(fc.record({ id: fc.string({ unit: fc.constantFrom(...RULE_ID_CHARS), minLength: 1, maxLength: 64 }), status: fc.constantFrom('active' as const, 'degraded' as const, 'off' as const) }), { maxLength: 5 }),
   }, { requiredKeys: ['type', 'protocol', 'run', 'host', 'mode', 'header', 'rules'] });
 }
