@@ -9,6 +9,7 @@ import { RULES } from '../rules/index.js';
 import { THREADS } from '../rules/rule.js';
 import { projectPath } from '../support/paths.js';
 import { browserRefusal, presentedToken, TOKEN_COOKIE, tokenMatches, type AccessPolicy } from './auth.js';
+import { ServerMetrics } from './metrics.js';
 import { HubRefusal, type FlagCursor, type FlagQuery, type Hub } from './hub.js';
 import { CaptureNameError } from './captures.js';
 import type { ReplayCommand } from '../protocol/wire.js';
@@ -230,6 +231,12 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   });
   app.get('/api/rules', (_req, res) => {
     res.json(RULES.map((r) => ({ id: r.id, severity: r.severity, thread: `${r.thread}: ${THREADS[r.thread]}`, title: r.title, explanation: r.explanation, fix: r.fix ?? null })));
+  });
+  // Prometheus' scrape, under the same token rules as the API (a scraper sends Authorization: Bearer).
+  const metrics = new ServerMetrics(hub);
+  app.get('/metrics', async (_req, res) => {
+    const m = await metrics.text();
+    res.type(m.contentType).send(m.body);
   });
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: 'no such endpoint' });

@@ -33,6 +33,8 @@ export interface RuleCount {
 export class FlagStore implements FlagSink {
   private readonly byKey = new Map<string, Flag>();
   readonly perRule = new Map<string, RuleCount>();
+  /** Occurrences by rule and severity ("rule|severity"): a rule's severity depends on the evidence. */
+  readonly perSeverity = new Map<string, number>();
   private readonly listeners: ((f: Flag, isNew: boolean) => void)[] = [];
 
   constructor(private readonly maxPerRule = 1000, private readonly guards = new KernelGuards()) {}
@@ -47,6 +49,8 @@ export class FlagStore implements FlagSink {
     let counts = this.perRule.get(rule.id);
     if (counts === undefined) this.perRule.set(rule.id, (counts = { flags: 0, occurrences: 0, dropped: 0 }));
     counts.occurrences++;
+    const bySeverity = `${rule.id}|${severity}`;
+    this.perSeverity.set(bySeverity, (this.perSeverity.get(bySeverity) ?? 0) + 1);
     const existing = this.byKey.get(key);
     if (existing !== undefined) {
       existing.count++;
