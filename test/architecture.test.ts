@@ -48,6 +48,30 @@ describe('architecture', () => {
     expect(violations).toEqual([]);
   });
 
+  it('no cycle of value imports: every module loads after what it needs (type imports vanish at runtime)', () => {
+    const graph = new Map<string, string[]>();
+    for (const f of files) {
+      const deps = [...readFileSync(f, 'utf8').matchAll(/^(?:import|export)\s+(type\s+)?[^'"]*?from\s+'(\.[^']+)'/gm)]
+        .filter((m) => m[1] === undefined)
+        .map((m) => join(f, '..', m[2]!.replace(/\.js$/, '.ts')));
+      graph.set(f, deps);
+    }
+    const cycles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (f: string, path: string[]): void => {
+      if (state.get(f) === 'done') return;
+      if (state.get(f) === 'open') {
+        cycles.push([...path.slice(path.indexOf(f)), f].map((p) => relative(server, p)).join(' -> '));
+        return;
+      }
+      state.set(f, 'open');
+      for (const d of graph.get(f) ?? []) if (graph.has(d)) visit(d, [...path, f]);
+      state.set(f, 'done');
+    };
+    for (const f of files) visit(f, []);
+    expect(cycles).toEqual([]);
+  });
+
   it('model/ and protocol/ have no node: imports', () => {
     const bad = files.filter((f) => ['model', 'protocol'].includes(layerOf(f)) && /from 'node:/.test(readFileSync(f, 'utf8')));
     expect(bad.map((f) => relative(server, f))).toEqual([]);

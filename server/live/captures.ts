@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { CaptureInfo } from '../protocol/wire.js';
-import { HubRefusal } from './hub.js';
+import { HubRefusal } from './refusal.js';
 import { nameProblem, NameError, pathIn } from './names.js';
 import { writeFailure, type StorageState } from './storage.js';
 

@@ -5,9 +5,16 @@
 import { mkdir } from 'node:fs/promises';
 import type { ReplayCommand, ReplayView } from '../protocol/wire.js';
 import { recordingName, type CaptureLibrary } from './captures.js';
-import { HubRefusal, MAX_SERVER_REPLAYS, type Hub } from './hub.js';
+import type { Hub } from './hub.js';
+import { HubRefusal } from './refusal.js';
 import { Recording } from './recording.js';
 import { ReplayError, ServerReplay, type Speed } from './replay.js';
+
+/**
+ * Most server-side replays playing at once (each holds a host slot and, at full speed, a core);
+ * a finished or stopped one holds nothing and is forgotten first when a slot is needed.
+ */
+export const MAX_SERVER_REPLAYS = 8;
 
 export class CaptureDesk {
   constructor(private readonly hub: Hub) {}

@@ -10,7 +10,8 @@ import { THREADS } from '../rules/rule.js';
 import { projectPath } from '../support/paths.js';
 import { browserRefusal, presentedToken, TOKEN_COOKIE, tokenMatches, type AccessPolicy } from './auth.js';
 import { ServerMetrics } from './metrics.js';
-import { HubRefusal, type FlagCursor, type FlagQuery, type Hub } from './hub.js';
+import type { FlagCursor, FlagQuery, Hub } from './hub.js';
+import { HubRefusal } from './refusal.js';
 import { CaptureNameError } from './captures.js';
 import type { ReplayCommand } from '../protocol/wire.js';
 

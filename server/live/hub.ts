@@ -20,11 +20,6 @@ const TICK_MS = 20;
 const SNAPSHOT_POINTS = 120;
 /** Most flags in a snapshot (newest first); the REST API has the rest. */
 const SNAPSHOT_FLAGS = 2000;
-/**
- * Most server-side replays playing at once (each holds a host slot and, at full speed, a core);
- * a finished or stopped one holds nothing and is forgotten first when a slot is needed.
- */
-export const MAX_SERVER_REPLAYS = 8;
 
 export interface FeedClient {
   send(data: string): void;
@@ -48,13 +43,6 @@ export interface HubOptions {
 }
 
 export const DEFAULT_HUB: HubOptions = { version: '0', analysis: {}, feedBufferBytes: 4 << 20, clock: Date.now, capturesDir: undefined, maxHosts: 64, journalDir: undefined };
-
-/** A request the hub refuses, with why (the HTTP layer answers 400, 404, 409, or 507 when the disk is full). */
-export class HubRefusal extends Error {
-  constructor(readonly status: 400 | 404 | 409 | 507, message: string) {
-    super(message);
-  }
-}
 
 export interface FlagQuery {
   host?: string | undefined;
