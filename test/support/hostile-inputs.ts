@@ -8,7 +8,10 @@ import { encodeBatchHead } from '../../server/protocol/wire.js';
 import { projectPath } from '../../server/support/paths.js';
 import { traceToCapture } from './trace.js';
 
-export const HEADER = { format: 'lifetrace-capture', version: 1, created: '2026-11-27T00:00:00.000Z', host: 'h', kernel: '6.1.0-hostile', families: { file: 'x', epoll: 'x' }, lifetrace_version: '0.1.0' };
+export const HEADER = {
+  format: 'lifetrace-capture', version: 1, created: '2026-11-27T00:00:00.000Z', host: 'h', kernel: '6.1.0-hostile', families: { file: 'x', epoll: 'x' },
+  lifetrace_version: '0.1.0',
+};
 
 export interface HelloParts {
   run: string;
@@ -22,7 +25,10 @@ export interface HelloParts {
 
 /** A hello as the agent sends it (text frame); fields can be anything. */
 export function hello(p: HelloParts): string {
-  return JSON.stringify({ type: 'hello', protocol: p.protocol ?? 1, run: p.run, host: p.host, mode: p.mode ?? 'live', header: p.header ?? HEADER, rules: p.rules ?? [], ...(p.label !== undefined ? { label: p.label } : {}) });
+  return JSON.stringify({
+    type: 'hello', protocol: p.protocol ?? 1, run: p.run, host: p.host, mode: p.mode ?? 'live', header: p.header ?? HEADER, rules: p.rules ?? [],
+    ...(p.label !== undefined ? { label: p.label } : {}),
+  });
 }
 
 /** A binary batch frame: the 16-byte head and the lines (each ending in a newline). */
@@ -37,7 +43,8 @@ export function recordLines(capture: string): string[] {
 }
 
 /** The lines of the real sample capture (its header first), for valid traffic to mutate. */
-export const SAMPLE_LINES: readonly string[] = gunzipSync(readFileSync(projectPath('test', 'fixtures', 'sample.ljsonl.gz'))).toString('utf8').split('\n').filter((l) => l !== '');
+export const SAMPLE_LINES: readonly string[] = gunzipSync(readFileSync(projectPath('test', 'fixtures', 'sample.ljsonl.gz')))
+  .toString('utf8').split('\n').filter((l) => l !== '');
 
 // ---------------------------------------------------------------- the findings' inputs
 
@@ -86,13 +93,16 @@ export function staleFdReuseCapture(after = 0): string {
 /** Finding 8: `n` ordinary records spread over `cpus` CPU numbers (the reorderer's cost grew with the spread). */
 export function manyCpuCapture(n: number, cpus: number): string {
   const lines: string[] = [];
-  for (let i = 0; i < n; i++) lines.push(`${(1 + i * 1e-5).toFixed(6)} ${(i * 7919) % cpus} ${100 + (i % 50)} app fdi ${3 + (i % 100)} @f${i % 1000}`);
+  for (let i = 0; i < n; i++) {
+    lines.push(`${(1 + i * 1e-5).toFixed(6)} ${(i * 7919) % cpus} ${100 + (i % 50)} app fdi ${3 + (i % 100)} @f${i % 1000}`);
+  }
   return traceToCapture(lines.join('\n'));
 }
 
 /** Finding 8: one line of `bytes` characters, gzipped (the compressed size decided where it was analyzed). */
 export function longLineGzip(bytes: number): Buffer {
-  return gzipSync(Buffer.concat([Buffer.from(JSON.stringify(HEADER) + '\n{"type": "printf", "data": "'), Buffer.alloc(bytes, 'a'), Buffer.from('"}\n')]), { level: 9 });
+  const line = [Buffer.from(JSON.stringify(HEADER) + '\n{"type": "printf", "data": "'), Buffer.alloc(bytes, 'a'), Buffer.from('"}\n')];
+  return gzipSync(Buffer.concat(line), { level: 9 });
 }
 
 /** Finding 8: a gzip bomb of `bytes` blank-ish lines (cheap to send, costly to decompress and read). */

@@ -36,7 +36,8 @@ export class HostileServer {
   private constructor(readonly proc: ChildProcess, readonly setup: ServeSetup) {}
 
   static async start(setup: ServeSetup): Promise<HostileServer> {
-    const argv = [BIN, 'serve', '--port', '0', '--data', setup.data, ...(setup.token !== undefined ? ['--token', setup.token] : []), ...(setup.extra ?? [])];
+    const token = setup.token !== undefined ? ['--token', setup.token] : [];
+    const argv = [BIN, 'serve', '--port', '0', '--data', setup.data, ...token, ...(setup.extra ?? [])];
     const [cmd, ...args] = setup.wrap !== undefined ? [...setup.wrap, process.execPath, ...argv] : [process.execPath, ...argv];
     const proc = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...setup.env } });
     const s = new HostileServer(proc, setup);
@@ -94,7 +95,9 @@ export class HostileServer {
     if (r.status === undefined) await this.exitWithin(2000);
     const after = this.exited();
     if (after !== undefined) throw new ServerDied(after);
-    if (r.status === undefined) throw new ServerDied(`the server did not answer /api/server within ${ANSWER_MS} ms (${r.error ?? 'no status line'})`);
+    if (r.status === undefined) {
+      throw new ServerDied(`the server did not answer /api/server within ${ANSWER_MS} ms (${r.error ?? 'no status line'})`);
+    }
     if (r.status !== 200) throw new ServerDied(`/api/server answered ${r.status}: ${r.body.slice(0, 200)}`);
     const rss = this.rssMb();
     if (rss > ceilingMb) throw new ServerDied(`the server's RSS is ${rss.toFixed(0)} MB, over the ${ceilingMb} MB ceiling`);
@@ -102,11 +105,11 @@ export class HostileServer {
   }
 
   /** A JSON API answer (status and parsed body), through a plain loopback request. */
-  async api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number | undefined; json: T | undefined; text: string }> {
+  async api<T = unknown>(method: string, path: string, body?: unknown, ms = ANSWER_MS): Promise<ApiAnswer<T>> {
     const payload = body === undefined ? '' : JSON.stringify(body);
     const head = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nConnection: close\r\n` +
       (body === undefined ? '' : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n`) + '\r\n';
-    const r = await rawHttp(this.port, head + payload, ANSWER_MS);
+    const r = await rawHttp(this.port, head + payload, ms);
     let json: T | undefined;
     try {
       json = JSON.parse(r.body) as T;
@@ -122,6 +125,12 @@ export class HostileServer {
     this.proc.kill('SIGKILL');
     await done;
   }
+}
+
+export interface ApiAnswer<T> {
+  status: number | undefined;
+  json: T | undefined;
+  text: string;
 }
 
 export interface RawAnswer {
@@ -147,7 +156,8 @@ export function rawHttp(port: number, request: string | Buffer | (string | Buffe
       const text = Buffer.concat(chunks).toString('latin1');
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
       const split = text.indexOf('\r\n\r\n');
-      resolve({ status: m ? Number(m[1]) : undefined, body: split < 0 ? '' : Buffer.from(text.slice(split + 4), 'latin1').toString('utf8'), ...(error ? { error } : {}) });
+      const body = split < 0 ? '' : Buffer.from(text.slice(split + 4), 'latin1').toString('utf8');
+      resolve({ status: m ? Number(m[1]) : undefined, body, ...(error ? { error } : {}) });
     };
     const timer = setTimeout(() => finish(`no complete answer in ${ms} ms`), ms);
     sock.on('connect', () => {
@@ -168,8 +178,13 @@ export function rawHttp(port: number, request: string | Buffer | (string | Buffe
   });
 }
 
+export interface Opened {
+  ws: WebSocket | undefined;
+  status: number | 'open' | 'error';
+}
+
 /** A WebSocket opened with any headers: it resolves open, or the HTTP status that refused it. */
-export function openSocket(port: number, path: string, headers: Record<string, string>, ms = ANSWER_MS): Promise<{ ws: WebSocket | undefined; status: number | 'open' | 'error' }> {
+export function openSocket(port: number, path: string, headers: Record<string, string>, ms = ANSWER_MS): Promise<Opened> {
   return new Promise((resolve) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers, perMessageDeflate: false, handshakeTimeout: ms });
     ws.on('open', () => resolve({ ws, status: 'open' }));
@@ -193,7 +208,8 @@ export interface AgentExchange {
  * Opens /ws/agent with `headers`, sends `frames` in order (strings as text, buffers as binary), and
  * collects the server's answers until the socket closes or nothing comes for `quietMs`.
  */
-export async function agentExchange(port: number, headers: Record<string, string>, frames: (string | Buffer)[], quietMs = 400, query = ''): Promise<AgentExchange> {
+export async function agentExchange(port: number, headers: Record<string, string>, frames: (string | Buffer)[], quietMs = 400, query = '')
+  : Promise<AgentExchange> {
   const { ws, status } = await openSocket(port, `/ws/agent${query}`, headers);
   const out: AgentExchange = { status, messages: [], closeCode: undefined };
   if (ws === undefined) return out;
