@@ -109,6 +109,10 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
     await survives(off, `(off loopback) GET /api/hosts with Cookie: ${BAD_COOKIE}`);
     expect(r.status, `GET /api/hosts with a bad cookie: ${r.body}`).toBeDefined();
     expect(r.status, 'a bad cookie is the client\'s fault, not a 500').toBeLessThan(500);
+    // On loopback the cookie is read when a request is refused (a Host that is not loopback).
+    const refused = await rawHttp(s.port, `GET /api/hosts HTTP/1.1\r\nHost: evil.example\r\nCookie: ${BAD_COOKIE}\r\nConnection: close\r\n\r\n`);
+    await survives(s, `GET /api/hosts with Host: evil.example and Cookie: ${BAD_COOKIE}`);
+    expect(refused.status, `a refused request with a bad cookie: ${refused.body}`).toBeLessThan(500);
   });
 
   it('finding 2: a hello whose header nests 100k levels (600 KB)', async () => {

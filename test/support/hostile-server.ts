@@ -27,6 +27,12 @@ export interface ServeSetup {
 
 export class ServerDied extends Error {}
 
+/** Every server started, killed when the test process exits (a test that timed out may leave one behind). */
+const started = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of started) p.kill('SIGKILL');
+});
+
 /** A running `lifetrace serve`; `output()` has what it printed (for the failure report). */
 export class HostileServer {
   port = 0;
@@ -41,6 +47,8 @@ export class HostileServer {
     const [cmd, ...args] = setup.wrap !== undefined ? [...setup.wrap, process.execPath, ...argv] : [process.execPath, ...argv];
     const proc = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...setup.env } });
     const s = new HostileServer(proc, setup);
+    started.add(proc);
+    proc.once('exit', () => started.delete(proc));
     proc.stdout!.on('data', (d: Buffer) => { s.out += d.toString(); });
     proc.stderr!.on('data', (d: Buffer) => { s.out += d.toString(); });
     await new Promise<void>((resolve, reject) => {

@@ -257,6 +257,9 @@ const requestHead = (method: string, path: string, headers: string[]): string =>
 
 const oneLine = (s: string): string => s.replace(/[\r\n]/g, '');
 
+/** What a step's description shows for the server's own port and token. */
+const PLACEHOLDERS = { s: { port: '<port>', token: '<token>' } } as unknown as Ctx;
+
 function httpStep(r: Rng): Step {
   const method = r.weighted<string>([[40, 'GET'], [30, 'POST'], [8, 'PUT'], [8, 'DELETE'], [4, 'HEAD'], [4, 'OPTIONS'], [3, 'PATCH'], [3, 'FOO']]);
   const fill = (): string => (r.chance(0.5) ? encode(nastyString(r)) : r.pick(['%zz', '%', '..', 'h1', 'replay-u1', 'u1.ljsonl', '1', '-1', 'x'.repeat(300)]));
@@ -291,8 +294,8 @@ function httpStep(r: Rng): Step {
     [5, () => Buffer.alloc(0)],
   ])();
   const length = r.weighted<number | undefined>([[85, body.length], [5, undefined], [5, Math.max(0, body.length - 3)], [5, -1]]);
-  const what = `HTTP ${method} ${preview(path, 200)} ${headers.map(([k]) => k).join(',')} ${type ?? '(no type)'} length ${length ?? 'none'} ` +
-    `body ${preview(body, 200)}`;
+  const shown = headers.map(([k, v]) => `${k}: ${preview(v(PLACEHOLDERS), 80)}`).join(', ');
+  const what = `HTTP ${method} ${preview(path, 200)} [${shown}] ${type ?? '(no type)'} length ${length ?? 'none'} body ${preview(body, 200)}`;
   return {
     what,
     run: (c) => send(c, what, requestHead(method, path, [
@@ -454,6 +457,6 @@ export async function runHostileStream(s: HostileServer, plan: StreamPlan,
   }
   if (c.errors.length > 0) {
     throw new Error(`hostile stream, seed ${plan.seed}: answers of 500 and up (our bug, not the client's):\n  ${c.errors.slice(0, 10).join('\n  ')}\n` +
-      `  replay: ${again(plan.steps - 1)}`);
+      `  replay: ${again(plan.steps - 1)}\n  server output (tail):\n${s.output().split('\n').slice(-20).map((l) => `    | ${l.slice(0, 300)}`).join('\n')}`);
   }
 }
