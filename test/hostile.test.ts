@@ -40,7 +40,7 @@ afterEach(async () => {
   running.clear();
 });
 
-const tail = (out: string): string => out.split('\n').slice(-15).map((l) => `    | ${l.slice(0, 300)}`).join('\n');
+const tail = (out: string): string => out.split('\n').slice(-25).map((l) => `    | ${l.slice(0, 300)}`).join('\n');
 
 /** The server is alive, answers and is under the ceiling after `input`; a failure names the input and what the server printed. */
 async function survives(s: HostileServer, input: string, ceilingMb?: number): Promise<{ rejected: Record<string, number> }> {
@@ -185,6 +185,13 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
     const cli = await execa(process.execPath, [BIN, 'analyze', f], { reject: false, all: true });
     if (cli.exitCode === 0) problems.push(`lifetrace analyze exited 0 on a capture that makes a rule throw:\n${cli.all}`);
     if (/^\s+at /m.test(cli.all ?? '')) problems.push(`lifetrace analyze died with a stack trace:\n${cli.all?.slice(0, 800)}`);
+    // Mid-file (past the first chunk read), the throw stopped the reading: "input error", status 0, the rest skipped.
+    const mid = join(tmp(), 'stale-mid.ljsonl');
+    writeFileSync(mid, staleFdReuseCapture(3000));
+    const json = await execa(process.execPath, [BIN, 'analyze', '--json', mid], { reject: false });
+    const events = (JSON.parse(json.stdout || '{}') as { summary?: { events?: number } }).summary?.events ?? 0;
+    if (json.exitCode === 0) problems.push('lifetrace analyze --json exited 0 on a capture whose rule throws mid-file');
+    if (events < 3000) problems.push(`lifetrace analyze read ${events} events of a capture of 3,013 records: the analysis stopped early`);
     expect(problems, problems.join('\n\n')).toEqual([]);
   });
 
