@@ -401,7 +401,8 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
         const seen = [
           ...readdirSync(root).filter((n) => n !== 'data').map((n) => join(root, n)),
           ...[`${root}.hello.json`, `${root}.frames`].filter((f) => existsSync(f)),
-          ...readdirSync(data).filter((n) => !['journal', 'captures', 'token'].includes(n)).map((n) => join(data, n)),
+          // (The data folder is made when something is first kept there: refused hellos keep nothing.)
+          ...(existsSync(data) ? readdirSync(data) : []).filter((n) => !['journal', 'captures', 'token'].includes(n)).map((n) => join(data, n)),
         ];
         for (const f of seen) outside.push(`host ${host} run ${run}: ${f}`);
       }

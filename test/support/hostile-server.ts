@@ -98,7 +98,7 @@ export class HostileServer {
   async check(ceilingMb = RSS_CEILING_MB): Promise<{ rejected: Record<string, number> }> {
     const gone = this.exited();
     if (gone !== undefined) throw new ServerDied(gone);
-    const r = await rawHttp(this.port, `GET /api/server HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, ANSWER_MS);
+    const r = await rawHttp(this.port, `GET /api/server HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer ${this.token}\r\n\r\n`, ANSWER_MS);
     // A refused or reset connection is most often a process on its way out: give its exit a moment to show.
     if (r.status === undefined) await this.exitWithin(2000);
     const after = this.exited();
@@ -115,7 +115,8 @@ export class HostileServer {
   /** A JSON API answer (status and parsed body), through a plain loopback request. */
   async api<T = unknown>(method: string, path: string, body?: unknown, ms = ANSWER_MS): Promise<ApiAnswer<T>> {
     const payload = body === undefined ? '' : JSON.stringify(body);
-    const head = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nConnection: close\r\n` +
+    // The checks' own requests bring the token: off loopback every request needs it (on loopback it is ignored).
+    const head = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nConnection: close\r\nAuthorization: Bearer ${this.token}\r\n` +
       (body === undefined ? '' : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n`) + '\r\n';
     const r = await rawHttp(this.port, head + payload, ms);
     let json: T | undefined;
@@ -151,6 +152,19 @@ export interface RawAnswer {
  * Sends raw bytes as a request and reads the answer until the server closes, the body is complete
  * or `ms` passes. No client-side validation: any method, path, header or framing goes out as given.
  */
+/** A chunked body (latin1 text) as the bytes it carries; a cut one up to where it is cut. */
+function dechunk(raw: string): string {
+  let out = '';
+  for (let at = 0; at < raw.length;) {
+    const eol = raw.indexOf('\r\n', at);
+    const size = eol < 0 ? NaN : parseInt(raw.slice(at, eol), 16);
+    if (!(size > 0)) break;
+    out += raw.slice(eol + 2, eol + 2 + size);
+    at = eol + 2 + size + 2;
+  }
+  return out;
+}
+
 export function rawHttp(port: number, request: string | Buffer | (string | Buffer)[], ms = ANSWER_MS): Promise<RawAnswer> {
   return new Promise((resolve) => {
     const sock = connect(port, '127.0.0.1');
@@ -164,7 +178,9 @@ export function rawHttp(port: number, request: string | Buffer | (string | Buffe
       const text = Buffer.concat(chunks).toString('latin1');
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
       const split = text.indexOf('\r\n\r\n');
-      const body = split < 0 ? '' : Buffer.from(text.slice(split + 4), 'latin1').toString('utf8');
+      const raw = split < 0 ? '' : text.slice(split + 4);
+      const chunked = split >= 0 && /\r\ntransfer-encoding: *chunked/i.test(text.slice(0, split));
+      const body = Buffer.from(chunked ? dechunk(raw) : raw, 'latin1').toString('utf8');
       resolve({ status: m ? Number(m[1]) : undefined, body, ...(error ? { error } : {}) });
     };
     const timer = setTimeout(() => finish(`no complete answer in ${ms} ms`), ms);
