@@ -352,9 +352,11 @@ describe('the agent protocol', () => {
     fc.assert(fc.property(validHello('h-'), (h) => {
       expect(parseAgentMessage(JSON.stringify(h))).toEqual(JSON.parse(JSON.stringify(h)));
     }), params(300));
-    fc.assert(fc.property(fc.integer(), fc.string({ maxLength: 512 }), (lastSeq, reason) => {
+    fc.assert(fc.property(fc.nat(), fc.string({ maxLength: 512 }), (lastSeq, reason) => {
       expect(parseAgentMessage(JSON.stringify({ type: 'end', lastSeq, reason }))).toEqual({ type: 'end', lastSeq, reason });
     }), params(300));
+    // A sequence number is a whole number from 0: anything else is refused, never taken as a gap.
+    for (const lastSeq of [-1, 1.5, 1e300, '3', null]) expect(parseAgentMessage(JSON.stringify({ type: 'end', lastSeq, reason: 'x' }))).toBeTypeOf('string');
   });
 
   it('decodeBatchHead: any bytes (at any offset of a buffer) give a head or a reason; encode then decode gives the head back', () => {

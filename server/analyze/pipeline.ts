@@ -111,6 +111,14 @@ export class Analysis {
     return this.front.reorder.newest;
   }
 
+  /**
+   * The earliest kernel time a record not seen yet may carry (the slowest active CPU's last record):
+   * where a stretch of the stream that never arrives may begin.
+   */
+  get unseenFrom(): number {
+    return this.front.reorder.lossWindow().start;
+  }
+
   /** Records already decoded and put in order by the decode worker (instead of push). */
   pushOrdered(batch: PackedBatch): void {
     this.unpack.read(batch, this.ordered);

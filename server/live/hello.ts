@@ -110,8 +110,8 @@ export function parseAgentMessage(text: string): AgentMessage | string {
     case 'hello':
       return checkHello(m);
     case 'end':
-      if (typeof m.lastSeq !== 'number' || typeof m.reason !== 'string') return 'end needs lastSeq and reason';
-      return { type: 'end', lastSeq: m.lastSeq, reason: m.reason.slice(0, 512) };
+      if (!Number.isSafeInteger(m.lastSeq) || (m.lastSeq as number) < 0 || typeof m.reason !== 'string') return 'end needs lastSeq and reason';
+      return { type: 'end', lastSeq: m.lastSeq as number, reason: m.reason.slice(0, 512) };
     default:
       return `unknown message type ${JSON.stringify(m.type)?.slice(0, 40)}`;
   }

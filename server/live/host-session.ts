@@ -91,19 +91,23 @@ export class HostSession {
       this.duplicates++;
       return { ok: false, duplicate: true };
     }
-    const skipped = seq - this.lastSeq - 1;
-    const before = this.analysis.newestT;
+    const first = this.lastSeq + 1;
+    const from = this.analysis.unseenFrom;
     this.lastSeq = seq;
     if (head !== undefined) this.journal?.append(head, lines); // before the ack: a restart can resume
     this.feed(lines);
-    if (skipped > 0) {
-      // Batches the agent no longer has and this server never analyzed (it restarted without its
-      // journal): what they held is lost, somewhere between the records before and these.
-      this.missingBatches += skipped;
-      this.analysis.markGap(before, this.analysis.newestT, `batches ${seq - skipped}-${seq - 1} never reached this server (${this.missingCause})`);
-      this.checkLosses();
-    }
+    // Batches the agent no longer has and this server never analyzed (it restarted without its
+    // journal, or its journal was damaged): what they held is lost, somewhere between the records
+    // before and these.
+    if (seq > first) this.missed(first, seq - 1, from, this.analysis.newestT);
     return { ok: true };
+  }
+
+  /** Batches first..last never reached this server: a recorded loss over [from, to] in kernel time. */
+  private missed(first: number, last: number, from: number, to: number): void {
+    this.missingBatches += last - first + 1;
+    this.analysis.markGap(from, to, `batches ${first}-${last} never reached this server (${this.missingCause})`);
+    this.checkLosses();
   }
 
   /** Raw capture lines, in order (a batch from the agent, or a server-side replay). */
@@ -130,9 +134,17 @@ export class HostSession {
     if (idle > 15_000) this.settled = true; // past any window: everything is out
   }
 
-  /** The stream ended for good: rules flag what is still pending. */
-  end(): void {
+  /**
+   * The stream ended for good after batch `lastSeq` (the agent's word): rules flag what is still
+   * pending. Batches the agent sent, had acknowledged and this server no longer has (a damaged
+   * journal) are a recorded loss up to the end.
+   */
+  end(lastSeq = this.lastSeq): void {
     if (this.ended) return;
+    if (lastSeq > this.lastSeq) {
+      this.missed(this.lastSeq + 1, lastSeq, this.analysis.unseenFrom, Infinity);
+      this.lastSeq = lastSeq;
+    }
     this.ended = true;
     this.analysis.end();
     this.checkLosses();

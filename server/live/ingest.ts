@@ -62,8 +62,10 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
         return send({ type: 'welcome', host: s.host, resumeAfter: s.lastSeq });
       }
       if (session === undefined) return refuse('agent-bad-message', 'say hello first');
-      if (m.lastSeq !== session.lastSeq) return refuse('agent-bad-message', `end after batch ${m.lastSeq}, but batch ${session.lastSeq} is the last received`);
-      session.end();
+      // An end after batches this server lost (they were acknowledged, then its journal was damaged)
+      // ends with that loss recorded; an end before batches it has is a confused agent.
+      if (m.lastSeq < session.lastSeq) return refuse('agent-bad-message', `end after batch ${m.lastSeq}, but batch ${session.lastSeq} was received`);
+      session.end(m.lastSeq);
       return;
     }
     if (session === undefined) return refuse('agent-bad-message', 'say hello first');
