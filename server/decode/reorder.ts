@@ -125,8 +125,13 @@ const noHeld = (): never => {
   throw new Error('Reorderer: pushHeld without releaseHeld and heldKind');
 };
 
-/** CPU numbers are small integers: per-CPU state lives in arrays indexed by CPU (no hashing). */
-const MAX_CPU = 1 << 16;
+/**
+ * CPU numbers are small integers: per-CPU state lives in arrays indexed by CPU (no hashing), and the
+ * merge scans the CPUs heard from. A record of a CPU number at or past MAX_CPUS (or negative) cannot
+ * come from a real machine's buffers: it is released at once, in arrival order, and told to `onBadCpu`.
+ * (Records spread over 65,536 CPU numbers made one analysis take minutes: the scans are per record.)
+ */
+export const MAX_CPUS = 1024;
 
 export class Reorderer {
   private readonly queues: (CpuQueue | undefined)[] = [];
@@ -162,6 +167,8 @@ export class Reorderer {
     private readonly releaseHeld: (handle: number, t: number) => void = noHeld,
     /** The event kind of a held record. */
     private readonly heldKind: (handle: number) => RecordEvent['kind'] = noHeld,
+    /** A record's CPU number is out of range (see MAX_CPUS): its kind, line and CPU. It is released at once. */
+    private readonly onBadCpu: (kind: RecordEvent['kind'], line: number, cpu: number) => void = () => {},
   ) {
     this.opts = { ...opts };
     this.slack = opts.slackNs ?? SLACK_NS;
@@ -198,10 +205,20 @@ export class Reorderer {
     this.add(undefined, handle, t, cpu, line);
   }
 
-  private add(ev: RecordEvent | undefined, handle: number, t: number, evCpu: number, line: number): void {
+  private add(ev: RecordEvent | undefined, handle: number, t: number, cpu: number, line: number): void {
+    if (!(cpu >= 0 && cpu < MAX_CPUS)) {
+      // Never merged, and no say in the watermark or the window: a record no CPU queue can hold.
+      if (ev === undefined) {
+        this.onBadCpu(this.heldKind(handle), line, cpu);
+        this.releaseHeld(handle, t);
+      } else {
+        this.onBadCpu(ev.kind, line, cpu);
+        this.release(ev, t);
+      }
+      return;
+    }
     if (t > this.maxT) this.maxT = t;
     else if (this.maxT - t > this.maxLag) this.maxLag = Math.min(this.maxT - t, this.opts.windowNs);
-    const cpu = evCpu >= 0 && evCpu < MAX_CPU ? evCpu : 0;
     const prev = this.lastByCpu[cpu];
     if (prev !== undefined && t < prev && 2 * (prev - t) > this.slack) this.slack = Math.min(MAX_SLACK_NS, 2 * (prev - t));
     if (prev === undefined || t > prev) {

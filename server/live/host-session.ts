@@ -110,7 +110,7 @@ export class HostSession {
     this.lastBatchWall = this.clock();
     this.settled = false;
     const buf = Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength);
-    this.analysis.push(buf);
+    this.analysis.pushContained(buf);
     this.recording?.write(buf);
     this.checkLosses();
   }
@@ -120,8 +120,14 @@ export class HostSession {
     return serializeHeader(this.hello.header as CaptureHeader);
   }
 
-  /** Called often (every hub tick): settles a quiet stream. */
+  /**
+   * Called often (every hub tick): settles a quiet live stream. A replay is never settled: its records
+   * come from a file when the sender sends them, whatever the wall clock says (at full speed, a record
+   * of another CPU from seconds earlier in kernel time may come next), so it is ordered exactly as
+   * `lifetrace analyze` orders it, and everything held comes out at its end.
+   */
   tick(now: number): void {
+    if (this.hello.mode === 'replay') return;
     if (this.settled || this.ended || this.lastBatchWall === null) return;
     const idle = now - this.lastBatchWall;
     if (idle >= SETTLE_AFTER_MS) this.analysis.settle(idle * 1e6);

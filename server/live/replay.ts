@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
-import { analyzeFile } from '../analyze/pipeline.js';
+import { digestOffThread } from '../analyze/pass.js';
 import { looksLikeHeader, CAPTURE_FORMAT, CAPTURE_VERSION, type CaptureHeader } from '../capture/header.js';
 import { LineSplitter, textLines } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
@@ -21,8 +21,9 @@ import type { Hub } from './hub.js';
 
 export type Speed = number | 'max';
 
-/** Lines handed to the session at once (at full speed), and the pacing step. */
+/** Lines (and bytes, lines may be long) handed to the session at once at full speed, and the pacing step. */
 const BATCH_LINES = 2048;
+const BATCH_BYTES = 1 << 20;
 const STEP_MS = 20;
 /** Waiting for a condition, the replay advances by this much trace at a time. */
 const STEP_NS = 1_000_000;
@@ -39,19 +40,18 @@ interface FirstPass {
   flags_s: number[];
 }
 
-/** Reads the capture once through the real pipeline: span, flags, and a header if it lacks one. */
+/**
+ * Reads the capture once through the real pipeline, off the event loop: span, flags, and a header if
+ * it lacks one.
+ */
 async function firstPass(path: string): Promise<FirstPass> {
-  // Where each flag is raised: the time of the record that raised it (the flag's own time can be
-  // earlier, e.g. the close that a later event under the dead fd number reveals).
-  const raised: number[] = [];
-  const a = await analyzeFile(path, {}, (an) => an.flags.onFlag((_f, isNew) => { if (isNew) raised.push(an.lastT ?? 0); }));
-  if (a.decoder.info.lines <= 1 && a.inputError) throw new ReplayError(a.inputError);
-  const h = a.decoder.info.header ?? { format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: '', host: 'unknown', kernel: 'unknown', families: {}, lifetrace_version: 'unknown' };
+  const d = await digestOffThread(path);
+  if (d.lines <= 1 && d.inputError) throw new ReplayError(d.inputError);
+  const h = d.header ?? { format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: '', host: 'unknown', kernel: 'unknown', families: {}, lifetrace_version: 'unknown' };
   const s = (t: number | undefined): number => Math.round(t ?? 0) / 1e9;
-  const flags = raised.map(s).sort((x, y) => x - y);
-  const truncated = a.decoder.anomalies.examples.find((x) => x.kind === 'truncated-line');
-  const error = a.inputError ?? (truncated ? `line ${truncated.line}: ${truncated.message}` : undefined);
-  return { header: h as CaptureHeader, error, start_s: s(a.firstT), end_s: s(a.lastT), flags_s: flags };
+  const flags = d.raisedT.map(s).sort((x, y) => x - y);
+  const error = d.inputError ?? (d.truncated ? `line ${d.truncated.line}: ${d.truncated.message}` : undefined);
+  return { header: h, error, start_s: s(d.firstT), end_s: s(d.lastT), flags_s: flags };
 }
 
 /** Pulls lines from a capture file, with the kernel time of each printf record. */
@@ -253,8 +253,9 @@ export class ServerReplay {
   /** Feeds records up to kernel time `limit` (a batch at most); returns how many lines went in. */
   private async feed(limit: number): Promise<number> {
     const lines: string[] = [];
+    let bytes = 0;
     let atEnd = false;
-    while (lines.length < BATCH_LINES) {
+    while (lines.length < BATCH_LINES && bytes < BATCH_BYTES) {
       const line = this.pending ?? (await this.reader.next());
       this.pending = undefined;
       if (line === undefined) {
@@ -268,6 +269,7 @@ export class ServerReplay {
       }
       if (t !== undefined && t > this.position) this.position = t;
       lines.push(line);
+      bytes += line.length;
     }
     if (lines.length > 0) this.session.feed(Buffer.from(lines.join('\n') + '\n'));
     if (atEnd) this.finish(); // after the last lines went in
