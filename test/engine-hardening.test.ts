@@ -3,7 +3,8 @@
  * on), in `analyze` and in the server; and the bounds where capture bytes enter the analysis (CPU
  * numbers, line length, gzip inflation), through the real CLI, server and agent processes.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
@@ -201,6 +202,38 @@ describe('finding 8: bounds where capture bytes enter the analysis', () => {
     expect(r.summary.input_error).toBeNull();
     expect(r.summary.events).toBe(n);
   });
+});
+
+describe('finding 8 through the real server: an uploaded capture over 65,536 CPU numbers, replayed', () => {
+  let server: ServerProcess;
+  let data: string;
+  beforeAll(async () => {
+    data = mkdtempSync(join(tmpdir(), 'lifetrace-engine-'));
+    server = await startServe([], data);
+  });
+  afterAll(async () => server?.stop());
+
+  it('the replay (its first pass on a worker) gives analyze\'s events and anomalies; the API answers throughout', async () => {
+    const lines = [HEADER];
+    for (let i = 0; i < 40_000; i++) lines.push(fdi(1_000_000_000_000n + BigInt(i) * 1000n, (i * 7919) % 65_536, 3 + (i % 500)));
+    const body = gzipSync(lines.join('\n') + '\n');
+    const offline = JSON.parse((await lifetrace('analyze', '--json', writeCapture(body, 'spread.ljsonl.gz'))).stdout) as AnalysisReport;
+    const up = await fetch(new URL('/api/captures/spread.ljsonl.gz', server.url), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body });
+    expect(up.status).toBe(201);
+    const started = fetch(new URL('/api/replay', server.url), {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ capture: 'spread.ljsonl.gz', speed: 'max' }),
+    });
+    expect(await server.get<{ version: string }>('/api/server')).toHaveProperty('version');
+    const { host } = (await (await started).json()) as { host: string };
+    const done = await until(async () => {
+      expect(await server.get<{ version: string }>('/api/server')).toHaveProperty('version');
+      const h = (await server.get<HostView[]>('/api/hosts')).find((x) => x.host === host);
+      return h?.replay?.finished ? h : undefined;
+    }, 60_000, 'the replay to finish');
+    expect(done.events).toBe(offline.summary.events);
+    expect(done.anomalyKinds).toEqual(offline.summary.anomaly_counts);
+    expect(done.anomalyKinds['bad-cpu']).toBeGreaterThan(30_000);
+  }, 90_000);
 });
 
 describe('minor: max-speed replays show late-event anomalies that analyze does not', () => {
