@@ -204,7 +204,7 @@ describe('finding 8: bounds where capture bytes enter the analysis', () => {
   });
 });
 
-describe('finding 8 through the real server: an uploaded capture over 65,536 CPU numbers, replayed', () => {
+describe('finding 8 through the real server: an uploaded capture over 65,536 CPU numbers (and a long line), replayed', () => {
   let server: ServerProcess;
   let data: string;
   beforeAll(async () => {
@@ -216,6 +216,7 @@ describe('finding 8 through the real server: an uploaded capture over 65,536 CPU
   it('the replay (its first pass on a worker) gives analyze\'s events and anomalies; the API answers throughout', async () => {
     const lines = [HEADER];
     for (let i = 0; i < 40_000; i++) lines.push(fdi(1_000_000_000_000n + BigInt(i) * 1000n, (i * 7919) % 65_536, 3 + (i % 500)));
+    lines.splice(20_000, 0, 'z'.repeat(MAX_LINE_BYTES + 1)); // and one line too long to read, counted in its place
     const body = gzipSync(lines.join('\n') + '\n');
     const offline = JSON.parse((await lifetrace('analyze', '--json', writeCapture(body, 'spread.ljsonl.gz'))).stdout) as AnalysisReport;
     const up = await fetch(new URL('/api/captures/spread.ljsonl.gz', server.url), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body });
@@ -233,6 +234,7 @@ describe('finding 8 through the real server: an uploaded capture over 65,536 CPU
     expect(done.events).toBe(offline.summary.events);
     expect(done.anomalyKinds).toEqual(offline.summary.anomaly_counts);
     expect(done.anomalyKinds['bad-cpu']).toBeGreaterThan(30_000);
+    expect(done.anomalyKinds['long-line']).toBe(1);
   }, 90_000);
 });
 

@@ -84,6 +84,11 @@ export class Analysis {
     this.lines.push(chunk);
   }
 
+  /** A line past MAX_LINE_BYTES that the sender skipped, between the lines pushed before and after. */
+  skippedLongLine(bytes: number): void {
+    this.decoder.longLine(this.lines.skipLine(), bytes);
+  }
+
   /**
    * push for a stream that must outlive a fault of the analysis (a server's host): rules and the
    * model are contained per record already (RuleEngine); anything else that throws costs the rest

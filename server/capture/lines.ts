@@ -99,6 +99,14 @@ export class LineSplitter {
     return { line: carry.toString('utf8'), lineNo };
   }
 
+  /**
+   * A line its sender skipped as too long (a replay reads the file with a splitter of its own), at a
+   * line boundary: numbered as if read, so the lines after it keep their numbers. Returns its number.
+   */
+  skipLine(): number {
+    return ++this.lineNo;
+  }
+
   /** Forgets a line in progress (after a fault of the reader: the next chunk starts clean). */
   reset(): void {
     this.parts.length = 0;

@@ -115,6 +115,11 @@ export class HostSession {
     this.checkLosses();
   }
 
+  /** A line of the replayed file too long to send (MAX_LINE_BYTES): counted where it was. */
+  skippedLongLine(bytes: number): void {
+    this.analysis.skippedLongLine(bytes);
+  }
+
   /** The stream's header line, as a recording starts with it. */
   headerLine(): string {
     return serializeHeader(this.hello.header as CaptureHeader);

@@ -31,6 +31,9 @@ const NEVER = (): boolean => false;
 
 export class ReplayError extends Error {}
 
+/** How LineReader queues a line it skipped as too long (capture/lines.ts MAX_LINE_BYTES): a newline and its length. */
+const LONG_LINE = '\n';
+
 interface FirstPass {
   header: CaptureHeader;
   /** Why the file could not be read to its end (the replay shows what came before). */
@@ -60,7 +63,8 @@ class LineReader {
   private head = 0;
   private iterator: AsyncIterator<Buffer> | undefined;
   private done = false;
-  private readonly split = new LineSplitter(textLines((line) => this.queue.push(line)));
+  /** A line too long to read is queued as LONG_LINE and its length (no line holds a newline). */
+  private readonly split = new LineSplitter(textLines((line) => this.queue.push(line)), undefined, (_n, bytes) => this.queue.push(`${LONG_LINE}${bytes}`));
   private first = true;
   readonly time = new TimeBase();
   error: string | undefined;
@@ -254,6 +258,7 @@ export class ServerReplay {
   private async feed(limit: number): Promise<number> {
     const lines: string[] = [];
     let bytes = 0;
+    let fed = 0;
     let atEnd = false;
     while (lines.length < BATCH_LINES && bytes < BATCH_BYTES) {
       const line = this.pending ?? (await this.reader.next());
@@ -261,6 +266,14 @@ export class ServerReplay {
       if (line === undefined) {
         atEnd = true;
         break;
+      }
+      if (line.startsWith(LONG_LINE)) {
+        // In its place among the lines: those before it go first.
+        if (lines.length > 0) this.session.feed(Buffer.from(lines.join('\n') + '\n'));
+        lines.length = 0;
+        this.session.skippedLongLine(Number(line.slice(LONG_LINE.length)));
+        fed++;
+        continue;
       }
       const t = this.reader.timeOf(line);
       if (t !== undefined && t > limit) {
@@ -270,10 +283,11 @@ export class ServerReplay {
       if (t !== undefined && t > this.position) this.position = t;
       lines.push(line);
       bytes += line.length;
+      fed++;
     }
     if (lines.length > 0) this.session.feed(Buffer.from(lines.join('\n') + '\n'));
     if (atEnd) this.finish(); // after the last lines went in
-    return lines.length;
+    return fed;
   }
 
   private finish(): void {
