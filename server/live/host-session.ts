@@ -153,11 +153,9 @@ export class HostSession {
   /** Called once the stream has ended. */
   onEnded: (() => void) | undefined;
 
-  /** Raised flags so far (every occurrence). */
+  /** Flags raised so far: each new one once (a replay's first pass lists when each was raised). */
   get flagCount(): number {
-    let n = 0;
-    for (const c of this.analysis.flags.perRule.values()) n += c.occurrences;
-    return n;
+    return this.ids.size;
   }
 
   sample(now: number): StatsPoint {

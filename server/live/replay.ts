@@ -194,7 +194,7 @@ export class ServerReplay {
         const next = this.pass.flags_s.find((t) => t * 1e9 > this.position + 1);
         if (next !== undefined) {
           // Up to the record that raises it, and on until the reorderer has let it through (the
-          // records of the next few ms), then pause.
+          // records of the next few ms: a replay is never settled on wall time), then pause.
           const before = this.session.flagCount;
           await this.seek(next * 1e9 + 1);
           await this.advanceUntil(() => this.session.flagCount > before, Infinity);
