@@ -3,10 +3,10 @@
  * on), in `analyze` and in the server; and the bounds where capture bytes enter the analysis (CPU
  * numbers, line length, gzip inflation), through the real CLI, server and agent processes.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeFile } from '../server/analyze/pipeline.js';
@@ -61,6 +61,30 @@ describe('a rule that throws is contained', () => {
     expect(j.summary.anomaly_counts).toEqual({});
     expect(j.summary.events).toBe(14); // every record, the last one after the old throw too
     expect(j.flags.filter((f) => f.rule === 'epoll.stale-fd')).toHaveLength(3);
+  });
+
+  it('no rule throws on a lossy stream: every rule fixture and the sample with records dropped, repeated and swapped at random', async () => {
+    const dir = join(root, 'test', 'fixtures', 'rules');
+    const captures = readdirSync(dir).filter((f) => f.endsWith('.trace')).map((f) => traceToCapture(readFileSync(join(dir, f), 'utf8')));
+    captures.push(gunzipSync(readFileSync(SAMPLE)).toString());
+    const failures: string[] = [];
+    for (const [k, capture] of captures.entries()) {
+      const [header, ...records] = capture.trimEnd().split('\n');
+      for (let seed = 1; seed <= (k === captures.length - 1 ? 4 : 12); seed++) {
+        const rnd = mulberry32(seed * 1000 + k);
+        const out = [header!];
+        for (let i = 0; i < records.length; i++) {
+          const x = rnd();
+          if (x < 0.15) continue; // lost
+          if (x < 0.2 && i + 1 < records.length) out.push(records[i + 1]!, records[i]!), i++; // swapped
+          else out.push(records[i]!);
+          if (rnd() < 0.05) out.push(records[Math.floor(rnd() * records.length)]!); // an address seen again, out of turn
+        }
+        const r = buildReport(await analyzeFile(writeCapture(out.join('\n') + '\n')));
+        for (const a of r.anomalies) if (a.kind === 'rule-error' || a.kind === 'model-error') failures.push(`capture ${k} seed ${seed}: ${a.message}`);
+      }
+    }
+    expect(failures).toEqual([]);
   });
 
   it('counted as an anomaly naming the rule and the record; the other rules and the rest of the input as without it', async () => {
