@@ -251,6 +251,8 @@ export class ServerReplay {
       const next = this.pending === undefined ? this.position : Math.max(this.position, this.reader.timeOf(this.pending) ?? this.position);
       const fed = await this.feed(done === NEVER ? limit : Math.min(limit, next + STEP_NS));
       if (fed === 0) break; // the next record lies past `limit`
+      // A seek can cross the whole capture: the sockets get their turn between batches.
+      await new Promise<void>((r) => setImmediate(r));
     }
   }
 
