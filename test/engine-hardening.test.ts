@@ -10,6 +10,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeFile } from '../server/analyze/pipeline.js';
+import { analyzeStatus } from '../server/cli/analyze.js';
 import { LineSplitter, MAX_LINE_BYTES } from '../server/capture/lines.js';
 import { INFLATE_RATIO_FROM, MAX_INFLATE_RATIO } from '../server/capture/open.js';
 import { MAX_CPUS, MAX_WALK, Reorderer, DEFAULT_REORDER } from '../server/decode/reorder.js';
@@ -102,6 +103,11 @@ describe('a rule that throws is contained', () => {
     expect(first.message).toMatch(/^rule test\.throws threw on fd\.install \(\w+, pid \d+\): TypeError: Cannot read properties of undefined/);
     expect(first.line).toBeGreaterThan(1);
     expect(r.anomalies.some((x) => x.kind === 'rule-error' && /threw on the end of input: Error: at the end/.test(x.message))).toBe(true);
+    // What `lifetrace analyze` then says and exits with (3, before --fail-on's 1).
+    const status = analyzeStatus(a, r, 'info');
+    expect(status.status).toBe(3);
+    expect(status.message).toMatch(new RegExp(`^the analysis failed on ${n} record\\(s\\), its flags may be incomplete; first, line ${first.line}: rule test\\.throws threw`));
+    expect(analyzeStatus(await analyzeFile(SAMPLE), clean, 'info').status).toBe(clean.flags.length > 0 ? 1 : 0);
   });
 
   it('in the server: a host whose rule throws goes on, and so do the others', () => {

@@ -1,6 +1,6 @@
-import { analyzeFile } from '../analyze/pipeline.js';
+import { analyzeFile, type Analysis } from '../analyze/pipeline.js';
 import { NS_PER_MS } from '../model/time.js';
-import { buildReport } from '../report/build.js';
+import { buildReport, type AnalysisReport } from '../report/build.js';
 import { renderText } from '../report/text.js';
 import { SEVERITIES, severityRank, type Severity } from '../rules/rule.js';
 import { DEFAULT_REORDER } from '../decode/reorder.js';
@@ -48,12 +48,18 @@ export async function analyzeCommand(argv: string[], print: (s: string) => void)
   const analysis = await analyzeFile(path, options);
   const report = buildReport(analysis);
   print(values.json ? JSON.stringify(report) + '\n' : renderText(report, { chainsPerRule: chains }));
+  const { status, message } = analyzeStatus(analysis, report, failOn);
+  if (message !== undefined) process.stderr.write(`lifetrace: ${message}\n`);
+  return status;
+}
+
+/** The exit status of `analyze` (see ANALYZE_USAGE), and what to say on stderr when it is not the report's. */
+export function analyzeStatus(analysis: Analysis, report: AnalysisReport, failOn: Severity | undefined): { status: number; message?: string } {
   const failures = analysis.decoder.anomalies.total(FAILURE_KINDS);
   if (failures > 0) {
     const first = analysis.decoder.anomalies.examples.find((x) => FAILURE_KINDS.includes(x.kind))!;
-    process.stderr.write(`lifetrace: the analysis failed on ${failures} record(s), its flags may be incomplete; first, line ${first.line}: ${first.message}\n`);
-    return 3;
+    return { status: 3, message: `the analysis failed on ${failures} record(s), its flags may be incomplete; first, line ${first.line}: ${first.message}` };
   }
-  if (failOn !== undefined && report.flags.some((f) => severityRank(f.severity) >= severityRank(failOn))) return 1;
-  return 0;
+  if (failOn !== undefined && report.flags.some((f) => severityRank(f.severity) >= severityRank(failOn))) return { status: 1 };
+  return { status: 0 };
 }
