@@ -102,7 +102,8 @@ export class Analysis {
       const line = this.decoder.info.lines;
       this.decoder.anomalies.add('analysis-error', line, `the analysis stopped on this chunk after line ${line}: ${errorText(e)}`);
       this.lines.reset();
-      this.markGap(before, this.newestT, 'the analysis failed on part of a batch (an analysis-error anomaly)');
+      const to = this.newestT;
+      if (to !== -Infinity) this.markGap(before === -Infinity ? to : before, to, 'the analysis failed on part of a batch (an analysis-error anomaly)');
     }
   }
 
