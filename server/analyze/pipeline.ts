@@ -77,7 +77,11 @@ export class Analysis {
     );
     this.front = front;
     this.decoder = front.decoder;
-    this.lines = new LineSplitter((buf, start, end, n) => this.decoder.lineBytes(buf, start, end, n), undefined, (n, bytes) => this.decoder.longLine(n, bytes));
+    this.lines = new LineSplitter(
+      (buf, start, end, n) => this.decoder.lineBytes(buf, start, end, n),
+      undefined,
+      (n, bytes) => this.decoder.longLine(n, bytes),
+    );
   }
 
   push(chunk: Buffer | string): void {
@@ -103,7 +107,8 @@ export class Analysis {
       this.decoder.anomalies.add('analysis-error', line, `the analysis stopped on this chunk after line ${line}: ${errorText(e)}`);
       this.lines.reset();
       const to = this.newestT;
-      if (to !== -Infinity) this.markGap(before === -Infinity ? to : before, to, 'the analysis failed on part of a batch (an analysis-error anomaly)');
+      const why = 'the analysis failed on part of a batch (an analysis-error anomaly)';
+      if (to !== -Infinity) this.markGap(before === -Infinity ? to : before, to, why);
     }
   }
 

@@ -53,12 +53,19 @@ export async function analyzeCommand(argv: string[], print: (s: string) => void)
   return status;
 }
 
+export interface AnalyzeStatus {
+  status: number;
+  /** For stderr, when the status is not the report's to explain. */
+  message?: string;
+}
+
 /** The exit status of `analyze` (see ANALYZE_USAGE), and what to say on stderr when it is not the report's. */
-export function analyzeStatus(analysis: Analysis, report: AnalysisReport, failOn: Severity | undefined): { status: number; message?: string } {
+export function analyzeStatus(analysis: Analysis, report: AnalysisReport, failOn: Severity | undefined): AnalyzeStatus {
   const failures = analysis.decoder.anomalies.total(FAILURE_KINDS);
   if (failures > 0) {
     const first = analysis.decoder.anomalies.examples.find((x) => FAILURE_KINDS.includes(x.kind))!;
-    return { status: 3, message: `the analysis failed on ${failures} record(s), its flags may be incomplete; first, line ${first.line}: ${first.message}` };
+    return { status: 3, message: `the analysis failed on ${failures} record(s), its flags may be incomplete; ` +
+      `first, line ${first.line}: ${first.message}` };
   }
   if (failOn !== undefined && report.flags.some((f) => severityRank(f.severity) >= severityRank(failOn))) return { status: 1 };
   return { status: 0 };

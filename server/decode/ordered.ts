@@ -38,7 +38,8 @@ export class OrderedDecoder {
       options,
       out.held === undefined ? undefined : (h, t) => out.held!(h, t),
       heldKind,
-      (kind, line, cpu) => this.decoder.anomalies.add('bad-cpu', line, `${kind} on CPU ${cpu}, past the ${MAX_CPUS} CPU numbers merged by time: analyzed in arrival order`),
+      (kind, line, cpu) => this.decoder.anomalies.add('bad-cpu', line,
+        `${kind} on CPU ${cpu}, past the ${MAX_CPUS} CPU numbers merged by time: analyzed in arrival order`),
     );
     this.decoder = new CaptureDecoder({
       event: (ev) => this.reorder.push(ev),

@@ -50,7 +50,10 @@ interface FirstPass {
 async function firstPass(path: string): Promise<FirstPass> {
   const d = await digestOffThread(path);
   if (d.lines <= 1 && d.inputError) throw new ReplayError(d.inputError);
-  const h = d.header ?? { format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: '', host: 'unknown', kernel: 'unknown', families: {}, lifetrace_version: 'unknown' };
+  const h = d.header ?? {
+    format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: '', host: 'unknown', kernel: 'unknown', families: {},
+    lifetrace_version: 'unknown',
+  };
   const s = (t: number | undefined): number => Math.round(t ?? 0) / 1e9;
   const flags = d.raisedT.map(s).sort((x, y) => x - y);
   const error = d.inputError ?? (d.truncated ? `line ${d.truncated.line}: ${d.truncated.message}` : undefined);
@@ -64,7 +67,11 @@ class LineReader {
   private iterator: AsyncIterator<Buffer> | undefined;
   private done = false;
   /** A line too long to read is queued as LONG_LINE and its length (no line holds a newline). */
-  private readonly split = new LineSplitter(textLines((line) => this.queue.push(line)), undefined, (_n, bytes) => this.queue.push(`${LONG_LINE}${bytes}`));
+  private readonly split = new LineSplitter(
+    textLines((line) => this.queue.push(line)),
+    undefined,
+    (_n, bytes) => this.queue.push(`${LONG_LINE}${bytes}`),
+  );
   private first = true;
   readonly time = new TimeBase();
   error: string | undefined;
