@@ -2,14 +2,18 @@
 import type { FileHandle } from 'node:fs/promises';
 import { LineSplitter, textLines } from './lines.js';
 
-/** Reads the lines appended to a file since the last call (split as every reader splits: bounded, linear). */
+/**
+ * Reads the lines appended to a file since the last call. The file is our own bpftrace's output and a
+ * capture keeps its lines exactly as emitted: no line is too long to record (the analysis bounds them
+ * when it reads the capture), but a long one is joined in linear time, as every reader joins it.
+ */
 export class Tail {
   private offset = 0;
   private readonly buf = Buffer.alloc(1 << 20);
   private readonly split: LineSplitter;
 
   constructor(private readonly fh: FileHandle, onLine: (line: string) => void) {
-    this.split = new LineSplitter(textLines(onLine));
+    this.split = new LineSplitter(textLines(onLine), undefined, undefined, Infinity);
   }
 
   async drain(): Promise<void> {
