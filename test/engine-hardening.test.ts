@@ -11,6 +11,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeFile } from '../server/analyze/pipeline.js';
 import { analyzeStatus } from '../server/cli/analyze.js';
+import { AnomalyLog } from '../server/decode/anomalies.js';
 import { LineSplitter, MAX_LINE_BYTES } from '../server/capture/lines.js';
 import { INFLATE_RATIO_FROM, MAX_INFLATE_RATIO } from '../server/capture/open.js';
 import { MAX_CPUS, MAX_WALK, Reorderer, DEFAULT_REORDER } from '../server/decode/reorder.js';
@@ -108,6 +109,16 @@ describe('a rule that throws is contained', () => {
     expect(status.status).toBe(3);
     expect(status.message).toMatch(new RegExp(`^the analysis failed on ${n} record\\(s\\), its flags may be incomplete; first, line ${first.line}: rule test\\.throws threw`));
     expect(analyzeStatus(await analyzeFile(SAMPLE), clean, 'info').status).toBe(clean.flags.length > 0 ? 1 : 0);
+  });
+
+  it('the decode worker\'s account of the stream (adopted at the end) keeps the analysis side\'s rule errors', () => {
+    const log = new AnomalyLog();
+    log.add('rule-error', 7, 'rule x threw');
+    log.add('late-event', 8, 'mine, replaced');
+    log.adopt(new Map([['late-event', 2], ['bad-record', 1]]), [{ kind: 'bad-record', line: 3, message: 'theirs' }]);
+    expect(Object.fromEntries(log.counts)).toEqual({ 'rule-error': 1, 'late-event': 2, 'bad-record': 1 });
+    expect(log.examples.map((x) => x.line)).toEqual([3, 7]);
+    expect(log.total(['rule-error', 'model-error'])).toBe(1);
   });
 
   it('in the server: a host whose rule throws goes on, and so do the others', () => {
