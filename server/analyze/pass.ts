@@ -41,11 +41,31 @@ export async function digestCapture(path: string): Promise<CaptureDigest> {
 const WORKER = new URL('./pass-worker.js', import.meta.url);
 
 /**
+ * At most this many digests run at once (each is a thread, a core and its memory); more wait their
+ * turn. Replays started in a burst then cost the server no more than this.
+ */
+export const MAX_CONCURRENT_DIGESTS = 2;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+/**
  * digestCapture on a worker thread: the event loop is never held, whatever the capture. Run from
  * the TypeScript sources (the in-process tests) there is no compiled worker, and it runs here.
  */
-export function digestOffThread(path: string): Promise<CaptureDigest> {
+export async function digestOffThread(path: string): Promise<CaptureDigest> {
   if (!existsSync(fileURLToPath(WORKER))) return digestCapture(path);
+  if (running < MAX_CONCURRENT_DIGESTS) running++;
+  else await new Promise<void>((r) => waiting.push(r)); // a finishing digest hands its slot over
+  try {
+    return await digestOnWorker(path);
+  } finally {
+    const next = waiting.shift();
+    if (next !== undefined) next();
+    else running--;
+  }
+}
+
+function digestOnWorker(path: string): Promise<CaptureDigest> {
   return new Promise((resolve, reject) => {
     const w = new Worker(WORKER, { workerData: { path } });
     let done = false;
