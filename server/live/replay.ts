@@ -200,16 +200,18 @@ export class ServerReplay {
       case 'next-flag': {
         const next = this.pass.flags_s.find((t) => t * 1e9 > this.position + 1);
         if (next !== undefined) {
-          // Up to the record that raises it, and on until the reorderer has let it through (the
-          // records of the next few ms: a replay is never settled on wall time), then pause.
-          const before = this.session.flagCount;
+          // Up to the record that raises it, and on until the reorderer has let it and every flag
+          // before it through (a paused replay is not settled on wall time: flags the position has
+          // passed may still be held), then pause.
+          const want = this.pass.flags_s.filter((t) => t <= next).length;
           await this.seek(next * 1e9 + 1);
-          await this.advanceUntil(() => this.session.flagCount > before, Infinity);
+          await this.advanceUntil(() => this.session.flagCount >= want, Infinity);
           this.playing = false;
         }
         break;
       }
     }
+    this.session.pace = this.pace();
     this.wake?.();
     return this.view();
   }
@@ -231,12 +233,18 @@ export class ServerReplay {
     }, { journal: false });
     if (typeof s === 'string') throw new ReplayError(s);
     this.session = s;
+    s.pace = this.pace();
     s.replayView = () => this.view();
     this.reader = new LineReader(this.path);
     this.position = this.pass.start_s * 1e9;
     this.pending = undefined;
     this.finished = false;
     this.anchor();
+  }
+
+  /** The session's settling pace (HostSession.pace): kernel time passes only while playing, at the speed. */
+  private pace(): number {
+    return this.playing && this.speed !== 'max' ? this.speed : 0;
   }
 
   private anchor(): void {
