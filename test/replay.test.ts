@@ -148,7 +148,7 @@ describe('lifetrace replay', () => {
       const target = first.flags_s.find((t) => t > paused.position_s)!;
       expect(next.playing).toBe(false);
       expect(next.position_s).toBeGreaterThanOrEqual(target);
-      // Live settling releases the last records held for ordering by wall time: the flag shows within moments.
+      // next-flag feeds on until the reorderer has let the new flag through (a replay is never settled on wall time).
       const fresh = await until(async () => {
         const now = (await s.get<FlagSummary[]>(`/api/flags?host=${host}&limit=10000`)).filter((f) => !shown.has(f.id));
         return now.length > 0 ? now : undefined;

@@ -20,7 +20,7 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
   let stopped = false;
   let wake: (() => void) | undefined;
   return {
-    info: { header, mode: 'replay', label: path, rules: rulesFor(tags) },
+    info: { header: { ...header, replay_speed: speed }, mode: 'replay', label: path, rules: rulesFor(tags) }, // see HostSession.pace
     async run(onLine, wait) {
       const stream = await openCapture(path);
       let first = true;

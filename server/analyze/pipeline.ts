@@ -65,18 +65,51 @@ export class Analysis {
     this.options = { ...DEFAULT_ANALYSIS, ...options };
     this.world = new World(this.options.limits);
     this.flags = new FlagStore(this.options.maxFlagsPerRule, this.guards);
-    this.engine = new RuleEngine(this.options.rules, this.options.ruleOptions, this.flags, this.guards);
+    this.engine = new RuleEngine(this.options.rules, this.options.ruleOptions, this.flags, {
+      ruleThrew: (rule, ev, e) => this.decoder.anomalies.add('rule-error', ev?.line ?? this.decoder.info.lines,
+        `rule ${rule.id} threw on ${ev === undefined ? 'the end of input' : `${ev.kind} (${ev.fn}, pid ${ev.pid})`}: ${errorText(e)}`),
+      modelThrew: (ev, e) => this.decoder.anomalies.add('model-error', ev.line,
+        `the lifetime model could not apply ${ev.kind} (${ev.fn}, pid ${ev.pid}): ${errorText(e)}`),
+    }, this.guards);
     const front = new OrderedDecoder(
       { event: (ev, t) => this.step(ev, t), loss: (w) => this.losses.add(w), header: (h) => this.guards.setHeader(h) },
       this.options.reorder,
     );
     this.front = front;
     this.decoder = front.decoder;
-    this.lines = new LineSplitter((buf, start, end, n) => this.decoder.lineBytes(buf, start, end, n));
+    this.lines = new LineSplitter(
+      (buf, start, end, n) => this.decoder.lineBytes(buf, start, end, n),
+      undefined,
+      (n, bytes) => this.decoder.longLine(n, bytes),
+    );
   }
 
   push(chunk: Buffer | string): void {
     this.lines.push(chunk);
+  }
+
+  /** A line past MAX_LINE_BYTES that the sender skipped, between the lines pushed before and after. */
+  skippedLongLine(bytes: number): void {
+    this.decoder.longLine(this.lines.skipLine(), bytes);
+  }
+
+  /**
+   * push for a stream that must outlive a fault of the analysis (a server's host): rules and the
+   * model are contained per record already (RuleEngine); anything else that throws costs the rest
+   * of this chunk, counted as an analysis-error anomaly and a loss window, and the stream goes on.
+   */
+  pushContained(chunk: Buffer | string): void {
+    const before = this.newestT;
+    try {
+      this.push(chunk);
+    } catch (e) {
+      const line = this.decoder.info.lines;
+      this.decoder.anomalies.add('analysis-error', line, `the analysis stopped on this chunk after line ${line}: ${errorText(e)}`);
+      this.lines.reset();
+      const to = this.newestT;
+      const why = 'the analysis failed on part of a batch (an analysis-error anomaly)';
+      if (to !== -Infinity) this.markGap(before === -Infinity ? to : before, to, why);
+    }
   }
 
   /**
@@ -214,12 +247,25 @@ export async function analyzeFile(path: string, options: Partial<AnalysisOptions
   prepare?.(a); // e.g. listen to flags as they are raised
   if (await worthAWorker(path)) return analyzeWithWorker(path, a);
   const stream = await openCapture(path);
-  try {
-    for await (const chunk of stream) a.push(chunk as Buffer);
-  } catch (e) {
-    a.inputError = `${path}: reading stopped after line ${a.decoder.info.lines}: ${(e as Error).message}`;
+  // Only the reading can fail as input: an error of the analysis itself is never taken for the end of the file.
+  for (;;) {
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await stream.next();
+    } catch (e) {
+      a.inputError = `${path}: reading stopped after line ${a.decoder.info.lines}: ${(e as Error).message}`;
+      break;
+    }
+    if (next.done === true) break;
+    a.push(next.value);
   }
   return a.end();
+}
+
+/** An error as one line of an anomaly. */
+function errorText(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return typeof e === 'string' ? e : 'a non-Error value';
 }
 
 async function worthAWorker(path: string): Promise<boolean> {

@@ -16,6 +16,17 @@ export type CaptureChunks = AsyncGenerator<Buffer, void, undefined>;
 /** Chunks buffered ahead of the reader before the source is paused. */
 const AHEAD = 8;
 
+/**
+ * A gzip capture may not inflate to more than MAX_INFLATE_RATIO times its compressed size, once past
+ * INFLATE_RATIO_FROM bytes. Capture lines compress about 10 to 30 times; a gzip bomb, a thousand:
+ * without the bound a 2.5 MB upload cost minutes of analysis. Past it, reading stops with an input
+ * error (what came before is analyzed, as for a truncated gzip).
+ */
+export const MAX_INFLATE_RATIO = 100;
+export const INFLATE_RATIO_FROM = 64 << 20;
+
+export class InflateBoundError extends Error {}
+
 export async function openCapture(path: string): Promise<CaptureChunks> {
   const fh = await open(path, 'r'); // fails here, not later, on a missing or unreadable file
   const magic = Buffer.alloc(2);
@@ -32,7 +43,18 @@ export async function openCapture(path: string): Promise<CaptureChunks> {
   let readerFull = false;
   let gunzipFull = false;
   const flow = (): void => void (readerFull || gunzipFull ? raw.pause() : raw.resume());
+  let packed = 0;
+  let inflated = 0;
+  gunzip.on('data', (c: Buffer) => {
+    inflated += c.length;
+    if (inflated > INFLATE_RATIO_FROM && inflated > MAX_INFLATE_RATIO * packed) {
+      gunzip.destroy(new InflateBoundError(`the gzip inflates to over ${MAX_INFLATE_RATIO} times its size (${packed} bytes read ` +
+        `gave ${inflated}): refused as a gzip bomb`));
+      raw.destroy();
+    }
+  });
   raw.on('data', (c: string | Buffer) => {
+    packed += c.length;
     if (!gunzip.write(c)) {
       gunzipFull = true;
       flow();

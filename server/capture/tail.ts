@@ -1,32 +1,33 @@
 /** Follows a file that another process appends lines to (bpftrace's -o file, a guest's capture). */
 import type { FileHandle } from 'node:fs/promises';
+import { LineSplitter, textLines } from './lines.js';
 
-/** Reads the lines appended to a file since the last call. */
+/**
+ * Reads the lines appended to a file since the last call. The file is our own bpftrace's output and a
+ * capture keeps its lines exactly as emitted: no line is too long to record (the analysis bounds them
+ * when it reads the capture), but a long one is joined in linear time, as every reader joins it.
+ */
 export class Tail {
   private offset = 0;
-  private carry = '';
   private readonly buf = Buffer.alloc(1 << 20);
+  private readonly split: LineSplitter;
 
-  constructor(private readonly fh: FileHandle, private readonly onLine: (line: string) => void) {}
+  constructor(private readonly fh: FileHandle, onLine: (line: string) => void) {
+    this.split = new LineSplitter(textLines(onLine), undefined, undefined, Infinity);
+  }
 
   async drain(): Promise<void> {
     for (;;) {
       const { bytesRead } = await this.fh.read(this.buf, 0, this.buf.length, this.offset);
       if (bytesRead === 0) return;
       this.offset += bytesRead;
-      const text = this.carry + this.buf.toString('utf8', 0, bytesRead);
-      let start = 0;
-      for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-        this.onLine(text.slice(start, nl));
-        start = nl + 1;
-      }
-      this.carry = text.slice(start);
+      // The splitter copies what it keeps: the read buffer is reused.
+      this.split.push(this.buf.subarray(0, bytesRead));
     }
   }
 
   /** The last line, if bpftrace ended without a newline. */
   flush(): void {
-    if (this.carry.length > 0) this.onLine(this.carry);
-    this.carry = '';
+    this.split.end();
   }
 }

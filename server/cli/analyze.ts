@@ -1,9 +1,10 @@
-import { analyzeFile } from '../analyze/pipeline.js';
+import { analyzeFile, type Analysis } from '../analyze/pipeline.js';
 import { NS_PER_MS } from '../model/time.js';
-import { buildReport } from '../report/build.js';
+import { buildReport, type AnalysisReport } from '../report/build.js';
 import { renderText } from '../report/text.js';
 import { SEVERITIES, severityRank, type Severity } from '../rules/rule.js';
 import { DEFAULT_REORDER } from '../decode/reorder.js';
+import { FAILURE_KINDS } from '../decode/anomalies.js';
 import { parse, positiveNumber, UsageError } from './args.js';
 import { ANALYSIS_ARGS, analysisOptions, readableCapture } from './analysis-args.js';
 
@@ -19,7 +20,9 @@ options:
   --reorder-window-ms N  how late a per-CPU record may arrive and still be ordered (default ${DEFAULT_REORDER.windowNs / NS_PER_MS})
   --chains N             evidence chains shown per rule in the text report (default 3)
 
-exit status: 0 done; 1 a flag at or above --fail-on; 2 usage or input error`;
+exit status: 0 done; 1 a flag at or above --fail-on; 2 usage or input error;
+             3 the analysis failed on some records (a rule or the lifetime model threw: the anomalies
+               rule-error and model-error name them); the rest of the report stands`;
 
 export async function analyzeCommand(argv: string[], print: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -45,6 +48,25 @@ export async function analyzeCommand(argv: string[], print: (s: string) => void)
   const analysis = await analyzeFile(path, options);
   const report = buildReport(analysis);
   print(values.json ? JSON.stringify(report) + '\n' : renderText(report, { chainsPerRule: chains }));
-  if (failOn !== undefined && report.flags.some((f) => severityRank(f.severity) >= severityRank(failOn))) return 1;
-  return 0;
+  const { status, message } = analyzeStatus(analysis, report, failOn);
+  if (message !== undefined) process.stderr.write(`lifetrace: ${message}\n`);
+  return status;
+}
+
+export interface AnalyzeStatus {
+  status: number;
+  /** For stderr, when the status is not the report's to explain. */
+  message?: string;
+}
+
+/** The exit status of `analyze` (see ANALYZE_USAGE), and what to say on stderr when it is not the report's. */
+export function analyzeStatus(analysis: Analysis, report: AnalysisReport, failOn: Severity | undefined): AnalyzeStatus {
+  const failures = analysis.decoder.anomalies.total(FAILURE_KINDS);
+  if (failures > 0) {
+    const first = analysis.decoder.anomalies.examples.find((x) => FAILURE_KINDS.includes(x.kind))!;
+    return { status: 3, message: `the analysis failed on ${failures} record(s), its flags may be incomplete; ` +
+      `first, line ${first.line}: ${first.message}` };
+  }
+  if (failOn !== undefined && report.flags.some((f) => severityRank(f.severity) >= severityRank(failOn))) return { status: 1 };
+  return { status: 0 };
 }

@@ -5,6 +5,7 @@
 import { looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/header.js';
 import type { Family, RecordEvent } from '../model/events.js';
 import { TimeBase, type Nanos } from '../model/time.js';
+import { MAX_LINE_BYTES } from '../capture/lines.js';
 import { AnomalyLog, type Anomaly, type AnomalyKind } from './anomalies.js';
 import { ByteFields } from './byte-fields.js';
 import { parseEnvelope, PRINTF_PREFIX } from './envelope.js';
@@ -156,6 +157,12 @@ export class CaptureDecoder {
     Object.assign(this.info, s.info);
     this.anomalies.adopt(s.anomalyCounts, s.anomalies);
     this.time.adopt(s.timeBase);
+  }
+
+  /** A line past MAX_LINE_BYTES, skipped by the line splitter without being read. */
+  longLine(lineNo: number, bytes: number): void {
+    this.info.lines = lineNo;
+    this.anomalies.add('long-line', lineNo, `a line of ${bytes} bytes, longer than any record (limit ${MAX_LINE_BYTES}): skipped`);
   }
 
   /** Call when the input ended; `truncated` is the last line if it had no newline. */

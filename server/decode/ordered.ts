@@ -12,7 +12,7 @@ import { CaptureDecoder, type StreamSummary } from './decoder.js';
 import type { LossWindow } from './losses.js';
 import { BatchWriter, HeldStore, HoldingFields, PACKED_STACK, type PackedBatch } from './packed.js';
 import { readPlainHead, scanPlainRecord } from './plain.js';
-import { Reorderer, type ReorderOptions } from './reorder.js';
+import { MAX_CPUS, Reorderer, type ReorderOptions } from './reorder.js';
 import type { Route } from './routes.js';
 
 export interface OrderedSink {
@@ -38,6 +38,8 @@ export class OrderedDecoder {
       options,
       out.held === undefined ? undefined : (h, t) => out.held!(h, t),
       heldKind,
+      (kind, line, cpu) => this.decoder.anomalies.add('bad-cpu', line,
+        `${kind} on CPU ${cpu}, past the ${MAX_CPUS} CPU numbers merged by time: analyzed in arrival order`),
     );
     this.decoder = new CaptureDecoder({
       event: (ev) => this.reorder.push(ev),
@@ -89,6 +91,10 @@ export class PackingDecoder {
   private readonly lines = new LineSplitter(
     (buf, start, end, lineNo) => this.line(buf, start, end, lineNo),
     (buf, start, limit, lineNo) => this.scan(buf, start, limit, lineNo),
+    (lineNo, bytes) => {
+      this.lastLine = lineNo;
+      this.front.decoder.longLine(lineNo, bytes);
+    },
   );
 
   /** The next bytes of the capture (any boundaries). */

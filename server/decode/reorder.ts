@@ -52,40 +52,88 @@ const ACTIVE_CPU_NS = 10_000_000_000;
 const LOSS_TAIL_NS = 1_000_000_000;
 
 /**
+ * How far back (in held records) an arriving record is walked into place in its CPU's ring. Nested
+ * probes put a record a few places back; one that belongs further back (a deferred record behind a
+ * long walk, or a hostile capture whose times run backwards: each insertion then walked the whole
+ * queue, quadratic in the records held) goes to the queue's side heap instead, in O(log n).
+ */
+export const MAX_WALK = 32;
+
+/** A record that came too far out of order for the ring (CpuQueue's side heap). */
+interface Stray {
+  ev: RecordEvent | undefined;
+  handle: number;
+  t: number;
+  line: number;
+}
+
+const before = (t: number, line: number, t2: number, line2: number): boolean => t < t2 || (t === t2 && line < line2);
+
+/**
  * One CPU's records, in time order: a ring buffer (held records are many, so no array is copied as
- * the head moves), with an insertion step for the rare nested probe. The sort keys sit in typed
- * arrays beside the events: the merge compares plain numbers and never loads a property from
- * events of forty different shapes.
+ * the head moves), with an insertion step for the rare nested probe, and a side heap for the records
+ * that belong further back than MAX_WALK. The sort keys sit in typed arrays beside the events: the
+ * merge compares plain numbers and never loads a property from events of forty different shapes.
  */
 class CpuQueue {
   private items: (RecordEvent | undefined)[] = new Array<RecordEvent | undefined>(256).fill(undefined);
-  /** Sort keys (time, line) by slot; the head's are ts[head], lines[head] when size > 0. */
-  ts = new Float64Array(256);
-  lines = new Float64Array(256);
+  /** Sort keys (time, line) by slot. */
+  private ts = new Float64Array(256);
+  private lines = new Float64Array(256);
   /** Per slot: a held record's handle (pushHeld), or -1 when the slot holds an event. */
-  handles = new Int32Array(256);
+  private handles = new Int32Array(256);
   private mask = 255;
-  head = 0;
+  private head = 0;
+  private ringSize = 0;
+  /** Min-heap by (t, line); almost always empty. */
+  private readonly strays: Stray[] = [];
+  /** Records held (ring and heap). */
   size = 0;
+  /** The first record's keys, when size > 0 (plain double fields: read per merge step). */
+  headT = 0;
+  headLine = 0;
+  /** The handle of the record shift() last returned (-1: it was an event). */
+  shiftedHandle = -1;
 
-  /** The head's event (undefined for a held record: its handle is handles[head]). */
+  /** Takes the first record: its event (undefined for a held record: its handle is shiftedHandle). */
   shift(): RecordEvent | undefined {
-    const h = this.head;
-    const ev = this.items[h];
-    this.items[h] = undefined;
-    this.head = (h + 1) & this.mask;
+    let ev: RecordEvent | undefined;
+    const strays = this.strays;
+    if (strays.length > 0 && (this.ringSize === 0 || before(strays[0]!.t, strays[0]!.line, this.ts[this.head]!, this.lines[this.head]!))) {
+      const s = popStray(strays);
+      ev = s.ev;
+      this.shiftedHandle = s.handle;
+    } else {
+      const h = this.head;
+      ev = this.items[h];
+      this.shiftedHandle = this.handles[h]!;
+      this.items[h] = undefined;
+      this.head = (h + 1) & this.mask;
+      this.ringSize--;
+    }
     this.size--;
+    this.findHead();
     return ev;
   }
 
   push(ev: RecordEvent | undefined, handle: number, t: number, line: number): void {
-    if (this.size > this.mask) this.grow();
+    const n = this.ringSize;
+    if (n > MAX_WALK) {
+      const far = (this.head + n - MAX_WALK) & this.mask;
+      if (before(t, line, this.ts[far]!, this.lines[far]!)) {
+        pushStray(this.strays, { ev, handle, t, line });
+        this.size++;
+        if (before(t, line, this.headT, this.headLine)) this.findHead();
+        return;
+      }
+    }
+    if (n > this.mask) this.grow();
     const { items, ts, lines, handles, mask } = this;
-    // Walk back from the tail past later records (almost always none), moving them up one slot.
-    let i = (this.head + this.size) & mask;
-    for (let n = this.size; n > 0; n--) {
+    // Walk back from the tail past later records (almost always none, at most MAX_WALK), moving them up one slot.
+    let i = (this.head + n) & mask;
+    for (let k = n; k > 0; k--) {
       const p = (i - 1) & mask;
-      if (!(t < ts[p]! || (t === ts[p]! && line < lines[p]!))) break;
+      if (!before(t, line, ts[p]!, lines[p]!)) break;
       items[i] = items[p];
       ts[i] = ts[p]!;
       lines[i] = lines[p]!;
@@ -96,7 +144,27 @@ class CpuQueue {
     ts[i] = t;
     lines[i] = line;
     handles[i] = handle;
+    this.ringSize++;
     this.size++;
+    if (this.size === 1 || before(t, line, this.headT, this.headLine)) {
+      this.headT = t;
+      this.headLine = line;
+    }
+  }
+
+  private findHead(): void {
+    const strays = this.strays;
+    if (this.ringSize > 0) {
+      this.headT = this.ts[this.head]!;
+      this.headLine = this.lines[this.head]!;
+      if (strays.length > 0 && before(strays[0]!.t, strays[0]!.line, this.headT, this.headLine)) {
+        this.headT = strays[0]!.t;
+        this.headLine = strays[0]!.line;
+      }
+    } else if (strays.length > 0) {
+      this.headT = strays[0]!.t;
+      this.headLine = strays[0]!.line;
+    }
   }
 
   private grow(): void {
@@ -105,7 +173,7 @@ class CpuQueue {
     const ts = new Float64Array(cap);
     const lines = new Float64Array(cap);
     const handles = new Int32Array(cap);
-    for (let k = 0; k < this.size; k++) {
+    for (let k = 0; k < this.ringSize; k++) {
       const j = (this.head + k) & this.mask;
       items[k] = this.items[j];
       ts[k] = this.ts[j]!;
@@ -121,12 +189,48 @@ class CpuQueue {
   }
 }
 
+function pushStray(h: Stray[], s: Stray): void {
+  let i = h.length;
+  h.push(s);
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (!before(s.t, s.line, h[p]!.t, h[p]!.line)) break;
+    h[i] = h[p]!;
+    i = p;
+  }
+  h[i] = s;
+}
+
+function popStray(h: Stray[]): Stray {
+  const top = h[0]!;
+  const last = h.pop()!;
+  if (h.length > 0) {
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && before(h[r]!.t, h[r]!.line, h[l]!.t, h[l]!.line) ? r : l;
+      if (!before(h[c]!.t, h[c]!.line, last.t, last.line)) break;
+      h[i] = h[c]!;
+      i = c;
+    }
+    h[i] = last;
+  }
+  return top;
+}
+
 const noHeld = (): never => {
   throw new Error('Reorderer: pushHeld without releaseHeld and heldKind');
 };
 
-/** CPU numbers are small integers: per-CPU state lives in arrays indexed by CPU (no hashing). */
-const MAX_CPU = 1 << 16;
+/**
+ * CPU numbers are small integers: per-CPU state lives in arrays indexed by CPU (no hashing), and the
+ * merge scans the CPUs heard from. A record of a CPU number at or past MAX_CPUS (or negative) cannot
+ * come from a real machine's buffers: it is released at once, in arrival order, and told to `onBadCpu`.
+ * (Records spread over 65,536 CPU numbers made one analysis take minutes: the scans are per record.)
+ */
+export const MAX_CPUS = 1024;
 
 export class Reorderer {
   private readonly queues: (CpuQueue | undefined)[] = [];
@@ -162,6 +266,8 @@ export class Reorderer {
     private readonly releaseHeld: (handle: number, t: number) => void = noHeld,
     /** The event kind of a held record. */
     private readonly heldKind: (handle: number) => RecordEvent['kind'] = noHeld,
+    /** A record's CPU number is out of range (see MAX_CPUS): its kind, line and CPU. It is released at once. */
+    private readonly onBadCpu: (kind: RecordEvent['kind'], line: number, cpu: number) => void = () => {},
   ) {
     this.opts = { ...opts };
     this.slack = opts.slackNs ?? SLACK_NS;
@@ -198,10 +304,20 @@ export class Reorderer {
     this.add(undefined, handle, t, cpu, line);
   }
 
-  private add(ev: RecordEvent | undefined, handle: number, t: number, evCpu: number, line: number): void {
+  private add(ev: RecordEvent | undefined, handle: number, t: number, cpu: number, line: number): void {
+    if (!(cpu >= 0 && cpu < MAX_CPUS)) {
+      // Never merged, and no say in the watermark or the window: a record no CPU queue can hold.
+      if (ev === undefined) {
+        this.onBadCpu(this.heldKind(handle), line, cpu);
+        this.releaseHeld(handle, t);
+      } else {
+        this.onBadCpu(ev.kind, line, cpu);
+        this.release(ev, t);
+      }
+      return;
+    }
     if (t > this.maxT) this.maxT = t;
     else if (this.maxT - t > this.maxLag) this.maxLag = Math.min(this.maxT - t, this.opts.windowNs);
-    const cpu = evCpu >= 0 && evCpu < MAX_CPU ? evCpu : 0;
     const prev = this.lastByCpu[cpu];
     if (prev !== undefined && t < prev && 2 * (prev - t) > this.slack) this.slack = Math.min(MAX_SLACK_NS, 2 * (prev - t));
     if (prev === undefined || t > prev) {
@@ -243,7 +359,7 @@ export class Reorderer {
         this.lowHead = Infinity;
         break;
       }
-      const head = next.ts[next.head]!;
+      const head = next.headT;
       if (head >= horizon && this.heldCount <= this.opts.maxHeld) {
         this.lowHead = head;
         break;
@@ -253,8 +369,8 @@ export class Reorderer {
       this.emit(next);
       // While its new head still comes before every other queue's, the same queue is next: no scan.
       while (next.size > 0) {
-        const t = next.ts[next.head]!;
-        if (!(t < t2 || (t === t2 && next.lines[next.head]! < line2))) break;
+        const t = next.headT;
+        if (!(t < t2 || (t === t2 && next.headLine < line2))) break;
         if (t >= horizon && this.heldCount <= this.opts.maxHeld) break;
         this.emit(next);
       }
@@ -268,7 +384,7 @@ export class Reorderer {
    */
   settle(idleNs: number): void {
     const horizon = this.maxT + idleNs - this.maxLag - this.slack;
-    for (let q = this.earliest(); q !== undefined && q.ts[q.head]! <= horizon; q = this.earliest()) this.emit(q);
+    for (let q = this.earliest(); q !== undefined && q.headT <= horizon; q = this.earliest()) this.emit(q);
   }
 
   /** Releases everything held (end of input). */
@@ -293,8 +409,8 @@ export class Reorderer {
   }
 
   /**
-   * The queue whose head comes first (a scan: a machine has few CPUs next to the events). The keys
-   * are read from the typed arrays in place: a getter that returned them would box each double.
+   * The queue whose head comes first (a scan: at most MAX_CPUS queues, few next to the events). The
+   * keys are read from each queue's plain double fields: a getter that returned them would box each double.
    */
   private earliest(): CpuQueue | undefined {
     let best: CpuQueue | undefined;
@@ -306,8 +422,8 @@ export class Reorderer {
     for (let i = 0; i < list.length; i++) {
       const q = list[i]!;
       if (q.size === 0) continue;
-      const t = q.ts[q.head]!;
-      const line = q.lines[q.head]!;
+      const t = q.headT;
+      const line = q.headLine;
       if (best === undefined || t < bestT || (t === bestT && line < bestLine)) {
         if (best !== undefined) {
           secondT = bestT;
@@ -345,11 +461,10 @@ export class Reorderer {
   /** Releases the head of `q`. */
   private emit(q: CpuQueue): void {
     this.heldCount--;
-    const t = q.ts[q.head]!;
-    const handle = q.handles[q.head]!;
+    const t = q.headT;
     this.lastReleased = t;
     const ev = q.shift();
-    if (ev === undefined) this.releaseHeld(handle, t);
+    if (ev === undefined) this.releaseHeld(q.shiftedHandle, t);
     else this.release(ev, t);
   }
 }

@@ -55,6 +55,12 @@ export class HostSession {
   /** Set when the server replays a capture as this host. */
   replayView: (() => ReplayView) | undefined;
   private settled = true;
+  /**
+   * Kernel time per wall time while the stream is quiet (see tick): 1 live; a replay's speed; 0 for
+   * a replay at full speed or paused. A server-side replay sets it as it plays; an agent's replay says
+   * its speed in its header's `replay_speed` (else it is paced as live).
+   */
+  pace: number;
   private readonly history = new LifetimeHistory();
   private readonly ids = new Map<Flag, string>();
   private readonly byId = new Map<string, Flag>();
@@ -67,6 +73,7 @@ export class HostSession {
   constructor(readonly hello: AgentHello, options: Partial<AnalysisOptions>, private readonly out: SessionListener, private readonly clock: () => number) {
     this.host = hello.host;
     this.run = hello.run;
+    this.pace = paceOf(hello);
     this.analysis = new Analysis(options);
     for (const t of this.analysis.world.tables()) t.onEnd = (o, freed) => this.history.add(o, freed);
     this.analysis.flags.onFlag((f, isNew) => {
@@ -116,9 +123,14 @@ export class HostSession {
     this.lastBatchWall = this.clock();
     this.settled = false;
     const buf = Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength);
-    this.analysis.push(buf);
+    this.analysis.pushContained(buf);
     this.recording?.write(buf);
     this.checkLosses();
+  }
+
+  /** A line of the replayed file too long to send (MAX_LINE_BYTES): counted where it was. */
+  skippedLongLine(bytes: number): void {
+    this.analysis.skippedLongLine(bytes);
   }
 
   /** The stream's header line, as a recording starts with it. */
@@ -126,10 +138,16 @@ export class HostSession {
     return serializeHeader(this.hello.header as CaptureHeader);
   }
 
-  /** Called often (every hub tick): settles a quiet stream. */
+  /**
+   * Called often (every hub tick): settles a quiet stream, taking kernel time to have passed at `pace`
+   * times the wall time it was quiet for. Never at pace 0: a replay at full speed or paused is quiet
+   * because its sender is (a busy server, a slow disk), not its kernel, and the next batch may hold a
+   * record of another CPU seconds older in kernel time: settling made it a late-event that `lifetrace
+   * analyze` does not have. Such a replay is ordered exactly as analyze orders it.
+   */
   tick(now: number): void {
-    if (this.settled || this.ended || this.lastBatchWall === null) return;
-    const idle = now - this.lastBatchWall;
+    if (this.pace <= 0 || this.settled || this.ended || this.lastBatchWall === null) return;
+    const idle = (now - this.lastBatchWall) * this.pace;
     if (idle >= SETTLE_AFTER_MS) this.analysis.settle(idle * 1e6);
     if (idle > 15_000) this.settled = true; // past any window: everything is out
   }
@@ -156,11 +174,9 @@ export class HostSession {
   /** Called once the stream has ended. */
   onEnded: (() => void) | undefined;
 
-  /** Raised flags so far (every occurrence). */
+  /** Flags raised so far: each new one once (a replay's first pass lists when each was raised). */
   get flagCount(): number {
-    let n = 0;
-    for (const c of this.analysis.flags.perRule.values()) n += c.occurrences;
-    return n;
+    return this.ids.size;
   }
 
   sample(now: number): StatsPoint {
@@ -231,4 +247,12 @@ export class HostSession {
     this.out.losses(this.host, this.losses());
     for (const f of this.ids.keys()) this.out.flag(this.summary(f));
   }
+}
+
+/** The settling pace a hello implies (HostSession.pace). */
+function paceOf(hello: AgentHello): number {
+  if (hello.mode !== 'replay') return 1;
+  const speed = hello.header.replay_speed;
+  if (speed === 'max') return 0;
+  return typeof speed === 'number' && speed > 0 && Number.isFinite(speed) ? speed : 1;
 }

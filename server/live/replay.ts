@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
-import { analyzeFile } from '../analyze/pipeline.js';
+import { digestOffThread } from '../analyze/pass.js';
 import { looksLikeHeader, CAPTURE_FORMAT, CAPTURE_VERSION, type CaptureHeader } from '../capture/header.js';
 import { LineSplitter, textLines } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
@@ -21,14 +21,18 @@ import type { Hub } from './hub.js';
 
 export type Speed = number | 'max';
 
-/** Lines handed to the session at once (at full speed), and the pacing step. */
+/** Lines (and bytes, lines may be long) handed to the session at once at full speed, and the pacing step. */
 const BATCH_LINES = 2048;
+const BATCH_BYTES = 1 << 20;
 const STEP_MS = 20;
 /** Waiting for a condition, the replay advances by this much trace at a time. */
 const STEP_NS = 1_000_000;
 const NEVER = (): boolean => false;
 
 export class ReplayError extends Error {}
+
+/** How LineReader queues a line it skipped as too long (capture/lines.ts MAX_LINE_BYTES): a newline and its length. */
+const LONG_LINE = '\n';
 
 interface FirstPass {
   header: CaptureHeader;
@@ -39,19 +43,21 @@ interface FirstPass {
   flags_s: number[];
 }
 
-/** Reads the capture once through the real pipeline: span, flags, and a header if it lacks one. */
+/**
+ * Reads the capture once through the real pipeline, off the event loop: span, flags, and a header if
+ * it lacks one.
+ */
 async function firstPass(path: string): Promise<FirstPass> {
-  // Where each flag is raised: the time of the record that raised it (the flag's own time can be
-  // earlier, e.g. the close that a later event under the dead fd number reveals).
-  const raised: number[] = [];
-  const a = await analyzeFile(path, {}, (an) => an.flags.onFlag((_f, isNew) => { if (isNew) raised.push(an.lastT ?? 0); }));
-  if (a.decoder.info.lines <= 1 && a.inputError) throw new ReplayError(a.inputError);
-  const h = a.decoder.info.header ?? { format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: '', host: 'unknown', kernel: 'unknown', families: {}, lifetrace_version: 'unknown' };
+  const d = await digestOffThread(path);
+  if (d.lines <= 1 && d.inputError) throw new ReplayError(d.inputError);
+  const h = d.header ?? {
+    format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: '', host: 'unknown', kernel: 'unknown', families: {},
+    lifetrace_version: 'unknown',
+  };
   const s = (t: number | undefined): number => Math.round(t ?? 0) / 1e9;
-  const flags = raised.map(s).sort((x, y) => x - y);
-  const truncated = a.decoder.anomalies.examples.find((x) => x.kind === 'truncated-line');
-  const error = a.inputError ?? (truncated ? `line ${truncated.line}: ${truncated.message}` : undefined);
-  return { header: h as CaptureHeader, error, start_s: s(a.firstT), end_s: s(a.lastT), flags_s: flags };
+  const flags = d.raisedT.map(s).sort((x, y) => x - y);
+  const error = d.inputError ?? (d.truncated ? `line ${d.truncated.line}: ${d.truncated.message}` : undefined);
+  return { header: h, error, start_s: s(d.firstT), end_s: s(d.lastT), flags_s: flags };
 }
 
 /** Pulls lines from a capture file, with the kernel time of each printf record. */
@@ -60,7 +66,12 @@ class LineReader {
   private head = 0;
   private iterator: AsyncIterator<Buffer> | undefined;
   private done = false;
-  private readonly split = new LineSplitter(textLines((line) => this.queue.push(line)));
+  /** A line too long to read is queued as LONG_LINE and its length (no line holds a newline). */
+  private readonly split = new LineSplitter(
+    textLines((line) => this.queue.push(line)),
+    undefined,
+    (_n, bytes) => this.queue.push(`${LONG_LINE}${bytes}`),
+  );
   private first = true;
   readonly time = new TimeBase();
   error: string | undefined;
@@ -194,16 +205,18 @@ export class ServerReplay {
       case 'next-flag': {
         const next = this.pass.flags_s.find((t) => t * 1e9 > this.position + 1);
         if (next !== undefined) {
-          // Up to the record that raises it, and on until the reorderer has let it through (the
-          // records of the next few ms), then pause.
-          const before = this.session.flagCount;
+          // Up to the record that raises it, and on until the reorderer has let it and every flag
+          // before it through (a paused replay is not settled on wall time: flags the position has
+          // passed may still be held), then pause.
+          const want = this.pass.flags_s.filter((t) => t <= next).length;
           await this.seek(next * 1e9 + 1);
-          await this.advanceUntil(() => this.session.flagCount > before, Infinity);
+          await this.advanceUntil(() => this.session.flagCount >= want, Infinity);
           this.playing = false;
         }
         break;
       }
     }
+    this.session.pace = this.pace();
     this.wake?.();
     return this.view();
   }
@@ -225,12 +238,18 @@ export class ServerReplay {
     }, { journal: false });
     if (typeof s === 'string') throw new ReplayError(s);
     this.session = s;
+    s.pace = this.pace();
     s.replayView = () => this.view();
     this.reader = new LineReader(this.path);
     this.position = this.pass.start_s * 1e9;
     this.pending = undefined;
     this.finished = false;
     this.anchor();
+  }
+
+  /** The session's settling pace (HostSession.pace): kernel time passes only while playing, at the speed. */
+  private pace(): number {
+    return this.playing && this.speed !== 'max' ? this.speed : 0;
   }
 
   private anchor(): void {
@@ -252,19 +271,31 @@ export class ServerReplay {
       const next = this.pending === undefined ? this.position : Math.max(this.position, this.reader.timeOf(this.pending) ?? this.position);
       const fed = await this.feed(done === NEVER ? limit : Math.min(limit, next + STEP_NS));
       if (fed === 0) break; // the next record lies past `limit`
+      // A seek can cross the whole capture: the sockets get their turn between batches.
+      await new Promise<void>((r) => setImmediate(r));
     }
   }
 
   /** Feeds records up to kernel time `limit` (a batch at most); returns how many lines went in. */
   private async feed(limit: number): Promise<number> {
     const lines: string[] = [];
+    let bytes = 0;
+    let fed = 0;
     let atEnd = false;
-    while (lines.length < BATCH_LINES) {
+    while (lines.length < BATCH_LINES && bytes < BATCH_BYTES) {
       const line = this.pending ?? (await this.reader.next());
       this.pending = undefined;
       if (line === undefined) {
         atEnd = true;
         break;
+      }
+      if (line.startsWith(LONG_LINE)) {
+        // In its place among the lines: those before it go first.
+        if (lines.length > 0) this.session.feed(Buffer.from(lines.join('\n') + '\n'));
+        lines.length = 0;
+        this.session.skippedLongLine(Number(line.slice(LONG_LINE.length)));
+        fed++;
+        continue;
       }
       const t = this.reader.timeOf(line);
       if (t !== undefined && t > limit) {
@@ -273,10 +304,12 @@ export class ServerReplay {
       }
       if (t !== undefined && t > this.position) this.position = t;
       lines.push(line);
+      bytes += line.length;
+      fed++;
     }
     if (lines.length > 0) this.session.feed(Buffer.from(lines.join('\n') + '\n'));
     if (atEnd) this.finish(); // after the last lines went in
-    return lines.length;
+    return fed;
   }
 
   private finish(): void {

@@ -1,8 +1,13 @@
-/** Routes each event to the rules that asked for its kind, around the World's update. */
+/**
+ * Routes each event to the rules that asked for its kind, around the World's update. A rule or the
+ * World that throws is contained here, the one place every record goes through: the error is told to
+ * the Failures sink (a counted anomaly naming the rule and the record) and the analysis goes on with
+ * the next rule and the next record. A bug in one rule never stops the others, nor the stream.
+ */
 import type { EventKind, KernelEvent } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 import type { World } from '../lifetime/world.js';
-import type { FlagSink, Guard, Rule, RuleInstance, RuleOptions } from './rule.js';
+import type { FlagSink, Guard, Rule, RuleInfo, RuleInstance, RuleOptions } from './rule.js';
 import { KernelGuards } from './guards.js';
 
 /** The rules that look at one kind of event: those that named it, then those that look at all. */
@@ -11,15 +16,29 @@ interface Watchers {
   after: RuleInstance[];
 }
 
+/** Where contained errors go. `ev` is the record being analyzed (undefined at the end of input). */
+export interface Failures {
+  ruleThrew(rule: RuleInfo, ev: KernelEvent | undefined, error: unknown): void;
+  /** The World could not apply `ev`: the rules after it see the World without it. */
+  modelThrew(ev: KernelEvent, error: unknown): void;
+}
+
 export class RuleEngine {
   private readonly instances: RuleInstance[];
+  /** The rule each instance runs (for naming it when it throws). */
+  private readonly ruleOf = new Map<RuleInstance, Rule>();
   private readonly byKind = new Map<EventKind, Watchers>();
   /** For kinds no rule named. */
   private readonly forAll: Watchers = { before: [], after: [] };
   private readonly byRoute: (Watchers | undefined)[] = [];
 
-  constructor(rules: readonly Rule[], options: RuleOptions, private readonly out: FlagSink, guards = new KernelGuards()) {
-    this.instances = rules.map((r) => r.create(options, { kernelGuard: () => guards.of(r) ?? NO_FIX }));
+  constructor(rules: readonly Rule[], options: RuleOptions, private readonly out: FlagSink, private readonly failures: Failures,
+    guards = new KernelGuards()) {
+    this.instances = rules.map((r) => {
+      const inst = r.create(options, { kernelGuard: () => guards.of(r) ?? NO_FIX });
+      this.ruleOf.set(inst, r);
+      return inst;
+    });
     const named = (stage: 'before' | 'after', k: EventKind): RuleInstance[] =>
       this.instances.filter((i) => i.stage === stage && i.on !== 'all' && i.on.includes(k));
     const all = (stage: 'before' | 'after'): RuleInstance[] => this.instances.filter((i) => i.stage === stage && i.on === 'all');
@@ -36,7 +55,7 @@ export class RuleEngine {
   step(ev: KernelEvent, world: World): void {
     const w = this.byKind.get(ev.kind) ?? this.forAll;
     this.run(w.before, ev, world);
-    world.apply(ev);
+    this.apply(ev, world);
     this.run(w.after, ev, world);
   }
 
@@ -51,16 +70,36 @@ export class RuleEngine {
       this.byRoute[route] = w;
     }
     this.run(w.before, ev, world);
-    world.apply(ev);
+    this.apply(ev, world);
     this.run(w.after, ev, world);
   }
 
   finish(world: World, end: Nanos): void {
-    for (const inst of this.instances) inst.finish?.(world, this.out, end);
+    for (const inst of this.instances) {
+      try {
+        inst.finish?.(world, this.out, end);
+      } catch (e) {
+        this.failures.ruleThrew(this.ruleOf.get(inst)!, undefined, e);
+      }
+    }
+  }
+
+  private apply(ev: KernelEvent, world: World): void {
+    try {
+      world.apply(ev);
+    } catch (e) {
+      this.failures.modelThrew(ev, e);
+    }
   }
 
   private run(rs: RuleInstance[], ev: KernelEvent, world: World): void {
-    for (let i = 0; i < rs.length; i++) rs[i]!.observe(ev, world, this.out);
+    for (let i = 0; i < rs.length; i++) {
+      try {
+        rs[i]!.observe(ev, world, this.out);
+      } catch (e) {
+        this.failures.ruleThrew(this.ruleOf.get(rs[i]!)!, ev, e);
+      }
+    }
   }
 }
 

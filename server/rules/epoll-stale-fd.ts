@@ -56,7 +56,9 @@ export const epollStaleFd: Rule = {
       if (byFd.get(k)?.size === 0) byFd.delete(k);
     }
 
+    /** One pending close per epitem: a later one replaces it in both maps (never a key left behind). */
     function track(p: Pending): void {
+      forget(p.epi);
       pending.set(p.epi, p);
       const k = fdKey(p.pid, p.fd);
       let s = byFd.get(k);
@@ -83,8 +85,9 @@ export const epollStaleFd: Rule = {
 
     /** `reused`: the fd number now names another file (its own flag: the sharper confusion). */
     function raise(world: World, out: FlagSink, p: Pending, ev: KernelEvent | undefined, why: string, reused = false): void {
-      const epi = world.epitems.get(p.epi)!;
-      const file = world.files.get(p.file)!;
+      const epi = world.epitems.get(p.epi);
+      const file = world.files.get(p.file);
+      if (epi === undefined || file === undefined) return; // stale() said both live: never here
       out.raise(epollStaleFd, {
         key: `${p.epi}#${epi.gen}${reused ? ':reused' : ''}`,
         time: (ev ?? p.close).t,
@@ -123,6 +126,8 @@ export const epollStaleFd: Rule = {
       observe(ev, world, out) {
         switch (ev.kind) {
           case 'ep.insert': {
+            // Registered again at this address (its removal unseen, e.g. lost): a new epitem, whatever the old one waited for.
+            if (world.epitems.get(ev.epi)?.data.file !== ev.file) forget(ev.epi);
             const c = world.ctl.get(ev.tid);
             if (c !== undefined) epfdOf.set(ev.epi, c.ev.epfd);
             return;
@@ -149,8 +154,8 @@ export const epollStaleFd: Rule = {
             return;
           case 'fd.closed': {
             for (const epi of [...(byFd.get(fdKey(ev.pid, ev.fd)) ?? [])]) {
-              const p = pending.get(epi)!;
-              if (p.file !== ev.file) continue;
+              const p = pending.get(epi);
+              if (p === undefined || p.file !== ev.file) continue;
               // The close dropped the last reference: the final __fput reaps the epitem.
               if (ev.count <= 0) forget(epi);
               else p.closed = ev;
@@ -162,7 +167,8 @@ export const epollStaleFd: Rule = {
             const set = byFd.get(fdKey(ev.pid, ev.fd));
             if (set === undefined) return;
             for (const epi of [...set]) {
-              const p = pending.get(epi)!;
+              const p = pending.get(epi);
+              if (p === undefined) continue;
               const why = outlived(p);
               if (p.file !== ev.file && why !== undefined && stale(world, p)) {
                 raise(world, out, p, ev, `${why}, and fd ${ev.fd} now names another file, 0x${ev.file}`, true);
