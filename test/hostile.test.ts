@@ -179,19 +179,20 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
     await s.api('POST', '/api/replay', { capture: 'stale.ljsonl', speed: 'max' });
     await note(s, 'a server-side replay of that capture');
 
-    // `lifetrace analyze`: not a crash, and a status that says something went wrong.
-    const f = join(tmp(), 'stale.ljsonl');
-    writeFileSync(f, capture);
-    const cli = await execa(process.execPath, [BIN, 'analyze', f], { reject: false, all: true });
-    if (cli.exitCode === 0) problems.push(`lifetrace analyze exited 0 on a capture that makes a rule throw:\n${cli.all}`);
-    if (/^\s+at /m.test(cli.all ?? '')) problems.push(`lifetrace analyze died with a stack trace:\n${cli.all?.slice(0, 800)}`);
-    // Mid-file (past the first chunk read), the throw stopped the reading: "input error", status 0, the rest skipped.
-    const mid = join(tmp(), 'stale-mid.ljsonl');
-    writeFileSync(mid, staleFdReuseCapture(3000));
-    const json = await execa(process.execPath, [BIN, 'analyze', '--json', mid], { reject: false });
-    const events = (JSON.parse(json.stdout || '{}') as { summary?: { events?: number } }).summary?.events ?? 0;
-    if (json.exitCode === 0) problems.push('lifetrace analyze --json exited 0 on a capture whose rule throws mid-file');
-    if (events < 3000) problems.push(`lifetrace analyze read ${events} events of a capture of 3,013 records: the analysis stopped early`);
+    // `lifetrace analyze`: never a crash, never an early stop; a status that says so when a rule or the
+    // model failed on a record (3, with each failure a counted anomaly), 0 when nothing did.
+    for (const [what, text] of [['the capture', capture], ['a capture where it comes mid-file', staleFdReuseCapture(3000)]] as const) {
+      const f = join(tmp(), 'stale.ljsonl');
+      writeFileSync(f, text);
+      const cli = await execa(process.execPath, [BIN, 'analyze', '--json', f], { reject: false, all: true });
+      if (/^\s+at /m.test(cli.all ?? '')) problems.push(`lifetrace analyze died with a stack trace on ${what}:\n${cli.all?.slice(0, 800)}`);
+      const report = JSON.parse(cli.stdout || '{}') as { summary?: { events?: number; lines?: number; anomaly_counts?: Record<string, number>; input_error?: string | null } };
+      const failed = ['rule-error', 'model-error'].reduce((n, k) => n + (report.summary?.anomaly_counts?.[k] ?? 0), 0);
+      if (cli.exitCode !== (failed > 0 ? 3 : 0)) problems.push(`lifetrace analyze exited ${String(cli.exitCode)} on ${what} with ${failed} rule or model failures`);
+      if (report.summary?.input_error) problems.push(`lifetrace analyze stopped reading ${what}: ${report.summary.input_error}`);
+      const records = text.trimEnd().split('\n').length - 1; // less the header
+      if ((report.summary?.lines ?? 0) < records) problems.push(`lifetrace analyze read ${report.summary?.lines} lines of ${what} (${records + 1}): it stopped early`);
+    }
     expect(problems, problems.join('\n\n')).toEqual([]);
   });
 
