@@ -527,10 +527,11 @@ describe('server-side replays and the capture library in a browser', () => {
       await bar.getByTestId('replay-next-flag').click();
       await until(`position at the flag at ${next} s`, async () => (await barState(page, 'sample')).position >= next);
       // The flag raised there shows; its own time may be earlier (a permission wait's start).
-      await until(`the flag raised at ${next} s in the table`, async () => {
-        const times = await flagTimes(page, 'sample');
-        return times.length > rowsBefore && times.every((t) => t <= next + 0.0015);
-      });
+      let seen: number[] = [];
+      await until(`the flag raised at ${next} s in the table (rows before: ${rowsBefore})`, async () => {
+        seen = await flagTimes(page, 'sample');
+        return seen.length > rowsBefore && seen.every((t) => t <= next + 0.0015);
+      }).catch((e: Error) => { throw new Error(`${e.message}; rows now at ${seen.join(', ')}`); });
       expect((await barState(page, 'sample')).state).toBe('paused');
       nextFlags.push(next);
     }
@@ -549,10 +550,11 @@ describe('server-side replays and the capture library in a browser', () => {
     await page.mouse.move(xAt(target), y, { steps: 8 });
     await page.mouse.up();
     const perPixel = (view.end_s - view.start_s) / axis!.width;
+    let at = NaN;
     await until('the position back between the flags', async () => {
-      const p = (await barState(page, 'sample')).position;
-      return p < nextFlags[1]! && Math.abs(p - target) <= 2 * perPixel;
-    });
+      at = (await barState(page, 'sample')).position;
+      return at < nextFlags[1]! && Math.abs(at - target) <= 2 * perPixel;
+    }).catch((e: Error) => { throw new Error(`${e.message}: at ${at}, flags at ${nextFlags.join(', ')}, target ${target}, ${perPixel} s a pixel`); });
     await until('no flag row after the position', async () => {
       const p = (await barState(page, 'sample')).position;
       const times = await flagTimes(page, 'sample');

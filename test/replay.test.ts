@@ -147,13 +147,12 @@ describe('lifetrace replay', () => {
       const next = (await call<ReplayView>(s, 'POST', `/api/replay/${host}`, { action: 'next-flag' })).body;
       const target = first.flags_s.find((t) => t > paused.position_s)!;
       expect(next.playing).toBe(false);
-      expect(next.position_s).toBeGreaterThanOrEqual(target);
-      // next-flag feeds on until the reorderer has let the new flag through (a replay is never settled on wall time).
-      const fresh = await until(async () => {
-        const now = (await s.get<FlagSummary[]>(`/api/flags?host=${host}&limit=10000`)).filter((f) => !shown.has(f.id));
-        return now.length > 0 ? now : undefined;
-      }, 5_000, 'the next flag');
-      for (const f of fresh) expect(f.time_s).toBeLessThanOrEqual(next.position_s);
+      // Exactly there: every record up to the one that raises it analyzed (the new flag is in), none after.
+      expect(next.position_s).toBeCloseTo(target, 6);
+      const now = await s.get<FlagSummary[]>(`/api/flags?host=${host}&limit=10000`);
+      expect(now.filter((f) => !shown.has(f.id)).length).toBeGreaterThan(0);
+      expect(now.length).toBe(first.flags_s.filter((t) => t <= target).length);
+      for (const f of now) expect(f.time_s).toBeLessThanOrEqual(next.position_s);
 
       // Seeking back starts the analysis over: flags after the target are gone.
       const back = (await call<ReplayView>(s, 'POST', `/api/replay/${host}`, { action: 'seek', to_s: first.start_s })).body;

@@ -145,6 +145,23 @@ export class Analysis {
   }
 
   /**
+   * The analysis as of kernel time `t`, for a replay paused there: records later than `t` wait
+   * (`holdAfter`, Infinity lifts it), and once the input has been read `reorderWindowNs` past `t`
+   * (so that what comes late of the records up to `t` is in), `releaseThrough(t)` applies them all.
+   */
+  holdAfter(t: number): void {
+    this.front.reorder.holdAfter(t);
+  }
+
+  releaseThrough(t: number): void {
+    this.front.reorder.releaseThrough(t);
+  }
+
+  get reorderWindowNs(): number {
+    return this.front.reorder.windowNs;
+  }
+
+  /**
    * The earliest kernel time a record not seen yet may carry (the slowest active CPU's last record):
    * where a stretch of the stream that never arrives may begin.
    */

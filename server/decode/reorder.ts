@@ -253,6 +253,8 @@ export class Reorderer {
    */
   private lowHead = Infinity;
   late = 0;
+  /** Records after this time are held whatever comes (see `holdAfter`). */
+  private until = Infinity;
 
   private readonly opts: ReorderOptions;
 
@@ -350,7 +352,7 @@ export class Reorderer {
     this.heldCount++;
     if (!(t >= this.lowHead)) this.lowHead = t;
     const allSeen = this.opts.cpus === undefined || this.cpusSeen.length >= this.opts.cpus;
-    const horizon = Math.max(allSeen ? this.minT - this.slack : -Infinity, this.maxT - this.opts.windowNs);
+    const horizon = Math.min(this.until, Math.max(allSeen ? this.minT - this.slack : -Infinity, this.maxT - this.opts.windowNs));
     // Nothing held is older than the horizon, and not too many are held: nothing to release.
     if (horizon <= this.lowHead && this.heldCount <= this.opts.maxHeld) return;
     for (;;) {
@@ -383,8 +385,28 @@ export class Reorderer {
    * lateness seen so far. Release up to there instead of waiting for more input.
    */
   settle(idleNs: number): void {
-    const horizon = this.maxT + idleNs - this.maxLag - this.slack;
+    const horizon = Math.min(this.until, this.maxT + idleNs - this.maxLag - this.slack);
     for (let q = this.earliest(); q !== undefined && q.headT <= horizon; q = this.earliest()) this.emit(q);
+  }
+
+  /**
+   * Holds every record later than `t` however much input comes (a replay paused at a flag: nothing
+   * past it may be analyzed yet, while what comes before it is let through as input allows);
+   * Infinity lifts the hold (the records it kept go at the next push). The end of input and the
+   * bound on records held still release everything.
+   */
+  holdAfter(t: number): void {
+    this.until = t === Infinity ? Infinity : t + 1;
+  }
+
+  /** Releases every held record at or before `t`, whatever the horizon (a replay paused at `t`). */
+  releaseThrough(t: number): void {
+    for (let q = this.earliest(); q !== undefined && q.headT <= t; q = this.earliest()) this.emit(q);
+  }
+
+  /** How late a record may come and still be put in order (it grows with the lateness seen). */
+  get windowNs(): number {
+    return this.opts.windowNs;
   }
 
   /** Releases everything held (end of input). */

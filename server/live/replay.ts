@@ -184,6 +184,7 @@ export class ServerReplay {
   }
 
   private async apply(c: ReplayCommand): Promise<ReplayView> {
+    this.session.analysis.holdAfter(Infinity); // a pause at a flag ends with any command
     switch (c.action) {
       case 'play':
         if (this.finished) await this.seek(this.pass.start_s * 1e9);
@@ -208,9 +209,8 @@ export class ServerReplay {
           // Up to the record that raises it, and on until the reorderer has let it and every flag
           // before it through (a paused replay is not settled on wall time: flags the position has
           // passed may still be held), then pause.
-          const want = this.pass.flags_s.filter((t) => t <= next).length;
+          // The seek analyzes every record up to the one that raises it, and nothing after.
           await this.seek(next * 1e9 + 1);
-          await this.advanceUntil(() => this.session.flagCount >= want, Infinity);
           this.playing = false;
         }
         break;
@@ -257,27 +257,39 @@ export class ServerReplay {
     this.anchorPos = this.position;
   }
 
+  /**
+   * To kernel time `to`, with the analysis exactly there: every record at or before it applied (those
+   * another CPU printed later in the file too: the input is read on by the reorder window, then
+   * released through `to`), none after it (they wait until the replay plays on).
+   */
   private async seek(to: number): Promise<void> {
     if (to < this.position) this.restart();
-    await this.advanceUntil(NEVER, to);
-    this.position = Math.max(this.position, to);
+    const a = this.session.analysis;
+    a.holdAfter(to);
+    await this.advanceUntil(NEVER, to + a.reorderWindowNs, false);
+    a.releaseThrough(to);
+    if (!this.finished) this.position = Math.max(this.pass.start_s * 1e9, to);
     this.anchor();
   }
 
-  /** Feeds at full speed until `done()` or the records pass `limit`. */
-  private async advanceUntil(done: () => boolean, limit: number): Promise<void> {
+  /** Feeds at full speed until `done()` or the records pass `limit`; `mayFinish`: the end of input ends the stream. */
+  private async advanceUntil(done: () => boolean, limit: number, mayFinish = true): Promise<void> {
     while (!done() && !this.finished) {
       // Step by STEP_NS past the next record (over any gap in the trace), never past `limit`.
       const next = this.pending === undefined ? this.position : Math.max(this.position, this.reader.timeOf(this.pending) ?? this.position);
-      const fed = await this.feed(done === NEVER ? limit : Math.min(limit, next + STEP_NS));
+      const fed = await this.feed(done === NEVER ? limit : Math.min(limit, next + STEP_NS), mayFinish);
       if (fed === 0) break; // the next record lies past `limit`
       // A seek can cross the whole capture: the sockets get their turn between batches.
       await new Promise<void>((r) => setImmediate(r));
     }
   }
 
-  /** Feeds records up to kernel time `limit` (a batch at most); returns how many lines went in. */
-  private async feed(limit: number): Promise<number> {
+  /**
+   * Feeds records up to kernel time `limit` (a batch at most); returns how many lines went in. At the
+   * end of input the stream ends (flags pending at the end are raised) unless `mayFinish` is false
+   * (a seek reading ahead: the next feed ends it).
+   */
+  private async feed(limit: number, mayFinish = true): Promise<number> {
     const lines: string[] = [];
     let bytes = 0;
     let fed = 0;
@@ -308,7 +320,7 @@ export class ServerReplay {
       fed++;
     }
     if (lines.length > 0) this.session.feed(Buffer.from(lines.join('\n') + '\n'));
-    if (atEnd) this.finish(); // after the last lines went in
+    if (atEnd && mayFinish) this.finish(); // after the last lines went in
     return fed;
   }
 
