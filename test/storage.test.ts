@@ -443,3 +443,32 @@ describe('storage: journals of dropped hosts (finding 9)', () => {
     rmSync(data, { recursive: true, force: true });
   }, 120_000);
 });
+
+describe('storage: reading a big journal back', () => {
+  it('a restarted server answers while it reads back and analyzes a big journal; the agent is welcomed once it is done', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'lifetrace-bigjournal-'));
+    const capture = join(data, 'big.ljsonl');
+    await generateCapture(capture, 300_000, 23);
+    const [headerLine, ...lines] = readFileSync(capture, 'utf8').trimEnd().split('\n');
+    const batches: Buffer[] = [];
+    for (let i = 0; i < lines.length; i += 10_000) batches.push(Buffer.from(lines.slice(i, i + 10_000).join('\n') + '\n'));
+    const hello = helloOf('big', 'run-1', JSON.parse(headerLine!) as Record<string, unknown>);
+    const first = await serve(data);
+    const { agent: a1 } = await RawAgent.connect(first.url, hello);
+    for (let seq = 1; seq <= batches.length; seq++) await a1.batch(seq, batches[seq - 1]!);
+    first.proc.kill('SIGKILL');
+    await first.proc;
+
+    const second = await serve(data);
+    const order: string[] = [];
+    const welcomed = RawAgent.connect(second.url, hello).then((r) => { order.push(`welcome after ${r.reply.resumeAfter}`); return r; });
+    // Asked right after the hello, while the journal is read back: answered before the welcome.
+    await new Promise((r) => setTimeout(r, 200));
+    const answered = fetch(new URL('/api/server', second.url)).then((r) => { order.push(`/api/server ${r.status}`); });
+    const [{ agent: a2 }] = await Promise.all([welcomed, answered]);
+    expect(order).toEqual(['/api/server 200', `welcome after ${batches.length}`]);
+    a2.end(batches.length);
+    const h = await until(async () => { const v = await hostView(second, 'big'); return v?.ended ? v : undefined; }, 60_000, 'the stream to end');
+    expect(h.events).toBe((await analyzeJson(capture)).summary.events);
+  }, 180_000);
+});

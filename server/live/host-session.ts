@@ -171,6 +171,9 @@ export class HostSession {
     this.onEnded?.();
   }
 
+  /** While its journal is read back (a restarted server): the agent is welcomed once it is done. */
+  restoring: Promise<void> | undefined;
+
   /** Called once the stream has ended. */
   onEnded: (() => void) | undefined;
 

@@ -153,15 +153,11 @@ export class Hub {
     }, this.options.clock);
     const dir = opts.journal ? this.options.journalDir : undefined;
     if (dir !== undefined) {
-      // A server restarted under a running agent: rebuild the host from the journal of its run,
-      // and the agent resumes after the last batch it holds.
-      const damaged = (): void => { s.missingCause = 'they were damaged in its journal'; };
-      const restored = old === undefined ? Journal.restore(dir, hello, this.storage, (seq, lines, afterDamage) => {
-        if (afterDamage) damaged();
-        s.ingest(seq, lines);
-      }) : undefined;
-      if (restored !== undefined && restored.damaged > 0) damaged(); // the batches after the last whole frame, too
-      s.journal = restored?.journal ?? Journal.create(dir, hello, this.storage);
+      // A server restarted under a running agent: rebuild the host from the journal of its run (in
+      // slices: the agent is welcomed once it is done), and the agent resumes after the last batch
+      // it holds.
+      if (old === undefined && Journal.exists(dir, hello)) s.restoring = this.restore(s, dir, hello).finally(() => { s.restoring = undefined; });
+      else s.journal = Journal.create(dir, hello, this.storage);
     }
     s.connected = true;
     s.connectedSince = this.options.clock();
@@ -169,6 +165,25 @@ export class Hub {
     this.sessions.set(hello.host, s);
     this.pendingLosses.set(hello.host, []);
     return s;
+  }
+
+  /** Never rejects: a journal that cannot be read back is counted, and the stream goes on without it. */
+  private async restore(s: HostSession, dir: string, hello: AgentHello): Promise<void> {
+    const damaged = (): void => { s.missingCause = 'they were damaged in its journal'; };
+    let restored: Awaited<ReturnType<typeof Journal.restore>>;
+    try {
+      restored = await Journal.restore(dir, hello, this.storage, (seq, lines, afterDamage) => {
+        if (afterDamage) damaged();
+        s.ingest(seq, lines);
+      });
+    } catch {
+      this.storage.count('journal-unreadable');
+      restored = undefined;
+    }
+    if (restored !== undefined && restored.damaged > 0) damaged(); // the batches after the last whole frame, too
+    // Forgotten meanwhile (the host limit, a new run): nothing of it is kept.
+    if (this.sessions.get(s.host) !== s) return restored?.journal.remove();
+    s.journal = restored?.journal ?? Journal.create(dir, hello, this.storage);
   }
 
   /** Forgets the idle host heard from least recently; false when every host holds its slot. */

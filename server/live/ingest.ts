@@ -38,6 +38,7 @@ class Throttle {
 
 export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity): void {
   let session: HostSession | undefined;
+  let welcomed = false;
   const throttle = Number.isFinite(bytesPerSecond) ? new Throttle(bytesPerSecond) : undefined;
   const out = boundedSender(ws, AGENT_QUEUE_BYTES, () => hub.reject('agent-not-reading'));
   const send = (m: ServerToAgent): void => void out.send(JSON.stringify(m));
@@ -59,9 +60,16 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
         const s = hub.attach(m);
         if (typeof s === 'string') return refuse('agent-conflict', s);
         session = s;
-        return send({ type: 'welcome', host: s.host, resumeAfter: s.lastSeq });
+        const welcome = (): void => {
+          welcomed = true;
+          send({ type: 'welcome', host: s.host, resumeAfter: s.lastSeq });
+        };
+        if (s.restoring === undefined) return welcome();
+        void s.restoring.then(() => { if (ws.readyState === ws.OPEN) welcome(); });
+        return;
       }
       if (session === undefined) return refuse('agent-bad-message', 'say hello first');
+      if (!welcomed) return refuse('agent-bad-message', 'wait for the welcome (the server reads its journal back)');
       // An end after batches this server lost (they were acknowledged, then its journal was damaged)
       // ends with that loss recorded; an end before batches it has is a confused agent.
       if (m.lastSeq < session.lastSeq) return refuse('agent-bad-message', `end after batch ${m.lastSeq}, but batch ${session.lastSeq} was received`);
@@ -69,6 +77,7 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
       return;
     }
     if (session === undefined) return refuse('agent-bad-message', 'say hello first');
+    if (!welcomed) return refuse('agent-bad-message', 'wait for the welcome (the server reads its journal back)');
     if (session.ended) return refuse('agent-bad-message', 'the stream has ended');
     const head = decodeBatchHead(buf);
     if (typeof head === 'string') return refuse('agent-bad-batch', head);

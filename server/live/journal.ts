@@ -27,6 +27,8 @@ import type { StorageState } from './storage.js';
 export const JOURNAL_MAX_BYTES = 2 * 1024 ** 3;
 /** A frame claiming a bigger payload is damage (agents' frames are limited to 32 MiB). */
 export const JOURNAL_MAX_FRAME = 64 << 20;
+/** How much of a journal is read back (and analyzed) before the event loop gets a turn. */
+const RESTORE_SLICE_BYTES = 4 << 20;
 
 /** Each frame: MAGIC, the batch head, the payload size (u32 LE), the payload, then SUM bytes of checksum. */
 const MAGIC = Buffer.from('LTJ2');
@@ -139,12 +141,24 @@ export class Journal {
     }
   }
 
+  /** Whether a run's journal is on disk (something, link or not, where its frames would be: `restore` decides). */
+  static exists(dir: string, hello: AgentHello): boolean {
+    try {
+      lstatSync(`${pathIn(pathIn(dir, 'host', hello.host), 'run', hello.run)}.frames`);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Reads a run's journal back: each whole, undamaged frame in order (to `frame`, saying whether damage was skipped before it). Returns the
    * journal, open for appending after the last whole frame, or undefined if there is none. A
    * damaged or missing hello file is written again from `hello` (the frames check themselves).
    */
-  static restore(dir: string, hello: AgentHello, storage: StorageState, frame: (seq: number, lines: Uint8Array, afterDamage: boolean) => void): Restored | undefined {
+  static async restore(
+    dir: string, hello: AgentHello, storage: StorageState, frame: (seq: number, lines: Uint8Array, afterDamage: boolean) => void,
+  ): Promise<Restored | undefined> {
     let base: string;
     let fd: number;
     try {
@@ -169,6 +183,7 @@ export class Journal {
     let offset = 0;
     let end = 0;
     let damaged = 0;
+    let sliceFrom = 0;
     try {
       const fileSize = fstatSync(fd).size;
       while (offset < fileSize) {
@@ -185,6 +200,11 @@ export class Journal {
         }
         frame(f.seq, f.lines, damaged > 0);
         offset = end = f.end;
+        // Up to 2 GiB to analyze again: the sockets get their turn between slices.
+        if (offset - sliceFrom >= RESTORE_SLICE_BYTES) {
+          sliceFrom = offset;
+          await new Promise<void>((r) => setImmediate(r));
+        }
       }
     } catch {
       storage.count('journal-unreadable');
