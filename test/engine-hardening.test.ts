@@ -279,6 +279,28 @@ describe('finding 8 through the real server: an uploaded capture over 65,536 CPU
   }, 90_000);
 });
 
+describe('a long line through an agent replay', () => {
+  it('agent --replay puts a line too long to send in its place as a counted long-line, as analyze counts it', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'lifetrace-engine-'));
+    const server = await startServe([], data);
+    try {
+      const lines = [HEADER];
+      for (let i = 0; i < 2_000; i++) lines.push(fdi(1_000_000_000_000n + BigInt(i) * 1000n, i % 4, 3 + (i % 500)));
+      lines.splice(1_000, 0, 'z'.repeat(MAX_LINE_BYTES + 1));
+      const path = writeCapture(gzipSync(lines.join('\n') + '\n'), 'agent-long.ljsonl.gz');
+      const offline = JSON.parse((await lifetrace('analyze', '--json', path)).stdout) as AnalysisReport;
+      const r = await agent(server.url, ['--replay', path, '--speed', 'max', '--host', 'longline']);
+      expect(r.exitCode, r.all).toBe(0);
+      const h = await until(async () => (await server.get<HostView[]>('/api/hosts')).find((x) => x.host === 'longline' && x.ended), 20_000, 'the stream to end');
+      expect(h.events).toBe(offline.summary.events);
+      expect(h.anomalyKinds).toEqual(offline.summary.anomaly_counts);
+      expect(h.anomalyKinds['long-line']).toBe(1);
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
+});
+
 describe('minor: max-speed replays show late-event anomalies that analyze does not', () => {
   // CPU 0's records, then CPU 1's from the same second: the file order bpftrace's per-CPU drain gives.
   const src = ['1.000 0 100 app fdi 3 @a', '1.500 0 100 app fdi 4 @b', '2.000 0 100 app fdi 5 @c',

@@ -33,7 +33,11 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
           if (looksLikeHeader(line)) return;
         }
         pending.push(line);
-      }));
+      }), undefined, (_lineNo, bytes) => {
+        // Too long for any record (or a frame): the server counts it in its place, as analyze does.
+        first = false;
+        pending.push(JSON.stringify({ type: 'lifetrace_long_line', data: { bytes } }));
+      });
       try {
         for await (const chunk of stream) {
           split.push(chunk as Buffer);

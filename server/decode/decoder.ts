@@ -109,6 +109,8 @@ export class CaptureDecoder {
         if (!(from <= to)) return this.anomalies.add('bad-envelope', lineNo, 'lifetrace_gap ends before it starts', text);
         return this.sink.gap?.(from, to, env.reason, lineNo);
       }
+      case 'longline':
+        return this.anomalies.add('long-line', lineNo, `a line of ${env.bytes} bytes, longer than any record (limit ${MAX_LINE_BYTES}): skipped by the agent`);
       case 'attached':
         this.info.attachedProbes += env.probes;
         return;

@@ -25,6 +25,7 @@ export type Envelope =
   | { type: 'map'; name: string; value: unknown }
   | { type: 'diagnostic'; level: string; message: string }
   | { type: 'other'; jsonType: string }
+  | { type: 'longline'; bytes: number }
   | { type: 'bad'; reason: string; json: boolean };
 
 /** Any line that is not a printf record in bpftrace's exact spelling. */
@@ -54,6 +55,11 @@ export function parseEnvelope(line: string): Envelope {
         return { type: 'bad', reason: 'lifetrace_gap needs from and to as decimal ns strings', json: true };
       }
       return { type: 'gap', from, to, reason: typeof data?.reason === 'string' ? data.reason.slice(0, 300) : 'the probes were not running' };
+    }
+    case 'lifetrace_long_line': {
+      // Put by an agent in place of a line it could not send (longer than any record): counted where it was.
+      const bytes = countOf(data?.bytes);
+      return bytes === undefined ? { type: 'bad', reason: 'lifetrace_long_line without its bytes', json: true } : { type: 'longline', bytes };
     }
     case 'attached_probes': {
       const probes = data?.probes === undefined ? 0 : countOf(data.probes); // absent: none said
