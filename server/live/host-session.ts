@@ -106,7 +106,8 @@ export class HostSession {
     // Batches the agent no longer has and this server never analyzed (it restarted without its
     // journal, or its journal was damaged): what they held is lost, somewhere between the records
     // before and these.
-    // (Their records may also lie later than any received yet, as far as records can come late.)
+    // (Their records may also lie later than any received yet: as far as the reorder window lets a
+    // record come late, the bound the analysis puts records in order by.)
     if (seq > first) this.missed(first, seq - 1, from, this.analysis.newestT + this.analysis.reorderWindowNs);
     return { ok: true };
   }

@@ -10,6 +10,9 @@ import type { HostSession } from './host-session.js';
 import type { Hub } from './hub.js';
 import { boundedSender } from './send-queue.js';
 
+/** Most bytes an agent may send between its hello and the welcome (two of its largest frames). */
+const MAX_EARLY_BYTES = 64 << 20;
+
 /** Most bytes queued to one agent (acks of ~30 bytes: an agent that reads them never nears it) before it is dropped. */
 export const AGENT_QUEUE_BYTES = 1 << 20;
 
@@ -39,6 +42,8 @@ class Throttle {
 export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity): void {
   let session: HostSession | undefined;
   let welcomed = false;
+  const early: [Buffer, boolean][] = [];
+  let earlyBytes = 0;
   const throttle = Number.isFinite(bytesPerSecond) ? new Throttle(bytesPerSecond) : undefined;
   const out = boundedSender(ws, AGENT_QUEUE_BYTES, () => hub.reject('agent-not-reading'));
   const send = (m: ServerToAgent): void => void out.send(JSON.stringify(m));
@@ -51,6 +56,13 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
   const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
     if (out.dropped) return;
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    // Said hello, not welcomed yet (the server reads the run's journal back): kept, bounded, for after.
+    if (session !== undefined && !welcomed) {
+      earlyBytes += buf.length;
+      if (earlyBytes > MAX_EARLY_BYTES) return refuse('agent-oversized-message', `wait for the welcome: at most ${MAX_EARLY_BYTES} bytes before it`);
+      early.push([buf, isBinary]);
+      return;
+    }
     if (!isBinary) {
       if (buf.length > MAX_CONTROL_FRAME) return refuse('agent-oversized-message', `a text frame holds ${MAX_CONTROL_FRAME} bytes at most`);
       const m = parseAgentMessage(buf.toString('utf8'));
@@ -63,13 +75,14 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
         const welcome = (): void => {
           welcomed = true;
           send({ type: 'welcome', host: s.host, resumeAfter: s.lastSeq });
+          // What the agent sent on meanwhile, in its order (the protocol lets it send before the welcome).
+          for (const [d, bin] of early.splice(0)) if (ws.readyState === ws.OPEN) handle(d, bin);
         };
         if (s.restoring === undefined) return welcome();
         void s.restoring.then(() => { if (ws.readyState === ws.OPEN) welcome(); });
         return;
       }
       if (session === undefined) return refuse('agent-bad-message', 'say hello first');
-      if (!welcomed) return refuse('agent-bad-message', 'wait for the welcome (the server reads its journal back)');
       // An end after batches this server lost (they were acknowledged, then its journal was damaged)
       // ends with that loss recorded; an end before batches it has is a confused agent.
       if (m.lastSeq < session.lastSeq) return refuse('agent-bad-message', `end after batch ${m.lastSeq}, but batch ${session.lastSeq} was received`);
@@ -77,7 +90,6 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
       return;
     }
     if (session === undefined) return refuse('agent-bad-message', 'say hello first');
-    if (!welcomed) return refuse('agent-bad-message', 'wait for the welcome (the server reads its journal back)');
     if (session.ended) return refuse('agent-bad-message', 'the stream has ended');
     const head = decodeBatchHead(buf);
     if (typeof head === 'string') return refuse('agent-bad-batch', head);
@@ -91,7 +103,7 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
     send({ type: 'ack', seq: r.ok ? head.seq : Math.min(head.seq, session.lastSeq) });
   };
   // Whatever a frame does to the server, it ends this agent's connection, never the process.
-  ws.on('message', (data, isBinary) => {
+  function handle(data: WebSocket.RawData, isBinary: boolean): void {
     try {
       onMessage(data, isBinary);
     } catch (e) {
@@ -100,7 +112,8 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
       send({ type: 'error', message: 'the server failed on this message' });
       ws.close(1011, 'internal error');
     }
-  });
+  }
+  ws.on('message', handle);
   ws.on('close', () => {
     if (session !== undefined) session.connected = false;
   });
