@@ -161,10 +161,6 @@ export class Analysis {
     return this.front.reorder.windowNs;
   }
 
-  /** How late records have come in this stream so far: how far a stretch that never arrived may reach past what did. */
-  get latenessNs(): number {
-    return this.front.reorder.latenessNs;
-  }
 
   /**
    * The earliest kernel time a record not seen yet may carry (the slowest active CPU's last record):

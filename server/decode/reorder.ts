@@ -409,10 +409,6 @@ export class Reorderer {
     return this.opts.windowNs;
   }
 
-  /** How far behind the newest record any record has come so far (at most the window), plus the slack. */
-  get latenessNs(): number {
-    return this.maxLag + this.slack;
-  }
 
   /** Releases everything held (end of input). */
   flush(): void {
