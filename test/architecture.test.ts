@@ -9,14 +9,21 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const LAYERS: Record<string, number> = {
-  model: 0, support: 0, protocol: 0,
-  probes: 1, capture: 1, vm: 1,
-  decode: 2, record: 2,
+  model: 0,
+  support: 0,
+  protocol: 0,
+  probes: 1,
+  capture: 1,
+  vm: 1,
+  decode: 2,
+  record: 2,
   lifetime: 3,
   rules: 4,
   analyze: 5,
-  report: 6, export: 6,
-  live: 7, agent: 7,
+  report: 6,
+  export: 6,
+  live: 7,
+  agent: 7,
   cli: 8,
 };
 
@@ -24,7 +31,8 @@ const server = join(import.meta.dirname, '..', 'server');
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []);
+    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 const layerOf = (file: string): string => relative(server, file).split('/')[0]!;
@@ -89,7 +97,8 @@ describe('no shell strings built from input', () => {
         ['node:child_process (use execa with an argument array)', /from 'node:child_process'/],
         ['execaCommand', /execaCommand/],
         ['execa template string', /\$`/],
-      ] as const) if (re.test(text)) bad.push(`${relative(server, f)}: ${what}`);
+      ] as const)
+        if (re.test(text)) bad.push(`${relative(server, f)}: ${what}`);
     }
     expect(bad).toEqual([]);
   });

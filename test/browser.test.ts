@@ -10,7 +10,21 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzeFile } from '../server/analyze/pipeline.js';
 import type { CaptureInfo, FlagDetail, FlagSummary, HostView, ObjectHistory, ReplayView } from '../server/protocol/wire.js';
-import { buildWeb, fixtureCapture, launchBrowser, openDashboard, SAMPLE, SCREENSHOTS, screenshot, startReplay, startServer, traceCapture, until, type OpenPage, type Server } from './support/browser.js';
+import {
+  buildWeb,
+  fixtureCapture,
+  launchBrowser,
+  openDashboard,
+  SAMPLE,
+  SCREENSHOTS,
+  screenshot,
+  startReplay,
+  startServer,
+  traceCapture,
+  until,
+  type OpenPage,
+  type Server,
+} from './support/browser.js';
 
 let browser: Browser;
 const cleanups: (() => Promise<void>)[] = [];
@@ -48,15 +62,20 @@ const rowAttrs = (page: Page, attr: string) => rows(page).evaluateAll((els, a) =
 function chartData(page: Page, testid: string) {
   return page.evaluate((id) => {
     const canvas = document.querySelector(`[data-testid="${id}"]`) as HTMLCanvasElement;
-    const chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { labels: string[]; datasets: { label: string; data: number[] }[] } } } }).Chart.getChart(canvas);
+    const chart = (
+      window as unknown as {
+        Chart: { getChart(c: HTMLCanvasElement): { data: { labels: string[]; datasets: { label: string; data: number[] }[] } } };
+      }
+    ).Chart.getChart(canvas);
     return { labels: [...chart.data.labels], datasets: chart.data.datasets.map((d) => ({ label: d.label, data: [...d.data] })) };
   }, testid);
 }
 
-const hostsDone = (s: Server, n: number) => until(`${n} ended host(s)`, async () => {
-  const hosts = await s.api<HostView[]>('/api/hosts');
-  return hosts.length >= n && hosts.every((h) => h.ended) ? hosts : undefined;
-});
+const hostsDone = (s: Server, n: number) =>
+  until(`${n} ended host(s)`, async () => {
+    const hosts = await s.api<HostView[]>('/api/hosts');
+    return hosts.length >= n && hosts.every((h) => h.ended) ? hosts : undefined;
+  });
 
 describe('dashboard in a browser', () => {
   it('loads without console errors and labels a replay as a replay', async () => {
@@ -143,7 +162,9 @@ describe('dashboard in a browser', () => {
     }, rule);
     const spawned = Date.now();
     s.agent(capture, { host: 'latency', speed: '1' });
-    await rows(page).and(page.locator(`[data-rule="${rule}"]`)).waitFor({ timeout: 8000 });
+    await rows(page)
+      .and(page.locator(`[data-rule="${rule}"]`))
+      .waitFor({ timeout: 8000 });
     const seenAt = await page.evaluate(() => (window as unknown as { flagSeenAt: number }).flagSeenAt);
     const host = (await s.api<HostView[]>('/api/hosts')).find((h) => h.host === 'latency')!;
     // Still streaming, and nothing after the ->poll() call has arrived: the last batch is the evidence's.
@@ -169,7 +190,9 @@ describe('dashboard in a browser', () => {
     const rules = await s.api<{ id: string; explanation: string; title: string }[]>('/api/rules');
     const rule = rules.find((r) => r.id === flag!.rule)!;
 
-    await rows(page).and(page.locator(`[data-id="${flag!.id}"]`)).click();
+    await rows(page)
+      .and(page.locator(`[data-id="${flag!.id}"]`))
+      .click();
     const drill = page.getByTestId('drilldown');
     await drill.getByTestId('evidence-row').first().waitFor();
     await expect(drill.getByTestId('drilldown-rule').textContent()).resolves.toBe('epoll.poll-on-dying-file');
@@ -221,7 +244,9 @@ describe('dashboard in a browser', () => {
     const poll = detail.evidence.findIndex((e) => e.event === 'ep.poll');
     expect(detail.evidence[poll]!.stack).toEqual(['ep_item_poll.isra.0+1', 'ep_send_events+250', 'do_epoll_wait+1200']);
 
-    await rows(page).and(page.locator(`[data-id="${flag!.id}"]`)).click();
+    await rows(page)
+      .and(page.locator(`[data-id="${flag!.id}"]`))
+      .click();
     const drill = page.getByTestId('drilldown');
     await drill.getByTestId('evidence-row').first().waitFor();
     const stacks = drill.getByTestId('evidence-stack');
@@ -231,19 +256,25 @@ describe('dashboard in a browser', () => {
     await expect(folded.locator('summary').textContent()).resolves.toBe('kernel stack (3 frames)');
     await expect(row.getByTestId('stack-frame').first().isVisible()).resolves.toBe(false);
     await folded.locator('summary').click();
-    await expect(row.getByTestId('stack-frame').allTextContents()).resolves.toEqual(['ep_item_poll.isra.0+1', 'ep_send_events+250', 'do_epoll_wait+1200']);
+    await expect(row.getByTestId('stack-frame').allTextContents()).resolves.toEqual([
+      'ep_item_poll.isra.0+1',
+      'ep_send_events+250',
+      'do_epoll_wait+1200',
+    ]);
     await expect(row.getByTestId('stack-frame').first().isVisible()).resolves.toBe(true);
     const summaries = await stacks.evaluateAll((els) => els.map((e) => (e.querySelector('summary') ?? e).textContent));
     for (const [i, e] of detail.evidence.entries()) {
       const where = e.stack_at === 'return' ? ' at the return' : '';
-      expect(summaries[i]).toBe(e.stack!.length === 0 ? `kernel stack${where}: unavailable` : `kernel stack${where} (${e.stack!.length} frames)`);
+      expect(summaries[i]).toBe(
+        e.stack!.length === 0 ? `kernel stack${where}: unavailable` : `kernel stack${where} (${e.stack!.length} frames)`,
+      );
     }
     expect(summaries).toContain('kernel stack: unavailable');
     await screenshot(page, 'drilldown-stack');
     expect(errors).toEqual([]);
   });
 
-  it('the drill-down says whether this kernel carries the rule\'s fix, and how lifetrace decided it', async () => {
+  it("the drill-down says whether this kernel carries the rule's fix, and how lifetrace decided it", async () => {
     const s = await serve();
     const { page, errors } = await dashboard(s);
     // The capture header says the kernel carries d4f4de5e5ef8 (as capture writes it from the kernel's symbols).
@@ -252,16 +283,23 @@ describe('dashboard in a browser', () => {
     const [flag] = await s.api<FlagSummary[]>('/api/flags?rule=dcache.readdir-vs-delete');
     expect(flag).toMatchObject({ severity: 'info' });
     const detail = await s.api<FlagDetail>(`/api/flags/${encodeURIComponent(flag!.id)}`);
-    expect(detail.guard).toEqual({ fix: 'd4f4de5e5ef8 (Fix the locking in dcache_readdir() and friends, v5.4)', state: 'yes', how: 'fixture: d4f4de5e5ef8 yes' });
+    expect(detail.guard).toEqual({
+      fix: 'd4f4de5e5ef8 (Fix the locking in dcache_readdir() and friends, v5.4)',
+      state: 'yes',
+      how: 'fixture: d4f4de5e5ef8 yes',
+    });
 
-    await rows(page).and(page.locator(`[data-id="${flag!.id}"]`)).click();
+    await rows(page)
+      .and(page.locator(`[data-id="${flag!.id}"]`))
+      .click();
     const drill = page.getByTestId('drilldown');
     await drill.getByTestId('drilldown-guard').waitFor();
     await expect(drill.getByTestId('drilldown-guard-fix').textContent()).resolves.toBe(detail.guard!.fix);
     await expect(drill.getByTestId('drilldown-guard-state').textContent()).resolves.toBe('yes');
     await expect(drill.getByTestId('drilldown-guard-how').textContent()).resolves.toBe('(fixture: d4f4de5e5ef8 yes)');
     await expect(drill.getByTestId('drilldown-guard').textContent()).resolves.toBe(
-      'Guarded on this kernel?guarded by d4f4de5e5ef8 (Fix the locking in dcache_readdir() and friends, v5.4): yes (fixture: d4f4de5e5ef8 yes)');
+      'Guarded on this kernel?guarded by d4f4de5e5ef8 (Fix the locking in dcache_readdir() and friends, v5.4): yes (fixture: d4f4de5e5ef8 yes)',
+    );
     await screenshot(page, 'drilldown-guard');
     expect(errors).toEqual([]);
   });
@@ -289,7 +327,9 @@ describe('dashboard in a browser', () => {
     const journal = join(data, 'journal');
     mkdirSync(journal, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', journal]); // a real, small, full disk
-    cleanups.push(async () => { execFileSync('umount', ['-l', journal]); }); // lazy: the server (stopped after) may hold it
+    cleanups.push(async () => {
+      execFileSync('umount', ['-l', journal]);
+    }); // lazy: the server (stopped after) may hold it
     const { page, errors } = await dashboard(s);
     s.agent(SAMPLE, { host: 'fulldisk', speed: '1' });
     const badge = page.getByTestId('journal-error');
@@ -367,9 +407,17 @@ describe('dashboard in a browser', () => {
     await page.getByTestId('host-status').and(page.locator('[data-state="connected"]')).waitFor();
     await page.getByTestId('pause-button').click();
     await expect(page.getByTestId('pause-button').getAttribute('aria-pressed')).resolves.toBe('true');
-    const frozen = { rows: await rows(page).count(), chart: await chartData(page, 'chart-rate'), host: await page.getByTestId('host-status').textContent() };
+    const frozen = {
+      rows: await rows(page).count(),
+      chart: await chartData(page, 'chart-rate'),
+      host: await page.getByTestId('host-status').textContent(),
+    };
     // The server moves on meanwhile (the sample has flags all along its 6.4 s).
-    await until('the server to have more flags than the frozen view', async () => (await s.api<FlagSummary[]>('/api/flags')).length > frozen.rows, 20_000);
+    await until(
+      'the server to have more flags than the frozen view',
+      async () => (await s.api<FlagSummary[]>('/api/flags')).length > frozen.rows,
+      20_000,
+    );
     await page.waitForTimeout(700);
     expect(await rows(page).count()).toBe(frozen.rows);
     expect(await chartData(page, 'chart-rate')).toEqual(frozen.chart);
@@ -394,13 +442,20 @@ describe('dashboard in a browser', () => {
     const lines = ['1.000 0 100 server fdi 3 @epfile', '1.500 0 100 server fork 200'];
     for (let i = 0; i < n; i++) {
       const t = 2 + i * 0.0001;
-      lines.push(`${t.toFixed(4)} 0 100 server fdi ${i + 5} @pipe${i}`, `${(t + 0.00001).toFixed(5)} 0 100 server ctl 3 1 ${i + 5}`,
-        `${(t + 0.00002).toFixed(5)} 0 100 server ins @ep @epi${i} @pipe${i} ${i + 5}`, `${(t + 0.00003).toFixed(5)} 0 100 server ctl_r 3 1 ${i + 5} 0`);
+      lines.push(
+        `${t.toFixed(4)} 0 100 server fdi ${i + 5} @pipe${i}`,
+        `${(t + 0.00001).toFixed(5)} 0 100 server ctl 3 1 ${i + 5}`,
+        `${(t + 0.00002).toFixed(5)} 0 100 server ins @ep @epi${i} @pipe${i} ${i + 5}`,
+        `${(t + 0.00003).toFixed(5)} 0 100 server ctl_r 3 1 ${i + 5} 0`,
+      );
     }
     for (let i = 0; i < n; i++) {
       const t = 3 + i * 0.0001;
-      lines.push(`${t.toFixed(4)} 1 200 worker ctl 3 2 ${i + 5}`, `${(t + 0.00001).toFixed(5)} 1 200 worker rm @ep @epi${i} @pipe${i} ${i + 5}`,
-        `${(t + 0.00002).toFixed(5)} 1 200 worker ctl_r 3 2 ${i + 5} 0`);
+      lines.push(
+        `${t.toFixed(4)} 1 200 worker ctl 3 2 ${i + 5}`,
+        `${(t + 0.00001).toFixed(5)} 1 200 worker rm @ep @epi${i} @pipe${i} ${i + 5}`,
+        `${(t + 0.00002).toFixed(5)} 1 200 worker ctl_r 3 2 ${i + 5} 0`,
+      );
     }
     const s = await serve();
     const { page, errors } = await dashboard(s);
@@ -433,7 +488,10 @@ describe('dashboard in a browser', () => {
     const again = await startServer(Number(new URL(s.url).port));
     cleanups.push(() => again.stop());
     await feed.and(page.locator('[data-state="open"]')).waitFor({ timeout: 10_000 });
-    await until('the old host and flags gone', async () => (await rows(page).count()) === 0 && (await page.getByTestId('host-status').count()) === 0);
+    await until(
+      'the old host and flags gone',
+      async () => (await rows(page).count()) === 0 && (await page.getByTestId('host-status').count()) === 0,
+    );
     again.agent(fixtureCapture('epoll-poll-on-dying-file.trace'), { host: 'after', speed: 'max' });
     await rows(page).and(page.locator('[data-host="after"]')).first().waitFor();
     await expect(page.getByTestId('host-status').getAttribute('data-host')).resolves.toBe('after');
@@ -445,7 +503,9 @@ describe('dashboard in a browser', () => {
     s.agent(fixtureCapture('epoll-stale-fd.trace'), { host: 'objs', speed: 'max' });
     await hostsDone(s, 1);
     const [flag] = await s.api<FlagSummary[]>('/api/flags?rule=epoll.stale-fd');
-    await rows(page).and(page.locator(`[data-id="${flag!.id}"]`)).click();
+    await rows(page)
+      .and(page.locator(`[data-id="${flag!.id}"]`))
+      .click();
     const link = page.getByTestId('drilldown').getByTestId('explore-addr').first();
     await link.waitFor();
     const addr = (await link.textContent())!;
@@ -466,7 +526,12 @@ describe('dashboard in a browser', () => {
     await page.getByTestId('objects-kind').selectOption('');
     await page.getByTestId('objects-input').fill(addr.slice(2).toUpperCase());
     await page.getByTestId('objects-search').click();
-    await until('results for the typed address', async () => (await results.getByTestId('object-history').count()) > 0 && (await results.getByTestId('object-history').first().getAttribute('data-addr')) === addr);
+    await until(
+      'results for the typed address',
+      async () =>
+        (await results.getByTestId('object-history').count()) > 0 &&
+        (await results.getByTestId('object-history').first().getAttribute('data-addr')) === addr,
+    );
     await page.getByTestId('objects-input').fill('not-an-address');
     await page.getByTestId('objects-search').click();
     await results.getByTestId('objects-error').waitFor();
@@ -480,13 +545,18 @@ describe('dashboard in a browser', () => {
 /** The replay bar's state as the page shows it (data-* attributes of the bar). */
 async function barState(page: Page, host: string) {
   const bar = page.getByTestId('replay-bar').and(page.locator(`[data-host="${host}"]`));
-  const [state, position, start, end, speed] = await Promise.all(['data-state', 'data-position', 'data-start', 'data-end', 'data-speed'].map((a) => bar.getAttribute(a)));
+  const [state, position, start, end, speed] = await Promise.all(
+    ['data-state', 'data-position', 'data-start', 'data-end', 'data-speed'].map((a) => bar.getAttribute(a)),
+  );
   return { state: state!, position: Number(position), start: Number(start), end: Number(end), speed: speed! };
 }
 
 /** The flag rows of a host, with their kernel times. */
 async function flagTimes(page: Page, host: string): Promise<number[]> {
-  return rows(page).and(page.locator(`[data-host="${host}"]`)).getByTestId('flag-time').evaluateAll((els) => els.map((e) => Number((e.textContent ?? '').replace(' s', ''))));
+  return rows(page)
+    .and(page.locator(`[data-host="${host}"]`))
+    .getByTestId('flag-time')
+    .evaluateAll((els) => els.map((e) => Number((e.textContent ?? '').replace(' s', ''))));
 }
 
 describe('server-side replays and the capture library in a browser', () => {
@@ -531,7 +601,9 @@ describe('server-side replays and the capture library in a browser', () => {
       await until(`the flag raised at ${next} s in the table (rows before: ${rowsBefore})`, async () => {
         seen = await flagTimes(page, 'sample');
         return seen.length > rowsBefore && seen.every((t) => t <= next + 0.0015);
-      }).catch((e: Error) => { throw new Error(`${e.message}; rows now at ${seen.join(', ')}`); });
+      }).catch((e: Error) => {
+        throw new Error(`${e.message}; rows now at ${seen.join(', ')}`);
+      });
       expect((await barState(page, 'sample')).state).toBe('paused');
       nextFlags.push(next);
     }
@@ -554,7 +626,9 @@ describe('server-side replays and the capture library in a browser', () => {
     await until('the position back between the flags', async () => {
       at = (await barState(page, 'sample')).position;
       return at < nextFlags[1]! && Math.abs(at - target) <= 2 * perPixel;
-    }).catch((e: Error) => { throw new Error(`${e.message}: at ${at}, flags at ${nextFlags.join(', ')}, target ${target}, ${perPixel} s a pixel`); });
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}: at ${at}, flags at ${nextFlags.join(', ')}, target ${target}, ${perPixel} s a pixel`);
+    });
     await until('no flag row after the position', async () => {
       const p = (await barState(page, 'sample')).position;
       const times = await flagTimes(page, 'sample');
@@ -567,7 +641,10 @@ describe('server-side replays and the capture library in a browser', () => {
     // Seek by a click, forward past the first burst: its flags come back.
     await page.mouse.click(xAt(3.5), y);
     await until('the position at 3.5 s', async () => Math.abs((await barState(page, 'sample')).position - 3.5) <= 2 * perPixel);
-    await until('the flags up to 3.5 s', async () => (await flagTimes(page, 'sample')).length >= view.flags_s.filter((t) => t <= 3.4).length);
+    await until(
+      'the flags up to 3.5 s',
+      async () => (await flagTimes(page, 'sample')).length >= view.flags_s.filter((t) => t <= 3.4).length,
+    );
 
     // Max speed and play: it runs to the end and says it finished, with every flag listed.
     await bar.getByTestId('replay-speed').selectOption('max');
@@ -594,7 +671,7 @@ describe('server-side replays and the capture library in a browser', () => {
     expect(errors).toEqual([]);
   });
 
-  it('captures panel: record an agent\'s stream, list, download, replay, delete, upload', async () => {
+  it("captures panel: record an agent's stream, list, download, replay, delete, upload", async () => {
     const s = await serve();
     const { page, errors } = await dashboard(s);
     const panel = page.getByTestId('captures');
@@ -616,8 +693,15 @@ describe('server-side replays and the capture library in a browser', () => {
     await nameEl.waitFor();
     const name = (await nameEl.textContent())!;
     expect(name).toMatch(/^rec-.*\.ljsonl\.gz$/);
-    await panel.getByTestId('captures-message').filter({ hasText: `rec into ${name}` }).waitFor();
-    await until('recorded bytes', async () => (await s.api<HostView[]>('/api/hosts')).find((v) => v.host === 'rec')!.recording!.bytes > 0, 20_000);
+    await panel
+      .getByTestId('captures-message')
+      .filter({ hasText: `rec into ${name}` })
+      .waitFor();
+    await until(
+      'recorded bytes',
+      async () => (await s.api<HostView[]>('/api/hosts')).find((v) => v.host === 'rec')!.recording!.bytes > 0,
+      20_000,
+    );
     await until('the size on the page', async () => (await hostRow.getByTestId('recording-bytes').textContent()) !== '0 B');
     // In the library meanwhile, marked as being recorded (and not deletable).
     const row = panel.getByTestId('capture-row').and(page.locator(`[data-name="${name}"]`));
@@ -630,7 +714,10 @@ describe('server-side replays and the capture library in a browser', () => {
     await hostRow.getByTestId('capture-stop').click();
     await row.and(page.locator('[data-recording="false"]')).waitFor();
     await hostRow.getByTestId('capture-record').waitFor();
-    await panel.getByTestId('captures-message').filter({ hasText: `saved ${name}` }).waitFor();
+    await panel
+      .getByTestId('captures-message')
+      .filter({ hasText: `saved ${name}` })
+      .waitFor();
     const info = (await s.api<CaptureInfo[]>('/api/captures')).find((c) => c.name === name)!;
     expect(info.recording).toBe(false);
     expect(info.bytes).toBeGreaterThan(100);
@@ -645,10 +732,13 @@ describe('server-side replays and the capture library in a browser', () => {
     const saved = readFileSync((await download.path())!);
     expect(saved.length).toBe(info.bytes);
     expect([saved[0], saved[1]]).toEqual([0x1f, 0x8b]); // gzip
-    const fetched = await page.evaluate(async (href) => {
-      const res = await fetch(href);
-      return { status: res.status, bytes: (await res.arrayBuffer()).byteLength, disposition: res.headers.get('content-disposition') };
-    }, (await link.getAttribute('href'))!);
+    const fetched = await page.evaluate(
+      async (href) => {
+        const res = await fetch(href);
+        return { status: res.status, bytes: (await res.arrayBuffer()).byteLength, disposition: res.headers.get('content-disposition') };
+      },
+      (await link.getAttribute('href'))!,
+    );
     expect(fetched).toEqual({ status: 200, bytes: info.bytes, disposition: `attachment; filename="${name}"` });
 
     // Record all, stop all: both streaming hosts.
@@ -659,20 +749,39 @@ describe('server-side replays and the capture library in a browser', () => {
     await panel.getByTestId('record-host').and(page.locator('[data-host="rec3"]')).waitFor();
     await panel.getByTestId('record-host').and(page.locator('[data-host="rec2"]')).waitFor();
     await panel.getByTestId('record-all').click();
-    await until(`both hosts recording (${await panel.getByTestId('captures-message').textContent()})`, async () => (await panel.getByTestId('recording-name').count()) === 2);
-    expect(await panel.locator('[data-testid="record-host"][data-recording^="rec"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-host')))).toEqual(['rec2', 'rec3']);
+    await until(
+      `both hosts recording (${await panel.getByTestId('captures-message').textContent()})`,
+      async () => (await panel.getByTestId('recording-name').count()) === 2,
+    );
+    expect(
+      await panel
+        .locator('[data-testid="record-host"][data-recording^="rec"]')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-host'))),
+    ).toEqual(['rec2', 'rec3']);
     await panel.getByTestId('stop-all').click();
-    await until('both recordings in the library', async () => (await panel.locator('[data-testid="capture-row"][data-recording="false"]').count()) === 3);
+    await until(
+      'both recordings in the library',
+      async () => (await panel.locator('[data-testid="capture-row"][data-recording="false"]').count()) === 3,
+    );
     await until('no recording shown', async () => (await panel.getByTestId('recording-name').count()) === 0);
 
     // Replay from the library: a new host, replayed by the server, with its controls.
     await row.getByTestId('capture-replay').click();
     const replayHost = `replay-${name.replace(/\.ljsonl\.gz$/, '')}`;
-    await panel.getByTestId('captures-message').filter({ hasText: `as host ${replayHost}` }).waitFor();
-    await page.getByTestId('host-status').and(page.locator(`[data-host="${replayHost}"]`)).waitFor();
+    await panel
+      .getByTestId('captures-message')
+      .filter({ hasText: `as host ${replayHost}` })
+      .waitFor();
+    await page
+      .getByTestId('host-status')
+      .and(page.locator(`[data-host="${replayHost}"]`))
+      .waitFor();
     const bar = page.getByTestId('replay-bar').and(page.locator(`[data-host="${replayHost}"]`));
     await bar.waitFor();
-    const view = await until('the replay view', async () => (await s.api<HostView[]>('/api/hosts')).find((v) => v.host === replayHost)?.replay ?? undefined) as ReplayView;
+    const view = (await until(
+      'the replay view',
+      async () => (await s.api<HostView[]>('/api/hosts')).find((v) => v.host === replayHost)?.replay ?? undefined,
+    )) as ReplayView;
     expect(view.capture).toBe(name);
     await screenshot(page, 'captures-panel');
     await panel.screenshot({ path: join(SCREENSHOTS, 'captures-panel.png') });
@@ -689,21 +798,36 @@ describe('server-side replays and the capture library in a browser', () => {
     await row.getByTestId('capture-delete').click();
     await row.waitFor({ state: 'detached' });
     expect((await s.api<CaptureInfo[]>('/api/captures')).some((c) => c.name === name)).toBe(false);
-    await panel.getByTestId('captures-message').filter({ hasText: `deleted ${name}` }).waitFor();
+    await panel
+      .getByTestId('captures-message')
+      .filter({ hasText: `deleted ${name}` })
+      .waitFor();
 
     // Upload through the file input: it is listed with its size; a bad name is refused with the server's reason.
     const bytes = readFileSync(SAMPLE);
-    await panel.getByTestId('capture-upload').setInputFiles({ name: 'uploaded-sample.ljsonl.gz', mimeType: 'application/gzip', buffer: bytes });
+    await panel
+      .getByTestId('capture-upload')
+      .setInputFiles({ name: 'uploaded-sample.ljsonl.gz', mimeType: 'application/gzip', buffer: bytes });
     const up = panel.getByTestId('capture-row').and(page.locator('[data-name="uploaded-sample.ljsonl.gz"]'));
     await up.waitFor();
     await panel.getByTestId('captures-message').filter({ hasText: 'uploaded uploaded-sample.ljsonl.gz' }).waitFor();
     expect((await s.api<CaptureInfo[]>('/api/captures')).find((c) => c.name === 'uploaded-sample.ljsonl.gz')!.bytes).toBe(bytes.length);
     // A name the server would refuse is said at once, without sending the file.
     await panel.getByTestId('capture-upload').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
-    await panel.getByTestId('captures-message').and(page.locator('[data-kind="error"]')).filter({ hasText: 'not uploaded: notes.txt' }).waitFor();
+    await panel
+      .getByTestId('captures-message')
+      .and(page.locator('[data-kind="error"]'))
+      .filter({ hasText: 'not uploaded: notes.txt' })
+      .waitFor();
     // A name that exists already: the server refuses, and the page says why.
-    await panel.getByTestId('capture-upload').setInputFiles({ name: 'uploaded-sample.ljsonl.gz', mimeType: 'application/gzip', buffer: bytes });
-    await panel.getByTestId('captures-message').and(page.locator('[data-kind="error"]')).filter({ hasText: /upload failed: .*exists already/ }).waitFor();
+    await panel
+      .getByTestId('capture-upload')
+      .setInputFiles({ name: 'uploaded-sample.ljsonl.gz', mimeType: 'application/gzip', buffer: bytes });
+    await panel
+      .getByTestId('captures-message')
+      .and(page.locator('[data-kind="error"]'))
+      .filter({ hasText: /upload failed: .*exists already/ })
+      .waitFor();
     expect(errors.splice(0)).toEqual([expect.stringMatching(/status of 409 \(Conflict\)/)]); // chromium logs the refused PUT
     // The upload replays too.
     await up.getByTestId('capture-replay').click();

@@ -41,7 +41,10 @@ describe('--kernel PATH', () => {
     expect(patchedFiles(readFileSync(patchPath('epoll-poll'), 'utf8'))).toEqual(['fs/eventpoll.c']);
     const fragment = 'CONFIG_KPROBES=y\nCONFIG_DRM=n\nCONFIG_LOCALVERSION="-x"\n';
     expect(missingOptions(fragment, 'CONFIG_KPROBES=y\n# CONFIG_DRM is not set\nCONFIG_LOCALVERSION="-x"\n')).toEqual([]);
-    expect(missingOptions(fragment, 'CONFIG_DRM=y\nCONFIG_LOCALVERSION="-x"\n')).toEqual(['CONFIG_KPROBES=y (have unset)', 'CONFIG_DRM=n (have y)']);
+    expect(missingOptions(fragment, 'CONFIG_DRM=y\nCONFIG_LOCALVERSION="-x"\n')).toEqual([
+      'CONFIG_KPROBES=y (have unset)',
+      'CONFIG_DRM=n (have y)',
+    ]);
   });
 });
 
@@ -51,15 +54,23 @@ describe('bug kernel epoll-poll: 4efaa5acf0a1 reverted in ep_item_poll()', () =>
   let race: AnalysisReport;
 
   beforeAll(async () => {
-    k = await bugKernel('epoll-poll', { log: (s) => process.stderr.write(s + '\n') });
-    const r = await execa('node', [bin, 'probes', '--vm', '--kernel', k.image, '--json'], { cwd: root, reject: false, all: true, timeout: 600_000 });
+    k = await bugKernel('epoll-poll', { log: (s) => process.stderr.write(`${s}\n`) });
+    const r = await execa('node', [bin, 'probes', '--vm', '--kernel', k.image, '--json'], {
+      cwd: root,
+      reject: false,
+      all: true,
+      timeout: 600_000,
+    });
     expect(r.exitCode, r.all.slice(-3000)).toBe(0);
     probes = JSON.parse(r.stdout) as typeof probes;
     // The project's close-race reproducer with the default probes, as on the stock kernels (where
     // test/kernel.test.ts asserts it raises no error).
     const out = join(mkdtempSync(join(tmpdir(), 'lifetrace-bug-')), 'closerace.ljsonl.gz');
-    const c = await execa('node', [bin, 'capture', '--vm', '--kernel', k.image, '--out', out, '--', 'python3', 'test/kernel/workloads.py', 'closerace'],
-      { cwd: root, reject: false, all: true, timeout: 900_000 });
+    const c = await execa(
+      'node',
+      [bin, 'capture', '--vm', '--kernel', k.image, '--out', out, '--', 'python3', 'test/kernel/workloads.py', 'closerace'],
+      { cwd: root, reject: false, all: true, timeout: 900_000 },
+    );
     expect(c.exitCode, c.all.slice(-3000)).toBe(0);
     race = buildReport(await analyzeFile(out));
   }, 4 * 3600_000);
@@ -84,7 +95,7 @@ describe('bug kernel epoll-poll: 4efaa5acf0a1 reverted in ep_item_poll()', () =>
     expect(race.flags.filter((f) => f.severity !== 'info' && f.rule !== 'epoll.poll-on-dying-file')).toEqual([]);
   });
 
-  it('the built source polls the target file without a reference; Debian\'s source has the fix', async () => {
+  it("the built source polls the target file without a reference; Debian's source has the fix", async () => {
     const built = readFileSync(k.sources.find((f) => f.endsWith('/fs/eventpoll.c'))!, 'utf8');
     const poll = cFunction(built, 'ep_item_poll');
     expect(poll).toContain('struct file *file = epi->ffd.file;');
@@ -102,7 +113,14 @@ describe('bug kernel epoll-poll: 4efaa5acf0a1 reverted in ep_item_poll()', () =>
   it('everything the guest needs is built in', async () => {
     const config = readFileSync(k.config, 'utf8');
     expect(missingOptions(readFileSync(fragmentPath(), 'utf8'), config)).toEqual([]);
-    for (const o of ['CONFIG_9P_FS=y', 'CONFIG_DEBUG_INFO_BTF=y', 'CONFIG_KPROBES=y', 'CONFIG_FTRACE_SYSCALLS=y', 'CONFIG_FANOTIFY_ACCESS_PERMISSIONS=y', 'CONFIG_IKCONFIG_PROC=y']) {
+    for (const o of [
+      'CONFIG_9P_FS=y',
+      'CONFIG_DEBUG_INFO_BTF=y',
+      'CONFIG_KPROBES=y',
+      'CONFIG_FTRACE_SYSCALLS=y',
+      'CONFIG_FANOTIFY_ACCESS_PERMISSIONS=y',
+      'CONFIG_IKCONFIG_PROC=y',
+    ]) {
       expect(config.split('\n')).toContain(o);
     }
     expect(await bzImageRelease(k.image)).toBe('6.1.192-lifetrace');

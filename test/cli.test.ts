@@ -67,7 +67,9 @@ describe('lifetrace CLI', () => {
   it('--perm-wait-ms moves the long-wait threshold', async () => {
     const c = fixture('fsnotify-long-permission-wait.trace');
     const count = async (...a: string[]) =>
-      (JSON.parse((await lifetrace('analyze', '--json', ...a, c)).stdout) as AnalysisReport).flags.filter((f) => f.rule === 'fsnotify.long-permission-wait').length;
+      (JSON.parse((await lifetrace('analyze', '--json', ...a, c)).stdout) as AnalysisReport).flags.filter(
+        (f) => f.rule === 'fsnotify.long-permission-wait',
+      ).length;
     expect(await count()).toBe(2);
     expect(await count('--perm-wait-ms', '30')).toBe(2); // the 50 ms wait now folds into the same mark's flag
     expect(await count('--perm-wait-ms', '450')).toBe(1); // only the one still waiting at the end (500 ms)
@@ -97,29 +99,44 @@ describe('lifetrace CLI', () => {
     expect(Object.values(j.summary.anomaly_counts).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   });
 
-  it('analyze shows each flag\'s guard: the fix, yes | no | unknown, and how it was decided', async () => {
+  it("analyze shows each flag's guard: the fix, yes | no | unknown, and how it was decided", async () => {
     const guarded = fixture('dcache-readdir-vs-delete-guarded.trace');
     const text = await lifetrace('analyze', guarded);
     expect(text.stdout).toMatch(/\[info\] dcache\.readdir-vs-delete/);
-    expect(text.stdout).toContain('guarded by d4f4de5e5ef8 (Fix the locking in dcache_readdir() and friends, v5.4): yes (fixture: d4f4de5e5ef8 yes)');
+    expect(text.stdout).toContain(
+      'guarded by d4f4de5e5ef8 (Fix the locking in dcache_readdir() and friends, v5.4): yes (fixture: d4f4de5e5ef8 yes)',
+    );
     const [f] = (JSON.parse((await lifetrace('analyze', '--json', guarded)).stdout) as AnalysisReport).flags;
-    expect(f!.guard).toEqual({ fix: 'd4f4de5e5ef8 (Fix the locking in dcache_readdir() and friends, v5.4)', state: 'yes', how: 'fixture: d4f4de5e5ef8 yes' });
+    expect(f!.guard).toEqual({
+      fix: 'd4f4de5e5ef8 (Fix the locking in dcache_readdir() and friends, v5.4)',
+      state: 'yes',
+      how: 'fixture: d4f4de5e5ef8 yes',
+    });
     // The same ordering with no kernel check in the header: not confirmed guarded, a warning.
-    const [g] = (JSON.parse((await lifetrace('analyze', '--json', fixture('dcache-readdir-vs-delete.trace'))).stdout) as AnalysisReport).flags;
+    const [g] = (JSON.parse((await lifetrace('analyze', '--json', fixture('dcache-readdir-vs-delete.trace'))).stdout) as AnalysisReport)
+      .flags;
     expect(g).toMatchObject({ severity: 'warning', guard: { state: 'unknown' } });
     // A flag's own decision wins over the kernel-level one: the observed fsnotify wait.
-    const [w] = (JSON.parse((await lifetrace('analyze', '--json', fixture('fsnotify-mark-teardown-during-wait.trace'))).stdout) as AnalysisReport).flags
-      .filter((x) => x.rule === 'fsnotify.mark-teardown-during-wait');
+    const [w] = (
+      JSON.parse((await lifetrace('analyze', '--json', fixture('fsnotify-mark-teardown-during-wait.trace'))).stdout) as AnalysisReport
+    ).flags.filter((x) => x.rule === 'fsnotify.mark-teardown-during-wait');
     expect(w!.guard!.how).toMatch(/^observed: fsnotify_prepare_user_wait\(\) returned true/);
   });
 
   it('probes prints, per rule, "guarded by <fix>: yes | no | unknown (how decided)", decided from this kernel\'s facts', async () => {
     const json = await lifetrace('probes', '--json');
     expect(json.exitCode, json.stderr).toBe(0);
-    const report = JSON.parse(json.stdout) as { guards: { rule: string; fix: string; state: string; how: string }[]; fixes: Record<string, { state: string; how: string }> };
+    const report = JSON.parse(json.stdout) as {
+      guards: { rule: string; fix: string; state: string; how: string }[];
+      fixes: Record<string, { state: string; how: string }>;
+    };
     // Every rule that names a fix; the others flag documented behaviour and say so.
     expect(report.guards.map((g) => g.rule)).toEqual(RULES.filter((r) => r.fix !== undefined).map((r) => r.id));
-    expect(RULES.filter((r) => r.fix === undefined).map((r) => r.id).sort()).toEqual(['epoll.cross-process-del', 'epoll.reaped-by-final-fput', 'epoll.stale-fd']);
+    expect(
+      RULES.filter((r) => r.fix === undefined)
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual(['epoll.cross-process-del', 'epoll.reaped-by-final-fput', 'epoll.stale-fd']);
     for (const g of report.guards) {
       expect(['yes', 'no', 'unknown']).toContain(g.state);
       expect(g.how.length).toBeGreaterThan(0);

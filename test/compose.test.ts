@@ -45,7 +45,9 @@ interface Config {
 
 async function composeConfig(vars: Record<string, string>) {
   return execa('docker-compose', ['--env-file', emptyEnvFile, '--project-directory', root, '-f', composeFile, 'config'], {
-    cwd: root, reject: false, extendEnv: false,
+    cwd: root,
+    reject: false,
+    extendEnv: false,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), ...vars },
   });
 }
@@ -55,7 +57,8 @@ const YAML_TO_JSON = 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin
 async function resolved(vars: Record<string, string>): Promise<Config> {
   const r = await composeConfig(vars);
   if (r.exitCode !== 0) {
-    const missing = r.exitCode === undefined || /ENOENT/.test(String(r.message)) ? " (install Debian's docker-compose, as .ci/run does)" : '';
+    const missing =
+      r.exitCode === undefined || /ENOENT/.test(String(r.message)) ? " (install Debian's docker-compose, as .ci/run does)" : '';
     throw new Error(`docker-compose config failed${missing}: ${r.stderr || r.message}`);
   }
   const j = await execa('python3', ['-c', YAML_TO_JSON], { input: r.stdout, reject: false });
@@ -188,7 +191,7 @@ function parseDockerfile(text: string): { stages: Stage[]; args: Record<string, 
     if (carry === '' && /^\s*(#|$)/.test(raw)) continue;
     if (/^\s*#/.test(raw)) continue; // a comment inside a continued instruction
     const line = raw.replace(/\s+$/, '');
-    if (line.endsWith('\\')) carry += line.slice(0, -1) + ' ';
+    if (line.endsWith('\\')) carry += `${line.slice(0, -1)} `;
     else {
       logical.push((carry + line).trim());
       carry = '';
@@ -230,24 +233,39 @@ function lineage(stages: Stage[], name: string): { image: string; body: Instruct
 function ignoredBy(patterns: string[], path: string): boolean {
   const parts = path.split('/');
   return patterns.some((p) => {
-    const body = p.replace(/^\/+|\/+$/g, '').split('/').map((seg) =>
-      seg === '**' ? '(?:.*/)?' : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]') + '/').join('');
-    const re = new RegExp('^' + body.replace(/\/$/, '').replace(/\(\?:\.\*\/\)\?$/, '.*') + '$');
+    const body = p
+      .replace(/^\/+|\/+$/g, '')
+      .split('/')
+      .map((seg) =>
+        seg === '**'
+          ? '(?:.*/)?'
+          : `${seg
+              .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+              .replace(/\*/g, '[^/]*')
+              .replace(/\?/g, '[^/]')}/`,
+      )
+      .join('');
+    const re = new RegExp(`^${body.replace(/\/$/, '').replace(/\(\?:\.\*\/\)\?$/, '.*')}$`);
     return parts.some((_, i) => re.test(parts.slice(0, i + 1).join('/')));
   });
 }
 
 /** COPY sources taken from the build context (not --from another stage). */
 function contextCopies(body: Instruction[]): string[] {
-  return body.filter((i) => (i.op === 'COPY' || i.op === 'ADD') && !/--from=/.test(i.args)).flatMap((i) => {
-    const words = i.args.split(/\s+/).filter((w) => !w.startsWith('--'));
-    return words.slice(0, -1);
-  });
+  return body
+    .filter((i) => (i.op === 'COPY' || i.op === 'ADD') && !/--from=/.test(i.args))
+    .flatMap((i) => {
+      const words = i.args.split(/\s+/).filter((w) => !w.startsWith('--'));
+      return words.slice(0, -1);
+    });
 }
 
 describe('Dockerfile', () => {
   const { stages } = parseDockerfile(readFileSync(join(root, 'Dockerfile'), 'utf8'));
-  const ignore = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const ignore = readFileSync(join(root, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   const runs = (body: Instruction[]) => body.filter((i) => i.op === 'RUN').map((i) => i.args);
 
   it('has the targets the compose file builds, on Node 20 over Debian bookworm', async () => {
@@ -294,15 +312,28 @@ describe('Dockerfile', () => {
   });
 
   it('the images hold what lifetrace reads at run time, and the build context has it', () => {
-    expect(ignore.some((p) => p.startsWith('!')), 'no negated .dockerignore patterns (the check below does not read them)').toBe(false);
-    for (const path of ['node_modules', 'dist', '.git', 'test-results', '.env']) expect(ignoredBy(ignore, path), `${path} kept out of the context`).toBe(true);
+    expect(
+      ignore.some((p) => p.startsWith('!')),
+      'no negated .dockerignore patterns (the check below does not read them)',
+    ).toBe(false);
+    for (const path of ['node_modules', 'dist', '.git', 'test-results', '.env'])
+      expect(ignoredBy(ignore, path), `${path} kept out of the context`).toBe(true);
     for (const target of ['server', 'agent']) {
       const body = lineage(stages, target).body;
       const copied = contextCopies(body);
-      for (const need of ['package.json', 'server/bin', 'web', 'probes', 'test/fixtures/sample.ljsonl.gz']) expect(copied, `${target} has ${need}`).toContain(need);
-      const built = body.filter((x) => x.op === 'COPY' && /--from=/.test(x.args)).map((x) => x.args.split(/\s+/).filter((w) => !w.startsWith('--'))[0]);
-      expect(built.some((p) => /\/dist\/server$/.test(p!)), `${target} has dist/server`).toBe(true);
-      expect(built.some((p) => /\/dist\/web$/.test(p!)), `${target} has dist/web`).toBe(true);
+      for (const need of ['package.json', 'server/bin', 'web', 'probes', 'test/fixtures/sample.ljsonl.gz'])
+        expect(copied, `${target} has ${need}`).toContain(need);
+      const built = body
+        .filter((x) => x.op === 'COPY' && /--from=/.test(x.args))
+        .map((x) => x.args.split(/\s+/).filter((w) => !w.startsWith('--'))[0]);
+      expect(
+        built.some((p) => /\/dist\/server$/.test(p!)),
+        `${target} has dist/server`,
+      ).toBe(true);
+      expect(
+        built.some((p) => /\/dist\/web$/.test(p!)),
+        `${target} has dist/web`,
+      ).toBe(true);
       expect(body.find((x) => x.op === 'ENTRYPOINT')?.args).toMatch(/server\/bin\/lifetrace\.js/);
     }
     const everything = stages.flatMap((s) => contextCopies(s.body));

@@ -46,8 +46,14 @@ async function answers(s: ServerProcess): Promise<void> {
 const HEADER = { format: 'lifetrace-capture', version: 1, families: {} };
 
 const hello = (host: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-  type: 'hello', protocol: 1, run: `run-${host}`, host, mode: 'live',
-  header: HEADER, rules: [], ...extra,
+  type: 'hello',
+  protocol: 1,
+  run: `run-${host}`,
+  host,
+  mode: 'live',
+  header: HEADER,
+  rules: [],
+  ...extra,
 });
 
 /** Whether the server takes an agent's hello (its answer: welcome, or why not). */
@@ -58,13 +64,14 @@ async function welcomes(s: ServerProcess, host: string): Promise<string> {
   ws.send(JSON.stringify(hello(host)));
   const m = JSON.parse(await answer) as { type: string; message?: string };
   ws.close();
-  return m.type === 'welcome' ? 'welcome' : m.message ?? m.type;
+  return m.type === 'welcome' ? 'welcome' : (m.message ?? m.type);
 }
 
 /** An agent socket that says `message` and resolves with the error the server answered and the close code. */
 async function agentSays(s: ServerProcess, message: string | Buffer): Promise<{ code: number; error: string }> {
   const ws = new WebSocket(`${s.url.replace('http', 'ws')}ws/agent`, {
-    headers: { authorization: `Bearer ${TOKEN}` }, maxPayload: 1 << 20,
+    headers: { authorization: `Bearer ${TOKEN}` },
+    maxPayload: 1 << 20,
   });
   let error = '';
   ws.on('message', (d) => {
@@ -100,8 +107,18 @@ describe('issue 11, edge: hostile clients against a running server', () => {
     const raw = connect(port, '127.0.0.1');
     const status = new Promise<string>((r) => raw.once('data', (d) => r(String(d).split('\r\n')[0]!)));
     raw.on('error', () => {});
-    raw.write(['GET //[ HTTP/1.1', `Host: 127.0.0.1:${port}`, 'Upgrade: websocket', 'Connection: Upgrade',
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', ''].join('\r\n'));
+    raw.write(
+      [
+        'GET //[ HTTP/1.1',
+        `Host: 127.0.0.1:${port}`,
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+        'Sec-WebSocket-Version: 13',
+        '',
+        '',
+      ].join('\r\n'),
+    );
     expect(await status).toBe('HTTP/1.1 400 Bad Request');
     raw.destroy();
     expect((await rejected(s))['upgrade-bad-url']).toBe(1);
@@ -143,7 +160,9 @@ describe('issue 11, edge: hostile clients against a running server', () => {
     expect(await opened(ok)).toBe(101);
     const welcome = new Promise<string>((r) => ok.once('message', (d) => r(String(d))));
     const atBounds = Array.from({ length: 64 }, (_, i) => ({
-      id: `r${i}-${'y'.repeat(58)}`.slice(0, 64), status: 'active', junk: 'z'.repeat(200),
+      id: `r${i}-${'y'.repeat(58)}`.slice(0, 64),
+      status: 'active',
+      junk: 'z'.repeat(200),
     }));
     ok.send(JSON.stringify(hello('fat-ok', { rules: atBounds })));
     expect(JSON.parse(await welcome)).toMatchObject({ type: 'welcome', host: 'fat-ok' });
@@ -185,9 +204,8 @@ describe('issue 11, edge: hostile clients against a running server', () => {
 /** A masked client frame (text or binary), as a WebSocket client sends it. */
 function clientFrame(payload: Buffer, binary = false): Buffer {
   const mask = Buffer.from([1, 2, 3, 4]);
-  const len = payload.length < 126
-    ? Buffer.from([0x80 | payload.length])
-    : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+  const len =
+    payload.length < 126 ? Buffer.from([0x80 | payload.length]) : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
   return Buffer.concat([Buffer.from([binary ? 0x82 : 0x81]), len, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]);
 }
 
@@ -196,8 +214,19 @@ async function neverReads(s: ServerProcess, path: string, headers: string[]): Pr
   const port = Number(new URL(s.url).port);
   const sock = connect(port, '127.0.0.1');
   await new Promise((r) => sock.once('connect', r));
-  sock.write([`GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, ...headers, 'Upgrade: websocket', 'Connection: Upgrade',
-    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', ''].join('\r\n'));
+  sock.write(
+    [
+      `GET ${path} HTTP/1.1`,
+      `Host: 127.0.0.1:${port}`,
+      ...headers,
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      'Sec-WebSocket-Version: 13',
+      '',
+      '',
+    ].join('\r\n'),
+  );
   sock.pause(); // and never read again (sock.closed turns true when the server drops it)
   sock.on('error', () => {});
   return sock;
@@ -222,13 +251,17 @@ describe('issue 11, edge: what the server queues to one peer is bounded', () => 
       const port = Number(new URL(s.url).port);
       const sock = await neverReads(s, '/ws/feed', [`Origin: http://127.0.0.1:${port}`]);
       let peak = 0;
-      const dropped = await until(async () => {
-        if (!sock.closed) sock.write(clientFrame(Buffer.from('{"type":"snapshot"}')));
-        peak = Math.max(peak, rss(s.proc.pid!));
-        const n = (await rejected(s))['feed-client-dropped'] ?? 0;
-        await new Promise((r) => setTimeout(r, 1000));
-        return n > 0 ? n : undefined;
-      }, 60_000, 'the feed client to be dropped');
+      const dropped = await until(
+        async () => {
+          if (!sock.closed) sock.write(clientFrame(Buffer.from('{"type":"snapshot"}')));
+          peak = Math.max(peak, rss(s.proc.pid!));
+          const n = (await rejected(s))['feed-client-dropped'] ?? 0;
+          await new Promise((r) => setTimeout(r, 1000));
+          return n > 0 ? n : undefined;
+        },
+        60_000,
+        'the feed client to be dropped',
+      );
       expect(dropped).toBe(1);
       expect(peak - before).toBeLessThan(200 << 20); // generous
       sock.destroy();
@@ -268,12 +301,16 @@ describe('issue 11, edge: what the server queues to one peer is bounded', () => 
       sock.write(clientFrame(Buffer.from(JSON.stringify(hello('deaf')))));
       // Empty batches, the smallest frames that each earn an ack.
       let seq = 0;
-      const dropped = await until(async () => {
-        for (let i = 0; i < 20_000 && !sock.closed; i++) sock.write(clientFrame(Buffer.from(encodeBatchHead(++seq, 0)), true));
-        await new Promise((r) => setTimeout(r, 200));
-        const n = (await rejected(s))['agent-not-reading'] ?? 0;
-        return n > 0 ? n : undefined;
-      }, 60_000, 'the agent to be dropped');
+      const dropped = await until(
+        async () => {
+          for (let i = 0; i < 20_000 && !sock.closed; i++) sock.write(clientFrame(Buffer.from(encodeBatchHead(++seq, 0)), true));
+          await new Promise((r) => setTimeout(r, 200));
+          const n = (await rejected(s))['agent-not-reading'] ?? 0;
+          return n > 0 ? n : undefined;
+        },
+        60_000,
+        'the agent to be dropped',
+      );
       expect(dropped).toBe(1);
       sock.destroy();
       await answers(s);
@@ -300,7 +337,7 @@ describe('issue 11, edge: server replays and host slots', () => {
         const r = await post('/api/replay', { capture: `c${i}.ljsonl.gz`, speed: 'max' });
         expect(r.status).toBe(200);
         const finished = async (): Promise<true | undefined> =>
-          ((await s.get<HostView[]>('/api/hosts')).find((h) => h.host === r.body.host)?.replay?.finished ? true : undefined);
+          (await s.get<HostView[]>('/api/hosts')).find((h) => h.host === r.body.host)?.replay?.finished ? true : undefined;
         await until(finished, 30_000, `replay ${i} to finish`);
       }
       expect((await s.get<HostView[]>('/api/hosts')).length).toBe(64);
@@ -336,10 +373,14 @@ describe('issue 11, edge: GET /api/flags pages', () => {
     const s = await startServe([], mkdtempSync(join(tmpdir(), 'lifetrace-edge-flags-')));
     try {
       expect((await agent(s.url, ['--replay', SAMPLE, '--speed', 'max', '--host', 'paged'])).exitCode).toBe(0);
-      const all = await until(async () => {
-        const f = await s.get<FlagSummary[]>('/api/flags?host=paged&limit=10000');
-        return f.length >= 8 ? f : undefined;
-      }, 20_000, 'the sample\'s flags');
+      const all = await until(
+        async () => {
+          const f = await s.get<FlagSummary[]>('/api/flags?host=paged&limit=10000');
+          return f.length >= 8 ? f : undefined;
+        },
+        20_000,
+        "the sample's flags",
+      );
       const seen: FlagSummary[] = [];
       let next: string | undefined = '/api/flags?host=paged&limit=3';
       for (let pages = 0; next !== undefined; pages++) {
@@ -362,7 +403,7 @@ describe('issue 11, edge: the token', () => {
   const run = (args: string[], env: Record<string, string> = {}) =>
     execa(process.execPath, [BIN, ...args], { reject: false, env: { LIFETRACE_TOKEN: undefined, ...env }, timeout: 30_000 });
 
-  it('finding 14: an empty token (--token \'\' or LIFETRACE_TOKEN=) is a configuration error', async () => {
+  it("finding 14: an empty token (--token '' or LIFETRACE_TOKEN=) is a configuration error", async () => {
     const data = mkdtempSync(join(tmpdir(), 'lifetrace-edge-token-'));
     const flag = await run(['serve', '--port', '0', '--data', data, '--token', '']);
     expect(flag.exitCode).toBe(2);
@@ -408,10 +449,16 @@ describe('issue 11, edge: where input enters, as properties', () => {
   it('finding 1: cookieValue never throws, whatever the Cookie header holds', () => {
     const escapes = fc.constantFrom('%', '%z', '%zz', '%E0%A4%A', '%C0%80', '%%', '%ff', '=', ';', ' ');
     const piece = fc.oneof(fc.string(), escapes, fc.constant('lifetrace_token='));
-    fc.assert(fc.property(fc.array(piece, { maxLength: 12 }).map((p) => p.join('')), (header) => {
-      const v = cookieValue(header, 'lifetrace_token');
-      expect(v === undefined || typeof v === 'string').toBe(true);
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(
+        fc.array(piece, { maxLength: 12 }).map((p) => p.join('')),
+        (header) => {
+          const v = cookieValue(header, 'lifetrace_token');
+          expect(v === undefined || typeof v === 'string').toBe(true);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('findings 2 and 3: checkHello on any JSON, deep or wide, refuses it or keeps a bounded copy; it never throws', () => {
@@ -420,12 +467,19 @@ describe('issue 11, edge: where input enters, as properties', () => {
       for (let i = 0; i < n; i++) v = i % 2 ? [v] : { a: v };
       return v;
     });
-    const header = fc.oneof(fc.jsonValue(), deep, fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 })),
-      fc.array(fc.string({ minLength: 4000, maxLength: 5000 }), { maxLength: 100 }).map((a) => ({ families: {}, big: a })));
-    fc.assert(fc.property(header, fc.array(fc.jsonValue(), { maxLength: 80 }), fc.jsonValue(), (h, rules, label) => {
-      const r = checkHello({ type: 'hello', protocol: 1, run: 'r', host: 'h', mode: 'live', header: h, rules, label });
-      if (typeof r === 'string') return;
-      expect(JSON.stringify(r).length).toBeLessThan(MAX_HEADER_CHARS + MAX_HEADER_VALUES * 32 + 64 * 100);
-    }), { numRuns: 300 });
+    const header = fc.oneof(
+      fc.jsonValue(),
+      deep,
+      fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 })),
+      fc.array(fc.string({ minLength: 4000, maxLength: 5000 }), { maxLength: 100 }).map((a) => ({ families: {}, big: a })),
+    );
+    fc.assert(
+      fc.property(header, fc.array(fc.jsonValue(), { maxLength: 80 }), fc.jsonValue(), (h, rules, label) => {
+        const r = checkHello({ type: 'hello', protocol: 1, run: 'r', host: 'h', mode: 'live', header: h, rules, label });
+        if (typeof r === 'string') return;
+        expect(JSON.stringify(r).length).toBeLessThan(MAX_HEADER_CHARS + MAX_HEADER_VALUES * 32 + 64 * 100);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -31,15 +31,26 @@ const root = join(import.meta.dirname, '..');
 const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
 const FINDING4 = readFileSync(join(root, 'test', 'fixtures', 'rules', 'epoll-stale-fd-reregistered.trace'), 'utf8');
 const lifetrace = (...args: string[]) => execa(process.execPath, [BIN, ...args], { reject: false });
-const flagKey = (f: { rule: string; severity: string; count: number; objects: string[] }): string => `${f.rule}|${f.severity}|${f.count}|${f.objects.join(',')}`;
+const flagKey = (f: { rule: string; severity: string; count: number; objects: string[] }): string =>
+  `${f.rule}|${f.severity}|${f.count}|${f.objects.join(',')}`;
 
 /** A rule with a bug: throws on every fd_install, and at the end of input. */
 const THROWS: Rule = {
-  id: 'test.throws', severity: 'info', thread: '000', title: 'throws', explanation: 'a rule with a bug', needs: {},
+  id: 'test.throws',
+  severity: 'info',
+  thread: '000',
+  title: 'throws',
+  explanation: 'a rule with a bug',
+  needs: {},
   create: () => ({
-    on: ['fd.install'], stage: 'before',
-    observe() { throw new TypeError("Cannot read properties of undefined (reading 'file')"); },
-    finish() { throw new Error('at the end'); },
+    on: ['fd.install'],
+    stage: 'before',
+    observe() {
+      throw new TypeError("Cannot read properties of undefined (reading 'file')");
+    },
+    finish() {
+      throw new Error('at the end');
+    },
   }),
 };
 
@@ -67,7 +78,9 @@ describe('a rule that throws is contained', () => {
 
   it('no rule throws on a lossy stream: every rule fixture and the sample with records dropped, repeated and swapped at random', async () => {
     const dir = join(root, 'test', 'fixtures', 'rules');
-    const captures = readdirSync(dir).filter((f) => f.endsWith('.trace')).map((f) => traceToCapture(readFileSync(join(dir, f), 'utf8')));
+    const captures = readdirSync(dir)
+      .filter((f) => f.endsWith('.trace'))
+      .map((f) => traceToCapture(readFileSync(join(dir, f), 'utf8')));
     captures.push(gunzipSync(readFileSync(SAMPLE)).toString());
     const failures: string[] = [];
     for (const [k, capture] of captures.entries()) {
@@ -78,12 +91,15 @@ describe('a rule that throws is contained', () => {
         for (let i = 0; i < records.length; i++) {
           const x = rnd();
           if (x < 0.15) continue; // lost
-          if (x < 0.2 && i + 1 < records.length) out.push(records[i + 1]!, records[i]!), i++; // swapped
-          else out.push(records[i]!);
+          if (x < 0.2 && i + 1 < records.length) {
+            out.push(records[i + 1]!, records[i]!); // swapped
+            i++;
+          } else out.push(records[i]!);
           if (rnd() < 0.05) out.push(records[Math.floor(rnd() * records.length)]!); // an address seen again, out of turn
         }
-        const r = buildReport(await analyzeFile(writeCapture(out.join('\n') + '\n')));
-        for (const a of r.anomalies) if (a.kind === 'rule-error' || a.kind === 'model-error') failures.push(`capture ${k} seed ${seed}: ${a.message}`);
+        const r = buildReport(await analyzeFile(writeCapture(`${out.join('\n')}\n`)));
+        for (const a of r.anomalies)
+          if (a.kind === 'rule-error' || a.kind === 'model-error') failures.push(`capture ${k} seed ${seed}: ${a.message}`);
       }
     }
     expect(failures).toEqual([]);
@@ -101,21 +117,33 @@ describe('a rule that throws is contained', () => {
     expect(n).toBeGreaterThan(1);
     expect(n).toBeLessThanOrEqual(installs + 1);
     const first = r.anomalies.find((x) => x.kind === 'rule-error')!;
-    expect(first.message).toMatch(/^rule test\.throws threw on fd\.install \(\w+, pid \d+\): TypeError: Cannot read properties of undefined/);
+    expect(first.message).toMatch(
+      /^rule test\.throws threw on fd\.install \(\w+, pid \d+\): TypeError: Cannot read properties of undefined/,
+    );
     expect(first.line).toBeGreaterThan(1);
     expect(r.anomalies.some((x) => x.kind === 'rule-error' && /threw on the end of input: Error: at the end/.test(x.message))).toBe(true);
     // What `lifetrace analyze` then says and exits with (3, before --fail-on's 1).
     const status = analyzeStatus(a, r, 'info');
     expect(status.status).toBe(3);
-    expect(status.message).toMatch(new RegExp(`^the analysis failed on ${n} record\\(s\\), its flags may be incomplete; first, line ${first.line}: rule test\\.throws threw`));
+    expect(status.message).toMatch(
+      new RegExp(
+        `^the analysis failed on ${n} record\\(s\\), its flags may be incomplete; first, line ${first.line}: rule test\\.throws threw`,
+      ),
+    );
     expect(analyzeStatus(await analyzeFile(SAMPLE), clean, 'info').status).toBe(clean.flags.length > 0 ? 1 : 0);
   });
 
-  it('the decode worker\'s account of the stream (adopted at the end) keeps the analysis side\'s rule errors', () => {
+  it("the decode worker's account of the stream (adopted at the end) keeps the analysis side's rule errors", () => {
     const log = new AnomalyLog();
     log.add('rule-error', 7, 'rule x threw');
     log.add('late-event', 8, 'mine, replaced');
-    log.adopt(new Map([['late-event', 2], ['bad-record', 1]]), [{ kind: 'bad-record', line: 3, message: 'theirs' }]);
+    log.adopt(
+      new Map([
+        ['late-event', 2],
+        ['bad-record', 1],
+      ]),
+      [{ kind: 'bad-record', line: 3, message: 'theirs' }],
+    );
     expect(Object.fromEntries(log.counts)).toEqual({ 'rule-error': 1, 'late-event': 2, 'bad-record': 1 });
     expect(log.examples.map((x) => x.line)).toEqual([3, 7]);
     expect(log.total(['rule-error', 'model-error'])).toBe(1);
@@ -123,7 +151,13 @@ describe('a rule that throws is contained', () => {
 
   it('in the server: a host whose rule throws goes on, and so do the others', () => {
     const hello = (host: string): AgentHello => ({
-      type: 'hello', protocol: PROTOCOL_VERSION, run: `${host}-run-0000`, host, mode: 'live', header: JSON.parse(HEADER), rules: [],
+      type: 'hello',
+      protocol: PROTOCOL_VERSION,
+      run: `${host}-run-0000`,
+      host,
+      mode: 'live',
+      header: JSON.parse(HEADER),
+      rules: [],
     });
     const flags: FlagSummary[] = [];
     const out = { flag: (f: FlagSummary) => void flags.push(f), losses: () => {} };
@@ -144,7 +178,9 @@ describe('a rule that throws is contained', () => {
 
   describe('finding 4 through the real server and agents', () => {
     let server: ServerProcess;
-    beforeAll(async () => { server = await startServe(); });
+    beforeAll(async () => {
+      server = await startServe();
+    });
     afterAll(async () => server?.stop());
 
     it('the batch that made the rule throw is analyzed, the server and the other hosts live on', async () => {
@@ -155,10 +191,14 @@ describe('a rule that throws is contained', () => {
       ]);
       expect(a.exitCode, a.all).toBe(0);
       expect(b.exitCode, b.all).toBe(0);
-      const hosts = await until(async () => {
-        const h = await server.get<HostView[]>('/api/hosts');
-        return h.filter((x) => x.ended).length === 2 ? h : undefined;
-      }, 20_000, 'both streams to end');
+      const hosts = await until(
+        async () => {
+          const h = await server.get<HostView[]>('/api/hosts');
+          return h.filter((x) => x.ended).length === 2 ? h : undefined;
+        },
+        20_000,
+        'both streams to end',
+      );
       const stale = hosts.find((h) => h.host === 'stale')!;
       expect(stale.events).toBe(14);
       expect(stale.anomalies).toBe(0);
@@ -175,11 +215,13 @@ describe('finding 8: bounds where capture bytes enter the analysis', () => {
     const lines = [HEADER];
     const n = 40_000;
     for (let i = 0; i < n; i++) lines.push(fdi(1_000_000_000_000n + BigInt(i) * 1000n, (i * 7919) % 65_536, 3 + (i % 500)));
-    const a = await analyzeFile(writeCapture(lines.join('\n') + '\n'));
+    const a = await analyzeFile(writeCapture(`${lines.join('\n')}\n`));
     const past = lines.slice(1).filter((_l, i) => (i * 7919) % 65_536 >= MAX_CPUS).length;
     expect(a.events).toBe(n);
     expect(a.decoder.anomalies.counts.get('bad-cpu')).toBe(past);
-    expect(a.decoder.anomalies.examples.find((x) => x.kind === 'bad-cpu')!.message).toMatch(/^fd\.install on CPU \d+, past the 1024 CPU numbers/);
+    expect(a.decoder.anomalies.examples.find((x) => x.kind === 'bad-cpu')!.message).toMatch(
+      /^fd\.install on CPU \d+, past the 1024 CPU numbers/,
+    );
   });
 
   it(`records whose times run backwards on one CPU (each one walked the whole queue): past ${MAX_WALK} back they wait in a heap, and come out in order`, () => {
@@ -187,7 +229,11 @@ describe('finding 8: bounds where capture bytes enter the analysis', () => {
       const rnd = mulberry32(seed);
       const out: [number, number][] = [];
       let late = 0;
-      const r = new Reorderer((ev, t) => out.push([t, ev.line]), () => late++, { ...DEFAULT_REORDER, cpus: 2 });
+      const r = new Reorderer(
+        (ev, t) => out.push([t, ev.line]),
+        () => late++,
+        { ...DEFAULT_REORDER, cpus: 2 },
+      );
       const n = 30_000;
       for (let i = 0; i < n; i++) {
         // Mostly backwards, some forwards, some ties, on two CPUs: every order the ring and heap must merge.
@@ -210,7 +256,11 @@ describe('finding 8: bounds where capture bytes enter the analysis', () => {
     for (const chunk of [1 << 20, 4096, 7 << 20]) {
       const got: string[] = [];
       const long: number[] = [];
-      const split = new LineSplitter((buf, s, e, n) => got.push(`${n}:${buf.toString('utf8', s, Math.min(e, s + 20))}`), undefined, (n, bytes) => long.push(n, bytes));
+      const split = new LineSplitter(
+        (buf, s, e, n) => got.push(`${n}:${buf.toString('utf8', s, Math.min(e, s + 20))}`),
+        undefined,
+        (n, bytes) => long.push(n, bytes),
+      );
       for (let i = 0; i < content.length; i += chunk) split.push(content.subarray(i, i + chunk));
       expect(split.end()).toBeUndefined();
       expect(long).toEqual([3, MAX_LINE_BYTES + 10]);
@@ -226,9 +276,9 @@ describe('finding 8: bounds where capture bytes enter the analysis', () => {
   });
 
   it(`a gzip bomb: reading stops once it inflates past ${MAX_INFLATE_RATIO} times its size, what came before is analyzed`, async () => {
-    const record = fdi(1_000_000_000_000n, 0, 3) + '\n';
+    const record = `${fdi(1_000_000_000_000n, 0, 3)}\n`;
     const body = Buffer.alloc(INFLATE_RATIO_FROM + (16 << 20), record);
-    const gz = gzipSync(Buffer.concat([Buffer.from(HEADER + '\n'), body]), { level: 9 });
+    const gz = gzipSync(Buffer.concat([Buffer.from(`${HEADER}\n`), body]), { level: 9 });
     expect(body.length / gz.length).toBeGreaterThan(MAX_INFLATE_RATIO);
     const r = buildReport(await analyzeFile(writeCapture(gz, 'bomb.ljsonl.gz')));
     expect(r.summary.input_error).toMatch(/inflates to over 100 times its size .*: refused as a gzip bomb/);
@@ -237,9 +287,9 @@ describe('finding 8: bounds where capture bytes enter the analysis', () => {
   });
 
   it('a small gzip that inflates a lot reads to its end (the ratio counts only past INFLATE_RATIO_FROM)', async () => {
-    const record = fdi(1_000_000_000_000n, 0, 3) + '\n';
+    const record = `${fdi(1_000_000_000_000n, 0, 3)}\n`;
     const n = 2000;
-    const r = buildReport(await analyzeFile(writeCapture(gzipSync(HEADER + '\n' + record.repeat(n)), 'small-repetitive.ljsonl.gz')));
+    const r = buildReport(await analyzeFile(writeCapture(gzipSync(`${HEADER}\n${record.repeat(n)}`), 'small-repetitive.ljsonl.gz')));
     expect(r.summary.input_error).toBeNull();
     expect(r.summary.events).toBe(n);
   });
@@ -254,24 +304,34 @@ describe('finding 8 through the real server: an uploaded capture over 65,536 CPU
   });
   afterAll(async () => server?.stop());
 
-  it('the replay (its first pass on a worker) gives analyze\'s events and anomalies; the API answers throughout', async () => {
+  it("the replay (its first pass on a worker) gives analyze's events and anomalies; the API answers throughout", async () => {
     const lines = [HEADER];
     for (let i = 0; i < 40_000; i++) lines.push(fdi(1_000_000_000_000n + BigInt(i) * 1000n, (i * 7919) % 65_536, 3 + (i % 500)));
     lines.splice(20_000, 0, 'z'.repeat(MAX_LINE_BYTES + 1)); // and one line too long to read, counted in its place
-    const body = gzipSync(lines.join('\n') + '\n');
+    const body = gzipSync(`${lines.join('\n')}\n`);
     const offline = JSON.parse((await lifetrace('analyze', '--json', writeCapture(body, 'spread.ljsonl.gz'))).stdout) as AnalysisReport;
-    const up = await fetch(new URL('/api/captures/spread.ljsonl.gz', server.url), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body });
+    const up = await fetch(new URL('/api/captures/spread.ljsonl.gz', server.url), {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream' },
+      body,
+    });
     expect(up.status).toBe(201);
     const started = fetch(new URL('/api/replay', server.url), {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ capture: 'spread.ljsonl.gz', speed: 'max' }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ capture: 'spread.ljsonl.gz', speed: 'max' }),
     });
     expect(await server.get<{ version: string }>('/api/server')).toHaveProperty('version');
     const { host } = (await (await started).json()) as { host: string };
-    const done = await until(async () => {
-      expect(await server.get<{ version: string }>('/api/server')).toHaveProperty('version');
-      const h = (await server.get<HostView[]>('/api/hosts')).find((x) => x.host === host);
-      return h?.replay?.finished ? h : undefined;
-    }, 60_000, 'the replay to finish');
+    const done = await until(
+      async () => {
+        expect(await server.get<{ version: string }>('/api/server')).toHaveProperty('version');
+        const h = (await server.get<HostView[]>('/api/hosts')).find((x) => x.host === host);
+        return h?.replay?.finished ? h : undefined;
+      },
+      60_000,
+      'the replay to finish',
+    );
     expect(done.events).toBe(offline.summary.events);
     expect(done.anomalyKinds).toEqual(offline.summary.anomaly_counts);
     expect(done.anomalyKinds['bad-cpu']).toBeGreaterThan(30_000);
@@ -287,11 +347,15 @@ describe('a long line through an agent replay', () => {
       const lines = [HEADER];
       for (let i = 0; i < 2_000; i++) lines.push(fdi(1_000_000_000_000n + BigInt(i) * 1000n, i % 4, 3 + (i % 500)));
       lines.splice(1_000, 0, 'z'.repeat(MAX_LINE_BYTES + 1));
-      const path = writeCapture(gzipSync(lines.join('\n') + '\n'), 'agent-long.ljsonl.gz');
+      const path = writeCapture(gzipSync(`${lines.join('\n')}\n`), 'agent-long.ljsonl.gz');
       const offline = JSON.parse((await lifetrace('analyze', '--json', path)).stdout) as AnalysisReport;
       const r = await agent(server.url, ['--replay', path, '--speed', 'max', '--host', 'longline']);
       expect(r.exitCode, r.all).toBe(0);
-      const h = await until(async () => (await server.get<HostView[]>('/api/hosts')).find((x) => x.host === 'longline' && x.ended), 20_000, 'the stream to end');
+      const h = await until(
+        async () => (await server.get<HostView[]>('/api/hosts')).find((x) => x.host === 'longline' && x.ended),
+        20_000,
+        'the stream to end',
+      );
       expect(h.events).toBe(offline.summary.events);
       expect(h.anomalyKinds).toEqual(offline.summary.anomaly_counts);
       expect(h.anomalyKinds['long-line']).toBe(1);
@@ -303,8 +367,13 @@ describe('a long line through an agent replay', () => {
 
 describe('minor: max-speed replays show late-event anomalies that analyze does not', () => {
   // CPU 0's records, then CPU 1's from the same second: the file order bpftrace's per-CPU drain gives.
-  const src = ['1.000 0 100 app fdi 3 @a', '1.500 0 100 app fdi 4 @b', '2.000 0 100 app fdi 5 @c',
-    '1.100 1 200 app fdi 3 @d', '1.600 1 200 app fdi 4 @e'].join('\n');
+  const src = [
+    '1.000 0 100 app fdi 3 @a',
+    '1.500 0 100 app fdi 4 @b',
+    '2.000 0 100 app fdi 5 @c',
+    '1.100 1 200 app fdi 3 @d',
+    '1.600 1 200 app fdi 4 @e',
+  ].join('\n');
   const capture = withHeader(traceToCapture(src), { cpus: 2 });
   const [header, ...records] = capture.trimEnd().split('\n');
 
@@ -315,7 +384,12 @@ describe('minor: max-speed replays show late-event anomalies that analyze does n
 
   // A quiet second between the two batches: the sender was held up (a busy event loop, a slow disk).
   const cases: { what: string; mode: 'live' | 'replay'; extra?: Record<string, unknown>; pace?: number; late: boolean }[] = [
-    { what: 'an agent\'s replay at full speed (its header says replay_speed max): as analyze', mode: 'replay', extra: { replay_speed: 'max' }, late: false },
+    {
+      what: "an agent's replay at full speed (its header says replay_speed max): as analyze",
+      mode: 'replay',
+      extra: { replay_speed: 'max' },
+      late: false,
+    },
     { what: 'a server-side replay at full speed or paused (pace 0): as analyze', mode: 'replay', pace: 0, late: false },
     { what: 'a replay paced at 1x: settled as live, the late record is said', mode: 'replay', extra: { replay_speed: 1 }, late: true },
     { what: 'a live stream: settled, the late record is said', mode: 'live', late: true },
@@ -324,13 +398,21 @@ describe('minor: max-speed replays show late-event anomalies that analyze does n
     it(c.what, () => {
       let now = 1_000_000;
       const h = { ...JSON.parse(header!), ...c.extra };
-      const hello: AgentHello = { type: 'hello', protocol: PROTOCOL_VERSION, run: 'r-00000000', host: 'h', mode: c.mode, header: h, rules: [] };
+      const hello: AgentHello = {
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        run: 'r-00000000',
+        host: 'h',
+        mode: c.mode,
+        header: h,
+        rules: [],
+      };
       const s = new HostSession(hello, {}, { flag: () => {}, losses: () => {} }, () => now);
       if (c.pace !== undefined) s.pace = c.pace;
-      s.ingest(1, Buffer.from(records.slice(0, 3).join('\n') + '\n'));
+      s.ingest(1, Buffer.from(`${records.slice(0, 3).join('\n')}\n`));
       now += 1000;
       s.tick(now);
-      s.ingest(2, Buffer.from(records.slice(3).join('\n') + '\n'));
+      s.ingest(2, Buffer.from(`${records.slice(3).join('\n')}\n`));
       s.end();
       expect(s.view().events).toBe(5);
       expect(s.view().anomalyKinds).toEqual(c.late ? { 'late-event': 2 } : {});

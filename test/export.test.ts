@@ -36,14 +36,22 @@ interface Trace {
 /** Exports in-process into memory (the CLI is tested separately). */
 async function exportToString(path: string): Promise<Trace> {
   let text = '';
-  const out = new Writable({ write(c: Buffer, _e, done) { text += c.toString(); done(); } });
+  const out = new Writable({
+    write(c: Buffer, _e, done) {
+      text += c.toString();
+      done();
+    },
+  });
   await exportPerfetto(path, out, { endStream: true });
   return JSON.parse(text) as Trace;
 }
 
 /** ts with the file order as the tie-break: what a viewer that sorts stably sees. */
 function byTime(events: TraceEvent[]): TraceEvent[] {
-  return events.map((e, i) => [e, i] as const).sort((x, y) => x[0].ts! - y[0].ts! || x[1] - y[1]).map(([e]) => e);
+  return events
+    .map((e, i) => [e, i] as const)
+    .sort((x, y) => x[0].ts! - y[0].ts! || x[1] - y[1])
+    .map(([e]) => e);
 }
 
 /** Every structural rule the trace must keep; returns what is broken (empty when sound). */
@@ -66,7 +74,8 @@ function structureProblems(trace: Trace): string[] {
       const parent = stack[stack.length - 1];
       if (stack.length >= 2) bad.push(`${key}: phase ${e.name} opens inside phase ${parent!.e.name}`);
       if (stack.length === 0 && !/^\w+ 0x[0-9a-f]+#\d+$/.test(e.name)) bad.push(`${key}: outer slice named ${e.name}`);
-      if (parent !== undefined && e.ts !== (parent.lastChildEnd ?? parent.e.ts)) bad.push(`${key}: phase ${e.name} at ${e.ts} leaves a gap after ${parent.lastChildEnd ?? parent.e.ts}`);
+      if (parent !== undefined && e.ts !== (parent.lastChildEnd ?? parent.e.ts))
+        bad.push(`${key}: phase ${e.name} at ${e.ts} leaves a gap after ${parent.lastChildEnd ?? parent.e.ts}`);
       stack.push({ e, lastChildEnd: undefined });
       continue;
     }
@@ -79,7 +88,8 @@ function structureProblems(trace: Trace): string[] {
     if (e.ts! < open.e.ts!) bad.push(`${key}: ${e.name} ends before it begins`);
     const parent = stack[stack.length - 1];
     if (parent !== undefined) parent.lastChildEnd = e.ts!;
-    else if (open.lastChildEnd !== undefined && open.lastChildEnd !== e.ts) bad.push(`${key}: last phase of ${e.name} ends at ${open.lastChildEnd}, not at its end ${e.ts}`);
+    else if (open.lastChildEnd !== undefined && open.lastChildEnd !== e.ts)
+      bad.push(`${key}: last phase of ${e.name} ends at ${open.lastChildEnd}, not at its end ${e.ts}`);
   }
   for (const [key, stack] of stacks) if (stack.length > 0) bad.push(`${key}: ${stack.map((s) => s.e.name).join(', ')} never ends`);
 
@@ -102,7 +112,8 @@ function structureProblems(trace: Trace): string[] {
 
   // Flows: one start, one finish, steps between, in time order, each bound to a slice of its thread.
   const flows = new Map<number, TraceEvent[]>();
-  for (const e of timed.filter((x) => x.ph === 's' || x.ph === 't' || x.ph === 'f')) (flows.get(e.id!) ?? flows.set(e.id!, []).get(e.id!)!).push(e);
+  for (const e of timed.filter((x) => x.ph === 's' || x.ph === 't' || x.ph === 'f'))
+    (flows.get(e.id!) ?? flows.set(e.id!, []).get(e.id!)!).push(e);
   for (const [id, list] of flows) {
     const phs = list.map((e) => e.ph).join('');
     if (!/^st*f$/.test(phs)) bad.push(`flow ${id}: phases ${phs}`);
@@ -120,7 +131,8 @@ const flagInstants = (t: Trace) => t.traceEvents.filter((e) => e.ph === 'i' && e
 const ruleCounts = (flags: { rule: string; count: number }[]): string[] => flags.map((f) => `${f.rule} x${f.count}`).sort();
 const instantCounts = (t: Trace): string[] => ruleCounts(flagInstants(t).map((e) => e.args as { rule: string; count: number }));
 type Guarded = { rule: string; guard: { fix: string; state: string; how: string } | null };
-const guardsOf = (flags: Guarded[]): string[] => flags.map((f) => (f.guard ? `${f.rule} guarded by ${f.guard.fix}: ${f.guard.state} (${f.guard.how})` : `${f.rule}: no fix`)).sort();
+const guardsOf = (flags: Guarded[]): string[] =>
+  flags.map((f) => (f.guard ? `${f.rule} guarded by ${f.guard.fix}: ${f.guard.state} (${f.guard.how})` : `${f.rule}: no fix`)).sort();
 
 describe('export --format perfetto', () => {
   it.each(readdirSync(rulesDir).filter((n) => n.endsWith('.trace')))('%s: sound structure, the flags of analyze', async (name) => {
@@ -141,13 +153,33 @@ describe('export --format perfetto', () => {
       return structureProblems(t);
     };
     const firstIndex = (evs: TraceEvent[], p: (e: TraceEvent) => boolean): number => evs.findIndex(p);
-    expect(broken((evs) => void evs.splice(firstIndex(evs, (e) => e.ph === 'e'), 1)).join()).toMatch(/never ends|closes/);
-    expect(broken((evs) => void (evs[firstIndex(evs, (e) => e.ph === 'e' && !/#/.test(e.name))]!.ts! += 1)).join()).toMatch(/gap|opens inside|closes/);
-    expect(broken((evs) => void evs.splice(firstIndex(evs, (e) => e.ph === 'f'), 1)).join()).toMatch(/flow \d+: phases st+$/);
-    expect(broken((evs) => {
-      const x = evs.find((e) => e.ph === 'X')!;
-      evs.push({ ...x, ts: x.ts! + 0.0005, dur: 0.001 });
-    }).join()).toMatch(/overlaps/);
+    expect(
+      broken(
+        (evs) =>
+          void evs.splice(
+            firstIndex(evs, (e) => e.ph === 'e'),
+            1,
+          ),
+      ).join(),
+    ).toMatch(/never ends|closes/);
+    expect(broken((evs) => void (evs[firstIndex(evs, (e) => e.ph === 'e' && !/#/.test(e.name))]!.ts! += 1)).join()).toMatch(
+      /gap|opens inside|closes/,
+    );
+    expect(
+      broken(
+        (evs) =>
+          void evs.splice(
+            firstIndex(evs, (e) => e.ph === 'f'),
+            1,
+          ),
+      ).join(),
+    ).toMatch(/flow \d+: phases st+$/);
+    expect(
+      broken((evs) => {
+        const x = evs.find((e) => e.ph === 'X')!;
+        evs.push({ ...x, ts: x.ts! + 0.0005, dur: 0.001 });
+      }).join(),
+    ).toMatch(/overlaps/);
   });
 
   it('a file that dies under epoll: its phases in order, the flag on the file track, its evidence as one flow', async () => {
@@ -167,17 +199,20 @@ describe('export --format perfetto', () => {
     expect(names).toEqual(expect.arrayContaining(['app 100', 'closer 300']));
   });
 
-  it('evidence slices carry each step\'s kernel stack, as analyze --json and the text report show it', async () => {
-    const path = writeCapture(traceToCapture(`
+  it("evidence slices carry each step's kernel stack, as analyze --json and the text report show it", async () => {
+    const path = writeCapture(
+      traceToCapture(`
       2.000 1 300 closer last @f ^fput+1,filp_close+60,__x64_sys_close+30
       2.001 1 300 closer fput @f 0 1 @d ^__fput+1,task_work_run+89
       1.000 0 100 app ctl 3 1 5 ^return:__x64_sys_epoll_ctl+108
       1.001 0 100 app ins @ep @epi @f 5 ^ep_ptable_queue_proc+1,pipe_poll+167,do_epoll_ctl+2858
       2.002 0 100 app poll @epi @f 0 ^ep_item_poll.isra.0+72,ep_send_events+250
       2.006 1 300 closer fput_r @f ^return:task_work_run+89
-    `));
+    `),
+    );
     const trace = await exportToString(path);
-    const steps = trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'evidence')
+    const steps = trace.traceEvents
+      .filter((e) => e.ph === 'X' && e.cat === 'evidence')
       .flatMap((e) => (e.args as { events: { fn: string; stack?: string[]; stack_at?: string }[] }).events);
     const poll = steps.find((e) => e.fn === 'ep_item_poll')!;
     expect(poll.stack).toEqual(['ep_item_poll.isra.0+72', 'ep_send_events+250']);
@@ -201,17 +236,28 @@ describe('export --format perfetto', () => {
     const trace = await exportToString(fixture('lifetime-address-reuse.trace'));
     const outer = trace.traceEvents.filter((e) => e.ph === 'b' && /#\d+$/.test(e.name));
     const byTrack = new Map<string, string[]>();
-    for (const e of outer) (byTrack.get(`${e.pid}|${e.id2!.local}`) ?? byTrack.set(`${e.pid}|${e.id2!.local}`, []).get(`${e.pid}|${e.id2!.local}`)!).push(e.name);
+    for (const e of outer)
+      (byTrack.get(`${e.pid}|${e.id2!.local}`) ?? byTrack.set(`${e.pid}|${e.id2!.local}`, []).get(`${e.pid}|${e.id2!.local}`)!).push(
+        e.name,
+      );
     expect([...byTrack.values()].some((names) => names.length >= 2 && names.every((n, i) => n.endsWith(`#${i}`)))).toBe(true);
   });
 
   it('the sample, through the real command: sound structure, the flags of analyze --json, objects open at the end', async () => {
-    const [exported, analyzed] = await Promise.all([lifetrace('export', '--format', 'perfetto', sample), lifetrace('analyze', '--json', sample)]);
+    const [exported, analyzed] = await Promise.all([
+      lifetrace('export', '--format', 'perfetto', sample),
+      lifetrace('analyze', '--json', sample),
+    ]);
     expect(exported.exitCode).toBe(0);
     expect(exported.stderr).toBe('');
     const trace = JSON.parse(exported.stdout) as Trace;
     expect(trace.displayTimeUnit).toBe('ns');
-    expect(trace.metadata).toMatchObject({ source: 'lifetrace', kernel: expect.stringMatching(/^6\.1\./), input_error: null, time_base_ns: expect.stringMatching(/^\d+$/) });
+    expect(trace.metadata).toMatchObject({
+      source: 'lifetrace',
+      kernel: expect.stringMatching(/^6\.1\./),
+      input_error: null,
+      time_base_ns: expect.stringMatching(/^\d+$/),
+    });
     expect(structureProblems(trace)).toEqual([]);
     const report = JSON.parse(analyzed.stdout) as AnalysisReport;
     expect(instantCounts(trace)).toEqual(ruleCounts(report.flags));
@@ -220,8 +266,18 @@ describe('export --format perfetto', () => {
     expect(outer.length).toBe(trace.metadata.lifetimes);
     const liveAtEnd = Object.values(report.summary.objects).reduce((n, k) => n + k.live_at_end, 0);
     expect(outer.filter((e) => (e.args as { open_at_end?: boolean }).open_at_end).length).toBe(liveAtEnd);
-    const kinds = trace.traceEvents.filter((e) => e.name === 'process_name' && e.pid >= 1 << 23).map((e) => (e.args as { name: string }).name);
-    expect(kinds).toEqual(['file objects', 'dentry objects', 'epitem objects', 'epoll objects', 'mark objects', 'eventfs objects', 'capture']);
+    const kinds = trace.traceEvents
+      .filter((e) => e.name === 'process_name' && e.pid >= 1 << 23)
+      .map((e) => (e.args as { name: string }).name);
+    expect(kinds).toEqual([
+      'file objects',
+      'dentry objects',
+      'epitem objects',
+      'epoll objects',
+      'mark objects',
+      'eventfs objects',
+      'capture',
+    ]);
   });
 
   it('-o FILE: the trace goes to the file, a summary to standard error', async () => {

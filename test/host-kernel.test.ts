@@ -23,7 +23,11 @@ describe("this machine's kernel", () => {
   beforeAll(async () => {
     probes = JSON.parse((await execa('node', [bin, 'probes', '--json'], { cwd: root })).stdout) as ProbesReport;
     const out = join(mkdtempSync(join(tmpdir(), 'lifetrace-host-')), 'host.ljsonl');
-    const r = await execa('node', [bin, 'capture', '--out', out, '--', 'python3', 'test/kernel/workloads.py', 'xdel', 'stalefd', 'clean'], { cwd: root, all: true, reject: false });
+    const r = await execa('node', [bin, 'capture', '--out', out, '--', 'python3', 'test/kernel/workloads.py', 'xdel', 'stalefd', 'clean'], {
+      cwd: root,
+      all: true,
+      reject: false,
+    });
     log = r.all;
     expect(r.exitCode, log).toBe(0);
     report = buildReport(await analyzeFile(out));
@@ -37,13 +41,18 @@ describe("this machine's kernel", () => {
     }
     expect(probes.points.every((p) => p.family === 'syscalls' && p.resolution === 'tracepoint')).toBe(true);
     expect(status).toMatchObject({
-      'epoll.cross-process-del': 'active', 'epoll.stale-fd': 'degraded', 'epoll.poll-on-dying-file': 'off', 'dcache.readdir-vs-delete': 'off',
+      'epoll.cross-process-del': 'active',
+      'epoll.stale-fd': 'degraded',
+      'epoll.poll-on-dying-file': 'off',
+      'dcache.readdir-vs-delete': 'off',
     });
   });
 
   it('records this kernel, in the fallback when it has no kprobes', () => {
     expect(report.summary.header!.kernel).toBe(probes.kernel);
-    expect(Object.keys(report.summary.header!.families as object)).toEqual(probes.kprobes ? expect.arrayContaining(['epoll']) : ['syscalls']);
+    expect(Object.keys(report.summary.header!.families as object)).toEqual(
+      probes.kprobes ? expect.arrayContaining(['epoll']) : ['syscalls'],
+    );
     expect(report.summary.anomaly_counts).toEqual({});
     expect(report.lost_events).toBe(0);
   });

@@ -20,7 +20,17 @@ import type { HostView } from '../server/protocol/wire.js';
 import { BIN } from './support/live.js';
 import { agentExchange, HostileServer, openSocket, rawHttp, type ServeSetup } from './support/hostile-server.js';
 import {
-  BAD_COOKIE, batch, gzipBomb, hello, longLineGzip, longRulesHello, manyCpuCapture, nestedHello, recordLines, SAMPLE_LINES, sampleCapture,
+  BAD_COOKIE,
+  batch,
+  gzipBomb,
+  hello,
+  longLineGzip,
+  longRulesHello,
+  manyCpuCapture,
+  nestedHello,
+  recordLines,
+  SAMPLE_LINES,
+  sampleCapture,
   staleFdReuseCapture,
 } from './support/hostile-inputs.js';
 import { runHostileStream, streamPlan } from './support/hostile-stream.js';
@@ -40,7 +50,12 @@ afterEach(async () => {
   running.clear();
 });
 
-const tail = (out: string): string => out.split('\n').slice(-25).map((l) => `    | ${l.slice(0, 300)}`).join('\n');
+const tail = (out: string): string =>
+  out
+    .split('\n')
+    .slice(-25)
+    .map((l) => `    | ${l.slice(0, 300)}`)
+    .join('\n');
 
 /** The server is alive, answers and is under the ceiling after `input`; a failure names the input and what the server printed. */
 async function survives(s: HostileServer, input: string, ceilingMb?: number): Promise<{ rejected: Record<string, number> }> {
@@ -54,7 +69,9 @@ async function survives(s: HostileServer, input: string, ceilingMb?: number): Pr
 const bearer = (s: HostileServer): Record<string, string> => ({ authorization: `Bearer ${s.token}` });
 const upgradeRequest = (path: string, headers: Record<string, string>): string =>
   `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n` +
-  `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+  `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
 
 async function hosts(s: HostileServer): Promise<HostView[]> {
   const r = await s.api<HostView[]>('GET', '/api/hosts');
@@ -62,7 +79,8 @@ async function hosts(s: HostileServer): Promise<HostView[]> {
   return r.json;
 }
 
-const uploadHead = (s: HostileServer, name: string, bytes: number): string => `PUT /api/captures/${name} HTTP/1.1\r\n` +
+const uploadHead = (s: HostileServer, name: string, bytes: number): string =>
+  `PUT /api/captures/${name} HTTP/1.1\r\n` +
   `Host: 127.0.0.1:${s.port}\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: ${bytes}\r\n\r\n`;
 
 /** PUT a capture into the library (raw bytes). */
@@ -79,7 +97,9 @@ const SAMPLE_HEADER = JSON.parse(SAMPLE_LINES[0]!) as Record<string, unknown>;
 /** The journal's files of a host (whatever the layout below DATA/journal/HOST), ending in `suffix`. */
 function journalFiles(data: string, host: string, suffix: string): string[] {
   const dir = join(data, 'journal', host);
-  const found = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith(suffix)).map((f) => join(dir, f));
+  const found = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith(suffix))
+    .map((f) => join(dir, f));
   if (found.length === 0) throw new Error(`no journal file *${suffix} under ${dir}: the journal's layout changed, update this test`);
   return found;
 }
@@ -108,9 +128,12 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
     const r = await rawHttp(off.port, `GET /api/hosts HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: ${BAD_COOKIE}\r\nConnection: close\r\n\r\n`);
     await survives(off, `(off loopback) GET /api/hosts with Cookie: ${BAD_COOKIE}`);
     expect(r.status, `GET /api/hosts with a bad cookie: ${r.body}`).toBeDefined();
-    expect(r.status, 'a bad cookie is the client\'s fault, not a 500').toBeLessThan(500);
+    expect(r.status, "a bad cookie is the client's fault, not a 500").toBeLessThan(500);
     // On loopback the cookie is read when a request is refused (a Host that is not loopback).
-    const refused = await rawHttp(s.port, `GET /api/hosts HTTP/1.1\r\nHost: evil.example\r\nCookie: ${BAD_COOKIE}\r\nConnection: close\r\n\r\n`);
+    const refused = await rawHttp(
+      s.port,
+      `GET /api/hosts HTTP/1.1\r\nHost: evil.example\r\nCookie: ${BAD_COOKIE}\r\nConnection: close\r\n\r\n`,
+    );
     await survives(s, `GET /api/hosts with Host: evil.example and Cookie: ${BAD_COOKIE}`);
     expect(refused.status, `a refused request with a bad cookie: ${refused.body}`).toBeLessThan(500);
   });
@@ -158,11 +181,13 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
     const bad = await agentExchange(s.port, bearer(s), [hello({ run: 'bad-run', host: 'lossy' }), batch(1, lines)]);
     if (await note(s, 'a live batch whose records make epoll.stale-fd throw')) {
       const acked = await new Promise<boolean>((resolve) => {
-        other.ws!.on('message', (d) => { if ((JSON.parse(String(d)) as { type: string; seq?: number }).seq === 1) resolve(true); });
+        other.ws!.on('message', (d) => {
+          if ((JSON.parse(String(d)) as { type: string; seq?: number }).seq === 1) resolve(true);
+        });
         other.ws!.on('close', () => resolve(false));
         other.ws!.send(batch(1, sampleBatches(1, 200)[0]!));
       });
-      if (!acked) problems.push('another host\'s batch was not acknowledged after the throwing batch');
+      if (!acked) problems.push("another host's batch was not acknowledged after the throwing batch");
       if (!bad.messages.some((m) => m.type === 'ack')) problems.push(`the batch was not acknowledged: ${JSON.stringify(bad.messages)}`);
     }
     other.ws?.terminate();
@@ -181,24 +206,34 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
 
     // `lifetrace analyze`: never a crash, never an early stop; a status that says so when a rule or the
     // model failed on a record (3, with each failure a counted anomaly), 0 when nothing did.
-    for (const [what, text] of [['the capture', capture], ['a capture where it comes mid-file', staleFdReuseCapture(3000)]] as const) {
+    for (const [what, text] of [
+      ['the capture', capture],
+      ['a capture where it comes mid-file', staleFdReuseCapture(3000)],
+    ] as const) {
       const f = join(tmp(), 'stale.ljsonl');
       writeFileSync(f, text);
       const cli = await execa(process.execPath, [BIN, 'analyze', '--json', f], { reject: false, all: true });
       if (/^\s+at /m.test(cli.all ?? '')) problems.push(`lifetrace analyze died with a stack trace on ${what}:\n${cli.all?.slice(0, 800)}`);
-      const report = JSON.parse(cli.stdout || '{}') as { summary?: { events?: number; lines?: number; anomaly_counts?: Record<string, number>; input_error?: string | null } };
+      const report = JSON.parse(cli.stdout || '{}') as {
+        summary?: { events?: number; lines?: number; anomaly_counts?: Record<string, number>; input_error?: string | null };
+      };
       const failed = ['rule-error', 'model-error'].reduce((n, k) => n + (report.summary?.anomaly_counts?.[k] ?? 0), 0);
-      if (cli.exitCode !== (failed > 0 ? 3 : 0)) problems.push(`lifetrace analyze exited ${String(cli.exitCode)} on ${what} with ${failed} rule or model failures`);
+      if (cli.exitCode !== (failed > 0 ? 3 : 0))
+        problems.push(`lifetrace analyze exited ${String(cli.exitCode)} on ${what} with ${failed} rule or model failures`);
       if (report.summary?.input_error) problems.push(`lifetrace analyze stopped reading ${what}: ${report.summary.input_error}`);
       const records = text.trimEnd().split('\n').length - 1; // less the header
-      if ((report.summary?.lines ?? 0) < records) problems.push(`lifetrace analyze read ${report.summary?.lines} lines of ${what} (${records + 1}): it stopped early`);
+      if ((report.summary?.lines ?? 0) < records)
+        problems.push(`lifetrace analyze read ${report.summary?.lines} lines of ${what} (${records + 1}): it stopped early`);
     }
     expect(problems, problems.join('\n\n')).toEqual([]);
   });
 
   it('finding 5: --data on a full disk (a 1 MB tmpfs), filled by the journal and full from the start', async () => {
     const fsWrap = (fill: boolean): string[] => [
-      'unshare', '-rm', 'sh', '-c',
+      'unshare',
+      '-rm',
+      'sh',
+      '-c',
       `mount -t tmpfs -o size=1m none "$0" && ${fill ? 'head -c 2M /dev/zero > "$0/fill" 2>/dev/null;' : ''} exec "$@"`,
     ];
     for (const fill of [false, true]) {
@@ -225,13 +260,20 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
     };
     const damages: [string, (data: string) => void][] = [
       ['a frame length of 0xffffffff', (data) => rewrite(journalFiles(data, 'dmg', 'frames')[0]!, (b) => b.writeUInt32LE(0xffffffff, 16))],
-      ['a frame length of 0x7fffffff in the second frame', (data) => rewrite(journalFiles(data, 'dmg', 'frames')[0]!, (b) => {
-        b.writeUInt32LE(0x7fffffff, Math.min(b.length - 4, 20 + b.readUInt32LE(16) + 16));
-      })],
+      [
+        'a frame length of 0x7fffffff in the second frame',
+        (data) =>
+          rewrite(journalFiles(data, 'dmg', 'frames')[0]!, (b) => {
+            b.writeUInt32LE(0x7fffffff, Math.min(b.length - 4, 20 + b.readUInt32LE(16) + 16));
+          }),
+      ],
       ['a hello file that is not JSON', (data) => writeFileSync(journalFiles(data, 'dmg', 'hello.json')[0]!, '{"type":"hel')],
       ['a hello file that is JSON null', (data) => writeFileSync(journalFiles(data, 'dmg', 'hello.json')[0]!, 'null')],
-      ['a hello file whose header is not an object', (data) => writeFileSync(journalFiles(data, 'dmg', 'hello.json')[0]!,
-        '{"type":"hello","host":"dmg","run":"r1","header":7,"rules":{}}')],
+      [
+        'a hello file whose header is not an object',
+        (data) =>
+          writeFileSync(journalFiles(data, 'dmg', 'hello.json')[0]!, '{"type":"hello","host":"dmg","run":"r1","header":7,"rules":{}}'),
+      ],
     ];
     for (const [what, damage] of damages) {
       const data = join(tmp(), 'data');
@@ -250,11 +292,16 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
   it('finding 7: flipped bytes and a zeroed tail in the journal are a recorded loss, never data', async () => {
     const batches = sampleBatches(10, 150);
     const whole = join(tmp(), 'sent.ljsonl');
-    writeFileSync(whole, [SAMPLE_LINES[0], ...batches.flat()].join('\n') + '\n');
+    writeFileSync(whole, `${[SAMPLE_LINES[0], ...batches.flat()].join('\n')}\n`);
     const offline = await analyzeJson(whole);
     const known = new Set(offline.flags.map((f) => `${f.rule}|${f.objects.join(',')}`));
     const damages: [string, (b: Buffer) => void][] = [
-      ['64 flipped bytes in the middle', (b) => { for (let i = 0; i < 64; i++) b[(b.length >> 1) + i]! ^= 0x21; }],
+      [
+        '64 flipped bytes in the middle',
+        (b) => {
+          for (let i = 0; i < 64; i++) b[(b.length >> 1) + i]! ^= 0x21;
+        },
+      ],
       ['its last 30% zeroed', (b) => b.fill(0, Math.floor(b.length * 0.7))],
     ];
     for (const [what, damage] of damages) {
@@ -302,7 +349,9 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
       const s = await serve({ token: TOKEN });
       expect(await upload(s, name, body)).toBe(201);
       let answer: number | undefined | 'waiting' = 'waiting';
-      void s.api('POST', '/api/replay', { capture: name, speed: 'max' }, 400_000).then((r) => { answer = r.status; });
+      void s.api('POST', '/api/replay', { capture: name, speed: 'max' }, 400_000).then((r) => {
+        answer = r.status;
+      });
       const input = `the server replaying ${name} (${body.length} bytes uploaded)`;
       // Until the replay is over (or refused), the server must go on answering, within its memory.
       try {
@@ -341,7 +390,8 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
   it('finding 10: feed clients that never read and ask for a snapshot every second stay bounded', async () => {
     const s = await serve({ token: TOKEN });
     for (let h = 0; h < 60; h++) await agentExchange(s.port, bearer(s), [longRulesHello(`run${h}`, `fat${h}`, 1000, 100)], 30);
-    const before = (await survives(s, '60 hosts with 1,000 rule ids of 100 bytes'), s.rssMb());
+    await survives(s, '60 hosts with 1,000 rule ids of 100 bytes');
+    const before = s.rssMb();
     const ceiling = before + 400;
     const stalled: WebSocket[] = [];
     for (let i = 0; i < 12; i++) {
@@ -392,7 +442,14 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
     const root = tmp();
     const data = join(root, 'data');
     const s = await serve({ token: TOKEN, data });
-    const names = [['..', '..'], ['.', '..'], ['..', '.'], ['.', '.'], ['...', '..'], ['..', '...']];
+    const names = [
+      ['..', '..'],
+      ['.', '..'],
+      ['..', '.'],
+      ['.', '.'],
+      ['...', '..'],
+      ['..', '...'],
+    ];
     const outside: string[] = [];
     try {
       for (const [host, run] of names) {
@@ -400,10 +457,14 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
         await survives(s, `hello with host ${host} run ${run}`);
         // Looked at after each hello: the next run of a host deletes the files of the one before.
         const seen = [
-          ...readdirSync(root).filter((n) => n !== 'data').map((n) => join(root, n)),
+          ...readdirSync(root)
+            .filter((n) => n !== 'data')
+            .map((n) => join(root, n)),
           ...[`${root}.hello.json`, `${root}.frames`].filter((f) => existsSync(f)),
           // (The data folder is made when something is first kept there: refused hellos keep nothing.)
-          ...(existsSync(data) ? readdirSync(data) : []).filter((n) => !['journal', 'captures', 'token'].includes(n)).map((n) => join(data, n)),
+          ...(existsSync(data) ? readdirSync(data) : [])
+            .filter((n) => !['journal', 'captures', 'token'].includes(n))
+            .map((n) => join(data, n)),
         ];
         for (const f of seen) outside.push(`host ${host} run ${run}: ${f}`);
       }
@@ -416,7 +477,10 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
 
   it('finding 14: an empty token is a configuration error, not a token that empty credentials match', async () => {
     const problems: string[] = [];
-    for (const [what, setup] of [['--token \'\'', { token: '' }], ['LIFETRACE_TOKEN=', { env: { LIFETRACE_TOKEN: '' } }]] as const) {
+    for (const [what, setup] of [
+      ["--token ''", { token: '' }],
+      ['LIFETRACE_TOKEN=', { env: { LIFETRACE_TOKEN: '' } }],
+    ] as const) {
       let s: HostileServer;
       try {
         s = await serve(setup);
@@ -440,7 +504,9 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
     const socks = bodies.map((b) => {
       const sock = connect(s.port, '127.0.0.1');
       let answer = '';
-      sock.on('data', (d: Buffer) => { answer += d.toString(); });
+      sock.on('data', (d: Buffer) => {
+        answer += d.toString();
+      });
       sock.on('error', () => undefined);
       const done = new Promise<string>((r) => sock.on('close', () => r(answer)));
       sock.write(uploadHead(s, 'same.ljsonl', b.length));
@@ -479,12 +545,20 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
 
 describe('hostile: a seeded stream of generated hostile inputs', () => {
   const plan = streamPlan();
-  it(`${plan.steps} steps from seed ${plan.seed} (HOSTILE_SEED, HOSTILE_STEPS), against a server with a token and --data`, async () => {
-    const s = await serve({ token: TOKEN });
-    await runHostileStream(s, plan, survives);
-  }, plan.timeoutMs);
-  it(`${plan.steps} steps from seed ${plan.seed + 1}, against a loopback server without --token (its stored token)`, async () => {
-    const s = await serve();
-    await runHostileStream(s, { ...plan, seed: plan.seed + 1 }, survives);
-  }, plan.timeoutMs);
+  it(
+    `${plan.steps} steps from seed ${plan.seed} (HOSTILE_SEED, HOSTILE_STEPS), against a server with a token and --data`,
+    async () => {
+      const s = await serve({ token: TOKEN });
+      await runHostileStream(s, plan, survives);
+    },
+    plan.timeoutMs,
+  );
+  it(
+    `${plan.steps} steps from seed ${plan.seed + 1}, against a loopback server without --token (its stored token)`,
+    async () => {
+      const s = await serve();
+      await runHostileStream(s, { ...plan, seed: plan.seed + 1 }, survives);
+    },
+    plan.timeoutMs,
+  );
 });

@@ -46,9 +46,16 @@ for (const kernel of ['6.1', '6.12'] as const) {
     beforeAll(async () => {
       const out = join(mkdtempSync(join(tmpdir(), `lifetrace-k${kernel}-`)), 'workloads.ljsonl.gz');
       const workloads = kernel === '6.12' ? ['all', 'eventfs', 'closerace'] : ['all', 'closerace'];
-      const r = await execa('node', [bin, 'capture', '--vm', '--kernel', kernel, '--out', out, '--', 'python3', 'test/kernel/workloads.py', ...workloads], {
-        cwd: root, reject: false, all: true, timeout: 600_000,
-      });
+      const r = await execa(
+        'node',
+        [bin, 'capture', '--vm', '--kernel', kernel, '--out', out, '--', 'python3', 'test/kernel/workloads.py', ...workloads],
+        {
+          cwd: root,
+          reject: false,
+          all: true,
+          timeout: 600_000,
+        },
+      );
       guestLog = r.all;
       expect(r.exitCode, guestLog.slice(-3000)).toBe(0);
       expect(r.stdout.trim()).toBe(out);
@@ -58,7 +65,19 @@ for (const kernel of ['6.1', '6.12'] as const) {
     }, 660_000);
 
     it('every workload ran to completion in the guest', () => {
-      for (const w of ['xdel', 'stalefd', 'dup2stale', 'rangestale', 'execstale', 'reaped', 'pty', 'fanlate', 'fanteardown', 'clean', 'closerace']) {
+      for (const w of [
+        'xdel',
+        'stalefd',
+        'dup2stale',
+        'rangestale',
+        'execstale',
+        'reaped',
+        'pty',
+        'fanlate',
+        'fanteardown',
+        'clean',
+        'closerace',
+      ]) {
         expect(guestLog).toContain(`workload ${w}: exit 0`);
       }
     });
@@ -72,7 +91,13 @@ for (const kernel of ['6.1', '6.12'] as const) {
       // 6.1 has no eventfs; tracing_open_file_tr is notrace (kernel/trace), which kprobe events refuse.
       expect(probes.filter((p) => p.resolution === 'missing').map((p) => p.attach)).toEqual(
         kernel === '6.1'
-          ? ['kprobe:eventfs_create_dir', 'kretprobe:eventfs_create_dir', 'kprobe:eventfs_remove_dir', 'kprobe:eventfs_root_lookup', 'kprobe:tracing_open_file_tr']
+          ? [
+              'kprobe:eventfs_create_dir',
+              'kretprobe:eventfs_create_dir',
+              'kprobe:eventfs_remove_dir',
+              'kprobe:eventfs_root_lookup',
+              'kprobe:tracing_open_file_tr',
+            ]
           : ['kprobe:tracing_open_file_tr'],
       );
     });
@@ -87,7 +112,9 @@ for (const kernel of ['6.1', '6.12'] as const) {
       const [f] = flagsBy(report, 'epoll.cross-process-del', 'lt-xdel-child');
       expect(f, JSON.stringify(report.flags.map((x) => x.message))).toBeDefined();
       expect(f!.evidence.map((e) => [e.fn, e.comm])).toEqual([
-        ['ep_ptable_queue_proc', 'lt-xdel'], ['do_epoll_ctl', 'lt-xdel-child'], [expect.stringMatching(/^ep_remove/), 'lt-xdel-child'],
+        ['ep_ptable_queue_proc', 'lt-xdel'],
+        ['do_epoll_ctl', 'lt-xdel-child'],
+        [expect.stringMatching(/^ep_remove/), 'lt-xdel-child'],
       ]);
       expect(f!.confidence).toBe('certain');
     });
@@ -154,12 +181,14 @@ for (const kernel of ['6.1', '6.12'] as const) {
       expect(done!.offset_s - wait!.offset_s).toBeGreaterThan(0.29);
     });
 
-    it('fsnotify.mark-teardown-during-wait: flagged exactly when the group\'s teardown came inside the wait', () => {
+    it("fsnotify.mark-teardown-during-wait: flagged exactly when the group's teardown came inside the wait", () => {
       // Closing the group answers the waiting event and then tears the marks down; whether the
       // waiter finishes its wait before the closer detaches the mark is the kernel's race (both
       // orders were seen under TCG). The rule must flag it when, and only when, the records show it.
       const rec = (tag: string, comm: string): number => {
-        const line = gunzipSync(readFileSync(capture)).toString().split('\n')
+        const line = gunzipSync(readFileSync(capture))
+          .toString()
+          .split('\n')
           .find((l) => l.includes(`"data": "${tag}\\t`) && l.includes(`\\t${comm}\\t\\n`)); // comm, then the kernel stack
         return line === undefined ? NaN : Number(/\\t(\d+)\\t/.exec(line)![1]);
       };
@@ -177,7 +206,7 @@ for (const kernel of ['6.1', '6.12'] as const) {
       }
     });
 
-    it('evidence carries the kernel stacks, symbolized: epoll_ctl\'s poll of the target, the final __fput', () => {
+    it("evidence carries the kernel stacks, symbolized: epoll_ctl's poll of the target, the final __fput", () => {
       const frame = /^[A-Za-z_][\w.]*\+\d+$/;
       for (const f of report.flags) {
         for (const e of f.evidence) {
@@ -220,7 +249,9 @@ for (const kernel of ['6.1', '6.12'] as const) {
         const objects = report.summary.objects.eventfs;
         expect(objects.born + objects.preexisting).toBeGreaterThan(0);
         // 6.8+ (43aa6f97c2d0): after eventfs_remove_dir, lookups fail and tracing_open_file_tr is not reached.
-        expect(report.flags.filter((f) => f.rule === 'dentry.use-after-removal' && f.evidence.some((e) => e.comm === 'lt-eventfs'))).toEqual([]);
+        expect(
+          report.flags.filter((f) => f.rule === 'dentry.use-after-removal' && f.evidence.some((e) => e.comm === 'lt-eventfs')),
+        ).toEqual([]);
       });
     }
   });
@@ -256,13 +287,28 @@ describe('live: an agent streaming Debian 6.1 in QEMU to a server', () => {
   it('flags show on the server while the guest still runs, and the stream ends whole', async () => {
     const server = await startServe([], mkdtempSync(join(tmpdir(), 'lifetrace-live-k-')));
     try {
-      const run = agent(server.url, ['--vm', '--host', 'guest61', '--', 'python3', 'test/kernel/workloads.py', 'xdel', 'stalefd', 'reaped', 'pty']);
+      const run = agent(server.url, [
+        '--vm',
+        '--host',
+        'guest61',
+        '--',
+        'python3',
+        'test/kernel/workloads.py',
+        'xdel',
+        'stalefd',
+        'reaped',
+        'pty',
+      ]);
       // The first flag arrives before the stream has ended: it is live, not a post-mortem.
-      const first = await until(async () => {
-        const [h] = (await server.get<HostView[]>('/api/hosts')).filter((x) => x.host === 'guest61');
-        const flags = await server.get<FlagSummary[]>('/api/flags?host=guest61');
-        return h && flags.length > 0 ? { ended: h.ended } : undefined;
-      }, 600_000, 'a flag from the guest');
+      const first = await until(
+        async () => {
+          const [h] = (await server.get<HostView[]>('/api/hosts')).filter((x) => x.host === 'guest61');
+          const flags = await server.get<FlagSummary[]>('/api/flags?host=guest61');
+          return h && flags.length > 0 ? { ended: h.ended } : undefined;
+        },
+        600_000,
+        'a flag from the guest',
+      );
       expect(first.ended).toBe(false);
       const r = await run;
       expect(r.exitCode, r.all.slice(-3000)).toBe(0);

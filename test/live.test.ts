@@ -26,7 +26,8 @@ async function analyzeJson(path: string): Promise<AnalysisReport> {
 }
 
 /** What must agree between live and offline: each flag's rule, severity, count and objects. */
-const flagKey = (f: { rule: string; severity: string; count: number; objects: string[] }): string => `${f.rule}|${f.severity}|${f.count}|${f.objects.join(',')}`;
+const flagKey = (f: { rule: string; severity: string; count: number; objects: string[] }): string =>
+  `${f.rule}|${f.severity}|${f.count}|${f.objects.join(',')}`;
 
 const host = (s: ServerProcess, name: string): Promise<HostView | undefined> =>
   s.get<HostView[]>('/api/hosts').then((hs) => hs.find((h) => h.host === name));
@@ -48,7 +49,14 @@ describe('live: serve and agents', () => {
     const r = await agent(server.url, ['--replay', SAMPLE, '--speed', 'max', '--host', 'sample']);
     expect(r.exitCode, r.all).toBe(0);
     const offline = await analyzeJson(SAMPLE);
-    const h = await until(async () => { const v = await host(server, 'sample'); return v?.ended ? v : undefined; }, 10_000, 'the stream to end');
+    const h = await until(
+      async () => {
+        const v = await host(server, 'sample');
+        return v?.ended ? v : undefined;
+      },
+      10_000,
+      'the stream to end',
+    );
     expect(h.mode).toBe('replay');
     expect(h.kernel).toBe('6.1.0-56-amd64');
     expect(h.events).toBe(offline.summary.events);
@@ -75,7 +83,16 @@ describe('live: serve and agents', () => {
     const run = agent(`http://127.0.0.1:${proxy.port}/`, ['--replay', big, '--speed', 'max', '--host', 'cut']);
     let seen = 0;
     for (let i = 0; i < 3; i++) {
-      seen = (await until(async () => { const v = await host(server, 'cut'); return v && !v.ended && v.events > seen ? v : undefined; }, 30_000, `progress before cut ${i + 1}`)).events;
+      seen = (
+        await until(
+          async () => {
+            const v = await host(server, 'cut');
+            return v && !v.ended && v.events > seen ? v : undefined;
+          },
+          30_000,
+          `progress before cut ${i + 1}`,
+        )
+      ).events;
       proxy.cut();
     }
     const r = await run;
@@ -83,7 +100,14 @@ describe('live: serve and agents', () => {
     expect(r.exitCode, r.all).toBe(0);
     expect(proxy.connections).toBeGreaterThanOrEqual(3);
     expect(r.all).toMatch(/reconnected; resending/);
-    const h = await until(async () => { const v = await host(server, 'cut'); return v?.ended ? v : undefined; }, 10_000, 'the stream to end');
+    const h = await until(
+      async () => {
+        const v = await host(server, 'cut');
+        return v?.ended ? v : undefined;
+      },
+      10_000,
+      'the stream to end',
+    );
     expect(h.events).toBe(bigReport.summary.events);
     expect(h.anomalies).toBe(Object.values(bigReport.summary.anomaly_counts).reduce((a, b) => a + b, 0));
     const live = await server.get<FlagSummary[]>('/api/flags?host=cut&limit=10000');
@@ -96,17 +120,39 @@ describe('live: serve and agents', () => {
     await proxy.listen();
     const port = proxy.port;
     await proxy.close(); // nobody listens there yet
-    const run = agent(`http://127.0.0.1:${port}/`, ['--replay', big, '--speed', 'max', '--host', 'spill', '--max-memory-mb', '1', '--spill-dir', spill]);
-    const spilled = await until(() => {
-      const f = readdirSync(spill).find((n) => n.endsWith('.spill'));
-      return f && statSync(join(spill, f)).size > 4 << 20 ? f : undefined;
-    }, 30_000, 'the outbox to spill');
+    const run = agent(`http://127.0.0.1:${port}/`, [
+      '--replay',
+      big,
+      '--speed',
+      'max',
+      '--host',
+      'spill',
+      '--max-memory-mb',
+      '1',
+      '--spill-dir',
+      spill,
+    ]);
+    const spilled = await until(
+      () => {
+        const f = readdirSync(spill).find((n) => n.endsWith('.spill'));
+        return f && statSync(join(spill, f)).size > 4 << 20 ? f : undefined;
+      },
+      30_000,
+      'the outbox to spill',
+    );
     expect(spilled).toMatch(/^lifetrace-outbox-/);
     await proxy.listen(port);
     const r = await run;
     await proxy.close();
     expect(r.exitCode, r.all).toBe(0);
-    const h = await until(async () => { const v = await host(server, 'spill'); return v?.ended ? v : undefined; }, 10_000, 'the stream to end');
+    const h = await until(
+      async () => {
+        const v = await host(server, 'spill');
+        return v?.ended ? v : undefined;
+      },
+      10_000,
+      'the stream to end',
+    );
     expect(h.events).toBe(bigReport.summary.events);
     expect(existsSync(join(spill, spilled))).toBe(false); // removed once everything was acknowledged
   }, 120_000);
@@ -114,7 +160,14 @@ describe('live: serve and agents', () => {
   it('lost kernel events travel with the stream and are counted per host', async () => {
     const r = await agent(server.url, ['--replay', fixture('epoll-cross-process-del-lost.trace'), '--speed', 'max', '--host', 'lossy']);
     expect(r.exitCode, r.all).toBe(0);
-    const h = await until(async () => { const v = await host(server, 'lossy'); return v?.ended ? v : undefined; }, 10_000, 'the stream to end');
+    const h = await until(
+      async () => {
+        const v = await host(server, 'lossy');
+        return v?.ended ? v : undefined;
+      },
+      10_000,
+      'the stream to end',
+    );
     expect(h.lost).toBe(42);
     const stats = await server.get<{ losses: { count: number }[] }>('/api/stats?host=lossy');
     expect(stats.losses.reduce((n, l) => n + l.count, 0)).toBe(42);
@@ -128,44 +181,75 @@ describe('live: serve and agents', () => {
     expect(wrong.all).toMatch(/refused the agent \(HTTP 401\): check --token/);
 
     const wsUrl = server.url.replace('http', 'ws');
-    const opened = (ws: WebSocket): Promise<number> => new Promise((r) => {
-      ws.on('open', () => r(101));
-      ws.on('unexpected-response', (_q, res) => r(res.statusCode ?? 0));
-      ws.on('error', () => r(-1));
-    });
+    const opened = (ws: WebSocket): Promise<number> =>
+      new Promise((r) => {
+        ws.on('open', () => r(101));
+        ws.on('unexpected-response', (_q, res) => r(res.statusCode ?? 0));
+        ws.on('error', () => r(-1));
+      });
     expect(await opened(new WebSocket(`${wsUrl}ws/feed`, { origin: 'http://evil.example' }))).toBe(403);
     const feed = new WebSocket(`${wsUrl}ws/feed`, { origin: server.url.replace(/\/$/, '') });
     const firstMessage = new Promise<string>((r) => feed.once('message', (d) => r(String(d))));
     expect(await opened(feed)).toBe(101);
     expect(JSON.parse(await firstMessage).type).toBe('snapshot');
     feed.close();
-    const status = await new Promise<number>((r) => request({ port: server.port, path: '/api/hosts', headers: { host: 'rebind.example' } }, (res) => r(res.statusCode ?? 0)).end());
+    const status = await new Promise<number>((r) =>
+      request({ port: server.port, path: '/api/hosts', headers: { host: 'rebind.example' } }, (res) => r(res.statusCode ?? 0)).end(),
+    );
     expect(status).toBe(403);
 
     // An agent that knows the token but sends garbage: each is told why and disconnected.
     const hostile = async (send: (ws: WebSocket) => void): Promise<{ code: number; error: string }> => {
       const ws = new WebSocket(`${wsUrl}ws/agent`, { headers: { authorization: `Bearer ${TOKEN}` } });
       let error = '';
-      ws.on('message', (d) => { const m = JSON.parse(String(d)) as { type: string; message?: string }; if (m.type === 'error') error = m.message!; });
+      ws.on('message', (d) => {
+        const m = JSON.parse(String(d)) as { type: string; message?: string };
+        if (m.type === 'error') error = m.message!;
+      });
       await opened(ws);
       send(ws);
       const code = await new Promise<number>((r) => ws.on('close', (c) => r(c)));
       return { code, error };
     };
     expect(await hostile((ws) => ws.send('{nope'))).toEqual({ code: 1008, error: 'a text frame must be JSON' });
-    expect((await hostile((ws) => ws.send(JSON.stringify({ type: 'hello', protocol: 1, run: 'r', host: '../../etc', mode: 'live', header: {}, rules: [] })))).error).toMatch(/host name/);
-    expect((await hostile((ws) => ws.send(Buffer.concat([encodeBatchHead(1, 1), Buffer.from('x\n')]))))).toEqual({ code: 1008, error: 'say hello first' });
-    expect((await hostile((ws) => {
-      ws.send(JSON.stringify({ type: 'hello', protocol: 1, run: 'r2', host: 'h2', mode: 'live', header: { format: 'lifetrace-capture', version: 1, families: {} }, rules: [] }));
-      ws.send(Buffer.from('not a batch at all'));
-    })).error).toMatch(/bad magic/);
+    expect(
+      (
+        await hostile((ws) =>
+          ws.send(JSON.stringify({ type: 'hello', protocol: 1, run: 'r', host: '../../etc', mode: 'live', header: {}, rules: [] })),
+        )
+      ).error,
+    ).toMatch(/host name/);
+    expect(await hostile((ws) => ws.send(Buffer.concat([encodeBatchHead(1, 1), Buffer.from('x\n')])))).toEqual({
+      code: 1008,
+      error: 'say hello first',
+    });
+    expect(
+      (
+        await hostile((ws) => {
+          ws.send(
+            JSON.stringify({
+              type: 'hello',
+              protocol: 1,
+              run: 'r2',
+              host: 'h2',
+              mode: 'live',
+              header: { format: 'lifetrace-capture', version: 1, families: {} },
+              rules: [],
+            }),
+          );
+          ws.send(Buffer.from('not a batch at all'));
+        })
+      ).error,
+    ).toMatch(/bad magic/);
     // Past the frame limit: closed (1009, or abnormally while the client is still sending).
     expect([1006, 1009]).toContain((await hostile((ws) => ws.send(Buffer.alloc(33 << 20)))).code);
 
     // A browser flooding snapshot requests: served at most once a second, the rest counted.
     const flood = new WebSocket(`${wsUrl}ws/feed`, { origin: server.url.replace(/\/$/, '') });
     let snapshots = 0;
-    flood.on('message', (d) => { if ((JSON.parse(String(d)) as { type: string }).type === 'snapshot') snapshots++; });
+    flood.on('message', (d) => {
+      if ((JSON.parse(String(d)) as { type: string }).type === 'snapshot') snapshots++;
+    });
     expect(await opened(flood)).toBe(101);
     for (let i = 0; i < 50; i++) flood.send('{"type":"snapshot"}');
     await new Promise((r) => setTimeout(r, 500));
@@ -191,19 +275,35 @@ describe('live: faults', () => {
     const server = await startServe([], mkdtempSync(join(tmpdir(), 'lifetrace-fault-')));
     const run = agent(server.url, ['--host', 'killed']); // this machine's kernel (tracepoint fallback here)
     try {
-      const before = await until(async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'killed' && h.events > 0), 60_000, 'events from the local kernel');
-      const pids = (await execa('pgrep', ['-P', String(run.pid), '-x', 'bpftrace'], { reject: false })).stdout.trim().split('\n').filter(Boolean);
+      const before = await until(
+        async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'killed' && h.events > 0),
+        60_000,
+        'events from the local kernel',
+      );
+      const pids = (await execa('pgrep', ['-P', String(run.pid), '-x', 'bpftrace'], { reject: false })).stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean);
       expect(pids).toHaveLength(1);
       await execa('kill', ['-9', pids[0]!]);
-      const stats = await until(async () => {
-        const st = await server.get<{ losses: { reason: string | null; start_s: number; end_s: number }[] }>('/api/stats?host=killed');
-        return st.losses.some((l) => l.reason !== null) ? st : undefined;
-      }, 60_000, 'the gap to be reported');
+      const stats = await until(
+        async () => {
+          const st = await server.get<{ losses: { reason: string | null; start_s: number; end_s: number }[] }>('/api/stats?host=killed');
+          return st.losses.some((l) => l.reason !== null) ? st : undefined;
+        },
+        60_000,
+        'the gap to be reported',
+      );
       const gap = stats.losses.find((l) => l.reason !== null)!;
       expect(gap.reason).toMatch(/bpftrace exited \(killed by SIGKILL\).*restarted by the agent/);
       expect(gap.end_s).toBeGreaterThan(gap.start_s);
       // Events flow again after the restart.
-      await until(async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'killed' && h.events > before.events && h.now_s > gap.end_s), 30_000, 'events after the gap');
+      await until(
+        async () =>
+          (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'killed' && h.events > before.events && h.now_s > gap.end_s),
+        30_000,
+        'events after the gap',
+      );
     } finally {
       run.kill('SIGINT');
       const r = await run;
@@ -228,7 +328,14 @@ describe('live: server restarts', () => {
     });
     let server = await startServe(['--port', String(port)], data);
     const run = agent(server.url, ['--replay', capture, '--speed', 'max', '--host', 'restart']);
-    await until(async () => { const h = await host(server, 'restart'); return h && h.events > 30_000 && !h.ended ? h : undefined; }, 30_000, 'progress');
+    await until(
+      async () => {
+        const h = await host(server, 'restart');
+        return h && h.events > 30_000 && !h.ended ? h : undefined;
+      },
+      30_000,
+      'progress',
+    );
     server.proc.kill('SIGKILL');
     await server.proc;
     server = await startServe(['--port', String(port)], data);
@@ -236,7 +343,14 @@ describe('live: server restarts', () => {
       const r = await run;
       expect(r.exitCode, r.all).toBe(0);
       expect(r.all).toMatch(/reconnected/);
-      const h = await until(async () => { const v = await host(server, 'restart'); return v?.ended ? v : undefined; }, 30_000, 'the stream to end on the new server');
+      const h = await until(
+        async () => {
+          const v = await host(server, 'restart');
+          return v?.ended ? v : undefined;
+        },
+        30_000,
+        'the stream to end on the new server',
+      );
       expect(h.events).toBe(offline.summary.events);
       expect(h.anomalies).toBe(0);
       const flags = await server.get<FlagSummary[]>('/api/flags?host=restart&limit=10000');
@@ -262,16 +376,34 @@ describe('live: a full capture disk', () => {
       const offline = await analyzeJson(capture);
       const run = agent(server.url, ['--replay', capture, '--speed', '0.1', '--host', 'full']);
       await until(async () => host(server, 'full'), 10_000, 'host full');
-      const started = await fetch(new URL('/api/captures/record', server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ host: 'full' }) });
+      const started = await fetch(new URL('/api/captures/record', server.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ host: 'full' }),
+      });
       expect(started.status).toBe(200);
-      const failed = await until(async () => { const h = await host(server, 'full'); return h?.recording?.error ? h : undefined; }, 60_000, 'the recording to hit the full disk');
+      const failed = await until(
+        async () => {
+          const h = await host(server, 'full');
+          return h?.recording?.error ? h : undefined;
+        },
+        60_000,
+        'the recording to hit the full disk',
+      );
       expect(failed.recording!.error).toMatch(/recording stopped: ENOSPC/);
       expect(failed.ended).toBe(false);
       await execa('kill', ['-INT', String(run.pid)]); // enough: the rest at full speed
       await run;
       const rest = await agent(server.url, ['--replay', capture, '--speed', 'max', '--host', 'full2']);
       expect(rest.exitCode).toBe(0);
-      const h = await until(async () => { const v = await host(server, 'full2'); return v?.ended ? v : undefined; }, 30_000, 'the second stream to end');
+      const h = await until(
+        async () => {
+          const v = await host(server, 'full2');
+          return v?.ended ? v : undefined;
+        },
+        30_000,
+        'the second stream to end',
+      );
       expect(h.events).toBe(offline.summary.events);
     } finally {
       await server.stop();
@@ -294,8 +426,15 @@ describe('live: per-agent rate limit', () => {
       const seconds = (Date.now() - t0) / 1000;
       expect(r.exitCode, r.all).toBe(0);
       // A bucket of one second's worth: what is past it takes at least (bytes - 2 MB) / 2 MB/s.
-      expect(seconds).toBeGreaterThanOrEqual((bytes - 2 * 2 ** 20) / (2 * 2 ** 20) * 0.9);
-      const h = await until(async () => { const v = await host(server, 'greedy'); return v?.ended ? v : undefined; }, 30_000, 'the end');
+      expect(seconds).toBeGreaterThanOrEqual(((bytes - 2 * 2 ** 20) / (2 * 2 ** 20)) * 0.9);
+      const h = await until(
+        async () => {
+          const v = await host(server, 'greedy');
+          return v?.ended ? v : undefined;
+        },
+        30_000,
+        'the end',
+      );
       expect(h.events).toBe(offline.summary.events);
       expect((await server.get<{ rejected: Record<string, number> }>('/api/server')).rejected['agent-throttled']).toBeGreaterThan(0);
     } finally {
@@ -327,15 +466,19 @@ describe('live: REST', () => {
 });
 
 describe('live: command line', () => {
-  it('lifetrace start (npm start) serves this machine\'s kernel and, without kprobes here, replays the sample', async () => {
+  it("lifetrace start (npm start) serves this machine's kernel and, without kprobes here, replays the sample", async () => {
     const { proc, url, output } = await launch(['start', '--port', '0', '--data', mkdtempSync(join(tmpdir(), 'lt-start-'))]);
     try {
-      const hosts = await until(async () => {
-        const hs = (await (await fetch(new URL('/api/hosts', url))).json()) as HostView[];
-        const sample = hs.find((h) => h.host === 'sample-debian-6.1');
-        const local = hs.find((h) => h.mode === 'live');
-        return sample && sample.events > 0 && local ? { sample, local } : undefined;
-      }, 30_000, 'the sample replay and the local agent');
+      const hosts = await until(
+        async () => {
+          const hs = (await (await fetch(new URL('/api/hosts', url))).json()) as HostView[];
+          const sample = hs.find((h) => h.host === 'sample-debian-6.1');
+          const local = hs.find((h) => h.mode === 'live');
+          return sample && sample.events > 0 && local ? { sample, local } : undefined;
+        },
+        30_000,
+        'the sample replay and the local agent',
+      );
       expect(hosts.sample.mode).toBe('replay');
       expect(hosts.sample.label).toMatch(/sample\.ljsonl\.gz$/);
       expect(hosts.local.families).toEqual(['syscalls']); // this machine's kernel has no kprobes
@@ -357,8 +500,12 @@ describe('live: command line', () => {
     const a = await run('agent');
     expect(a.exitCode).toBe(2);
     expect(a.stderr).toMatch(/--server URL is required/);
-    expect((await run('agent', '--server', 'http://127.0.0.1:1/', '--token', 't', '--replay', '/nonexistent.ljsonl')).stderr).toMatch(/no such capture/);
-    expect((await run('agent', '--server', 'http://127.0.0.1:1/', '--token', 't', '--replay', SAMPLE, '--speed', '1000')).stderr).toMatch(/--speed takes/);
+    expect((await run('agent', '--server', 'http://127.0.0.1:1/', '--token', 't', '--replay', '/nonexistent.ljsonl')).stderr).toMatch(
+      /no such capture/,
+    );
+    expect((await run('agent', '--server', 'http://127.0.0.1:1/', '--token', 't', '--replay', SAMPLE, '--speed', '1000')).stderr).toMatch(
+      /--speed takes/,
+    );
   });
 });
 
@@ -375,7 +522,14 @@ describe('live: a server that lost what it had', () => {
     });
     let server = await startServe(['--port', String(port)], data);
     const run = agent(server.url, ['--replay', capture, '--speed', 'max', '--host', 'amnesia']);
-    await until(async () => { const h = await host(server, 'amnesia'); return h && h.events > 20_000 && !h.ended ? h : undefined; }, 30_000, 'progress');
+    await until(
+      async () => {
+        const h = await host(server, 'amnesia');
+        return h && h.events > 20_000 && !h.ended ? h : undefined;
+      },
+      30_000,
+      'progress',
+    );
     server.proc.kill('SIGKILL');
     await server.proc;
     rmSync(join(data, 'journal'), { recursive: true, force: true }); // as if the disk were lost
@@ -383,10 +537,19 @@ describe('live: a server that lost what it had', () => {
     try {
       const r = await run;
       expect(r.exitCode, r.all).toBe(0);
-      const h = await until(async () => { const v = await host(server, 'amnesia'); return v?.ended ? v : undefined; }, 30_000, 'the stream to end');
+      const h = await until(
+        async () => {
+          const v = await host(server, 'amnesia');
+          return v?.ended ? v : undefined;
+        },
+        30_000,
+        'the stream to end',
+      );
       expect(h.events).toBeGreaterThan(0);
       expect(h.missingBatches).toBeGreaterThan(0);
-      const stats = await server.get<{ losses: { reason: string | null; start_s: number | null; end_s: number | null }[] }>('/api/stats?host=amnesia');
+      const stats = await server.get<{ losses: { reason: string | null; start_s: number | null; end_s: number | null }[] }>(
+        '/api/stats?host=amnesia',
+      );
       const gap = stats.losses.find((l) => /never reached this server/.test(l.reason ?? ''));
       expect(gap).toMatchObject({ start_s: null }); // from the start of the trace: nothing before survived
       // A flag whose evidence reaches into the missing part is uncertain; the rest are not. The missing

@@ -37,11 +37,15 @@ describe('GET /metrics', () => {
     offline = buildReport(await analyzeFile(SAMPLE));
     const r = await agent(server.url, ['--replay', SAMPLE, '--speed', 'max', '--host', 'metrics-host']);
     expect(r.exitCode, r.all).toBe(0);
-    await until(async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'metrics-host' && h.ended), 20_000, 'the stream to end');
+    await until(
+      async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'metrics-host' && h.ended),
+      20_000,
+      'the stream to end',
+    );
   }, 60_000);
   afterAll(async () => server?.stop());
 
-  it("counts what analyze finds in the same capture: events, losses, flags by rule and severity", async () => {
+  it('counts what analyze finds in the same capture: events, losses, flags by rule and severity', async () => {
     const res = await fetch(new URL('/metrics', server.url));
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -49,7 +53,9 @@ describe('GET /metrics', () => {
     const host = (xs: { labels: Record<string, string>; value: number }[]) => xs.filter((x) => x.labels.host === 'metrics-host');
     expect(host(samples(text, 'lifetrace_events_total'))).toEqual([{ labels: { host: 'metrics-host' }, value: offline.summary.events }]);
     expect(sum(host(samples(text, 'lifetrace_lost_events_total')))).toBe(offline.lost_events);
-    expect(sum(host(samples(text, 'lifetrace_anomalies_total')))).toBe(Object.values(offline.summary.anomaly_counts).reduce((a, b) => a + b, 0));
+    expect(sum(host(samples(text, 'lifetrace_anomalies_total')))).toBe(
+      Object.values(offline.summary.anomaly_counts).reduce((a, b) => a + b, 0),
+    );
     const flags = host(samples(text, 'lifetrace_flags_total'));
     const want = new Map<string, number>();
     for (const f of offline.flags) want.set(`${f.rule}|${f.severity}`, (want.get(`${f.rule}|${f.severity}`) ?? 0) + f.count);
@@ -62,9 +68,15 @@ describe('GET /metrics', () => {
   });
 
   it('counts refusals by reason', async () => {
-    const before = sum(samples(await (await fetch(new URL('/metrics', server.url))).text(), 'lifetrace_refused_total').filter((x) => x.labels.reason === 'http-cross-origin'));
+    const before = sum(
+      samples(await (await fetch(new URL('/metrics', server.url))).text(), 'lifetrace_refused_total').filter(
+        (x) => x.labels.reason === 'http-cross-origin',
+      ),
+    );
     const refused = await fetch(new URL('/api/captures/record', server.url), {
-      method: 'POST', headers: { origin: 'http://evil.example', 'content-type': 'application/json' }, body: '{}',
+      method: 'POST',
+      headers: { origin: 'http://evil.example', 'content-type': 'application/json' },
+      body: '{}',
     });
     expect(refused.status).toBe(403);
     const text = await (await fetch(new URL('/metrics', server.url))).text();
@@ -72,7 +84,17 @@ describe('GET /metrics', () => {
   });
 
   it('off loopback, a scrape needs the token, as the API does', async () => {
-    const { proc, url } = await launch(['serve', '--host', '0.0.0.0', '--port', '0', '--token', TOKEN, '--data', mkdtempSync(join(tmpdir(), 'lifetrace-metrics-'))]);
+    const { proc, url } = await launch([
+      'serve',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '0',
+      '--token',
+      TOKEN,
+      '--data',
+      mkdtempSync(join(tmpdir(), 'lifetrace-metrics-')),
+    ]);
     try {
       const at = new URL('/metrics', `http://127.0.0.1:${new URL(url).port}/`);
       expect((await fetch(at)).status).toBe(401);

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { Analysis, analyzeFile } from '../server/analyze/pipeline.js';
+import { analyzeFile } from '../server/analyze/pipeline.js';
 import { readPlanOf } from '../server/decode/packed.js';
 import { ROUTE_LIST } from '../server/decode/routes.js';
 import type { RecordFields } from '../server/decode/fields.js';
@@ -17,7 +17,9 @@ import { stackField, traceToCapture } from './support/trace.js';
 import { analyzeChunked, analyzePacked, flagsOf, seeded, writeCapture } from './support/run.js';
 
 const dir = join(import.meta.dirname, 'fixtures', 'rules');
-const fixtures = readdirSync(dir).filter((f) => f.endsWith('.trace')).sort();
+const fixtures = readdirSync(dir)
+  .filter((f) => f.endsWith('.trace'))
+  .sort();
 const captureOf = (name: string): Buffer => Buffer.from(traceToCapture(readFileSync(join(dir, name), 'utf8')));
 
 describe('the same input in any chunking gives the same result', () => {
@@ -33,11 +35,13 @@ describe('the same input in any chunking gives the same result', () => {
   }
 
   it('multi-byte characters split across chunks (comm and names in UTF-8)', () => {
-    const content = Buffer.from(traceToCapture(`
+    const content = Buffer.from(
+      traceToCapture(`
       1.000 0 100 sh d_alloc @dir @root "répertoire"
       1.100 0 100 sh rrm @dir @root
       1.200 1 300 ünïcødé d_alloc @late @dir "fichier-é"
-    `));
+    `),
+    );
     const whole = analyzeChunked(content, () => content.length);
     for (const k of [1, 2, 3]) expect(analyzeChunked(content, () => k)).toEqual(whole);
     const f = flagsOf(whole, 'dentry.use-after-removal');
@@ -54,10 +58,25 @@ describe('the same input in any chunking gives the same result', () => {
 function adversarialCapture(): Buffer {
   const rnd = seeded(4242);
   const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
-  const hex = (): string => 'ffff8881' + Math.floor(rnd() * 0xffffffff).toString(16).padStart(8, '0');
+  const hex = (): string =>
+    'ffff8881' +
+    Math.floor(rnd() * 0xffffffff)
+      .toString(16)
+      .padStart(8, '0');
   const addrs = Array.from({ length: 3000 }, hex);
   // Addresses travel between threads as numbers: every length, leading zeros, all bits set.
-  const odd = ['0', '00', '7', '000000ab', 'abcdef', '123456789', '0123456789abcdef', 'ffffffffffffffff', '0000000100000000', '00000000ffffffff'];
+  const odd = [
+    '0',
+    '00',
+    '7',
+    '000000ab',
+    'abcdef',
+    '123456789',
+    '0123456789abcdef',
+    'ffffffffffffffff',
+    '0000000100000000',
+    '00000000ffffffff',
+  ];
   const a = (): string => (rnd() < 0.05 ? pick(odd) : rnd() < 0.7 ? pick(addrs) : hex());
   const comms = Array.from({ length: 6000 }, (_, i) => `c${i}`);
   const rec = (t: number, tag: string, fields: string[], comm = pick(comms)): string =>
@@ -68,22 +87,26 @@ function adversarialCapture(): Buffer {
     if (r < 0.3) out.push(rec(t, 'poll', [a(), a(), '1']));
     else if (r < 0.45) out.push(rec(t, 'alloc', [a()]));
     else if (r < 0.55) out.push(rec(t, 'fput', [a(), '0', '1', a()]));
-    else if (r < 0.62) out.push(rec(t, 'fput', [a(), 'x', '1', a()])); // bad int after an address
-    else if (r < 0.68) out.push(rec(t, 'ins', [a(), a(), 'zz', '4'])); // bad address after two
-    else if (r < 0.7) out.push(rec(t, 'd_alloc', [a(), a(), `n${t}`, 'tail'])); // a name with a tab
+    else if (r < 0.62)
+      out.push(rec(t, 'fput', [a(), 'x', '1', a()])); // bad int after an address
+    else if (r < 0.68)
+      out.push(rec(t, 'ins', [a(), a(), 'zz', '4'])); // bad address after two
+    else if (r < 0.7)
+      out.push(rec(t, 'd_alloc', [a(), a(), `n${t}`, 'tail'])); // a name with a tab
     else if (r < 0.72) out.push(rec(t, 'dput', [a(), a(), '1'], 'ünï'));
     else if (r < 0.74) out.push(rec(t, 'dput', [a(), a(), '1'], 'a\\"b'));
-    else if (r < 0.75) out.push(rec(t, 'pw', [a(), a(), '0', a(), '0']) + '\r');
+    else if (r < 0.75) out.push(`${rec(t, 'pw', [a(), a(), '0', a(), '0'])}\r`);
     else if (r < 0.76) out.push('');
     else if (r < 0.77) out.push('{"type": "lost_events", "data": {"events": 2}}');
     else if (r < 0.78) out.push(rec(t, 'nosuch', [a()]));
-    else if (r < 0.79 && t > 30_000) out.push(rec(t - 30_000, 'alloc', [a()])); // 3 s late: past any slack
+    else if (r < 0.79 && t > 30_000)
+      out.push(rec(t - 30_000, 'alloc', [a()])); // 3 s late: past any slack
     else out.push(rec(t, 'last', [a()]));
   }
-  return Buffer.from(out.join('\n') + '\n' + rec(40_000, 'alloc', ['ffff88']).slice(0, 40));
+  return Buffer.from(`${out.join('\n')}\n${rec(40_000, 'alloc', ['ffff88']).slice(0, 40)}`);
 }
 
-describe('the decode worker\'s packed batches give what the lines give', () => {
+describe("the decode worker's packed batches give what the lines give", () => {
   for (const name of fixtures) {
     it(name, () => {
       const content = captureOf(name);
@@ -103,7 +126,7 @@ describe('the decode worker\'s packed batches give what the lines give', () => {
   });
 });
 
-describe('the decode worker holds records by their decoders\' read plans', () => {
+describe("the decode worker holds records by their decoders' read plans", () => {
   it('every decoder reads the same fields in the same order whatever their values', () => {
     const rnd = seeded(77);
     for (const { spec } of ROUTE_LIST) {
@@ -112,11 +135,28 @@ describe('the decode worker holds records by their decoders\' read plans', () =>
         const ops: number[] = [];
         const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
         const fields: RecordFields = {
-          t: 0 as never, cpu: 0, pid: 1, tid: 1, comm: 'c', lineNo: 1,
-          addr: (i) => (ops.push(0, i), pick(['0', 'ffff888100000000', '1'])) as never,
-          int: (i) => (ops.push(1, i), pick([0, 1, -1, 2, 4096, 2 ** 40])),
-          bool: (i) => (ops.push(1, i), rnd() < 0.5),
-          str: (i, rest) => (ops.push(rest ? 3 : 2, i), pick(['', 'x', '0', 'a\tb'])),
+          t: 0 as never,
+          cpu: 0,
+          pid: 1,
+          tid: 1,
+          comm: 'c',
+          lineNo: 1,
+          addr: (i) => {
+            ops.push(0, i);
+            return pick(['0', 'ffff888100000000', '1']) as never;
+          },
+          int: (i) => {
+            ops.push(1, i);
+            return pick([0, 1, -1, 2, 4096, 2 ** 40]);
+          },
+          bool: (i) => {
+            ops.push(1, i);
+            return rnd() < 0.5;
+          },
+          str: (i, rest) => {
+            ops.push(rest ? 3 : 2, i);
+            return pick(['', 'x', '0', 'a\tb']);
+          },
         };
         spec.decode(fields, spec.fn);
         expect(ops, spec.tag).toEqual(plan);
@@ -169,7 +209,7 @@ describe('capture files', () => {
     expect(flagsOf(r, 'epoll.poll-on-dying-file')).toHaveLength(1);
   });
 
-  it('bpftrace\'s own lines: attached_probes, maps, diagnostics, blank lines', async () => {
+  it("bpftrace's own lines: attached_probes, maps, diagnostics, blank lines", async () => {
     const extra = [
       '{"type": "attached_probes", "data": {"probes": 41}}',
       '',
@@ -177,7 +217,7 @@ describe('capture files', () => {
       '{"type": "warnf", "msg": "map full"}',
       '{"type": "lost_events", "data": {"events": 5}}',
     ].join('\n');
-    const r = buildReport(await analyzeFile(writeCapture(traceToCapture(src) + extra + '\n')));
+    const r = buildReport(await analyzeFile(writeCapture(`${traceToCapture(src) + extra}\n`)));
     expect(r.summary.attached_probes).toBe(41);
     expect(r.summary.maps).toEqual({ '@dput_calls': 123456 });
     expect(r.summary.diagnostics).toEqual([{ level: 'warnf', message: 'map full', line: expect.any(Number) }]);
@@ -188,12 +228,18 @@ describe('capture files', () => {
 
 describe('ordering', () => {
   it('records far later than the reorder window are kept and counted as late', async () => {
-    const r = buildReport(await analyzeFile(writeCapture(traceToCapture(`
+    const r = buildReport(
+      await analyzeFile(
+        writeCapture(
+          traceToCapture(`
       1.000 0 100 app fdi 3 @a
       5.000 0 100 app fdi 4 @b
       6.000 0 100 app fdi 6 @d
       1.500 1 200 other fdi 5 @c
-    `))));
+    `),
+        ),
+      ),
+    );
     expect(r.summary.events).toBe(4);
     expect(r.summary.anomaly_counts['late-event']).toBe(1);
   });
@@ -201,19 +247,28 @@ describe('ordering', () => {
   it('equal timestamps keep capture order', async () => {
     // Insert and remove at the same ns in the same task: insert (earlier line) must come first,
     // otherwise the remove would be of an unknown epitem and the lifetime would be lost.
-    const r = buildReport(await analyzeFile(writeCapture(traceToCapture(`
+    const r = buildReport(
+      await analyzeFile(
+        writeCapture(
+          traceToCapture(`
       1.000 0 100 app ctl 3 1 5
       1.000 0 100 app ins @ep @epi @f 5
       1.000 0 100 app ctl_r 3 1 5 0
       1.000 0 100 app ctl 3 2 5
       1.000 0 100 app rm @ep @epi @f 5
-    `))));
+    `),
+        ),
+      ),
+    );
     expect(r.summary.objects.epitem).toMatchObject({ born: 1, freed: 1 });
     expect(r.summary.objects.epitem.lifetime.max_ns).toBe(0);
   });
 
   it('a loss report marks only the flags whose evidence window it overlaps', async () => {
-    const r = buildReport(await analyzeFile(writeCapture(traceToCapture(`
+    const r = buildReport(
+      await analyzeFile(
+        writeCapture(
+          traceToCapture(`
       1.000 0 100 app alloc @f
       1.001 0 100 app fput @f 0 0 @d
       1.002 0 100 app fput_r @f
@@ -223,7 +278,10 @@ describe('ordering', () => {
       5.001 0 100 app fput @g 0 0 @d
       5.002 0 100 app fput_r @g
       5.003 0 100 app fdi 4 @g
-    `))));
+    `),
+        ),
+      ),
+    );
     const uaf = flagsOf(r, 'lifetime.use-after-free');
     expect(uaf.map((f) => f.confidence)).toEqual(['certain', 'uncertain']);
     expect(r.lost_events).toBe(3);
@@ -234,11 +292,16 @@ describe('ordering', () => {
 describe('gaps: the probes not running (lifetrace_gap, written by an agent that restarted bpftrace)', () => {
   const clean = captureOf('epoll-poll-on-dying-file.trace').toString();
   const lines = clean.split('\n');
-  const times = lines.map((l) => /^\{"type": "printf", "data": "[^"\\]*\\t(\d+)\\t/.exec(l)?.[1]).filter((t): t is string => t !== undefined);
+  const times = lines
+    .map((l) => /^\{"type": "printf", "data": "[^"\\]*\\t(\d+)\\t/.exec(l)?.[1])
+    .filter((t): t is string => t !== undefined);
   const withLine = (extra: string): Buffer => Buffer.from([...lines.slice(0, -1), extra, ''].join('\n'));
 
   it('makes a flag whose evidence it overlaps uncertain, saying why, and is listed with the losses', () => {
-    const gap = JSON.stringify({ type: 'lifetrace_gap', data: { from: times[1], to: times[times.length - 2], reason: 'bpftrace exited (null); restarted by the agent' } });
+    const gap = JSON.stringify({
+      type: 'lifetrace_gap',
+      data: { from: times[1], to: times[times.length - 2], reason: 'bpftrace exited (null); restarted by the agent' },
+    });
     const r = analyzeChunked(withLine(gap), () => 1 << 16);
     const [flag] = flagsOf(r, 'epoll.poll-on-dying-file');
     expect(flag!.confidence).toBe('uncertain');
@@ -249,11 +312,22 @@ describe('gaps: the probes not running (lifetrace_gap, written by an agent that 
 
   it('a gap elsewhere changes nothing; a malformed gap is a counted anomaly', () => {
     const before = String(BigInt(times[0]!) - 10_000_000_000n);
-    const far = JSON.stringify({ type: 'lifetrace_gap', data: { from: before, to: String(BigInt(times[0]!) - 5_000_000_000n), reason: 'earlier' } });
-    expect(flagsOf(analyzeChunked(withLine(far), () => 1 << 16), 'epoll.poll-on-dying-file')[0]!.confidence).toBe('certain');
+    const far = JSON.stringify({
+      type: 'lifetrace_gap',
+      data: { from: before, to: String(BigInt(times[0]!) - 5_000_000_000n), reason: 'earlier' },
+    });
+    expect(
+      flagsOf(
+        analyzeChunked(withLine(far), () => 1 << 16),
+        'epoll.poll-on-dying-file',
+      )[0]!.confidence,
+    ).toBe('certain');
     const bad = analyzeChunked(withLine('{"type": "lifetrace_gap", "data": {"from": "x", "to": "1"}}'), () => 1 << 16);
     expect(bad.summary.anomaly_counts).toEqual({ 'bad-envelope': 1 });
-    const backwards = analyzeChunked(withLine(JSON.stringify({ type: 'lifetrace_gap', data: { from: times[2], to: times[1] } })), () => 1 << 16);
+    const backwards = analyzeChunked(
+      withLine(JSON.stringify({ type: 'lifetrace_gap', data: { from: times[2], to: times[1] } })),
+      () => 1 << 16,
+    );
     expect(backwards.summary.anomaly_counts).toEqual({ 'bad-envelope': 1 });
   });
 });
@@ -277,19 +351,22 @@ describe('a malformed time never becomes the time base', () => {
  */
 function withStackFields(src: string): string {
   let k = 0;
-  return src.split('\n').map((line) => {
-    const cols = line.trim().split(/\s+/);
-    if (cols.length < 5 || line.trim().startsWith('#') || line.trim().startsWith('!')) return line;
-    k++;
-    const frames = `${cols[4]}_probe+${k % 3},caller_of_${cols[4]}+17,do_syscall_64+56,entry_SYSCALL_64_after_hwframe+100`;
-    return `${line} ^${k % 7 === 0 ? '' : k % 5 === 0 ? `return:${frames}` : frames}`;
-  }).join('\n');
+  return src
+    .split('\n')
+    .map((line) => {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 5 || line.trim().startsWith('#') || line.trim().startsWith('!')) return line;
+      k++;
+      const frames = `${cols[4]}_probe+${k % 3},caller_of_${cols[4]}+17,do_syscall_64+56,entry_SYSCALL_64_after_hwframe+100`;
+      return `${line} ^${k % 7 === 0 ? '' : k % 5 === 0 ? `return:${frames}` : frames}`;
+    })
+    .join('\n');
 }
 
 describe('kernel stacks on records (the trailing kstack field)', () => {
   const stacked = (name: string): Buffer => Buffer.from(traceToCapture(withStackFields(readFileSync(join(dir, name), 'utf8'))));
 
-  it('every path reads the same stacks: lines in any chunking, gzip, the decode worker\'s batches', async () => {
+  it("every path reads the same stacks: lines in any chunking, gzip, the decode worker's batches", async () => {
     for (const name of fixtures) {
       const content = stacked(name);
       const whole = buildReport(await analyzeFile(writeCapture(content)));
@@ -301,11 +378,14 @@ describe('kernel stacks on records (the trailing kstack field)', () => {
       const plain = buildReport(await analyzeFile(writeCapture(captureOf(name))));
       expect(whole.summary.events, name).toBe(plain.summary.events);
       expect(whole.summary.anomaly_counts, name).toEqual(plain.summary.anomaly_counts);
-      expect(whole.flags.map((f) => ({ ...f, evidence: f.evidence.map(({ stack: _s, stack_at: _a, ...e }) => e) })), name).toEqual(plain.flags);
+      expect(
+        whole.flags.map((f) => ({ ...f, evidence: f.evidence.map(({ stack: _s, stack_at: _a, ...e }) => e) })),
+        name,
+      ).toEqual(plain.flags);
     }
   });
 
-  it('an evidence step carries its own record\'s frames, innermost first, and says a return stack is one', async () => {
+  it("an evidence step carries its own record's frames, innermost first, and says a return stack is one", async () => {
     const r = buildReport(await analyzeFile(writeCapture(stacked('epoll-poll-on-dying-file.trace'))));
     const [f] = flagsOf(r, 'epoll.poll-on-dying-file');
     expect(f!.evidence.length).toBeGreaterThan(1);
@@ -323,8 +403,15 @@ describe('kernel stacks on records (the trailing kstack field)', () => {
     const stack = stackField('ep_item_poll.isra.0+1,ep_send_events+250,do_epoll_wait+1200');
     const line = (t: number, comm: string, s: string): string =>
       `{"type": "printf", "data": ${JSON.stringify(['poll', String(5_000_000_000 + t), '0', '7', '7', ptr, ptr, '0', comm, s].join('\t'))}}`;
-    const lines = [traceToCapture('').trim(), line(1, 'a', stack), line(2, 'b', stack), line(3, 'c', stackField('return:x+1')), line(4, 'd', stackField('')),
-      line(5, 'weird', '\nnot a stack'), line(6, 'e\tf', stack)];
+    const lines = [
+      traceToCapture('').trim(),
+      line(1, 'a', stack),
+      line(2, 'b', stack),
+      line(3, 'c', stackField('return:x+1')),
+      line(4, 'd', stackField('')),
+      line(5, 'weird', '\nnot a stack'),
+      line(6, 'e\tf', stack),
+    ];
     const viaText: RecordEvent[] = [];
     const viaBytes: RecordEvent[] = [];
     const text = new CaptureDecoder({ event: (e) => viaText.push(e), lost: () => {} });
@@ -350,12 +437,14 @@ describe('kernel stacks on records (the trailing kstack field)', () => {
 
   it('the worker path counts a bad stack as the line path does, and keeps the record', () => {
     const bad = JSON.stringify(['alloc', '1001200000000', '0', '7', '7', 'ffff888100009000', 'c', '\n\n  bad frame\n'].join('\t'));
-    const content = Buffer.from(traceToCapture(`
+    const content = Buffer.from(
+      traceToCapture(`
       1.0 0 7 a alloc @f ^alloc_empty_file+1,path_openat+40
       1.1 0 7 b alloc @g ^alloc_empty_file+1,path_openat+40
       !raw {"type": "printf", "data": ${bad}}
       1.3 0 7 d alloc @h ^return:alloc_empty_file+1
-    `));
+    `),
+    );
     const lines = analyzeChunked(content, () => 1 << 20);
     expect(lines.summary.anomaly_counts).toEqual({ 'bad-stack': 1 });
     expect(lines.summary.events).toBe(4);

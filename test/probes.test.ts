@@ -44,7 +44,10 @@ describe('probe scripts match the decoders', () => {
         expect(p.conversions, `"${p.tag}" conversions`).toBe(HEAD - 1 + spec!.fields + 1);
       }
       const decoded = FAMILY_DECODERS.find((d) => d.family === family)!.records.map((r) => r.tag);
-      expect(decoded.filter((t) => !printed.some((p) => p.tag === t)), 'decoded but never printed').toEqual([]);
+      expect(
+        decoded.filter((t) => !printed.some((p) => p.tag === t)),
+        'decoded but never printed',
+      ).toEqual([]);
     });
   }
 
@@ -61,15 +64,27 @@ describe('probe scripts match the decoders', () => {
     }
   });
 
-  it('adds the stack to a record it has never seen, marks a kretprobe\'s as taken at the return, and refuses a record not ending in comm', () => {
+  it("adds the stack to a record it has never seen, marks a kretprobe's as taken at the return, and refuses a record not ending in comm", () => {
     const src = [
-      'kprobe:brand_new_fn', '/@x[arg0]/', '{', '  printf("newrec\\t%llu\\t%u\\t%d\\t%d\\t%lx\\t%s", nsecs, cpu, pid, tid,', '         arg0, comm);', '}',
-      'kretprobe:brand_new_fn', '{', '  printf("newrec_r\\t%llu\\t%u\\t%d\\t%d\\t%s", nsecs, cpu, pid, tid, comm);', '}',
+      'kprobe:brand_new_fn',
+      '/@x[arg0]/',
+      '{',
+      '  printf("newrec\\t%llu\\t%u\\t%d\\t%d\\t%lx\\t%s", nsecs, cpu, pid, tid,',
+      '         arg0, comm);',
+      '}',
+      'kretprobe:brand_new_fn',
+      '{',
+      '  printf("newrec_r\\t%llu\\t%u\\t%d\\t%d\\t%s", nsecs, cpu, pid, tid, comm);',
+      '}',
     ].join('\n');
     const out = withStacks(src, 'test');
-    expect(out).toContain('printf("newrec\\t%llu\\t%u\\t%d\\t%d\\t%lx\\t%s\\t\\n%s", nsecs, cpu, pid, tid,\n         arg0, comm, kstack(16));');
+    expect(out).toContain(
+      'printf("newrec\\t%llu\\t%u\\t%d\\t%d\\t%lx\\t%s\\t\\n%s", nsecs, cpu, pid, tid,\n         arg0, comm, kstack(16));',
+    );
     expect(out).toContain('printf("newrec_r\\t%llu\\t%u\\t%d\\t%d\\t%s\\t\\nreturn%s", nsecs, cpu, pid, tid, comm, kstack(16));');
-    expect(() => withStacks('kprobe:f\n{\n  printf("odd\\t%llu\\t%s", comm, nsecs);\n}', 'test')).toThrow(/record "odd" does not end in comm/);
+    expect(() => withStacks('kprobe:f\n{\n  printf("odd\\t%llu\\t%s", comm, nsecs);\n}', 'test')).toThrow(
+      /record "odd" does not end in comm/,
+    );
   });
 
   it("epoll.bt probes each of POLL_TARGETS, and tells ep_item_poll's end which of them are probed", () => {
@@ -94,7 +109,7 @@ describe('probe scripts match the decoders', () => {
   });
 });
 
-describe('probe scripts on this machine\'s kernel', () => {
+describe("probe scripts on this machine's kernel", () => {
   let profile: KernelProfile;
   const dir = mkdtempSync(join(tmpdir(), 'lifetrace-probes-'));
 
@@ -104,7 +119,7 @@ describe('probe scripts on this machine\'s kernel', () => {
     profile = profileFromBtf(await Btf.load());
   });
 
-  it('reads the running kernel\'s BTF', async () => {
+  it("reads the running kernel's BTF", async () => {
     const btf = await Btf.load();
     expect(btf.hasField('dentry', 'd_lockref.count')).toBe(true);
     expect(btf.hasField('file', 'f_path.dentry')).toBe(true);

@@ -15,7 +15,8 @@ import { agent, BIN, launch, startServe, until, type ServerProcess } from './sup
 
 const root = join(import.meta.dirname, '..');
 const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
-const flagKey = (f: { rule: string; severity: string; count: number; objects: string[] }): string => `${f.rule}|${f.severity}|${f.count}|${f.objects.join(',')}`;
+const flagKey = (f: { rule: string; severity: string; count: number; objects: string[] }): string =>
+  `${f.rule}|${f.severity}|${f.count}|${f.objects.join(',')}`;
 
 async function analyzeJson(path: string): Promise<AnalysisReport> {
   const r = await execa(process.execPath, [BIN, 'analyze', '--json', path], { reject: false });
@@ -24,7 +25,9 @@ async function analyzeJson(path: string): Promise<AnalysisReport> {
 
 async function call<T>(s: ServerProcess, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const r = await fetch(new URL(path, s.url), {
-    method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await r.text();
   return { status: r.status, body: (text ? JSON.parse(text) : undefined) as T };
@@ -42,7 +45,7 @@ describe('the capture library', () => {
   });
   afterAll(async () => server?.stop());
 
-  it('records a live stream, lists it, downloads it, replays it from the library with analyze\'s flags, and deletes it', async () => {
+  it("records a live stream, lists it, downloads it, replays it from the library with analyze's flags, and deletes it", async () => {
     // A slow stream, so that recording starts before it ends.
     const run = agent(server.url, ['--replay', SAMPLE, '--speed', '5', '--host', 'rec']);
     await until(async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'rec'), 10_000, 'host rec');
@@ -53,7 +56,11 @@ describe('the capture library', () => {
     expect((await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'rec')!.recording!.name).toBe(name);
     expect((await run).exitCode).toBe(0);
     // The recording ends with the stream; stopping it again is harmless.
-    await until(async () => ((await server.get<CaptureInfo[]>('/api/captures')).find((c) => c.name === name && !c.recording)), 10_000, 'the recording to end with the stream');
+    await until(
+      async () => (await server.get<CaptureInfo[]>('/api/captures')).find((c) => c.name === name && !c.recording),
+      10_000,
+      'the recording to end with the stream',
+    );
     const stopped = await call<{ stopped: string[] }>(server, 'POST', '/api/captures/stop', { host: 'rec' });
     expect(stopped.body.stopped).toEqual([]);
 
@@ -61,14 +68,20 @@ describe('the capture library', () => {
     expect(list.map((c) => c.name)).toContain(name);
     const download = await fetch(new URL(`/api/captures/${name}`, server.url));
     expect(download.headers.get('content-disposition')).toContain(name);
-    const lines = gunzipSync(Buffer.from(await download.arrayBuffer())).toString().split('\n');
+    const lines = gunzipSync(Buffer.from(await download.arrayBuffer()))
+      .toString()
+      .split('\n');
     expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'lifetrace-capture', kernel: '6.1.0-56-amd64' });
     expect(lines.length).toBeGreaterThan(100);
 
     const file = join(data, 'captures', name);
     const offline = await analyzeJson(file);
     const { body } = await call<{ host: string }>(server, 'POST', '/api/replay', { capture: name, speed: 'max' });
-    const replayed = await until(async () => ((await replayState(server, body.host)).finished ? true : undefined), 20_000, 'the replay to finish');
+    const replayed = await until(
+      async () => ((await replayState(server, body.host)).finished ? true : undefined),
+      20_000,
+      'the replay to finish',
+    );
     expect(replayed).toBe(true);
     const flags = await server.get<FlagSummary[]>(`/api/flags?host=${body.host}&limit=10000`);
     expect(flags.map(flagKey).sort()).toEqual(offline.flags.map(flagKey).sort());
@@ -80,18 +93,34 @@ describe('the capture library', () => {
 
   it('a recording ends when its host starts a new run (a restarted agent), with what it had', async () => {
     const first = agent(server.url, ['--replay', SAMPLE, '--speed', '1', '--host', 'rerun']);
-    await until(async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'rerun' && h.events > 0), 10_000, 'host rerun');
+    await until(
+      async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'rerun' && h.events > 0),
+      10_000,
+      'host rerun',
+    );
     const { body } = await call<{ recording: { name: string }[] }>(server, 'POST', '/api/captures/record', { host: 'rerun' });
     const name = body.recording[0]!.name;
     const header = (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'rerun')!.recording!.bytes;
-    await until(async () => ((await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'rerun')!.recording!.bytes > header ? true : undefined), 10_000, 'lines recorded');
+    await until(
+      async () =>
+        (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === 'rerun')!.recording!.bytes > header ? true : undefined,
+      10_000,
+      'lines recorded',
+    );
     first.kill('SIGKILL');
     await first;
     const second = await agent(server.url, ['--replay', SAMPLE, '--speed', 'max', '--host', 'rerun']);
     expect(second.exitCode, second.all).toBe(0);
-    const c = await until(async () => (await server.get<CaptureInfo[]>('/api/captures')).find((x) => x.name === name && !x.recording), 10_000, 'the old recording to end');
+    const c = await until(
+      async () => (await server.get<CaptureInfo[]>('/api/captures')).find((x) => x.name === name && !x.recording),
+      10_000,
+      'the old recording to end',
+    );
     expect(c.bytes).toBeGreaterThan(100);
-    const lines = gunzipSync(readFileSync(join(data, 'captures', name))).toString().trim().split('\n');
+    const lines = gunzipSync(readFileSync(join(data, 'captures', name)))
+      .toString()
+      .trim()
+      .split('\n');
     expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'lifetrace-capture' });
     expect(lines.length).toBeGreaterThan(2);
     expect((await call(server, 'DELETE', `/api/captures/${name}`)).status).toBe(204);
@@ -99,36 +128,58 @@ describe('the capture library', () => {
 
   it('takes uploads; no capture name reaches outside the library', async () => {
     const up = await fetch(new URL('/api/captures/uploaded.ljsonl.gz', server.url), {
-      method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: readFileSync(SAMPLE),
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: readFileSync(SAMPLE),
     });
     expect(up.status).toBe(201);
     expect(readFileSync(join(data, 'captures', 'uploaded.ljsonl.gz'))).toEqual(readFileSync(SAMPLE));
 
     const outside = join(data, 'secret.ljsonl');
     writeFileSync(outside, 'keep me');
-    for (const name of ['../secret.ljsonl', '..%2Fsecret.ljsonl', '%2E%2E%2Fsecret.ljsonl', '.hidden.ljsonl', 'a/b.ljsonl', 'x.txt', '/etc/passwd']) {
+    for (const name of [
+      '../secret.ljsonl',
+      '..%2Fsecret.ljsonl',
+      '%2E%2E%2Fsecret.ljsonl',
+      '.hidden.ljsonl',
+      'a/b.ljsonl',
+      'x.txt',
+      '/etc/passwd',
+    ]) {
       const enc = name.includes('%') ? name : encodeURIComponent(name);
       const del = await call(server, 'DELETE', `/api/captures/${enc}`);
       expect([400, 404]).toContain(del.status);
-      const put = await fetch(new URL(`/api/captures/${enc}`, server.url), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: 'x' });
+      const put = await fetch(new URL(`/api/captures/${enc}`, server.url), {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: 'x',
+      });
       expect([400, 404]).toContain(put.status);
       expect((await call(server, 'POST', '/api/replay', { capture: name })).status).toBe(400);
     }
     expect(readFileSync(outside, 'utf8')).toBe('keep me');
     expect(readdirSync(join(data, 'captures')).sort()).toEqual(['uploaded.ljsonl.gz']);
     // An upload under an existing name does not overwrite it: a conflict.
-    const again = await fetch(new URL('/api/captures/uploaded.ljsonl.gz', server.url), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: 'x' });
+    const again = await fetch(new URL('/api/captures/uploaded.ljsonl.gz', server.url), {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: 'x',
+    });
     expect(again.status).toBe(409);
     expect(readFileSync(join(data, 'captures', 'uploaded.ljsonl.gz'))).toEqual(readFileSync(SAMPLE));
     // A state change from a foreign page is refused.
-    const csrf = await fetch(new URL('/api/captures/record', server.url), { method: 'POST', headers: { 'content-type': 'text/plain', origin: 'http://evil.example' }, body: '{}' });
+    const csrf = await fetch(new URL('/api/captures/record', server.url), {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', origin: 'http://evil.example' },
+      body: '{}',
+    });
     expect(csrf.status).toBe(403);
   });
 });
 
 describe('lifetrace replay', () => {
-  it('replays with analyze\'s flags; pause, seek back, next flag', async () => {
-    const { proc, url, output } = await launch(['replay', SAMPLE, '--port', '0', '--speed', '2', '--data', mkdtempSync(join(tmpdir(), 'lt-replay-'))]);
+  it("replays with analyze's flags; pause, seek back, next flag", async () => {
+    const { proc } = await launch(['replay', SAMPLE, '--port', '0', '--speed', '2', '--data', mkdtempSync(join(tmpdir(), 'lt-replay-'))]);
     try {
       const s = { url, get: async <T>(p: string) => (await (await fetch(new URL(p, url))).json()) as T } as ServerProcess;
       const offline = await analyzeJson(SAMPLE);
@@ -184,11 +235,21 @@ describe('lifetrace replay', () => {
     writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)));
     const offline = await analyzeJson(cut);
     expect(offline.summary.input_error).toMatch(/reading stopped after line \d+/);
-    const { proc, url, output } = await launch(['replay', cut, '--port', '0', '--speed', 'max', '--data', dir], /replaying what comes before/);
+    const { proc, url, output } = await launch(
+      ['replay', cut, '--port', '0', '--speed', 'max', '--data', dir],
+      /replaying what comes before/,
+    );
     try {
       expect(output()).toMatch(/reading stopped after line \d+/);
       const s = { url, get: async <T>(p: string) => (await (await fetch(new URL(p, url))).json()) as T } as ServerProcess;
-      const view = await until(async () => { const v = await replayState(s, 'cut'); return v.finished ? v : undefined; }, 20_000, 'the end');
+      const view = await until(
+        async () => {
+          const v = await replayState(s, 'cut');
+          return v.finished ? v : undefined;
+        },
+        20_000,
+        'the end',
+      );
       expect(view.error).toMatch(/line \d+/);
       const flags = await s.get<FlagSummary[]>('/api/flags?host=cut&limit=10000');
       expect(flags.map(flagKey).sort()).toEqual(offline.flags.map(flagKey).sort());

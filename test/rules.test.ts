@@ -11,7 +11,9 @@ import { RULES } from '../server/rules/index.js';
 import { analyzeTrace, flagsOf } from './support/run.js';
 
 const dir = join(import.meta.dirname, 'fixtures', 'rules');
-const fixtures = readdirSync(dir).filter((f) => f.endsWith('.trace')).sort();
+const fixtures = readdirSync(dir)
+  .filter((f) => f.endsWith('.trace'))
+  .sort();
 
 interface Expect {
   rule: string;
@@ -38,10 +40,16 @@ function expectations(src: string): { rules: Expect[]; anomalies: Record<string,
 
 describe('rule fixtures', () => {
   it('every rule has a positive and a negative fixture', () => {
-    const all = fixtures.map((f) => expectations(readFileSync(join(dir, f), 'utf8')).rules).flat();
+    const all = fixtures.flatMap((f) => expectations(readFileSync(join(dir, f), 'utf8')).rules);
     for (const r of RULES) {
-      expect(all.some((e) => e.rule === r.id && !e.none), `${r.id} positive`).toBe(true);
-      expect(all.some((e) => e.rule === r.id && e.none), `${r.id} negative`).toBe(true);
+      expect(
+        all.some((e) => e.rule === r.id && !e.none),
+        `${r.id} positive`,
+      ).toBe(true);
+      expect(
+        all.some((e) => e.rule === r.id && e.none),
+        `${r.id} negative`,
+      ).toBe(true);
     }
   });
 
@@ -52,10 +60,16 @@ describe('rule fixtures', () => {
       expect(rules.length, 'fixture states its expectations').toBeGreaterThan(0);
       const report = await analyzeTrace(src);
       for (const e of rules) {
-        expect(RULES.some((r) => r.id === e.rule), `known rule ${e.rule}`).toBe(true);
+        expect(
+          RULES.some((r) => r.id === e.rule),
+          `known rule ${e.rule}`,
+        ).toBe(true);
         const flags = flagsOf(report, e.rule);
         if (e.none) {
-          expect(flags.map((f) => f.message), `${e.rule} must not fire`).toEqual([]);
+          expect(
+            flags.map((f) => f.message),
+            `${e.rule} must not fire`,
+          ).toEqual([]);
           continue;
         }
         if (e.props.count !== undefined) expect(flags.length, `${e.rule} flags`).toBe(Number(e.props.count));
@@ -71,7 +85,9 @@ describe('rule fixtures', () => {
         }
       }
       expect(report.summary.anomaly_counts).toEqual(anomalies ?? {});
-      await expect(renderText(report, { chainsPerRule: 5 })).toMatchFileSnapshot(join('__snapshots__', 'rules', name.replace('.trace', '.txt')));
+      await expect(renderText(report, { chainsPerRule: 5 })).toMatchFileSnapshot(
+        join('__snapshots__', 'rules', name.replace('.trace', '.txt')),
+      );
     });
   }
 });

@@ -10,8 +10,12 @@ import type { AnalysisReport } from '../server/report/build.js';
 
 const root = join(import.meta.dirname, '..');
 
-it('the bundled real sample yields the workloads\' orderings and nothing else', async () => {
-  const r = await execa('node', [join(root, 'server', 'bin', 'lifetrace.js'), 'analyze', '--json', join(root, 'test', 'fixtures', 'sample.ljsonl.gz')], { cwd: root });
+it("the bundled real sample yields the workloads' orderings and nothing else", async () => {
+  const r = await execa(
+    'node',
+    [join(root, 'server', 'bin', 'lifetrace.js'), 'analyze', '--json', join(root, 'test', 'fixtures', 'sample.ljsonl.gz')],
+    { cwd: root },
+  );
   const report = JSON.parse(r.stdout) as AnalysisReport;
   expect(report.summary.header).toMatchObject({ kernel: '6.1.0-56-amd64', host: 'lifetrace-guest', cpus: 2 });
   expect(report.lost_events).toBe(0);
@@ -28,13 +32,19 @@ it('the bundled real sample yields the workloads\' orderings and nothing else', 
   expect(report.flags.every((f) => f.evidence.some((e) => (e.stack?.length ?? 0) > 0))).toBe(true);
   expect(byRule).toEqual({
     'epoll.stale-fd': [
-      'warning/certain/x1/lt-dup2stale', 'warning/certain/x1/lt-dup2stale', 'warning/certain/x1/lt-execstale+sleep',
-      'warning/certain/x1/lt-rangestale', 'warning/certain/x2/lt-stalefd',
+      'warning/certain/x1/lt-dup2stale',
+      'warning/certain/x1/lt-dup2stale',
+      'warning/certain/x1/lt-execstale+sleep',
+      'warning/certain/x1/lt-rangestale',
+      'warning/certain/x2/lt-stalefd',
     ],
     'epoll.cross-process-del': ['info/certain/x1/lt-xdel+lt-xdel-child'],
     'epoll.reaped-by-final-fput': [
-      'info/certain/x1/lt-dup2stale', 'info/certain/x1/lt-execstale+sleep', 'info/certain/x1/lt-rangestale',
-      'info/certain/x1/lt-reaped', 'info/certain/x1/lt-stalefd',
+      'info/certain/x1/lt-dup2stale',
+      'info/certain/x1/lt-execstale+sleep',
+      'info/certain/x1/lt-rangestale',
+      'info/certain/x1/lt-reaped',
+      'info/certain/x1/lt-stalefd',
     ],
     'dcache.readdir-vs-delete': [expect.stringMatching(/^info\/certain\/x\d+\/lt-pty-lister\+lt-pty-closer$/)],
     'fsnotify.long-permission-wait': ['info/certain/x1/lt-fan-opener', 'info/certain/x1/lt-fan-waiter'],

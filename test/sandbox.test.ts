@@ -28,7 +28,10 @@ describe('capture on this machine: the command decides the status', () => {
   it('a failing command: its capture is kept, capture exits with its status, --duration holds nothing', async () => {
     const out = join(scratch(), 'fail.ljsonl');
     const started = Date.now();
-    const r = await execa('node', [bin, 'capture', '--duration', '120', '--out', out, '--', 'sh', '-c', 'exit 3'], { reject: false, all: true });
+    const r = await execa('node', [bin, 'capture', '--duration', '120', '--out', out, '--', 'sh', '-c', 'exit 3'], {
+      reject: false,
+      all: true,
+    });
     expect(r.exitCode, r.all).toBe(3);
     expect(r.stdout.trim()).toBe(out);
     expect(captureLines(out).length).toBeGreaterThan(1);
@@ -112,7 +115,11 @@ describe('capture --vm: Debian 6.1 in QEMU', () => {
   it('a failing command: its capture comes back, capture exits with its status, --duration holds nothing', async () => {
     const out = join(scratch(), 'fail.ljsonl.gz');
     const started = Date.now();
-    const r = await execa('node', [bin, 'capture', '--vm', '--duration', '500', '--out', out, '--', 'sh', '-c', 'echo lt-failing; exit 3'], { reject: false, all: true });
+    const r = await execa(
+      'node',
+      [bin, 'capture', '--vm', '--duration', '500', '--out', out, '--', 'sh', '-c', 'echo lt-failing; exit 3'],
+      { reject: false, all: true },
+    );
     const seconds = (Date.now() - started) / 1000;
     expect(r.exitCode, r.all.slice(-3000)).toBe(3);
     expect(r.all).toContain('lt-failing');
@@ -127,7 +134,11 @@ describe('capture --vm: Debian 6.1 in QEMU', () => {
   it('the kernel dies mid-capture (sysrq crash): the capture up to then comes back, analyzable, and capture says why', async () => {
     const out = join(scratch(), 'crashed.ljsonl.gz');
     const script = 'python3 test/kernel/workloads.py stalefd; sleep 3; echo lt-crashing; echo c > /proc/sysrq-trigger; sleep 100000';
-    const r = await execa('node', [bin, 'capture', '--vm', '--out', out, '--', 'sh', '-c', script], { reject: false, all: true, cwd: PROJECT_ROOT });
+    const r = await execa('node', [bin, 'capture', '--vm', '--out', out, '--', 'sh', '-c', script], {
+      reject: false,
+      all: true,
+      cwd: PROJECT_ROOT,
+    });
     expect(r.exitCode, r.all.slice(-3000)).toBe(GUEST_DIED);
     expect(r.all).toContain('lt-crashing');
     expect(r.all).toMatch(/kernel died during the capture \(sysrq: Trigger a crash.*Kernel panic - not syncing/);
@@ -141,7 +152,10 @@ describe('capture --vm: Debian 6.1 in QEMU', () => {
 
   it('Ctrl-C stops a run that has no --duration cleanly, and what was captured comes back', async () => {
     const out = join(scratch(), 'stopped.ljsonl.gz');
-    const run = execa('node', [bin, 'capture', '--vm', '--out', out, '--', 'sh', '-c', 'echo lt-command-running; exec sleep 100000'], { reject: false, all: true });
+    const run = execa('node', [bin, 'capture', '--vm', '--out', out, '--', 'sh', '-c', 'echo lt-command-running; exec sleep 100000'], {
+      reject: false,
+      all: true,
+    });
     let log = '';
     await new Promise<void>((res) => {
       run.all!.on('data', (d: Buffer) => {

@@ -11,7 +11,15 @@ import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeBatchHead, PROTOCOL_VERSION, type AgentHello, type FlagSummary, type HostView, type LossMark, type StorageView } from '../server/protocol/wire.js';
+import {
+  encodeBatchHead,
+  PROTOCOL_VERSION,
+  type AgentHello,
+  type FlagSummary,
+  type HostView,
+  type LossMark,
+  type StorageView,
+} from '../server/protocol/wire.js';
 import type { AnalysisReport } from '../server/report/build.js';
 import { generateCapture } from './bench/generate.js';
 import { agent, BIN, startServe, TOKEN, until, type ServerProcess } from './support/live.js';
@@ -25,16 +33,20 @@ async function analyzeJson(path: string): Promise<AnalysisReport> {
 }
 
 const flagKey = (f: { rule: string; objects: string[] }): string => `${f.rule}|${f.objects.join(',')}`;
-const hostView = (s: ServerProcess, name: string): Promise<HostView | undefined> => s.get<HostView[]>('/api/hosts').then((hs) => hs.find((h) => h.host === name));
+const hostView = (s: ServerProcess, name: string): Promise<HostView | undefined> =>
+  s.get<HostView[]>('/api/hosts').then((hs) => hs.find((h) => h.host === name));
 const storage = (s: ServerProcess): Promise<StorageView> => s.get<{ storage: StorageView }>('/api/server').then((v) => v.storage);
 
 /** The sample capture: its header, and its records in `n` batches (as an agent sends them). */
 function sampleBatches(n: number): { header: Record<string, unknown>; batches: Buffer[] } {
-  const lines = gunzipSync(readFileSync(SAMPLE)).toString('utf8').split('\n').filter((l) => l.length > 0);
+  const lines = gunzipSync(readFileSync(SAMPLE))
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
   const header = JSON.parse(lines.shift()!) as Record<string, unknown>;
   const per = Math.ceil(lines.length / n);
   const batches: Buffer[] = [];
-  for (let i = 0; i < lines.length; i += per) batches.push(Buffer.from(lines.slice(i, i + per).join('\n') + '\n'));
+  for (let i = 0; i < lines.length; i += per) batches.push(Buffer.from(`${lines.slice(i, i + per).join('\n')}\n`));
   return { header, batches };
 }
 
@@ -55,10 +67,16 @@ class RawAgent {
     });
   }
 
-  static async connect(url: string, hello: AgentHello): Promise<{ agent: RawAgent; reply: { type: string; resumeAfter?: number; message?: string } }> {
+  static async connect(
+    url: string,
+    hello: AgentHello,
+  ): Promise<{ agent: RawAgent; reply: { type: string; resumeAfter?: number; message?: string } }> {
     const ws = new WebSocket(`${url.replace(/^http/, 'ws')}ws/agent`, { headers: { authorization: `Bearer ${TOKEN}` } });
     const a = new RawAgent(ws);
-    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
     ws.send(JSON.stringify(hello));
     return { agent: a, reply: (await a.next()) as { type: string; resumeAfter?: number; message?: string } };
   }
@@ -66,7 +84,9 @@ class RawAgent {
   async next(): Promise<unknown> {
     while (this.inbox.length === 0) {
       if (this.closed) return { type: 'closed' };
-      await new Promise<void>((r) => { this.waiting = r; });
+      await new Promise<void>((r) => {
+        this.waiting = r;
+      });
     }
     return this.inbox.shift();
   }
@@ -90,14 +110,21 @@ class RawAgent {
   }
 }
 
-const helloOf = (host: string, run: string, header: Record<string, unknown>): AgentHello =>
-  ({ type: 'hello', protocol: PROTOCOL_VERSION, run, host, mode: 'replay', header: { ...header, host }, rules: [] });
+const helloOf = (host: string, run: string, header: Record<string, unknown>): AgentHello => ({
+  type: 'hello',
+  protocol: PROTOCOL_VERSION,
+  run,
+  host,
+  mode: 'replay',
+  header: { ...header, host },
+  rules: [],
+});
 
 /** The frames of a journal file: where each starts, its payload size and where it ends (docs/live.md has the format). */
 function framesOf(file: string): { at: number; size: number; end: number }[] {
   const buf = readFileSync(file);
   const out: { at: number; size: number; end: number }[] = [];
-  for (let at = 0; at + 24 <= buf.length;) {
+  for (let at = 0; at + 24 <= buf.length; ) {
     expect(buf.subarray(at, at + 4).toString()).toBe('LTJ2');
     const size = buf.readUInt32LE(at + 20);
     out.push({ at, size, end: at + 24 + size + 8 });
@@ -107,7 +134,9 @@ function framesOf(file: string): { at: number; size: number; end: number }[] {
 }
 
 const servers: ServerProcess[] = [];
-afterAll(async () => { for (const s of servers) await s.stop().catch(() => undefined); });
+afterAll(async () => {
+  for (const s of servers) await s.stop().catch(() => undefined);
+});
 async function serve(data: string, extra: string[] = []): Promise<ServerProcess> {
   const s = await startServe(extra, data);
   servers.push(s);
@@ -149,7 +178,14 @@ describe('storage: damaged journals (findings 6 and 7)', () => {
     expect(welcome.type).toBe('welcome');
     for (let seq = K + 1; seq <= batches.length; seq++) await a2.batch(seq, batches[seq - 1]!);
     a2.end(batches.length);
-    const h = await until(async () => { const v = await hostView(second, name); return v?.ended ? v : undefined; }, 30_000, 'the stream to end');
+    const h = await until(
+      async () => {
+        const v = await hostView(second, name);
+        return v?.ended ? v : undefined;
+      },
+      30_000,
+      'the stream to end',
+    );
     const flags = await second.get<FlagSummary[]>(`/api/flags?host=${name}&limit=10000`);
     const losses = (await second.get<{ losses: LossMark[] }>(`/api/stats?host=${name}`)).losses;
     // Whatever was damaged: the server lives, no damaged byte became a line, and no certain flag is one analyze does not have.
@@ -172,7 +208,9 @@ describe('storage: damaged journals (findings 6 and 7)', () => {
     expect(r.welcome.resumeAfter).toBe(K);
     expect(r.h.missingBatches).toBe(1);
     expect(r.h.events).toBeLessThan(offline.summary.events);
-    expect(r.losses.some((l) => (l.reason ?? "").includes(`batches ${hit}-${hit} never reached this server (they were damaged in its journal)`))).toBe(true);
+    expect(
+      r.losses.some((l) => (l.reason ?? '').includes(`batches ${hit}-${hit} never reached this server (they were damaged in its journal)`)),
+    ).toBe(true);
     expect((await storage(r.server)).counts['journal-damaged']).toBe(1);
   }, 60_000);
 
@@ -222,7 +260,16 @@ describe('storage: names that become paths (finding 13)', () => {
     const data = join(outer, 'data');
     const server = await serve(data);
     const { header } = sampleBatches(1);
-    for (const [host, run] of [['..', '..'], ['.', 'r'], ['ok', '..'], ['a/b', 'r'], ['-x', 'r'], ['a..b', 'r'], ['.hidden', 'r'], ['h', 'r/../../x']]) {
+    for (const [host, run] of [
+      ['..', '..'],
+      ['.', 'r'],
+      ['ok', '..'],
+      ['a/b', 'r'],
+      ['-x', 'r'],
+      ['a..b', 'r'],
+      ['.hidden', 'r'],
+      ['h', 'r/../../x'],
+    ]) {
       const { agent: a, reply } = await RawAgent.connect(server.url, helloOf(host!, run!, header));
       expect(reply.type, `${host} ${run}`).toBe('error');
       expect(reply.message).toMatch(/name is a letter or digit/);
@@ -241,7 +288,11 @@ describe('storage: names that become paths (finding 13)', () => {
     const server = await serve(mkdtempSync(join(tmpdir(), 'lifetrace-cnames-')));
     for (const name of ['..', '.hidden.ljsonl', 'a..b.ljsonl', '%2e%2e%2fx.ljsonl', 'x.txt']) {
       for (const method of ['GET', 'PUT', 'DELETE']) {
-        const r = await fetch(new URL(`/api/captures/${name}`, server.url), { method, headers: { 'content-type': 'application/octet-stream' }, body: method === 'PUT' ? 'x' : undefined });
+        const r = await fetch(new URL(`/api/captures/${name}`, server.url), {
+          method,
+          headers: { 'content-type': 'application/octet-stream' },
+          body: method === 'PUT' ? 'x' : undefined,
+        });
         expect([400, 404], `${method} ${name}`).toContain(r.status);
       }
     }
@@ -258,17 +309,25 @@ describe('storage: symbolic links are never followed (finding 16)', () => {
     const server = await serve(data);
     expect(await server.get<unknown[]>('/api/captures')).toEqual([]);
     expect((await fetch(new URL('/api/captures/leak.ljsonl', server.url))).status).toBe(404);
-    const replay = await fetch(new URL('/api/replay', server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ capture: 'leak.ljsonl' }) });
+    const replay = await fetch(new URL('/api/replay', server.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ capture: 'leak.ljsonl' }),
+    });
     expect(replay.status).toBe(404);
     expect((await fetch(new URL('/api/captures/leak.ljsonl', server.url), { method: 'DELETE' })).status).toBe(404);
     expect(readFileSync(secret).equals(readFileSync(SAMPLE))).toBe(true);
     // An upload over the link's name is refused: it exists (as a link), and is not written through.
-    const put = await fetch(new URL('/api/captures/leak.ljsonl', server.url), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: 'overwrite' });
+    const put = await fetch(new URL('/api/captures/leak.ljsonl', server.url), {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: 'overwrite',
+    });
     expect(put.status).toBe(409);
     expect(readFileSync(secret).equals(readFileSync(SAMPLE))).toBe(true);
   }, 60_000);
 
-  it('finding 16: a link in place of a host\'s journal folder is not followed; the live view goes on', async () => {
+  it("finding 16: a link in place of a host's journal folder is not followed; the live view goes on", async () => {
     const data = mkdtempSync(join(tmpdir(), 'lifetrace-jlinks-'));
     const elsewhere = join(data, 'elsewhere');
     mkdirSync(elsewhere);
@@ -294,10 +353,14 @@ function slowPut(url: string, chunks: Buffer[], gapMs: number): Promise<{ status
     const req = request(url, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' } }, (res) => {
       answered = true;
       let body = '';
-      res.on('data', (d) => { body += String(d); });
+      res.on('data', (d) => {
+        body += String(d);
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
-    req.on('error', (e) => { if (!answered) reject(e); });
+    req.on('error', (e) => {
+      if (!answered) reject(e);
+    });
     let i = 0;
     const next = (): void => {
       if (answered) return;
@@ -344,7 +407,11 @@ describe('storage: uploads (finding 15 and the full disk)', () => {
     await execa('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', captures]); // a real, small, filling disk
     try {
       const server = await serve(data);
-      const r = await fetch(new URL('/api/captures/big.ljsonl', server.url), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(1 << 20, 'x') });
+      const r = await fetch(new URL('/api/captures/big.ljsonl', server.url), {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: Buffer.alloc(1 << 20, 'x'),
+      });
       expect(r.status).toBe(507);
       expect(((await r.json()) as { error: string }).error).toMatch(/the upload of big.ljsonl failed: ENOSPC: the disk is full/);
       expect(readdirSync(captures)).toEqual([]);
@@ -352,7 +419,11 @@ describe('storage: uploads (finding 15 and the full disk)', () => {
       expect(st).toMatchObject({ ok: false, error: expect.stringMatching(/the upload of big.ljsonl stopped: ENOSPC/) });
       expect(st.counts['upload-disk-full']).toBe(1);
       // A small one still fits: the disk state is ok again.
-      const small = await fetch(new URL('/api/captures/small.ljsonl', server.url), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: '{}\n' });
+      const small = await fetch(new URL('/api/captures/small.ljsonl', server.url), {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: '{}\n',
+      });
       expect(small.status).toBe(201);
       expect((await storage(server)).ok).toBe(true);
       await server.stop();
@@ -375,13 +446,27 @@ describe('storage: a full journal disk (finding 5)', () => {
       const port = String(await freePort());
       let server = await serve(data, ['--port', port]);
       const run = agent(server.url, ['--replay', capture, '--speed', 'max', '--host', 'full']);
-      const stopped = await until(async () => { const h = await hostView(server, 'full'); return h?.journal?.error ? h : undefined; }, 60_000, 'the journal to hit the full disk');
+      const stopped = await until(
+        async () => {
+          const h = await hostView(server, 'full');
+          return h?.journal?.error ? h : undefined;
+        },
+        60_000,
+        'the journal to hit the full disk',
+      );
       expect(stopped.journal!.error).toMatch(/journaling stopped: ENOSPC: the disk is full/);
       const st = await storage(server);
       expect(st).toMatchObject({ ok: false, error: expect.stringMatching(/ENOSPC: the disk is full/) });
       expect(st.counts['journal-stopped']).toBeGreaterThanOrEqual(1);
       // The live view goes on past the full disk.
-      await until(async () => { const h = await hostView(server, 'full'); return h && h.events > stopped.events + 10_000 ? h : undefined; }, 60_000, 'events past the full disk');
+      await until(
+        async () => {
+          const h = await hostView(server, 'full');
+          return h && h.events > stopped.events + 10_000 ? h : undefined;
+        },
+        60_000,
+        'events past the full disk',
+      );
 
       // A server killed now and started again on the still full disk lives, and resumes the agent.
       server.proc.kill('SIGKILL');
@@ -389,7 +474,14 @@ describe('storage: a full journal disk (finding 5)', () => {
       server = await serve(data, ['--port', port]);
       const r = await run;
       expect(r.exitCode, r.all).toBe(0);
-      const h = await until(async () => { const v = await hostView(server, 'full'); return v?.ended ? v : undefined; }, 60_000, 'the stream to end on the new server');
+      const h = await until(
+        async () => {
+          const v = await hostView(server, 'full');
+          return v?.ended ? v : undefined;
+        },
+        60_000,
+        'the stream to end on the new server',
+      );
       expect(h.events).toBeGreaterThan(0);
       // What neither the journal nor the agent kept is a recorded loss, never silence (records cut from
       // their context by it may be anomalies; without a loss there are none).
@@ -408,7 +500,8 @@ describe('storage: a full journal disk (finding 5)', () => {
       // objects lived through the loss rests on what the loss may have held. (Generation numbers are
       // left out: births lost in the gap number the later ones differently. Info flags fold many
       // occurrences under the first one seen, which a loss changes.)
-      const sameObjects = (f: { rule: string; objects: string[] }): string => `${f.rule}|${f.objects.map((o) => o.replace(/#\d+$/, '')).join(',')}`;
+      const sameObjects = (f: { rule: string; objects: string[] }): string =>
+        `${f.rule}|${f.objects.map((o) => o.replace(/#\d+$/, '')).join(',')}`;
       const known = new Set(offline.flags.map(sameObjects));
       const invented = flags.filter((f) => f.severity !== 'info' && f.confidence === 'certain' && !known.has(sameObjects(f)));
       expect(invented.map((f) => f.message).slice(0, 5)).toEqual([]);
@@ -425,10 +518,16 @@ describe('storage: journals of dropped hosts (finding 9)', () => {
     const server = await serve(data);
     for (let i = 0; i < 70; i++) {
       const h = `h${i}`;
-      const { agent: a, reply } = await until(async () => {
-        const c = await RawAgent.connect(server.url, helloOf(h, 'r', header));
-        return c.reply.type === 'welcome' ? c : (await c.agent.close(), undefined);
-      }, 20_000, `host ${h} to be welcome`);
+      const { agent: a, reply } = await until(
+        async () => {
+          const c = await RawAgent.connect(server.url, helloOf(h, 'r', header));
+          if (c.reply.type === 'welcome') return c;
+          await c.agent.close();
+          return undefined;
+        },
+        20_000,
+        `host ${h} to be welcome`,
+      );
       expect(reply.type).toBe('welcome');
       await a.batch(1, batches[0]!);
       await a.close();
@@ -459,7 +558,7 @@ describe('storage: reading a big journal back', () => {
     await generateCapture(capture, 300_000, 23);
     const [headerLine, ...lines] = readFileSync(capture, 'utf8').trimEnd().split('\n');
     const batches: Buffer[] = [];
-    for (let i = 0; i < lines.length; i += 10_000) batches.push(Buffer.from(lines.slice(i, i + 10_000).join('\n') + '\n'));
+    for (let i = 0; i < lines.length; i += 10_000) batches.push(Buffer.from(`${lines.slice(i, i + 10_000).join('\n')}\n`));
     const hello = helloOf('big', 'run-1', JSON.parse(headerLine!) as Record<string, unknown>);
     const first = await serve(data);
     const { agent: a1 } = await RawAgent.connect(first.url, hello);
@@ -469,14 +568,26 @@ describe('storage: reading a big journal back', () => {
 
     const second = await serve(data);
     const order: string[] = [];
-    const welcomed = RawAgent.connect(second.url, hello).then((r) => { order.push(`welcome after ${r.reply.resumeAfter}`); return r; });
+    const welcomed = RawAgent.connect(second.url, hello).then((r) => {
+      order.push(`welcome after ${r.reply.resumeAfter}`);
+      return r;
+    });
     // Asked right after the hello, while the journal is read back: answered before the welcome.
     await new Promise((r) => setTimeout(r, 200));
-    const answered = fetch(new URL('/api/server', second.url)).then((r) => { order.push(`/api/server ${r.status}`); });
+    const answered = fetch(new URL('/api/server', second.url)).then((r) => {
+      order.push(`/api/server ${r.status}`);
+    });
     const [{ agent: a2 }] = await Promise.all([welcomed, answered]);
     expect(order).toEqual(['/api/server 200', `welcome after ${batches.length}`]);
     a2.end(batches.length);
-    const h = await until(async () => { const v = await hostView(second, 'big'); return v?.ended ? v : undefined; }, 60_000, 'the stream to end');
+    const h = await until(
+      async () => {
+        const v = await hostView(second, 'big');
+        return v?.ended ? v : undefined;
+      },
+      60_000,
+      'the stream to end',
+    );
     expect(h.events).toBe((await analyzeJson(capture)).summary.events);
   }, 180_000);
 });

@@ -14,7 +14,14 @@ import { analyzeFile } from '../server/analyze/pipeline.js';
 import { buildReport, type AnalysisReport } from '../server/report/build.js';
 import { ensureLtp, ltpTests, type LtpGroup } from './support/ltp.js';
 import {
-  flagsOf, judge, loadExpectations, ltpSuite, PROGRAMS_SUITE, unclaimed, type TruthKernel, type TruthSuite,
+  flagsOf,
+  judge,
+  loadExpectations,
+  ltpSuite,
+  PROGRAMS_SUITE,
+  unclaimed,
+  type TruthKernel,
+  type TruthSuite,
 } from './support/truth.js';
 
 const root = join(import.meta.dirname, '..');
@@ -23,7 +30,10 @@ const bin = join(root, 'server', 'bin', 'lifetrace.js');
 async function captureSuite(k: TruthKernel, s: TruthSuite): Promise<{ report: AnalysisReport; log: string }> {
   const out = join(mkdtempSync(join(tmpdir(), `lifetrace-truth-${s.id}-`)), 'capture.ljsonl.gz');
   const r = await execa('node', [bin, 'capture', '--vm', '--kernel', k.arg, '--out', out, '--', ...s.argv], {
-    cwd: root, reject: false, all: true, timeout: 1_500_000,
+    cwd: root,
+    reject: false,
+    all: true,
+    timeout: 1_500_000,
   });
   expect(r.exitCode, r.all.slice(-3000)).toBe(0);
   return { report: buildReport(await analyzeFile(out)), log: r.all };
@@ -52,7 +62,7 @@ describe('truth on stock 6.1: LTP fanotify, inotify and epoll tests', () => {
     ({ report, log } = await captureSuite(k, suite));
   }, 1_600_000);
 
-  it('ran every test of the groups, fanotify07 (the 2016 thread\'s test) to a pass', () => {
+  it("ran every test of the groups, fanotify07 (the 2016 thread's test) to a pass", () => {
     expect(names.length).toBeGreaterThan(70);
     for (const n of names) expect(log).toMatch(new RegExp(`^ltp ${n}: exit`, 'm'));
     expect(log).toMatch(/^ltp fanotify07: exit 0 pass/m);

@@ -44,14 +44,23 @@ export async function runAgent(o: AgentOptions): Promise<AgentResult> {
   const info = o.source.info;
   const host = o.host ?? String(info.header.host);
   const hello: AgentHello = {
-    type: 'hello', protocol: PROTOCOL_VERSION, run, host, mode: info.mode, header: { ...info.header, host }, rules: info.rules,
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    run,
+    host,
+    mode: info.mode,
+    header: { ...info.header, host },
+    rules: info.rules,
     ...(info.label !== undefined ? { label: info.label } : {}),
   };
-  const outbox = new Outbox({
-    maxMemoryBytes: o.maxMemoryBytes ?? 64 << 20,
-    maxSpillBytes: o.maxSpillBytes ?? 2 ** 30,
-    spillDir: o.spillDir ?? tmpdir(),
-  }, run);
+  const outbox = new Outbox(
+    {
+      maxMemoryBytes: o.maxMemoryBytes ?? 64 << 20,
+      maxSpillBytes: o.maxSpillBytes ?? 2 ** 30,
+      spillDir: o.spillDir ?? tmpdir(),
+    },
+    run,
+  );
   const link = new Link({ server: o.server, token: o.token, hello, outbox, log });
 
   let seq = 0;
@@ -62,7 +71,7 @@ export async function runAgent(o: AgentOptions): Promise<AgentResult> {
   const flush = (): void => {
     if (lines.length === 0) return;
     if (dropped > 0) lines.unshift(`{"type": "lost_events", "data": {"events": ${dropped}}}`);
-    const payload = Buffer.from(lines.join('\n') + '\n');
+    const payload = Buffer.from(`${lines.join('\n')}\n`);
     const frame = Buffer.concat([encodeBatchHead(seq + 1, lines.length), payload]);
     if (outbox.push(seq + 1, frame)) {
       seq++;
@@ -113,4 +122,5 @@ export async function runAgent(o: AgentOptions): Promise<AgentResult> {
 }
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
-const aborted = (s: AbortSignal): Promise<void> => (s.aborted ? Promise.resolve() : new Promise((r) => s.addEventListener('abort', () => r(), { once: true })));
+const aborted = (s: AbortSignal): Promise<void> =>
+  s.aborted ? Promise.resolve() : new Promise((r) => s.addEventListener('abort', () => r(), { once: true }));

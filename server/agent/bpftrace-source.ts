@@ -44,19 +44,29 @@ export async function bpftraceSource(families: Family[] | undefined, log: (s: st
         });
         run = current;
         if (stopped) await current.stop();
-        const attached = await current.attached.then(() => true, () => false);
+        const attached = await current.attached.then(
+          () => true,
+          () => false,
+        );
         if (attached) {
           failed = 0;
-          log(round === 1 ? `lifetrace: probes attached on ${header.kernel}` : 'lifetrace: bpftrace restarted; the time it was down is recorded as a gap');
+          log(
+            round === 1
+              ? `lifetrace: probes attached on ${header.kernel}`
+              : 'lifetrace: bpftrace restarted; the time it was down is recorded as a gap',
+          );
         }
         const exit = await current.done;
         if (stopped) return 'stopped';
         const why = `bpftrace exited (${describeExit(exit)})${exit.errors.length ? `: ${exit.errors.slice(-3).join(' | ')}` : ''}`;
         if (!attached && ++failed >= MAX_FAILED_STARTS) return `${why}; gave up after ${failed} failed starts`;
         log(`lifetrace: ${why}; starting it again`);
-        gapFrom ??= { ns: lastNs ?? (process.hrtime.bigint()).toString(), why: `${why}; restarted by the agent` };
+        gapFrom ??= { ns: lastNs ?? process.hrtime.bigint().toString(), why: `${why}; restarted by the agent` };
         // Back off when it keeps failing to start.
-        await new Promise<void>((r) => { wake = r; setTimeout(r, Math.min(30_000, 500 * 2 ** failed)); });
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, Math.min(30_000, 500 * 2 ** failed));
+        });
         if (stopped) return 'stopped';
       }
     },
@@ -67,4 +77,3 @@ export async function bpftraceSource(families: Family[] | undefined, log: (s: st
     },
   };
 }
-

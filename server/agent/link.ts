@@ -37,7 +37,9 @@ export class Link {
   resent = 0;
 
   constructor(private readonly o: LinkOptions) {
-    this.fatal = new Promise<never>((_r, reject) => { this.failed = reject; });
+    this.fatal = new Promise<never>((_r, reject) => {
+      this.failed = reject;
+    });
     this.fatal.catch(() => {});
   }
 
@@ -74,7 +76,10 @@ export class Link {
     await new Promise<void>((r) => {
       ws.once('close', () => r());
       ws.close(1000, 'agent done');
-      setTimeout(() => { ws.terminate(); r(); }, 2000).unref();
+      setTimeout(() => {
+        ws.terminate();
+        r();
+      }, 2000).unref();
     });
   }
 

@@ -32,7 +32,10 @@ export class Outbox {
   private spilledLive = 0;
   private acked = 0;
 
-  constructor(private readonly o: OutboxOptions, name: string) {
+  constructor(
+    private readonly o: OutboxOptions,
+    name: string,
+  ) {
     this.spillPath = join(o.spillDir, `lifetrace-outbox-${name}.spill`);
   }
 

@@ -9,7 +9,6 @@ import { rulesFor, tagsOfFamilies, type LineSource } from './sources.js';
 
 export type ReplaySpeed = number | 'max';
 
-
 /**
  * A capture file replayed: at `speed` times the pace of its kernel timestamps, or as fast as the
  * server takes it ('max', with flow control). The header line goes in the hello, not in the stream.
@@ -27,17 +26,21 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
       let t0 = -1;
       let wall0 = 0;
       const pending: string[] = [];
-      const split = new LineSplitter(textLines((line) => {
-        if (first) {
+      const split = new LineSplitter(
+        textLines((line) => {
+          if (first) {
+            first = false;
+            if (looksLikeHeader(line)) return;
+          }
+          pending.push(line);
+        }),
+        undefined,
+        (_lineNo, bytes) => {
+          // Too long for any record (or a frame): the server counts it in its place, as analyze does.
           first = false;
-          if (looksLikeHeader(line)) return;
-        }
-        pending.push(line);
-      }), undefined, (_lineNo, bytes) => {
-        // Too long for any record (or a frame): the server counts it in its place, as analyze does.
-        first = false;
-        pending.push(JSON.stringify({ type: 'lifetrace_long_line', data: { bytes } }));
-      });
+          pending.push(JSON.stringify({ type: 'lifetrace_long_line', data: { bytes } }));
+        },
+      );
       try {
         for await (const chunk of stream) {
           split.push(chunk as Buffer);
@@ -52,7 +55,11 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
                   wall0 = performance.now();
                 }
                 const due = wall0 + (t - t0) / speed - performance.now();
-                if (due > 2) await new Promise<void>((r) => { wake = r; setTimeout(r, due); });
+                if (due > 2)
+                  await new Promise<void>((r) => {
+                    wake = r;
+                    setTimeout(r, due);
+                  });
               }
             }
             onLine(line);
@@ -80,7 +87,11 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
 async function readHeader(path: string, host: string): Promise<CaptureHeader> {
   const stream = await openCapture(path);
   let firstLine: string | undefined;
-  const split = new LineSplitter(textLines((line) => { firstLine ??= line; }));
+  const split = new LineSplitter(
+    textLines((line) => {
+      firstLine ??= line;
+    }),
+  );
   for await (const chunk of stream) {
     split.push(chunk as Buffer);
     if (firstLine !== undefined) break;
@@ -91,5 +102,13 @@ async function readHeader(path: string, host: string): Promise<CaptureHeader> {
     if (!h.ok) throw new Error(`${path}: ${h.error}`);
     return { ...h.header, host };
   }
-  return { format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: new Date().toISOString(), host, kernel: 'unknown', families: {}, lifetrace_version: 'unknown' };
+  return {
+    format: CAPTURE_FORMAT,
+    version: CAPTURE_VERSION,
+    created: new Date().toISOString(),
+    host,
+    kernel: 'unknown',
+    families: {},
+    lifetrace_version: 'unknown',
+  };
 }

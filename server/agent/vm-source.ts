@@ -35,11 +35,20 @@ export async function vmSource(o: VmOptions): Promise<LineSource> {
   const abort = new AbortController();
   let file: string | undefined;
   const guest = runLifetraceInGuest(o.kernel, argv, {
-    timeoutS: captureBudgetS(o), log: o.log, cwd: process.cwd(), signal: abort.signal,
-    onBoot: (xch) => { file = join(xch, 'capture.ljsonl'); },
+    timeoutS: captureBudgetS(o),
+    log: o.log,
+    cwd: process.cwd(),
+    signal: abort.signal,
+    onBoot: (xch) => {
+      file = join(xch, 'capture.ljsonl');
+    },
   });
   let finished = false;
-  void guest.finally(() => { finished = true; }).catch(() => {});
+  void guest
+    .finally(() => {
+      finished = true;
+    })
+    .catch(() => {});
 
   const early: string[] = [];
   let emit = (line: string): void => void early.push(line);
@@ -57,7 +66,9 @@ export async function vmSource(o: VmOptions): Promise<LineSource> {
   while (early.length === 0) {
     if (finished) {
       const r = await guest;
-      throw new CaptureError(`the ${kernelLabel(o.kernel)} guest ended before its capture began (exit ${String(r.exitCode)}):\n${r.jobLog.slice(-2000)}`);
+      throw new CaptureError(
+        `the ${kernelLabel(o.kernel)} guest ended before its capture began (exit ${String(r.exitCode)}):\n${r.jobLog.slice(-2000)}`,
+      );
     }
     await drain();
     await sleep(100);
@@ -81,11 +92,12 @@ export async function vmSource(o: VmOptions): Promise<LineSource> {
       tail?.flush();
       const r = await guest;
       if (abort.signal.aborted) return 'stopped';
-      return r.exitCode === 0 ? 'the guest\'s capture ended' : `the guest's capture failed (exit ${String(r.exitCode)}): ${r.jobLog.slice(-500)}`;
+      return r.exitCode === 0
+        ? "the guest's capture ended"
+        : `the guest's capture failed (exit ${String(r.exitCode)}): ${r.jobLog.slice(-500)}`;
     },
     stop() {
       abort.abort();
     },
   };
 }
-

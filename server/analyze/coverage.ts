@@ -17,7 +17,8 @@ export function ruleCoverage(tags: ReadonlySet<string>, rules: readonly Rule[] =
     const any = r.needs.any ?? [];
     const lacksAny = any.length > 0 && !any.some((t) => tags.has(t));
     const lacksOptional = (r.needs.optional ?? []).filter((t) => !tags.has(t));
-    if (lacksAll.length > 0 || lacksAny) return { id: r.id, status: 'off', missing: [...lacksAll, ...(lacksAny ? [`one of ${any.join('|')}`] : [])] };
+    if (lacksAll.length > 0 || lacksAny)
+      return { id: r.id, status: 'off', missing: [...lacksAll, ...(lacksAny ? [`one of ${any.join('|')}`] : [])] };
     return { id: r.id, status: lacksOptional.length > 0 ? 'degraded' : 'active', missing: lacksOptional };
   });
 }

@@ -29,12 +29,20 @@ export async function digestCapture(path: string): Promise<CaptureDigest> {
   // The flag's own time can be earlier than the record that raised it (e.g. the close that a later
   // event under the dead fd number reveals): the replay wants the latter.
   const raisedT: number[] = [];
-  const a = await analyzeFile(path, {}, (an) => an.flags.onFlag((_f, isNew) => { if (isNew) raisedT.push(an.lastT ?? 0); }));
+  const a = await analyzeFile(path, {}, (an) =>
+    an.flags.onFlag((_f, isNew) => {
+      if (isNew) raisedT.push(an.lastT ?? 0);
+    }),
+  );
   const truncated = a.decoder.anomalies.examples.find((x) => x.kind === 'truncated-line');
   return {
-    header: a.decoder.info.header, lines: a.decoder.info.lines, inputError: a.inputError,
+    header: a.decoder.info.header,
+    lines: a.decoder.info.lines,
+    inputError: a.inputError,
     truncated: truncated === undefined ? undefined : { line: truncated.line, message: truncated.message },
-    firstT: a.firstT, lastT: a.lastT, raisedT,
+    firstT: a.firstT,
+    lastT: a.lastT,
+    raisedT,
   };
 }
 
@@ -74,7 +82,12 @@ function digestOnWorker(path: string): Promise<CaptureDigest> {
       if (m.ok) resolve(m.digest);
       else reject(Object.assign(new Error(m.message), m.code === undefined ? {} : { code: m.code }));
     });
-    w.on('error', (e) => { done = true; reject(e); });
-    w.on('exit', (code) => { if (!done) reject(new Error(`the analysis worker exited early (code ${code})`)); });
+    w.on('error', (e) => {
+      done = true;
+      reject(e);
+    });
+    w.on('exit', (code) => {
+      if (!done) reject(new Error(`the analysis worker exited early (code ${code})`));
+    });
   });
 }

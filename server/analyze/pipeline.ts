@@ -65,12 +65,26 @@ export class Analysis {
     this.options = { ...DEFAULT_ANALYSIS, ...options };
     this.world = new World(this.options.limits);
     this.flags = new FlagStore(this.options.maxFlagsPerRule, this.guards);
-    this.engine = new RuleEngine(this.options.rules, this.options.ruleOptions, this.flags, {
-      ruleThrew: (rule, ev, e) => this.decoder.anomalies.add('rule-error', ev?.line ?? this.decoder.info.lines,
-        `rule ${rule.id} threw on ${ev === undefined ? 'the end of input' : `${ev.kind} (${ev.fn}, pid ${ev.pid})`}: ${errorText(e)}`),
-      modelThrew: (ev, e) => this.decoder.anomalies.add('model-error', ev.line,
-        `the lifetime model could not apply ${ev.kind} (${ev.fn}, pid ${ev.pid}): ${errorText(e)}`),
-    }, this.guards);
+    this.engine = new RuleEngine(
+      this.options.rules,
+      this.options.ruleOptions,
+      this.flags,
+      {
+        ruleThrew: (rule, ev, e) =>
+          this.decoder.anomalies.add(
+            'rule-error',
+            ev?.line ?? this.decoder.info.lines,
+            `rule ${rule.id} threw on ${ev === undefined ? 'the end of input' : `${ev.kind} (${ev.fn}, pid ${ev.pid})`}: ${errorText(e)}`,
+          ),
+        modelThrew: (ev, e) =>
+          this.decoder.anomalies.add(
+            'model-error',
+            ev.line,
+            `the lifetime model could not apply ${ev.kind} (${ev.fn}, pid ${ev.pid}): ${errorText(e)}`,
+          ),
+      },
+      this.guards,
+    );
     const front = new OrderedDecoder(
       { event: (ev, t) => this.step(ev, t), loss: (w) => this.losses.add(w), header: (h) => this.guards.setHeader(h) },
       this.options.reorder,
@@ -121,7 +135,6 @@ export class Analysis {
     if (!this.ended) this.front.reorder.settle(idleNs);
   }
 
-
   /** Kernel time of the first event analyzed, and the latest; undefined before any event. */
   get firstT(): Nanos | undefined {
     return this.seen ? (this.first as Nanos) : undefined;
@@ -160,7 +173,6 @@ export class Analysis {
   get reorderWindowNs(): number {
     return this.front.reorder.windowNs;
   }
-
 
   /**
    * The earliest kernel time a record not seen yet may carry (the slowest active CPU's last record):
@@ -260,7 +272,11 @@ const WORKER_MIN_BYTES = 16 << 20;
 const WORKER = new URL('../decode/worker.js', import.meta.url);
 
 /** Analyzes a capture file (plain or gzip) as a stream. Input errors end the analysis, keeping what was read. */
-export async function analyzeFile(path: string, options: Partial<AnalysisOptions> = {}, prepare?: (a: Analysis) => void): Promise<Analysis> {
+export async function analyzeFile(
+  path: string,
+  options: Partial<AnalysisOptions> = {},
+  prepare?: (a: Analysis) => void,
+): Promise<Analysis> {
   const a = new Analysis(options);
   prepare?.(a); // e.g. listen to flags as they are raised
   if (await worthAWorker(path)) return analyzeWithWorker(path, a);

@@ -30,8 +30,16 @@ if (!existsSync(marker) || mtime(join(root, 'package-lock.json')) > mtime(marker
 // Two programs: the server (node) and the dashboard (browser), which shares server/protocol's types.
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const builds = [
-  { out: join(root, 'dist', 'server', 'cli', 'main.js'), config: join(root, 'tsconfig.json'), sources: [join(root, 'server'), join(root, 'test', 'bench'), join(root, 'test', 'support')] },
-  { out: join(root, 'dist', 'web', 'src', 'main.js'), config: join(root, 'web', 'tsconfig.json'), sources: [join(root, 'web', 'src'), join(root, 'server', 'protocol')] },
+  {
+    out: join(root, 'dist', 'server', 'cli', 'main.js'),
+    config: join(root, 'tsconfig.json'),
+    sources: [join(root, 'server'), join(root, 'test', 'bench'), join(root, 'test', 'support')],
+  },
+  {
+    out: join(root, 'dist', 'web', 'src', 'main.js'),
+    config: join(root, 'web', 'tsconfig.json'),
+    sources: [join(root, 'web', 'src'), join(root, 'server', 'protocol')],
+  },
 ];
 for (const b of builds) {
   if (mtime(b.out) >= Math.max(mtime(b.config), ...b.sources.map(newest))) continue;

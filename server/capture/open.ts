@@ -48,8 +48,12 @@ export async function openCapture(path: string): Promise<CaptureChunks> {
   gunzip.on('data', (c: Buffer) => {
     inflated += c.length;
     if (inflated > INFLATE_RATIO_FROM && inflated > MAX_INFLATE_RATIO * packed) {
-      gunzip.destroy(new InflateBoundError(`the gzip inflates to over ${MAX_INFLATE_RATIO} times its size (${packed} bytes read ` +
-        `gave ${inflated}): refused as a gzip bomb`));
+      gunzip.destroy(
+        new InflateBoundError(
+          `the gzip inflates to over ${MAX_INFLATE_RATIO} times its size (${packed} bytes read ` +
+            `gave ${inflated}): refused as a gzip bomb`,
+        ),
+      );
       raw.destroy();
     }
   });
@@ -66,10 +70,14 @@ export async function openCapture(path: string): Promise<CaptureChunks> {
   });
   raw.on('end', () => gunzip.end());
   raw.on('error', (e) => gunzip.destroy(e));
-  return inOrder(gunzip, (full) => {
-    readerFull = full;
-    flow();
-  }, () => raw.destroy());
+  return inOrder(
+    gunzip,
+    (full) => {
+      readerFull = full;
+      flow();
+    },
+    () => raw.destroy(),
+  );
 }
 
 /**
@@ -90,8 +98,15 @@ function inOrder(source: Readable, throttle: (full: boolean) => void, cleanup?: 
     if (queue.length >= AHEAD) setFull(true);
     wake?.();
   });
-  source.on('end', () => { done = true; wake?.(); });
-  source.on('error', (e) => { error = e; done = true; wake?.(); });
+  source.on('end', () => {
+    done = true;
+    wake?.();
+  });
+  source.on('error', (e) => {
+    error = e;
+    done = true;
+    wake?.();
+  });
   return (async function* chunks(): CaptureChunks {
     try {
       for (;;) {
@@ -105,7 +120,9 @@ function inOrder(source: Readable, throttle: (full: boolean) => void, cleanup?: 
           if (error !== undefined) throw error;
           return;
         }
-        await new Promise<void>((r) => { wake = r; });
+        await new Promise<void>((r) => {
+          wake = r;
+        });
         wake = undefined;
       }
     } finally {

@@ -12,7 +12,10 @@ export class Tail {
   private readonly buf = Buffer.alloc(1 << 20);
   private readonly split: LineSplitter;
 
-  constructor(private readonly fh: FileHandle, onLine: (line: string) => void) {
+  constructor(
+    private readonly fh: FileHandle,
+    onLine: (line: string) => void,
+  ) {
     this.split = new LineSplitter(textLines(onLine), undefined, undefined, Infinity);
   }
 

@@ -38,14 +38,30 @@ resends it on reconnect: nothing lost, nothing doubled. Stop it with Ctrl-C.
 export async function agentCommand(argv: string[], print: (s: string) => void): Promise<number> {
   const dash = argv.indexOf('--');
   const command = dash >= 0 ? argv.slice(dash + 1) : undefined;
-  const { values, positionals } = parse(dash >= 0 ? argv.slice(0, dash) : argv, {
-    vm: { type: 'boolean' }, kernel: { type: 'string' }, modules: { type: 'string' }, duration: { type: 'string' }, stress: { type: 'string' },
-    server: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, families: { type: 'string' },
-    host: { type: 'string' }, replay: { type: 'string' }, speed: { type: 'string' }, loop: { type: 'boolean' },
-    'spill-dir': { type: 'string' }, 'max-memory-mb': { type: 'string' }, help: { type: 'boolean', short: 'h' },
-  }, AGENT_USAGE);
+  const { values, positionals } = parse(
+    dash >= 0 ? argv.slice(0, dash) : argv,
+    {
+      vm: { type: 'boolean' },
+      kernel: { type: 'string' },
+      modules: { type: 'string' },
+      duration: { type: 'string' },
+      stress: { type: 'string' },
+      server: { type: 'string' },
+      token: { type: 'string' },
+      'token-file': { type: 'string' },
+      families: { type: 'string' },
+      host: { type: 'string' },
+      replay: { type: 'string' },
+      speed: { type: 'string' },
+      loop: { type: 'boolean' },
+      'spill-dir': { type: 'string' },
+      'max-memory-mb': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    AGENT_USAGE,
+  );
   if (values.help) {
-    print(AGENT_USAGE + '\n');
+    print(`${AGENT_USAGE}\n`);
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${AGENT_USAGE}`);
@@ -58,7 +74,10 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
   }
   if (!/^(http|ws)s?:$/.test(server.protocol)) throw new UsageError(`--server must be http(s):// or ws(s)://, got ${server.protocol}`);
   const token = values.token ?? (values['token-file'] ? readToken(values['token-file']) : process.env.LIFETRACE_TOKEN);
-  if (!token) throw new UsageError('the server needs its agent token: --token T, --token-file F or LIFETRACE_TOKEN (lifetrace serve prints where it keeps it)');
+  if (!token)
+    throw new UsageError(
+      'the server needs its agent token: --token T, --token-file F or LIFETRACE_TOKEN (lifetrace serve prints where it keeps it)',
+    );
   if (values.host !== undefined && nameProblem('host', values.host)) throw new UsageError(`--host: ${nameProblem('host', values.host)}`);
   const speed = parseSpeed(values.speed);
   if (!values.replay && (values.speed !== undefined || values.loop)) throw new UsageError('--speed and --loop go with --replay');
@@ -66,15 +85,18 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
   if (values.replay && families) throw new UsageError('--families does not go with --replay (the capture has its own)');
   if (values.replay && values.vm) throw new UsageError('--replay and --vm do not go together');
   const stress = values.stress;
-  if (stress !== undefined && !isStressPreset(stress)) throw new UsageError(`unknown stress preset ${JSON.stringify(stress)}; presets: ${Object.keys(STRESS_PRESETS).join(', ')}`);
+  if (stress !== undefined && !isStressPreset(stress))
+    throw new UsageError(`unknown stress preset ${JSON.stringify(stress)}; presets: ${Object.keys(STRESS_PRESETS).join(', ')}`);
   const durationS = values.duration === undefined ? undefined : positiveNumber('duration', values.duration, 0);
   if (command !== undefined && command.length === 0) throw new UsageError('nothing after --: give the command to run');
-  if (!values.vm && (values.kernel || values.modules || durationS !== undefined || stress || command)) throw new UsageError('--kernel, --modules, --duration, --stress and -- CMD go with --vm');
-  if (values.vm && durationS === undefined && !stress && !command) throw new UsageError('--vm needs what the guest runs: --duration S, --stress PRESET and/or -- CMD');
+  if (!values.vm && (values.kernel || values.modules || durationS !== undefined || stress || command))
+    throw new UsageError('--kernel, --modules, --duration, --stress and -- CMD go with --vm');
+  if (values.vm && durationS === undefined && !stress && !command)
+    throw new UsageError('--vm needs what the guest runs: --duration S, --stress PRESET and/or -- CMD');
   const kernel = values.vm ? parseKernel(values.kernel, values.modules) : undefined;
 
   const memoryMb = positiveNumber('max-memory-mb', values['max-memory-mb'], 64);
-  const log = (s: string): void => void process.stderr.write(s + '\n');
+  const log = (s: string): void => void process.stderr.write(`${s}\n`);
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
   process.once('SIGINT', onSignal);
@@ -83,17 +105,25 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
     for (let round = 1; ; round++) {
       let source: LineSource;
       try {
-        source = values.replay ? await replaySource(resolve(values.replay), speed, values.host)
-          : kernel ? await vmSource({ kernel, families, durationS, stress: stress as StressPreset | undefined, command, log })
-          : await bpftraceSource(families, log);
+        source = values.replay
+          ? await replaySource(resolve(values.replay), speed, values.host)
+          : kernel
+            ? await vmSource({ kernel, families, durationS, stress: stress as StressPreset | undefined, command, log })
+            : await bpftraceSource(families, log);
       } catch (e) {
         if (e instanceof CaptureError) throw new UsageError(e.message);
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`no such capture: ${values.replay}`);
         throw e;
       }
       const r = await runAgent({
-        server: server.href, token, source, host: values.host, log, signal: abort.signal,
-        ...(values['spill-dir'] ? { spillDir: values['spill-dir'] } : {}), maxMemoryBytes: memoryMb * (1 << 20),
+        server: server.href,
+        token,
+        source,
+        host: values.host,
+        log,
+        signal: abort.signal,
+        ...(values['spill-dir'] ? { spillDir: values['spill-dir'] } : {}),
+        maxMemoryBytes: memoryMb * (1 << 20),
       });
       log(`lifetrace: ${r.reason}: ${r.lines} lines in ${r.batches} batches${r.dropped ? `, ${r.dropped} lost to a full outbox` : ''}`);
       if (!values.loop || abort.signal.aborted) return 0;
@@ -120,6 +150,7 @@ function parseSpeed(v: string | undefined): ReplaySpeed {
   if (v === undefined) return 1;
   if (v === 'max') return 'max';
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0.1 || n > 100) throw new UsageError(`--speed takes a factor from 0.1 to 100, or max; got ${JSON.stringify(v)}`);
+  if (!Number.isFinite(n) || n < 0.1 || n > 100)
+    throw new UsageError(`--speed takes a factor from 0.1 to 100, or max; got ${JSON.stringify(v)}`);
   return n;
 }

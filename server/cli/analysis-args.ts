@@ -14,13 +14,22 @@ export const ANALYSIS_ARGS = {
   'reorder-window-ms': { type: 'string' },
 } as const;
 
-export function analysisOptions(values: { rules?: string | undefined; 'perm-wait-ms'?: string | undefined; 'reorder-window-ms'?: string | undefined }): Partial<AnalysisOptions> {
+export function analysisOptions(values: {
+  rules?: string | undefined;
+  'perm-wait-ms'?: string | undefined;
+  'reorder-window-ms'?: string | undefined;
+}): Partial<AnalysisOptions> {
   let rules = RULES;
   if (values.rules !== undefined) {
-    const ids = values.rules.split(',').map((s) => s.trim()).filter(Boolean);
+    const ids = values.rules
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const unknown = ids.filter((id) => !RULES.some((r) => r.id === id));
     if (unknown.length > 0 || ids.length === 0) {
-      throw new UsageError(`unknown rule(s) ${unknown.join(', ') || '(none given)'}; known rules:\n  ${RULES.map((r) => r.id).join('\n  ')}`);
+      throw new UsageError(
+        `unknown rule(s) ${unknown.join(', ') || '(none given)'}; known rules:\n  ${RULES.map((r) => r.id).join('\n  ')}`,
+      );
     }
     rules = RULES.filter((r) => ids.includes(r.id));
   }

@@ -25,29 +25,34 @@ exit status: 0 done; 1 a flag at or above --fail-on; 2 usage or input error;
                rule-error and model-error name them); the rest of the report stands`;
 
 export async function analyzeCommand(argv: string[], print: (s: string) => void): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    json: { type: 'boolean' },
-    'fail-on': { type: 'string' },
-    ...ANALYSIS_ARGS,
-    chains: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  }, ANALYZE_USAGE);
+  const { values, positionals } = parse(
+    argv,
+    {
+      json: { type: 'boolean' },
+      'fail-on': { type: 'string' },
+      ...ANALYSIS_ARGS,
+      chains: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    ANALYZE_USAGE,
+  );
   if (values.help) {
-    print(ANALYZE_USAGE + '\n');
+    print(`${ANALYZE_USAGE}\n`);
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError(`analyze takes exactly one CAPTURE file\n\n${ANALYZE_USAGE}`);
   const path = positionals[0]!;
 
   const failOn = values['fail-on'] as Severity | undefined;
-  if (failOn !== undefined && !SEVERITIES.includes(failOn)) throw new UsageError(`--fail-on takes one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(failOn)}`);
+  if (failOn !== undefined && !SEVERITIES.includes(failOn))
+    throw new UsageError(`--fail-on takes one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(failOn)}`);
   const options = analysisOptions(values);
   const chains = positiveNumber('chains', values.chains, 3);
 
   await readableCapture(path);
   const analysis = await analyzeFile(path, options);
   const report = buildReport(analysis);
-  print(values.json ? JSON.stringify(report) + '\n' : renderText(report, { chainsPerRule: chains }));
+  print(values.json ? `${JSON.stringify(report)}\n` : renderText(report, { chainsPerRule: chains }));
   const { status, message } = analyzeStatus(analysis, report, failOn);
   if (message !== undefined) process.stderr.write(`lifetrace: ${message}\n`);
   return status;
@@ -64,8 +69,11 @@ export function analyzeStatus(analysis: Analysis, report: AnalysisReport, failOn
   const failures = analysis.decoder.anomalies.total(FAILURE_KINDS);
   if (failures > 0) {
     const first = analysis.decoder.anomalies.examples.find((x) => FAILURE_KINDS.includes(x.kind))!;
-    return { status: 3, message: `the analysis failed on ${failures} record(s), its flags may be incomplete; ` +
-      `first, line ${first.line}: ${first.message}` };
+    return {
+      status: 3,
+      message:
+        `the analysis failed on ${failures} record(s), its flags may be incomplete; ` + `first, line ${first.line}: ${first.message}`,
+    };
   }
   if (failOn !== undefined && report.flags.some((f) => severityRank(f.severity) >= severityRank(failOn))) return { status: 1 };
   return { status: 0 };

@@ -16,7 +16,9 @@ Resolves the probes for this kernel, starts them, waits until they are attached,
 stress preset) and stops when it exits, after --duration seconds, or on Ctrl-C. Writes a capture
 (gzip when FILE ends in .gz) and prints where it is.
 
-  --stress PRESET   stress-ng workload: ${Object.entries(STRESS_PRESETS).map(([k, v]) => `${k} (${v.about})`).join('; ')}
+  --stress PRESET   stress-ng workload: ${Object.entries(STRESS_PRESETS)
+    .map(([k, v]) => `${k} (${v.about})`)
+    .join('; ')}
   --vm              capture inside a disposable QEMU guest running a stock Debian kernel (default 6.1);
                     it sees this machine's files read-only, writes scratch files to its own /var/tmp
                     (its TMPDIR), and has no network
@@ -32,19 +34,31 @@ export const GUEST_DIED = 125;
 export async function captureCommand(argv: string[], print: (s: string) => void): Promise<number> {
   const dash = argv.indexOf('--');
   const command = dash >= 0 ? argv.slice(dash + 1) : undefined;
-  const { values, positionals } = parse(dash >= 0 ? argv.slice(0, dash) : argv, {
-    out: { type: 'string', short: 'o' }, duration: { type: 'string' }, families: { type: 'string' }, stress: { type: 'string' },
-    vm: { type: 'boolean' }, kernel: { type: 'string' }, modules: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-  }, CAPTURE_USAGE);
+  const { values, positionals } = parse(
+    dash >= 0 ? argv.slice(0, dash) : argv,
+    {
+      out: { type: 'string', short: 'o' },
+      duration: { type: 'string' },
+      families: { type: 'string' },
+      stress: { type: 'string' },
+      vm: { type: 'boolean' },
+      kernel: { type: 'string' },
+      modules: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    CAPTURE_USAGE,
+  );
   if (values.help) {
-    print(CAPTURE_USAGE + '\n');
+    print(`${CAPTURE_USAGE}\n`);
     return 0;
   }
-  if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}: put the command after --\n\n${CAPTURE_USAGE}`);
+  if (positionals.length > 0)
+    throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}: put the command after --\n\n${CAPTURE_USAGE}`);
   if (!values.out) throw new UsageError(`--out FILE is required\n\n${CAPTURE_USAGE}`);
   if (command !== undefined && command.length === 0) throw new UsageError('nothing after --: give the command to run');
   const stress = values.stress;
-  if (stress !== undefined && !isStressPreset(stress)) throw new UsageError(`unknown stress preset ${JSON.stringify(stress)}; presets: ${Object.keys(STRESS_PRESETS).join(', ')}`);
+  if (stress !== undefined && !isStressPreset(stress))
+    throw new UsageError(`unknown stress preset ${JSON.stringify(stress)}; presets: ${Object.keys(STRESS_PRESETS).join(', ')}`);
   const families = parseFamilies(values.families);
   const durationS = values.duration === undefined ? undefined : positiveNumber('duration', values.duration, 0);
   const out = resolve(values.out);
@@ -57,13 +71,19 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
     if (stress) guestArgv.push('--stress', stress);
     if (command) guestArgv.push('--', ...command);
     const budget = captureBudgetS({ durationS, stress, command });
-    const stop = interruptible('the guest\'s capture', true);
+    const stop = interruptible("the guest's capture", true);
     try {
       const r = await runLifetraceInGuest(kernel, guestArgv, {
-        timeoutS: budget, log: (s) => process.stderr.write(s + '\n'), cwd: process.cwd(), signal: stop.signal, kill: stop.kill,
+        timeoutS: budget,
+        log: (s) => process.stderr.write(`${s}\n`),
+        cwd: process.cwd(),
+        signal: stop.signal,
+        kill: stop.kill,
         // The command's output as it comes, but where the guest wrote the capture inside the guest:
         // the path that counts is printed below.
-        onLog: (l) => { if (l !== guestOut) process.stderr.write(l + '\n'); },
+        onLog: (l) => {
+          if (l !== guestOut) process.stderr.write(`${l}\n`);
+        },
       });
       // The capture is written whatever the command's status: the failing run is the one that matters.
       if (r.exitCode !== undefined && r.stdout.split('\n').includes(guestOut)) {
@@ -77,13 +97,17 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
       const partial = join(r.xch, basename(guestOut));
       if (r.exitCode === undefined && panic !== undefined && (await stat(partial).catch(() => undefined))?.size) {
         await copyFile(partial, out);
-        process.stderr.write(`lifetrace: the ${kernelLabel(kernel)} guest's kernel died during the capture (${panic}); `
-          + 'the capture is kept up to its last second, cut short where the kernel died\n');
+        process.stderr.write(
+          `lifetrace: the ${kernelLabel(kernel)} guest's kernel died during the capture (${panic}); ` +
+            'the capture is kept up to its last second, cut short where the kernel died\n',
+        );
         print(`${out}\n`);
         return GUEST_DIED;
       }
       if (r.exitCode === undefined) throw guestUnfinished(r);
-      throw new UsageError(`the capture in the ${kernelLabel(kernel)} guest failed (exit ${String(r.exitCode)})${panic ? `: ${panic}` : ''}`);
+      throw new UsageError(
+        `the capture in the ${kernelLabel(kernel)} guest failed (exit ${String(r.exitCode)})${panic ? `: ${panic}` : ''}`,
+      );
     } finally {
       stop.dispose();
     }
@@ -96,11 +120,19 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
   };
   try {
     const r = await recordCapture({
-      out, families, durationS, command, stress: stress as StressPreset | undefined, signal: stop.signal,
-      onProgress: show, log: (s) => process.stderr.write(s + '\n'),
+      out,
+      families,
+      durationS,
+      command,
+      stress: stress as StressPreset | undefined,
+      signal: stop.signal,
+      onProgress: show,
+      log: (s) => process.stderr.write(`${s}\n`),
     });
     if (tty) process.stderr.write('\n');
-    process.stderr.write(`lifetrace: ${r.events} events, ${r.lost} lost in ${r.seconds.toFixed(1)} s of tracing on ${r.kernel}${r.commandExit !== undefined ? `; command exited ${r.commandExit}` : ''}${r.interrupted ? '; stopped by Ctrl-C' : ''}\n`);
+    process.stderr.write(
+      `lifetrace: ${r.events} events, ${r.lost} lost in ${r.seconds.toFixed(1)} s of tracing on ${r.kernel}${r.commandExit !== undefined ? `; command exited ${r.commandExit}` : ''}${r.interrupted ? '; stopped by Ctrl-C' : ''}\n`,
+    );
     for (const e of r.bpftraceErrors) process.stderr.write(`bpftrace: ${e}\n`);
     print(`${r.out}\n`);
     return captureStatus(r);
@@ -138,7 +170,8 @@ function interruptible(what: string, guest: boolean): { signal: AbortSignal; kil
   process.on('SIGINT', on);
   process.on('SIGTERM', on);
   return {
-    signal: stop.signal, kill: kill.signal,
+    signal: stop.signal,
+    kill: kill.signal,
     dispose() {
       process.off('SIGINT', on);
       process.off('SIGTERM', on);

@@ -30,14 +30,18 @@ where it breaks, with the error on standard error and in the trace's metadata.
 exit status: 0 done; 2 usage or input error`;
 
 export async function exportCommand(argv: string[], print: (s: string) => void): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    format: { type: 'string' },
-    output: { type: 'string', short: 'o' },
-    ...ANALYSIS_ARGS,
-    help: { type: 'boolean', short: 'h' },
-  }, EXPORT_USAGE);
+  const { values, positionals } = parse(
+    argv,
+    {
+      format: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      ...ANALYSIS_ARGS,
+      help: { type: 'boolean', short: 'h' },
+    },
+    EXPORT_USAGE,
+  );
   if (values.help) {
-    print(EXPORT_USAGE + '\n');
+    print(`${EXPORT_USAGE}\n`);
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError(`export takes exactly one CAPTURE file\n\n${EXPORT_USAGE}`);
@@ -72,7 +76,9 @@ export async function exportCommand(argv: string[], print: (s: string) => void):
   // Standard output may be the trace itself: what is said about the export goes to standard error.
   if (a.inputError !== undefined) process.stderr.write(`lifetrace: input error (exported what came before it): ${a.inputError}\n`);
   if (file !== undefined) {
-    process.stderr.write(`lifetrace: wrote ${file}: ${result.lifetimes} lifetimes, ${a.flags.all().length} flags, ${result.traceEvents} trace events from ${a.events} kernel events\n`);
+    process.stderr.write(
+      `lifetrace: wrote ${file}: ${result.lifetimes} lifetimes, ${a.flags.all().length} flags, ${result.traceEvents} trace events from ${a.events} kernel events\n`,
+    );
   }
   return 0;
 }

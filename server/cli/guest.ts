@@ -7,7 +7,9 @@ import type { GuestKernel } from '../vm/kernels.js';
 import { UsageError } from './args.js';
 
 export async function runGuestCommand(
-  kernel: GuestKernel, argv: string[], o: GuestCommandOptions,
+  kernel: GuestKernel,
+  argv: string[],
+  o: GuestCommandOptions,
 ): Promise<GuestResult & { stdout: string }> {
   const r = await runLifetraceInGuest(kernel, argv, o);
   if (r.exitCode === undefined) throw guestUnfinished(r);

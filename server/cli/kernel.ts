@@ -14,34 +14,55 @@ build   builds, from Debian's linux-source-6.1 (apt-get install linux-source-6.1
         LIFETRACE_KBUILD_DIR) is removed afterwards unless --keep-tree.
 list    the bugs, what each reverts, the rule that must catch it, and the cached image if built
 
-bugs: ${Object.values(BUGS).map((b) => `${b.name} (reverts ${b.reverts.commit} in ${b.func}(); caught by ${b.caughtBy.rule})`).join('; ')}`;
+bugs: ${Object.values(BUGS)
+  .map((b) => `${b.name} (reverts ${b.reverts.commit} in ${b.func}(); caught by ${b.caughtBy.rule})`)
+  .join('; ')}`;
 
 export async function kernelCommand(argv: string[], print: (s: string) => void): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parse(rest, {
-    bug: { type: 'string' }, jobs: { type: 'string' }, 'keep-tree': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-  }, KERNEL_USAGE);
+  const { values, positionals } = parse(
+    rest,
+    {
+      bug: { type: 'string' },
+      jobs: { type: 'string' },
+      'keep-tree': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    KERNEL_USAGE,
+  );
   if (values.help || sub === '--help' || sub === '-h' || sub === 'help') {
-    print(KERNEL_USAGE + '\n');
+    print(`${KERNEL_USAGE}\n`);
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${KERNEL_USAGE}`);
   const bug = values.bug;
-  if (bug !== undefined && !isBugName(bug)) throw new UsageError(`unknown bug ${JSON.stringify(bug)}; bugs: ${Object.keys(BUGS).join(', ')}`);
+  if (bug !== undefined && !isBugName(bug))
+    throw new UsageError(`unknown bug ${JSON.stringify(bug)}; bugs: ${Object.keys(BUGS).join(', ')}`);
   try {
     if (sub === 'build') {
       const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
-      if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0)) throw new UsageError(`--jobs needs a positive integer, got ${JSON.stringify(values.jobs)}`);
-      const k = await bugKernel(bug, { log: (s) => process.stderr.write(s + '\n'), ...(jobs ? { jobs } : {}), keepTree: values['keep-tree'] === true });
+      if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0))
+        throw new UsageError(`--jobs needs a positive integer, got ${JSON.stringify(values.jobs)}`);
+      const k = await bugKernel(bug, {
+        log: (s) => process.stderr.write(`${s}\n`),
+        ...(jobs ? { jobs } : {}),
+        keepTree: values['keep-tree'] === true,
+      });
       print(`${k.image}\n`);
       return 0;
     }
     if (sub === 'list') {
-      const rows = [...Object.values(BUGS), undefined].map(async (b) => ({ spec: b, image: (await cachedKernel(b?.name as BugName | undefined))?.image ?? null }));
+      const rows = [...Object.values(BUGS), undefined].map(async (b) => ({
+        spec: b,
+        image: (await cachedKernel(b?.name as BugName | undefined))?.image ?? null,
+      }));
       const done = await Promise.all(rows);
-      if (values.json) print(JSON.stringify(done.map(({ spec, image }) => ({ bug: spec?.name ?? null, ...(spec ?? {}), image }))) + '\n');
+      if (values.json) print(`${JSON.stringify(done.map(({ spec, image }) => ({ bug: spec?.name ?? null, ...(spec ?? {}), image })))}\n`);
       for (const { spec, image } of values.json ? [] : done) {
-        print(`${(spec?.name ?? '(control)').padEnd(12)} ${spec ? `reverts ${spec.reverts.commit} in ${spec.func}(), caught by ${spec.caughtBy.rule} (${spec.caughtBy.severity})` : 'every fix in place'}\n`);
+        print(
+          `${(spec?.name ?? '(control)').padEnd(12)} ${spec ? `reverts ${spec.reverts.commit} in ${spec.func}(), caught by ${spec.caughtBy.rule} (${spec.caughtBy.severity})` : 'every fix in place'}\n`,
+        );
         print(`${' '.repeat(13)}${image ?? `not built: lifetrace kernel build${spec ? ` --bug ${spec.name}` : ''}`}\n`);
       }
       return 0;

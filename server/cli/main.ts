@@ -58,11 +58,11 @@ export async function main(argv: string[], print: (s: string) => void = (s) => v
       case 'help':
       case '--help':
       case '-h':
-        print(USAGE + '\n');
+        print(`${USAGE}\n`);
         return cmd === undefined ? 2 : 0;
       case '--version':
       case '-V':
-        print(VERSION + '\n');
+        print(`${VERSION}\n`);
         return 0;
       default:
         throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);

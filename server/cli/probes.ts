@@ -34,9 +34,13 @@ export interface ProbesReport {
 /** undefined: let the kernel decide (the kprobe families, or the tracepoint fallback). */
 export function parseFamilies(v: string | undefined): Family[] | undefined {
   if (v === undefined) return undefined;
-  const fs = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const fs = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = fs.filter((f) => !(FAMILIES as readonly string[]).includes(f));
-  if (bad.length > 0 || fs.length === 0) throw new UsageError(`unknown probe family ${bad.join(', ') || '(none)'}; families: ${FAMILIES.join(', ')}`);
+  if (bad.length > 0 || fs.length === 0)
+    throw new UsageError(`unknown probe family ${bad.join(', ') || '(none)'}; families: ${FAMILIES.join(', ')}`);
   return fs as Family[];
 }
 
@@ -49,7 +53,8 @@ export function parseKernel(v: string | undefined, modules?: string | undefined)
     if (modules !== undefined) throw new UsageError('--modules goes with --kernel PATH (stock kernels bring their own)');
     return (v ?? '6.1') as GuestKernel;
   }
-  if (!v.includes('/') && !existsSync(v)) throw new UsageError(`--kernel takes ${GUEST_KERNELS.join(' or ')} or the path of a kernel image, got ${JSON.stringify(v)}`);
+  if (!v.includes('/') && !existsSync(v))
+    throw new UsageError(`--kernel takes ${GUEST_KERNELS.join(' or ')} or the path of a kernel image, got ${JSON.stringify(v)}`);
   if (!existsSync(v)) throw new UsageError(`--kernel: no kernel image at ${v}`);
   if (modules !== undefined && !existsSync(modules)) throw new UsageError(`--modules: no folder at ${modules}`);
   return { image: resolve(v), modules: modules === undefined ? undefined : resolve(modules) };
@@ -60,14 +65,25 @@ export async function probesReport(families: Family[] | undefined): Promise<Prob
   const facts = await readKernelFacts();
   const program = resolveProgram(families ?? defaultFamilies(facts), facts);
   return {
-    kernel: facts.release, kprobes: facts.kprobes, profile: program.profile, points: program.points, rules: ruleCoverage(program.tags),
+    kernel: facts.release,
+    kprobes: facts.kprobes,
+    profile: program.profile,
+    points: program.points,
+    rules: ruleCoverage(program.tags),
     fixes: program.fixes,
-    guards: RULES.flatMap((r) => { const g = kernelGuardOf(r, program.fixes); return g ? [{ rule: r.id, ...g }] : []; }),
+    guards: RULES.flatMap((r) => {
+      const g = kernelGuardOf(r, program.fixes);
+      return g ? [{ rule: r.id, ...g }] : [];
+    }),
   };
 }
 
 export function renderProbes(r: ProbesReport): string {
-  const out = [`kernel ${r.kernel}: kprobes ${r.kprobes ? 'available' : 'NOT available (locked down or CONFIG_KPROBES off)'}`, `profile ${JSON.stringify(r.profile)}`, ''];
+  const out = [
+    `kernel ${r.kernel}: kprobes ${r.kprobes ? 'available' : 'NOT available (locked down or CONFIG_KPROBES off)'}`,
+    `profile ${JSON.stringify(r.profile)}`,
+    '',
+  ];
   for (const p of r.points) {
     const target = p.target ? ` -> ${p.target}` : '';
     out.push(`  ${p.family.padEnd(9)} ${p.attach.padEnd(42)} ${p.resolution.padEnd(10)}${target}${p.note ? `  (${p.note})` : ''}`);
@@ -85,27 +101,39 @@ export function renderProbes(r: ProbesReport): string {
     out.push('fsnotify marks or eventfs: those rules are off. For all of them, trace a real kernel with --vm (a stock');
     out.push('Debian kernel in a QEMU guest), or run lifetrace on a kernel with CONFIG_KPROBES and no lockdown.');
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 export async function probesCommand(argv: string[], print: (s: string) => void): Promise<number> {
-  const { values } = parse(argv, {
-    json: { type: 'boolean' }, families: { type: 'string' }, vm: { type: 'boolean' }, kernel: { type: 'string' }, modules: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-  }, PROBES_USAGE);
+  const { values } = parse(
+    argv,
+    {
+      json: { type: 'boolean' },
+      families: { type: 'string' },
+      vm: { type: 'boolean' },
+      kernel: { type: 'string' },
+      modules: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    PROBES_USAGE,
+  );
   if (values.help) {
-    print(PROBES_USAGE + '\n');
+    print(`${PROBES_USAGE}\n`);
     return 0;
   }
   const families = parseFamilies(values.families);
   let report: ProbesReport;
   if (values.vm) {
     const kernel = parseKernel(values.kernel, values.modules);
-    const r = await runGuestCommand(kernel, ['probes', '--json', ...(families ? ['--families', families.join(',')] : [])], { timeoutS: 300, log: (s) => process.stderr.write(s + '\n') });
+    const r = await runGuestCommand(kernel, ['probes', '--json', ...(families ? ['--families', families.join(',')] : [])], {
+      timeoutS: 300,
+      log: (s) => process.stderr.write(`${s}\n`),
+    });
     report = JSON.parse(r.stdout) as ProbesReport;
   } else {
     if (values.kernel || values.modules) throw new UsageError('--kernel and --modules go with --vm');
     report = await probesReport(families);
   }
-  print(values.json ? JSON.stringify(report) + '\n' : renderProbes(report));
+  print(values.json ? `${JSON.stringify(report)}\n` : renderProbes(report));
   return 0;
 }

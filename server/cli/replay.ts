@@ -15,9 +15,14 @@ The flags equal those of 'lifetrace analyze CAPTURE'.
 ${SERVE_USAGE}`;
 
 export async function replayCommand(argv: string[], print: (s: string) => void): Promise<number> {
-  const { args, values, explicitToken } = parseServeArgs(argv, REPLAY_USAGE, { speed: { type: 'string' }, loop: { type: 'boolean' } }, true);
+  const { args, values, explicitToken } = parseServeArgs(
+    argv,
+    REPLAY_USAGE,
+    { speed: { type: 'string' }, loop: { type: 'boolean' } },
+    true,
+  );
   if (values.help) {
-    print(REPLAY_USAGE + '\n');
+    print(`${REPLAY_USAGE}\n`);
     return 0;
   }
   const v = values as { speed?: string; loop?: boolean; positionals: string[] };
@@ -26,9 +31,14 @@ export async function replayCommand(argv: string[], print: (s: string) => void):
   const path = resolve(file);
   if (!existsSync(path)) throw new UsageError(`no such capture: ${file}`);
   const speed = v.speed === undefined ? 1 : v.speed === 'max' ? 'max' : Number(v.speed);
-  if (speed !== 'max' && (!Number.isFinite(speed) || speed < 0.1 || speed > 100)) throw new UsageError(`--speed takes a factor from 0.1 to 100, or max; got ${JSON.stringify(v.speed)}`);
+  if (speed !== 'max' && (!Number.isFinite(speed) || speed < 0.1 || speed > 100))
+    throw new UsageError(`--speed takes a factor from 0.1 to 100, or max; got ${JSON.stringify(v.speed)}`);
   const server = await launch(args, explicitToken);
-  const host = basename(path).replace(/\.ljsonl(\.gz)?$/, '').replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 128) || 'replay';
+  const host =
+    basename(path)
+      .replace(/\.ljsonl(\.gz)?$/, '')
+      .replace(/[^A-Za-z0-9._:-]/g, '_')
+      .slice(0, 128) || 'replay';
   try {
     await server.hub.desk.replayFile(path, host, speed, v.loop === true);
   } catch (e) {

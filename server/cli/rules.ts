@@ -3,7 +3,11 @@ import { THREADS } from '../rules/rule.js';
 
 export function rulesCommand(argv: string[], print: (s: string) => void): number {
   if (argv.includes('--json')) {
-    print(JSON.stringify(RULES.map(({ id, severity, thread, title, explanation, fix }) => ({ id, severity, thread, title, explanation, fix: fix ?? null }))) + '\n');
+    print(
+      `${JSON.stringify(
+        RULES.map(({ id, severity, thread, title, explanation, fix }) => ({ id, severity, thread, title, explanation, fix: fix ?? null })),
+      )}\n`,
+    );
     return 0;
   }
   for (const r of RULES) {

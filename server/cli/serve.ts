@@ -37,7 +37,7 @@ export function storedToken(data: string): string {
   }
   mkdirSync(data, { recursive: true, mode: 0o700 });
   const token = randomBytes(24).toString('base64url');
-  writeFileSync(file, token + '\n', { mode: 0o600 });
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return token;
 }
@@ -53,18 +53,30 @@ export interface ServeArgs {
 }
 
 export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Parameters<typeof parse>[1] = {}, positionalsAllowed = false) {
-  const { values, positionals } = parse(argv, {
-    host: { type: 'string' }, port: { type: 'string' }, token: { type: 'string' }, data: { type: 'string' },
-    'reorder-window-ms': { type: 'string' }, 'agent-rate-mb': { type: 'string' }, 'feed-queue-mb': { type: 'string' },
-    help: { type: 'boolean', short: 'h' }, ...extra,
-  }, usage);
+  const { values, positionals } = parse(
+    argv,
+    {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      token: { type: 'string' },
+      data: { type: 'string' },
+      'reorder-window-ms': { type: 'string' },
+      'agent-rate-mb': { type: 'string' },
+      'feed-queue-mb': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      ...extra,
+    },
+    usage,
+  );
   if (positionals.length > 0 && !positionalsAllowed) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${usage}`);
   const port = positiveNumber('port', values.port as string | undefined, 7070);
   if (!Number.isInteger(port) || port > 65535) throw new UsageError(`--port must be an integer up to 65535, got ${String(values.port)}`);
   const data = dataDir(values.data as string | undefined);
   const explicit = (values.token as string | undefined) ?? process.env.LIFETRACE_TOKEN;
   const args: ServeArgs = {
-    host: (values.host as string | undefined) ?? '127.0.0.1', port, data,
+    host: (values.host as string | undefined) ?? '127.0.0.1',
+    port,
+    data,
     token: explicit ?? '',
     reorderWindowMs: positiveNumber('reorder-window-ms', values['reorder-window-ms'] as string | undefined, 2000),
     agentRateMb: positiveNumber('agent-rate-mb', values['agent-rate-mb'] as string | undefined, 64),
@@ -83,7 +95,13 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Runn
     const kept = !explicitToken && isLoopbackHost(a.host.replace(/^\[(.*)\]$/, '$1'));
     const token = explicitToken ? a.token : kept ? storedToken(a.data) : undefined;
     const server = await startServer({
-      host: a.host, port: a.port, token, version: VERSION, capturesDir: join(a.data, 'captures'), journalDir: join(a.data, 'journal'), agentBytesPerSecond: a.agentRateMb > 0 ? a.agentRateMb * 2 ** 20 : undefined,
+      host: a.host,
+      port: a.port,
+      token,
+      version: VERSION,
+      capturesDir: join(a.data, 'captures'),
+      journalDir: join(a.data, 'journal'),
+      agentBytesPerSecond: a.agentRateMb > 0 ? a.agentRateMb * 2 ** 20 : undefined,
       feedQueueBytes: a.feedQueueMb * 2 ** 20,
       // Live, a flag should show within a fraction of a second: start the reorder slack at 10 ms,
       // without the header's declared deferral (1 s for epoll_ctl and readdir records, printed at
@@ -101,7 +119,7 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Runn
 export async function serveCommand(argv: string[], print: (s: string) => void): Promise<number> {
   const { args, values, explicitToken } = parseServeArgs(argv);
   if (values.help) {
-    print(SERVE_USAGE + '\n');
+    print(`${SERVE_USAGE}\n`);
     return 0;
   }
   const server = await launch(args, explicitToken);

@@ -27,13 +27,20 @@ async function tracingHere(): Promise<{ agent: boolean; kprobes: boolean; why: s
   if ((await bpftraceVersion()) === undefined) return { agent: false, kprobes: false, why: 'bpftrace is not installed' };
   if ((await ensureTracingMounts()).length > 0) return { agent: false, kprobes: false, why: 'tracefs cannot be mounted' };
   const facts = await readKernelFacts();
-  return { agent: true, kprobes: facts.kprobes, why: facts.kprobes ? '' : `${facts.release} cannot attach kprobes (the live agent records the tracepoint fallback)` };
+  return {
+    agent: true,
+    kprobes: facts.kprobes,
+    why: facts.kprobes ? '' : `${facts.release} cannot attach kprobes (the live agent records the tracepoint fallback)`,
+  };
 }
 
 export async function startCommand(argv: string[], print: (s: string) => void): Promise<number> {
-  const { args, values, explicitToken } = parseServeArgs(argv, START_USAGE, { sample: { type: 'boolean' }, 'no-sample': { type: 'boolean' } });
+  const { args, values, explicitToken } = parseServeArgs(argv, START_USAGE, {
+    sample: { type: 'boolean' },
+    'no-sample': { type: 'boolean' },
+  });
   if (values.help) {
-    print(START_USAGE + '\n');
+    print(`${START_USAGE}\n`);
     return 0;
   }
   const server = await launch(args, explicitToken);
@@ -41,7 +48,11 @@ export async function startCommand(argv: string[], print: (s: string) => void): 
   const children: ResultPromise[] = [];
   const agent = (extra: string[], name: string): void => {
     const child = execa(process.execPath, [BIN, 'agent', '--server', server.url, ...extra], {
-      env: { LIFETRACE_TOKEN: server.token }, stdin: 'ignore', stdout: 'inherit', stderr: 'inherit', reject: false,
+      env: { LIFETRACE_TOKEN: server.token },
+      stdin: 'ignore',
+      stdout: 'inherit',
+      stderr: 'inherit',
+      reject: false,
     });
     void child.then((r) => {
       if (r.exitCode !== 0 && !r.isTerminated) process.stderr.write(`lifetrace: the ${name} agent stopped (exit ${String(r.exitCode)})\n`);
@@ -54,7 +65,7 @@ export async function startCommand(argv: string[], print: (s: string) => void): 
   if (sample) agent(['--replay', SAMPLE_CAPTURE, '--loop', '--host', 'sample-debian-6.1'], 'sample replay');
 
   print(`lifetrace: dashboard at ${server.url}\n`);
-  if (here.agent) print('lifetrace: a local agent streams this machine\'s kernel\n');
+  if (here.agent) print("lifetrace: a local agent streams this machine's kernel\n");
   if (here.why) print(`lifetrace: ${here.why}\n`);
   if (sample) print(`lifetrace: replaying the bundled sample in a loop (host sample-debian-6.1): ${SAMPLE_CAPTURE}\n`);
   print('lifetrace: Ctrl-C stops\n');

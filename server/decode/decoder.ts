@@ -83,8 +83,7 @@ export class CaptureDecoder {
         if (h.ok) {
           this.info.header = h.header;
           this.sink.header?.(h.header);
-        }
-        else this.anomalies.add('bad-header', lineNo, h.error, text);
+        } else this.anomalies.add('bad-header', lineNo, h.error, text);
         return;
       }
       this.anomalies.add('no-header', lineNo, 'no capture header: reading as raw bpftrace -f json output');
@@ -98,7 +97,7 @@ export class CaptureDecoder {
     switch (env.type) {
       case 'printf': {
         // Valid JSON in another spelling: respell it and take the fast path.
-        const respelled = PRINTF_PREFIX + JSON.stringify(env.data).slice(1, -1) + '"}';
+        const respelled = `${PRINTF_PREFIX + JSON.stringify(env.data).slice(1, -1)}"}`;
         return this.record(respelled, PRINTF_PREFIX.length, respelled.length - 2, lineNo);
       }
       case 'lost':
@@ -110,7 +109,11 @@ export class CaptureDecoder {
         return this.sink.gap?.(from, to, env.reason, lineNo);
       }
       case 'longline':
-        return this.anomalies.add('long-line', lineNo, `a line of ${env.bytes} bytes, longer than any record (limit ${MAX_LINE_BYTES}): skipped by the agent`);
+        return this.anomalies.add(
+          'long-line',
+          lineNo,
+          `a line of ${env.bytes} bytes, longer than any record (limit ${MAX_LINE_BYTES}): skipped by the agent`,
+        );
       case 'attached':
         this.info.attachedProbes += env.probes;
         return;
@@ -171,7 +174,12 @@ export class CaptureDecoder {
   end(truncated: { line: string; lineNo: number } | undefined): void {
     if (truncated === undefined) return;
     // The line was already decoded (and counted if broken); say plainly that the capture was cut.
-    this.anomalies.add('truncated-line', truncated.lineNo, 'the capture ends without a newline: its last line is truncated', truncated.line);
+    this.anomalies.add(
+      'truncated-line',
+      truncated.lineNo,
+      'the capture ends without a newline: its last line is truncated',
+      truncated.line,
+    );
   }
 
   private record(text: string, from: number, to: number, lineNo: number): void {

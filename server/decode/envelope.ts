@@ -43,7 +43,9 @@ export function parseEnvelope(line: string): Envelope {
   switch (o.type) {
     case 'printf':
       // Reached only when the fast path's exact spelling did not match (other whitespace).
-      return typeof o.data === 'string' ? { type: 'printf', data: o.data } : { type: 'bad', reason: 'printf without string data', json: true };
+      return typeof o.data === 'string'
+        ? { type: 'printf', data: o.data }
+        : { type: 'bad', reason: 'printf without string data', json: true };
     case 'lost_events': {
       const count = countOf(data?.events ?? data?.count);
       return count === undefined ? { type: 'bad', reason: 'lost_events without a count', json: true } : { type: 'lost', count };
@@ -54,12 +56,19 @@ export function parseEnvelope(line: string): Envelope {
       if (typeof from !== 'string' || typeof to !== 'string' || !/^\d{1,20}$/.test(from) || !/^\d{1,20}$/.test(to)) {
         return { type: 'bad', reason: 'lifetrace_gap needs from and to as decimal ns strings', json: true };
       }
-      return { type: 'gap', from, to, reason: typeof data?.reason === 'string' ? data.reason.slice(0, 300) : 'the probes were not running' };
+      return {
+        type: 'gap',
+        from,
+        to,
+        reason: typeof data?.reason === 'string' ? data.reason.slice(0, 300) : 'the probes were not running',
+      };
     }
     case 'lifetrace_long_line': {
       // Put by an agent in place of a line it could not send (longer than any record): counted where it was.
       const bytes = countOf(data?.bytes);
-      return bytes === undefined ? { type: 'bad', reason: 'lifetrace_long_line without its bytes', json: true } : { type: 'longline', bytes };
+      return bytes === undefined
+        ? { type: 'bad', reason: 'lifetrace_long_line without its bytes', json: true }
+        : { type: 'longline', bytes };
     }
     case 'attached_probes': {
       const probes = data?.probes === undefined ? 0 : countOf(data.probes); // absent: none said

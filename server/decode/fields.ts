@@ -111,7 +111,8 @@ export class Fields extends RecordHead implements RecordFields {
     const k = HEAD + i;
     const s = this.start[k]!;
     const e = this.end[k]!;
-    if (k >= this.n || !isHex(this.line, s, e)) this.fail(`field ${i + 1} is not a hex address: ${JSON.stringify(k < this.n ? this.text(k) : undefined)}`);
+    if (k >= this.n || !isHex(this.line, s, e))
+      this.fail(`field ${i + 1} is not a hex address: ${JSON.stringify(k < this.n ? this.text(k) : undefined)}`);
     return this.line.slice(s, e) as Addr;
   }
 

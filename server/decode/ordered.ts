@@ -34,12 +34,21 @@ export class OrderedDecoder {
   constructor(out: OrderedSink, options: ReorderOptions, heldKind?: (h: number) => RecordEvent['kind']) {
     this.reorder = new Reorderer(
       (ev, t) => out.event(ev, t),
-      (kind, line) => this.decoder.anomalies.add('late-event', line, `${kind} arrived after later records of every CPU had been analyzed (reorder window ${options.windowNs / 1e6} ms)`),
+      (kind, line) =>
+        this.decoder.anomalies.add(
+          'late-event',
+          line,
+          `${kind} arrived after later records of every CPU had been analyzed (reorder window ${options.windowNs / 1e6} ms)`,
+        ),
       options,
       out.held === undefined ? undefined : (h, t) => out.held!(h, t),
       heldKind,
-      (kind, line, cpu) => this.decoder.anomalies.add('bad-cpu', line,
-        `${kind} on CPU ${cpu}, past the ${MAX_CPUS} CPU numbers merged by time: analyzed in arrival order`),
+      (kind, line, cpu) =>
+        this.decoder.anomalies.add(
+          'bad-cpu',
+          line,
+          `${kind} on CPU ${cpu}, past the ${MAX_CPUS} CPU numbers merged by time: analyzed in arrival order`,
+        ),
     );
     this.decoder = new CaptureDecoder({
       event: (ev) => this.reorder.push(ev),

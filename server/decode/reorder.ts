@@ -331,7 +331,8 @@ export class Reorderer {
     if (t < this.lastReleased) {
       // Later than the window allows: keep it (never lose good data), but say so; and let the
       // window grow (up to MAX_WINDOW_NS) so that records this late are put in order from now on.
-      if (this.opts.windowNs < MAX_WINDOW_NS) this.opts.windowNs = Math.min(MAX_WINDOW_NS, Math.max(this.opts.windowNs, 2 * (this.maxT - t)));
+      if (this.opts.windowNs < MAX_WINDOW_NS)
+        this.opts.windowNs = Math.min(MAX_WINDOW_NS, Math.max(this.opts.windowNs, 2 * (this.maxT - t)));
       this.late++;
       if (ev === undefined) {
         this.onLate(this.heldKind(handle), line);
@@ -408,7 +409,6 @@ export class Reorderer {
   get windowNs(): number {
     return this.opts.windowNs;
   }
-
 
   /** Releases everything held (end of input). */
   flush(): void {

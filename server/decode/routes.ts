@@ -19,8 +19,9 @@ export interface Route {
   tag: Uint8Array;
 }
 
-export const ROUTE_LIST: readonly Route[] = FAMILY_DECODERS.flatMap((d) => d.records.map((spec) => ({ spec, family: d.family })))
-  .map((r, index) => ({ ...r, index, tag: Buffer.from(r.spec.tag, 'latin1') }));
+export const ROUTE_LIST: readonly Route[] = FAMILY_DECODERS.flatMap((d) => d.records.map((spec) => ({ spec, family: d.family }))).map(
+  (r, index) => ({ ...r, index, tag: Buffer.from(r.spec.tag, 'latin1') }),
+);
 
 export const ROUTES: ReadonlyMap<string, Route> = new Map(ROUTE_LIST.map((r) => [r.spec.tag, r]));
 

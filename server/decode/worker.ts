@@ -26,12 +26,16 @@ port.on('message', (nums: Float64Array) => {
   wake?.();
 });
 
-const packer = new PackingDecoder((batch) => {
-  credits--;
-  port.postMessage({ type: 'batch', batch }, [batch.nums.buffer as ArrayBuffer]);
-}, reorder, (header) => port.postMessage({ type: 'header', header }));
+const packer = new PackingDecoder(
+  (batch) => {
+    credits--;
+    port.postMessage({ type: 'batch', batch }, [batch.nums.buffer as ArrayBuffer]);
+  },
+  reorder,
+  (header) => port.postMessage({ type: 'header', header }),
+);
 
-let stream;
+let stream: Awaited<ReturnType<typeof openCapture>>;
 try {
   stream = await openCapture(path);
 } catch (e) {

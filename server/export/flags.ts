@@ -58,9 +58,25 @@ export function* flagEvents(a: Analysis): Generator<TraceEvent> {
   for (const evs of steps.values()) {
     const e = evs[0]!;
     yield {
-      ph: 'X', name: [...new Set(evs.map((x) => x.fn))].join(', '), cat: 'evidence', pid: e.pid, tid: e.tid,
-      ts: usec(e.t), dur: STEP_DUR_US,
-      args: { events: evs.map((x) => ({ line: x.line, cpu: x.cpu, comm: x.comm, fn: x.fn, event: x.kind, detail: describeEvent(x), time: time.absolute(x.t), ...stackView(x) })) },
+      ph: 'X',
+      name: [...new Set(evs.map((x) => x.fn))].join(', '),
+      cat: 'evidence',
+      pid: e.pid,
+      tid: e.tid,
+      ts: usec(e.t),
+      dur: STEP_DUR_US,
+      args: {
+        events: evs.map((x) => ({
+          line: x.line,
+          cpu: x.cpu,
+          comm: x.comm,
+          fn: x.fn,
+          event: x.kind,
+          detail: describeEvent(x),
+          time: time.absolute(x.t),
+          ...stackView(x),
+        })),
+      },
     };
   }
 
@@ -80,12 +96,26 @@ function flagInstant(f: Flag, uncertainty: string[], time: string, flow: number 
   const first = f.objects[0];
   const pid = first === undefined ? 0 : kindPid(first.kind);
   return {
-    ph: 'i', name: f.rule, cat: 'flag', pid, tid: pid, ts: usec(f.time), s: first === undefined ? 'g' : 'p',
+    ph: 'i',
+    name: f.rule,
+    cat: 'flag',
+    pid,
+    tid: pid,
+    ts: usec(f.time),
+    s: first === undefined ? 'g' : 'p',
     args: {
-      rule: f.rule, severity: f.severity, confidence: uncertainty.length > 0 ? 'uncertain' : 'certain', uncertainty,
-      count: f.count, time, objects: f.objects.map(formatObject), message: f.message,
+      rule: f.rule,
+      severity: f.severity,
+      confidence: uncertainty.length > 0 ? 'uncertain' : 'certain',
+      uncertainty,
+      count: f.count,
+      time,
+      objects: f.objects.map(formatObject),
+      message: f.message,
       guard: f.guard ? { ...f.guard } : null,
-      thread: `${f.thread}: ${THREADS[f.thread]}`, evidence_lines: f.evidence.map((e) => e.line), flow,
+      thread: `${f.thread}: ${THREADS[f.thread]}`,
+      evidence_lines: f.evidence.map((e) => e.line),
+      flow,
     },
   };
 }

@@ -61,7 +61,11 @@ export function lifetimeEvents(o: Tracked, end: LifetimeEnd): TraceEvent[] {
   const endT = Math.max(end.how === 'freed' ? end.freed.t : end.how === 'open-at-end' ? end.t : o.lastSeen, prev);
 
   const args: Record<string, unknown> = {
-    kind: o.kind, addr: `0x${o.addr}`, gen: o.gen, uses: o.uses, final_phase: o.phase,
+    kind: o.kind,
+    addr: `0x${o.addr}`,
+    gen: o.gen,
+    uses: o.uses,
+    final_phase: o.phase,
     born_line: o.born?.line ?? null,
   };
   if (o.born === undefined) args.born_unseen = true;

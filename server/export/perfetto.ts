@@ -90,20 +90,27 @@ export async function exportPerfetto(path: string, out: Writable, options: Expor
     if (++n % DRAIN_EVERY === 0) await w.drained();
   }
 
-  await w.close({
-    displayTimeUnit: 'ns',
-    metadata: {
-      source: 'lifetrace', lifetrace_version: LIFETRACE_VERSION, capture: path,
-      // ts 0 is this kernel CLOCK_MONOTONIC time (ns); every ts is relative to it, in µs.
-      time_base_ns: a.decoder.time.absolute(0 as Nanos),
-      kernel: a.decoder.info.header?.kernel ?? null,
-      host: a.decoder.info.header?.host ?? null,
-      events: a.events, lost_events: a.losses.total, lifetimes,
-      flags_by_rule: Object.fromEntries([...a.flags.perRule].map(([k, v]) => [k, { ...v }])),
-      anomaly_counts: Object.fromEntries(a.decoder.anomalies.counts),
-      input_error: a.inputError ?? null,
+  await w.close(
+    {
+      displayTimeUnit: 'ns',
+      metadata: {
+        source: 'lifetrace',
+        lifetrace_version: LIFETRACE_VERSION,
+        capture: path,
+        // ts 0 is this kernel CLOCK_MONOTONIC time (ns); every ts is relative to it, in µs.
+        time_base_ns: a.decoder.time.absolute(0 as Nanos),
+        kernel: a.decoder.info.header?.kernel ?? null,
+        host: a.decoder.info.header?.host ?? null,
+        events: a.events,
+        lost_events: a.losses.total,
+        lifetimes,
+        flags_by_rule: Object.fromEntries([...a.flags.perRule].map(([k, v]) => [k, { ...v }])),
+        anomaly_counts: Object.fromEntries(a.decoder.anomalies.counts),
+        input_error: a.inputError ?? null,
+      },
     },
-  }, options.endStream);
+    options.endStream,
+  );
   return { analysis: a, traceEvents: w.count, lifetimes };
 }
 
@@ -116,8 +123,14 @@ function lossEvents(a: Analysis): TraceEvent[] {
     const start = Math.min(hi, Math.max(lo, lw.start));
     const end = Math.max(start, Math.min(hi, lw.end));
     return {
-      ph: 'X', name: `${lw.count} events lost`, cat: 'loss', pid: CAPTURE_PID, tid: CAPTURE_PID,
-      ts: usec(start), dur: usec(end - start), args: { count: lw.count, line: lw.line },
+      ph: 'X',
+      name: `${lw.count} events lost`,
+      cat: 'loss',
+      pid: CAPTURE_PID,
+      tid: CAPTURE_PID,
+      ts: usec(start),
+      dur: usec(end - start),
+      args: { count: lw.count, line: lw.line },
     };
   });
 }

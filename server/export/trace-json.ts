@@ -75,7 +75,7 @@ export class TraceEventWriter {
     this.closed = true;
     let tail = '\n]';
     for (const [k, v] of Object.entries(trailer)) tail += `,\n${JSON.stringify(k)}:${JSON.stringify(v)}`;
-    this.buf += tail + '}\n';
+    this.buf += `${tail}}\n`;
     this.flush();
     if (this.failed !== undefined) throw this.failed;
     if (endStream) {

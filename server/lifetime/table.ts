@@ -75,8 +75,18 @@ export class ObjectTable<D> {
     readonly birthsComplete: boolean,
   ) {
     this.summary = {
-      kind, born: 0, preexisting: 0, freed: 0, endUnseen: 0, reused: 0, live: 0, peakLive: 0,
-      lifetimeHistogram: new Array<number>(HISTOGRAM_BUCKETS).fill(0), lifetimeMaxNs: 0, lifetimeSumNs: 0, lifetimeCount: 0,
+      kind,
+      born: 0,
+      preexisting: 0,
+      freed: 0,
+      endUnseen: 0,
+      reused: 0,
+      live: 0,
+      peakLive: 0,
+      lifetimeHistogram: new Array<number>(HISTOGRAM_BUCKETS).fill(0),
+      lifetimeMaxNs: 0,
+      lifetimeSumNs: 0,
+      lifetimeCount: 0,
     };
   }
 
@@ -148,8 +158,16 @@ export class ObjectTable<D> {
     if (this.generations.size > this.limits.maxTombstones * 2) this.trimGenerations();
     const t = ev.t;
     const o: Tracked<D> = {
-      kind: this.kind, addr, gen: gen + 1, born, firstSeen: t, lastSeen: t, phase,
-      phases: [{ phase, t, line: ev.line, pid: ev.pid, comm: ev.comm }], uses: 0, data: this.makeData(),
+      kind: this.kind,
+      addr,
+      gen: gen + 1,
+      born,
+      firstSeen: t,
+      lastSeen: t,
+      phase,
+      phases: [{ phase, t, line: ev.line, pid: ev.pid, comm: ev.comm }],
+      uses: 0,
+      data: this.makeData(),
     };
     if (born) s.born++;
     else s.preexisting++;

@@ -4,14 +4,23 @@
  * `apply` moves it forward one event at a time, in kernel-time order. Rules read it; they never
  * change it.
  */
-import {
-  type Addr, type EpCtl, type EpClose, type EpRelease, type FileRelease, type KernelEvent, type PermWait, type Readdir,
-} from '../model/events.js';
+import type { Addr, EpCtl, EpClose, EpRelease, FileRelease, KernelEvent, PermWait, Readdir } from '../model/events.js';
 import type { ObjectKind } from '../model/objects.js';
 import { FdTables } from './fdtable.js';
 import {
-  newDentry, newEpitem, newEpoll, newEventfs, newFile, newMark, NO_EPITEMS,
-  type DentryData, type EpitemData, type EpollData, type EventfsData, type FileData, type MarkData,
+  newDentry,
+  newEpitem,
+  newEpoll,
+  newEventfs,
+  newFile,
+  newMark,
+  NO_EPITEMS,
+  type DentryData,
+  type EpitemData,
+  type EpollData,
+  type EventfsData,
+  type FileData,
+  type MarkData,
 } from './kinds.js';
 import { ObjectTable, type Tombstone, type Tracked } from './table.js';
 

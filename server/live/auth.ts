@@ -94,7 +94,8 @@ export function browserRefusal(req: IncomingMessage, policy: AccessPolicy): stri
     const name = hostName(req.headers.host);
     if (name === undefined || !isLoopbackHost(name)) return 'this server answers only to loopback host names';
   }
-  if (policy.browsersNeedToken && !tokenMatches(presentedToken(req), policy.token)) return 'a token is required (open the page as /?token=...)';
+  if (policy.browsersNeedToken && !tokenMatches(presentedToken(req), policy.token))
+    return 'a token is required (open the page as /?token=...)';
   return undefined;
 }
 
@@ -109,6 +110,7 @@ export function agentRefusal(req: IncomingMessage, token: string): { status: 401
 export function originRefusal(req: IncomingMessage): string | undefined {
   const origin = req.headers.origin;
   if (origin === undefined) return undefined; // not a browser (browsers always send Origin on WebSockets)
-  if (origin !== `http://${req.headers.host ?? ''}` && origin !== `https://${req.headers.host ?? ''}`) return `origin ${origin} is not this server`;
+  if (origin !== `http://${req.headers.host ?? ''}` && origin !== `https://${req.headers.host ?? ''}`)
+    return `origin ${origin} is not this server`;
   return undefined;
 }

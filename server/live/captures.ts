@@ -35,7 +35,10 @@ export class CaptureLibrary {
   /** Names being uploaded: a second upload of one of them is refused at once. */
   private readonly uploading = new Set<string>();
 
-  constructor(dir: string, private readonly storage: StorageState) {
+  constructor(
+    dir: string,
+    private readonly storage: StorageState,
+  ) {
     this.dir = resolve(dir);
     // Uploads cut short by a crash of an earlier server: nothing else would ever remove them.
     for (const e of safeList(this.dir)) if (UPLOAD_ASIDE.test(e)) rmSync(join(this.dir, e), { force: true });
@@ -58,7 +61,10 @@ export class CaptureLibrary {
 
   /** Whether `name` is a capture: a regular file (a symbolic link is not one). */
   async exists(name: string): Promise<boolean> {
-    return lstat(this.path(name)).then((s) => s.isFile(), () => false);
+    return lstat(this.path(name)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
   }
 
   /** A capture's bytes, opened without following a link; undefined when there is no such capture. */
@@ -87,7 +93,10 @@ export class CaptureLibrary {
    */
   async store(name: string, body: Readable, maxBytes: number): Promise<CaptureInfo> {
     const p = this.path(name);
-    const onDisk = await lstat(p).then(() => true, () => false);
+    const onDisk = await lstat(p).then(
+      () => true,
+      () => false,
+    );
     // Checked after the await, and taken before the next one: no other upload of the name slips in between.
     if (onDisk || this.active.has(name) || this.uploading.has(name)) {
       this.storage.count('upload-exists');
@@ -99,7 +108,8 @@ export class CaptureLibrary {
     try {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       let bytes = 0;
-      body.on('data', (c: Buffer) => { // from here on the body flows: the pipeline must be set up at once
+      body.on('data', (c: Buffer) => {
+        // from here on the body flows: the pipeline must be set up at once
         bytes += c.length;
         if (bytes > maxBytes) body.destroy(new NameError(`an upload is limited to ${maxBytes} bytes`));
       });

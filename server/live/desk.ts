@@ -24,7 +24,8 @@ export class CaptureDesk {
     const lib = this.library();
     const targets = [...this.hub.sessions.values()].filter((s) => (host === undefined ? !s.ended : s.host === host));
     if (host !== undefined && targets.length === 0) throw new HubRefusal(404, `no host ${host}`);
-    if (prefix !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$/.test(prefix)) throw new HubRefusal(400, 'name must be letters, digits, . _ - (up to 60)');
+    if (prefix !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$/.test(prefix))
+      throw new HubRefusal(400, 'name must be letters, digits, . _ - (up to 60)');
     await mkdir(lib.dir, { recursive: true, mode: 0o700 });
     const started: { host: string; name: string }[] = [];
     for (const s of targets) {
@@ -103,7 +104,8 @@ export class CaptureDesk {
   async removeCapture(name: string): Promise<boolean> {
     const lib = this.library();
     const path = lib.path(name);
-    if ([...this.hub.replays.values()].some((r) => r.reads(path))) throw new HubRefusal(409, `${name} is being replayed: stop that replay first`);
+    if ([...this.hub.replays.values()].some((r) => r.reads(path)))
+      throw new HubRefusal(409, `${name} is being replayed: stop that replay first`);
     return lib.remove(name);
   }
 

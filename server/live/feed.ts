@@ -34,28 +34,32 @@ export function handleBrowser(ws: WebSocket, hub: Hub, queueBytes = FEED_QUEUE_B
     }
   };
   let remove = (): void => {};
-  guarded('snapshot', () => { remove = hub.addFeed(client); });
+  guarded('snapshot', () => {
+    remove = hub.addFeed(client);
+  });
   let lastSnapshot = 0;
-  ws.on('message', (data, isBinary) => guarded('message', () => {
-    let ok = false;
-    if (!isBinary) {
-      try {
-        ok = (JSON.parse(String(data)) as { type?: unknown } | null)?.type === 'snapshot';
-      } catch {
-        ok = false;
+  ws.on('message', (data, isBinary) =>
+    guarded('message', () => {
+      let ok = false;
+      if (!isBinary) {
+        try {
+          ok = (JSON.parse(String(data)) as { type?: unknown } | null)?.type === 'snapshot';
+        } catch {
+          ok = false;
+        }
       }
-    }
-    if (!ok) {
-      hub.reject('feed-bad-message');
-      ws.close(1008, 'the feed accepts only {"type":"snapshot"}');
-      return;
-    }
-    // A snapshot costs the server work: one per second per browser is plenty.
-    const now = Date.now();
-    if (now - lastSnapshot < 1000) return hub.reject('feed-snapshot-flood');
-    lastSnapshot = now;
-    hub.resnapshot(client);
-  }));
+      if (!ok) {
+        hub.reject('feed-bad-message');
+        ws.close(1008, 'the feed accepts only {"type":"snapshot"}');
+        return;
+      }
+      // A snapshot costs the server work: one per second per browser is plenty.
+      const now = Date.now();
+      if (now - lastSnapshot < 1000) return hub.reject('feed-snapshot-flood');
+      lastSnapshot = now;
+      hub.resnapshot(client);
+    }),
+  );
   ws.on('close', () => remove());
   ws.on('error', (e: Error & { code?: string }) => {
     hub.reject(e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'feed-oversized-frame' : 'feed-socket-error');

@@ -89,9 +89,14 @@ export function checkHello(m: Record<string, unknown>): AgentHello | string {
     rules.push({ id: rr.id, status: rr.status as RuleState });
   }
   return {
-    type: 'hello', protocol: PROTOCOL_VERSION, run: m.run as string, host: m.host as string, // checked by nameProblem above
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    run: m.run as string,
+    host: m.host as string, // checked by nameProblem above
     mode: m.mode,
-    ...(m.label === undefined ? {} : { label: m.label as string }), header: m.header as Record<string, unknown>, rules,
+    ...(m.label === undefined ? {} : { label: m.label as string }),
+    header: m.header as Record<string, unknown>,
+    rules,
   };
 }
 
@@ -110,7 +115,8 @@ export function parseAgentMessage(text: string): AgentMessage | string {
     case 'hello':
       return checkHello(m);
     case 'end':
-      if (!Number.isSafeInteger(m.lastSeq) || (m.lastSeq as number) < 0 || typeof m.reason !== 'string') return 'end needs lastSeq and reason';
+      if (!Number.isSafeInteger(m.lastSeq) || (m.lastSeq as number) < 0 || typeof m.reason !== 'string')
+        return 'end needs lastSeq and reason';
       return { type: 'end', lastSeq: m.lastSeq as number, reason: m.reason.slice(0, 512) };
     default:
       return `unknown message type ${JSON.stringify(m.type)?.slice(0, 40)}`;

@@ -33,8 +33,16 @@ export class LifetimeHistory {
     const key = `${o.kind}|${o.addr}`;
     const list = this.byAddr.get(key);
     const entry: EndedLifetime = {
-      kind: o.kind, addr: o.addr, gen: o.gen, born: o.born?.t, first: o.firstSeen, last: o.lastSeen, freed: freed?.t,
-      phase: o.phase, phases: o.phases, uses: o.uses,
+      kind: o.kind,
+      addr: o.addr,
+      gen: o.gen,
+      born: o.born?.t,
+      first: o.firstSeen,
+      last: o.lastSeen,
+      freed: freed?.t,
+      phase: o.phase,
+      phases: o.phases,
+      uses: o.uses,
     };
     if (list === undefined) this.byAddr.set(key, [entry]);
     else list.push(entry);

@@ -70,7 +70,12 @@ export class HostSession {
   private lastSampleWall: number;
   private lossReports = 0;
 
-  constructor(readonly hello: AgentHello, options: Partial<AnalysisOptions>, private readonly out: SessionListener, private readonly clock: () => number) {
+  constructor(
+    readonly hello: AgentHello,
+    options: Partial<AnalysisOptions>,
+    private readonly out: SessionListener,
+    private readonly clock: () => number,
+  ) {
     this.host = hello.host;
     this.run = hello.run;
     this.pace = paceOf(hello);
@@ -87,7 +92,7 @@ export class HostSession {
       this.out.flag(this.summary(f));
     });
     // The stream is a capture: its header first, so the decoder knows the CPUs and deferrals.
-    this.analysis.push(serializeHeader(hello.header as CaptureHeader) + '\n');
+    this.analysis.push(`${serializeHeader(hello.header as CaptureHeader)}\n`);
     this.lastRecords = { ...this.analysis.decoder.info.records };
     this.lastSampleWall = clock();
   }
@@ -193,7 +198,14 @@ export class HostSession {
     for (const k of OBJECT_KINDS) live[k] = this.analysis.world.table(k).summary.live;
     this.lastRecords = { ...info.records };
     this.lastSampleWall = now;
-    const p: StatsPoint = { host: this.host, wall: now, now_s: seconds(this.analysis.lastT ?? 0), rate, live, lost: this.analysis.losses.total };
+    const p: StatsPoint = {
+      host: this.host,
+      wall: now,
+      now_s: seconds(this.analysis.lastT ?? 0),
+      rate,
+      live,
+      lost: this.analysis.losses.total,
+    };
     this.points.push(p);
     if (this.points.length > MAX_POINTS) this.points.splice(0, this.points.length - MAX_POINTS);
     return p;
@@ -204,14 +216,27 @@ export class HostSession {
     let anomalies = 0;
     for (const n of this.analysis.decoder.anomalies.counts.values()) anomalies += n;
     return {
-      host: this.host, run: this.run, mode: this.hello.mode, label: this.hello.label ?? null,
+      host: this.host,
+      run: this.run,
+      mode: this.hello.mode,
+      label: this.hello.label ?? null,
       kernel: typeof h.kernel === 'string' ? h.kernel : 'unknown',
       families: typeof h.families === 'object' && h.families !== null ? Object.keys(h.families) : [],
-      rules: this.hello.rules, connected: this.connected, ended: this.ended, connectedSince: this.connectedSince,
-      lastBatchWall: this.lastBatchWall, events: this.analysis.events, lost: this.analysis.losses.total, anomalies,
+      rules: this.hello.rules,
+      connected: this.connected,
+      ended: this.ended,
+      connectedSince: this.connectedSince,
+      lastBatchWall: this.lastBatchWall,
+      events: this.analysis.events,
+      lost: this.analysis.losses.total,
+      anomalies,
       anomalyKinds: Object.fromEntries(this.analysis.decoder.anomalies.counts),
-      duplicates: this.duplicates, missingBatches: this.missingBatches, now_s: seconds(this.analysis.lastT ?? 0),
-      recording: this.recording?.view() ?? null, journal: this.journal?.view() ?? null, replay: this.replayView?.() ?? null,
+      duplicates: this.duplicates,
+      missingBatches: this.missingBatches,
+      now_s: seconds(this.analysis.lastT ?? 0),
+      recording: this.recording?.view() ?? null,
+      journal: this.journal?.view() ?? null,
+      replay: this.replayView?.() ?? null,
     };
   }
 
@@ -229,9 +254,14 @@ export class HostSession {
     const rule = findRule(f.rule);
     const objects = f.objects.flatMap((o) => objectHistories(this.analysis, this.history, this.host, o.addr, [o.kind]));
     return {
-      flag: this.summary(f), title: rule?.title ?? f.rule, explanation: rule?.explanation ?? '',
-      thread: `${f.thread}: ${THREADS[f.thread]}`, guard: f.guard ? { ...f.guard } : null, uncertainty: uncertaintyOf(this.analysis, f),
-      evidence: f.evidence.map(evidenceView), objects,
+      flag: this.summary(f),
+      title: rule?.title ?? f.rule,
+      explanation: rule?.explanation ?? '',
+      thread: `${f.thread}: ${THREADS[f.thread]}`,
+      guard: f.guard ? { ...f.guard } : null,
+      uncertainty: uncertaintyOf(this.analysis, f),
+      evidence: f.evidence.map(evidenceView),
+      objects,
     };
   }
 

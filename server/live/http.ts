@@ -82,7 +82,8 @@ function optionalString(o: Record<string, unknown>, k: string): string | undefin
 
 function speedOf(v: unknown): number | 'max' {
   if (v === 'max') return 'max';
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0.1 || v > 100) throw new BadRequest('speed is a number from 0.1 to 100, or "max"');
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0.1 || v > 100)
+    throw new BadRequest('speed is a number from 0.1 to 100, or "max"');
   return v;
 }
 
@@ -148,7 +149,9 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   app.get('/style.css', page('style.css'));
   app.use('/js', express.static(projectPath('dist', 'web', 'src'), { index: false, fallthrough: false }));
   const chart = projectPath('node_modules', 'chart.js', 'dist', 'chart.umd.js');
-  app.get('/vendor/chart.umd.js', (_req, res) => (existsSync(chart) ? res.sendFile(chart) : res.status(404).json({ error: 'chart.js is not installed (npm ci)' })));
+  app.get('/vendor/chart.umd.js', (_req, res) =>
+    existsSync(chart) ? res.sendFile(chart) : res.status(404).json({ error: 'chart.js is not installed (npm ci)' }),
+  );
 
   // The API.
   app.get('/api/hosts', (_req, res) => {
@@ -163,9 +166,14 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   });
   app.get('/api/flags', (req, res) => {
     const q: FlagQuery = {
-      host: param(req, 'host'), rule: param(req, 'rule'), severity: oneOf(req, 'severity', SEVERITIES),
-      pid: integer(req, 'pid', 0, 2 ** 31), comm: param(req, 'comm'), kind: oneOf(req, 'kind', OBJECT_KINDS),
-      limit: integer(req, 'limit', 1, MAX_FLAG_PAGE) ?? 500, after: cursor(req, 'after'),
+      host: param(req, 'host'),
+      rule: param(req, 'rule'),
+      severity: oneOf(req, 'severity', SEVERITIES),
+      pid: integer(req, 'pid', 0, 2 ** 31),
+      comm: param(req, 'comm'),
+      kind: oneOf(req, 'kind', OBJECT_KINDS),
+      limit: integer(req, 'limit', 1, MAX_FLAG_PAGE) ?? 500,
+      after: cursor(req, 'after'),
     };
     const page = hub.flagPage(q);
     // The body stays the list; the next page is a link (RFC 8288) with the same filter.
@@ -183,7 +191,8 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   });
   app.get('/api/objects', (req, res) => {
     const addr = param(req, 'addr');
-    if (addr === undefined || !/^(0x)?[0-9a-fA-F]{1,16}$/.test(addr.trim())) throw new BadRequest('parameter addr must be a hex kernel address');
+    if (addr === undefined || !/^(0x)?[0-9a-fA-F]{1,16}$/.test(addr.trim()))
+      throw new BadRequest('parameter addr must be a hex kernel address');
     const kind = oneOf(req, 'kind', OBJECT_KINDS);
     res.json(hub.objects(addr, param(req, 'host'), kind === undefined ? undefined : [kind as ObjectKind]));
   });
@@ -228,10 +237,25 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
     res.json(await hub.desk.replayCommand(req.params.host, replayCommand(req.body)));
   });
   app.get('/api/server', (_req, res) => {
-    res.json({ version: hub.options.version, hosts: hub.sessions.size, feeds: hub.feedCount, rejected: Object.fromEntries(hub.rejected), storage: hub.storage.view() });
+    res.json({
+      version: hub.options.version,
+      hosts: hub.sessions.size,
+      feeds: hub.feedCount,
+      rejected: Object.fromEntries(hub.rejected),
+      storage: hub.storage.view(),
+    });
   });
   app.get('/api/rules', (_req, res) => {
-    res.json(RULES.map((r) => ({ id: r.id, severity: r.severity, thread: `${r.thread}: ${THREADS[r.thread]}`, title: r.title, explanation: r.explanation, fix: r.fix ?? null })));
+    res.json(
+      RULES.map((r) => ({
+        id: r.id,
+        severity: r.severity,
+        thread: `${r.thread}: ${THREADS[r.thread]}`,
+        title: r.title,
+        explanation: r.explanation,
+        fix: r.fix ?? null,
+      })),
+    );
   });
   // Prometheus' scrape, under the same token rules as the API (a scraper sends Authorization: Bearer).
   const metrics = new ServerMetrics(hub);

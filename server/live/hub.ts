@@ -5,7 +5,17 @@
  */
 import type { AnalysisOptions } from '../analyze/pipeline.js';
 import type { ObjectKind } from '../model/objects.js';
-import { STATS_INTERVAL_MS, type AgentHello, type FeedMessage, type FlagDetail, type FlagSummary, type HostView, type LossMark, type ObjectHistory, type StatsPoint } from '../protocol/wire.js';
+import {
+  STATS_INTERVAL_MS,
+  type AgentHello,
+  type FeedMessage,
+  type FlagDetail,
+  type FlagSummary,
+  type HostView,
+  type LossMark,
+  type ObjectHistory,
+  type StatsPoint,
+} from '../protocol/wire.js';
 import { HostSession } from './host-session.js';
 import { CaptureLibrary } from './captures.js';
 import { CaptureDesk } from './desk.js';
@@ -42,7 +52,15 @@ export interface HubOptions {
   journalDir: string | undefined;
 }
 
-export const DEFAULT_HUB: HubOptions = { version: '0', analysis: {}, feedBufferBytes: 4 << 20, clock: Date.now, capturesDir: undefined, maxHosts: 64, journalDir: undefined };
+export const DEFAULT_HUB: HubOptions = {
+  version: '0',
+  analysis: {},
+  feedBufferBytes: 4 << 20,
+  clock: Date.now,
+  capturesDir: undefined,
+  maxHosts: 64,
+  journalDir: undefined,
+};
 
 export interface FlagQuery {
   host?: string | undefined;
@@ -138,7 +156,7 @@ export class Hub {
       old.connected = true;
       return old;
     }
-    if (old !== undefined && old.connected) return `host ${hello.host} already has a connected agent (run ${old.run})`;
+    if (old?.connected) return `host ${hello.host} already has a connected agent (run ${old.run})`;
     if (old === undefined && this.sessions.size >= this.options.maxHosts && !this.forgetOneHost()) {
       return `this server follows ${this.options.maxHosts} hosts at most, all connected`;
     }
@@ -147,16 +165,24 @@ export class Hub {
       void this.desk.stopRecording(old.host);
       old.journal?.remove();
     }
-    const s = new HostSession(hello, hello.mode === 'live' ? this.options.analysis : {}, {
-      flag: (f) => this.pendingFlags.set(f.id, f),
-      losses: (host, l) => this.pendingLosses.set(host, l),
-    }, this.options.clock);
+    const s = new HostSession(
+      hello,
+      hello.mode === 'live' ? this.options.analysis : {},
+      {
+        flag: (f) => this.pendingFlags.set(f.id, f),
+        losses: (host, l) => this.pendingLosses.set(host, l),
+      },
+      this.options.clock,
+    );
     const dir = opts.journal ? this.options.journalDir : undefined;
     if (dir !== undefined) {
       // A server restarted under a running agent: rebuild the host from the journal of its run (in
       // slices: the agent is welcomed once it is done), and the agent resumes after the last batch
       // it holds.
-      if (old === undefined && Journal.exists(dir, hello)) s.restoring = this.restore(s, dir, hello).finally(() => { s.restoring = undefined; });
+      if (old === undefined && Journal.exists(dir, hello))
+        s.restoring = this.restore(s, dir, hello).finally(() => {
+          s.restoring = undefined;
+        });
       else s.journal = Journal.create(dir, hello, this.storage);
     }
     s.connected = true;
@@ -169,7 +195,9 @@ export class Hub {
 
   /** Never rejects: a journal that cannot be read back is counted, and the stream goes on without it. */
   private async restore(s: HostSession, dir: string, hello: AgentHello): Promise<void> {
-    const damaged = (): void => { s.missingCause = 'they were damaged in its journal'; };
+    const damaged = (): void => {
+      s.missingCause = 'they were damaged in its journal';
+    };
     let restored: Awaited<ReturnType<typeof Journal.restore>>;
     try {
       restored = await Journal.restore(dir, hello, this.storage, (seq, lines, afterDamage) => {

@@ -59,7 +59,8 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
     // Said hello, not welcomed yet (the server reads the run's journal back): kept, bounded, for after.
     if (session !== undefined && !welcomed) {
       earlyBytes += buf.length;
-      if (earlyBytes > MAX_EARLY_BYTES) return refuse('agent-oversized-message', `wait for the welcome: at most ${MAX_EARLY_BYTES} bytes before it`);
+      if (earlyBytes > MAX_EARLY_BYTES)
+        return refuse('agent-oversized-message', `wait for the welcome: at most ${MAX_EARLY_BYTES} bytes before it`);
       early.push([buf, isBinary]);
       return;
     }
@@ -79,13 +80,16 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
           for (const [d, bin] of early.splice(0)) if (ws.readyState === ws.OPEN) handle(d, bin);
         };
         if (s.restoring === undefined) return welcome();
-        void s.restoring.then(() => { if (ws.readyState === ws.OPEN) welcome(); });
+        void s.restoring.then(() => {
+          if (ws.readyState === ws.OPEN) welcome();
+        });
         return;
       }
       if (session === undefined) return refuse('agent-bad-message', 'say hello first');
       // An end after batches this server lost (they were acknowledged, then its journal was damaged)
       // ends with that loss recorded; an end before batches it has is a confused agent.
-      if (m.lastSeq < session.lastSeq) return refuse('agent-bad-message', `end after batch ${m.lastSeq}, but batch ${session.lastSeq} was received`);
+      if (m.lastSeq < session.lastSeq)
+        return refuse('agent-bad-message', `end after batch ${m.lastSeq}, but batch ${session.lastSeq} was received`);
       session.end(m.lastSeq);
       return;
     }

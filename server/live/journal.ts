@@ -14,7 +14,20 @@
  * followed.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  ftruncateSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmdirSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BATCH_HEAD, decodeBatchHead, type AgentHello, type JournalView } from '../protocol/wire.js';
 import { NameError, nameProblem, pathIn } from './names.js';
@@ -52,7 +65,7 @@ function ownFolder(dir: string): void {
 }
 
 function readFully(fd: number, buf: Buffer, at: number): boolean {
-  for (let got = 0; got < buf.length;) {
+  for (let got = 0; got < buf.length; ) {
     const n = readSync(fd, buf, got, buf.length - got, at + got);
     if (n <= 0) return false;
     got += n;
@@ -86,7 +99,7 @@ function frameAt(fd: number, at: number, fileSize: number): Frame | undefined {
 /** The next whole frame after damage at `from`, or undefined when none is left. */
 function nextFrame(fd: number, from: number, fileSize: number): { at: number; frame: Frame } | undefined {
   const chunk = Buffer.allocUnsafe(1 << 20);
-  for (let pos = from; pos < fileSize;) {
+  for (let pos = from; pos < fileSize; ) {
     const n = readSync(fd, chunk, 0, chunk.length, pos);
     if (n <= 0) return undefined;
     const seen = chunk.subarray(0, n);
@@ -112,7 +125,12 @@ export class Journal {
   private error: string | null = null;
 
   /** `base`: DATA/journal/HOST/RUN, or undefined when the names were refused (nothing is on disk). */
-  private constructor(private readonly base: string | undefined, fd: number | undefined, offset: number, private readonly storage: StorageState) {
+  private constructor(
+    private readonly base: string | undefined,
+    fd: number | undefined,
+    offset: number,
+    private readonly storage: StorageState,
+  ) {
     this.fd = fd;
     this.offset = offset;
   }
@@ -127,7 +145,8 @@ export class Journal {
       ownFolder(dir);
       ownFolder(hostDir);
       for (const e of readdirSync(hostDir)) {
-        if (!e.startsWith(`${hello.run}.`) && (e.endsWith('.frames') || e.endsWith('.hello.json'))) rmSync(join(hostDir, e), { force: true });
+        if (!e.startsWith(`${hello.run}.`) && (e.endsWith('.frames') || e.endsWith('.hello.json')))
+          rmSync(join(hostDir, e), { force: true });
       }
       writeHello(base, hello);
       fd = openSync(`${base}.frames`, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | NOFOLLOW, 0o600);
@@ -157,7 +176,10 @@ export class Journal {
    * damaged or missing hello file is written again from `hello` (the frames check themselves).
    */
   static async restore(
-    dir: string, hello: AgentHello, storage: StorageState, frame: (seq: number, lines: Uint8Array, afterDamage: boolean) => void,
+    dir: string,
+    hello: AgentHello,
+    storage: StorageState,
+    frame: (seq: number, lines: Uint8Array, afterDamage: boolean) => void,
   ): Promise<Restored | undefined> {
     let base: string;
     let fd: number;
@@ -169,7 +191,10 @@ export class Journal {
       fd = openSync(`${base}.frames`, constants.O_RDWR | NOFOLLOW);
     } catch (e) {
       if (e instanceof NameError) storage.count('journal-bad-name');
-      else if ((e as NodeJS.ErrnoException).code !== 'ENOENT') storage.count(e instanceof JournalLinkError || (e as NodeJS.ErrnoException).code === 'ELOOP' ? 'symlink-refused' : 'journal-unreadable');
+      else if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        storage.count(
+          e instanceof JournalLinkError || (e as NodeJS.ErrnoException).code === 'ELOOP' ? 'symlink-refused' : 'journal-unreadable',
+        );
       return undefined;
     }
     if (!helloMatches(base, hello)) {
@@ -267,7 +292,7 @@ export class Journal {
     const start = this.offset;
     try {
       for (const part of [MAGIC, head, size, lines, checksum(head, size, lines)]) {
-        for (let done = 0; done < part.byteLength;) done += writeSync(this.fd, part, done, part.byteLength - done, this.offset + done);
+        for (let done = 0; done < part.byteLength; ) done += writeSync(this.fd, part, done, part.byteLength - done, this.offset + done);
         this.offset += part.byteLength;
       }
     } catch (e) {

@@ -23,7 +23,10 @@ export class ServerMetrics {
     // host limit takes its series with it, as Prometheus expects of a target that restarted).
     const perHost = (name: string, help: string, value: (v: ReturnType<typeof views>[number]) => number, labels: string[] = ['host']) =>
       new Counter({
-        name, help, labelNames: labels, registers: [r],
+        name,
+        help,
+        labelNames: labels,
+        registers: [r],
         collect() {
           this.reset();
           for (const x of views()) this.inc({ host: x.v.host }, value(x));
@@ -31,19 +34,27 @@ export class ServerMetrics {
       });
     perHost('lifetrace_events_total', 'Kernel events analyzed, by host.', (x) => x.v.events);
     perHost('lifetrace_lost_events_total', 'Kernel events the probes lost (bpftrace lost_events), by host.', (x) => x.v.lost);
-    perHost('lifetrace_missing_batches_total', 'Batches that never reached this server (a recorded loss), by host.', (x) => x.v.missingBatches);
+    perHost(
+      'lifetrace_missing_batches_total',
+      'Batches that never reached this server (a recorded loss), by host.',
+      (x) => x.v.missingBatches,
+    );
     perHost('lifetrace_duplicate_batches_total', 'Batches received twice and ignored, by host.', (x) => x.v.duplicates);
     new Counter({
-      name: 'lifetrace_anomalies_total', help: 'Records the decoder could not take as they came (docs/capture-format.md), by host and kind.',
-      labelNames: ['host', 'kind'], registers: [r],
+      name: 'lifetrace_anomalies_total',
+      help: 'Records the decoder could not take as they came (docs/capture-format.md), by host and kind.',
+      labelNames: ['host', 'kind'],
+      registers: [r],
       collect() {
         this.reset();
         for (const { v } of views()) for (const [kind, n] of Object.entries(v.anomalyKinds)) this.inc({ host: v.host, kind }, n);
       },
     });
     new Counter({
-      name: 'lifetrace_flags_total', help: 'Flag occurrences raised, by host, rule and severity.',
-      labelNames: ['host', 'rule', 'severity'], registers: [r],
+      name: 'lifetrace_flags_total',
+      help: 'Flag occurrences raised, by host, rule and severity.',
+      labelNames: ['host', 'rule', 'severity'],
+      registers: [r],
       collect() {
         this.reset();
         for (const s of hub.sessions.values()) {
@@ -55,16 +66,20 @@ export class ServerMetrics {
       },
     });
     new Counter({
-      name: 'lifetrace_refused_total', help: 'Requests, frames and connections refused (hostile or broken), by reason (docs/security.md).',
-      labelNames: ['reason'], registers: [r],
+      name: 'lifetrace_refused_total',
+      help: 'Requests, frames and connections refused (hostile or broken), by reason (docs/security.md).',
+      labelNames: ['reason'],
+      registers: [r],
       collect() {
         this.reset();
         for (const [reason, n] of hub.rejected) this.inc({ reason }, n);
       },
     });
     new Counter({
-      name: 'lifetrace_storage_events_total', help: "The server's own disk: journal and capture-library events by kind (docs/security.md).",
-      labelNames: ['kind'], registers: [r],
+      name: 'lifetrace_storage_events_total',
+      help: "The server's own disk: journal and capture-library events by kind (docs/security.md).",
+      labelNames: ['kind'],
+      registers: [r],
       collect() {
         this.reset();
         for (const [kind, n] of hub.storage.counts) this.inc({ kind }, n);
@@ -72,25 +87,35 @@ export class ServerMetrics {
     });
 
     const gauge = (name: string, help: string, labels: string[], fill: (g: Gauge) => void) =>
-      new Gauge({ name, help, labelNames: labels, registers: [r], collect() { this.reset(); fill(this); } });
+      new Gauge({
+        name,
+        help,
+        labelNames: labels,
+        registers: [r],
+        collect() {
+          this.reset();
+          fill(this);
+        },
+      });
     gauge('lifetrace_hosts', 'Hosts the server follows.', [], (g) => g.set(hub.sessions.size));
     gauge('lifetrace_feeds', 'Browser feeds connected.', [], (g) => g.set(hub.feedCount));
-    gauge('lifetrace_host_connected', '1 while the host\'s agent (or server replay) is connected, else 0.', ['host'], (g) => {
+    gauge('lifetrace_host_connected', "1 while the host's agent (or server replay) is connected, else 0.", ['host'], (g) => {
       for (const { v } of views()) g.set({ host: v.host }, v.connected ? 1 : 0);
     });
     // How far behind the stream is: the wall time since its last batch while the agent is connected.
     // An agent that stalls (or a kernel that stops printing) shows as a growing age.
     gauge('lifetrace_agent_last_batch_age_seconds', 'Seconds since the last batch of a connected host.', ['host'], (g) => {
       const now = hub.options.clock();
-      for (const { v } of views()) if (v.connected && v.lastBatchWall !== null) g.set({ host: v.host }, Math.max(0, now - v.lastBatchWall) / 1000);
+      for (const { v } of views())
+        if (v.connected && v.lastBatchWall !== null) g.set({ host: v.host }, Math.max(0, now - v.lastBatchWall) / 1000);
     });
-    gauge('lifetrace_journal_bytes', 'Bytes in the host\'s journal (what lets a restarted server resume it).', ['host'], (g) => {
+    gauge('lifetrace_journal_bytes', "Bytes in the host's journal (what lets a restarted server resume it).", ['host'], (g) => {
       for (const { v } of views()) if (v.journal !== null) g.set({ host: v.host }, v.journal.bytes);
     });
     gauge('lifetrace_recording_bytes', 'Bytes written to the capture being recorded from the host.', ['host'], (g) => {
       for (const { v } of views()) if (v.recording !== null) g.set({ host: v.host }, v.recording.bytes);
     });
-    gauge('lifetrace_storage_ok', '1 while the server\'s disk takes its writes, 0 once one failed (e.g. the disk is full).', [], (g) => {
+    gauge('lifetrace_storage_ok', "1 while the server's disk takes its writes, 0 once one failed (e.g. the disk is full).", [], (g) => {
       g.set(hub.storage.view().ok ? 1 : 0);
     });
   }

@@ -38,6 +38,7 @@ export function checkName(kind: NameKind, name: unknown): string {
 export function pathIn(dir: string, kind: NameKind, name: unknown, suffix = ''): string {
   const base = resolve(dir);
   const p = resolve(base, checkName(kind, name) + suffix);
-  if (!p.startsWith(base + sep) || p.slice(base.length + 1).includes(sep)) throw new NameError(`a ${kind} name must stay inside its folder`);
+  if (!p.startsWith(base + sep) || p.slice(base.length + 1).includes(sep))
+    throw new NameError(`a ${kind} name must stay inside its folder`);
   return p;
 }

@@ -17,7 +17,12 @@ export class Recording {
   private readonly closed: Promise<void>;
   readonly started = Date.now();
 
-  constructor(readonly name: string, path: string, headerLine: string, storage: StorageState) {
+  constructor(
+    readonly name: string,
+    path: string,
+    headerLine: string,
+    storage: StorageState,
+  ) {
     this.file = createWriteStream(path, { flags: 'wx', mode: 0o600 });
     this.gzip = createGzip();
     this.gzip.pipe(this.file);
@@ -30,7 +35,7 @@ export class Recording {
         resolve();
       });
     });
-    this.write(Buffer.from(headerLine + '\n'));
+    this.write(Buffer.from(`${headerLine}\n`));
   }
 
   get failed(): boolean {

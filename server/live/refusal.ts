@@ -2,7 +2,10 @@
 
 /** A request the hub refuses, with why (the HTTP layer answers 400, 404, 409, or 507 when the disk is full). */
 export class HubRefusal extends Error {
-  constructor(readonly status: 400 | 404 | 409 | 507, message: string) {
+  constructor(
+    readonly status: 400 | 404 | 409 | 507,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -51,7 +51,12 @@ async function firstPass(path: string): Promise<FirstPass> {
   const d = await digestOffThread(path);
   if (d.lines <= 1 && d.inputError) throw new ReplayError(d.inputError);
   const h = d.header ?? {
-    format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: '', host: 'unknown', kernel: 'unknown', families: {},
+    format: CAPTURE_FORMAT,
+    version: CAPTURE_VERSION,
+    created: '',
+    host: 'unknown',
+    kernel: 'unknown',
+    families: {},
     lifetrace_version: 'unknown',
   };
   const s = (t: number | undefined): number => Math.round(t ?? 0) / 1e9;
@@ -142,7 +147,12 @@ export class ServerReplay {
     return next;
   }
 
-  constructor(private readonly hub: Hub, readonly path: string, readonly host: string, options: { speed: Speed; loop: boolean }) {
+  constructor(
+    private readonly hub: Hub,
+    readonly path: string,
+    readonly host: string,
+    options: { speed: Speed; loop: boolean },
+  ) {
     this.speed = options.speed;
     this.loop = options.loop;
   }
@@ -173,9 +183,15 @@ export class ServerReplay {
 
   view(): ReplayView {
     return {
-      capture: basename(this.path), playing: this.playing && !this.finished, speed: this.speed,
-      start_s: this.pass.start_s, end_s: this.pass.end_s, position_s: Math.round(this.position) / 1e9,
-      flags_s: this.pass.flags_s, finished: this.finished, error: this.runError ?? this.pass.error ?? this.reader?.error ?? null,
+      capture: basename(this.path),
+      playing: this.playing && !this.finished,
+      speed: this.speed,
+      start_s: this.pass.start_s,
+      end_s: this.pass.end_s,
+      position_s: Math.round(this.position) / 1e9,
+      flags_s: this.pass.flags_s,
+      finished: this.finished,
+      error: this.runError ?? this.pass.error ?? this.reader?.error ?? null,
     };
   }
 
@@ -232,10 +248,19 @@ export class ServerReplay {
     this.reader?.close();
     const old = this.hub.sessions.get(this.host);
     if (old !== undefined) old.connected = false;
-    const s = this.hub.attach({
-      type: 'hello', protocol: PROTOCOL_VERSION, run: randomUUID(), host: this.host, mode: 'replay',
-      label: basename(this.path), header: { ...this.pass.header, host: this.host }, rules: [],
-    }, { journal: false });
+    const s = this.hub.attach(
+      {
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        run: randomUUID(),
+        host: this.host,
+        mode: 'replay',
+        label: basename(this.path),
+        header: { ...this.pass.header, host: this.host },
+        rules: [],
+      },
+      { journal: false },
+    );
     if (typeof s === 'string') throw new ReplayError(s);
     this.session = s;
     s.pace = this.pace();
@@ -303,7 +328,7 @@ export class ServerReplay {
       }
       if (line.startsWith(LONG_LINE)) {
         // In its place among the lines: those before it go first.
-        if (lines.length > 0) this.session.feed(Buffer.from(lines.join('\n') + '\n'));
+        if (lines.length > 0) this.session.feed(Buffer.from(`${lines.join('\n')}\n`));
         lines.length = 0;
         this.session.skippedLongLine(Number(line.slice(LONG_LINE.length)));
         fed++;
@@ -319,7 +344,7 @@ export class ServerReplay {
       bytes += line.length;
       fed++;
     }
-    if (lines.length > 0) this.session.feed(Buffer.from(lines.join('\n') + '\n'));
+    if (lines.length > 0) this.session.feed(Buffer.from(`${lines.join('\n')}\n`));
     if (atEnd && mayFinish) this.finish(); // after the last lines went in
     return fed;
   }
@@ -335,7 +360,10 @@ export class ServerReplay {
     while (!this.stopped) {
       if (this.finished && this.loop) this.restart();
       if (!this.playing || this.finished) {
-        await new Promise<void>((r) => { this.wake = r; setTimeout(r, 250); });
+        await new Promise<void>((r) => {
+          this.wake = r;
+          setTimeout(r, 250);
+        });
         continue;
       }
       const fed = await this.exclusive(async () => {
@@ -344,7 +372,10 @@ export class ServerReplay {
         return this.feed(limit);
       });
       // At full speed, yield to the sockets between batches; paced, wait for the clock to move.
-      await new Promise<void>((r) => { this.wake = r; setTimeout(r, this.speed === 'max' ? 0 : fed === 0 ? STEP_MS : 0); });
+      await new Promise<void>((r) => {
+        this.wake = r;
+        setTimeout(r, this.speed === 'max' ? 0 : fed === 0 ? STEP_MS : 0);
+      });
     }
   }
 }

@@ -59,7 +59,10 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const feedQueueBytes = o.feedQueueBytes ?? FEED_QUEUE_BYTES;
   // A browser is skipped (and later resnapshotted) at a quarter of what drops it.
   const hub = new Hub({
-    version: o.version, analysis: o.analysis ?? {}, capturesDir: o.capturesDir, journalDir: o.journalDir,
+    version: o.version,
+    analysis: o.analysis ?? {},
+    capturesDir: o.capturesDir,
+    journalDir: o.journalDir,
     feedBufferBytes: feedQueueBytes / 4,
   });
   const app = createApp(hub, policy);
@@ -82,7 +85,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     }
     if (path === FEED_PATH) {
       const why = originRefusal(req) ?? browserRefusal(req, policy);
-      if (why !== undefined) return refuse(socket, why.startsWith('a token') ? 401 : 403, why.startsWith('origin') ? 'feed-bad-origin' : 'feed-refused');
+      if (why !== undefined)
+        return refuse(socket, why.startsWith('a token') ? 401 : 403, why.startsWith('origin') ? 'feed-bad-origin' : 'feed-refused');
       if (hub.feedCount >= MAX_FEEDS) return refuse(socket, 503, 'feed-too-many');
       return browsers.handleUpgrade(req, socket, head, (ws) => handleBrowser(alive(ws), hub, feedQueueBytes));
     }
@@ -117,7 +121,9 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   heartbeat.unref();
 
   await new Promise<void>((resolve, reject) => {
-    http.once('error', (e: NodeJS.ErrnoException) => reject(new ServeError(e.code === 'EADDRINUSE' ? `port ${o.port} on ${o.host} is in use: pick another with --port` : e.message)));
+    http.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new ServeError(e.code === 'EADDRINUSE' ? `port ${o.port} on ${o.host} is in use: pick another with --port` : e.message)),
+    );
     http.listen(o.port, o.host, resolve);
   });
   hub.start();
@@ -125,15 +131,20 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const shown = o.host.includes(':') ? `[${o.host}]` : o.host;
   let closed: Promise<void> | undefined;
   return {
-    url: `http://${shown}:${port}/`, port, token, hub, http,
-    close: () => (closed ??= (async () => {
-      clearInterval(heartbeat);
-      await hub.stop();
-      for (const wss of [agents, browsers]) for (const ws of wss.clients) ws.terminate();
-      const done = new Promise<void>((r) => http.close(() => r()));
-      http.closeAllConnections();
-      await done;
-    })()),
+    url: `http://${shown}:${port}/`,
+    port,
+    token,
+    hub,
+    http,
+    close: () =>
+      (closed ??= (async () => {
+        clearInterval(heartbeat);
+        await hub.stop();
+        for (const wss of [agents, browsers]) for (const ws of wss.clients) ws.terminate();
+        const done = new Promise<void>((r) => http.close(() => r()));
+        http.closeAllConnections();
+        await done;
+      })()),
   };
 }
 
@@ -149,6 +160,8 @@ function pathOf(url: string | undefined): string | undefined {
 function alive(ws: WebSocket): WebSocket {
   const w = ws as WebSocket & { lifetraceAlive?: boolean };
   w.lifetraceAlive = true;
-  ws.on('pong', () => { w.lifetraceAlive = true; });
+  ws.on('pong', () => {
+    w.lifetraceAlive = true;
+  });
   return ws;
 }

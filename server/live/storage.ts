@@ -37,6 +37,11 @@ export class StorageState {
   }
 
   view(): StorageView {
-    return { ok: this.problem === null, error: this.problem?.error ?? null, since: this.problem?.since ?? null, counts: Object.fromEntries(this.counts) };
+    return {
+      ok: this.problem === null,
+      error: this.problem?.error ?? null,
+      since: this.problem?.since ?? null,
+      counts: Object.fromEntries(this.counts),
+    };
   }
 }

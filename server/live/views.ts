@@ -20,52 +20,111 @@ export function flagSummary(a: Analysis, f: Flag, id: string, host: string, run:
     comms.add(e.comm);
   }
   return {
-    id, host, run, rule: f.rule, severity: f.severity, confidence: uncertaintyOf(a, f).length > 0 ? 'uncertain' : 'certain',
-    count: f.count, time_s: seconds(f.time), last_s: seconds(f.lastTime), raised_s: seconds(raised), wall,
-    objects: f.objects.map(formatObject), kinds: [...new Set(f.objects.map((o) => o.kind))],
-    pids: [...pids], comms: [...comms], message: f.message,
+    id,
+    host,
+    run,
+    rule: f.rule,
+    severity: f.severity,
+    confidence: uncertaintyOf(a, f).length > 0 ? 'uncertain' : 'certain',
+    count: f.count,
+    time_s: seconds(f.time),
+    last_s: seconds(f.lastTime),
+    raised_s: seconds(raised),
+    wall,
+    objects: f.objects.map(formatObject),
+    kinds: [...new Set(f.objects.map((o) => o.kind))],
+    pids: [...pids],
+    comms: [...comms],
+    message: f.message,
   };
 }
 
 export function evidenceView(e: KernelEvent): EvidenceView {
-  return { t_s: seconds(e.t), cpu: e.cpu, pid: e.pid, tid: e.tid, comm: e.comm, fn: e.fn, event: e.kind, detail: describeEvent(e), line: e.line, ...stackView(e) };
+  return {
+    t_s: seconds(e.t),
+    cpu: e.cpu,
+    pid: e.pid,
+    tid: e.tid,
+    comm: e.comm,
+    fn: e.fn,
+    event: e.kind,
+    detail: describeEvent(e),
+    line: e.line,
+    ...stackView(e),
+  };
 }
 
 export function lossMarks(a: Analysis, host: string): LossMark[] {
   return a.losses.windows.map((w) => ({
-    host, count: w.count, line: w.line, reason: w.reason ?? null,
+    host,
+    count: w.count,
+    line: w.line,
+    reason: w.reason ?? null,
     start_s: Number.isFinite(w.start) ? seconds(w.start) : null,
     end_s: Number.isFinite(w.end) ? seconds(w.end) : null,
   }));
 }
 
-const phaseView = (p: { phase: string; t: number; line: number; pid?: number; comm?: string }): PhaseView =>
-  ({ phase: p.phase, t_s: seconds(p.t), line: p.line, pid: p.pid ?? null, comm: p.comm ?? null });
+const phaseView = (p: { phase: string; t: number; line: number; pid?: number; comm?: string }): PhaseView => ({
+  phase: p.phase,
+  t_s: seconds(p.t),
+  line: p.line,
+  pid: p.pid ?? null,
+  comm: p.comm ?? null,
+});
 
 function liveView(o: Tracked): LifetimeView {
   return {
-    id: formatObject(o), kind: o.kind, addr: `0x${o.addr}`, gen: o.gen, state: 'live',
-    born_s: o.born ? seconds(o.born.t) : null, first_s: seconds(o.firstSeen), last_s: seconds(o.lastSeen), freed_s: null,
-    phase: o.phase, phases: o.phases.map(phaseView), uses: o.uses,
+    id: formatObject(o),
+    kind: o.kind,
+    addr: `0x${o.addr}`,
+    gen: o.gen,
+    state: 'live',
+    born_s: o.born ? seconds(o.born.t) : null,
+    first_s: seconds(o.firstSeen),
+    last_s: seconds(o.lastSeen),
+    freed_s: null,
+    phase: o.phase,
+    phases: o.phases.map(phaseView),
+    uses: o.uses,
   };
 }
 
 function endedView(o: EndedLifetime): LifetimeView {
   return {
-    id: formatObject(o), kind: o.kind, addr: `0x${o.addr}`, gen: o.gen, state: 'freed',
-    born_s: o.born === undefined ? null : seconds(o.born), first_s: seconds(o.first), last_s: seconds(o.last),
-    freed_s: o.freed === undefined ? null : seconds(o.freed), phase: o.phase, phases: o.phases.map(phaseView), uses: o.uses,
+    id: formatObject(o),
+    kind: o.kind,
+    addr: `0x${o.addr}`,
+    gen: o.gen,
+    state: 'freed',
+    born_s: o.born === undefined ? null : seconds(o.born),
+    first_s: seconds(o.first),
+    last_s: seconds(o.last),
+    freed_s: o.freed === undefined ? null : seconds(o.freed),
+    phase: o.phase,
+    phases: o.phases.map(phaseView),
+    uses: o.uses,
   };
 }
 
 /** An address as a user types it: with or without 0x, any case. */
 export function parseAddr(text: string): Addr | undefined {
-  const hex = text.trim().toLowerCase().replace(/^0x/, '').replace(/^0+(?=.)/, '');
+  const hex = text
+    .trim()
+    .toLowerCase()
+    .replace(/^0x/, '')
+    .replace(/^0+(?=.)/, '');
   return /^[0-9a-f]{1,16}$/.test(hex) ? (hex as Addr) : undefined;
 }
 
 /** What is known about `addr`: per kind, the recently ended generations and the live one. */
-export function objectHistories(a: Analysis, history: LifetimeHistory, host: string, addr: Addr, kinds: readonly ObjectKind[] = OBJECT_KINDS): ObjectHistory[] {
+export function objectHistories(
+  a: Analysis,
+  history: LifetimeHistory,
+  host: string,
+  addr: Addr,
+  kinds: readonly ObjectKind[] = OBJECT_KINDS,
+): ObjectHistory[] {
   const out: ObjectHistory[] = [];
   for (const kind of kinds) {
     const table = a.world.table(kind);

@@ -47,6 +47,7 @@ export const EPOLL_CTL_ADD = 1;
 export const EPOLL_CTL_DEL = 2;
 export const EPOLL_CTL_MOD = 3;
 
+type NoFields = Record<never, never>;
 type E<K extends string, F> = Origin & { kind: K; fn: string } & F;
 
 // --- file family: struct file lifetimes and per-process fd tables
@@ -69,7 +70,7 @@ export type FileLastRef = E<'file.lastref', { file: Addr }>;
 export type FileRelease = E<'file.release', { file: Addr; count: number; hasEp: boolean; dentry: Addr }>;
 export type FileFreed = E<'file.freed', { file: Addr }>;
 export type TaskFork = E<'task.fork', { child: number }>;
-export type TaskExit = E<'task.exit', {}>;
+export type TaskExit = E<'task.exit', NoFields>;
 
 // --- epoll family
 export type EpCtl = E<'ep.ctl', { epfd: number; op: number; fd: number }>;
@@ -132,14 +133,51 @@ export type TracefsRemove = E<'tracefs.remove', { dentry: Addr; parent: Addr }>;
 export type Lost = E<'lost', { count: number }>;
 
 export type KernelEvent =
-  | FileAlloc | FileOpen | FdInstall | FdClose | FdClosed | FdCloseRange | FdCloseExec | FileLastRef | FileRelease | FileFreed
-  | TaskFork | TaskExit
-  | EpCtl | EpCtlDone | EpInsert | EpRemove | EpRelease | EpReleaseDone | EpClose | EpCloseDone
-  | EpPoll | EpPollDone | TargetPoll
-  | DentryAlloc | DentryDelete | DentryKill | DentryPtyKill | DentryInvalidate | DentryRemoveTree
-  | DentryPut | Readdir | ReaddirDone
-  | MarkAdd | MarkDetach | MarkDestroy | MarkFree | MarkGone | MarkPut | PermWait | PermWaitDone
-  | EventfsCreate | EventfsRemove | EventfsLookup | EventfsOpen | TracefsRemove;
+  | FileAlloc
+  | FileOpen
+  | FdInstall
+  | FdClose
+  | FdClosed
+  | FdCloseRange
+  | FdCloseExec
+  | FileLastRef
+  | FileRelease
+  | FileFreed
+  | TaskFork
+  | TaskExit
+  | EpCtl
+  | EpCtlDone
+  | EpInsert
+  | EpRemove
+  | EpRelease
+  | EpReleaseDone
+  | EpClose
+  | EpCloseDone
+  | EpPoll
+  | EpPollDone
+  | TargetPoll
+  | DentryAlloc
+  | DentryDelete
+  | DentryKill
+  | DentryPtyKill
+  | DentryInvalidate
+  | DentryRemoveTree
+  | DentryPut
+  | Readdir
+  | ReaddirDone
+  | MarkAdd
+  | MarkDetach
+  | MarkDestroy
+  | MarkFree
+  | MarkGone
+  | MarkPut
+  | PermWait
+  | PermWaitDone
+  | EventfsCreate
+  | EventfsRemove
+  | EventfsLookup
+  | EventfsOpen
+  | TracefsRemove;
 
 // --- syscalls family (the fallback without kprobes): fd-level records, turned into the events
 // above by an fd-table model once they are in time order (decode/fd-model.ts).
@@ -150,7 +188,7 @@ export type ScPipe = E<'sc.pipe', { fd0: number; fd1: number }>;
 export type ScDup = E<'sc.dup', { oldfd: number; fd: number }>;
 export type ScClose = E<'sc.close', { fd: number }>;
 export type ScFork = E<'sc.fork', { child: number }>;
-export type ScExit = E<'sc.exit', {}>;
+export type ScExit = E<'sc.exit', NoFields>;
 export type SyscallEvent = ScCtl | ScCtlDone | ScNew | ScPipe | ScDup | ScClose | ScFork | ScExit;
 
 /** What the decoders produce: kernel events, and fd-level records still to be modelled. */

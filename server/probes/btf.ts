@@ -8,8 +8,25 @@
 import { readFile } from 'node:fs/promises';
 
 const KIND = {
-  INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, TYPEDEF: 8, VOLATILE: 9, CONST: 10,
-  RESTRICT: 11, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16, DECL_TAG: 17, TYPE_TAG: 18, ENUM64: 19,
+  INT: 1,
+  PTR: 2,
+  ARRAY: 3,
+  STRUCT: 4,
+  UNION: 5,
+  ENUM: 6,
+  FWD: 7,
+  TYPEDEF: 8,
+  VOLATILE: 9,
+  CONST: 10,
+  RESTRICT: 11,
+  FUNC: 12,
+  FUNC_PROTO: 13,
+  VAR: 14,
+  DATASEC: 15,
+  FLOAT: 16,
+  DECL_TAG: 17,
+  TYPE_TAG: 18,
+  ENUM64: 19,
 } as const;
 
 interface Member {
@@ -51,14 +68,17 @@ export class Btf {
       p += 12;
       const t: BtfType = { kind, name, type: sizeOrType, members: [] };
       switch (kind) {
-        case KIND.INT: case KIND.VAR: case KIND.DECL_TAG:
+        case KIND.INT:
+        case KIND.VAR:
+        case KIND.DECL_TAG:
           p += 4;
           break;
         case KIND.ARRAY:
           t.type = buf.readUInt32LE(p);
           p += 12;
           break;
-        case KIND.STRUCT: case KIND.UNION:
+        case KIND.STRUCT:
+        case KIND.UNION:
           for (let i = 0; i < vlen; i++, p += 12) t.members.push({ name: str(buf.readUInt32LE(p)), type: buf.readUInt32LE(p + 4) });
           break;
         case KIND.ENUM:
@@ -67,7 +87,8 @@ export class Btf {
         case KIND.FUNC_PROTO:
           for (let i = 0; i < vlen; i++, p += 8) t.members.push({ name: str(buf.readUInt32LE(p)), type: buf.readUInt32LE(p + 4) });
           break;
-        case KIND.DATASEC: case KIND.ENUM64:
+        case KIND.DATASEC:
+        case KIND.ENUM64:
           p += 12 * vlen;
           break;
         default:
@@ -115,7 +136,14 @@ export class Btf {
   private resolve(id: number): number {
     for (let i = 0; i < 32; i++) {
       const t = this.types[id]!;
-      if (t.kind === KIND.TYPEDEF || t.kind === KIND.CONST || t.kind === KIND.VOLATILE || t.kind === KIND.RESTRICT || t.kind === KIND.TYPE_TAG) id = t.type;
+      if (
+        t.kind === KIND.TYPEDEF ||
+        t.kind === KIND.CONST ||
+        t.kind === KIND.VOLATILE ||
+        t.kind === KIND.RESTRICT ||
+        t.kind === KIND.TYPE_TAG
+      )
+        id = t.type;
       else return id;
     }
     return id;

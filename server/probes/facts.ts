@@ -19,7 +19,11 @@ export interface KernelFacts {
 }
 
 const TRACING = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
-const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 export async function readKernelFacts(): Promise<KernelFacts> {
   const release = (await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim();
@@ -29,11 +33,22 @@ export async function readKernelFacts(): Promise<KernelFacts> {
     if (await exists(`${dir}/kprobe_events`)) kprobes = true;
     if (ftrace === undefined) {
       const text = await readFile(`${dir}/available_filter_functions`, 'utf8').catch(() => undefined);
-      if (text !== undefined && text.length > 0) ftrace = new Set(text.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean));
+      if (text !== undefined && text.length > 0)
+        ftrace = new Set(
+          text
+            .split('\n')
+            .map((l) => l.split(' ')[0]!)
+            .filter(Boolean),
+        );
     }
   }
   const bl = await readFile('/sys/kernel/debug/kprobes/blacklist', 'utf8').catch(() => '');
-  const blacklist = new Set(bl.split('\n').map((l) => l.split('\t')[1]?.trim()).filter((x): x is string => !!x));
+  const blacklist = new Set(
+    bl
+      .split('\n')
+      .map((l) => l.split('\t')[1]?.trim())
+      .filter((x): x is string => !!x),
+  );
   const kallsyms = await readFile('/proc/kallsyms', 'utf8').catch(() => '');
   const symbols = new Set<string>();
   for (const line of kallsyms.split('\n')) {

@@ -6,7 +6,7 @@
  * Functions a fix added or removed are the evidence; a static function can also be inlined, so an
  * absent one proves nothing unless another fact says the code is there.
  */
-import { FIXES, type FixCheck, type FixChecks } from '../model/fixes.js';
+import type { FIXES, FixCheck, FixChecks } from '../model/fixes.js';
 import type { KernelFacts } from './facts.js';
 
 /** Does the kernel have `fn` out of line (kallsyms, ftrace) or in its BTF? */
@@ -16,7 +16,11 @@ export function hasFunction(facts: KernelFacts, fn: string): boolean {
 
 /** Where a present function was seen, for the `how`. */
 function seenIn(facts: KernelFacts, fn: string): string {
-  const where = [facts.symbols.has(fn) && 'kallsyms', facts.ftrace?.has(fn) && 'ftrace', facts.btf?.params(fn) !== undefined && 'BTF'].filter(Boolean);
+  const where = [
+    facts.symbols.has(fn) && 'kallsyms',
+    facts.ftrace?.has(fn) && 'ftrace',
+    facts.btf?.params(fn) !== undefined && 'BTF',
+  ].filter(Boolean);
   return `${fn}() is in this kernel's ${where.join(', ')}`;
 }
 
@@ -33,12 +37,21 @@ function fsnotify(facts: KernelFacts): FixCheck {
   // called from fanotify.c, so never inlined away): with them a permission wait pins its marks by
   // refcount and leaves fsnotify_mark_srcu.
   if (hasFunction(facts, 'fsnotify_prepare_user_wait')) {
-    return { state: 'yes', how: `${seenIn(facts, 'fsnotify_prepare_user_wait')}: a permission wait pins its marks and drops the SRCU lock` };
+    return {
+      state: 'yes',
+      how: `${seenIn(facts, 'fsnotify_prepare_user_wait')}: a permission wait pins its marks and drops the SRCU lock`,
+    };
   }
   if (hasFunction(facts, 'fsnotify_add_mark_locked')) {
-    return { state: 'no', how: 'fsnotify_prepare_user_wait() is not in this kernel though fsnotify_add_mark_locked() is: permission waits hold fsnotify_mark_srcu' };
+    return {
+      state: 'no',
+      how: 'fsnotify_prepare_user_wait() is not in this kernel though fsnotify_add_mark_locked() is: permission waits hold fsnotify_mark_srcu',
+    };
   }
-  return { state: 'unknown', how: 'neither fsnotify_prepare_user_wait() nor fsnotify_add_mark_locked() found: fsnotify marks not traceable here' };
+  return {
+    state: 'unknown',
+    how: 'neither fsnotify_prepare_user_wait() nor fsnotify_add_mark_locked() found: fsnotify marks not traceable here',
+  };
 }
 
 function dcacheReaddir(facts: KernelFacts): FixCheck {
@@ -46,9 +59,14 @@ function dcacheReaddir(facts: KernelFacts): FixCheck {
   // d4f4de5e5ef8 replaced next_positive() (which walked d_subdirs without d_lock) with
   // scan_positives(), which walks under the parent's d_lock and pins what it returns. Both are
   // static: either may be inlined into dcache_readdir(), so only a present one decides.
-  if (hasFunction(facts, 'scan_positives')) return { state: 'yes', how: `${seenIn(facts, 'scan_positives')}: the fix added it; it walks the children under d_lock` };
-  if (hasFunction(facts, 'next_positive')) return { state: 'no', how: `${seenIn(facts, 'next_positive')}: the lockless walk the fix removed` };
-  return { state: 'unknown', how: 'neither scan_positives() nor next_positive() is out of line in this kernel: both are static and may be inlined' };
+  if (hasFunction(facts, 'scan_positives'))
+    return { state: 'yes', how: `${seenIn(facts, 'scan_positives')}: the fix added it; it walks the children under d_lock` };
+  if (hasFunction(facts, 'next_positive'))
+    return { state: 'no', how: `${seenIn(facts, 'next_positive')}: the lockless walk the fix removed` };
+  return {
+    state: 'unknown',
+    how: 'neither scan_positives() nor next_positive() is out of line in this kernel: both are static and may be inlined',
+  };
 }
 
 function eventfs(facts: KernelFacts): FixCheck {
@@ -57,11 +75,21 @@ function eventfs(facts: KernelFacts): FixCheck {
   // 8dce06e98c70 in the same series added tracefs_d_revalidate(), which fails for a freed ei.
   const release = hasFunction(facts, 'eventfs_d_release');
   const revalidate = hasFunction(facts, 'tracefs_d_revalidate');
-  if (release) return { state: 'yes', how: `${seenIn(facts, 'eventfs_d_release')}${revalidate ? ', and so is tracefs_d_revalidate(), which fails the lookup of a freed eventfs dir' : ''}` };
+  if (release)
+    return {
+      state: 'yes',
+      how: `${seenIn(facts, 'eventfs_d_release')}${revalidate ? ', and so is tracefs_d_revalidate(), which fails the lookup of a freed eventfs dir' : ''}`,
+    };
   if (hasFunction(facts, 'eventfs_create_dir')) {
-    return { state: 'no', how: 'eventfs is in this kernel, eventfs_create_dir() found, but eventfs_d_release() is not: eventfs dentries are held without refcounts' };
+    return {
+      state: 'no',
+      how: 'eventfs is in this kernel, eventfs_create_dir() found, but eventfs_d_release() is not: eventfs dentries are held without refcounts',
+    };
   }
-  return { state: 'unknown', how: 'no eventfs in this kernel, eventfs_create_dir() absent: the fix does not apply; uses after a removal are judged per filesystem' };
+  return {
+    state: 'unknown',
+    how: 'no eventfs in this kernel, eventfs_create_dir() absent: the fix does not apply; uses after a removal are judged per filesystem',
+  };
 }
 
 const CHECKS: Record<keyof typeof FIXES, (facts: KernelFacts) => FixCheck> = {

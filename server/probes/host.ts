@@ -2,7 +2,11 @@
 import { access } from 'node:fs/promises';
 import { execa } from 'execa';
 
-const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 export async function bpftraceVersion(): Promise<string | undefined> {
   const r = await execa('bpftrace', ['--version'], { reject: false });
@@ -22,7 +26,8 @@ export async function ensureTracingMounts(): Promise<string[]> {
   for (const m of mounts) {
     if (await exists(m.probe)) continue;
     const r = await execa('mount', ['-t', m.type, 'nodev', m.dir], { reject: false });
-    if (r.exitCode !== 0 && !(await exists(m.probe))) problems.push(`cannot mount ${m.type} on ${m.dir}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+    if (r.exitCode !== 0 && !(await exists(m.probe)))
+      problems.push(`cannot mount ${m.type} on ${m.dir}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
   }
   return problems;
 }

@@ -9,7 +9,7 @@ import { FAMILIES, KPROBE_FAMILIES, type Family } from '../model/events.js';
 import { projectPath } from '../support/paths.js';
 import type { KernelProfile } from './profile.js';
 
-export const PROBES_DIR = projectPath('probes') + '/';
+export const PROBES_DIR = `${projectPath('probes')}/`;
 
 export function scriptSource(name: Family | 'common'): string {
   return readFileSync(`${PROBES_DIR}${name}.bt`, 'utf8');
@@ -28,7 +28,8 @@ export function renderScript(src: string, p: KernelProfile): string {
     .replace(/\$\{EP_ITEM_POLL\}/g, p.epItemPoll)
     // Is the ->poll() function at address x one that a probe block watches? (kaddr: resolved by bpftrace.)
     .replace(/\$\{POLL_PROBED\(([^)]*)\)\}/g, (_m, x: string) =>
-      p.pollTargets.length === 0 ? '0' : `(${p.pollTargets.map((fn) => `${x} == kaddr("${fn}")`).join(' || ')})`);
+      p.pollTargets.length === 0 ? '0' : `(${p.pollTargets.map((fn) => `${x} == kaddr("${fn}")`).join(' || ')})`,
+    );
   const left = /\$\{[A-Z_]+/.exec(out);
   if (left) throw new Error(`probe script has an unknown placeholder ${left[0]}}`);
   return out;
@@ -59,10 +60,14 @@ const PROBE_HEADER = /^(kprobe|kretprobe|tracepoint|uprobe|uretprobe|BEGIN|END|i
 export function withStacks(src: string, family: string): string {
   const headers = [...src.matchAll(PROBE_HEADER)].map((m) => ({ at: m.index, ret: m[1] === 'kretprobe' }));
   const atReturn = (offset: number): boolean => headers.findLast((h) => h.at < offset)?.ret ?? false;
-  const out = src.replace(RECORD_PRINTF, (_m, tag: string, fmt: string, args: string, offset: number) =>
-    `printf("${tag}\\t${fmt}%s\\t\\n${atReturn(offset) ? 'return' : ''}%s",${args}comm, kstack(${STACK_DEPTH}));`);
+  const out = src.replace(
+    RECORD_PRINTF,
+    (_m, tag: string, fmt: string, args: string, offset: number) =>
+      `printf("${tag}\\t${fmt}%s\\t\\n${atReturn(offset) ? 'return' : ''}%s",${args}comm, kstack(${STACK_DEPTH}));`,
+  );
   const left = [...out.matchAll(/printf\("([a-z_]+)\\t[^;]*;/g)].find((m) => !m[0].includes('kstack('));
-  if (left) throw new Error(`probes/${family}.bt: record "${left[1]}" does not end in comm (every record's last field is comm): ${left[0]}`);
+  if (left)
+    throw new Error(`probes/${family}.bt: record "${left[1]}" does not end in comm (every record's last field is comm): ${left[0]}`);
   return out;
 }
 

@@ -73,17 +73,24 @@ export interface RecordResult extends Progress {
 export class CaptureError extends Error {}
 
 /** The probe program for this kernel and the capture header that describes it. */
-export async function prepareRecording(o: { families?: Family[] | undefined; header?: Record<string, unknown>; log?(s: string): void }): Promise<{ header: CaptureHeader; program: ResolvedProgram; kernel: string }> {
+export async function prepareRecording(o: {
+  families?: Family[] | undefined;
+  header?: Record<string, unknown>;
+  log?(s: string): void;
+}): Promise<{ header: CaptureHeader; program: ResolvedProgram; kernel: string }> {
   const log = o.log ?? (() => {});
   const mountProblems = await ensureTracingMounts();
   if (mountProblems.length > 0) throw new CaptureError(`cannot prepare tracing: ${mountProblems.join('; ')} (run as root)`);
   const facts = await readKernelFacts();
   const families = o.families ?? defaultFamilies(facts);
-  if (!o.families && !facts.kprobes) log(`lifetrace: ${facts.release} cannot attach kprobes: recording the tracepoint fallback (family syscalls); see 'lifetrace probes'`);
+  if (!o.families && !facts.kprobes)
+    log(`lifetrace: ${facts.release} cannot attach kprobes: recording the tracepoint fallback (family syscalls); see 'lifetrace probes'`);
   const program = resolveProgram(families, facts);
   const missing = program.points.filter((p) => p.resolution === 'missing');
   if (missing.length === program.points.length) {
-    throw new CaptureError(`none of the probes of ${families.join(',')} can attach on ${facts.release}${facts.kprobes ? '' : ' (no kprobes on this kernel)'}: see 'lifetrace probes'`);
+    throw new CaptureError(
+      `none of the probes of ${families.join(',')} can attach on ${facts.release}${facts.kprobes ? '' : ' (no kprobes on this kernel)'}: see 'lifetrace probes'`,
+    );
   }
   for (const p of missing) {
     // An entry probe that only notes the call for its return probe has no records of its own.
@@ -92,13 +99,23 @@ export async function prepareRecording(o: { families?: Family[] | undefined; hea
   }
 
   const header: CaptureHeader = {
-    format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: new Date().toISOString(), host: hostname(), kernel: facts.release,
-    families: program.hashes, lifetrace_version: LIFETRACE_VERSION,
+    format: CAPTURE_FORMAT,
+    version: CAPTURE_VERSION,
+    created: new Date().toISOString(),
+    host: hostname(),
+    kernel: facts.release,
+    families: program.hashes,
+    lifetrace_version: LIFETRACE_VERSION,
     // The reader orders records across CPUs: it needs to know how many can report, and how late
     // the probes print some records on purpose (epoll_ctl and readdir at their return).
     cpus: cpus().length,
     deferred_ms: DEFERRED_MS,
-    probes: program.points.map((p) => ({ attach: p.attach, wants: p.wants, resolution: p.resolution, ...(p.target ? { target: p.target } : {}) })),
+    probes: program.points.map((p) => ({
+      attach: p.attach,
+      wants: p.wants,
+      resolution: p.resolution,
+      ...(p.target ? { target: p.target } : {}),
+    })),
     // Which historical fixes this kernel carries (from its own symbols and BTF): the rules' guards.
     fixes: program.fixes,
     ...o.header,
@@ -117,7 +134,7 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   const file = createWriteStream(o.out);
   const sink: Writable = o.out.endsWith('.gz') ? createGzip() : file;
   if (sink !== file) sink.pipe(file);
-  sink.write(serializeHeader(header) + '\n');
+  sink.write(`${serializeHeader(header)}\n`);
 
   const started = Date.now();
   let attachedAt: number | undefined;
@@ -126,11 +143,10 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   const bt = await startBpftrace(program.text, {
     onLine(line) {
       lines++;
-      sink.write(line + '\n');
+      sink.write(`${line}\n`);
       if (line.startsWith('{"type": "printf"')) {
         if (!isReadyMarker(line)) progress.events++;
-      }
-      else if (line.startsWith('{"type": "lost_events"')) progress.lost += Number(/"(?:events|count)": (\d+)/.exec(line)?.[1] ?? 0);
+      } else if (line.startsWith('{"type": "lost_events"')) progress.lost += Number(/"(?:events|count)": (\d+)/.exec(line)?.[1] ?? 0);
     },
   });
   const flusher = sink === file ? undefined : setInterval(() => (sink as Gzip).flush(zlibConstants.Z_SYNC_FLUSH), GZIP_FLUSH_MS);
@@ -148,7 +164,9 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
     if (o.signal?.aborted) res();
     else o.signal?.addEventListener('abort', () => res(), { once: true });
   });
-  void stopRequested.then(() => { interrupted = true; });
+  void stopRequested.then(() => {
+    interrupted = true;
+  });
   try {
     await Promise.race([bt.attached, stopRequested]);
     if (!interrupted) {
@@ -159,20 +177,33 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
       void stopRequested.then(() => abort.abort());
       if (o.stress) {
         const seconds = o.durationS ?? o.stressSeconds ?? 10;
-        const stress = execa('stress-ng', stressArgs(o.stress, seconds, o.stressMetrics), { reject: false, stdin: 'ignore', cancelSignal: abort.signal, all: true })
-          .then((r) => { stressExit = r.exitCode; });
+        const stress = execa('stress-ng', stressArgs(o.stress, seconds, o.stressMetrics), {
+          reject: false,
+          stdin: 'ignore',
+          cancelSignal: abort.signal,
+          all: true,
+        }).then((r) => {
+          stressExit = r.exitCode;
+        });
         if (!o.command) until.push(stress);
       }
       let command: Promise<void> | undefined;
       if (o.command) {
         const [cmd, ...args] = o.command;
-        until.push(command = execa(cmd!, args, { reject: false, stdio: 'inherit', cancelSignal: abort.signal }).then((r) => {
-          // Only a command that ended on its own has a status of its own: one this capture ended
-          // (--duration, Ctrl-C) has none to report.
-          if (!r.isCanceled) commandExit = r.exitCode ?? 128 + (r.signal ? osConstants.signals[r.signal] : 0);
-        }));
+        until.push(
+          (command = execa(cmd!, args, { reject: false, stdio: 'inherit', cancelSignal: abort.signal }).then((r) => {
+            // Only a command that ended on its own has a status of its own: one this capture ended
+            // (--duration, Ctrl-C) has none to report.
+            if (!r.isCanceled) commandExit = r.exitCode ?? 128 + (r.signal ? osConstants.signals[r.signal] : 0);
+          })),
+        );
       }
-      if (o.durationS !== undefined && !o.stress) until.push(new Promise((r) => { durationTimer = setTimeout(r, o.durationS! * 1000); }));
+      if (o.durationS !== undefined && !o.stress)
+        until.push(
+          new Promise((r) => {
+            durationTimer = setTimeout(r, o.durationS! * 1000);
+          }),
+        );
       if (until.length === 0) until.push(new Promise(() => {})); // until Ctrl-C
       await Promise.race([...until, once(abort.signal, 'abort'), bt.done]);
       // A timer left running would hold the process (and a guest) until --duration had passed.
@@ -199,7 +230,15 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   const stopped = Date.now();
   progress.seconds = (stopped - (attachedAt ?? stopped)) / 1000;
   return {
-    ...progress, out: o.out, lines, kernel, points: program.points, commandExit, stressExit, interrupted, bpftraceErrors: errors,
+    ...progress,
+    out: o.out,
+    lines,
+    kernel,
+    points: program.points,
+    commandExit,
+    stressExit,
+    interrupted,
+    bpftraceErrors: errors,
     attachSeconds: ((attachedAt ?? stopped) - started) / 1000,
   };
 }

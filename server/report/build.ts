@@ -82,16 +82,34 @@ export function buildReport(a: Analysis): AnalysisReport {
   const off = (t: Nanos): number => Math.round(((t - (a.firstT ?? 0)) / NS_PER_S) * 1e9) / 1e9;
 
   const step = (e: KernelEvent): EvidenceStep => ({
-    time: abs(e.t), offset_s: off(e.t), cpu: e.cpu, pid: e.pid, tid: e.tid, comm: e.comm, fn: e.fn, event: e.kind,
-    detail: describeEvent(e), line: e.line, ...stackView(e),
+    time: abs(e.t),
+    offset_s: off(e.t),
+    cpu: e.cpu,
+    pid: e.pid,
+    tid: e.tid,
+    comm: e.comm,
+    fn: e.fn,
+    event: e.kind,
+    detail: describeEvent(e),
+    line: e.line,
+    ...stackView(e),
   });
 
   const flags = a.flags.all().map((f): FlagReport => {
     const uncertainty = uncertaintyOf(a, f);
     return {
-      rule: f.rule, severity: f.severity, confidence: uncertainty.length > 0 ? 'uncertain' : 'certain', uncertainty,
-      time: abs(f.time), offset_s: off(f.time), count: f.count, objects: f.objects.map(formatObject), message: f.message,
-      thread: `${f.thread}: ${THREADS[f.thread]}`, guard: f.guard ? { ...f.guard } : null, evidence: f.evidence.map(step),
+      rule: f.rule,
+      severity: f.severity,
+      confidence: uncertainty.length > 0 ? 'uncertain' : 'certain',
+      uncertainty,
+      time: abs(f.time),
+      offset_s: off(f.time),
+      count: f.count,
+      objects: f.objects.map(formatObject),
+      message: f.message,
+      thread: `${f.thread}: ${THREADS[f.thread]}`,
+      guard: f.guard ? { ...f.guard } : null,
+      evidence: f.evidence.map(step),
     };
   });
   flags.sort((x, y) => severityRank(y.severity) - severityRank(x.severity) || x.offset_s - y.offset_s || x.rule.localeCompare(y.rule));
@@ -100,8 +118,13 @@ export function buildReport(a: Analysis): AnalysisReport {
   for (const kind of OBJECT_KINDS) {
     const s = a.world.table(kind).summary;
     objects[kind] = {
-      born: s.born, preexisting: s.preexisting, freed: s.freed, end_unseen: s.endUnseen, reused: s.reused,
-      live_at_end: s.live, peak_live: s.peakLive,
+      born: s.born,
+      preexisting: s.preexisting,
+      freed: s.freed,
+      end_unseen: s.endUnseen,
+      reused: s.reused,
+      live_at_end: s.live,
+      peak_live: s.peakLive,
       lifetime: {
         count: s.lifetimeCount,
         mean_ns: s.lifetimeCount ? Math.round(s.lifetimeSumNs / s.lifetimeCount) : 0,
@@ -136,7 +159,10 @@ export function buildReport(a: Analysis): AnalysisReport {
     },
     lost_events: a.losses.total,
     loss_windows: a.losses.windows.map((w) => ({
-      start: Number.isFinite(w.start) ? abs(w.start) : 'start', end: Number.isFinite(w.end) ? abs(w.end) : 'end', count: w.count, line: w.line,
+      start: Number.isFinite(w.start) ? abs(w.start) : 'start',
+      end: Number.isFinite(w.end) ? abs(w.end) : 'end',
+      count: w.count,
+      line: w.line,
       ...(w.reason !== undefined ? { reason: w.reason } : {}),
     })),
     flags,
@@ -152,7 +178,8 @@ export function uncertaintyOf(a: Analysis, f: Flag): string[] {
   const to = Math.max(f.lastTime, ...ts);
   const lost = a.losses.lostWithin(from, to);
   if (lost > 0) why.push(`${lost} kernel events were lost inside the evidence window`);
-  for (const reason of a.losses.gapsWithin(from, to)) why.push(`the probes were not running during part of the evidence window (${reason})`);
+  for (const reason of a.losses.gapsWithin(from, to))
+    why.push(`the probes were not running during part of the evidence window (${reason})`);
   for (let i = 1; i < f.evidence.length; i++) {
     const p = f.evidence[i - 1]!;
     const e = f.evidence[i]!;

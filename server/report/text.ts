@@ -13,9 +13,22 @@ export function renderText(r: AnalysisReport, opts: TextOptions = { chainsPerRul
   const out: string[] = [];
   const s = r.summary;
   const h = s.header;
-  out.push(h ? `capture: ${String(h.host)} kernel ${String(h.kernel)}, created ${String(h.created)}, families ${Object.keys(h.families as object).join(',')}` : 'capture: raw bpftrace output (no lifetrace header)');
-  out.push(`events: ${s.events} in ${s.duration_s.toFixed(3)} s (${s.lines} lines; ${Object.entries(s.records_by_family).filter(([, n]) => n > 0).map(([f, n]) => `${f} ${n}`).join(', ') || 'none'})`);
-  out.push(`lost events: ${r.lost_events}${r.lost_events > 0 ? ` in ${r.loss_windows.length} window(s); flags overlapping them are marked uncertain` : ''}`);
+  out.push(
+    h
+      ? `capture: ${String(h.host)} kernel ${String(h.kernel)}, created ${String(h.created)}, families ${Object.keys(h.families as object).join(',')}`
+      : 'capture: raw bpftrace output (no lifetrace header)',
+  );
+  out.push(
+    `events: ${s.events} in ${s.duration_s.toFixed(3)} s (${s.lines} lines; ${
+      Object.entries(s.records_by_family)
+        .filter(([, n]) => n > 0)
+        .map(([f, n]) => `${f} ${n}`)
+        .join(', ') || 'none'
+    })`,
+  );
+  out.push(
+    `lost events: ${r.lost_events}${r.lost_events > 0 ? ` in ${r.loss_windows.length} window(s); flags overlapping them are marked uncertain` : ''}`,
+  );
   if (s.input_error) out.push(`input error: ${s.input_error}`);
   out.push('');
   out.push('objects          born  pre-existing  freed  reused  live  peak   lifetime p50 / max');
@@ -34,10 +47,14 @@ export function renderText(r: AnalysisReport, opts: TextOptions = { chainsPerRul
   for (const [rule, fs] of byRule) {
     const c = s.flags_by_rule[rule]!;
     out.push('');
-    out.push(`[${fs[0]!.severity}] ${rule}: ${c.flags} flag(s), ${c.occurrences} occurrence(s)${c.dropped ? `, ${c.dropped} more not kept` : ''}`);
+    out.push(
+      `[${fs[0]!.severity}] ${rule}: ${c.flags} flag(s), ${c.occurrences} occurrence(s)${c.dropped ? `, ${c.dropped} more not kept` : ''}`,
+    );
     out.push(`  thread ${fs[0]!.thread}`);
     for (const f of fs.slice(0, opts.chainsPerRule)) {
-      out.push(`  - ${f.message}${f.count > 1 ? ` (x${f.count})` : ''}${f.confidence === 'uncertain' ? `  [uncertain: ${f.uncertainty.join('; ')}]` : ''}`);
+      out.push(
+        `  - ${f.message}${f.count > 1 ? ` (x${f.count})` : ''}${f.confidence === 'uncertain' ? `  [uncertain: ${f.uncertainty.join('; ')}]` : ''}`,
+      );
       if (f.guard) out.push(`      ${formatGuard(f.guard)}`);
       for (const e of f.evidence) {
         out.push(`      +${e.offset_s.toFixed(9)}s cpu${e.cpu} ${e.comm}[${e.pid}/${e.tid}] ${e.fn}: ${e.detail}`);
@@ -54,5 +71,5 @@ export function renderText(r: AnalysisReport, opts: TextOptions = { chainsPerRul
     out.push(`bpftrace diagnostics: ${s.diagnostics.length}`);
     for (const d of s.diagnostics.slice(0, 5)) out.push(`  line ${d.line}: ${d.level}: ${d.message}`);
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

@@ -1,7 +1,7 @@
 import type { KernelEvent } from '../model/events.js';
 import { FIXES, formatFix } from '../model/fixes.js';
 import type { ObjectId } from '../model/objects.js';
-import { idOf, type Rule, type Severity } from './rule.js';
+import { type Guard, idOf, type Rule, type Severity } from './rule.js';
 
 /**
  * Severity by what the evidence shows. A lookup or open below a removed eventfs directory is the
@@ -52,9 +52,10 @@ export const dentryUseAfterRemoval: Rule = {
           const ei = world.eventfs.get(ev.ei);
           removal = ei?.data.removed;
           subject = ei && idOf(ei);
-          what = ev.kind === 'eventfs.open'
-            ? `open of an event file in removed eventfs dir "${ei?.data.name ?? '?'}"`
-            : `lookup of "${ev.name}" in removed eventfs dir "${ei?.data.name ?? '?'}"`;
+          what =
+            ev.kind === 'eventfs.open'
+              ? `open of an event file in removed eventfs dir "${ei?.data.name ?? '?'}"`
+              : `lookup of "${ev.name}" in removed eventfs dir "${ei?.data.name ?? '?'}"`;
           break;
         }
         default:
@@ -62,7 +63,7 @@ export const dentryUseAfterRemoval: Rule = {
       }
       if (removal === undefined || removal.t > ev.t || subject === undefined) return;
       let severity: Severity = 'warning';
-      let guard;
+      let guard: Guard;
       if (removal.kind === 'eventfs.remove') {
         guard = context.kernelGuard();
         severity = guard.state === 'no' ? 'error' : guard.state === 'yes' ? 'info' : 'warning';

@@ -32,8 +32,13 @@ export class RuleEngine {
   private readonly forAll: Watchers = { before: [], after: [] };
   private readonly byRoute: (Watchers | undefined)[] = [];
 
-  constructor(rules: readonly Rule[], options: RuleOptions, private readonly out: FlagSink, private readonly failures: Failures,
-    guards = new KernelGuards()) {
+  constructor(
+    rules: readonly Rule[],
+    options: RuleOptions,
+    private readonly out: FlagSink,
+    private readonly failures: Failures,
+    guards = new KernelGuards(),
+  ) {
     this.instances = rules.map((r) => {
       const inst = r.create(options, { kernelGuard: () => guards.of(r) ?? NO_FIX });
       this.ruleOf.set(inst, r);
@@ -46,7 +51,8 @@ export class RuleEngine {
     for (const inst of this.instances) {
       if (inst.on === 'all') continue;
       for (const k of inst.on) {
-        if (!this.byKind.has(k)) this.byKind.set(k, { before: [...named('before', k), ...all('before')], after: [...named('after', k), ...all('after')] });
+        if (!this.byKind.has(k))
+          this.byKind.set(k, { before: [...named('before', k), ...all('before')], after: [...named('after', k), ...all('after')] });
       }
     }
   }

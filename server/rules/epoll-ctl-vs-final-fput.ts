@@ -40,7 +40,7 @@ export const epollCtlVsFinalFput: Rule = {
     'EPOLL_CTL_ADD collects the files it will add paths to on a temporary list that goes through struct ' +
     'file, and walks nested epoll instances; a file on it may already be committed to dying (f_count zero, ' +
     '__fput pending), and an EPOLL_CTL_DEL can take epitems out without the global mutex. Seen together, ' +
-    "an ADD or DEL in one task and the final __fput of its target (or of a file its epoll instance walks) " +
+    'an ADD or DEL in one task and the final __fput of its target (or of a file its epoll instance walks) ' +
     'in another is the window of the 2020 and 2026 use-after-free fixes (a9ed4a6560b8, a6dc643c6931). The ' +
     'probes see the overlap, not the loop check touching the dying file: a warning, never an error.',
   needs: { all: ['ctl', 'ctl_r', 'fput'], optional: ['ins', 'rm', 'fdi'] },

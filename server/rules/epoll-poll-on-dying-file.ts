@@ -26,21 +26,30 @@ export const epollPollOnDyingFile: Rule = {
   severity: 'error',
   thread: '001',
   fix: FIX,
-  title: "epoll called ->poll() on a file whose last reference is gone",
+  title: 'epoll called ->poll() on a file whose last reference is gone',
   explanation:
     "Before v6.9, ep_item_poll() called the target's ->poll() through epi->ffd.file without holding a " +
     'reference. Once the count has reached zero, __fput() may be tearing the file down (->release has freed ' +
-    "private_data, e.g. a dma-buf) until eventpoll_release_file() takes the epitem off. 4efaa5acf0a1 takes a " +
+    'private_data, e.g. a dma-buf) until eventpoll_release_file() takes the epitem off. 4efaa5acf0a1 takes a ' +
     'reference with epi_fget() first and returns without calling ->poll() when the count is already zero. ' +
     "lifetrace watches every ep_item_poll() on a file at count zero and probes the targets' ->poll() " +
     '(pipe, socket, eventfd, timerfd, signalfd): error when ->poll() was entered at count zero, info when the ' +
-    'call returned without it (the fix at work), warning when that file\'s ->poll() is not probed.',
+    "call returned without it (the fix at work), warning when that file's ->poll() is not probed.",
   needs: { all: ['ins', 'poll', 'fput'], optional: ['poll_r', 'tpoll', 'last', 'rel'] },
   create: () => {
     const watched = new Map<number, Watched>();
 
-    function raise(world: World, out: FlagSink, file: Addr, epi: Addr | undefined, ev: KernelEvent, severity: Severity,
-      guard: Guard, message: string, entry?: EpPoll): void {
+    function raise(
+      world: World,
+      out: FlagSink,
+      file: Addr,
+      epi: Addr | undefined,
+      ev: KernelEvent,
+      severity: Severity,
+      guard: Guard,
+      message: string,
+      entry?: EpPoll,
+    ): void {
       const f = world.files.get(file);
       const e = epi === undefined ? undefined : world.epitems.get(epi);
       const fput = world.fput.get(file);
@@ -61,10 +70,18 @@ export const epollPollOnDyingFile: Rule = {
     /** A watched call whose end never came (a loss, or a capture without poll_r): nothing is known. */
     function unknown(world: World, out: FlagSink, w: Watched, ev: KernelEvent): void {
       if (w.done || w.entry.count > 0) return;
-      raise(world, out, w.entry.file, w.entry.epi, ev, 'warning',
+      raise(
+        world,
+        out,
+        w.entry.file,
+        w.entry.epi,
+        ev,
+        'warning',
         { fix: FIX, state: 'unknown', how: 'the end of ep_item_poll() was not recorded' },
         `ep_item_poll() was entered in pid ${w.entry.pid} (${w.entry.comm}) on file 0x${w.entry.file} whose f_count was ` +
-        `${w.entry.count}; whether the file's ->poll() ran was not recorded`, w.entry);
+          `${w.entry.count}; whether the file's ->poll() ran was not recorded`,
+        w.entry,
+      );
     }
 
     return {
@@ -96,10 +113,17 @@ export const epollPollOnDyingFile: Rule = {
             if (entry) entry.done = true;
             const where = ev.inside ? ' inside ep_item_poll()' : '';
             const state = entry ? `; ${dyingState(world, entry.entry)} when ep_item_poll() was entered` : '';
-            raise(world, out, ev.file, entry?.entry.epi, ev, 'error',
+            raise(
+              world,
+              out,
+              ev.file,
+              entry?.entry.epi,
+              ev,
+              'error',
               { fix: FIX, state: 'no', how: `observed: ${ev.pollFn}() entered with f_count ${ev.count}` },
               `${ev.pollFn}() of file 0x${ev.file} was entered${where} in pid ${ev.pid} (${ev.comm}) while its f_count was ${ev.count}${state}`,
-              entry?.entry);
+              entry?.entry,
+            );
             return;
           }
           case 'ep.poll.done': {
@@ -112,15 +136,31 @@ export const epollPollOnDyingFile: Rule = {
             if (!ev.polled && ev.probed) {
               // The file's probed ->poll() never ran: epi_fget() found the count at zero (a kernel
               // without the fix calls vfs_poll() unconditionally).
-              raise(world, out, ev.file, ev.epi, ev, 'info',
+              raise(
+                world,
+                out,
+                ev.file,
+                ev.epi,
+                ev,
+                'info',
                 { fix: FIX, state: 'yes', how: `observed: ep_item_poll() returned without calling ${ev.pollFn}()` },
                 `ep_item_poll() in pid ${ev.pid} (${ev.comm}) returned without calling ${ev.pollFn}() of file 0x${ev.file}: ` +
-                `${state} when it was entered (the epi_fget() check of 4efaa5acf0a1 at work)`, entry);
+                  `${state} when it was entered (the epi_fget() check of 4efaa5acf0a1 at work)`,
+                entry,
+              );
             } else if (!ev.polled && entry.count <= 0) {
-              raise(world, out, ev.file, ev.epi, ev, 'warning',
+              raise(
+                world,
+                out,
+                ev.file,
+                ev.epi,
+                ev,
+                'warning',
                 { fix: FIX, state: 'unknown', how: `${ev.pollFn || 'its ->poll()'} is not probed` },
                 `ep_item_poll() was entered in pid ${ev.pid} (${ev.comm}) on file 0x${ev.file} while ${state}; ` +
-                `its ->poll() (${ev.pollFn || 'unknown'}) is not probed, so whether it ran is not known`, entry);
+                  `its ->poll() (${ev.pollFn || 'unknown'}) is not probed, so whether it ran is not known`,
+                entry,
+              );
             }
             // Otherwise ->poll() ran on a file whose count was still above zero: nothing dangerous seen.
             return;

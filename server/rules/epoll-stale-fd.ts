@@ -93,7 +93,8 @@ export const epollStaleFd: Rule = {
         time: (ev ?? p.close).t,
         objects: [idOf(epi), idOf(file)],
         evidence: [epi.data.insert, p.close, p.closed, p.holder?.since, ev],
-        message: `fd ${p.fd} of pid ${p.pid} was closed${HOW[p.close.kind] ?? (p.close.fn.startsWith('dup') ? ` by ${p.close.fn}()` : '')} ` +
+        message:
+          `fd ${p.fd} of pid ${p.pid} was closed${HOW[p.close.kind] ?? (p.close.fn.startsWith('dup') ? ` by ${p.close.fn}()` : '')} ` +
           `but its file 0x${p.file} stays registered (epitem 0x${p.epi}): ${why}`,
       });
       p.reported = true;
@@ -105,8 +106,16 @@ export const epollStaleFd: Rule = {
      * an execve or an exit may close the epoll instance too, and with it the epitem (then only
      * later evidence counts).
      */
-    function closed(world: World, out: FlagSink, pid: number, fd: number, file: Addr, ev: KernelEvent,
-      others: (h: FdEntry) => boolean, keepsEp: (epfd: number | undefined) => boolean): void {
+    function closed(
+      world: World,
+      out: FlagSink,
+      pid: number,
+      fd: number,
+      file: Addr,
+      ev: KernelEvent,
+      others: (h: FdEntry) => boolean,
+      keepsEp: (epfd: number | undefined) => boolean,
+    ): void {
       const f = world.files.get(file);
       if (f === undefined) return;
       const holder = world.fds.holdersOf(file).find(others);
@@ -121,7 +130,20 @@ export const epollStaleFd: Rule = {
     }
 
     return {
-      on: ['ep.insert', 'fd.close', 'fd.closed', 'fd.close.range', 'fd.cloexec', 'fd.install', 'task.exit', 'ep.poll', 'ep.remove', 'file.lastref', 'file.release', 'file.freed'],
+      on: [
+        'ep.insert',
+        'fd.close',
+        'fd.closed',
+        'fd.close.range',
+        'fd.cloexec',
+        'fd.install',
+        'task.exit',
+        'ep.poll',
+        'ep.remove',
+        'file.lastref',
+        'file.release',
+        'file.freed',
+      ],
       stage: 'before',
       observe(ev, world, out) {
         switch (ev.kind) {
@@ -135,22 +157,53 @@ export const epollStaleFd: Rule = {
           case 'fd.close': {
             // close(2) or dup2/dup3 over the fd: one fd, never the epoll fd at the same time.
             const entry = world.fds.get(ev.pid, ev.fd);
-            if (entry !== undefined) closed(world, out, ev.pid, ev.fd, entry.file, ev, (h) => h.pid !== ev.pid || h.fd !== ev.fd, () => true);
+            if (entry !== undefined)
+              closed(
+                world,
+                out,
+                ev.pid,
+                ev.fd,
+                entry.file,
+                ev,
+                (h) => h.pid !== ev.pid || h.fd !== ev.fd,
+                () => true,
+              );
             return;
           }
           case 'fd.close.range':
           case 'fd.cloexec': {
             const closes = ev.kind === 'fd.cloexec' ? new Set(ev.fds) : undefined;
-            const gone = (fd: number): boolean => (closes ? closes.has(fd) : ev.kind === 'fd.close.range' && fd >= ev.first && fd <= ev.last);
+            const gone = (fd: number): boolean =>
+              closes ? closes.has(fd) : ev.kind === 'fd.close.range' && fd >= ev.first && fd <= ev.last;
             for (const e of world.fds.entries(ev.pid)) {
-              if (gone(e.fd)) closed(world, out, ev.pid, e.fd, e.file, ev, (h) => h.pid !== ev.pid || !gone(h.fd), (epfd) => epfd !== undefined && !gone(epfd));
+              if (gone(e.fd))
+                closed(
+                  world,
+                  out,
+                  ev.pid,
+                  e.fd,
+                  e.file,
+                  ev,
+                  (h) => h.pid !== ev.pid || !gone(h.fd),
+                  (epfd) => epfd !== undefined && !gone(epfd),
+                );
             }
             return;
           }
           case 'task.exit':
             // Every fd of the process closes (its epoll fds too): only descriptors of other
             // processes can keep a file, and only later evidence shows the epitem stayed.
-            for (const e of world.fds.entries(ev.pid)) closed(world, out, ev.pid, e.fd, e.file, ev, (h) => h.pid !== ev.pid, () => false);
+            for (const e of world.fds.entries(ev.pid))
+              closed(
+                world,
+                out,
+                ev.pid,
+                e.fd,
+                e.file,
+                ev,
+                (h) => h.pid !== ev.pid,
+                () => false,
+              );
             return;
           case 'fd.closed': {
             for (const epi of [...(byFd.get(fdKey(ev.pid, ev.fd)) ?? [])]) {
@@ -201,7 +254,14 @@ export const epollStaleFd: Rule = {
       finish(world, out) {
         for (const p of pending.values()) {
           // Never released while the capture lasted: the file outlived the close.
-          if (!p.reported && stale(world, p)) raise(world, out, p, undefined, `${outlived(p) ?? 'the file was not released'}, and it was still registered when the capture ended`);
+          if (!p.reported && stale(world, p))
+            raise(
+              world,
+              out,
+              p,
+              undefined,
+              `${outlived(p) ?? 'the file was not released'}, and it was still registered when the capture ended`,
+            );
         }
         pending.clear();
         byFd.clear();

@@ -37,7 +37,10 @@ export class FlagStore implements FlagSink {
   readonly perSeverity = new Map<string, number>();
   private readonly listeners: ((f: Flag, isNew: boolean) => void)[] = [];
 
-  constructor(private readonly maxPerRule = 1000, private readonly guards = new KernelGuards()) {}
+  constructor(
+    private readonly maxPerRule = 1000,
+    private readonly guards = new KernelGuards(),
+  ) {}
 
   onFlag(fn: (f: Flag, isNew: boolean) => void): void {
     this.listeners.push(fn);
@@ -66,8 +69,17 @@ export class FlagStore implements FlagSink {
     const evidence = r.evidence.filter((e): e is KernelEvent => e !== undefined);
     evidence.sort((a, b) => a.t - b.t || a.line - b.line);
     const flag: Flag = {
-      rule: rule.id, severity, thread: rule.thread, key, count: 1, time: r.time, lastTime: r.time,
-      objects: r.objects, evidence, message: r.message, ...guardField(r.guard ?? this.guards.of(rule)),
+      rule: rule.id,
+      severity,
+      thread: rule.thread,
+      key,
+      count: 1,
+      time: r.time,
+      lastTime: r.time,
+      objects: r.objects,
+      evidence,
+      message: r.message,
+      ...guardField(r.guard ?? this.guards.of(rule)),
     };
     this.byKey.set(key, flag);
     for (const l of this.listeners) l(flag, true);

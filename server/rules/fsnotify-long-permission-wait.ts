@@ -14,7 +14,7 @@ export const fsnotifyLongPermissionWait: Rule = {
   title: 'permission event waited on user space longer than the threshold',
   explanation:
     'A fanotify permission event (FAN_OPEN_PERM, FAN_ACCESS_PERM...) blocks the opener until the listener ' +
-    'answers. On kernels before v4.12 the wait sat inside fsnotify()\'s SRCU read section and stalled every ' +
+    "answers. On kernels before v4.12 the wait sat inside fsnotify()'s SRCU read section and stalled every " +
     'mark teardown system-wide; since abc77577a669 it pins only its marks. A recorded wait is one that ' +
     'fix began, so a long wait is info: the listener is slow, and only its own openers wait. ' +
     'A wait begins when fsnotify_prepare_user_wait() returns true and ends at fsnotify_finish_user_wait() or ' +
@@ -28,15 +28,21 @@ export const fsnotifyLongPermissionWait: Rule = {
       // it returned true): the fix's pinning is there, whatever the kernel's symbols said.
       const kernel = context.kernelGuard();
       const guard: Guard = {
-        fix: FIX, state: 'yes',
-        how: 'observed: fsnotify_prepare_user_wait() returned true for this wait: its marks pinned by refcount, SRCU dropped' +
+        fix: FIX,
+        state: 'yes',
+        how:
+          'observed: fsnotify_prepare_user_wait() returned true for this wait: its marks pinned by refcount, SRCU dropped' +
           (kernel.state === 'yes' ? `; ${kernel.how}` : ''),
       };
-      const how = end === undefined ? ' and was still waiting when the capture ended'
-        : end.fn === 'sched_process_exit' ? ' until the task exited' : '';
+      const how =
+        end === undefined
+          ? ' and was still waiting when the capture ended'
+          : end.fn === 'sched_process_exit'
+            ? ' until the task exited'
+            : '';
       out.raise(fsnotifyLongPermissionWait, {
         // One flag per mark (generation included: a mark's address is reused after its free).
-        key: marks[0] ? `${marks[0].addr}#${marks[0].gen}` : wait.marks[0] ?? `pid${wait.pid}`,
+        key: marks[0] ? `${marks[0].addr}#${marks[0].gen}` : (wait.marks[0] ?? `pid${wait.pid}`),
         severity: 'info',
         time: end?.t ?? until,
         objects: marks.map(idOf),

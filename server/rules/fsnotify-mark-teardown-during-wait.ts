@@ -48,7 +48,14 @@ export const fsnotifyMarkTeardownDuringWait: Rule = {
           waits.delete(ev.tid);
           return;
         }
-        if (ev.kind !== 'mark.detach' && ev.kind !== 'mark.destroy' && ev.kind !== 'mark.free' && ev.kind !== 'mark.put' && ev.kind !== 'mark.gone') return;
+        if (
+          ev.kind !== 'mark.detach' &&
+          ev.kind !== 'mark.destroy' &&
+          ev.kind !== 'mark.free' &&
+          ev.kind !== 'mark.put' &&
+          ev.kind !== 'mark.gone'
+        )
+          return;
         if (ev.kind === 'mark.put' && ev.count !== 1) return; // only a put that read the last reference
         const mark = world.marks.get(ev.mark);
         // The reaper frees the mark; who dropped it is the task whose put read the last reference.
@@ -61,7 +68,13 @@ export const fsnotifyMarkTeardownDuringWait: Rule = {
           raise(ev, wait.ev, mark && idOf(mark), mark?.born, context.kernelGuard());
           return;
         }
-        function raise(e: KernelEvent & { mark: Addr; fn: string }, w: PermWait, id: ObjectId | undefined, born: KernelEvent | undefined, kernel: Guard): void {
+        function raise(
+          e: KernelEvent & { mark: Addr; fn: string },
+          w: PermWait,
+          id: ObjectId | undefined,
+          born: KernelEvent | undefined,
+          kernel: Guard,
+        ): void {
           // fsnotify_free_mark() only marks it dead; the memory goes in the group's ->free_mark()
           // (mark.gone): that under a waiter is the use-after-free the fix prevents. A put that read
           // the last reference at its entry may still race with a get: the window, not the free.
@@ -72,19 +85,28 @@ export const fsnotifyMarkTeardownDuringWait: Rule = {
           const guard: Guard = {
             fix: FIX,
             state: 'yes',
-            how: 'observed: fsnotify_prepare_user_wait() returned true for this wait: its marks pinned by refcount, SRCU dropped' +
+            how:
+              'observed: fsnotify_prepare_user_wait() returned true for this wait: its marks pinned by refcount, SRCU dropped' +
               (kernel.state === 'yes' ? `; ${kernel.how}` : ''),
           };
-          const step = freed ? `mark 0x${e.mark} was freed (${e.fn}())`
-            : lastPut ? `${e.fn}() read the last reference of mark 0x${e.mark}` : `${e.fn}() on mark 0x${e.mark}`;
+          const step = freed
+            ? `mark 0x${e.mark} was freed (${e.fn}())`
+            : lastPut
+              ? `${e.fn}() read the last reference of mark 0x${e.mark}`
+              : `${e.fn}() on mark 0x${e.mark}`;
           out.raise(fsnotifyMarkTeardownDuringWait, {
             key: id ? `${id.addr}#${id.gen}` : e.mark,
             severity,
             time: e.t,
             objects: id ? [id] : [],
             evidence: [born, w, e],
-            message: `${step} in pid ${e.pid} (${e.comm}) while pid ${w.pid} (${w.comm}) waits on a permission event that pinned it` +
-              (freed ? ': the waiter will use it after the wait' : lastPut ? ': if no get came between, the waiter\'s pin is gone' : ' (the waiter revalidates it after the wait)'),
+            message:
+              `${step} in pid ${e.pid} (${e.comm}) while pid ${w.pid} (${w.comm}) waits on a permission event that pinned it` +
+              (freed
+                ? ': the waiter will use it after the wait'
+                : lastPut
+                  ? ": if no get came between, the waiter's pin is gone"
+                  : ' (the waiter revalidates it after the wait)'),
             guard,
           });
         }

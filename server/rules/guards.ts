@@ -18,7 +18,8 @@ export function kernelGuardOf(rule: RuleInfo, fixes: FixChecks | undefined): Gua
   const commit = commitOf(fix);
   const check = commit === undefined ? undefined : fixes?.[commit];
   if (check) return { fix, ...check };
-  if (fixes === undefined) return { fix, state: 'unknown', how: 'the capture header records no check of the kernel: raw bpftrace output, or an older lifetrace' };
+  if (fixes === undefined)
+    return { fix, state: 'unknown', how: 'the capture header records no check of the kernel: raw bpftrace output, or an older lifetrace' };
   return { fix, state: 'unknown', how: 'not decided from the kernel: decided per flag from the probes' };
 }
 

@@ -1,13 +1,16 @@
 import { describeEvent } from '../model/describe.js';
 import { formatObject } from '../model/objects.js';
-import { type Rule } from './rule.js';
+import type { Rule } from './rule.js';
 
 export const lifetimeUseAfterFree: Rule = {
   id: 'lifetime.use-after-free',
   severity: 'error',
   thread: '000',
   fix: 'no fix (a use of freed memory is the bug itself)',
-  fixedGuard: { state: 'no', how: 'no fix makes a use after free safe: an error on any kernel, unless a birth was lost: see the confidence' },
+  fixedGuard: {
+    state: 'no',
+    how: 'no fix makes a use after free safe: an error on any kernel, unless a birth was lost: see the confidence',
+  },
   title: 'object used after it was freed and before its address was born again',
   explanation:
     'Every followed object has a birth and a free; an address reused after a free starts a new generation. ' +

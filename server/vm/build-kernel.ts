@@ -38,7 +38,8 @@ export const BUGS = {
     file: 'fs/eventpoll.c',
     func: 'ep_item_poll',
     caughtBy: { rule: 'epoll.poll-on-dying-file', severity: 'error' },
-    about: "ep_item_poll() calls ->poll() on the target file without taking a reference (no epi_fget()), as before 6.9: a file in its final __fput is polled",
+    about:
+      'ep_item_poll() calls ->poll() on the target file without taking a reference (no epi_fget()), as before 6.9: a file in its final __fput is polled',
   },
 } as const satisfies Record<string, BugSpec>;
 export type BugName = keyof typeof BUGS;
@@ -82,6 +83,7 @@ export const patchPath = (bug: BugName): string => projectPath('server', 'vm', '
 
 /** The version of Debian's kernel source package, or a message that says how to install it. */
 export async function kernelSourceVersion(): Promise<string> {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
   const r = await execa('dpkg-query', ['-W', '-f', '${Status}\t${Version}', SOURCE_PACKAGE], { reject: false });
   const [status, version] = r.stdout.split('\t');
   if (r.exitCode !== 0 || !status?.endsWith(' installed') || !version || !existsSync(SOURCE_TARBALL)) {
@@ -120,10 +122,14 @@ export function patchedFiles(patch: string): string[] {
 
 /** The fragment's options: CONFIG_X=value lines (value "n": must end up unset). */
 export function fragmentOptions(fragment: string): [string, string][] {
-  return fragment.split('\n').map((l) => l.trim()).filter((l) => /^CONFIG_\w+=/.test(l)).map((l) => {
-    const eq = l.indexOf('=');
-    return [l.slice(0, eq), l.slice(eq + 1)];
-  });
+  return fragment
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^CONFIG_\w+=/.test(l))
+    .map((l) => {
+      const eq = l.indexOf('=');
+      return [l.slice(0, eq), l.slice(eq + 1)];
+    });
 }
 
 /** The fragment's options that did not survive into .config (a dependency turned them off). */
@@ -133,7 +139,9 @@ export function missingOptions(fragment: string, config: string): string[] {
     const m = /^(CONFIG_\w+)=(.*)$/.exec(l);
     if (m) have.set(m[1]!, m[2]!);
   }
-  return fragmentOptions(fragment).filter(([k, v]) => (v === 'n' ? have.has(k) : have.get(k) !== v)).map(([k, v]) => `${k}=${v} (have ${have.get(k) ?? 'unset'})`);
+  return fragmentOptions(fragment)
+    .filter(([k, v]) => (v === 'n' ? have.has(k) : have.get(k) !== v))
+    .map(([k, v]) => `${k}=${v} (have ${have.get(k) ?? 'unset'})`);
 }
 
 /** The cached kernel, if it was built. */
@@ -141,11 +149,21 @@ export async function cachedKernel(bug: BugName | undefined): Promise<BuiltKerne
   const version = await kernelSourceVersion();
   const key = await buildKey(bug);
   const dir = join(cacheDir(), 'kernels', kernelName(bug, version, key));
-  const ready = await readFile(join(dir, 'ready.json'), 'utf8').then((s) => JSON.parse(s) as Ready).catch(() => undefined);
+  const ready = await readFile(join(dir, 'ready.json'), 'utf8')
+    .then((s) => JSON.parse(s) as Ready)
+    .catch(() => undefined);
   if (!ready) return undefined;
   return {
-    bug, sourceVersion: version, key, dir, image: join(dir, 'bzImage'), config: join(dir, 'config'), systemMap: join(dir, 'System.map'),
-    sources: ready.sources.map((f) => join(dir, 'source', f)), buildSeconds: 0, cached: true,
+    bug,
+    sourceVersion: version,
+    key,
+    dir,
+    image: join(dir, 'bzImage'),
+    config: join(dir, 'config'),
+    systemMap: join(dir, 'System.map'),
+    sources: ready.sources.map((f) => join(dir, 'source', f)),
+    buildSeconds: 0,
+    cached: true,
   };
 }
 
@@ -178,7 +196,9 @@ export async function bugKernel(bug: BugName | undefined, o: BuildOptions = {}):
   const started = Date.now();
   const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(0)} s`;
   await mkdir(work, { recursive: true });
-  log(`lifetrace: building ${name} in ${work} (${bug ? `${BUGS[bug].reverts.commit} reverted in ${BUGS[bug].func}()` : 'control: no fix reverted'})`);
+  log(
+    `lifetrace: building ${name} in ${work} (${bug ? `${BUGS[bug].reverts.commit} reverted in ${BUGS[bug].func}()` : 'control: no fix reverted'})`,
+  );
 
   if (!existsSync(join(work, 'extracted'))) {
     log(`lifetrace: extracting ${SOURCE_TARBALL}`);
@@ -202,10 +222,13 @@ export async function bugKernel(bug: BugName | undefined, o: BuildOptions = {}):
     await writeFile(join(work, 'configured'), '');
   }
   const missing = missingOptions(fragment, await readFile(join(src, '.config'), 'utf8'));
-  if (missing.length > 0) throw new VmSetupError(`the kernel config lost options the guest needs (a dependency is off): ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw new VmSetupError(`the kernel config lost options the guest needs (a dependency is off): ${missing.join(', ')}`);
 
   const jobs = o.jobs ?? cpus().length;
-  log(`lifetrace: make -j${jobs} bzImage (nice; 10 min on this 2-core machine lightly loaded, 73 min beside other QEMU guests: see the README)`);
+  log(
+    `lifetrace: make -j${jobs} bzImage (nice; 10 min on this 2-core machine lightly loaded, 73 min beside other QEMU guests: see the README)`,
+  );
   await makeWithProgress(src, ['-j', String(jobs), 'bzImage'], join(work, 'build.log'), (line) => log(`lifetrace: [${elapsed()}] ${line}`));
   const buildSeconds = Math.round((Date.now() - started) / 1000);
 
@@ -222,18 +245,29 @@ export async function bugKernel(bug: BugName | undefined, o: BuildOptions = {}):
   if (bug) await copyFile(patchPath(bug), join(dir, `${bug}.patch`));
   const release = (await readFile(join(src, 'include/config/kernel.release'), 'utf8')).trim();
   const ready: Ready = { bug: bug ?? null, sourceVersion: version, key, buildSeconds, builtAt: new Date().toISOString(), release, sources };
-  await writeFile(join(dir, 'ready.json'), JSON.stringify(ready, null, 2) + '\n');
+  await writeFile(join(dir, 'ready.json'), `${JSON.stringify(ready, null, 2)}\n`);
   if (!o.keepTree) await rm(work, { recursive: true, force: true });
   log(`lifetrace: built ${release} in ${buildSeconds} s: ${join(dir, 'bzImage')}`);
   return {
-    bug, sourceVersion: version, key, dir, image: join(dir, 'bzImage'), config: join(dir, 'config'), systemMap: join(dir, 'System.map'),
-    sources: sources.map((f) => join(dir, 'source', f)), buildSeconds, cached: false,
+    bug,
+    sourceVersion: version,
+    key,
+    dir,
+    image: join(dir, 'bzImage'),
+    config: join(dir, 'config'),
+    systemMap: join(dir, 'System.map'),
+    sources: sources.map((f) => join(dir, 'source', f)),
+    buildSeconds,
+    cached: false,
   };
 }
 
 async function run(cmd: string, args: string[], cwd: string): Promise<void> {
   const r = await execa(cmd, args, { cwd, reject: false, all: true });
-  if (r.exitCode !== 0) throw new VmSetupError(`${cmd} ${args.join(' ')} failed (exit ${String(r.exitCode)}):\n${(r.all ?? '').trim().split('\n').slice(-15).join('\n')}`);
+  if (r.exitCode !== 0)
+    throw new VmSetupError(
+      `${cmd} ${args.join(' ')} failed (exit ${String(r.exitCode)}):\n${(r.all ?? '').trim().split('\n').slice(-15).join('\n')}`,
+    );
 }
 
 /** make under nice, its output to a log; every 30 s the line it is at, so a long build shows life. */
@@ -254,7 +288,8 @@ async function makeWithProgress(src: string, args: string[], logFile: string, pr
       tail = [...tail, ...lines].slice(-30);
     });
     const r = await child;
-    if (r.exitCode !== 0) throw new VmSetupError(`make ${args.join(' ')} failed (exit ${String(r.exitCode)}; log: ${logFile}):\n${tail.join('\n')}`);
+    if (r.exitCode !== 0)
+      throw new VmSetupError(`make ${args.join(' ')} failed (exit ${String(r.exitCode)}; log: ${logFile}):\n${tail.join('\n')}`);
   } finally {
     clearInterval(timer);
     await new Promise((done) => out.end(done));

@@ -36,7 +36,11 @@ export interface GuestCommandOptions {
  * runs as long as it runs; Ctrl-C stops it). Only --duration, or a stress preset alone (which ends
  * by itself), bounds it, with room to boot and to attach the probes under TCG.
  */
-export function captureBudgetS(o: { durationS?: number | undefined; stress?: string | undefined; command?: string[] | undefined }): number | undefined {
+export function captureBudgetS(o: {
+  durationS?: number | undefined;
+  stress?: string | undefined;
+  command?: string[] | undefined;
+}): number | undefined {
   if (o.durationS === undefined && (o.command || !o.stress)) return undefined;
   return 240 + (o.durationS ?? 10) * 3;
 }
@@ -44,18 +48,27 @@ export function captureBudgetS(o: { durationS?: number | undefined; stress?: str
 /** A word for the guest's sh, quoted (for paths the project chose, never for user input: see above). */
 export const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
-export async function runLifetraceInGuest(kernel: GuestKernel, argv: string[], o: GuestCommandOptions): Promise<GuestResult & { stdout: string }> {
+export async function runLifetraceInGuest(
+  kernel: GuestKernel,
+  argv: string[],
+  o: GuestCommandOptions,
+): Promise<GuestResult & { stdout: string }> {
   const job: GuestCommand = { argv, cwd: o.cwd ?? PROJECT_ROOT, stdoutFile: `${GUEST_XCH}/stdout`, stopFile: `${GUEST_XCH}/${STOP_FILE}` };
-  const script = [
-    'set -e',
-    `cd ${shQuote(PROJECT_ROOT)}`,
-    `exec node dist/server/cli/main.js guest-run ${GUEST_XCH}/job.json`,
-  ].join('\n');
+  const script = ['set -e', `cd ${shQuote(PROJECT_ROOT)}`, `exec node dist/server/cli/main.js guest-run ${GUEST_XCH}/job.json`].join('\n');
   o.log(`lifetrace: booting ${kernelLabel(kernel)} in QEMU (TCG) for: lifetrace ${argv.join(' ')}`);
-  const r = await runInGuest({
-    kernel, script, files: { 'job.json': JSON.stringify(job) }, ...(o.timeoutS !== undefined ? { timeoutS: o.timeoutS } : {}),
-    ...(o.onBoot ? { onBoot: o.onBoot } : {}), ...(o.onLog ? { onLog: o.onLog } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.kill ? { kill: o.kill } : {}),
-  }, o.log);
+  const r = await runInGuest(
+    {
+      kernel,
+      script,
+      files: { 'job.json': JSON.stringify(job) },
+      ...(o.timeoutS !== undefined ? { timeoutS: o.timeoutS } : {}),
+      ...(o.onBoot ? { onBoot: o.onBoot } : {}),
+      ...(o.onLog ? { onLog: o.onLog } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.kill ? { kill: o.kill } : {}),
+    },
+    o.log,
+  );
   const stdout = await readFile(join(r.xch, 'stdout'), 'utf8').catch(() => '');
   return { ...r, stdout };
 }

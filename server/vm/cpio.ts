@@ -14,10 +14,10 @@ export function cpioNewc(entries: readonly CpioEntry[]): Buffer {
   const parts: Buffer[] = [];
   let ino = 1;
   const push = (e: CpioEntry): void => {
-    const name = Buffer.from(e.path + '\0');
+    const name = Buffer.from(`${e.path}\0`);
     const size = e.data?.length ?? 0;
     const fields = [ino++, e.mode, 0, 0, 1, 0, size, 0, 0, 0, 0, name.length, 0];
-    const header = Buffer.from('070701' + fields.map(hex8).join(''), 'ascii');
+    const header = Buffer.from(`070701${fields.map(hex8).join('')}`, 'ascii');
     parts.push(header, name, Buffer.alloc(pad4(header.length + name.length)));
     if (e.data) parts.push(e.data, Buffer.alloc(pad4(size)));
   };

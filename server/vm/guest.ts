@@ -52,7 +52,10 @@ export interface GuestResult {
   seconds: number;
 }
 
-export async function prepareGuest(k: GuestKernel, log: (s: string) => void = () => {}): Promise<{ kernel: UnpackedKernel; initrd: string }> {
+export async function prepareGuest(
+  k: GuestKernel,
+  log: (s: string) => void = () => {},
+): Promise<{ kernel: UnpackedKernel; initrd: string }> {
   const r = await execa('sh', ['-c', 'command -v qemu-system-x86_64'], { reject: false });
   if (r.exitCode !== 0) throw new VmSetupError('qemu-system-x86_64 is missing: apt-get install qemu-system-x86');
   const kernel = await guestKernelFiles(k, log);
@@ -71,15 +74,26 @@ export async function runInGuest(job: GuestJob, log: (s: string) => void = () =>
   let consoles = '';
   for (let attempt = 1; ; attempt++) {
     const r = await bootOnce(job, kernel, initrd);
-    if (r.exitCode !== undefined || r.jobStarted || !/Kernel panic/.test(r.console) || attempt === 3 || job.signal?.aborted || job.kill?.aborted) {
+    if (
+      r.exitCode !== undefined ||
+      r.jobStarted ||
+      !/Kernel panic/.test(r.console) ||
+      attempt === 3 ||
+      job.signal?.aborted ||
+      job.kill?.aborted
+    ) {
       return { ...r, console: consoles + r.console, seconds: (Date.now() - started) / 1000 };
     }
     log(`lifetrace: the guest kernel panicked while booting (attempt ${attempt}); booting again`);
-    consoles += r.console + `\nlifetrace: boot attempt ${attempt} panicked before the job started\n`;
+    consoles += `${r.console}\nlifetrace: boot attempt ${attempt} panicked before the job started\n`;
   }
 }
 
-async function bootOnce(job: GuestJob, kernel: UnpackedKernel, initrd: string): Promise<Omit<GuestResult, 'seconds'> & { jobStarted: boolean }> {
+async function bootOnce(
+  job: GuestJob,
+  kernel: UnpackedKernel,
+  initrd: string,
+): Promise<Omit<GuestResult, 'seconds'> & { jobStarted: boolean }> {
   const xch = await mkdtemp(join(tmpdir(), 'lifetrace-xch-'));
   await writeFile(join(xch, 'job.sh'), job.script, { mode: 0o755 });
   for (const [name, content] of Object.entries(job.files ?? {})) await writeFile(join(xch, name), content);
@@ -94,20 +108,48 @@ async function bootOnce(job: GuestJob, kernel: UnpackedKernel, initrd: string): 
   };
   if (job.signal?.aborted) onStop();
   else job.signal?.addEventListener('abort', onStop, { once: true });
-  const child = execa('qemu-system-x86_64', [
-    '-accel', 'tcg,thread=multi', '-cpu', 'max', '-m', `${job.memoryMb ?? 2048}M`, '-smp', String(job.cpus ?? 2),
-    '-kernel', kernel.vmlinuz, '-initrd', initrd,
-    '-append', 'console=ttyS0 quiet panic=-1 lsm=',
-    '-nographic', '-no-reboot', '-nic', 'none', '-monitor', 'none', '-serial', 'stdio',
-    '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
-    '-virtfs', `local,path=${xch},mount_tag=xch,security_model=none`,
-  ], {
-    reject: false, stdin: 'ignore', all: true, maxBuffer: 64 << 20, cancelSignal: kill.signal,
-    ...(job.timeoutS !== undefined ? { timeout: job.timeoutS * 1000 } : {}),
-    // A caller that stops the job on Ctrl-C puts QEMU in its own process group, so the terminal's
-    // Ctrl-C reaches only lifetrace, and not QEMU, which would die with the capture inside.
-    detached: job.signal !== undefined,
-  });
+  const child = execa(
+    'qemu-system-x86_64',
+    [
+      '-accel',
+      'tcg,thread=multi',
+      '-cpu',
+      'max',
+      '-m',
+      `${job.memoryMb ?? 2048}M`,
+      '-smp',
+      String(job.cpus ?? 2),
+      '-kernel',
+      kernel.vmlinuz,
+      '-initrd',
+      initrd,
+      '-append',
+      'console=ttyS0 quiet panic=-1 lsm=',
+      '-nographic',
+      '-no-reboot',
+      '-nic',
+      'none',
+      '-monitor',
+      'none',
+      '-serial',
+      'stdio',
+      '-virtfs',
+      'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
+      '-virtfs',
+      `local,path=${xch},mount_tag=xch,security_model=none`,
+    ],
+    {
+      reject: false,
+      stdin: 'ignore',
+      all: true,
+      maxBuffer: 64 << 20,
+      cancelSignal: kill.signal,
+      ...(job.timeoutS !== undefined ? { timeout: job.timeoutS * 1000 } : {}),
+      // A caller that stops the job on Ctrl-C puts QEMU in its own process group, so the terminal's
+      // Ctrl-C reaches only lifetrace, and not QEMU, which would die with the capture inside.
+      detached: job.signal !== undefined,
+    },
+  );
   const reap = (): void => void child.kill('SIGKILL');
   process.on('exit', reap);
   const follow = job.onLog ? followLog(join(xch, 'job.log'), job.onLog) : undefined;
@@ -125,7 +167,10 @@ async function bootOnce(job: GuestJob, kernel: UnpackedKernel, initrd: string): 
     xch,
     jobLog: await read('job.log'),
     jobStarted: existsSync(join(xch, 'job.log')),
-    console: (qemu.all ?? '') + (qemu.timedOut ? `\nlifetrace: guest killed after ${String(job.timeoutS)} s\n` : '') + (qemu.isCanceled ? '\nlifetrace: guest killed\n' : ''),
+    console:
+      (qemu.all ?? '') +
+      (qemu.timedOut ? `\nlifetrace: guest killed after ${String(job.timeoutS)} s\n` : '') +
+      (qemu.isCanceled ? '\nlifetrace: guest killed\n' : ''),
   };
 }
 
@@ -154,7 +199,9 @@ function followLog(file: string, onLine: (line: string) => void): { stop(): Prom
     }
     await tail.drain();
   };
-  const timer = setInterval(() => { reading = reading.then(poll).catch(() => {}); }, 250);
+  const timer = setInterval(() => {
+    reading = reading.then(poll).catch(() => {});
+  }, 250);
   return {
     async stop() {
       clearInterval(timer);

@@ -18,7 +18,19 @@ import { cacheDir, VmSetupError, type UnpackedKernel } from './kernels.js';
  * What the 9p filesystem needs, leaves last, then overlayfs (the writable root); built-in ones
  * (6.12: virtio_pci, fscache; everything on a kernel built for the guest) are skipped.
  */
-const WANTED = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p', 'overlay'];
+const WANTED = [
+  'virtio_ring',
+  'virtio',
+  'virtio_pci_legacy_dev',
+  'virtio_pci_modern_dev',
+  'virtio_pci',
+  'netfs',
+  'fscache',
+  '9pnet',
+  '9pnet_virtio',
+  '9p',
+  'overlay',
+];
 
 /**
  * Where the exchange share is mounted, as the job sees it. The guest sees the host's /tmp too (a
@@ -104,7 +116,11 @@ ${bb} poweroff -f
 
 /** The kernel's config: Debian's boot/config-RELEASE beside the image, a bug kernel's cached config, or a build tree's .config. */
 function configFile(k: UnpackedKernel): string | undefined {
-  const candidates = [join(dirname(k.vmlinuz), `config-${k.release}`), join(dirname(k.vmlinuz), 'config'), join(dirname(k.vmlinuz), '..', '..', '..', '.config')];
+  const candidates = [
+    join(dirname(k.vmlinuz), `config-${k.release}`),
+    join(dirname(k.vmlinuz), 'config'),
+    join(dirname(k.vmlinuz), '..', '..', '..', '.config'),
+  ];
   return candidates.find((c) => existsSync(c));
 }
 
@@ -122,7 +138,10 @@ async function moduleFiles(k: UnpackedKernel): Promise<{ name: string; data: Buf
   const paths = new Map<string, string>();
   for (const line of dep.split('\n')) {
     const path = line.split(':')[0]!;
-    const base = path.split('/').pop()!.replace(/\.ko(\.xz|\.zst|\.gz)?$/, '');
+    const base = path
+      .split('/')
+      .pop()!
+      .replace(/\.ko(\.xz|\.zst|\.gz)?$/, '');
     if (base) paths.set(base.replace(/-/g, '_'), path);
   }
   const out: { name: string; data: Buffer }[] = [];
@@ -134,7 +153,8 @@ async function moduleFiles(k: UnpackedKernel): Promise<{ name: string; data: Buf
     const data = rel.endsWith('.xz') ? (await execa('xz', ['-dc', file], { encoding: 'buffer' })).stdout : await readFile(file);
     out.push({ name: m, data: Buffer.from(data) });
   }
-  if (!out.some((m) => m.name === '9p') && !(await builtIn(modulesDir, '9p'))) throw new VmSetupError(`kernel ${k.release} has no 9p module`);
+  if (!out.some((m) => m.name === '9p') && !(await builtIn(modulesDir, '9p')))
+    throw new VmSetupError(`kernel ${k.release} has no 9p module`);
   return out;
 }
 
@@ -151,9 +171,14 @@ async function builtIn(modulesDir: string, m: string): Promise<boolean> {
 export async function initramfsFor(k: UnpackedKernel): Promise<string> {
   if (!existsSync(BUSYBOX)) throw new VmSetupError(`${BUSYBOX} is missing: apt-get install busybox-static`);
   const modules = await moduleFiles(k);
-  const init = initScript(modules.map((m) => m.name), {
-    release: k.release, modulesDir: k.modulesDir !== undefined && existsSync(k.modulesDir) ? k.modulesDir : undefined, config: configFile(k),
-  });
+  const init = initScript(
+    modules.map((m) => m.name),
+    {
+      release: k.release,
+      modulesDir: k.modulesDir !== undefined && existsSync(k.modulesDir) ? k.modulesDir : undefined,
+      config: configFile(k),
+    },
+  );
   const stage2 = stage2Script();
   const hash = createHash('sha256').update(init).update(stage2);
   for (const m of modules) hash.update(m.name).update(m.data);

@@ -46,8 +46,13 @@ export async function kernelPackage(k: StockKernel): Promise<string> {
     const m = /Depends: (linux-image-6\.1\.0-\d+-amd64)\b/.exec(r.stdout);
     if (m) return m[1]!;
   } else {
-    const r = await execa('apt-cache', ['search', '--names-only', '^linux-image-6\\.12\\.[0-9]+\\+deb12-amd64-unsigned$'], { reject: false });
-    const names = r.stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+    const r = await execa('apt-cache', ['search', '--names-only', '^linux-image-6\\.12\\.[0-9]+\\+deb12-amd64-unsigned$'], {
+      reject: false,
+    });
+    const names = r.stdout
+      .split('\n')
+      .map((l) => l.split(' ')[0]!)
+      .filter(Boolean);
     names.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
     if (names.length > 0) return names[names.length - 1]!;
   }
@@ -79,7 +84,10 @@ export async function fetchKernel(k: StockKernel, log: (s: string) => void = () 
     await mkdir(cacheDir(), { recursive: true });
     const fs = await statfs(cacheDir());
     const freeMb = (fs.bavail * fs.bsize) / (1 << 20);
-    if (freeMb < 600) throw new VmSetupError(`not enough space in ${cacheDir()} for a kernel package (${freeMb.toFixed(0)} MB free, 600 MB needed): set LIFETRACE_CACHE to a larger disk`);
+    if (freeMb < 600)
+      throw new VmSetupError(
+        `not enough space in ${cacheDir()} for a kernel package (${freeMb.toFixed(0)} MB free, 600 MB needed): set LIFETRACE_CACHE to a larger disk`,
+      );
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     log(`lifetrace: downloading ${pkg} (once; cached in ${dir})`);
@@ -109,7 +117,8 @@ export async function bzImageRelease(image: string): Promise<string> {
   try {
     const head = Buffer.alloc(0x10000); // the string lives in the setup code, within its first 32 KB
     const { bytesRead } = await f.read(head, 0, head.length, 0);
-    if (bytesRead < 0x210 || head.toString('latin1', 0x202, 0x206) !== 'HdrS') throw new VmSetupError(`${image} is not an x86 bzImage (no boot protocol header)`);
+    if (bytesRead < 0x210 || head.toString('latin1', 0x202, 0x206) !== 'HdrS')
+      throw new VmSetupError(`${image} is not an x86 bzImage (no boot protocol header)`);
     const at = head.readUInt16LE(0x20e) + 0x200;
     if (at >= bytesRead) throw new VmSetupError(`${image}: the bzImage names no kernel release`);
     const end = head.indexOf(0, at);
@@ -133,7 +142,8 @@ async function pathKernel(k: PathKernel): Promise<UnpackedKernel> {
     });
     // Accept lib/modules/RELEASE itself or a folder that holds it (an INSTALL_MOD_PATH).
     for (const sub of [join(modulesDir, 'lib', 'modules', release), join(modulesDir, release)]) if (existsSync(sub)) modulesDir = sub;
-    if (basename(modulesDir) !== release) throw new VmSetupError(`the modules folder ${k.modules} is not lib/modules/${release} (the image is ${release})`);
+    if (basename(modulesDir) !== release)
+      throw new VmSetupError(`the modules folder ${k.modules} is not lib/modules/${release} (the image is ${release})`);
   }
   return { generation: k, release, vmlinuz, modulesDir };
 }

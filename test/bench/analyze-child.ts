@@ -17,13 +17,15 @@ const report = buildReport(await analyzeFile(path));
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 
 const s = report.summary;
-process.stdout.write(JSON.stringify({
-  events: s.events,
-  seconds,
-  // ru_maxrss is in KiB on Linux.
-  max_rss_mb: Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10,
-  // Sanity checks for the driver: a generated capture must decode cleanly.
-  anomalies: Object.values(s.anomaly_counts).reduce((a, b) => a + b, 0),
-  flags: report.flags.length,
-  input_error: s.input_error,
-}) + '\n');
+process.stdout.write(
+  `${JSON.stringify({
+    events: s.events,
+    seconds,
+    // ru_maxrss is in KiB on Linux.
+    max_rss_mb: Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10,
+    // Sanity checks for the driver: a generated capture must decode cleanly.
+    anomalies: Object.values(s.anomaly_counts).reduce((a, b) => a + b, 0),
+    flags: report.flags.length,
+    input_error: s.input_error,
+  })}\n`,
+);

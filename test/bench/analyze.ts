@@ -33,7 +33,7 @@ interface ChildResult {
   input_error: string | null;
 }
 
-const print = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
+const print = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
 const progress = (s: string): void => {
   if (process.stderr.isTTY) process.stderr.write(`bench: ${s}\n`);
 };

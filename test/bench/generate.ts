@@ -67,7 +67,7 @@ function step(tag: string, fields: readonly (string | number)[], done?: () => vo
   return { tag, rest: fields.join(SEP), done, sleepNs };
 }
 
-const hex = (low: number): string => 'ffff8881' + low.toString(16).padStart(8, '0');
+const hex = (low: number): string => `ffff8881${low.toString(16).padStart(8, '0')}`;
 
 /** Addresses of one slab cache: fresh ones while few are free, then reuse of freed ones. */
 class AddrPool {
@@ -196,9 +196,28 @@ interface Cpu {
 }
 
 const SERVER_COMMS = [
-  'nginx', 'redis-server', 'postgres', 'node', 'java', 'haproxy', 'memcached', 'containerd', 'dockerd',
-  'envoy', 'etcd', 'kubelet', 'prometheus', 'php-fpm', 'python3', 'dbus-daemon', 'systemd-journal',
-  'rsyslogd', 'chronyd', 'Chrome_IOThread', 'tokio-runtime-w', 'Web Content',
+  'nginx',
+  'redis-server',
+  'postgres',
+  'node',
+  'java',
+  'haproxy',
+  'memcached',
+  'containerd',
+  'dockerd',
+  'envoy',
+  'etcd',
+  'kubelet',
+  'prometheus',
+  'php-fpm',
+  'python3',
+  'dbus-daemon',
+  'systemd-journal',
+  'rsyslogd',
+  'chronyd',
+  'Chrome_IOThread',
+  'tokio-runtime-w',
+  'Web Content',
 ];
 const WORKER_COMMS = ['worker', 'pool', 'io', 'bg'];
 const CHILD_COMMS = ['sh', 'cat', 'ls', 'find', 'logrotate', 'grep', 'systemctl'];
@@ -265,7 +284,11 @@ class Sim {
     for (let i = 0; i < 230; i++) {
       const comm = SERVER_COMMS[i % SERVER_COMMS.length]!;
       const threads = 1 + Math.floor(rng() * 2.4);
-      this.spawnProc(i < 2 ? 'listener' : i < 6 ? 'terminal' : 'server', i < 2 ? ['fapolicyd', 'clamonacc'][i]! : i < 6 ? 'sshd' : comm, threads);
+      this.spawnProc(
+        i < 2 ? 'listener' : i < 6 ? 'terminal' : 'server',
+        i < 2 ? ['fapolicyd', 'clamonacc'][i]! : i < 6 ? 'sshd' : comm,
+        threads,
+      );
     }
     for (const l of this.listeners) {
       for (let i = 0; i < 30; i++) this.liveMarks.push({ addr: this.marks.take(), group: l.group, pins: 0, detachedAt: 0 });
@@ -275,11 +298,16 @@ class Sim {
   private newTask(proc: Proc, tid: number, main: boolean, comm: string): Task {
     const cpu = Math.floor(this.rng() * NCPU);
     const t: Task = {
-      proc, tid, cpu, main,
+      proc,
+      tid,
+      cpu,
+      main,
       head: `${SEP}${cpu}${SEP}${proc.pid}${SEP}${tid}`,
       tail: `${SEP}${comm}${SUFFIX}`,
-      iter: 'ffffc900' + (0x00400000 + this.nextStack++ * 0x4000 + 0x3d48).toString(16).padStart(8, '0'),
-      script: null, pc: 0, wakeAt: 0,
+      iter: `ffffc900${(0x00400000 + this.nextStack++ * 0x4000 + 0x3d48).toString(16).padStart(8, '0')}`,
+      script: null,
+      pc: 0,
+      wakeAt: 0,
     };
     this.cpus[cpu]!.tasks.push(t);
     return t;
@@ -290,8 +318,17 @@ class Sim {
     const pid = this.nextPid;
     this.nextPid += 8;
     const p: Proc = {
-      pid, comm, role, fds: new FdAlloc(), ep: hex(0x4e000000 + this.nextEp++ * 0x100), epfd: 0, conns: [],
-      minConns: 2 + Math.floor(rng() * 3), maxConns: 8 + Math.floor(rng() * 10), group: '', todo: 0,
+      pid,
+      comm,
+      role,
+      fds: new FdAlloc(),
+      ep: hex(0x4e000000 + this.nextEp++ * 0x100),
+      epfd: 0,
+      conns: [],
+      minConns: 2 + Math.floor(rng() * 3),
+      maxConns: 8 + Math.floor(rng() * 10),
+      group: '',
+      todo: 0,
     };
     p.epfd = p.fds.take();
     if (role === 'listener') {
@@ -312,7 +349,8 @@ class Sim {
       p.conns.push({ file: this.files.take(), epi: this.epitems.take(), fd: p.fds.take(), dentry, pty });
     }
     this.newTask(p, pid, true, comm);
-    for (let i = 1; i < threads; i++) this.newTask(p, pid + i, false, comm === 'node' || comm === 'java' ? `${comm}-${WORKER_COMMS[i % 4]}` : comm);
+    for (let i = 1; i < threads; i++)
+      this.newTask(p, pid + i, false, comm === 'node' || comm === 'java' ? `${comm}-${WORKER_COMMS[i % 4]}` : comm);
   }
 
   private takePty(): number {
@@ -462,11 +500,7 @@ class Sim {
     const p = t.proc;
     const c: Conn = { file: this.files.take(), epi: this.epitems.take(), fd: p.fds.take(), dentry: this.anon.take(), pty: -1 };
     p.conns.push(c);
-    return [
-      step('alloc', [c.file]),
-      step('fdi', [c.fd, c.file]),
-      ...this.register(p, c),
-    ];
+    return [step('alloc', [c.file]), step('fdi', [c.fd, c.file]), ...this.register(p, c)];
   }
 
   private register(p: Proc, c: Conn): Step[] {
@@ -633,7 +667,13 @@ class Sim {
     const pts = this.pts;
     if (pts.locked || p.conns.length >= p.maxConns) return null;
     pts.locked = true;
-    const c: Conn = { file: this.files.take(), epi: this.epitems.take(), fd: p.fds.take(), dentry: this.dentries.take(), pty: this.takePty() };
+    const c: Conn = {
+      file: this.files.take(),
+      epi: this.epitems.take(),
+      fd: p.fds.take(),
+      dentry: this.dentries.take(),
+      pty: this.takePty(),
+    };
     p.conns.push(c);
     return [
       step('d_alloc', [c.dentry, pts.addr, c.pty]),
@@ -653,8 +693,17 @@ class Sim {
         const rng = this.rng;
         const comm = CHILD_COMMS[Math.floor(rng() * CHILD_COMMS.length)]!;
         const p: Proc = {
-          pid, comm, role: 'child', fds: new FdAlloc(parent.fds), ep: '', epfd: -1, conns: [], minConns: 0, maxConns: 0,
-          group: '', todo: 1 + Math.floor(rng() * 6),
+          pid,
+          comm,
+          role: 'child',
+          fds: new FdAlloc(parent.fds),
+          ep: '',
+          epfd: -1,
+          conns: [],
+          minConns: 0,
+          maxConns: 0,
+          group: '',
+          todo: 1 + Math.floor(rng() * 6),
         };
         this.newTask(p, pid, true, comm);
       }),
@@ -782,12 +831,17 @@ export async function generateCapture(path: string, events: number, seed: number
     if (!ws.write(s)) await once(ws, 'drain');
   };
   try {
-    await write(serializeHeader({
-      format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: new Date().toISOString(), host: 'bench',
-      kernel: '6.1.0-bench-amd64',
-      families: { file: 'bench', epoll: 'bench', dcache: 'bench', fsnotify: 'bench', tracefs: 'bench' },
-      lifetrace_version: '0.1.0',
-    }) + '\n');
+    await write(
+      `${serializeHeader({
+        format: CAPTURE_FORMAT,
+        version: CAPTURE_VERSION,
+        created: new Date().toISOString(),
+        host: 'bench',
+        kernel: '6.1.0-bench-amd64',
+        families: { file: 'bench', epoll: 'bench', dcache: 'bench', fsnotify: 'bench', tracefs: 'bench' },
+        lifetrace_version: '0.1.0',
+      })}\n`,
+    );
     let more = true;
     while (more) {
       while (more && sim.outBytes < CHUNK_BYTES) {
@@ -814,5 +868,5 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
     process.exit(2);
   }
   const r = await generateCapture(out, events, seed === undefined ? 1 : Number(seed));
-  process.stdout.write(JSON.stringify({ path: out, ...r }) + '\n');
+  process.stdout.write(`${JSON.stringify({ path: out, ...r })}\n`);
 }

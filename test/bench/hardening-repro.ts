@@ -23,20 +23,30 @@ async function run(name: string, content: Buffer | string, gz = false): Promise<
   const t0 = performance.now();
   const r = buildReport(await analyzeFile(p));
   const ms = Math.round(performance.now() - t0);
-  console.log(`${name}: ${ms} ms, events ${r.summary.events}, anomalies ${JSON.stringify(r.summary.anomaly_counts)}, input_error ${r.summary.input_error}`);
+  console.log(
+    `${name}: ${ms} ms, events ${r.summary.events}, anomalies ${JSON.stringify(r.summary.anomaly_counts)}, input_error ${r.summary.input_error}`,
+  );
 }
 
 const spread = (cpus: number, n: number): string => {
   const lines = [HEADER];
   for (let i = 0; i < n; i++) lines.push(fdi(1_000_000_000_000n + BigInt(i) * 1000n, (i * 7919) % cpus, 3 + (i % 500)));
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 };
 const n = Number(process.env.RECORDS ?? 40_000);
 await run('4-cpus.ljsonl', spread(4, n));
 await run('65536-cpus.ljsonl', spread(65_536, n));
 const backwards = [HEADER];
 for (let i = 0; i < n; i++) backwards.push(fdi(1_000_000_000_000n - BigInt(i), 0, 3 + (i % 500)));
-await run('backwards-1-cpu.ljsonl', backwards.join('\n') + '\n');
+await run('backwards-1-cpu.ljsonl', `${backwards.join('\n')}\n`);
 const rec = traceToCapture('1.000 0 100 app fdi 3 @a\n');
-await run('long-line.ljsonl.gz', Buffer.concat([Buffer.from(rec), Buffer.alloc(48 << 20, 'y'), Buffer.from('\n'), Buffer.from(rec.split('\n')[1]! + '\n')]), true);
-await run('bomb.ljsonl.gz', Buffer.concat([Buffer.from(HEADER + '\n'), Buffer.alloc(160 << 20, fdi(1_000_000_000_000n, 0, 3) + '\n')]), true);
+await run(
+  'long-line.ljsonl.gz',
+  Buffer.concat([Buffer.from(rec), Buffer.alloc(48 << 20, 'y'), Buffer.from('\n'), Buffer.from(`${rec.split('\n')[1]!}\n`)]),
+  true,
+);
+await run(
+  'bomb.ljsonl.gz',
+  Buffer.concat([Buffer.from(`${HEADER}\n`), Buffer.alloc(160 << 20, `${fdi(1_000_000_000_000n, 0, 3)}\n`)]),
+  true,
+);

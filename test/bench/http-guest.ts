@@ -17,7 +17,9 @@ const PORT = 8090;
 
 /** wrk's "Requests/sec:" for one run of `seconds`. */
 async function load(): Promise<number> {
-  const r = await execa('wrk', ['-t', '2', '-c', '8', '-d', `${seconds}s`, '-H', 'Connection: close', `http://127.0.0.1:${PORT}/`], { reject: false });
+  const r = await execa('wrk', ['-t', '2', '-c', '8', '-d', `${seconds}s`, '-H', 'Connection: close', `http://127.0.0.1:${PORT}/`], {
+    reject: false,
+  });
   const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
   if (!m) throw new Error(`wrk printed no rate (exit ${String(r.exitCode)}): ${r.stdout} ${r.stderr}`);
   return Number(m[1]);
@@ -35,10 +37,15 @@ try {
   // The capture runs until aborted; the load starts once every probe is attached.
   const abort = new AbortController();
   let attached!: () => void;
-  const ready = new Promise<void>((r) => { attached = r; });
+  const ready = new Promise<void>((r) => {
+    attached = r;
+  });
   const capture = recordCapture({
-    out: join(tmpdir(), 'http.ljsonl'), signal: abort.signal,
-    onProgress: (p) => { if (p.seconds > 0) attached(); },
+    out: join(tmpdir(), 'http.ljsonl'),
+    signal: abort.signal,
+    onProgress: (p) => {
+      if (p.seconds > 0) attached();
+    },
   });
   await Promise.race([ready, capture]);
   const traced = await load();

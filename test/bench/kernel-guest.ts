@@ -36,7 +36,9 @@ async function stressAlone(): Promise<number> {
 async function naive(): Promise<{ events: number; lost: number; ops: number }> {
   const facts = await readKernelFacts();
   const program = resolveProgram(defaultFamilies(facts), facts);
-  const points = [...new Set(program.points.filter((p) => p.resolution !== 'missing' && p.attach.startsWith('kprobe:')).map((p) => p.attach))];
+  const points = [
+    ...new Set(program.points.filter((p) => p.resolution !== 'missing' && p.attach.startsWith('kprobe:')).map((p) => p.attach)),
+  ];
   const text = points.map((p) => `${p} { printf("n\\t%llu\\t%d\\t%s", nsecs, tid, comm); }`).join('\n');
   let events = 0;
   let lost = 0;
@@ -60,7 +62,18 @@ const yaml = scratch('bench-lifetrace.yaml');
 const lt = await recordCapture({ out: scratch('bench.ljsonl'), stress: preset, durationS: seconds, stressMetrics: yaml });
 const ltOps = await bogoOps(yaml);
 const nv = await naive();
-await writeFile(out!, JSON.stringify({
-  preset, seconds, kernel: lt.kernel, events: lt.events, lost: lt.lost, ops: ltOps, ops_none: none,
-  naive_events: nv.events, naive_lost: nv.lost, naive_ops: nv.ops,
-}));
+await writeFile(
+  out!,
+  JSON.stringify({
+    preset,
+    seconds,
+    kernel: lt.kernel,
+    events: lt.events,
+    lost: lt.lost,
+    ops: ltOps,
+    ops_none: none,
+    naive_events: nv.events,
+    naive_lost: nv.lost,
+    naive_ops: nv.ops,
+  }),
+);

@@ -15,11 +15,14 @@ const kernel = (process.env.LIFETRACE_BENCH_KERNEL ?? '6.1') as GuestKernel;
 const preset = process.env.LIFETRACE_BENCH_PRESET ?? 'all';
 const seconds = process.env.LIFETRACE_BENCH_SECONDS ?? '8';
 
-const r = await runInGuest({
-  kernel,
-  timeoutS: 900,
-  script: `cd ${shQuote(PROJECT_ROOT)} && exec node dist/test/bench/kernel-guest.js ${GUEST_XCH}/result.json ${shQuote(preset)} ${shQuote(seconds)}`,
-}, (s) => process.stderr.write(s + '\n'));
+const r = await runInGuest(
+  {
+    kernel,
+    timeoutS: 900,
+    script: `cd ${shQuote(PROJECT_ROOT)} && exec node dist/test/bench/kernel-guest.js ${GUEST_XCH}/result.json ${shQuote(preset)} ${shQuote(seconds)}`,
+  },
+  (s) => process.stderr.write(`${s}\n`),
+);
 let res: Record<string, number | string>;
 try {
   res = JSON.parse(await readFile(join(r.xch, 'result.json'), 'utf8')) as Record<string, number | string>;
@@ -29,8 +32,16 @@ try {
   process.exit(1);
 }
 const ratio = Number(res.ops) / Number(res.ops_none);
-console.log(JSON.stringify({
-  bench: 'kernel-loss', events: res.events, lost: res.lost, naive_events: res.naive_events, naive_lost: res.naive_lost,
-  ops_ratio: Math.round(ratio * 1000) / 1000,
-}));
-process.stderr.write(`(${String(res.kernel)}, stress-ng preset ${String(res.preset)} for ${String(res.seconds)} s: bogo-ops none ${String(res.ops_none)}, lifetrace ${String(res.ops)}, naive ${String(res.naive_ops)})\n`);
+console.log(
+  JSON.stringify({
+    bench: 'kernel-loss',
+    events: res.events,
+    lost: res.lost,
+    naive_events: res.naive_events,
+    naive_lost: res.naive_lost,
+    ops_ratio: Math.round(ratio * 1000) / 1000,
+  }),
+);
+process.stderr.write(
+  `(${String(res.kernel)}, stress-ng preset ${String(res.preset)} for ${String(res.seconds)} s: bogo-ops none ${String(res.ops_none)}, lifetrace ${String(res.ops)}, naive ${String(res.naive_ops)})\n`,
+);

@@ -42,7 +42,7 @@ const CLIENTS = 2;
 /** Flags raised by the first second of the paced stream are not counted in its latency. */
 const WARMUP_LINES = FIXED_RATE;
 
-const print = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
+const print = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
 const progress = (s: string): void => void process.stderr.write(`bench:live: ${s}\n`);
 
 interface Capture {
@@ -53,9 +53,10 @@ interface Capture {
   events: number;
 }
 
-
 async function load(path: string): Promise<Capture> {
-  const [head, ...lines] = readFileSync(path, 'utf8').split('\n').filter((l) => l.length > 0);
+  const [head, ...lines] = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
   const h = parseHeader(head!);
   if (!h.ok) throw new Error(h.error);
   const lineAt = new Map<number, number>();
@@ -82,7 +83,10 @@ function memorySource(c: Capture, rate: number | 'max', emitted?: Float64Array, 
       const t0 = performance.now();
       let i = 0;
       while (i < c.lines.length && !stopped) {
-        const upTo = rate === 'max' ? Math.min(c.lines.length, i + 4096) : Math.min(c.lines.length, Math.floor(((performance.now() - t0) / 1000) * rate));
+        const upTo =
+          rate === 'max'
+            ? Math.min(c.lines.length, i + 4096)
+            : Math.min(c.lines.length, Math.floor(((performance.now() - t0) / 1000) * rate));
         const now = performance.now();
         for (; i < upTo; i++) {
           if (emitted) emitted[i] = now;
@@ -113,7 +117,14 @@ interface FeedStats {
 function feedClient(server: ServerProcess, c: Capture | undefined, host: string, emitted: Float64Array | undefined): Promise<FeedStats> {
   const ws = new WebSocket(`${server.url.replace('http', 'ws')}ws/feed`, { origin: server.url.replace(/\/$/, '') });
   let measuring = true;
-  const stats: FeedStats = { messages: 0, latencies: [], stopMeasuring: () => { measuring = false; }, close: () => ws.close() };
+  const stats: FeedStats = {
+    messages: 0,
+    latencies: [],
+    stopMeasuring: () => {
+      measuring = false;
+    },
+    close: () => ws.close(),
+  };
   ws.on('message', (data) => {
     stats.messages++;
     if (c === undefined || emitted === undefined || !measuring) return;
@@ -128,7 +139,9 @@ function feedClient(server: ServerProcess, c: Capture | undefined, host: string,
         stats.latencies.push(now - emitted[line]!);
         if (process.env.LIFETRACE_BENCH_DEBUG && now - emitted[line]! > 150) {
           const toEpoch = Date.now() - performance.now();
-          process.stderr.write(`slow ${Math.round(now - emitted[line]!)} ms: ${f.rule} count ${f.count} line ${line} server raised +${Math.round(f.wall - (emitted[line]! + toEpoch))} ms\n`);
+          process.stderr.write(
+            `slow ${Math.round(now - emitted[line]!)} ms: ${f.rule} count ${f.count} line ${line} server raised +${Math.round(f.wall - (emitted[line]! + toEpoch))} ms\n`,
+          );
         }
       }
     }
@@ -143,7 +156,9 @@ function feedClient(server: ServerProcess, c: Capture | undefined, host: string,
 function stalledClient(server: ServerProcess): Promise<() => void> {
   return new Promise((resolve, reject) => {
     const s = connect(server.port, '127.0.0.1', () => {
-      s.write(`GET /ws/feed HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nOrigin: http://127.0.0.1:${server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      s.write(
+        `GET /ws/feed HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nOrigin: http://127.0.0.1:${server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
       s.once('data', () => {
         s.pause(); // from here on, nothing is read
         resolve(() => s.destroy());
@@ -153,7 +168,6 @@ function stalledClient(server: ServerProcess): Promise<() => void> {
   });
 }
 
-
 const quantile = (xs: number[], q: number): number => {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -161,10 +175,21 @@ const quantile = (xs: number[], q: number): number => {
 };
 
 async function ended(server: ServerProcess, host: string): Promise<HostView> {
-  return until(async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === host && h.ended), 120_000, `host ${host} to end`);
+  return until(
+    async () => (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === host && h.ended),
+    120_000,
+    `host ${host} to end`,
+  );
 }
 
-async function maxRun(server: ServerProcess, c: Capture, name: string, agents: number, clients: number, stalled: boolean): Promise<Record<string, unknown>> {
+async function maxRun(
+  server: ServerProcess,
+  c: Capture,
+  name: string,
+  agents: number,
+  clients: number,
+  stalled: boolean,
+): Promise<Record<string, unknown>> {
   const feeds = await Promise.all(Array.from({ length: clients }, () => feedClient(server, undefined, '', undefined)));
   const stall = stalled ? await stalledClient(server) : undefined;
   const hosts = Array.from({ length: agents }, (_, i) => `${name}-${i}`);
@@ -176,10 +201,16 @@ async function maxRun(server: ServerProcess, c: Capture, name: string, agents: n
   for (const f of feeds) f.close();
   stall?.();
   return {
-    bench: 'live', run: name, agents, clients: clients + (stalled ? 1 : 0), events: analyzed,
+    bench: 'live',
+    run: name,
+    agents,
+    clients: clients + (stalled ? 1 : 0),
+    events: analyzed,
     events_per_s: Math.round(analyzed / seconds),
     lost: agents * c.events - analyzed + views.reduce((n, v) => n + v.lost, 0),
-    p50_ms: null, p99_ms: null, server_rss_mb: peakRssMb(server.proc.pid!),
+    p50_ms: null,
+    p99_ms: null,
+    server_rss_mb: peakRssMb(server.proc.pid!),
     feed_messages: feeds.reduce((n, f) => n + f.messages, 0),
   };
 }
@@ -205,8 +236,16 @@ async function fixedRun(server: ServerProcess, c: Capture): Promise<Record<strin
   for (const f of feeds) f.close();
   const latencies = feeds.flatMap((f) => f.latencies);
   return {
-    bench: 'live', run: 'fixed-50k', agents: 1, clients: CLIENTS, events: view.events, events_per_s: Math.round(view.events / seconds),
-    lost: 0, p50_ms: quantile(latencies, 0.5), p99_ms: quantile(latencies, 0.99), server_rss_mb: peakRssMb(server.proc.pid!),
+    bench: 'live',
+    run: 'fixed-50k',
+    agents: 1,
+    clients: CLIENTS,
+    events: view.events,
+    events_per_s: Math.round(view.events / seconds),
+    lost: 0,
+    p50_ms: quantile(latencies, 0.5),
+    p99_ms: quantile(latencies, 0.99),
+    server_rss_mb: peakRssMb(server.proc.pid!),
     latency_samples: latencies.length,
   };
 }
@@ -219,7 +258,11 @@ try {
   const capture = await load(path);
   let maxRate = NaN;
   const only = process.env.LIFETRACE_BENCH_LIVE_ONLY; // e.g. fixed-50k: one run, for investigating
-  for (const [name, agents, stalled] of [['max', 1, false], ['max-4-agents', 4, false], ['stalled-client', 1, true]] as const) {
+  for (const [name, agents, stalled] of [
+    ['max', 1, false],
+    ['max-4-agents', 4, false],
+    ['stalled-client', 1, true],
+  ] as const) {
     if (only !== undefined && only !== name) continue;
     // A fresh server per run, so that each peak RSS is its own.
     const server = await startServe([], dir);

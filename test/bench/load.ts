@@ -44,13 +44,15 @@ interface Stream {
 
 /** The capture's first `n` lines, stretched to `rate` records a second. */
 function stretch(path: string, n: number, rate: number): Stream {
-  const [head, ...all] = readFileSync(path, 'utf8').split('\n').filter((l) => l.length > 0);
+  const [head, ...all] = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
   const h = parseHeader(head!);
   if (!h.ok) throw new Error(h.error);
   const { lines: out, lineAt } = stretchToRate(all.slice(0, n), rate);
   const header = { ...h.header, cpus: 4, deferred_ms: 1000 };
   const a = new Analysis();
-  a.push(serializeHeader(header) + '\n' + out.join('\n') + '\n');
+  a.push(`${serializeHeader(header)}\n${out.join('\n')}\n`);
   return { header, lines: out, lineAt, events: a.end().events };
 }
 
@@ -79,7 +81,6 @@ function pacedSource(s: Stream, emitted: Float64Array): LineSource {
   };
 }
 
-
 const dir = mkdtempSync(join(tmpdir(), 'lifetrace-bench-load-'));
 let server: ServerProcess | undefined;
 try {
@@ -94,53 +95,72 @@ try {
   const emitted = Array.from({ length: AGENTS }, () => new Float64Array(stream.lines.length));
   const latencies: number[] = [];
   let measuring = true;
-  const clients = await Promise.all([0, 1].map(() => new Promise<WebSocket>((resolve, reject) => {
-    const ws = new WebSocket(`${srv.url.replace('http', 'ws')}ws/feed`, { origin: srv.url.replace(/\/$/, '') });
-    ws.on('message', (data) => {
-      if (!measuring) return;
-      const now = performance.now();
-      const m = JSON.parse(String(data)) as FeedMessage;
-      if (m.type !== 'flags') return;
-      for (const f of m.flags) {
-        const agent = Number(/^load-(\d+)$/.exec(f.host)?.[1]);
-        const line = stream.lineAt.get(Math.round(f.raised_s * 1e9));
-        if (!Number.isInteger(agent) || line === undefined || line < WARMUP_S * RATE) continue;
-        const at = emitted[agent]![line]!;
-        if (at > 0) latencies.push(now - at);
-      }
-    });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  })));
+  const clients = await Promise.all(
+    [0, 1].map(
+      () =>
+        new Promise<WebSocket>((resolve, reject) => {
+          const ws = new WebSocket(`${srv.url.replace('http', 'ws')}ws/feed`, { origin: srv.url.replace(/\/$/, '') });
+          ws.on('message', (data) => {
+            if (!measuring) return;
+            const now = performance.now();
+            const m = JSON.parse(String(data)) as FeedMessage;
+            if (m.type !== 'flags') return;
+            for (const f of m.flags) {
+              const agent = Number(/^load-(\d+)$/.exec(f.host)?.[1]);
+              const line = stream.lineAt.get(Math.round(f.raised_s * 1e9));
+              if (!Number.isInteger(agent) || line === undefined || line < WARMUP_S * RATE) continue;
+              const at = emitted[agent]![line]!;
+              if (at > 0) latencies.push(now - at);
+            }
+          });
+          ws.once('open', () => resolve(ws));
+          ws.once('error', reject);
+        }),
+    ),
+  );
 
   progress(`${AGENTS} agents x ${RATE} events/s for ${SECONDS} s`);
-  await Promise.all(emitted.map(async (e, i) => {
-    const source = pacedSource(stream, e);
-    const run = source.run.bind(source);
-    source.run = async (onLine, wait) => {
-      const why = await run(onLine, wait);
-      measuring = false; // flags raised at the end of a stream are not latencies
-      return why;
-    };
-    await runAgent({ server: srv.url, token: TOKEN, host: `load-${i}`, source, batchMs: 20 });
-  }));
-  const hosts = await until(async () => {
-    const hs = (await srv.get<HostView[]>('/api/hosts')).filter((h) => h.host.startsWith('load-'));
-    return hs.length === AGENTS && hs.every((h) => h.ended) ? hs : undefined;
-  }, 120_000, 'every stream to end');
+  await Promise.all(
+    emitted.map(async (e, i) => {
+      const source = pacedSource(stream, e);
+      const run = source.run.bind(source);
+      source.run = async (onLine, wait) => {
+        const why = await run(onLine, wait);
+        measuring = false; // flags raised at the end of a stream are not latencies
+        return why;
+      };
+      await runAgent({ server: srv.url, token: TOKEN, host: `load-${i}`, source, batchMs: 20 });
+    }),
+  );
+  const hosts = await until(
+    async () => {
+      const hs = (await srv.get<HostView[]>('/api/hosts')).filter((h) => h.host.startsWith('load-'));
+      return hs.length === AGENTS && hs.every((h) => h.ended) ? hs : undefined;
+    },
+    120_000,
+    'every stream to end',
+  );
   for (const c of clients) c.close();
 
   const produced = AGENTS * stream.events;
   const analyzed = hosts.reduce((x, h) => x + h.events, 0);
   latencies.sort((a, b) => a - b);
-  const q = (p: number): number => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN) * 10) / 10;
-  process.stdout.write(JSON.stringify({
-    bench: 'load', agents: AGENTS, events: analyzed,
-    lost: Math.max(0, produced - analyzed) + hosts.reduce((x, h) => x + h.lost, 0),
-    dup: Math.max(0, analyzed - produced),
-    p99_ms: q(0.99), server_rss_mb: peakRssMb(srv.proc.pid!),
-    p50_ms: q(0.5), latency_samples: latencies.length, seconds: SECONDS,
-  }) + '\n');
+  const q = (p: number): number =>
+    Math.round((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN) * 10) / 10;
+  process.stdout.write(
+    `${JSON.stringify({
+      bench: 'load',
+      agents: AGENTS,
+      events: analyzed,
+      lost: Math.max(0, produced - analyzed) + hosts.reduce((x, h) => x + h.lost, 0),
+      dup: Math.max(0, analyzed - produced),
+      p99_ms: q(0.99),
+      server_rss_mb: peakRssMb(srv.proc.pid!),
+      p50_ms: q(0.5),
+      latency_samples: latencies.length,
+      seconds: SECONDS,
+    })}\n`,
+  );
 } finally {
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });

@@ -22,7 +22,7 @@ import { peakRssMb } from './streams.js';
 
 const EVENTS = Number(process.env.LIFETRACE_BENCH_REPLAY_EVENTS ?? 10_000_000);
 
-const print = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
+const print = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
 const progress = (s: string): void => void process.stderr.write(`bench:replay: ${s}\n`);
 
 async function replayRun(path: string, dir: string): Promise<Record<string, unknown>> {
@@ -31,15 +31,24 @@ async function replayRun(path: string, dir: string): Promise<Record<string, unkn
   try {
     const ready = performance.now();
     let peak = 0;
-    const host = await until(async () => {
-      peak = Math.max(peak, peakRssMb(proc.pid!));
-      const h = ((await (await fetch(new URL('/api/hosts', url))).json()) as HostView[])[0];
-      return h?.replay?.finished ? h : undefined;
-    }, 3_600_000, 'the replay to finish');
+    const host = await until(
+      async () => {
+        peak = Math.max(peak, peakRssMb(proc.pid!));
+        const h = ((await (await fetch(new URL('/api/hosts', url))).json()) as HostView[])[0];
+        return h?.replay?.finished ? h : undefined;
+      },
+      3_600_000,
+      'the replay to finish',
+    );
     const seconds = (performance.now() - t0) / 1000;
     return {
-      bench: 'replay-large', bytes: statSync(path).size, events: host.events, peak_rss_mb: Math.max(peak, peakRssMb(proc.pid!)),
-      events_per_s: Math.round(host.events / seconds), first_pass_s: Math.round((ready - t0) / 100) / 10, seconds: Math.round(seconds * 10) / 10,
+      bench: 'replay-large',
+      bytes: statSync(path).size,
+      events: host.events,
+      peak_rss_mb: Math.max(peak, peakRssMb(proc.pid!)),
+      events_per_s: Math.round(host.events / seconds),
+      first_pass_s: Math.round((ready - t0) / 100) / 10,
+      seconds: Math.round(seconds * 10) / 10,
     };
   } finally {
     proc.kill('SIGINT');
@@ -55,8 +64,12 @@ async function exportRun(path: string, dir: string, events: number): Promise<Rec
   if (r.exitCode !== 0) throw new Error(`export failed: ${r.stderr}`);
   const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? NaN);
   return {
-    bench: 'export-large', bytes: statSync(path).size, events, peak_rss_mb: Math.round(kb / 102.4) / 10,
-    events_per_s: Math.round(events / seconds), trace_bytes: statSync(out).size,
+    bench: 'export-large',
+    bytes: statSync(path).size,
+    events,
+    peak_rss_mb: Math.round(kb / 102.4) / 10,
+    events_per_s: Math.round(events / seconds),
+    trace_bytes: statSync(out).size,
   };
 }
 

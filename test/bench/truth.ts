@@ -24,15 +24,29 @@ import { shQuote } from '../../server/vm/command.js';
 import { GUEST_XCH, runInGuest } from '../../server/vm/guest.js';
 import { ensureLtp, type LtpGroup } from '../support/ltp.js';
 import {
-  failedCase, flagsOf, judge, loadExpectations, ltpSuite, PROGRAMS_SUITE, reproSuite, summarize, unclaimed,
-  type CaseResult, type TruthKernel, type TruthSuite,
+  failedCase,
+  flagsOf,
+  judge,
+  loadExpectations,
+  ltpSuite,
+  PROGRAMS_SUITE,
+  reproSuite,
+  summarize,
+  unclaimed,
+  type CaseResult,
+  type TruthKernel,
+  type TruthSuite,
 } from '../support/truth.js';
 
 const bin = join(PROJECT_ROOT, 'server', 'bin', 'lifetrace.js');
 const dir = process.env.LIFETRACE_TRUTH_DIR ?? mkdtempSync(join(tmpdir(), 'lifetrace-truth-'));
 if (process.env.LIFETRACE_TRUTH_DIR !== undefined) mkdirSync(dir, { recursive: true });
-const list = (v: string | undefined): string[] | undefined => v?.split(',').map((s) => s.trim()).filter(Boolean);
-const log = (s: string): void => void process.stderr.write(s + '\n');
+const list = (v: string | undefined): string[] | undefined =>
+  v
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 /**
  * Bug kernels from LIFETRACE_BUG_KERNEL (ID=PATH or PATH: the 2024 epoll fix reverted), else every
@@ -42,21 +56,25 @@ async function bugKernels(): Promise<TruthKernel[]> {
   const given = list(process.env.LIFETRACE_BUG_KERNEL);
   if (given !== undefined) {
     return given.map((spec) => {
-      const [id, path] = spec.includes('=') ? spec.split('=', 2) as [string, string] : ['epoll-poll', spec];
+      const [id, path] = spec.includes('=') ? (spec.split('=', 2) as [string, string]) : ['epoll-poll', spec];
       return { id, arg: path, bug: true };
     });
   }
   const out: TruthKernel[] = [];
   for (const bug of Object.keys(BUGS) as BugName[]) {
-    const k = await bugKernel(bug, { log: (s) => process.stderr.write(s + '\n') });
+    const k = await bugKernel(bug, { log: (s) => process.stderr.write(`${s}\n`) });
     out.push({ id: bug, arg: k.image, bug: true });
   }
   return out;
 }
 
 const wantKernels = list(process.env.LIFETRACE_TRUTH_KERNELS);
-const stockOnly = wantKernels !== undefined && wantKernels.every((k) => k === '6.1' || k === '6.12');
-const allKernels: TruthKernel[] = [{ id: '6.1', arg: '6.1', bug: false }, { id: '6.12', arg: '6.12', bug: false }, ...(stockOnly ? [] : await bugKernels())];
+const stockOnly = wantKernels?.every((k) => k === '6.1' || k === '6.12');
+const allKernels: TruthKernel[] = [
+  { id: '6.1', arg: '6.1', bug: false },
+  { id: '6.12', arg: '6.12', bug: false },
+  ...(stockOnly ? [] : await bugKernels()),
+];
 const kernels = allKernels.filter((k) => wantKernels === undefined || wantKernels.includes(k.id));
 const suites = list(process.env.LIFETRACE_TRUTH_SUITES) ?? ['repro', 'ltp', 'programs', 'overhead'];
 const LTP_GROUPS_RUN: LtpGroup[] = ['fanotify', 'inotify', 'epoll', 'pty'];
@@ -66,7 +84,10 @@ async function runSuite(k: TruthKernel, s: TruthSuite): Promise<CaseResult[]> {
   const out = join(dir, `${s.id}-${k.id}.ljsonl.gz`);
   const started = Date.now();
   const cap = await execa('node', [bin, 'capture', '--vm', '--kernel', k.arg, '--out', out, '--', ...s.argv], {
-    cwd: PROJECT_ROOT, reject: false, all: true, timeout: 3_600_000,
+    cwd: PROJECT_ROOT,
+    reject: false,
+    all: true,
+    timeout: 3_600_000,
   });
   await writeFile(join(dir, `${s.id}-${k.id}.log`), cap.all ?? '');
   const captureS = (Date.now() - started) / 1000;
@@ -77,7 +98,9 @@ async function runSuite(k: TruthKernel, s: TruthSuite): Promise<CaseResult[]> {
   }
   const report = JSON.parse(an.stdout) as AnalysisReport;
   const ran = (cap.all ?? '').split('\n').filter((l) => /^(ltp: \d+ tests|workload \w+: exit|program \w+: exit)/.test(l));
-  log(`truth: ${s.id} on ${k.id}: capture ${captureS.toFixed(0)} s (command exit ${String(cap.exitCode)}), ${report.summary.events} events, ${report.lost_events} lost, ${report.flags.length} flags; ${ran.join('; ')}`);
+  log(
+    `truth: ${s.id} on ${k.id}: capture ${captureS.toFixed(0)} s (command exit ${String(cap.exitCode)}), ${report.summary.events} events, ${report.lost_events} lost, ${report.flags.length} flags; ${ran.join('; ')}`,
+  );
   const ex = loadExpectations();
   const results = s.cases.map((c) => judge(k, c.name, flagsOf(c, report.flags), ex));
   const rest = unclaimed(s, report.flags);
@@ -87,17 +110,43 @@ async function runSuite(k: TruthKernel, s: TruthSuite): Promise<CaseResult[]> {
 
 /** Requests per second of nginx under wrk in one guest, without probes and with lifetrace's. */
 async function overhead(k: TruthKernel): Promise<void> {
-  const r = await runInGuest({
-    kernel: k.arg as '6.1', timeoutS: 900,
-    script: `cd ${shQuote(PROJECT_ROOT)} && exec node dist/test/bench/http-guest.js ${GUEST_XCH}/result.json`,
-  }, log);
+  const r = await runInGuest(
+    {
+      kernel: k.arg as '6.1',
+      timeoutS: 900,
+      script: `cd ${shQuote(PROJECT_ROOT)} && exec node dist/test/bench/http-guest.js ${GUEST_XCH}/result.json`,
+    },
+    log,
+  );
   try {
-    const res = JSON.parse(await readFile(join(r.xch, 'result.json'), 'utf8')) as { rps_none: number; rps: number; seconds: number; events: number; lost: number };
-    log(`truth: http overhead on ${k.id}: nginx + wrk for ${res.seconds} s, ${res.rps_none.toFixed(0)} req/s without probes, ${res.rps.toFixed(0)} with (${res.events} events, ${res.lost} lost)`);
-    console.log(JSON.stringify({ bench: 'kernel-overhead', workload: 'http', kernel: k.id, rps_ratio: Math.round((res.rps / res.rps_none) * 1000) / 1000 }));
+    const res = JSON.parse(await readFile(join(r.xch, 'result.json'), 'utf8')) as {
+      rps_none: number;
+      rps: number;
+      seconds: number;
+      events: number;
+      lost: number;
+    };
+    log(
+      `truth: http overhead on ${k.id}: nginx + wrk for ${res.seconds} s, ${res.rps_none.toFixed(0)} req/s without probes, ${res.rps.toFixed(0)} with (${res.events} events, ${res.lost} lost)`,
+    );
+    console.log(
+      JSON.stringify({
+        bench: 'kernel-overhead',
+        workload: 'http',
+        kernel: k.id,
+        rps_ratio: Math.round((res.rps / res.rps_none) * 1000) / 1000,
+      }),
+    );
   } catch {
     log(r.jobLog.slice(-3000) + r.console.slice(-1000));
-    console.log(JSON.stringify({ bench: 'kernel-overhead', workload: 'http', kernel: k.id, error: `the guest run failed (exit ${String(r.exitCode)})` }));
+    console.log(
+      JSON.stringify({
+        bench: 'kernel-overhead',
+        workload: 'http',
+        kernel: k.id,
+        error: `the guest run failed (exit ${String(r.exitCode)})`,
+      }),
+    );
   }
 }
 

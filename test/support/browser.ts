@@ -22,9 +22,15 @@ export const SCREENSHOTS = join(root, 'test-results', 'screenshots');
 export function buildWeb(): void {
   const src = join(root, 'web', 'src');
   const out = join(root, 'dist', 'web', 'src', 'main.js');
-  const newest = Math.max(statSync(join(root, 'web', 'tsconfig.json')).mtimeMs, ...readdirSync(src).map((f) => statSync(join(src, f)).mtimeMs));
+  const newest = Math.max(
+    statSync(join(root, 'web', 'tsconfig.json')).mtimeMs,
+    ...readdirSync(src).map((f) => statSync(join(src, f)).mtimeMs),
+  );
   if (existsSync(out) && statSync(out).mtimeMs >= newest) return;
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'web', 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'web', 'tsconfig.json')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
 }
 
 /** A capture made from a rule fixture (test/fixtures/rules/NAME), or from fixture text. */
@@ -57,11 +63,17 @@ function run(args: string[]): Proc {
   let out = '';
   const spawnedAt = performance.now();
   const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
-    child, spawnedAt, exited,
+    child,
+    spawnedAt,
+    exited,
     output: () => out,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -99,10 +111,21 @@ export async function startServer(port?: number): Promise<Server> {
   const base = await dashboardUrl(p, 'lifetrace serve');
   const agents: Proc[] = [];
   return {
-    ...p, url: base,
+    ...p,
+    url: base,
     agent(capture, o = {}) {
-      const a = run(['agent', '--server', base, '--token', TOKEN, '--replay', capture,
-        ...(o.host ? ['--host', o.host] : []), ...(o.speed ? ['--speed', o.speed] : []), ...(o.loop ? ['--loop'] : [])]);
+      const a = run([
+        'agent',
+        '--server',
+        base,
+        '--token',
+        TOKEN,
+        '--replay',
+        capture,
+        ...(o.host ? ['--host', o.host] : []),
+        ...(o.speed ? ['--speed', o.speed] : []),
+        ...(o.loop ? ['--loop'] : []),
+      ]);
       agents.push(a);
       return a;
     },
@@ -132,11 +155,23 @@ export interface ReplayServer extends Proc {
 export async function startReplay(capture: string, o: { speed?: string; loop?: boolean } = {}): Promise<ReplayServer> {
   const port = await freePort();
   const data = mkdtempSync(join(tmpdir(), 'lifetrace-replay-'));
-  const p = run(['replay', capture, '--port', String(port), '--host', '127.0.0.1', '--data', data,
-    ...(o.speed ? ['--speed', o.speed] : []), ...(o.loop ? ['--loop'] : [])]);
+  const p = run([
+    'replay',
+    capture,
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--data',
+    data,
+    ...(o.speed ? ['--speed', o.speed] : []),
+    ...(o.loop ? ['--loop'] : []),
+  ]);
   const url = await dashboardUrl(p, 'lifetrace replay');
   return {
-    ...p, url, data,
+    ...p,
+    url,
+    data,
     async api<T>(path: string): Promise<T> {
       const res = await fetch(new URL(path, url));
       if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
@@ -160,7 +195,9 @@ export async function openDashboard(browser: Browser, url: string): Promise<Open
   const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
   const page = await context.newPage();
   const errors: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(url);
   return { page, errors, close: () => context.close() };
@@ -172,7 +209,11 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 }
 
 /** Polls `f` until it returns a value that is not undefined/false, or fails with `what`. */
-export async function until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  f: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await f();

@@ -9,7 +9,12 @@ import { projectPath } from '../../server/support/paths.js';
 import { traceToCapture } from './trace.js';
 
 export const HEADER = {
-  format: 'lifetrace-capture', version: 1, created: '2026-11-27T00:00:00.000Z', host: 'h', kernel: '6.1.0-hostile', families: { file: 'x', epoll: 'x' },
+  format: 'lifetrace-capture',
+  version: 1,
+  created: '2026-11-27T00:00:00.000Z',
+  host: 'h',
+  kernel: '6.1.0-hostile',
+  families: { file: 'x', epoll: 'x' },
   lifetrace_version: '0.1.0',
 };
 
@@ -26,7 +31,13 @@ export interface HelloParts {
 /** A hello as the agent sends it (text frame); fields can be anything. */
 export function hello(p: HelloParts): string {
   return JSON.stringify({
-    type: 'hello', protocol: p.protocol ?? 1, run: p.run, host: p.host, mode: p.mode ?? 'live', header: p.header ?? HEADER, rules: p.rules ?? [],
+    type: 'hello',
+    protocol: p.protocol ?? 1,
+    run: p.run,
+    host: p.host,
+    mode: p.mode ?? 'live',
+    header: p.header ?? HEADER,
+    rules: p.rules ?? [],
     ...(p.label !== undefined ? { label: p.label } : {}),
   });
 }
@@ -44,7 +55,9 @@ export function recordLines(capture: string): string[] {
 
 /** The lines of the real sample capture (its header first), for valid traffic to mutate. */
 export const SAMPLE_LINES: readonly string[] = gunzipSync(readFileSync(projectPath('test', 'fixtures', 'sample.ljsonl.gz')))
-  .toString('utf8').split('\n').filter((l) => l !== '');
+  .toString('utf8')
+  .split('\n')
+  .filter((l) => l !== '');
 
 // ---------------------------------------------------------------- the findings' inputs
 
@@ -53,9 +66,11 @@ export const BAD_COOKIE = 'lifetrace_token=%zz';
 
 /** Finding 2: a capture header nesting `depth` objects (100k levels: 600 KB), as hello text. */
 export function nestedHello(run: string, host: string, depth: number): string {
-  const nested = '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
-  return `{"type":"hello","protocol":1,"run":"${run}","host":"${host}","mode":"live",` +
-    `"header":{"format":"lifetrace-capture","version":1,"families":{},"x":${nested}},"rules":[]}`;
+  const nested = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+  return (
+    `{"type":"hello","protocol":1,"run":"${run}","host":"${host}","mode":"live",` +
+    `"header":{"format":"lifetrace-capture","version":1,"families":{},"x":${nested}},"rules":[]}`
+  );
 }
 
 /** Finding 3: a hello with `count` rule ids of `length` characters each (the count was capped, the length not). */
@@ -101,16 +116,16 @@ export function manyCpuCapture(n: number, cpus: number): string {
 
 /** Finding 8: one line of `bytes` characters, gzipped (the compressed size decided where it was analyzed). */
 export function longLineGzip(bytes: number): Buffer {
-  const line = [Buffer.from(JSON.stringify(HEADER) + '\n{"type": "printf", "data": "'), Buffer.alloc(bytes, 'a'), Buffer.from('"}\n')];
+  const line = [Buffer.from(`${JSON.stringify(HEADER)}\n{"type": "printf", "data": "`), Buffer.alloc(bytes, 'a'), Buffer.from('"}\n')];
   return gzipSync(Buffer.concat(line), { level: 9 });
 }
 
 /** Finding 8: a gzip bomb of `bytes` blank-ish lines (cheap to send, costly to decompress and read). */
 export function gzipBomb(bytes: number): Buffer {
-  return gzipSync(Buffer.concat([Buffer.from(JSON.stringify(HEADER) + '\n'), Buffer.alloc(bytes, '\n')]), { level: 9 });
+  return gzipSync(Buffer.concat([Buffer.from(`${JSON.stringify(HEADER)}\n`), Buffer.alloc(bytes, '\n')]), { level: 9 });
 }
 
 /** A small valid capture: the sample's header and `n` of its records from `from`. */
 export function sampleCapture(from: number, n: number): string {
-  return [SAMPLE_LINES[0], ...SAMPLE_LINES.slice(1 + from, 1 + from + n)].join('\n') + '\n';
+  return `${[SAMPLE_LINES[0], ...SAMPLE_LINES.slice(1 + from, 1 + from + n)].join('\n')}\n`;
 }

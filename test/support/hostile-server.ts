@@ -39,7 +39,10 @@ export class HostileServer {
   token = '';
   private out = '';
 
-  private constructor(readonly proc: ChildProcess, readonly setup: ServeSetup) {}
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly setup: ServeSetup,
+  ) {}
 
   static async start(setup: ServeSetup): Promise<HostileServer> {
     const token = setup.token !== undefined ? ['--token', setup.token] : [];
@@ -49,8 +52,12 @@ export class HostileServer {
     const s = new HostileServer(proc, setup);
     started.add(proc);
     proc.once('exit', () => started.delete(proc));
-    proc.stdout!.on('data', (d: Buffer) => { s.out += d.toString(); });
-    proc.stderr!.on('data', (d: Buffer) => { s.out += d.toString(); });
+    proc.stdout!.on('data', (d: Buffer) => {
+      s.out += d.toString();
+    });
+    proc.stderr!.on('data', (d: Buffer) => {
+      s.out += d.toString();
+    });
     await new Promise<void>((resolve, reject) => {
       const look = (): void => {
         const m = /dashboard at http:\/\/(?:\[[^\]]+\]|[^:/]+):(\d+)\//.exec(s.out);
@@ -85,7 +92,10 @@ export class HostileServer {
     if (this.exited() !== undefined) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(resolve, ms);
-      this.proc.once('exit', () => { clearTimeout(t); resolve(); });
+      this.proc.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
     });
   }
 
@@ -98,7 +108,11 @@ export class HostileServer {
   async check(ceilingMb = RSS_CEILING_MB): Promise<{ rejected: Record<string, number> }> {
     const gone = this.exited();
     if (gone !== undefined) throw new ServerDied(gone);
-    const r = await rawHttp(this.port, `GET /api/server HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer ${this.token}\r\n\r\n`, ANSWER_MS);
+    const r = await rawHttp(
+      this.port,
+      `GET /api/server HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer ${this.token}\r\n\r\n`,
+      ANSWER_MS,
+    );
     // A refused or reset connection is most often a process on its way out: give its exit a moment to show.
     if (r.status === undefined) await this.exitWithin(2000);
     const after = this.exited();
@@ -116,8 +130,10 @@ export class HostileServer {
   async api<T = unknown>(method: string, path: string, body?: unknown, ms = ANSWER_MS): Promise<ApiAnswer<T>> {
     const payload = body === undefined ? '' : JSON.stringify(body);
     // The checks' own requests bring the token: off loopback every request needs it (on loopback it is ignored).
-    const head = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nConnection: close\r\nAuthorization: Bearer ${this.token}\r\n` +
-      (body === undefined ? '' : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n`) + '\r\n';
+    const head =
+      `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nConnection: close\r\nAuthorization: Bearer ${this.token}\r\n` +
+      (body === undefined ? '' : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n`) +
+      '\r\n';
     const r = await rawHttp(this.port, head + payload, ms);
     let json: T | undefined;
     try {
@@ -155,7 +171,7 @@ export interface RawAnswer {
 /** A chunked body (latin1 text) as the bytes it carries; a cut one up to where it is cut. */
 function dechunk(raw: string): string {
   let out = '';
-  for (let at = 0; at < raw.length;) {
+  for (let at = 0; at < raw.length; ) {
     const eol = raw.indexOf('\r\n', at);
     const size = eol < 0 ? NaN : parseInt(raw.slice(at, eol), 16);
     if (!(size > 0)) break;
@@ -232,8 +248,13 @@ export interface AgentExchange {
  * Opens /ws/agent with `headers`, sends `frames` in order (strings as text, buffers as binary), and
  * collects the server's answers until the socket closes or nothing comes for `quietMs`.
  */
-export async function agentExchange(port: number, headers: Record<string, string>, frames: (string | Buffer)[], quietMs = 400, query = '')
-  : Promise<AgentExchange> {
+export async function agentExchange(
+  port: number,
+  headers: Record<string, string>,
+  frames: (string | Buffer)[],
+  quietMs = 400,
+  query = '',
+): Promise<AgentExchange> {
   const { ws, status } = await openSocket(port, `/ws/agent${query}`, headers);
   const out: AgentExchange = { status, messages: [], closeCode: undefined };
   if (ws === undefined) return out;
@@ -241,7 +262,10 @@ export async function agentExchange(port: number, headers: Record<string, string
     let quiet: NodeJS.Timeout | undefined;
     const settle = (): void => {
       clearTimeout(quiet);
-      quiet = setTimeout(() => { ws.terminate(); resolve(); }, quietMs);
+      quiet = setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, quietMs);
     };
     ws.on('message', (d) => {
       try {
@@ -251,8 +275,15 @@ export async function agentExchange(port: number, headers: Record<string, string
       }
       settle();
     });
-    ws.on('close', (code) => { out.closeCode = code; clearTimeout(quiet); resolve(); });
-    ws.on('error', () => { clearTimeout(quiet); resolve(); });
+    ws.on('close', (code) => {
+      out.closeCode = code;
+      clearTimeout(quiet);
+      resolve();
+    });
+    ws.on('error', () => {
+      clearTimeout(quiet);
+      resolve();
+    });
     for (const f of frames) ws.send(f, { binary: typeof f !== 'string' });
     settle();
   });

@@ -10,8 +10,19 @@ import type WebSocket from 'ws';
 import { mulberry32 } from './prng.js';
 import { agentExchange, openSocket, rawHttp, type HostileServer } from './hostile-server.js';
 import {
-  BAD_COOKIE, batch, gzipBomb, HEADER, hello, longLineGzip, longRulesHello, manyCpuCapture, nestedHello, recordLines, SAMPLE_LINES,
-  sampleCapture, staleFdReuseCapture,
+  BAD_COOKIE,
+  batch,
+  gzipBomb,
+  HEADER,
+  hello,
+  longLineGzip,
+  longRulesHello,
+  manyCpuCapture,
+  nestedHello,
+  recordLines,
+  SAMPLE_LINES,
+  sampleCapture,
+  staleFdReuseCapture,
 } from './hostile-inputs.js';
 
 export const STEP_KINDS = ['agent', 'http', 'upgrade', 'feed', 'upload', 'desk'] as const;
@@ -32,8 +43,8 @@ export function streamPlan(): StreamPlan {
   const long = process.env.HOSTILE_STEPS !== undefined && Number(process.env.HOSTILE_STEPS) > 200;
   const steps = Number(process.env.HOSTILE_STEPS ?? 60);
   const seed = process.env.HOSTILE_SEED !== undefined ? Number(process.env.HOSTILE_SEED) : long ? Date.now() % 1_000_000_007 : 11;
-  const kinds = process.env.HOSTILE_KINDS?.split(',').filter((k): k is StepKind => (STEP_KINDS as readonly string[]).includes(k))
-    ?? STEP_KINDS;
+  const kinds =
+    process.env.HOSTILE_KINDS?.split(',').filter((k): k is StepKind => (STEP_KINDS as readonly string[]).includes(k)) ?? STEP_KINDS;
   return { seed, steps, long, kinds, timeoutMs: 60_000 + steps * 3000 };
 }
 
@@ -64,11 +75,53 @@ class Rng {
 
 /** Strings that have broken parsers, decoders and path checks somewhere. */
 const NASTY = [
-  '%zz', '%', '%00', '%E0%A4%A', '%2e%2e', '..', '.', '../..', '..%2f..', '\u0000', '\uD800', '\uFEFF', '😀', '__proto__', 'constructor',
-  'toString', 'hasOwnProperty', '', ' ', '-1', '1e309', 'NaN', 'null', '{}', '[]', '"', "'", '\\', '<script>', 'a'.repeat(300), 'é',
+  '%zz',
+  '%',
+  '%00',
+  '%E0%A4%A',
+  '%2e%2e',
+  '..',
+  '.',
+  '../..',
+  '..%2f..',
+  '\u0000',
+  '\uD800',
+  '\uFEFF',
+  '😀',
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  '',
+  ' ',
+  '-1',
+  '1e309',
+  'NaN',
+  'null',
+  '{}',
+  '[]',
+  '"',
+  "'",
+  '\\',
+  '<script>',
+  'a'.repeat(300),
+  'é',
 ];
 const KEYS = [
-  'type', 'action', 'speed', 'capture', 'host', 'name', 'to_s', 'lastSeq', 'reason', 'token', '__proto__', 'constructor', 'rules', 'id',
+  'type',
+  'action',
+  'speed',
+  'capture',
+  'host',
+  'name',
+  'to_s',
+  'lastSeq',
+  'reason',
+  'token',
+  '__proto__',
+  'constructor',
+  'rules',
+  'id',
 ];
 
 function nastyString(r: Rng): string {
@@ -82,20 +135,30 @@ const encode = (s: string): string => encodeURIComponent(s.replace(/[\uD800-\uDF
 
 function jsonValue(r: Rng, depth = 0): unknown {
   switch (r.int(depth > 3 ? 4 : 7)) {
-    case 0: return null;
-    case 1: return r.chance(0.5);
-    case 2: return r.pick([0, -1, 1, 0.1, 1e308, -1e308, 2 ** 53 + 1, 65_536, 2 ** 32, -0]);
-    case 3: return nastyString(r);
-    case 4: return Array.from({ length: r.int(5) }, () => jsonValue(r, depth + 1));
+    case 0:
+      return null;
+    case 1:
+      return r.chance(0.5);
+    case 2:
+      return r.pick([0, -1, 1, 0.1, 1e308, -1e308, 2 ** 53 + 1, 65_536, 2 ** 32, -0]);
+    case 3:
+      return nastyString(r);
+    case 4:
+      return Array.from({ length: r.int(5) }, () => jsonValue(r, depth + 1));
     default:
-      return Object.fromEntries(Array.from({ length: r.int(5) }, () => [r.chance(0.6) ? r.pick(KEYS) : nastyString(r), jsonValue(r, depth + 1)]));
+      return Object.fromEntries(
+        Array.from({ length: r.int(5) }, () => [r.chance(0.6) ? r.pick(KEYS) : nastyString(r), jsonValue(r, depth + 1)]),
+      );
   }
 }
 
 /** A printable preview of an input for the failure report. */
 function preview(x: unknown, max = 240): string {
-  const s = Buffer.isBuffer(x) ? `<${x.length} bytes: ${JSON.stringify(x.subarray(0, 80).toString('latin1'))}…>`
-    : typeof x === 'string' ? x : JSON.stringify(x);
+  const s = Buffer.isBuffer(x)
+    ? `<${x.length} bytes: ${JSON.stringify(x.subarray(0, 80).toString('latin1'))}…>`
+    : typeof x === 'string'
+      ? x
+      : JSON.stringify(x);
   return s.length > max ? `${s.slice(0, max)}… (${s.length} chars)` : s;
 }
 
@@ -112,40 +175,81 @@ interface Step {
   run(c: Ctx): Promise<void>;
 }
 
-const TAGS = ['ctl', 'ctl_r', 'ins', 'rm', 'poll', 'poll_r', 'fdi', 'fdc', 'fdc_r', 'alloc', 'free', 'fork', 'exit', 'ready', 'epc', 'rel', 'x'];
+const TAGS = [
+  'ctl',
+  'ctl_r',
+  'ins',
+  'rm',
+  'poll',
+  'poll_r',
+  'fdi',
+  'fdc',
+  'fdc_r',
+  'alloc',
+  'free',
+  'fork',
+  'exit',
+  'ready',
+  'epc',
+  'rel',
+  'x',
+];
 
 /** One capture line, valid, mutated or plain hostile. */
 function captureLine(r: Rng, long: boolean): Buffer {
   const record = (): string => r.pick(SAMPLE_LINES.slice(1));
-  return Buffer.from(r.weighted<() => string | Buffer>([
-    [40, record],
-    [25, () => {
-      const m = /^\{"type": "printf", "data": (".*")\}$/.exec(record());
-      if (!m) return record();
-      const fields = (JSON.parse(m[1]!) as string).split('\t');
-      const i = r.int(fields.length);
-      fields[i] = r.weighted<string>([
-        [3, String(r.pick([65_535, 65_536, 2 ** 31 - 1, -1, 1e9, 4096]))],
-        [2, r.pick(['0', '-1', '99999999999999999999999', '1e3', 'x', ''])],
-        [2, r.pick(TAGS)], [2, nastyString(r)], [1, 'f'.repeat(r.int(64))],
-      ]);
-      if (r.chance(0.2)) fields.splice(r.int(fields.length), r.chance(0.5) ? 1 : 0, ...(r.chance(0.5) ? [nastyString(r)] : []));
-      return `{"type": "printf", "data": ${JSON.stringify(fields.join('\t'))}}`;
-    }],
-    [5, () => JSON.stringify({
-      type: 'lost_events', data: r.chance(0.5) ? { events: jsonValue(r) } : { count: r.pick([-1, 0, 1e308, 2 ** 53, 1e6]) },
-    })],
-    [5, () => JSON.stringify({
-      type: 'lifetrace_gap',
-      data: { from: r.pick(['0', '-5', '1e400', 'x', '18446744073709551616', String(r.int(1e9))]), to: r.pick(['0', '1', '99999999999', '']), reason: nastyString(r) },
-    })],
-    [5, () => record().slice(0, r.int(60))],
-    [4, () => JSON.stringify({ type: r.pick(['map', 'errorf', 'warnf', 'attached_probes', 'time', nastyString(r)]), data: jsonValue(r) })],
-    [3, () => `{"type": "printf", "data": "${'z'.repeat(long ? r.int(4 << 20) : r.int(64 << 10))}"}`],
-    [2, () => '['.repeat(long ? r.int(200_000) : r.int(20_000))],
-    [2, () => Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x90, 0x28, 0xbc])],
-    [2, () => r.pick(['', ' ', '\r', '\t', '{}', '[]', 'null', '{"type":null}', '{"format":"lifetrace-capture","version":99}'])],
-  ])());
+  return Buffer.from(
+    r.weighted<() => string | Buffer>([
+      [40, record],
+      [
+        25,
+        () => {
+          const m = /^\{"type": "printf", "data": (".*")\}$/.exec(record());
+          if (!m) return record();
+          const fields = (JSON.parse(m[1]!) as string).split('\t');
+          const i = r.int(fields.length);
+          fields[i] = r.weighted<string>([
+            [3, String(r.pick([65_535, 65_536, 2 ** 31 - 1, -1, 1e9, 4096]))],
+            [2, r.pick(['0', '-1', '99999999999999999999999', '1e3', 'x', ''])],
+            [2, r.pick(TAGS)],
+            [2, nastyString(r)],
+            [1, 'f'.repeat(r.int(64))],
+          ]);
+          if (r.chance(0.2)) fields.splice(r.int(fields.length), r.chance(0.5) ? 1 : 0, ...(r.chance(0.5) ? [nastyString(r)] : []));
+          return `{"type": "printf", "data": ${JSON.stringify(fields.join('\t'))}}`;
+        },
+      ],
+      [
+        5,
+        () =>
+          JSON.stringify({
+            type: 'lost_events',
+            data: r.chance(0.5) ? { events: jsonValue(r) } : { count: r.pick([-1, 0, 1e308, 2 ** 53, 1e6]) },
+          }),
+      ],
+      [
+        5,
+        () =>
+          JSON.stringify({
+            type: 'lifetrace_gap',
+            data: {
+              from: r.pick(['0', '-5', '1e400', 'x', '18446744073709551616', String(r.int(1e9))]),
+              to: r.pick(['0', '1', '99999999999', '']),
+              reason: nastyString(r),
+            },
+          }),
+      ],
+      [5, () => record().slice(0, r.int(60))],
+      [
+        4,
+        () => JSON.stringify({ type: r.pick(['map', 'errorf', 'warnf', 'attached_probes', 'time', nastyString(r)]), data: jsonValue(r) }),
+      ],
+      [3, () => `{"type": "printf", "data": "${'z'.repeat(long ? r.int(4 << 20) : r.int(64 << 10))}"}`],
+      [2, () => '['.repeat(long ? r.int(200_000) : r.int(20_000))],
+      [2, () => Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x90, 0x28, 0xbc])],
+      [2, () => r.pick(['', ' ', '\r', '\t', '{}', '[]', 'null', '{"type":null}', '{"format":"lifetrace-capture","version":99}'])],
+    ])(),
+  );
 }
 
 function captureLines(r: Rng, long: boolean): Buffer[] {
@@ -169,7 +273,13 @@ function headerValue(r: Rng, long: boolean): unknown {
 function rulesValue(r: Rng, long: boolean): unknown {
   return r.weighted<() => unknown>([
     [40, () => []],
-    [25, () => [{ id: 'epoll.stale-fd', status: 'active' }, { id: 'lifetime.use-after-free', status: r.pick(['active', 'degraded']) }]],
+    [
+      25,
+      () => [
+        { id: 'epoll.stale-fd', status: 'active' },
+        { id: 'lifetime.use-after-free', status: r.pick(['active', 'degraded']) },
+      ],
+    ],
     [10, () => Array.from({ length: 1000 }, (_, i) => ({ id: `rule-${i}-`.padEnd(r.int(long ? 31_000 : 2000), 'r'), status: 'active' }))],
     [10, () => Array.from({ length: r.int(5) }, () => ({ id: nastyString(r), status: nastyString(r) }))],
     [5, () => Array.from({ length: 1001 }, () => ({ id: 'x', status: 'off' }))],
@@ -184,52 +294,102 @@ function agentStep(r: Rng, plan: StreamPlan): Step {
   const auth = r.weighted<[string, (c: Ctx) => { headers: Record<string, string>; query: string }]>([
     [85, ['Bearer token', (c) => ({ headers: { authorization: `Bearer ${c.s.token}` }, query: '' })]],
     [3, ['?token=', (c) => ({ headers: {}, query: `?token=${encodeURIComponent(c.s.token)}` })]],
-    [3, ['the cookie and a foreign Origin', (c) => ({
-      headers: { cookie: `lifetrace_token=${c.s.token}`, origin: 'http://127.0.0.1:1' }, query: '',
-    })]],
+    [
+      3,
+      [
+        'the cookie and a foreign Origin',
+        (c) => ({
+          headers: { cookie: `lifetrace_token=${c.s.token}`, origin: 'http://127.0.0.1:1' },
+          query: '',
+        }),
+      ],
+    ],
     [3, ['no token', () => ({ headers: {}, query: '' })]],
     [2, ['an empty token', () => ({ headers: { authorization: 'Bearer ' }, query: '?token=' })]],
     [2, ['a bad cookie', () => ({ headers: { cookie: BAD_COOKIE }, query: '' })]],
-    [2, ['the token and an Origin', (c) => ({
-      headers: { authorization: `Bearer ${c.s.token}`, origin: `http://127.0.0.1:${c.s.port}` }, query: '',
-    })]],
+    [
+      2,
+      [
+        'the token and an Origin',
+        (c) => ({
+          headers: { authorization: `Bearer ${c.s.token}`, origin: `http://127.0.0.1:${c.s.port}` },
+          query: '',
+        }),
+      ],
+    ],
   ]);
   const host = r.chance(0.85) ? r.pick(HOSTS) : nastyString(r);
   const run = r.chance(0.9) ? r.pick(RUNS) : nastyString(r);
   const [helloKind, helloText] = r.weighted<() => [string, string]>([
-    [70, () => ['a hello', hello({
-      run, host, mode: r.pick(['live', 'live', 'replay', 'x']), header: headerValue(r, plan.long), rules: rulesValue(r, plan.long),
-      ...(r.chance(0.1) ? { label: jsonValue(r) } : {}),
-    })]],
-    [8, () => {
-      const d = r.pick([1000, 10_000, plan.long ? 100_000 : 30_000]);
-      return [`a hello whose header nests ${d} deep`, nestedHello(run, host, d)];
-    }],
-    [4, () => {
-      const n = plan.long ? 31_000 : 1000;
-      return [`a hello with 1000 rule ids of ${n} bytes`, longRulesHello(run, host, 1000, n)];
-    }],
+    [
+      70,
+      () => [
+        'a hello',
+        hello({
+          run,
+          host,
+          mode: r.pick(['live', 'live', 'replay', 'x']),
+          header: headerValue(r, plan.long),
+          rules: rulesValue(r, plan.long),
+          ...(r.chance(0.1) ? { label: jsonValue(r) } : {}),
+        }),
+      ],
+    ],
+    [
+      8,
+      () => {
+        const d = r.pick([1000, 10_000, plan.long ? 100_000 : 30_000]);
+        return [`a hello whose header nests ${d} deep`, nestedHello(run, host, d)];
+      },
+    ],
+    [
+      4,
+      () => {
+        const n = plan.long ? 31_000 : 1000;
+        return [`a hello with 1000 rule ids of ${n} bytes`, longRulesHello(run, host, 1000, n)];
+      },
+    ],
     [10, () => ['a hello of random fields', JSON.stringify({ type: 'hello', ...(jsonValue(r) as object) })]],
     [8, () => ['a random text', nastyString(r)]],
   ])();
   const frames: (string | Buffer)[] = [helloText];
   let seq = 0;
   for (let n = r.int(8); n > 0; n--) {
-    frames.push(r.weighted<() => string | Buffer>([
-      [70, () => {
-        seq = r.weighted<number>([[85, seq + 1], [5, seq], [4, seq + 2 + r.int(100)], [3, 0], [3, 2 ** 53]]);
-        const lines = captureLines(r, plan.long);
-        const head = batch(seq, Buffer.alloc(0), r.chance(0.9) ? lines.length : r.int(2 ** 32));
-        return Buffer.concat([head, ...lines.flatMap((l) => [l, Buffer.from('\n')])]);
-      }],
-      [8, () => r.pick([Buffer.alloc(3), Buffer.from('LTB1'), Buffer.concat([Buffer.from('LTB1'), Buffer.alloc(12, 0xff), Buffer.from('x\n')])])],
-      [8, () => JSON.stringify({ type: 'end', lastSeq: r.pick([seq, seq + 1, -1, 1e308, 'x', null]), reason: jsonValue(r) })],
-      [6, () => r.pick([helloText, nastyString(r), JSON.stringify(jsonValue(r))])],
-      [8, () => JSON.stringify({ type: 'end', lastSeq: seq, reason: 'done' })],
-    ])());
+    frames.push(
+      r.weighted<() => string | Buffer>([
+        [
+          70,
+          () => {
+            seq = r.weighted<number>([
+              [85, seq + 1],
+              [5, seq],
+              [4, seq + 2 + r.int(100)],
+              [3, 0],
+              [3, 2 ** 53],
+            ]);
+            const lines = captureLines(r, plan.long);
+            const head = batch(seq, Buffer.alloc(0), r.chance(0.9) ? lines.length : r.int(2 ** 32));
+            return Buffer.concat([head, ...lines.flatMap((l) => [l, Buffer.from('\n')])]);
+          },
+        ],
+        [
+          8,
+          () =>
+            r.pick([
+              Buffer.alloc(3),
+              Buffer.from('LTB1'),
+              Buffer.concat([Buffer.from('LTB1'), Buffer.alloc(12, 0xff), Buffer.from('x\n')]),
+            ]),
+        ],
+        [8, () => JSON.stringify({ type: 'end', lastSeq: r.pick([seq, seq + 1, -1, 1e308, 'x', null]), reason: jsonValue(r) })],
+        [6, () => r.pick([helloText, nastyString(r), JSON.stringify(jsonValue(r))])],
+        [8, () => JSON.stringify({ type: 'end', lastSeq: seq, reason: 'done' })],
+      ])(),
+    );
   }
   return {
-    what: `agent socket (${auth[0]}) host ${preview(host, 60)} run ${preview(run, 40)}, ${helloKind}, then ${frames.length - 1} frames: ` +
+    what:
+      `agent socket (${auth[0]}) host ${preview(host, 60)} run ${preview(run, 40)}, ${helloKind}, then ${frames.length - 1} frames: ` +
       frames.map((f) => preview(f, 160)).join(' | '),
     async run(c) {
       const a = auth[1](c);
@@ -239,10 +399,31 @@ function agentStep(r: Rng, plan: StreamPlan): Step {
 }
 
 const PATHS = [
-  '/', '/style.css', '/js/main.js', '/js/%2e%2e/%2e%2e/package.json', '/vendor/chart.umd.js', '/api/hosts', '/api/server', '/api/rules',
-  '/api/stats?host=%s', '/api/flags?host=%s&limit=%s&severity=%s&pid=%s', '/api/flags/%s', '/api/objects?addr=%s&kind=%s', '/api/captures',
-  '/api/captures/%s', '/api/captures/record', '/api/captures/stop', '/api/replay', '/api/replay/%s', '/?token=%s', '/api/%s', '//', '*',
-  '/api/../../etc/passwd', '/api/flags?host=a&host=b', '/api/flags?host[x]=1',
+  '/',
+  '/style.css',
+  '/js/main.js',
+  '/js/%2e%2e/%2e%2e/package.json',
+  '/vendor/chart.umd.js',
+  '/api/hosts',
+  '/api/server',
+  '/api/rules',
+  '/api/stats?host=%s',
+  '/api/flags?host=%s&limit=%s&severity=%s&pid=%s',
+  '/api/flags/%s',
+  '/api/objects?addr=%s&kind=%s',
+  '/api/captures',
+  '/api/captures/%s',
+  '/api/captures/record',
+  '/api/captures/stop',
+  '/api/replay',
+  '/api/replay/%s',
+  '/?token=%s',
+  '/api/%s',
+  '//',
+  '*',
+  '/api/../../etc/passwd',
+  '/api/flags?host=a&host=b',
+  '/api/flags?host[x]=1',
 ];
 
 /** Sends one raw request; an answer of 500 and up to client input is recorded as a bug. */
@@ -261,72 +442,164 @@ const oneLine = (s: string): string => s.replace(/[\r\n]/g, '');
 const PLACEHOLDERS = { s: { port: '<port>', token: '<token>' } } as unknown as Ctx;
 
 function httpStep(r: Rng): Step {
-  const method = r.weighted<string>([[40, 'GET'], [30, 'POST'], [8, 'PUT'], [8, 'DELETE'], [4, 'HEAD'], [4, 'OPTIONS'], [3, 'PATCH'], [3, 'FOO']]);
-  const fill = (): string => (r.chance(0.5) ? encode(nastyString(r)) : r.pick(['%zz', '%', '..', 'h1', 'replay-u1', 'u1.ljsonl', '1', '-1', 'x'.repeat(300)]));
+  const method = r.weighted<string>([
+    [40, 'GET'],
+    [30, 'POST'],
+    [8, 'PUT'],
+    [8, 'DELETE'],
+    [4, 'HEAD'],
+    [4, 'OPTIONS'],
+    [3, 'PATCH'],
+    [3, 'FOO'],
+  ]);
+  const fill = (): string =>
+    r.chance(0.5) ? encode(nastyString(r)) : r.pick(['%zz', '%', '..', 'h1', 'replay-u1', 'u1.ljsonl', '1', '-1', 'x'.repeat(300)]);
   const path = r.pick(PATHS).replace(/%s/g, fill);
   const headers: [string, (c: Ctx) => string][] = [];
-  headers.push(['Host', r.weighted<(c: Ctx) => string>([
-    [80, (c) => `127.0.0.1:${c.s.port}`], [5, () => 'evil.example'], [5, () => 'localhost'], [5, () => ''], [5, () => '[::1]:1'],
-  ])]);
+  headers.push([
+    'Host',
+    r.weighted<(c: Ctx) => string>([
+      [80, (c) => `127.0.0.1:${c.s.port}`],
+      [5, () => 'evil.example'],
+      [5, () => 'localhost'],
+      [5, () => ''],
+      [5, () => '[::1]:1'],
+    ]),
+  ]);
   if (r.chance(0.3)) {
-    headers.push(['Origin', r.weighted<(c: Ctx) => string>([[50, (c) => `http://127.0.0.1:${c.s.port}`], [30, () => 'http://evil.example'], [20, () => 'null']])]);
+    headers.push([
+      'Origin',
+      r.weighted<(c: Ctx) => string>([
+        [50, (c) => `http://127.0.0.1:${c.s.port}`],
+        [30, () => 'http://evil.example'],
+        [20, () => 'null'],
+      ]),
+    ]);
   }
   if (r.chance(0.3)) {
     const junk = oneLine(nastyString(r));
-    headers.push(['Cookie', r.weighted<(c: Ctx) => string>([[40, () => BAD_COOKIE], [30, (c) => `lifetrace_token=${c.s.token}`], [30, () => `lifetrace_token=${junk}`]])]);
+    headers.push([
+      'Cookie',
+      r.weighted<(c: Ctx) => string>([
+        [40, () => BAD_COOKIE],
+        [30, (c) => `lifetrace_token=${c.s.token}`],
+        [30, () => `lifetrace_token=${junk}`],
+      ]),
+    ]);
   }
   if (r.chance(0.2)) {
     const junk = oneLine(nastyString(r));
-    headers.push(['Authorization', r.weighted<(c: Ctx) => string>([[50, (c) => `Bearer ${c.s.token}`], [50, () => `Bearer ${junk}`]])]);
+    headers.push([
+      'Authorization',
+      r.weighted<(c: Ctx) => string>([
+        [50, (c) => `Bearer ${c.s.token}`],
+        [50, () => `Bearer ${junk}`],
+      ]),
+    ]);
   }
   const type = r.weighted<string | undefined>([
-    [60, 'application/json'], [15, undefined], [10, 'application/octet-stream'], [10, 'text/plain'], [5, 'application/json; charset=utf-16'],
+    [60, 'application/json'],
+    [15, undefined],
+    [10, 'application/octet-stream'],
+    [10, 'text/plain'],
+    [5, 'application/json; charset=utf-16'],
   ]);
   const command = (): unknown => ({
-    action: r.pick(['play', 'pause', 'speed', 'seek', 'next-flag', 'stop', 'x']), speed: jsonValue(r), to_s: jsonValue(r),
-    capture: r.pick(['u1.ljsonl', 'u2.ljsonl.gz', nastyString(r)]), host: jsonValue(r), name: jsonValue(r),
+    action: r.pick(['play', 'pause', 'speed', 'seek', 'next-flag', 'stop', 'x']),
+    speed: jsonValue(r),
+    to_s: jsonValue(r),
+    capture: r.pick(['u1.ljsonl', 'u2.ljsonl.gz', nastyString(r)]),
+    host: jsonValue(r),
+    name: jsonValue(r),
   });
-  const body = method === 'GET' || method === 'HEAD' ? Buffer.from(r.chance(0.05) ? 'x' : '') : r.weighted<() => Buffer>([
-    [60, () => Buffer.from(JSON.stringify(r.chance(0.5) ? command() : jsonValue(r)) ?? 'null')],
-    [15, () => Buffer.from(nastyString(r))],
-    [10, () => Buffer.from('{"a":'.repeat(5000))],
-    [10, () => Buffer.alloc(20_000, 'x')],
-    [5, () => Buffer.alloc(0)],
-  ])();
-  const length = r.weighted<number | undefined>([[85, body.length], [5, undefined], [5, Math.max(0, body.length - 3)], [5, -1]]);
+  const body =
+    method === 'GET' || method === 'HEAD'
+      ? Buffer.from(r.chance(0.05) ? 'x' : '')
+      : r.weighted<() => Buffer>([
+          [60, () => Buffer.from(JSON.stringify(r.chance(0.5) ? command() : jsonValue(r)) ?? 'null')],
+          [15, () => Buffer.from(nastyString(r))],
+          [10, () => Buffer.from('{"a":'.repeat(5000))],
+          [10, () => Buffer.alloc(20_000, 'x')],
+          [5, () => Buffer.alloc(0)],
+        ])();
+  const length = r.weighted<number | undefined>([
+    [85, body.length],
+    [5, undefined],
+    [5, Math.max(0, body.length - 3)],
+    [5, -1],
+  ]);
   const shown = headers.map(([k, v]) => `${k}: ${preview(v(PLACEHOLDERS), 80)}`).join(', ');
   const what = `HTTP ${method} ${preview(path, 200)} [${shown}] ${type ?? '(no type)'} length ${length ?? 'none'} body ${preview(body, 200)}`;
   return {
     what,
-    run: (c) => send(c, what, requestHead(method, path, [
-      ...headers.map(([k, v]) => `${k}: ${v(c)}`), ...(type ? [`Content-Type: ${type}`] : []), ...(length !== undefined ? [`Content-Length: ${length}`] : []),
-    ]), body),
+    run: (c) =>
+      send(
+        c,
+        what,
+        requestHead(method, path, [
+          ...headers.map(([k, v]) => `${k}: ${v(c)}`),
+          ...(type ? [`Content-Type: ${type}`] : []),
+          ...(length !== undefined ? [`Content-Length: ${length}`] : []),
+        ]),
+        body,
+      ),
   };
 }
 
 function upgradeStep(r: Rng): Step {
-  const path = r.pick(['/ws/agent', '/ws/feed', '/ws/other', '/ws/agent?token=', '/ws/agent?token=%zz', '/ws/feed?token=%zz', '/', '/api/hosts']);
+  const path = r.pick([
+    '/ws/agent',
+    '/ws/feed',
+    '/ws/other',
+    '/ws/agent?token=',
+    '/ws/agent?token=%zz',
+    '/ws/feed?token=%zz',
+    '/',
+    '/api/hosts',
+  ]);
   const cookie = r.weighted<string | undefined>([
-    [40, BAD_COOKIE], [20, 'lifetrace_token=%E0%A4%A'], [20, undefined], [20, `lifetrace_token=${encode(nastyString(r))}`],
+    [40, BAD_COOKIE],
+    [20, 'lifetrace_token=%E0%A4%A'],
+    [20, undefined],
+    [20, `lifetrace_token=${encode(nastyString(r))}`],
   ]);
   const origin = r.pick([undefined, 'http://evil.example', 'null', 'http://127.0.0.1']);
   const version = r.pick(['13', '13', '8', 'x']);
   return {
     what: `raw upgrade to ${path} cookie ${cookie ?? 'none'} origin ${origin ?? 'none'} version ${version}`,
     async run(c) {
-      await rawHttp(c.s.port, requestHead('GET', path, [
-        `Host: 127.0.0.1:${c.s.port}`, 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Version: ${version}`,
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', ...(cookie ? [`Cookie: ${cookie}`] : []), ...(origin ? [`Origin: ${origin}`] : []),
-      ]).replace('Connection: close\r\n', ''), 2000);
+      await rawHttp(
+        c.s.port,
+        requestHead('GET', path, [
+          `Host: 127.0.0.1:${c.s.port}`,
+          'Upgrade: websocket',
+          'Connection: Upgrade',
+          `Sec-WebSocket-Version: ${version}`,
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+          ...(cookie ? [`Cookie: ${cookie}`] : []),
+          ...(origin ? [`Origin: ${origin}`] : []),
+        ]).replace('Connection: close\r\n', ''),
+        2000,
+      );
     },
   };
 }
 
 function feedStep(r: Rng): Step {
-  const origin = r.weighted<string>([[70, 'own'], [15, 'http://evil.example'], [15, 'none']]);
-  const messages = Array.from({ length: r.int(4) }, () => r.weighted<string | Buffer>([
-    [50, '{"type":"snapshot"}'], [15, JSON.stringify(jsonValue(r))], [10, 'x'.repeat(5000)], [10, Buffer.from([1, 2, 3])], [15, nastyString(r)],
-  ]));
+  const origin = r.weighted<string>([
+    [70, 'own'],
+    [15, 'http://evil.example'],
+    [15, 'none'],
+  ]);
+  const messages = Array.from({ length: r.int(4) }, () =>
+    r.weighted<string | Buffer>([
+      [50, '{"type":"snapshot"}'],
+      [15, JSON.stringify(jsonValue(r))],
+      [10, 'x'.repeat(5000)],
+      [10, Buffer.from([1, 2, 3])],
+      [15, nastyString(r)],
+    ]),
+  );
   const stall = r.chance(0.3);
   return {
     what: `feed (origin ${origin}${stall ? ', never reads' : ''}): ${messages.map((m) => preview(m, 80)).join(' | ')}`,
@@ -366,22 +639,44 @@ function uploadStep(r: Rng, plan: StreamPlan): Step {
     [8, ['records over 65,536 CPUs', () => gzipSync(manyCpuCapture(plan.long ? 40_000 : 3000, 65_536))]],
     [6, ['a gzip bomb', () => gzipBomb(plan.long ? 512 << 20 : 16 << 20)]],
     [6, ['one long line, gzipped', () => longLineGzip(plan.long ? 256 << 20 : 4 << 20)]],
-    [8, ['a truncated gzip', () => { const g = gzipSync(sampleCapture(0, 300)); return g.subarray(0, r.int(g.length)); }]],
+    [
+      8,
+      [
+        'a truncated gzip',
+        () => {
+          const g = gzipSync(sampleCapture(0, 300));
+          return g.subarray(0, r.int(g.length));
+        },
+      ],
+    ],
     [12, ['random bytes', () => Buffer.from(Array.from({ length: r.int(4000) }, () => r.int(256)))]],
   ]);
   const bytes = body[1]();
   const type = r.chance(0.9) ? 'application/octet-stream' : 'text/plain';
   // The name as the page would send it in JSON (a lone % kept as is).
   const capture = decodeURIComponent(name.replace(/%(?![0-9a-fA-F]{2})/g, '%25'));
-  const replay = r.chance(0.7) ? JSON.stringify({ capture, speed: r.pick<unknown>([1, 'max', 'max', 100, 0.1, 0, -1, 'x', 1e308]) }) : undefined;
+  const replay = r.chance(0.7)
+    ? JSON.stringify({ capture, speed: r.pick<unknown>([1, 'max', 'max', 100, 0.1, 0, -1, 'x', 1e308]) })
+    : undefined;
   const what = `upload ${preview(name, 80)} (${body[0]}, ${bytes.length} bytes, ${type})${replay ? `, then POST /api/replay ${replay}` : ''}`;
   return {
     what,
     async run(c) {
       const host = `Host: 127.0.0.1:${c.s.port}`;
-      await send(c, what, requestHead('PUT', `/api/captures/${name}`, [host, `Content-Type: ${type}`, `Content-Length: ${bytes.length}`]), bytes, 5000);
+      await send(
+        c,
+        what,
+        requestHead('PUT', `/api/captures/${name}`, [host, `Content-Type: ${type}`, `Content-Length: ${bytes.length}`]),
+        bytes,
+        5000,
+      );
       if (replay === undefined) return;
-      await send(c, what, requestHead('POST', '/api/replay', [host, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(replay)}`]), replay);
+      await send(
+        c,
+        what,
+        requestHead('POST', '/api/replay', [host, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(replay)}`]),
+        replay,
+      );
     },
   };
 }
@@ -390,24 +685,51 @@ function deskStep(r: Rng): Step {
   const host = r.chance(0.7) ? `replay-u${r.int(6)}` : r.pick(HOSTS);
   const capture = `u${r.int(6)}.ljsonl${r.chance(0.5) ? '.gz' : ''}`;
   const [method, path, body] = r.weighted<[string, string, unknown]>([
-    [40, ['POST', `/api/replay/${encode(host)}`, r.chance(0.8) ? {
-      action: r.pick(['play', 'pause', 'speed', 'seek', 'next-flag', 'stop']), speed: r.pick([1, 'max', 100, 0.1, -3, 'x']),
-      to_s: r.pick([0, -1, 1e308, 5, 0.001]),
-    } : jsonValue(r)]],
-    [20, ['POST', '/api/captures/record', r.chance(0.7) ? {
-      ...(r.chance(0.5) ? { host: r.pick(HOSTS) } : {}), ...(r.chance(0.5) ? { name: r.pick(['rec', '..', nastyString(r)]) } : {}),
-    } : jsonValue(r)]],
+    [
+      40,
+      [
+        'POST',
+        `/api/replay/${encode(host)}`,
+        r.chance(0.8)
+          ? {
+              action: r.pick(['play', 'pause', 'speed', 'seek', 'next-flag', 'stop']),
+              speed: r.pick([1, 'max', 100, 0.1, -3, 'x']),
+              to_s: r.pick([0, -1, 1e308, 5, 0.001]),
+            }
+          : jsonValue(r),
+      ],
+    ],
+    [
+      20,
+      [
+        'POST',
+        '/api/captures/record',
+        r.chance(0.7)
+          ? {
+              ...(r.chance(0.5) ? { host: r.pick(HOSTS) } : {}),
+              ...(r.chance(0.5) ? { name: r.pick(['rec', '..', nastyString(r)]) } : {}),
+            }
+          : jsonValue(r),
+      ],
+    ],
     [15, ['POST', '/api/captures/stop', r.chance(0.5) ? {} : { host: r.pick(HOSTS) }]],
     [15, ['DELETE', `/api/captures/${capture}`, undefined]],
     [10, ['GET', `/api/captures/${capture}`, undefined]],
   ]);
-  const json = body === undefined ? '' : JSON.stringify(body) ?? 'null';
+  const json = body === undefined ? '' : (JSON.stringify(body) ?? 'null');
   const what = `${method} ${path} ${preview(json, 200)}`;
   return {
     what,
-    run: (c) => send(c, what, requestHead(method, path, [
-      `Host: 127.0.0.1:${c.s.port}`, ...(body === undefined ? [] : ['Content-Type: application/json', `Content-Length: ${Buffer.byteLength(json)}`]),
-    ]), json),
+    run: (c) =>
+      send(
+        c,
+        what,
+        requestHead(method, path, [
+          `Host: 127.0.0.1:${c.s.port}`,
+          ...(body === undefined ? [] : ['Content-Type: application/json', `Content-Length: ${Buffer.byteLength(json)}`]),
+        ]),
+        json,
+      ),
   };
 }
 
@@ -428,8 +750,11 @@ function nextStep(r: Rng, plan: StreamPlan): Step {
  * Runs `plan.steps` generated steps against `s`, calling `survives` after each. A failure names the
  * seed, the step, the input and how to run it again.
  */
-export async function runHostileStream(s: HostileServer, plan: StreamPlan,
-  survives: (s: HostileServer, input: string) => Promise<unknown>): Promise<void> {
+export async function runHostileStream(
+  s: HostileServer,
+  plan: StreamPlan,
+  survives: (s: HostileServer, input: string) => Promise<unknown>,
+): Promise<void> {
   const r = new Rng(plan.seed);
   const c: Ctx = { s, plan, feeds: [], errors: [] };
   const kinds = plan.kinds.length === STEP_KINDS.length ? '' : `HOSTILE_KINDS=${plan.kinds.join(',')} `;
@@ -456,7 +781,14 @@ export async function runHostileStream(s: HostileServer, plan: StreamPlan,
     for (const ws of c.feeds) ws.terminate();
   }
   if (c.errors.length > 0) {
-    throw new Error(`hostile stream, seed ${plan.seed}: answers of 500 and up (our bug, not the client's):\n  ${c.errors.slice(0, 10).join('\n  ')}\n` +
-      `  replay: ${again(plan.steps - 1)}\n  server output (tail):\n${s.output().split('\n').slice(-20).map((l) => `    | ${l.slice(0, 300)}`).join('\n')}`);
+    throw new Error(
+      `hostile stream, seed ${plan.seed}: answers of 500 and up (our bug, not the client's):\n  ${c.errors.slice(0, 10).join('\n  ')}\n` +
+        `  replay: ${again(plan.steps - 1)}\n  server output (tail):\n${s
+          .output()
+          .split('\n')
+          .slice(-20)
+          .map((l) => `    | ${l.slice(0, 300)}`)
+          .join('\n')}`,
+    );
   }
 }

@@ -28,7 +28,9 @@ export async function launch(args: string[], ready?: RegExp) {
       if (m && (ready === undefined || ready.test(out))) resolve(m[1]!);
     };
     proc.stdout!.on('data', look);
-    proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    proc.stderr!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     void proc.then((r) => reject(new Error(`lifetrace ${args[0]} exited ${String(r.exitCode)}: ${out}`)));
   });
   return { proc, url, output: () => out };
@@ -38,7 +40,9 @@ export async function launch(args: string[], ready?: RegExp) {
 export async function startServe(extra: string[] = [], dataDir?: string): Promise<ServerProcess> {
   const { proc, url } = await launch(['serve', '--port', '0', '--token', TOKEN, ...(dataDir ? ['--data', dataDir] : []), ...extra]);
   return {
-    url, port: Number(new URL(url).port), proc,
+    url,
+    port: Number(new URL(url).port),
+    proc,
     async get<T>(path: string): Promise<T> {
       const r = await fetch(new URL(path, url));
       if (!r.ok) throw new Error(`${path}: HTTP ${r.status} ${await r.text()}`);
@@ -53,7 +57,11 @@ export async function startServe(extra: string[] = [], dataDir?: string): Promis
 
 /** `lifetrace agent` as a process. */
 export function agent(server: string, args: string[], token = TOKEN) {
-  return execa(process.execPath, [BIN, 'agent', '--server', server, '--token', token, ...args], { reject: false, all: true, stdin: 'ignore' });
+  return execa(process.execPath, [BIN, 'agent', '--server', server, '--token', token, ...args], {
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+  });
 }
 
 /** Polls `check` until it returns a value (not undefined), or fails after `ms`. */
@@ -83,7 +91,10 @@ export class CuttableProxy {
       for (const s of [client, upstream]) {
         this.sockets.add(s);
         s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => { client.destroy(); upstream.destroy(); });
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
       }
       client.pipe(upstream).pipe(client);
     });

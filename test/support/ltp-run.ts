@@ -33,20 +33,32 @@ const counts: Record<string, number> = {};
 for (const t of tests) {
   const started = Date.now();
   const r = await execa(t.argv[0]!, t.argv.slice(1), {
-    cwd: t.dir, reject: false, stdin: 'ignore', stdout: 'inherit', stderr: 'inherit',
+    cwd: t.dir,
+    reject: false,
+    stdin: 'ignore',
+    stdout: 'inherit',
+    stderr: 'inherit',
     env: {
-      LTPROOT: root, TMPDIR: process.env.TMPDIR ?? '/var/tmp', PATH: `${t.dir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+      LTPROOT: root,
+      TMPDIR: process.env.TMPDIR ?? '/var/tmp',
+      PATH: `${t.dir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
       // TCG runs the guest several times slower than hardware: LTP's own timeouts scale with this.
-      LTP_TIMEOUT_MUL: process.env.LTP_TIMEOUT_MUL ?? '4', LTP_COLORIZE_OUTPUT: 'n',
+      LTP_TIMEOUT_MUL: process.env.LTP_TIMEOUT_MUL ?? '4',
+      LTP_COLORIZE_OUTPUT: 'n',
       // The race tests run for a set time (inotify06 600 s, inotify09 and pty05-07 150 s): a tenth
       // of it still races thousands of times, and keeps the whole table within an hour.
       LTP_RUNTIME_MUL: process.env.LTP_RUNTIME_MUL ?? '0.1',
     },
-    extendEnv: true, timeout: 900_000,
+    extendEnv: true,
+    timeout: 900_000,
   });
   const code = r.exitCode ?? -1;
   const v = r.timedOut ? 'timeout' : verdict(code);
   counts[v] = (counts[v] ?? 0) + 1;
   process.stdout.write(`ltp ${t.name}: exit ${code} ${v} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
 }
-process.stdout.write(`ltp: ${tests.length} tests: ${Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(', ')}\n`);
+process.stdout.write(
+  `ltp: ${tests.length} tests: ${Object.entries(counts)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ')}\n`,
+);

@@ -28,10 +28,15 @@ interface GroupSource {
 
 const GROUPS: Record<LtpGroup, GroupSource> = {
   fanotify: { dirs: ['testcases/kernel/syscalls/fanotify'], runtest: 'syscalls', entry: /^fanotify\d/ },
-  inotify: { dirs: ['testcases/kernel/syscalls/inotify', 'testcases/kernel/syscalls/inotify_init'], runtest: 'syscalls', entry: /^inotify/ },
+  inotify: {
+    dirs: ['testcases/kernel/syscalls/inotify', 'testcases/kernel/syscalls/inotify_init'],
+    runtest: 'syscalls',
+    entry: /^inotify/,
+  },
   epoll: {
     dirs: ['epoll_create', 'epoll_create1', 'epoll_ctl', 'epoll_wait', 'epoll_pwait'].map((d) => `testcases/kernel/syscalls/${d}`),
-    runtest: 'syscalls', entry: /^epoll_/,
+    runtest: 'syscalls',
+    entry: /^epoll_/,
   },
   pty: { dirs: ['testcases/kernel/pty'], runtest: 'pty', entry: /^(pty|ptem|hangup)\d/ },
   // /dev is left out: reading every device node in a guest that shares the host's root is not a
@@ -61,7 +66,8 @@ const git = (dir: string, args: string[]) => execa('git', ['-C', dir, ...args], 
 /** The source: a git directory (bare or not) archived at LTP_COMMIT (or HEAD), or a plain checkout copied. */
 async function locateSource(): Promise<{ kind: 'git'; dir: string; commit: string } | { kind: 'tree'; dir: string; commit: string }> {
   const src = process.env.LIFETRACE_LTP_SRC ?? DEFAULT_SRC;
-  const how = 'set LIFETRACE_LTP_SRC to a clone of the Linux Test Project (git clone of linux-test-project/ltp on GitHub; a bare git directory or a checkout)';
+  const how =
+    'set LIFETRACE_LTP_SRC to a clone of the Linux Test Project (git clone of linux-test-project/ltp on GitHub; a bare git directory or a checkout)';
   if (!existsSync(src)) throw new LtpUnavailable(`LTP source not found at ${src}: ${how}`);
   if (existsSync(join(src, 'configure.ac')) && existsSync(join(src, 'testcases'))) {
     const head = await git(src, ['rev-parse', 'HEAD']);
@@ -78,7 +84,9 @@ async function locateSource(): Promise<{ kind: 'git'; dir: string; commit: strin
 async function run(cmd: string, args: string[], cwd: string, what: string): Promise<void> {
   const r = await execa(cmd, args, { cwd, reject: false, all: true });
   if (r.exitCode !== 0) {
-    throw new LtpUnavailable(`LTP build: ${what} failed (exit ${String(r.exitCode)}); needs gcc, make, autoconf, automake, m4, pkg-config:\n${(r.all ?? '').split('\n').slice(-15).join('\n')}`);
+    throw new LtpUnavailable(
+      `LTP build: ${what} failed (exit ${String(r.exitCode)}); needs gcc, make, autoconf, automake, m4, pkg-config:\n${(r.all ?? '').split('\n').slice(-15).join('\n')}`,
+    );
   }
 }
 
@@ -101,7 +109,12 @@ export async function ensureLtp(groups: readonly LtpGroup[] = LTP_GROUPS, log: (
     await rm(fresh, { recursive: true, force: true });
     await mkdir(join(fresh, 'src'), { recursive: true });
     if (source.kind === 'git') {
-      await run('sh', ['-c', 'git -C "$1" archive "$2" | tar -x -C "$3"', 'sh', source.dir, source.commit, join(fresh, 'src')], fresh, 'git archive');
+      await run(
+        'sh',
+        ['-c', 'git -C "$1" archive "$2" | tar -x -C "$3"', 'sh', source.dir, source.commit, join(fresh, 'src')],
+        fresh,
+        'git archive',
+      );
     } else {
       await run('cp', ['-a', `${source.dir}/.`, join(fresh, 'src')], fresh, 'copying the checkout');
     }
@@ -115,7 +128,7 @@ export async function ensureLtp(groups: readonly LtpGroup[] = LTP_GROUPS, log: (
   for (const g of missing) {
     for (const d of GROUPS[g].dirs) await run('make', ['-j2', '-C', d], root, `make -C ${d}`);
     built.push(g);
-    await writeFile(stamp, built.join('\n') + '\n');
+    await writeFile(stamp, `${built.join('\n')}\n`);
   }
   return { root, commit: source.commit };
 }

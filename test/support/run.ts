@@ -41,10 +41,14 @@ export const flagsOf = (r: AnalysisReport, rule: string) => r.flags.filter((f) =
 /** What analyzeFile does with the decode worker for big files, in this thread: `bytes` pushed in chunks of `chunk`. */
 export function analyzePacked(bytes: Buffer, chunk: number): AnalysisReport {
   const a = new Analysis();
-  const packer = new PackingDecoder((b) => {
-    a.pushOrdered(b);
-    packer.recycle(b.nums);
-  }, a.options.reorder, (h) => a.guards.setHeader(h));
+  const packer = new PackingDecoder(
+    (b) => {
+      a.pushOrdered(b);
+      packer.recycle(b.nums);
+    },
+    a.options.reorder,
+    (h) => a.guards.setHeader(h),
+  );
   for (let i = 0; i < bytes.length; i += chunk) packer.push(bytes.subarray(i, i + chunk));
   return buildReport(a.endOrdered(packer.end()));
 }

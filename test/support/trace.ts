@@ -36,19 +36,36 @@ export function traceToCapture(src: string, opts: TraceOptions = {}): string {
   const out: string[] = [];
   if (opts.header !== false) {
     const families = opts.families ?? ['file', 'epoll', 'dcache', 'fsnotify', 'tracefs'];
-    const fixes = Object.fromEntries(src.split('\n').filter((l) => l.trim().startsWith('!fixes ')).flatMap((l) => l.trim().slice(7).trim().split(/\s+/))
-      .map((w) => w.split('=')).map(([commit, state]) => [commit!, { state: state!, how: `fixture: ${commit} ${state}` }]));
-    out.push(serializeHeader({
-      format: CAPTURE_FORMAT, version: CAPTURE_VERSION, created: '2026-11-21T00:00:00.000Z', host: 'fixture',
-      kernel: '6.1.0-fixture-amd64', families: Object.fromEntries(families.map((f) => [f, 'fixture'])), lifetrace_version: '0.1.0',
-      ...(Object.keys(fixes).length > 0 ? { fixes } : {}),
-    }));
+    const fixes = Object.fromEntries(
+      src
+        .split('\n')
+        .filter((l) => l.trim().startsWith('!fixes '))
+        .flatMap((l) => l.trim().slice(7).trim().split(/\s+/))
+        .map((w) => w.split('='))
+        .map(([commit, state]) => [commit!, { state: state!, how: `fixture: ${commit} ${state}` }]),
+    );
+    out.push(
+      serializeHeader({
+        format: CAPTURE_FORMAT,
+        version: CAPTURE_VERSION,
+        created: '2026-11-21T00:00:00.000Z',
+        host: 'fixture',
+        kernel: '6.1.0-fixture-amd64',
+        families: Object.fromEntries(families.map((f) => [f, 'fixture'])),
+        lifetrace_version: '0.1.0',
+        ...(Object.keys(fixes).length > 0 ? { fixes } : {}),
+      }),
+    );
   }
   for (const raw of src.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     if (line.startsWith('!lost ')) {
-      out.push(JSON.stringify({ type: 'lost_events', data: { events: Number(line.slice(6)) } }).replace(/":/g, '": ').replace(/,"/g, ', "'));
+      out.push(
+        JSON.stringify({ type: 'lost_events', data: { events: Number(line.slice(6)) } })
+          .replace(/":/g, '": ')
+          .replace(/,"/g, ', "'),
+      );
       continue;
     }
     if (line.startsWith('!fixes ')) continue;
@@ -65,12 +82,12 @@ export function traceToCapture(src: string, opts: TraceOptions = {}): string {
     const data = [tag, t.toString(), cpu, pid, tid, ...f, comm, ...(stack === undefined ? [] : [stackField(stack)])].join('\t');
     out.push(`{"type": "printf", "data": ${JSON.stringify(data)}}`);
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 /** A kstack field as the generator's records carry it (decode/stacks.ts), from `f1,f2` or `return:f1,f2`. */
 export function stackField(spec: string): string {
   const atReturn = spec.startsWith('return:');
   const frames = (atReturn ? spec.slice('return:'.length) : spec).split(',').filter((x) => x !== '');
-  return '\n' + (atReturn ? 'return' : '') + (frames.length === 0 ? '' : '\n' + frames.map((x) => `        ${x}\n`).join(''));
+  return `\n${atReturn ? 'return' : ''}${frames.length === 0 ? '' : `\n${frames.map((x) => `        ${x}\n`).join('')}`}`;
 }

@@ -99,14 +99,16 @@ const REPRO_CHILDREN: Record<string, string[]> = { fanlate: ['lt-fan-opener'], f
 export function reproSuite(k: TruthKernel): TruthSuite {
   const names = reproducers().filter((n) => n !== 'eventfs' || k.id === '6.12');
   return {
-    id: 'repro', argv: ['python3', 'test/kernel/workloads.py', ...names],
+    id: 'repro',
+    argv: ['python3', 'test/kernel/workloads.py', ...names],
     cases: names.map((n) => ({ name: `repro:${n}`, comms: [`lt-${n}`, ...(REPRO_CHILDREN[n] ?? [])] })),
   };
 }
 
 /** Real programs (test/kernel/programs.py), a case each, by the comms of their own tasks. */
 export const PROGRAMS_SUITE: TruthSuite = {
-  id: 'programs', argv: ['python3', 'test/kernel/programs.py', 'all'],
+  id: 'programs',
+  argv: ['python3', 'test/kernel/programs.py', 'all'],
   cases: [
     { name: 'program:nginx', comms: ['nginx', 'wrk'] },
     { name: 'program:httpserver', comms: ['python3', 'ab'] },
@@ -141,22 +143,37 @@ export function judge(k: TruthKernel, caseName: string, flags: FlagReport[], ex:
     ...(unjustified.length > 0 && unjustified.length < alarms.length ? [`unjustified: ${describeFlags(unjustified)}`] : []),
   ].join('; ');
   return {
-    bench: 'truth', kernel: k.id, case: caseName, expected, got,
+    bench: 'truth',
+    kernel: k.id,
+    case: caseName,
+    expected,
+    got,
     verdict: missing.length > 0 ? 'missed' : unjustified.length > 0 ? 'false-alarm' : 'ok',
   };
 }
 
 /** A case whose capture did not come back: no verdict on the rules can be given. */
 export const failedCase = (k: TruthKernel, caseName: string, why: string): CaseResult => ({
-  bench: 'truth', kernel: k.id, case: caseName, expected: 'a capture', got: why, verdict: 'failed',
+  bench: 'truth',
+  kernel: k.id,
+  case: caseName,
+  expected: 'a capture',
+  got: why,
+  verdict: 'failed',
 });
 
 /** The summary line. True positives: required flags raised; bug kernels: how many were in the table. */
 export function summarize(results: CaseResult[], kernels: TruthKernel[], ex: ExpectationFile): Record<string, unknown> {
-  const truePositives = results.filter((r) => r.verdict !== 'missed' && r.verdict !== 'failed'
-    && ex.required.some((e) => e.case === r.case && holdsOn(e, kernels.find((k) => k.id === r.kernel)!))).length;
+  const truePositives = results.filter(
+    (r) =>
+      r.verdict !== 'missed' &&
+      r.verdict !== 'failed' &&
+      ex.required.some((e) => e.case === r.case && holdsOn(e, kernels.find((k) => k.id === r.kernel)!)),
+  ).length;
   return {
-    bench: 'truth-summary', cases: results.length, bug_kernels: kernels.filter((k) => k.bug).length,
+    bench: 'truth-summary',
+    cases: results.length,
+    bug_kernels: kernels.filter((k) => k.bug).length,
     true_positives: truePositives,
     false_alarms: results.filter((r) => r.verdict === 'false-alarm').length,
     missed: results.filter((r) => r.verdict === 'missed').length,
@@ -169,7 +186,8 @@ export type { AnalysisReport };
 /** LTP groups in one capture, a case per group, by the names of the group's binaries. */
 export async function ltpSuite(root: string, groups: readonly LtpGroup[], id = 'ltp'): Promise<TruthSuite> {
   return {
-    id, argv: ['node', 'dist/test/support/ltp-run.js', root, groups.join(',')],
+    id,
+    argv: ['node', 'dist/test/support/ltp-run.js', root, groups.join(',')],
     cases: await Promise.all(groups.map(async (g) => ({ name: `ltp:${g}`, comms: await ltpComms(root, g) }))),
   };
 }

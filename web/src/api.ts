@@ -1,5 +1,16 @@
 /** The REST endpoints (same origin), typed by the wire protocol. */
-import type { CaptureInfo, FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, ReplayCommand, ReplayView, SeverityLevel, StatsPoint } from '../../server/protocol/wire.js';
+import type {
+  CaptureInfo,
+  FlagDetail,
+  FlagSummary,
+  HostView,
+  LossMark,
+  ObjectHistory,
+  ReplayCommand,
+  ReplayView,
+  SeverityLevel,
+  StatsPoint,
+} from '../../server/protocol/wire.js';
 
 export interface RuleInfo {
   id: string;
@@ -65,8 +76,12 @@ export const api = {
   uploadCapture: (name: string, file: Blob) => send<CaptureInfo>('PUT', capture(name), file),
   /** Starts recording `host`, or every streaming host when it is undefined. */
   record: (host: string | undefined, name: string | undefined) =>
-    send<{ recording: { host: string; name: string }[] }>('POST', '/api/captures/record', { ...(host === undefined ? {} : { host }), ...(name === undefined ? {} : { name }) }),
-  stopRecording: (host: string | undefined) => send<{ stopped: string[] }>('POST', '/api/captures/stop', host === undefined ? {} : { host }),
+    send<{ recording: { host: string; name: string }[] }>('POST', '/api/captures/record', {
+      ...(host === undefined ? {} : { host }),
+      ...(name === undefined ? {} : { name }),
+    }),
+  stopRecording: (host: string | undefined) =>
+    send<{ stopped: string[] }>('POST', '/api/captures/stop', host === undefined ? {} : { host }),
   /** Replays a capture of the library as a new host; answers its name. */
   replay: (name: string, speed: number | 'max' = 1) => send<{ host: string }>('POST', '/api/replay', { capture: name, speed }),
   replayCommand: (host: string, c: ReplayCommand) => send<ReplayView>('POST', `/api/replay/${encodeURIComponent(host)}`, c),

@@ -58,11 +58,20 @@ function keyed<T>(parent: HTMLElement, rows: Map<string, Row<T>>, items: T[], ke
 
 export function createCaptures(root: HTMLElement, actions: CapturesActions, downloadUrl: (name: string) => string): CapturesWidget {
   const prefix = h('input', {
-    type: 'text', class: 'record-name', 'data-testid': 'record-name', placeholder: 'name prefix (optional)', maxlength: 60,
-    pattern: '[A-Za-z0-9][A-Za-z0-9._\\-]*', title: 'letters, digits, . _ - ; the capture is named PREFIX-HOST-TIME.ljsonl.gz',
+    type: 'text',
+    class: 'record-name',
+    'data-testid': 'record-name',
+    placeholder: 'name prefix (optional)',
+    maxlength: 60,
+    pattern: '[A-Za-z0-9][A-Za-z0-9._\\-]*',
+    title: 'letters, digits, . _ - ; the capture is named PREFIX-HOST-TIME.ljsonl.gz',
   });
   const name = (): string | undefined => prefix.value.trim() || undefined;
-  const recordAll = h('button', { type: 'button', 'data-testid': 'record-all', onclick: () => actions.record(undefined, name()) }, '● Record all');
+  const recordAll = h(
+    'button',
+    { type: 'button', 'data-testid': 'record-all', onclick: () => actions.record(undefined, name()) },
+    '● Record all',
+  );
   const stopAll = h('button', { type: 'button', 'data-testid': 'stop-all', onclick: () => actions.stop(undefined) }, '■ Stop all');
   const hostsBody = h('tbody', { 'data-testid': 'record-hosts' });
   const noHosts = h('div', { class: 'empty', 'data-testid': 'record-none' }, 'No host is streaming.');
@@ -74,9 +83,17 @@ export function createCaptures(root: HTMLElement, actions: CapturesActions, down
     file.value = '';
     if (files.length > 0) actions.upload(files);
   });
-  const refresh = h('button', { type: 'button', 'data-testid': 'captures-refresh', title: 'list the library again', onclick: () => actions.refresh() }, '↻');
+  const refresh = h(
+    'button',
+    { type: 'button', 'data-testid': 'captures-refresh', title: 'list the library again', onclick: () => actions.refresh() },
+    '↻',
+  );
   const libBody = h('tbody', { 'data-testid': 'capture-list' });
-  const libEmpty = h('div', { class: 'empty', 'data-testid': 'captures-empty', hidden: true }, 'The library is empty: record a stream or upload a capture.');
+  const libEmpty = h(
+    'div',
+    { class: 'empty', 'data-testid': 'captures-empty', hidden: true },
+    'The library is empty: record a stream or upload a capture.',
+  );
   const libRows = new Map<string, Row<CaptureInfo>>();
   const msg = h('div', { class: 'captures-message', 'data-testid': 'captures-message', hidden: true });
   /** Live sizes of the captures being recorded (from the hosts), newer than the last listing. */
@@ -86,25 +103,34 @@ export function createCaptures(root: HTMLElement, actions: CapturesActions, down
   function hostRow(v: HostView): Row<HostView> {
     const status = h('td', { class: 'rec-status', 'data-testid': 'recording-status' });
     const button = h('button', { type: 'button' });
-    button.addEventListener('click', () => (button.dataset['action'] === 'stop' ? actions.stop(v.host) : actions.record(v.host, name())));
-    const el = h('tr', { 'data-testid': 'record-host', 'data-host': v.host }, h('td', { class: 'host-name' }, v.host), status, h('td', {}, button));
+    button.addEventListener('click', () => (button.dataset.action === 'stop' ? actions.stop(v.host) : actions.record(v.host, name())));
+    const el = h(
+      'tr',
+      { 'data-testid': 'record-host', 'data-host': v.host },
+      h('td', { class: 'host-name' }, v.host),
+      status,
+      h('td', {}, button),
+    );
     return {
       el,
       update(v) {
         const r = v.recording;
-        el.dataset['recording'] = r === null ? '' : r.name;
+        el.dataset.recording = r === null ? '' : r.name;
         el.classList.toggle('recording', r !== null && r.error === null);
-        button.dataset['action'] = r === null || r.error !== null ? 'record' : 'stop';
-        button.dataset['testid'] = r === null || r.error !== null ? 'capture-record' : 'capture-stop';
+        button.dataset.action = r === null || r.error !== null ? 'record' : 'stop';
+        button.dataset.testid = r === null || r.error !== null ? 'capture-record' : 'capture-stop';
         button.textContent = r === null || r.error !== null ? '● Record' : '■ Stop';
         button.disabled = r === null && v.ended;
         if (r === null) status.replaceChildren(h('span', { class: 'note' }, v.ended ? 'stream ended' : 'not recording'));
         else {
           status.replaceChildren(
-            h('span', { class: r.error === null ? 'rec-dot' : 'rec-dot failed' }, '●'), ' ',
-            h('span', { class: 'rec-name', 'data-testid': 'recording-name' }, r.name), ' ',
+            h('span', { class: r.error === null ? 'rec-dot' : 'rec-dot failed' }, '●'),
+            ' ',
+            h('span', { class: 'rec-name', 'data-testid': 'recording-name' }, r.name),
+            ' ',
             h('span', { class: 'num', 'data-testid': 'recording-bytes' }, formatBytes(r.bytes)),
-            r.error === null ? '' : h('span', { class: 'error', 'data-testid': 'recording-error' }, ` ${r.error}`));
+            r.error === null ? '' : h('span', { class: 'error', 'data-testid': 'recording-error' }, ` ${r.error}`),
+          );
         }
       },
     };
@@ -114,20 +140,38 @@ export function createCaptures(root: HTMLElement, actions: CapturesActions, down
     const size = h('td', { class: 'num', 'data-testid': 'capture-size' });
     const when = h('td', { class: 'num', 'data-testid': 'capture-time' });
     const badge = h('span', { class: 'badge rec-badge', 'data-testid': 'capture-recording', hidden: true }, '● recording');
-    const download = h('a', { class: 'button', 'data-testid': 'capture-download', href: downloadUrl(c.name), download: c.name, title: 'download the capture' }, '⤓ Download');
-    const replay = h('button', { type: 'button', 'data-testid': 'capture-replay', title: 'replay on the server as a new host', onclick: () => actions.replay(c.name) }, '▶ Replay');
+    const download = h(
+      'a',
+      { class: 'button', 'data-testid': 'capture-download', href: downloadUrl(c.name), download: c.name, title: 'download the capture' },
+      '⤓ Download',
+    );
+    const replay = h(
+      'button',
+      {
+        type: 'button',
+        'data-testid': 'capture-replay',
+        title: 'replay on the server as a new host',
+        onclick: () => actions.replay(c.name),
+      },
+      '▶ Replay',
+    );
     const remove = h('button', { type: 'button', class: 'danger', 'data-testid': 'capture-delete' }, '✕ Delete');
     remove.addEventListener('click', () => {
       if (window.confirm(`Delete the capture ${c.name} from the server? This cannot be undone.`)) actions.remove(c.name);
     });
-    const el = h('tr', { 'data-testid': 'capture-row', 'data-name': c.name },
-      h('td', { class: 'capture-name' }, h('span', { 'data-testid': 'capture-name' }, c.name), ' ', badge), size, when,
-      h('td', { class: 'capture-actions' }, download, replay, remove));
+    const el = h(
+      'tr',
+      { 'data-testid': 'capture-row', 'data-name': c.name },
+      h('td', { class: 'capture-name' }, h('span', { 'data-testid': 'capture-name' }, c.name), ' ', badge),
+      size,
+      when,
+      h('td', { class: 'capture-actions' }, download, replay, remove),
+    );
     return {
       el,
       update(c) {
         const bytes = recordingBytes.get(c.name) ?? c.bytes;
-        el.dataset['recording'] = String(c.recording);
+        el.dataset.recording = String(c.recording);
         size.textContent = formatBytes(bytes);
         size.title = `${bytes.toLocaleString('en-US')} bytes`;
         when.textContent = formatDateTime(c.modified);
@@ -145,19 +189,41 @@ export function createCaptures(root: HTMLElement, actions: CapturesActions, down
   }
 
   root.replaceChildren(
-    h('div', { class: 'captures-head' }, h('h2', {}, 'Captures'),
-      h('span', { class: 'note' }, 'record streams into the server\'s library, replay them with controls, download or upload')),
+    h(
+      'div',
+      { class: 'captures-head' },
+      h('h2', {}, 'Captures'),
+      h('span', { class: 'note' }, "record streams into the server's library, replay them with controls, download or upload"),
+    ),
     msg,
-    h('div', { class: 'captures-grid' },
-      h('div', { class: 'captures-record' },
+    h(
+      'div',
+      { class: 'captures-grid' },
+      h(
+        'div',
+        { class: 'captures-record' },
         h('div', { class: 'captures-bar' }, h('h3', {}, 'Record'), prefix, recordAll, stopAll),
-        h('table', { class: 'compact' }, h('thead', {}, h('tr', {}, h('th', {}, 'host'), h('th', {}, 'recording'), h('th', {}, ''))), hostsBody),
-        noHosts),
-      h('div', { class: 'captures-library' },
-        h('div', { class: 'captures-bar' }, h('h3', {}, 'Library'), refresh,
-          h('label', { class: 'upload' }, 'Upload ', file)),
-        h('table', { class: 'compact' }, h('thead', {}, h('tr', {}, h('th', {}, 'name'), h('th', {}, 'size'), h('th', {}, 'modified'), h('th', {}, ''))), libBody),
-        libEmpty)),
+        h(
+          'table',
+          { class: 'compact' },
+          h('thead', {}, h('tr', {}, h('th', {}, 'host'), h('th', {}, 'recording'), h('th', {}, ''))),
+          hostsBody,
+        ),
+        noHosts,
+      ),
+      h(
+        'div',
+        { class: 'captures-library' },
+        h('div', { class: 'captures-bar' }, h('h3', {}, 'Library'), refresh, h('label', { class: 'upload' }, 'Upload ', file)),
+        h(
+          'table',
+          { class: 'compact' },
+          h('thead', {}, h('tr', {}, h('th', {}, 'name'), h('th', {}, 'size'), h('th', {}, 'modified'), h('th', {}, ''))),
+          libBody,
+        ),
+        libEmpty,
+      ),
+    ),
   );
 
   return {
@@ -177,7 +243,7 @@ export function createCaptures(root: HTMLElement, actions: CapturesActions, down
     message(text, kind) {
       msg.hidden = false;
       msg.className = `captures-message ${kind}`;
-      msg.dataset['kind'] = kind;
+      msg.dataset.kind = kind;
       msg.textContent = text;
     },
   };

@@ -10,8 +10,16 @@ declare const Chart: typeof import('chart.js').Chart;
 const PALETTE = ['#2563eb', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2', '#65a30d', '#9333ea', '#ea580c', '#475569'];
 /** Stable colors for the names lifetrace uses (families and kinds), so a line keeps its color. */
 const NAMED: Record<string, string> = {
-  file: '#2563eb', epoll: '#059669', dcache: '#d97706', fsnotify: '#7c3aed', tracefs: '#db2777', syscalls: '#0891b2',
-  dentry: '#d97706', epitem: '#65a30d', mark: '#7c3aed', eventfs: '#db2777',
+  file: '#2563eb',
+  epoll: '#059669',
+  dcache: '#d97706',
+  fsnotify: '#7c3aed',
+  tracefs: '#db2777',
+  syscalls: '#0891b2',
+  dentry: '#d97706',
+  epitem: '#65a30d',
+  mark: '#7c3aed',
+  eventfs: '#db2777',
 };
 
 function colorOf(key: string): string {
@@ -43,7 +51,14 @@ export function createChart(canvas: HTMLCanvasElement, yTitle: string): ChartWid
       scales: {
         x: { ticks: { maxTicksLimit: 7, maxRotation: 0, font: { size: 10 } } },
         y: { beginAtZero: true, title: { display: true, text: yTitle, font: { size: 11 } }, ticks: { font: { size: 10 } } },
-        lost: { position: 'right', beginAtZero: true, display: 'auto', grid: { drawOnChartArea: false }, title: { display: true, text: 'lost', color: '#dc2626', font: { size: 11 } }, ticks: { color: '#dc2626', font: { size: 10 } } },
+        lost: {
+          position: 'right',
+          beginAtZero: true,
+          display: 'auto',
+          grid: { drawOnChartArea: false },
+          title: { display: true, text: 'lost', color: '#dc2626', font: { size: 11 } },
+          ticks: { color: '#dc2626', font: { size: 10 } },
+        },
       },
     },
   });
@@ -62,15 +77,31 @@ export function createChart(canvas: HTMLCanvasElement, yTitle: string): ChartWid
           (d as ChartDataset<'line', number[]>).pointRadius = pointRadius;
           return d;
         }
-        return { type: 'line', label: key, data, pointRadius, borderColor: colorOf(key), backgroundColor: colorOf(key), yAxisID: 'y' } as ChartDataset<'line' | 'bar', number[]>;
+        return {
+          type: 'line',
+          label: key,
+          data,
+          pointRadius,
+          borderColor: colorOf(key),
+          backgroundColor: colorOf(key),
+          yAxisID: 'y',
+        } as ChartDataset<'line' | 'bar', number[]>;
       });
-      if (extra && extra.data.some((v) => v > 0)) {
+      if (extra?.data.some((v) => v > 0)) {
         const d = keep.get(extra.label);
         if (d && d.type === 'bar') {
           d.data = extra.data;
           next.push(d);
         } else {
-          next.push({ type: 'bar', label: extra.label, data: extra.data, backgroundColor: 'rgba(220,38,38,0.6)', yAxisID: 'lost', barPercentage: 1, categoryPercentage: 1 } as ChartDataset<'line' | 'bar', number[]>);
+          next.push({
+            type: 'bar',
+            label: extra.label,
+            data: extra.data,
+            backgroundColor: 'rgba(220,38,38,0.6)',
+            yAxisID: 'lost',
+            barPercentage: 1,
+            categoryPercentage: 1,
+          } as ChartDataset<'line' | 'bar', number[]>);
         }
       }
       chart.data.datasets = next;

@@ -12,13 +12,24 @@ export interface FiltersWidget {
 
 export function createFilters(root: HTMLElement, onChange: (f: FlagFilter) => void): FiltersWidget {
   const select = (testid: string, label: string): HTMLSelectElement =>
-    h('select', { 'data-testid': testid, 'aria-label': label, title: label }, h('option', { value: '' }, label === 'severity' ? 'any severity' : `all ${label}s`));
+    h(
+      'select',
+      { 'data-testid': testid, 'aria-label': label, title: label },
+      h('option', { value: '' }, label === 'severity' ? 'any severity' : `all ${label}s`),
+    );
   const host = select('filter-host', 'host');
   const kind = select('filter-kind', 'kind');
   const rule = select('filter-rule', 'rule');
   const severity = select('filter-severity', 'severity');
-  for (const s of SEVERITY_LEVELS) severity.append(h('option', { value: s }, s === 'info' ? 'info and up' : s === 'warning' ? 'warning and up' : 'error only'));
-  const task = h('input', { type: 'search', placeholder: 'pid or comm', 'data-testid': 'filter-task', 'aria-label': 'pid or comm', size: 12 });
+  for (const s of SEVERITY_LEVELS)
+    severity.append(h('option', { value: s }, s === 'info' ? 'info and up' : s === 'warning' ? 'warning and up' : 'error only'));
+  const task = h('input', {
+    type: 'search',
+    placeholder: 'pid or comm',
+    'data-testid': 'filter-task',
+    'aria-label': 'pid or comm',
+    size: 12,
+  });
   const clear = h('button', { type: 'button', 'data-testid': 'filter-clear' }, 'clear');
 
   let current: FlagFilter = NO_FILTER;
@@ -46,7 +57,6 @@ export function createFilters(root: HTMLElement, onChange: (f: FlagFilter) => vo
   });
 
   root.replaceChildren(h('span', { class: 'label' }, 'Filter'), host, task, kind, rule, severity, clear);
-
 
   return {
     setChoices({ hosts, kinds, rules }) {

@@ -19,26 +19,40 @@ function rowKey(f: FlagSummary): string {
 }
 
 function buildRow(f: FlagSummary, onSelect: (id: string) => void): HTMLElement {
-  return h('li', {
-    class: `flag-row sev-${f.severity}`,
-    'data-testid': 'flag-row',
-    'data-id': f.id,
-    'data-rule': f.rule,
-    'data-severity': f.severity,
-    'data-host': f.host,
-    'data-key': rowKey(f),
-    tabindex: 0,
-    role: 'button',
-    onclick: () => onSelect(f.id),
-    onkeydown: ((e: KeyboardEvent) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); onSelect(f.id); } }) as EventListener,
-  },
-  h('span', { class: `badge sev sev-${f.severity}`, 'data-testid': 'flag-severity' }, f.severity),
-  h('span', { class: 'flag-rule', 'data-testid': 'flag-rule' }, f.rule),
-  h('span', { class: 'flag-host', 'data-testid': 'flag-host' }, f.host),
-  h('span', { class: 'flag-time', 'data-testid': 'flag-time', title: `first ${formatSeconds(f.time_s)}, last ${formatSeconds(f.last_s)}` }, formatSeconds(f.time_s)),
-  h('span', { class: 'flag-count', 'data-testid': 'flag-count', title: 'occurrences' }, `×${formatCount(f.count)}`),
-  f.confidence === 'uncertain' ? h('span', { class: 'badge uncertain', title: 'events were lost around its evidence' }, 'uncertain') : null,
-  h('span', { class: 'flag-message', title: f.message }, f.message));
+  return h(
+    'li',
+    {
+      class: `flag-row sev-${f.severity}`,
+      'data-testid': 'flag-row',
+      'data-id': f.id,
+      'data-rule': f.rule,
+      'data-severity': f.severity,
+      'data-host': f.host,
+      'data-key': rowKey(f),
+      tabindex: 0,
+      role: 'button',
+      onclick: () => onSelect(f.id),
+      onkeydown: ((e: KeyboardEvent) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          onSelect(f.id);
+        }
+      }) as EventListener,
+    },
+    h('span', { class: `badge sev sev-${f.severity}`, 'data-testid': 'flag-severity' }, f.severity),
+    h('span', { class: 'flag-rule', 'data-testid': 'flag-rule' }, f.rule),
+    h('span', { class: 'flag-host', 'data-testid': 'flag-host' }, f.host),
+    h(
+      'span',
+      { class: 'flag-time', 'data-testid': 'flag-time', title: `first ${formatSeconds(f.time_s)}, last ${formatSeconds(f.last_s)}` },
+      formatSeconds(f.time_s),
+    ),
+    h('span', { class: 'flag-count', 'data-testid': 'flag-count', title: 'occurrences' }, `×${formatCount(f.count)}`),
+    f.confidence === 'uncertain'
+      ? h('span', { class: 'badge uncertain', title: 'events were lost around its evidence' }, 'uncertain')
+      : null,
+    h('span', { class: 'flag-message', title: f.message }, f.message),
+  );
 }
 
 export function createFlags(root: HTMLElement, onSelect: (id: string) => void): FlagsWidget {
@@ -54,12 +68,16 @@ export function createFlags(root: HTMLElement, onSelect: (id: string) => void): 
     render(flags, total, note) {
       const shown = flags.slice(0, MAX_FLAG_ROWS);
       const keep = new Set(shown.map((f) => f.id));
-      for (const [id, el] of rows) if (!keep.has(id)) { el.remove(); rows.delete(id); }
+      for (const [id, el] of rows)
+        if (!keep.has(id)) {
+          el.remove();
+          rows.delete(id);
+        }
       // Walk the wanted order and move or create rows only where the DOM differs.
       let cursor: ChildNode | null = list.firstChild;
       for (const f of shown) {
         let el = rows.get(f.id);
-        if (el && el.dataset['key'] !== rowKey(f)) {
+        if (el && el.dataset.key !== rowKey(f)) {
           const fresh = buildRow(f, onSelect);
           el.replaceWith(fresh);
           if (cursor === el) cursor = fresh;
@@ -76,7 +94,10 @@ export function createFlags(root: HTMLElement, onSelect: (id: string) => void): 
       }
       const hidden = flags.length - shown.length;
       more.hidden = hidden === 0;
-      more.textContent = hidden > 0 ? `${formatCount(hidden)} more flags not shown (newest ${formatCount(MAX_FLAG_ROWS)} are listed; narrow the filter)` : '';
+      more.textContent =
+        hidden > 0
+          ? `${formatCount(hidden)} more flags not shown (newest ${formatCount(MAX_FLAG_ROWS)} are listed; narrow the filter)`
+          : '';
       empty.hidden = flags.length > 0;
       head.textContent = `${formatCount(flags.length)} of ${formatCount(total)} flags${note ? ` ${note}` : ''}`;
     },

@@ -36,31 +36,48 @@ export function createHosts(strip: HTMLElement, banner: HTMLElement, onPick: (ho
       );
 
       if (sorted.length === 0) {
-        strip.replaceChildren(h('div', { class: 'empty', 'data-testid': 'no-hosts' }, 'No host has connected yet. Start an agent: lifetrace agent --server URL --token T'));
+        strip.replaceChildren(
+          h(
+            'div',
+            { class: 'empty', 'data-testid': 'no-hosts' },
+            'No host has connected yet. Start an agent: lifetrace agent --server URL --token T',
+          ),
+        );
         return;
       }
-      strip.replaceChildren(...sorted.map((v) => {
-        const state = hostState(v);
-        return h('button', {
-          type: 'button',
-          class: `host-card ${state}${selected === v.host ? ' selected' : ''}`,
-          'data-testid': 'host-status',
-          'data-host': v.host,
-          'data-state': state,
-          'data-mode': v.mode,
-          title: `${v.kernel}\nfamilies: ${v.families.join(', ')}\nrun ${v.run}${v.anomalies ? `\n${v.anomalies} bad lines` : ''}${v.duplicates ? `\n${v.duplicates} duplicate batches` : ''}\nclick: filter by this host`,
-          onclick: () => onPick(v.host),
-        },
-        h('span', { class: 'host-name' }, v.host),
-        h('span', { class: `badge state-${state}` }, state),
-        h('span', { class: `badge mode-${v.mode}`, title: v.label ?? '' }, v.mode === 'replay' ? `replay${v.label ? `: ${v.label}` : ''}` : 'live'),
-        h('span', { class: 'host-kernel' }, v.kernel),
-        h('span', { class: 'host-num' }, `${formatCount(v.events)} ev`),
-        h('span', { class: `host-num${v.lost > 0 ? ' lost' : ''}`, 'data-testid': 'host-lost' }, `${formatCount(v.lost)} lost`),
-        h('span', { class: 'host-num' }, `t ${formatSeconds(v.now_s)}`),
-        // A journal that stopped (a full disk): the live view goes on, a restarted server resumes only up to there.
-        v.journal?.error ? h('span', { class: 'badge journal-stopped', 'data-testid': 'journal-error', title: v.journal.error }, v.journal.error) : '');
-      }));
+      strip.replaceChildren(
+        ...sorted.map((v) => {
+          const state = hostState(v);
+          return h(
+            'button',
+            {
+              type: 'button',
+              class: `host-card ${state}${selected === v.host ? ' selected' : ''}`,
+              'data-testid': 'host-status',
+              'data-host': v.host,
+              'data-state': state,
+              'data-mode': v.mode,
+              title: `${v.kernel}\nfamilies: ${v.families.join(', ')}\nrun ${v.run}${v.anomalies ? `\n${v.anomalies} bad lines` : ''}${v.duplicates ? `\n${v.duplicates} duplicate batches` : ''}\nclick: filter by this host`,
+              onclick: () => onPick(v.host),
+            },
+            h('span', { class: 'host-name' }, v.host),
+            h('span', { class: `badge state-${state}` }, state),
+            h(
+              'span',
+              { class: `badge mode-${v.mode}`, title: v.label ?? '' },
+              v.mode === 'replay' ? `replay${v.label ? `: ${v.label}` : ''}` : 'live',
+            ),
+            h('span', { class: 'host-kernel' }, v.kernel),
+            h('span', { class: 'host-num' }, `${formatCount(v.events)} ev`),
+            h('span', { class: `host-num${v.lost > 0 ? ' lost' : ''}`, 'data-testid': 'host-lost' }, `${formatCount(v.lost)} lost`),
+            h('span', { class: 'host-num' }, `t ${formatSeconds(v.now_s)}`),
+            // A journal that stopped (a full disk): the live view goes on, a restarted server resumes only up to there.
+            v.journal?.error
+              ? h('span', { class: 'badge journal-stopped', 'data-testid': 'journal-error', title: v.journal.error }, v.journal.error)
+              : '',
+          );
+        }),
+      );
     },
   };
 }

@@ -32,25 +32,48 @@ export function createLosses(root: HTMLElement): LossesWidget {
         const marks = losses.get(v.host) ?? [];
         const end = Math.max(v.now_s, ...marks.map((l) => l.end_s ?? l.start_s ?? 0), 1e-3);
         const x = (t: number): number => Math.max(0, Math.min(W, (t / end) * W));
-        const strip = s('svg', { class: 'loss-strip', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': `lost events of ${v.host} over its kernel time` },
+        const strip = s(
+          'svg',
+          {
+            class: 'loss-strip',
+            viewBox: `0 0 ${W} ${H}`,
+            preserveAspectRatio: 'none',
+            role: 'img',
+            'aria-label': `lost events of ${v.host} over its kernel time`,
+          },
           s('rect', { x: 0, y: 0, width: W, height: H, class: 'loss-bg' }),
           ...marks.map((l) => {
             const a = x(l.start_s ?? l.end_s ?? 0);
             const b = x(l.end_s ?? l.start_s ?? end);
-            return s('rect', { x: a, y: 0, width: Math.max(2, b - a), height: H, class: 'loss-mark', 'data-testid': 'loss-mark' },
-              s('title', {}, l.reason !== null
-                ? `probes not running ${window(l)}: ${l.reason} (capture line ${l.line})`
-                : `${formatCount(l.count)} lost, ${window(l)} (capture line ${l.line})`));
-          }));
+            return s(
+              'rect',
+              { x: a, y: 0, width: Math.max(2, b - a), height: H, class: 'loss-mark', 'data-testid': 'loss-mark' },
+              s(
+                'title',
+                {},
+                l.reason !== null
+                  ? `probes not running ${window(l)}: ${l.reason} (capture line ${l.line})`
+                  : `${formatCount(l.count)} lost, ${window(l)} (capture line ${l.line})`,
+              ),
+            );
+          }),
+        );
         const total = v.lost;
         const gaps = marks.filter((l) => l.reason !== null).length;
         const latest = marks.slice(-3).reverse();
-        return h('div', { class: 'loss-row', 'data-host': v.host },
+        return h(
+          'div',
+          { class: 'loss-row', 'data-host': v.host },
           h('span', { class: 'loss-host' }, v.host),
           strip,
-          h('span', { class: `loss-text${total > 0 ? ' lost' : ''}` },
-            total === 0 && gaps === 0 ? 'no lost events'
-              : `${formatCount(total)} lost in ${marks.length} window(s)${gaps ? ` (${gaps} with the probes down)` : ''}${latest.length ? ': ' + latest.map((l) => `${l.reason !== null ? 'probes down' : formatCount(l.count)} @ ${window(l)}`).join('; ') : ''}`));
+          h(
+            'span',
+            { class: `loss-text${total > 0 ? ' lost' : ''}` },
+            total === 0 && gaps === 0
+              ? 'no lost events'
+              : `${formatCount(total)} lost in ${marks.length} window(s)${gaps ? ` (${gaps} with the probes down)` : ''}${latest.length ? `: ${latest.map((l) => `${l.reason !== null ? 'probes down' : formatCount(l.count)} @ ${window(l)}`).join('; ')}` : ''}`,
+          ),
+        );
       });
       root.replaceChildren(...(rows.length ? rows : [h('div', { class: 'empty' }, 'no hosts')]));
     },

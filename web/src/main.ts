@@ -78,26 +78,44 @@ const drill = createDrilldown(byId('drilldown'), {
 const objects = createObjects(byId('objects'), searchObjects);
 // Replay commands answer the new state; the bar shows it at once (the next stats message agrees).
 const replay = createReplay(byId('replay'), (host, c) => api.replayCommand(host, c));
-const captures = createCaptures(byId('captures'), {
-  record: (host, name) => act(api.record(host, name), (r) => r.recording.length === 0
-    ? 'nothing to record (already recording, or no streaming host)'
-    : `recording ${r.recording.map((x) => `${x.host} into ${x.name}`).join(', ')}`),
-  stop: (host) => act(api.stopRecording(host), (r) => (r.stopped.length === 0 ? 'nothing was being recorded' : `saved ${r.stopped.join(', ')}`)),
-  replay: (name) => act(api.replay(name), (r) => `replaying ${name} as host ${r.host}`),
-  remove: (name) => act(api.removeCapture(name), () => `deleted ${name}`),
-  upload: (files) => {
-    const bad = files.filter((f) => !CAPTURE_NAME.test(f.name) || f.name.includes('..'));
-    if (bad.length > 0) {
-      captures.message(`not uploaded: ${bad.map((f) => f.name).join(', ')}: a capture name is letters, digits, . _ - and ends in .ljsonl or .ljsonl.gz`, 'error');
-      return;
-    }
-    // One after the other: the last message says how the whole upload went.
-    const done: string[] = [];
-    const chain = files.reduce<Promise<unknown>>((p, f) => p.then(() => api.uploadCapture(f.name, f).then((c) => done.push(c.name))), Promise.resolve());
-    act(chain, () => `uploaded ${done.join(', ')}`, (msg) => (done.length > 0 ? `uploaded ${done.join(', ')}; ` : '') + `upload failed: ${msg}`);
+const captures = createCaptures(
+  byId('captures'),
+  {
+    record: (host, name) =>
+      act(api.record(host, name), (r) =>
+        r.recording.length === 0
+          ? 'nothing to record (already recording, or no streaming host)'
+          : `recording ${r.recording.map((x) => `${x.host} into ${x.name}`).join(', ')}`,
+      ),
+    stop: (host) =>
+      act(api.stopRecording(host), (r) => (r.stopped.length === 0 ? 'nothing was being recorded' : `saved ${r.stopped.join(', ')}`)),
+    replay: (name) => act(api.replay(name), (r) => `replaying ${name} as host ${r.host}`),
+    remove: (name) => act(api.removeCapture(name), () => `deleted ${name}`),
+    upload: (files) => {
+      const bad = files.filter((f) => !CAPTURE_NAME.test(f.name) || f.name.includes('..'));
+      if (bad.length > 0) {
+        captures.message(
+          `not uploaded: ${bad.map((f) => f.name).join(', ')}: a capture name is letters, digits, . _ - and ends in .ljsonl or .ljsonl.gz`,
+          'error',
+        );
+        return;
+      }
+      // One after the other: the last message says how the whole upload went.
+      const done: string[] = [];
+      const chain = files.reduce<Promise<unknown>>(
+        (p, f) => p.then(() => api.uploadCapture(f.name, f).then((c) => done.push(c.name))),
+        Promise.resolve(),
+      );
+      act(
+        chain,
+        () => `uploaded ${done.join(', ')}`,
+        (msg) => `${done.length > 0 ? `uploaded ${done.join(', ')}; ` : ''}upload failed: ${msg}`,
+      );
+    },
+    refresh: () => listCaptures(),
   },
-  refresh: () => listCaptures(),
-}, api.captureUrl);
+  api.captureUrl,
+);
 let capturesKey: string | undefined;
 let capturesReq = 0;
 
@@ -109,18 +127,23 @@ const feed = connectFeed(onFeed, (s) => {
 
 /** Runs a library action, reports it in the captures panel, and lists the library again. */
 function act<T>(p: Promise<T>, ok: (r: T) => string, failed: (msg: string) => string = (m) => m): void {
-  p.then((r) => captures.message(ok(r), 'ok'), (err: unknown) => captures.message(failed(err instanceof Error ? err.message : String(err)), 'error'))
-    .finally(() => listCaptures());
+  p.then(
+    (r) => captures.message(ok(r), 'ok'),
+    (err: unknown) => captures.message(failed(err instanceof Error ? err.message : String(err)), 'error'),
+  ).finally(() => listCaptures());
 }
 
 /** Lists the library (the newest request wins). */
 function listCaptures(): void {
   const n = ++capturesReq;
-  api.captures().then((list: CaptureInfo[]) => {
-    if (n === capturesReq) captures.setCaptures(list);
-  }, (err: unknown) => {
-    if (n === capturesReq) captures.message(`capture library: ${err instanceof Error ? err.message : String(err)}`, 'error');
-  });
+  api.captures().then(
+    (list: CaptureInfo[]) => {
+      if (n === capturesReq) captures.setCaptures(list);
+    },
+    (err: unknown) => {
+      if (n === capturesReq) captures.message(`capture library: ${err instanceof Error ? err.message : String(err)}`, 'error');
+    },
+  );
 }
 
 function onFeed(msg: FeedMessage): void {
@@ -164,7 +187,11 @@ function draw(): void {
   if (dirty.hosts || dirty.flags) {
     const hostNames = hostList.map((v) => v.host);
     const kinds = store.kinds();
-    filters.setChoices({ hosts: hostNames, kinds, rules: [...new Set([...rules.map((r) => r.id), ...[...store.flags.values()].map((f) => f.rule)])] });
+    filters.setChoices({
+      hosts: hostNames,
+      kinds,
+      rules: [...new Set([...rules.map((r) => r.id), ...[...store.flags.values()].map((f) => f.rule)])],
+    });
     objects.setChoices(hostNames, kinds);
   }
   dirty.hosts = dirty.stats = dirty.flags = dirty.losses = false;
@@ -176,14 +203,17 @@ function fetchFiltered(f: FlagFilter): void {
   filtering = null;
   if (isEmpty(f) || paused) return;
   const ctl = (filtering = new AbortController());
-  api.flags(filterQuery(f, MAX_FLAG_ROWS), ctl.signal).then((found) => {
-    if (ctl.signal.aborted || paused) return;
-    store.addFlags(found);
-    dirty.flags = true;
-    schedule();
-  }, (err: unknown) => {
-    if (!ctl.signal.aborted) problem('filtered flags', err);
-  });
+  api.flags(filterQuery(f, MAX_FLAG_ROWS), ctl.signal).then(
+    (found) => {
+      if (ctl.signal.aborted || paused) return;
+      store.addFlags(found);
+      dirty.flags = true;
+      schedule();
+    },
+    (err: unknown) => {
+      if (!ctl.signal.aborted) problem('filtered flags', err);
+    },
+  );
 }
 
 function openFlag(id: string): void {
@@ -191,24 +221,33 @@ function openFlag(id: string): void {
   const ctl = (detailReq = new AbortController());
   flags.select(id);
   drill.loading(id);
-  api.flag(id, ctl.signal).then((d) => drill.show(d), (err: unknown) => {
-    if (!ctl.signal.aborted) drill.error(id, err instanceof Error ? err.message : String(err));
-  });
+  api.flag(id, ctl.signal).then(
+    (d) => drill.show(d),
+    (err: unknown) => {
+      if (!ctl.signal.aborted) drill.error(id, err instanceof Error ? err.message : String(err));
+    },
+  );
 }
 
 function searchObjects(q: ObjectsQuery): void {
   objectsReq?.abort();
   const ctl = (objectsReq = new AbortController());
   objects.loading(q);
-  api.objects(q.addr, q.host, q.kind, ctl.signal).then((found) => objects.show(q, found), (err: unknown) => {
-    if (!ctl.signal.aborted) objects.error(err instanceof Error ? err.message : String(err));
-  });
+  api.objects(q.addr, q.host, q.kind, ctl.signal).then(
+    (found) => objects.show(q, found),
+    (err: unknown) => {
+      if (!ctl.signal.aborted) objects.error(err instanceof Error ? err.message : String(err));
+    },
+  );
 }
 
-api.rules().then((r) => {
-  rules = r;
-  dirty.flags = true;
-  schedule();
-}, (err: unknown) => problem('rules', err));
+api.rules().then(
+  (r) => {
+    rules = r;
+    dirty.flags = true;
+    schedule();
+  },
+  (err: unknown) => problem('rules', err),
+);
 
 schedule();

@@ -20,7 +20,14 @@ export interface ObjectsWidget {
 }
 
 export function createObjects(root: HTMLElement, onSearch: (q: ObjectsQuery) => void): ObjectsWidget {
-  const input = h('input', { type: 'search', placeholder: '0xffff888100001000', 'data-testid': 'objects-input', 'aria-label': 'kernel address', size: 22, spellcheck: false });
+  const input = h('input', {
+    type: 'search',
+    placeholder: '0xffff888100001000',
+    'data-testid': 'objects-input',
+    'aria-label': 'kernel address',
+    size: 22,
+    spellcheck: false,
+  });
   const host = h('select', { 'data-testid': 'objects-host', 'aria-label': 'host' }, h('option', { value: '' }, 'any host'));
   const kind = h('select', { 'data-testid': 'objects-kind', 'aria-label': 'kind' }, h('option', { value: '' }, 'any kind'));
   const go = h('button', { type: 'submit', 'data-testid': 'objects-search' }, 'Find');
@@ -30,13 +37,14 @@ export function createObjects(root: HTMLElement, onSearch: (q: ObjectsQuery) => 
     e.preventDefault();
     const addr = parseAddr(input.value);
     if (addr === null) {
-      results.replaceChildren(h('div', { class: 'error', 'data-testid': 'objects-error' }, `"${input.value}" is not a kernel address (hex, with or without 0x).`));
+      results.replaceChildren(
+        h('div', { class: 'error', 'data-testid': 'objects-error' }, `"${input.value}" is not a kernel address (hex, with or without 0x).`),
+      );
       return;
     }
     onSearch({ addr, host: host.value || null, kind: kind.value || null });
   });
   root.replaceChildren(h('h2', {}, 'Objects explorer'), form, results);
-
 
   return {
     search(q) {
@@ -56,19 +64,62 @@ export function createObjects(root: HTMLElement, onSearch: (q: ObjectsQuery) => 
     },
     show(q, found) {
       if (found.length === 0) {
-        results.replaceChildren(h('div', { class: 'empty', 'data-testid': 'objects-none' }, `No object at ${q.addr}${q.host ? ` on ${q.host}` : ''}${q.kind ? ` of kind ${q.kind}` : ''}.`));
+        results.replaceChildren(
+          h(
+            'div',
+            { class: 'empty', 'data-testid': 'objects-none' },
+            `No object at ${q.addr}${q.host ? ` on ${q.host}` : ''}${q.kind ? ` of kind ${q.kind}` : ''}.`,
+          ),
+        );
         return;
       }
-      results.replaceChildren(...found.map((o) => h('div', { class: 'object-history', 'data-testid': 'object-history', 'data-host': o.host, 'data-kind': o.kind, 'data-addr': formatAddr(o.addr) },
-        h('h3', {}, `${o.kind} ${formatAddr(o.addr)} on ${o.host}: ${o.generations} generation(s)${o.generations > o.lifetimes.length ? `, ${o.lifetimes.length} kept (older ones are folded into the kind's summary)` : ''}`),
-        h('table', { class: 'compact lifetimes' },
-          h('thead', {}, h('tr', {}, ...['gen', 'state', 'born', 'first seen', 'last seen', 'freed', 'phase', 'uses'].map((c) => h('th', {}, c)))),
-          h('tbody', {}, ...o.lifetimes.map((l) => h('tr', { 'data-testid': 'lifetime-row', 'data-gen': l.gen, 'data-state': l.state },
-            h('td', { class: 'num' }, `#${l.gen}`), h('td', {}, l.state),
-            h('td', { class: 'num' }, l.born_s === null ? 'before trace' : formatSeconds(l.born_s)),
-            h('td', { class: 'num' }, formatSeconds(l.first_s)), h('td', { class: 'num' }, formatSeconds(l.last_s)),
-            h('td', { class: 'num' }, formatSeconds(l.freed_s)), h('td', {}, l.phase), h('td', { class: 'num' }, l.uses))))),
-        renderTimeline([o]))));
+      results.replaceChildren(
+        ...found.map((o) =>
+          h(
+            'div',
+            {
+              class: 'object-history',
+              'data-testid': 'object-history',
+              'data-host': o.host,
+              'data-kind': o.kind,
+              'data-addr': formatAddr(o.addr),
+            },
+            h(
+              'h3',
+              {},
+              `${o.kind} ${formatAddr(o.addr)} on ${o.host}: ${o.generations} generation(s)${o.generations > o.lifetimes.length ? `, ${o.lifetimes.length} kept (older ones are folded into the kind's summary)` : ''}`,
+            ),
+            h(
+              'table',
+              { class: 'compact lifetimes' },
+              h(
+                'thead',
+                {},
+                h('tr', {}, ...['gen', 'state', 'born', 'first seen', 'last seen', 'freed', 'phase', 'uses'].map((c) => h('th', {}, c))),
+              ),
+              h(
+                'tbody',
+                {},
+                ...o.lifetimes.map((l) =>
+                  h(
+                    'tr',
+                    { 'data-testid': 'lifetime-row', 'data-gen': l.gen, 'data-state': l.state },
+                    h('td', { class: 'num' }, `#${l.gen}`),
+                    h('td', {}, l.state),
+                    h('td', { class: 'num' }, l.born_s === null ? 'before trace' : formatSeconds(l.born_s)),
+                    h('td', { class: 'num' }, formatSeconds(l.first_s)),
+                    h('td', { class: 'num' }, formatSeconds(l.last_s)),
+                    h('td', { class: 'num' }, formatSeconds(l.freed_s)),
+                    h('td', {}, l.phase),
+                    h('td', { class: 'num' }, l.uses),
+                  ),
+                ),
+              ),
+            ),
+            renderTimeline([o]),
+          ),
+        ),
+      );
     },
     setChoices(hosts, kinds) {
       fillSelect(host, hosts);

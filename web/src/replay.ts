@@ -52,40 +52,74 @@ function createBar(host: string, send: SendReplayCommand): Bar {
   let ticksKey = '';
 
   const play = h('button', { type: 'button', class: 'replay-play', 'data-testid': 'replay-play' }, 'Pause');
-  const speed = h('select', { class: 'replay-speed', 'data-testid': 'replay-speed', title: 'replay speed (times the trace\'s own pace)' },
-    ...REPLAY_SPEEDS.map((s) => h('option', { value: String(s) }, formatSpeed(s))));
-  const next = h('button', { type: 'button', 'data-testid': 'replay-next-flag', title: 'run to the next flag and pause there' }, 'Next flag »');
+  const speed = h(
+    'select',
+    { class: 'replay-speed', 'data-testid': 'replay-speed', title: "replay speed (times the trace's own pace)" },
+    ...REPLAY_SPEEDS.map((s) => h('option', { value: String(s) }, formatSpeed(s))),
+  );
+  const next = h(
+    'button',
+    { type: 'button', 'data-testid': 'replay-next-flag', title: 'run to the next flag and pause there' },
+    'Next flag »',
+  );
   const state = h('span', { class: 'badge replay-state', 'data-testid': 'replay-state' });
   const time = h('span', { class: 'replay-time num', 'data-testid': 'replay-time' });
   const fill = h('div', { class: 'replay-fill' });
   const ticks = h('div', { class: 'replay-ticks' });
   const handle = h('div', { class: 'replay-handle', 'data-testid': 'replay-position' });
-  const axis = h('div', {
-    class: 'replay-axis', 'data-testid': 'replay-axis', role: 'slider', tabindex: 0, 'aria-label': `replay position of ${host}`,
-  }, h('div', { class: 'replay-track' }, fill), ticks, handle);
+  const axis = h(
+    'div',
+    {
+      class: 'replay-axis',
+      'data-testid': 'replay-axis',
+      role: 'slider',
+      tabindex: 0,
+      'aria-label': `replay position of ${host}`,
+    },
+    h('div', { class: 'replay-track' }, fill),
+    ticks,
+    handle,
+  );
   const start = h('span', { class: 'replay-end num' });
   const end = h('span', { class: 'replay-end num' });
   /** The capture could not be read to its end (from the server). */
   const error = h('span', { class: 'error replay-error', 'data-testid': 'replay-error', hidden: true });
   /** The last command failed (cleared by the next one that works). */
   const refused = h('span', { class: 'error', 'data-testid': 'replay-command-error', hidden: true });
-  const root = h('div', { class: 'replay-bar', 'data-testid': 'replay-bar', 'data-host': host },
+  const root = h(
+    'div',
+    { class: 'replay-bar', 'data-testid': 'replay-bar', 'data-host': host },
     h('strong', { class: 'replay-host', title: 'a capture replayed by the server' }, `▶ ${host}`),
     h('span', { class: 'replay-capture', 'data-testid': 'replay-capture' }),
-    play, speed, next, start, axis, end, time, state, error, refused);
+    play,
+    speed,
+    next,
+    start,
+    axis,
+    end,
+    time,
+    state,
+    error,
+    refused,
+  );
 
   function command(c: ReplayCommand): void {
     busy++;
     root.classList.add('busy');
-    send(host, c).then((v) => {
-      refused.hidden = true;
-      update(v);
-    }, (err: unknown) => {
-      refused.hidden = false;
-      refused.textContent = `${c.action}: ${err instanceof Error ? err.message : String(err)}`;
-    }).finally(() => {
-      if (--busy === 0) root.classList.remove('busy');
-    });
+    send(host, c)
+      .then(
+        (v) => {
+          refused.hidden = true;
+          update(v);
+        },
+        (err: unknown) => {
+          refused.hidden = false;
+          refused.textContent = `${c.action}: ${err instanceof Error ? err.message : String(err)}`;
+        },
+      )
+      .finally(() => {
+        if (--busy === 0) root.classList.remove('busy');
+      });
   }
 
   function showPosition(t: number): void {
@@ -101,16 +135,16 @@ function createBar(host: string, send: SendReplayCommand): Bar {
   function update(v: ReplayView): void {
     view = v;
     const st = replayState(v);
-    root.dataset['state'] = st;
-    root.dataset['position'] = String(v.position_s);
-    root.dataset['start'] = String(v.start_s);
-    root.dataset['end'] = String(v.end_s);
-    root.dataset['speed'] = String(v.speed);
+    root.dataset.state = st;
+    root.dataset.position = String(v.position_s);
+    root.dataset.start = String(v.start_s);
+    root.dataset.end = String(v.end_s);
+    root.dataset.speed = String(v.speed);
     root.querySelector('.replay-capture')!.textContent = v.capture;
-    state.dataset['state'] = st;
+    state.dataset.state = st;
     state.className = `badge replay-state replay-${st}`;
     state.textContent = st;
-    play.dataset['action'] = v.playing && !v.finished ? 'pause' : 'play';
+    play.dataset.action = v.playing && !v.finished ? 'pause' : 'play';
     play.textContent = v.finished ? 'Play again ↺' : v.playing ? 'Pause ⏸' : 'Play ▶';
     play.title = v.finished ? 'start over from the beginning' : '';
     const sv = String(v.speed);
@@ -127,18 +161,25 @@ function createBar(host: string, send: SendReplayCommand): Bar {
     if (key !== ticksKey) {
       ticksKey = key;
       // Flags often come in bursts: one tick per distinct time.
-      ticks.replaceChildren(...[...new Set(v.flags_s)].map((t) => h('span', {
-        class: 'replay-tick', 'data-testid': 'replay-flag-tick', 'data-t': String(t), title: `flag at ${formatSeconds(t)}`,
-        style: `left: ${pct(axisFraction(v, t))}`,
-      })));
+      ticks.replaceChildren(
+        ...[...new Set(v.flags_s)].map((t) =>
+          h('span', {
+            class: 'replay-tick',
+            'data-testid': 'replay-flag-tick',
+            'data-t': String(t),
+            title: `flag at ${formatSeconds(t)}`,
+            style: `left: ${pct(axisFraction(v, t))}`,
+          }),
+        ),
+      );
     }
-    for (const tick of ticks.children) tick.classList.toggle('passed', Number((tick as HTMLElement).dataset['t']) <= v.position_s);
+    for (const tick of ticks.children) tick.classList.toggle('passed', Number((tick as HTMLElement).dataset.t) <= v.position_s);
     error.hidden = v.error === null;
     error.textContent = v.error ?? '';
     if (dragging === undefined) showPosition(v.position_s);
   }
 
-  play.addEventListener('click', () => command({ action: play.dataset['action'] === 'pause' ? 'pause' : 'play' }));
+  play.addEventListener('click', () => command({ action: play.dataset.action === 'pause' ? 'pause' : 'play' }));
   next.addEventListener('click', () => command({ action: 'next-flag' }));
   speed.addEventListener('change', () => {
     const s = speed.value === 'max' ? 'max' : Number(speed.value);
@@ -175,8 +216,16 @@ function createBar(host: string, send: SendReplayCommand): Bar {
   axis.addEventListener('keydown', (e) => {
     if (!view) return;
     const step = (view.end_s - view.start_s) / 20;
-    const to = e.key === 'ArrowLeft' ? view.position_s - step : e.key === 'ArrowRight' ? view.position_s + step
-      : e.key === 'Home' ? view.start_s : e.key === 'End' ? view.end_s : undefined;
+    const to =
+      e.key === 'ArrowLeft'
+        ? view.position_s - step
+        : e.key === 'ArrowRight'
+          ? view.position_s + step
+          : e.key === 'Home'
+            ? view.start_s
+            : e.key === 'End'
+              ? view.end_s
+              : undefined;
     if (to === undefined) return;
     e.preventDefault();
     command({ action: 'seek', to_s: Math.min(view.end_s, Math.max(view.start_s, to)) });

@@ -19,7 +19,12 @@ export type Measure = 'rate' | 'live';
  * `keep` chooses which keys (families, kinds) are drawn; null draws all. Intervals with no point
  * of a key count 0 for it (a host that stopped sending has no rate and no objects shown).
  */
-export function statsToSeries(points: readonly StatsPoint[], measure: Measure, keep: ((key: string) => boolean) | null = null, window = CHART_WINDOW): Series {
+export function statsToSeries(
+  points: readonly StatsPoint[],
+  measure: Measure,
+  keep: ((key: string) => boolean) | null = null,
+  window = CHART_WINDOW,
+): Series {
   const buckets = new Map<number, Map<string, number>>();
   const keys = new Set<string>();
   for (const p of points) {
@@ -54,5 +59,8 @@ export function lostSeries(points: readonly StatsPoint[], window = CHART_WINDOW)
     prev.set(p.host, p.lost);
     buckets.set(b, (buckets.get(b) ?? 0) + (before === undefined ? 0 : Math.max(0, p.lost - before)));
   }
-  return [...buckets.keys()].sort((a, b) => a - b).slice(-window).map((b) => buckets.get(b)!);
+  return [...buckets.keys()]
+    .sort((a, b) => a - b)
+    .slice(-window)
+    .map((b) => buckets.get(b)!);
 }

@@ -23,9 +23,14 @@ export function createStatus(root: HTMLElement, onPause: (paused: boolean) => vo
   root.replaceChildren(note, feed, pause);
   return {
     setFeed(s, bad) {
-      feed.dataset['state'] = s.state;
+      feed.dataset.state = s.state;
       const extra = bad > 0 ? ` (${bad} unreadable messages)` : '';
-      feed.textContent = s.state === 'open' ? `feed connected${extra}` : s.state === 'connecting' ? 'connecting…' : `feed disconnected, retrying in ${(s.retryInMs / 1000).toFixed(1)} s`;
+      feed.textContent =
+        s.state === 'open'
+          ? `feed connected${extra}`
+          : s.state === 'connecting'
+            ? 'connecting…'
+            : `feed disconnected, retrying in ${(s.retryInMs / 1000).toFixed(1)} s`;
     },
     get paused() {
       return paused;
