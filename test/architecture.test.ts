@@ -1,6 +1,6 @@
 /**
  * Data flows one way: probes -> capture -> decode -> lifetime -> rules -> analyze -> report ->
- * {live server, agent} -> cli. protocol/ (the wire types) is shared by server, agent and web/.
+ * {live server, agent} -> cli. shared/ (the wire types, compiled for the browser too) is shared by server, agent and web/.
  * A module may import from its own layer or a lower one, never a higher one. model/ (the domain
  * types) is shared by all and stays free of node: imports so the browser can use it too.
  */
@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 const LAYERS: Record<string, number> = {
   model: 0,
   support: 0,
-  protocol: 0,
+  shared: 0,
   probes: 1,
   capture: 1,
   vm: 1,
@@ -80,8 +80,8 @@ describe('architecture', () => {
     expect(cycles).toEqual([]);
   });
 
-  it('model/ and protocol/ have no node: imports', () => {
-    const bad = files.filter((f) => ['model', 'protocol'].includes(layerOf(f)) && /from 'node:/.test(readFileSync(f, 'utf8')));
+  it('model/ and shared/ have no node: imports', () => {
+    const bad = files.filter((f) => ['model', 'shared'].includes(layerOf(f)) && /from 'node:/.test(readFileSync(f, 'utf8')));
     expect(bad.map((f) => relative(server, f))).toEqual([]);
   });
 });

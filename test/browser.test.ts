@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzeFile } from '../server/analyze/pipeline.js';
-import type { CaptureInfo, FlagDetail, FlagSummary, HostView, ObjectHistory, ReplayView } from '../server/protocol/wire.js';
+import type { CaptureInfo, FlagDetail, FlagSummary, HostView, ObjectHistory, ReplayView } from '../server/shared/wire.js';
 import {
   buildWeb,
   fixtureCapture,

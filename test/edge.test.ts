@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeBatchHead, type FlagSummary, type HostView } from '../server/protocol/wire.js';
+import { encodeBatchHead, type FlagSummary, type HostView } from '../server/shared/wire.js';
 import { cookieValue } from '../server/live/auth.js';
 import { checkHello, MAX_HEADER_CHARS, MAX_HEADER_VALUES } from '../server/live/hello.js';
 import { agent, BIN, launch, startServe, TOKEN, until, type ServerProcess } from './support/live.js';

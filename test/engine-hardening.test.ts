@@ -18,8 +18,8 @@ import { MAX_CPUS, MAX_WALK, Reorderer, DEFAULT_REORDER } from '../server/decode
 import type { RecordEvent } from '../server/model/events.js';
 import { mulberry32 } from './support/prng.js';
 import { HostSession } from '../server/live/host-session.js';
-import type { AgentHello, FlagSummary, HostView } from '../server/protocol/wire.js';
-import { PROTOCOL_VERSION } from '../server/protocol/wire.js';
+import type { AgentHello, FlagSummary, HostView } from '../server/shared/wire.js';
+import { PROTOCOL_VERSION } from '../server/shared/wire.js';
 import { buildReport, type AnalysisReport } from '../server/report/build.js';
 import { RULES } from '../server/rules/index.js';
 import type { Rule } from '../server/rules/rule.js';

@@ -16,7 +16,7 @@ import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import type WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HostView } from '../server/protocol/wire.js';
+import type { HostView } from '../server/shared/wire.js';
 import { BIN } from './support/live.js';
 import { agentExchange, HostileServer, openSocket, rawHttp, type ServeSetup } from './support/hostile-server.js';
 import {

@@ -16,7 +16,7 @@ import { STRESS_PRESETS } from '../server/record/stress.js';
 import { PROJECT_ROOT } from '../server/support/paths.js';
 import { shQuote } from '../server/vm/command.js';
 import { GUEST_XCH, runInGuest } from '../server/vm/guest.js';
-import type { FlagSummary, HostView } from '../server/protocol/wire.js';
+import type { FlagSummary, HostView } from '../server/shared/wire.js';
 import { agent, startServe, until } from './support/live.js';
 
 const root = join(import.meta.dirname, '..');

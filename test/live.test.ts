@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBatchHead, type FlagDetail, type FlagSummary, type HostView, type ObjectHistory } from '../server/protocol/wire.js';
+import { encodeBatchHead, type FlagDetail, type FlagSummary, type HostView, type ObjectHistory } from '../server/shared/wire.js';
 import type { AnalysisReport } from '../server/report/build.js';
 import { generateCapture } from './bench/generate.js';
 import { traceToCapture } from './support/trace.js';

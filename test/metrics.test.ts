@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeFile } from '../server/analyze/pipeline.js';
 import { buildReport, type AnalysisReport } from '../server/report/build.js';
-import type { HostView } from '../server/protocol/wire.js';
+import type { HostView } from '../server/shared/wire.js';
 import { SAMPLE } from './support/browser.js';
 import { agent, launch, startServe, TOKEN, until, type ServerProcess } from './support/live.js';
 

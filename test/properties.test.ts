@@ -19,7 +19,7 @@ import { WebSocket } from 'ws';
 import { Analysis, analyzeFile } from '../server/analyze/pipeline.js';
 import { parseAgentMessage } from '../server/live/hello.js';
 import { startServer, type RunningServer } from '../server/live/server.js';
-import { BATCH_HEAD, decodeBatchHead, encodeBatchHead, PROTOCOL_VERSION, type HostView } from '../server/protocol/wire.js';
+import { BATCH_HEAD, decodeBatchHead, encodeBatchHead, PROTOCOL_VERSION, type HostView } from '../server/shared/wire.js';
 import { buildReport, type AnalysisReport } from '../server/report/build.js';
 import { analyzePacked } from './support/run.js';
 import { generateCapture } from './bench/generate.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CaptureInfo, FlagSummary, HostView, ReplayView } from '../server/protocol/wire.js';
+import type { CaptureInfo, FlagSummary, HostView, ReplayView } from '../server/shared/wire.js';
 import type { AnalysisReport } from '../server/report/build.js';
 import { agent, BIN, launch, startServe, until, type ServerProcess } from './support/live.js';
 

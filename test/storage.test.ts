@@ -19,7 +19,7 @@ import {
   type HostView,
   type LossMark,
   type StorageView,
-} from '../server/protocol/wire.js';
+} from '../server/shared/wire.js';
 import type { AnalysisReport } from '../server/report/build.js';
 import { generateCapture } from './bench/generate.js';
 import { agent, BIN, startServe, TOKEN, until, type ServerProcess } from './support/live.js';

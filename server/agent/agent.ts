@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { encodeBatchHead, PROTOCOL_VERSION, type AgentHello } from '../protocol/wire.js';
+import { encodeBatchHead, PROTOCOL_VERSION, type AgentHello } from '../shared/wire.js';
 import { Link } from './link.js';
 import { Outbox } from './outbox.js';
 import type { LineSource } from './sources.js';

@@ -4,7 +4,7 @@
  * drops. A refused token is final; anything else is retried.
  */
 import WebSocket from 'ws';
-import { INGEST_PATH, type AgentHello, type ServerToAgent } from '../protocol/wire.js';
+import { INGEST_PATH, type AgentHello, type ServerToAgent } from '../shared/wire.js';
 import type { Outbox } from './outbox.js';
 
 export interface LinkOptions {

@@ -7,7 +7,7 @@ import type { CaptureHeader } from '../capture/header.js';
 import { ruleCoverage } from '../analyze/coverage.js';
 import { FAMILY_DECODERS } from '../decode/decoder.js';
 import type { Family } from '../model/events.js';
-import type { RuleState, StreamMode } from '../protocol/wire.js';
+import type { RuleState, StreamMode } from '../shared/wire.js';
 
 export interface SourceInfo {
   header: CaptureHeader;

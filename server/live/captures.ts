@@ -9,7 +9,7 @@ import { link, lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import type { CaptureInfo } from '../protocol/wire.js';
+import type { CaptureInfo } from '../shared/wire.js';
 import { HubRefusal } from './refusal.js';
 import { nameProblem, NameError, pathIn } from './names.js';
 import { writeFailure, type StorageState } from './storage.js';

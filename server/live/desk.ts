@@ -3,7 +3,7 @@
  * them on the server with controls. The Hub owns the hosts; this works on them.
  */
 import { mkdir } from 'node:fs/promises';
-import type { ReplayCommand, ReplayView } from '../protocol/wire.js';
+import type { ReplayCommand, ReplayView } from '../shared/wire.js';
 import { recordingName, type CaptureLibrary } from './captures.js';
 import type { Hub } from './hub.js';
 import { HubRefusal } from './refusal.js';

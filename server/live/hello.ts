@@ -4,7 +4,7 @@
  * bounded here (size, depth, counts, string lengths), and what is kept is a copy holding only the
  * fields the protocol knows, so nothing unbounded rides along.
  */
-import { PROTOCOL_VERSION, type AgentHello, type AgentMessage, type RuleState } from '../protocol/wire.js';
+import { PROTOCOL_VERSION, type AgentHello, type AgentMessage, type RuleState } from '../shared/wire.js';
 import { nameProblem } from './names.js';
 
 /** Most bytes of one text (control) frame on the agent socket; a real hello is a few KB. */

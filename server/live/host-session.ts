@@ -7,7 +7,7 @@ import { Analysis, type AnalysisOptions } from '../analyze/pipeline.js';
 import { serializeHeader, type CaptureHeader } from '../capture/header.js';
 import { FAMILIES } from '../model/events.js';
 import { OBJECT_KINDS } from '../model/objects.js';
-import type { AgentHello, FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, ReplayView, StatsPoint } from '../protocol/wire.js';
+import type { AgentHello, FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, ReplayView, StatsPoint } from '../shared/wire.js';
 import type { Recording } from './recording.js';
 import type { Journal } from './journal.js';
 import { findRule } from '../rules/index.js';

@@ -1,5 +1,5 @@
 /**
- * The HTTP side: the dashboard's files and the REST API (server/protocol/wire.ts has the payloads).
+ * The HTTP side: the dashboard's files and the REST API (server/shared/wire.ts has the payloads).
  * createApp() does not listen, so it can be mounted and tested on its own.
  */
 import { existsSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { ServerMetrics } from './metrics.js';
 import type { FlagCursor, FlagQuery, Hub } from './hub.js';
 import { HubRefusal } from './refusal.js';
 import { CaptureNameError } from './captures.js';
-import type { ReplayCommand } from '../protocol/wire.js';
+import type { ReplayCommand } from '../shared/wire.js';
 
 /** Most flags in one page of GET /api/flags (the rest: follow its Link rel="next"). */
 export const MAX_FLAG_PAGE = 10_000;

@@ -15,7 +15,7 @@ import {
   type LossMark,
   type ObjectHistory,
   type StatsPoint,
-} from '../protocol/wire.js';
+} from '../shared/wire.js';
 import { HostSession } from './host-session.js';
 import { CaptureLibrary } from './captures.js';
 import { CaptureDesk } from './desk.js';

@@ -4,7 +4,7 @@
  * malformed is refused with an error message, counted, and the socket closed.
  */
 import type { WebSocket } from 'ws';
-import { decodeBatchHead, BATCH_HEAD, type ServerToAgent } from '../protocol/wire.js';
+import { decodeBatchHead, BATCH_HEAD, type ServerToAgent } from '../shared/wire.js';
 import { MAX_CONTROL_FRAME, parseAgentMessage } from './hello.js';
 import type { HostSession } from './host-session.js';
 import type { Hub } from './hub.js';

@@ -29,7 +29,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { BATCH_HEAD, decodeBatchHead, type AgentHello, type JournalView } from '../protocol/wire.js';
+import { BATCH_HEAD, decodeBatchHead, type AgentHello, type JournalView } from '../shared/wire.js';
 import { NameError, nameProblem, pathIn } from './names.js';
 import type { StorageState } from './storage.js';
 

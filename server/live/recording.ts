@@ -6,7 +6,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { createGzip, type Gzip } from 'node:zlib';
-import type { RecordingView } from '../protocol/wire.js';
+import type { RecordingView } from '../shared/wire.js';
 import type { StorageState } from './storage.js';
 
 export class Recording {

@@ -15,7 +15,7 @@ import { LineSplitter, textLines } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
 import { printfNsecs } from '../decode/envelope.js';
 import { TimeBase } from '../model/time.js';
-import { PROTOCOL_VERSION, type ReplayCommand, type ReplayView } from '../protocol/wire.js';
+import { PROTOCOL_VERSION, type ReplayCommand, type ReplayView } from '../shared/wire.js';
 import type { HostSession } from './host-session.js';
 import type { Hub } from './hub.js';
 

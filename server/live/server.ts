@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AnalysisOptions } from '../analyze/pipeline.js';
-import { FEED_PATH, INGEST_PATH } from '../protocol/wire.js';
+import { FEED_PATH, INGEST_PATH } from '../shared/wire.js';
 import { agentRefusal, browserRefusal, isLoopbackHost, originRefusal, tokenConfigRefusal, type AccessPolicy } from './auth.js';
 import { FEED_QUEUE_BYTES, handleBrowser, MAX_FEEDS } from './feed.js';
 import { createApp } from './http.js';

@@ -3,7 +3,7 @@
  * the page: a write that fails (a full disk above all) stops what it was writing, never the server,
  * and says so here. `counts` are the storage anomalies by kind (docs/security.md lists them).
  */
-import type { StorageView } from '../protocol/wire.js';
+import type { StorageView } from '../shared/wire.js';
 
 /** What a failed write says, in words a user acts on. */
 export function writeFailure(e: unknown): string {

@@ -1,10 +1,10 @@
-/** From the analysis' structures to the wire views of server/protocol/wire.ts (pure functions). */
+/** From the analysis' structures to the wire views of server/shared/wire.ts (pure functions). */
 import type { Analysis } from '../analyze/pipeline.js';
 import type { Tracked } from '../lifetime/table.js';
 import { describeEvent, stackView } from '../model/describe.js';
 import type { Addr, KernelEvent } from '../model/events.js';
 import { formatObject, OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
-import type { EvidenceView, FlagSummary, LifetimeView, LossMark, ObjectHistory, PhaseView } from '../protocol/wire.js';
+import type { EvidenceView, FlagSummary, LifetimeView, LossMark, ObjectHistory, PhaseView } from '../shared/wire.js';
 import { uncertaintyOf } from '../report/build.js';
 import type { Flag } from '../rules/flags.js';
 import type { EndedLifetime, LifetimeHistory } from './history.js';

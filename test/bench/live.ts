@@ -30,7 +30,7 @@ import type { LineSource, SourceInfo } from '../../server/agent/sources.js';
 import { analyzeFile } from '../../server/analyze/pipeline.js';
 import { parseHeader } from '../../server/capture/header.js';
 import { printfNsecs } from '../../server/decode/envelope.js';
-import type { FeedMessage, HostView } from '../../server/protocol/wire.js';
+import type { FeedMessage, HostView } from '../../server/shared/wire.js';
 import { startServe, TOKEN, until, type ServerProcess } from '../support/live.js';
 import { generateCapture } from './generate.js';
 import { peakRssMb, stretchToRate } from './streams.js';

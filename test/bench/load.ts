@@ -22,7 +22,7 @@ import { runAgent } from '../../server/agent/agent.js';
 import type { LineSource } from '../../server/agent/sources.js';
 import { Analysis } from '../../server/analyze/pipeline.js';
 import { parseHeader, serializeHeader, type CaptureHeader } from '../../server/capture/header.js';
-import type { FeedMessage, HostView } from '../../server/protocol/wire.js';
+import type { FeedMessage, HostView } from '../../server/shared/wire.js';
 import { startServe, TOKEN, until, type ServerProcess } from '../support/live.js';
 import { generateCapture } from './generate.js';
 import { peakRssMb, stretchToRate } from './streams.js';

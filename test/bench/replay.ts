@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { HostView } from '../../server/protocol/wire.js';
+import type { HostView } from '../../server/shared/wire.js';
 import { BIN, launch, until } from '../support/live.js';
 import { generateCapture } from './generate.js';
 import { peakRssMb } from './streams.js';

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { PRINTF_PREFIX } from '../../server/decode/envelope.js';
 import { HEAD } from '../../server/decode/fields.js';
 import { ROUTES } from '../../server/decode/routes.js';
-import { PROTOCOL_VERSION, type AgentHello } from '../../server/protocol/wire.js';
+import { PROTOCOL_VERSION, type AgentHello } from '../../server/shared/wire.js';
 import { traceToCapture } from './trace.js';
 
 export const FIXTURE_DIR = join(import.meta.dirname, '..', 'fixtures', 'rules');

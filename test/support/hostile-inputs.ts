@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { encodeBatchHead } from '../../server/protocol/wire.js';
+import { encodeBatchHead } from '../../server/shared/wire.js';
 import { projectPath } from '../../server/support/paths.js';
 import { traceToCapture } from './trace.js';
 

@@ -10,7 +10,7 @@ import type {
   ReplayView,
   SeverityLevel,
   StatsPoint,
-} from '../../server/protocol/wire.js';
+} from '../../server/shared/wire.js';
 
 export interface RuleInfo {
   id: string;

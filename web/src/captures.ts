@@ -6,7 +6,7 @@
  * Rows are keyed and updated in place: the recording sizes change with every stats message and a
  * button must not be replaced under the pointer.
  */
-import type { CaptureInfo, HostView } from '../../server/protocol/wire.js';
+import type { CaptureInfo, HostView } from '../../server/shared/wire.js';
 import { h } from './dom.js';
 import { formatBytes, formatDateTime } from './format.js';
 

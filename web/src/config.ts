@@ -1,5 +1,5 @@
 /**
- * Constants of the dashboard. The first ones are copied from server/protocol/wire.ts (the browser
+ * Constants of the dashboard. The first ones are copied from server/shared/wire.ts (the browser
  * never loads server code, only its types); keep them in step with that file.
  */
 

@@ -3,7 +3,7 @@
  * rule's explanation and the kernel thread it comes from, the evidence chain in order, and the
  * objects' lifetimes as a timeline with the evidence as marks.
  */
-import type { EvidenceView, FlagDetail } from '../../server/protocol/wire.js';
+import type { EvidenceView, FlagDetail } from '../../server/shared/wire.js';
 import { h } from './dom.js';
 import { addrsIn, formatAddr, formatCount, formatSeconds, parseObjectRef } from './format.js';
 import { renderTimeline } from './timeline.js';

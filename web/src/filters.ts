@@ -1,5 +1,5 @@
 /** The filter bar: host, pid or comm, object kind, rule, severity. */
-import type { SeverityLevel } from '../../server/protocol/wire.js';
+import type { SeverityLevel } from '../../server/shared/wire.js';
 import { SEVERITY_LEVELS } from './config.js';
 import { fillSelect, h } from './dom.js';
 import { NO_FILTER, type FlagFilter } from './flag-filter.js';

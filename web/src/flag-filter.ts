@@ -1,5 +1,5 @@
 /** The flag filter: what the filter bar holds, as a predicate and as /api/flags query parameters. */
-import type { FlagSummary, SeverityLevel } from '../../server/protocol/wire.js';
+import type { FlagSummary, SeverityLevel } from '../../server/shared/wire.js';
 
 export interface FlagFilter {
   host: string | null;

@@ -3,7 +3,7 @@
  * confidence, message). At most MAX_FLAG_ROWS rows live in the DOM; the rest are counted.
  * Rows are keyed by flag id and reused, so an update (count, confidence) only rewrites its row.
  */
-import type { FlagSummary } from '../../server/protocol/wire.js';
+import type { FlagSummary } from '../../server/shared/wire.js';
 import { MAX_FLAG_ROWS } from './config.js';
 import { h } from './dom.js';
 import { formatCount, formatSeconds } from './format.js';

@@ -3,7 +3,7 @@
  * lost events, kernel time), and a banner naming every replayed stream so a replay is never taken
  * for a live kernel.
  */
-import type { HostView } from '../../server/protocol/wire.js';
+import type { HostView } from '../../server/shared/wire.js';
 import { h } from './dom.js';
 import { formatCount, formatSeconds } from './format.js';
 

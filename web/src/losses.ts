@@ -2,7 +2,7 @@
  * Where events were lost, in each host's kernel time: a strip from 0 to the host's newest event
  * with every loss window in red, and the latest windows listed.
  */
-import type { HostView, LossMark } from '../../server/protocol/wire.js';
+import type { HostView, LossMark } from '../../server/shared/wire.js';
 import { h, s } from './dom.js';
 import { formatCount, formatSeconds } from './format.js';
 

@@ -4,7 +4,7 @@
  * resume asks the server for a fresh snapshot. REST calls (drill-down, objects, filtered flags,
  * the capture library, recordings, replay commands) start here too.
  */
-import type { CaptureInfo, FeedMessage } from '../../server/protocol/wire.js';
+import type { CaptureInfo, FeedMessage } from '../../server/shared/wire.js';
 import { api, type RuleInfo } from './api.js';
 import { createCaptures } from './captures.js';
 import { createChart } from './charts.js';

@@ -1,5 +1,5 @@
 /** The objects explorer: search an address (optionally on one host, of one kind), see its generations and their lifetimes. */
-import type { ObjectHistory } from '../../server/protocol/wire.js';
+import type { ObjectHistory } from '../../server/shared/wire.js';
 import { fillSelect, h } from './dom.js';
 import { formatAddr, formatSeconds, parseAddr } from './format.js';
 import { renderTimeline } from './timeline.js';

@@ -7,7 +7,7 @@
  * The bars are kept and updated in place (a stats message every 500 ms must not close the speed
  * list or end a drag); a bar goes when its host has no replay any more.
  */
-import type { HostView, ReplayCommand, ReplayView } from '../../server/protocol/wire.js';
+import type { HostView, ReplayCommand, ReplayView } from '../../server/shared/wire.js';
 import { h } from './dom.js';
 import { formatSeconds, formatSpeed } from './format.js';
 

@@ -2,7 +2,7 @@
  * The pure adapter from wire stats to chart series: points of one or more hosts, grouped by stats
  * interval (hosts sample on the same server tick), summed per family or kind, last N intervals.
  */
-import type { StatsPoint } from '../../server/protocol/wire.js';
+import type { StatsPoint } from '../../server/shared/wire.js';
 import { CHART_WINDOW, STATS_INTERVAL_MS } from './config.js';
 import { formatWallClock } from './format.js';
 

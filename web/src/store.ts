@@ -2,7 +2,7 @@
  * What the page knows, fed by the feed socket: hosts, a bounded window of stats points, flags and
  * loss marks. No DOM here: widgets read it, main.ts applies feed messages to it.
  */
-import type { FeedMessage, FlagSummary, HostView, LossMark, StatsPoint } from '../../server/protocol/wire.js';
+import type { FeedMessage, FlagSummary, HostView, LossMark, StatsPoint } from '../../server/shared/wire.js';
 import { CHART_WINDOW, MAX_FLAGS_KEPT, MAX_LOSSES_PER_HOST } from './config.js';
 
 export class Store {

@@ -3,7 +3,7 @@
  * freed or last seen), its phases as ticks with their times and tasks, and evidence events as
  * numbered marks across all lanes. Below it, every lane's phases as a table.
  */
-import type { EvidenceView, LifetimeView, ObjectHistory } from '../../server/protocol/wire.js';
+import type { EvidenceView, LifetimeView, ObjectHistory } from '../../server/shared/wire.js';
 import { h, s } from './dom.js';
 import { formatAddr, formatSeconds } from './format.js';
 
