@@ -27,7 +27,7 @@ if (!existsSync(marker) || mtime(join(root, 'package-lock.json')) > mtime(marker
   execFileSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
 }
 
-// Two programs: the server (node) and the dashboard (browser), which shares server/protocol's types.
+// Two programs: the server (node) and the dashboard (browser); server/shared/ is compiled by both.
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const builds = [
   {
@@ -38,7 +38,7 @@ const builds = [
   {
     out: join(root, 'dist', 'web', 'src', 'main.js'),
     config: join(root, 'web', 'tsconfig.json'),
-    sources: [join(root, 'web', 'src'), join(root, 'server', 'protocol')],
+    sources: [join(root, 'web', 'src'), join(root, 'server', 'shared')],
   },
 ];
 for (const b of builds) {
