@@ -2,7 +2,7 @@ import { analyzeFile, type Analysis } from '../analyze/pipeline.js';
 import { NS_PER_MS } from '../model/time.js';
 import { buildReport, type AnalysisReport } from '../report/build.js';
 import { renderText } from '../report/text.js';
-import { SEVERITIES, severityRank, type Severity } from '../rules/rule.js';
+import { SEVERITIES, severityRank, type Severity } from '../shared/severity.js';
 import { DEFAULT_REORDER } from '../decode/reorder.js';
 import { FAILURE_KINDS } from '../decode/anomalies.js';
 import { parse, positiveNumber, UsageError } from './args.js';

@@ -10,10 +10,12 @@ import { THREADS } from '../rules/rule.js';
 import { projectPath } from '../support/paths.js';
 import { browserRefusal, presentedToken, TOKEN_COOKIE, tokenMatches, type AccessPolicy } from './auth.js';
 import { ServerMetrics } from './metrics.js';
-import type { FlagCursor, FlagQuery, Hub } from './hub.js';
+import type { FlagQuery, Hub } from './hub.js';
 import { HubRefusal } from './refusal.js';
 import { CaptureNameError } from './captures.js';
-import type { ReplayCommand } from '../shared/wire.js';
+import type { FlagCursor } from '../shared/flag-query.js';
+import { SEVERITIES } from '../shared/severity.js';
+import type { HostStats, RecordAnswer, ReplayCommand, ReplayStarted, RuleView, ServerView, StopAnswer } from '../shared/wire.js';
 
 /** Most flags in one page of GET /api/flags (the rest: follow its Link rel="next"). */
 export const MAX_FLAG_PAGE = 10_000;
@@ -22,8 +24,6 @@ export const MAX_FLAG_PAGE = 10_000;
 const MAX_UPLOAD_BYTES = 4 * 1024 ** 3;
 
 export class BadRequest extends Error {}
-
-const SEVERITIES = ['info', 'warning', 'error'] as const;
 
 /** A query parameter as one string (repeated or nested parameters are refused). */
 function param(req: Request, name: string): string | undefined {
@@ -148,6 +148,9 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   app.get('/', page('index.html'));
   app.get('/style.css', page('style.css'));
   app.use('/js', express.static(projectPath('dist', 'web', 'src'), { index: false, fallthrough: false }));
+  // What the dashboard shares with the server (server/shared/, compiled for both): where /js/*.js's
+  // imports of '../../server/shared/*.js' land. Only that folder of dist/server is served.
+  app.use('/server/shared', express.static(projectPath('dist', 'server', 'shared'), { index: false, fallthrough: false }));
   const chart = projectPath('node_modules', 'chart.js', 'dist', 'chart.umd.js');
   app.get('/vendor/chart.umd.js', (_req, res) =>
     existsSync(chart) ? res.sendFile(chart) : res.status(404).json({ error: 'chart.js is not installed (npm ci)' }),
@@ -162,7 +165,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
     if (host === undefined) throw new BadRequest('parameter host is required');
     const s = hub.stats(host);
     if (s === undefined) return res.status(404).json({ error: `no host ${host}` });
-    res.json(s);
+    res.json(s satisfies HostStats);
   });
   app.get('/api/flags', (req, res) => {
     const q: FlagQuery = {
@@ -222,16 +225,16 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   });
   app.post('/api/captures/record', json, async (req, res) => {
     const body = object(req.body);
-    res.json({ recording: await hub.desk.record(optionalString(body, 'host'), optionalString(body, 'name')) });
+    res.json({ recording: await hub.desk.record(optionalString(body, 'host'), optionalString(body, 'name')) } satisfies RecordAnswer);
   });
   app.post('/api/captures/stop', json, async (req, res) => {
-    res.json({ stopped: await hub.desk.stopRecording(optionalString(object(req.body), 'host')) });
+    res.json({ stopped: await hub.desk.stopRecording(optionalString(object(req.body), 'host')) } satisfies StopAnswer);
   });
   app.post('/api/replay', json, async (req, res) => {
     const body = object(req.body);
     const name = optionalString(body, 'capture');
     if (name === undefined) throw new BadRequest('capture is required');
-    res.json({ host: await hub.desk.replay(name, speedOf(body.speed ?? 1)) });
+    res.json({ host: await hub.desk.replay(name, speedOf(body.speed ?? 1)) } satisfies ReplayStarted);
   });
   app.post('/api/replay/:host', json, async (req, res) => {
     res.json(await hub.desk.replayCommand(req.params.host, replayCommand(req.body)));
@@ -243,7 +246,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
       feeds: hub.feedCount,
       rejected: Object.fromEntries(hub.rejected),
       storage: hub.storage.view(),
-    });
+    } satisfies ServerView);
   });
   app.get('/api/rules', (_req, res) => {
     res.json(
@@ -254,7 +257,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
         title: r.title,
         explanation: r.explanation,
         fix: r.fix ?? null,
-      })),
+      })) satisfies RuleView[],
     );
   });
   // Prometheus' scrape, under the same token rules as the API (a scraper sends Authorization: Bearer).

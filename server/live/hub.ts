@@ -5,6 +5,7 @@
  */
 import type { AnalysisOptions } from '../analyze/pipeline.js';
 import type { ObjectKind } from '../model/objects.js';
+import { byNewest, matchesFlag, type FlagCursor, type FlagMatch } from '../shared/flag-query.js';
 import {
   STATS_INTERVAL_MS,
   type AgentHello,
@@ -62,33 +63,12 @@ export const DEFAULT_HUB: HubOptions = {
   journalDir: undefined,
 };
 
-export interface FlagQuery {
-  host?: string | undefined;
-  rule?: string | undefined;
-  /** At or above this severity. */
-  severity?: 'info' | 'warning' | 'error' | undefined;
-  pid?: number | undefined;
-  /** Substring of a task name in the evidence. */
-  comm?: string | undefined;
-  kind?: string | undefined;
+/** A page of GET /api/flags: the filter (shared with the dashboard), how many, and after which flag. */
+export interface FlagQuery extends FlagMatch {
   limit: number;
   /** Only flags after this one in the order (a page's `next`). */
   after?: FlagCursor | undefined;
 }
-
-/** Where a page of flags ended: the sort key of its last flag (it holds even if that flag is gone since). */
-export interface FlagCursor {
-  wall: number;
-  time_s: number;
-  id: string;
-}
-
-/** Newest first: by when the server raised them, then kernel time, then id (a total order, so pages never overlap). */
-export function byNewest(a: FlagCursor, b: FlagCursor): number {
-  return b.wall - a.wall || b.time_s - a.time_s || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-}
-
-const RANK = { info: 0, warning: 1, error: 2 } as const;
 
 interface Feed {
   client: FeedClient;
@@ -290,15 +270,7 @@ export class Hub {
     const out: FlagSummary[] = [];
     for (const s of this.sessions.values()) {
       if (q.host !== undefined && s.host !== q.host) continue;
-      for (const f of s.flags()) {
-        if (q.rule !== undefined && f.rule !== q.rule) continue;
-        if (q.severity !== undefined && RANK[f.severity] < RANK[q.severity]) continue;
-        if (q.pid !== undefined && !f.pids.includes(q.pid)) continue;
-        if (q.comm !== undefined && !f.comms.some((c) => c.includes(q.comm!))) continue;
-        if (q.kind !== undefined && !f.kinds.includes(q.kind)) continue;
-        if (q.after !== undefined && byNewest(q.after, f) >= 0) continue;
-        out.push(f);
-      }
+      for (const f of s.flags()) if (matchesFlag(q, f) && (q.after === undefined || byNewest(q.after, f) < 0)) out.push(f);
     }
     out.sort(byNewest);
     const flags = out.slice(0, q.limit);

@@ -6,16 +6,14 @@
  * path it makes stays inside its folder. No name, however crafted, reaches another file.
  */
 import { resolve, sep } from 'node:path';
+import { CAPTURE_NAME } from '../shared/capture-name.js';
 
 export type NameKind = 'host' | 'run' | 'capture';
 
 const PATTERNS: Record<NameKind, { re: RegExp; says: string }> = {
   host: { re: /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, says: 'a host name is a letter or digit, then letters, digits, . _ : - (up to 128)' },
   run: { re: /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, says: 'a run name is a letter or digit, then letters, digits, . _ : - (up to 128)' },
-  capture: {
-    re: /^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.ljsonl(\.gz)?$/,
-    says: 'a capture name is letters, digits, . _ - and ends in .ljsonl or .ljsonl.gz',
-  },
+  capture: CAPTURE_NAME,
 };
 
 /** A name refused before it became a path. */

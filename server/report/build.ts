@@ -9,7 +9,8 @@ import type { KernelEvent } from '../model/events.js';
 import { formatObject, OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import { NS_PER_S, type Nanos } from '../model/time.js';
 import type { Flag } from '../rules/flags.js';
-import { severityRank, THREADS, type Guard, type Severity } from '../rules/rule.js';
+import { THREADS, type Guard } from '../rules/rule.js';
+import { severityRank, type Severity } from '../shared/severity.js';
 import type { Anomaly } from '../decode/anomalies.js';
 
 /** A step of a flag's evidence; `stack` (and `stack_at`) when the capture has kernel stacks. */

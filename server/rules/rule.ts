@@ -8,13 +8,8 @@ import type { ObjectId } from '../model/objects.js';
 import type { Nanos } from '../model/time.js';
 import type { World } from '../lifetime/world.js';
 import type { FixCheck, Guard } from '../model/fixes.js';
-
-export type Severity = 'info' | 'warning' | 'error';
-export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'error'];
-
-export function severityRank(s: Severity): number {
-  return SEVERITIES.indexOf(s);
-}
+import type { Severity } from '../shared/severity.js';
+export type { Severity } from '../shared/severity.js';
 
 /** The seed threads in shared/seeds, by file prefix. */
 export const THREADS = {

@@ -1,18 +1,17 @@
 /**
  * The wire protocol, one module for every party: agents -> server (ingest socket), server ->
  * browsers (feed socket) and the REST payloads. It has no node: or DOM types so that web/ compiles
- * against the very same definitions (`import type`).
+ * against the very same definitions (server/shared/README.md).
  *
  * Times: `_s` fields are kernel time in seconds relative to the host's capture time base (the
  * first whole second of its trace); `wall` fields are the server's wall clock in ms since the epoch.
  */
+import type { Severity } from './severity.js';
 
 export const PROTOCOL_VERSION = 1;
 export const INGEST_PATH = '/ws/agent';
 export const FEED_PATH = '/ws/feed';
 
-export const SEVERITY_LEVELS = ['info', 'warning', 'error'] as const;
-export type SeverityLevel = (typeof SEVERITY_LEVELS)[number];
 export type RuleState = 'active' | 'degraded' | 'off';
 
 // ---------------------------------------------------------------- agent <-> server
@@ -206,7 +205,7 @@ export interface FlagSummary {
   /** The host's run (HostView.run) that raised it: a new run (a restarted agent, a replay seeking back) starts over. */
   run: string;
   rule: string;
-  severity: SeverityLevel;
+  severity: Severity;
   confidence: 'certain' | 'uncertain';
   count: number;
   time_s: number;
@@ -289,6 +288,88 @@ export interface FlagDetail {
   uncertainty: string[];
   evidence: EvidenceView[];
   objects: ObjectHistory[];
+}
+
+// ---------------------------------------------------------------- REST answers
+
+/*
+ * GET  /api/hosts                 HostView[]
+ * GET  /api/stats?host=           HostStats
+ * GET  /api/flags?FlagMatch&limit&after   FlagSummary[], the next page as a Link rel="next" (flag-query.ts)
+ * GET  /api/flags/:id             FlagDetail
+ * GET  /api/objects?addr&host&kind        ObjectHistory[]
+ * GET  /api/captures              CaptureInfo[]
+ * GET  /api/captures/:name        the capture's bytes; PUT (application/octet-stream) CaptureInfo; DELETE 204
+ * POST /api/captures/record       RecordRequest -> RecordAnswer
+ * POST /api/captures/stop         StopRequest -> StopAnswer
+ * POST /api/replay                ReplayRequest -> ReplayStarted
+ * POST /api/replay/:host          ReplayCommand -> ReplayView
+ * GET  /api/server                ServerView
+ * GET  /api/rules                 RuleView[]
+ * Any refusal or failure          ErrorAnswer, with a 4xx or 5xx status
+ */
+
+export interface ErrorAnswer {
+  error: string;
+}
+
+/** A host's recent activity and where its events were lost. */
+export interface HostStats {
+  points: StatsPoint[];
+  losses: LossMark[];
+}
+
+/** Starts recording `host`, or every streaming host when it is absent; `name` prefixes the captures' names. */
+export interface RecordRequest {
+  host?: string;
+  name?: string;
+}
+
+/** The recordings started: a capture per host. */
+export interface RecordAnswer {
+  recording: { host: string; name: string }[];
+}
+
+/** Stops recording `host`, or every host when it is absent. */
+export interface StopRequest {
+  host?: string;
+}
+
+/** The captures saved. */
+export interface StopAnswer {
+  stopped: string[];
+}
+
+/** Replays a capture of the library as a new host (speed: 1 when absent). */
+export interface ReplayRequest {
+  capture: string;
+  speed?: number | 'max';
+}
+
+/** The host the replay streams as. */
+export interface ReplayStarted {
+  host: string;
+}
+
+export interface ServerView {
+  version: string;
+  hosts: number;
+  feeds: number;
+  /** Refused requests and connections by reason (docs/security.md). */
+  rejected: Record<string, number>;
+  storage: StorageView;
+}
+
+export interface RuleView {
+  id: string;
+  /** The highest severity the rule can raise; each flag says its own. */
+  severity: Severity;
+  /** The mailing-list thread the rule comes from ("000: epoll: ..."). */
+  thread: string;
+  title: string;
+  explanation: string;
+  /** The fix that closes the historical window; null when the rule names none. */
+  fix: string | null;
 }
 
 // ---------------------------------------------------------------- browser feed

@@ -1,24 +1,22 @@
-/** The REST endpoints (same origin), typed by the wire protocol. */
+/** The REST endpoints (same origin), typed by the wire protocol (server/shared/wire.ts lists them). */
 import type {
   CaptureInfo,
+  ErrorAnswer,
   FlagDetail,
   FlagSummary,
+  HostStats,
   HostView,
-  LossMark,
   ObjectHistory,
+  RecordAnswer,
+  RecordRequest,
   ReplayCommand,
+  ReplayRequest,
+  ReplayStarted,
   ReplayView,
-  SeverityLevel,
-  StatsPoint,
+  RuleView,
+  StopAnswer,
+  StopRequest,
 } from '../../server/shared/wire.js';
-
-export interface RuleInfo {
-  id: string;
-  severity: SeverityLevel;
-  thread: string;
-  title: string;
-  explanation: string;
-}
 
 /** A JSON answer, or an error with the server's {error} message when it has one (also for 2xx that are not JSON). */
 async function answer<T>(path: string, res: Response): Promise<T> {
@@ -30,7 +28,7 @@ async function answer<T>(path: string, res: Response): Promise<T> {
     throw new Error(`${path}: HTTP ${res.status}, not JSON`);
   }
   if (!res.ok) {
-    const msg = body && typeof body === 'object' && 'error' in body ? String((body as { error: unknown }).error) : `HTTP ${res.status}`;
+    const msg = body && typeof body === 'object' && 'error' in body ? String((body as ErrorAnswer).error) : `HTTP ${res.status}`;
     throw new Error(msg);
   }
   return body as T;
@@ -58,7 +56,7 @@ const capture = (name: string): string => `/api/captures/${encodeURIComponent(na
 
 export const api = {
   hosts: () => getJson<HostView[]>('/api/hosts'),
-  stats: (host: string) => getJson<{ points: StatsPoint[]; losses: LossMark[] }>(`/api/stats?host=${encodeURIComponent(host)}`),
+  stats: (host: string) => getJson<HostStats>(`/api/stats?host=${encodeURIComponent(host)}`),
   flags: (query: string, signal?: AbortSignal) => getJson<FlagSummary[]>(`/api/flags?${query}`, signal),
   flag: (id: string, signal?: AbortSignal) => getJson<FlagDetail>(`/api/flags/${encodeURIComponent(id)}`, signal),
   objects: (addr: string, host: string | null, kind: string | null, signal?: AbortSignal) => {
@@ -67,7 +65,7 @@ export const api = {
     if (kind) q.set('kind', kind);
     return getJson<ObjectHistory[]>(`/api/objects?${q}`, signal);
   },
-  rules: () => getJson<RuleInfo[]>('/api/rules'),
+  rules: () => getJson<RuleView[]>('/api/rules'),
 
   captures: () => getJson<CaptureInfo[]>('/api/captures'),
   /** Where the browser downloads a capture (an attachment). */
@@ -76,13 +74,14 @@ export const api = {
   uploadCapture: (name: string, file: Blob) => send<CaptureInfo>('PUT', capture(name), file),
   /** Starts recording `host`, or every streaming host when it is undefined. */
   record: (host: string | undefined, name: string | undefined) =>
-    send<{ recording: { host: string; name: string }[] }>('POST', '/api/captures/record', {
+    send<RecordAnswer>('POST', '/api/captures/record', {
       ...(host === undefined ? {} : { host }),
       ...(name === undefined ? {} : { name }),
-    }),
+    } satisfies RecordRequest),
   stopRecording: (host: string | undefined) =>
-    send<{ stopped: string[] }>('POST', '/api/captures/stop', host === undefined ? {} : { host }),
+    send<StopAnswer>('POST', '/api/captures/stop', (host === undefined ? {} : { host }) satisfies StopRequest),
   /** Replays a capture of the library as a new host; answers its name. */
-  replay: (name: string, speed: number | 'max' = 1) => send<{ host: string }>('POST', '/api/replay', { capture: name, speed }),
+  replay: (name: string, speed: number | 'max' = 1) =>
+    send<ReplayStarted>('POST', '/api/replay', { capture: name, speed } satisfies ReplayRequest),
   replayCommand: (host: string, c: ReplayCommand) => send<ReplayView>('POST', `/api/replay/${encodeURIComponent(host)}`, c),
 };

@@ -2,8 +2,8 @@
  * The feed socket: connects to FEED_PATH on the page's own host, parses FeedMessages, reconnects
  * with backoff (each new connection starts with a snapshot from the server).
  */
-import type { BrowserMessage, FeedMessage } from '../../server/shared/wire.js';
-import { FEED_PATH, RECONNECT_MAX_MS, RECONNECT_MIN_MS } from './config.js';
+import { FEED_PATH, type BrowserMessage, type FeedMessage } from '../../server/shared/wire.js';
+import { RECONNECT_MAX_MS, RECONNECT_MIN_MS } from './config.js';
 
 export type FeedStatus = { state: 'connecting' } | { state: 'open' } | { state: 'closed'; retryInMs: number };
 

@@ -1,6 +1,5 @@
 /** The filter bar: host, pid or comm, object kind, rule, severity. */
-import type { SeverityLevel } from '../../server/shared/wire.js';
-import { SEVERITY_LEVELS } from './config.js';
+import { SEVERITIES, type Severity } from '../../server/shared/severity.js';
 import { fillSelect, h } from './dom.js';
 import { NO_FILTER, type FlagFilter } from './flag-filter.js';
 
@@ -21,7 +20,7 @@ export function createFilters(root: HTMLElement, onChange: (f: FlagFilter) => vo
   const kind = select('filter-kind', 'kind');
   const rule = select('filter-rule', 'rule');
   const severity = select('filter-severity', 'severity');
-  for (const s of SEVERITY_LEVELS)
+  for (const s of SEVERITIES)
     severity.append(h('option', { value: s }, s === 'info' ? 'info and up' : s === 'warning' ? 'warning and up' : 'error only'));
   const task = h('input', {
     type: 'search',
@@ -38,7 +37,7 @@ export function createFilters(root: HTMLElement, onChange: (f: FlagFilter) => vo
     task: task.value,
     kind: kind.value || null,
     rule: rule.value || null,
-    severity: (severity.value || null) as SeverityLevel | null,
+    severity: (severity.value || null) as Severity | null,
   });
   const changed = (): void => {
     current = read();

@@ -1,5 +1,9 @@
-/** The flag filter: what the filter bar holds, as a predicate and as /api/flags query parameters. */
-import type { FlagSummary, SeverityLevel } from '../../server/shared/wire.js';
+/**
+ * The flag filter: what the filter bar holds, as the FlagMatch that GET /api/flags takes (its
+ * predicate and the flag order are server/shared/flag-query.ts, the server's own), and as the query.
+ */
+import type { FlagMatch } from '../../server/shared/flag-query.js';
+import type { Severity } from '../../server/shared/severity.js';
 
 export interface FlagFilter {
   host: string | null;
@@ -8,44 +12,34 @@ export interface FlagFilter {
   kind: string | null;
   rule: string | null;
   /** At or above this severity (as GET /api/flags?severity= does). */
-  severity: SeverityLevel | null;
+  severity: Severity | null;
 }
-
-const RANK: Record<SeverityLevel, number> = { info: 0, warning: 1, error: 2 };
 
 export const NO_FILTER: FlagFilter = { host: null, task: '', kind: null, rule: null, severity: null };
 
-export function matchesFlag(f: FlagFilter, flag: FlagSummary): boolean {
-  if (f.host !== null && flag.host !== f.host) return false;
-  if (f.rule !== null && flag.rule !== f.rule) return false;
-  if (f.severity !== null && RANK[flag.severity] < RANK[f.severity]) return false;
-  if (f.kind !== null && !flag.kinds.includes(f.kind)) return false;
+/** The filter as GET /api/flags takes it: an empty field does not filter, the task is a pid or a comm. */
+export function flagMatch(f: FlagFilter): FlagMatch {
   const task = f.task.trim();
-  if (task !== '') {
-    if (/^\d+$/.test(task)) return flag.pids.includes(Number(task));
-    return flag.comms.some((c) => c.includes(task));
-  }
-  return true;
+  const pid = /^\d+$/.test(task);
+  return {
+    host: f.host ?? undefined,
+    rule: f.rule ?? undefined,
+    severity: f.severity ?? undefined,
+    kind: f.kind ?? undefined,
+    pid: task !== '' && pid ? Number(task) : undefined,
+    comm: task !== '' && !pid ? task : undefined,
+  };
 }
 
 /** The same filter for GET /api/flags. */
 export function filterQuery(f: FlagFilter, limit: number): string {
+  const m = flagMatch(f);
   const q = new URLSearchParams();
-  if (f.host !== null) q.set('host', f.host);
-  if (f.rule !== null) q.set('rule', f.rule);
-  if (f.severity !== null) q.set('severity', f.severity);
-  if (f.kind !== null) q.set('kind', f.kind);
-  const task = f.task.trim();
-  if (task !== '') q.set(/^\d+$/.test(task) ? 'pid' : 'comm', task);
+  for (const k of ['host', 'rule', 'severity', 'kind', 'pid', 'comm'] as const) if (m[k] !== undefined) q.set(k, String(m[k]));
   q.set('limit', String(limit));
   return q.toString();
 }
 
 export function isEmpty(f: FlagFilter): boolean {
   return f.host === null && f.rule === null && f.severity === null && f.kind === null && f.task.trim() === '';
-}
-
-/** Newest first: by when the server raised them, then kernel time (as the server sorts), then id. */
-export function byNewest(a: FlagSummary, b: FlagSummary): number {
-  return b.wall - a.wall || b.time_s - a.time_s || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }

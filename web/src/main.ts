@@ -4,15 +4,17 @@
  * resume asks the server for a fresh snapshot. REST calls (drill-down, objects, filtered flags,
  * the capture library, recordings, replay commands) start here too.
  */
-import type { CaptureInfo, FeedMessage } from '../../server/shared/wire.js';
-import { api, type RuleInfo } from './api.js';
+import { CAPTURE_NAME } from '../../server/shared/capture-name.js';
+import { byNewest, matchesFlag } from '../../server/shared/flag-query.js';
+import type { CaptureInfo, FeedMessage, RuleView } from '../../server/shared/wire.js';
+import { api } from './api.js';
 import { createCaptures } from './captures.js';
 import { createChart } from './charts.js';
-import { CAPTURE_NAME, MAX_FLAG_ROWS } from './config.js';
+import { MAX_FLAG_ROWS } from './config.js';
 import { createDrilldown } from './drilldown.js';
 import { byId } from './dom.js';
 import { connectFeed, type FeedStatus } from './feed.js';
-import { byNewest, filterQuery, isEmpty, matchesFlag, NO_FILTER, type FlagFilter } from './flag-filter.js';
+import { filterQuery, flagMatch, isEmpty, NO_FILTER, type FlagFilter } from './flag-filter.js';
 import { createFilters } from './filters.js';
 import { createFlags } from './flags.js';
 import { createHosts } from './hosts.js';
@@ -26,7 +28,7 @@ import { Store } from './store.js';
 const store = new Store();
 let filter: FlagFilter = NO_FILTER;
 let paused = false;
-let rules: RuleInfo[] = [];
+let rules: RuleView[] = [];
 const dirty = { hosts: true, stats: true, flags: true, losses: true };
 let frame = 0;
 let lastFeedStatus: FeedStatus = { state: 'connecting' };
@@ -92,12 +94,9 @@ const captures = createCaptures(
     replay: (name) => act(api.replay(name), (r) => `replaying ${name} as host ${r.host}`),
     remove: (name) => act(api.removeCapture(name), () => `deleted ${name}`),
     upload: (files) => {
-      const bad = files.filter((f) => !CAPTURE_NAME.test(f.name) || f.name.includes('..'));
+      const bad = files.filter((f) => !CAPTURE_NAME.re.test(f.name) || f.name.includes('..'));
       if (bad.length > 0) {
-        captures.message(
-          `not uploaded: ${bad.map((f) => f.name).join(', ')}: a capture name is letters, digits, . _ - and ends in .ljsonl or .ljsonl.gz`,
-          'error',
-        );
+        captures.message(`not uploaded: ${bad.map((f) => f.name).join(', ')}: ${CAPTURE_NAME.says}`, 'error');
         return;
       }
       // One after the other: the last message says how the whole upload went.
@@ -180,7 +179,8 @@ function draw(): void {
   }
   if (dirty.losses || dirty.hosts) losses.render(hostList, store.losses, filter.host);
   if (dirty.flags) {
-    const shown = [...store.flags.values()].filter((f) => matchesFlag(filter, f)).sort(byNewest);
+    const match = flagMatch(filter);
+    const shown = [...store.flags.values()].filter((f) => matchesFlag(match, f)).sort(byNewest);
     const evicted = store.evictedFlags > 0 ? `(${store.evictedFlags} older flags only on the server)` : '';
     flags.render(shown, store.flags.size, evicted);
   }

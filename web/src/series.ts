@@ -2,8 +2,8 @@
  * The pure adapter from wire stats to chart series: points of one or more hosts, grouped by stats
  * interval (hosts sample on the same server tick), summed per family or kind, last N intervals.
  */
-import type { StatsPoint } from '../../server/shared/wire.js';
-import { CHART_WINDOW, STATS_INTERVAL_MS } from './config.js';
+import { STATS_INTERVAL_MS, type StatsPoint } from '../../server/shared/wire.js';
+import { CHART_WINDOW } from './config.js';
 import { formatWallClock } from './format.js';
 
 export interface Series {
