@@ -84,6 +84,22 @@ describe('architecture', () => {
     const bad = files.filter((f) => ['model', 'shared'].includes(layerOf(f)) && /from 'node:/.test(readFileSync(f, 'utf8')));
     expect(bad.map((f) => relative(server, f))).toEqual([]);
   });
+
+  it('web/src loads only itself and shared/, shared/ only itself: the browser is served nothing else of the server', () => {
+    const web = join(server, '..', 'web', 'src');
+    const shared = join(server, 'shared');
+    const bad: string[] = [];
+    for (const f of [...tsFiles(web), ...files.filter((f) => layerOf(f) === 'shared')]) {
+      const home = f.startsWith(`${web}/`) ? web : shared;
+      // A type import vanishes at runtime (web/src/charts.ts takes chart.js' types; index.html loads chart.js).
+      for (const m of readFileSync(f, 'utf8').matchAll(/^(?:import|export)\s+(type\s+)?[^'"]*?from\s+'([^']+)'/gm)) {
+        const target = join(f, '..', m[2]!);
+        const local = m[2]!.startsWith('.') && (target.startsWith(`${shared}/`) || target.startsWith(`${home}/`));
+        if (!local && (m[1] === undefined || m[2]!.startsWith('.'))) bad.push(`${relative(join(server, '..'), f)} imports ${m[2]}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
 });
 
 describe('no shell strings built from input', () => {
