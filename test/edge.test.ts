@@ -385,7 +385,7 @@ describe('issue 11, edge: GET /api/flags pages', () => {
       let next: string | undefined = '/api/flags?host=paged&limit=3';
       for (let pages = 0; next !== undefined; pages++) {
         expect(pages).toBeLessThan(10);
-        const r = await fetch(new URL(next, s.url));
+        const r: Response = await fetch(new URL(next, s.url));
         expect(r.status).toBe(200);
         seen.push(...((await r.json()) as FlagSummary[]));
         next = /^<([^>]+)>; rel="next"$/.exec(r.headers.get('link') ?? '')?.[1];

@@ -348,14 +348,15 @@ describe('hostile: the sixteen findings of issue 11, each as the input it needed
     for (const { name, body, ceilingMb, bounded } of inputs) {
       const s = await serve({ token: TOKEN });
       expect(await upload(s, name, body)).toBe(201);
-      let answer: number | undefined | 'waiting' = 'waiting';
+      // Set by the request's promise: typed wide, or the compiler narrows it to 'waiting' for good.
+      let answer = 'waiting' as number | undefined | 'waiting';
       void s.api('POST', '/api/replay', { capture: name, speed: 'max' }, 400_000).then((r) => {
         answer = r.status;
       });
       const input = `the server replaying ${name} (${body.length} bytes uploaded)`;
       // Until the replay is over (or refused), the server must go on answering, within its memory.
       try {
-        let replay: HostView['replay'] | undefined;
+        let replay: NonNullable<HostView['replay']> | undefined;
         for (let i = 0; i < 480; i++) {
           await new Promise((r) => setTimeout(r, 250));
           await survives(s, `${input}, check ${i + 1}`, ceilingMb);

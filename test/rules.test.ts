@@ -78,7 +78,7 @@ describe('rule fixtures', () => {
           if (e.props.severity) expect(f.severity).toBe(e.props.severity);
           if (e.props.occurrences) expect(f.count, 'occurrences').toBe(Number(e.props.occurrences));
           if (e.props.confidence) expect(f.confidence, f.uncertainty.join('; ')).toBe(e.props.confidence);
-          if (e.props.guard) expect(f.guard.state, f.guard.how).toBe(e.props.guard);
+          if (e.props.guard) expect(f.guard?.state, f.guard?.how).toBe(e.props.guard);
           expect(f.evidence.length).toBeGreaterThan(0);
           const times = f.evidence.map((s) => BigInt(s.time));
           expect([...times].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(times);

@@ -28,7 +28,7 @@ it("the bundled real sample yields the workloads' orderings and nothing else", a
   for (const v of Object.values(byRule)) v.sort();
   // Recorded with the kernel's fix checks in its header (`fixes`) and a kernel stack on every record.
   expect(report.summary.header).toHaveProperty('fixes');
-  expect(report.flags.find((f) => f.rule === 'dcache.readdir-vs-delete')!.guard.state).toBe('yes');
+  expect(report.flags.find((f) => f.rule === 'dcache.readdir-vs-delete')!.guard?.state).toBe('yes');
   expect(report.flags.every((f) => f.evidence.some((e) => (e.stack?.length ?? 0) > 0))).toBe(true);
   expect(byRule).toEqual({
     'epoll.stale-fd': [
