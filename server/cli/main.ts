@@ -3,9 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
 import { VmSetupError } from '../vm/kernels.js';
 
-import { VERSION } from './version.js';
+import { LIFETRACE_VERSION } from '../support/version.js';
 
-const USAGE = `lifetrace ${VERSION}: kernel object lifetimes and racy orderings from bpftrace probes
+const USAGE = `lifetrace ${LIFETRACE_VERSION}: kernel object lifetimes and racy orderings from bpftrace probes
 
 usage: lifetrace COMMAND [options]
 
@@ -62,7 +62,7 @@ export async function main(argv: string[], print: (s: string) => void = (s) => v
         return cmd === undefined ? 2 : 0;
       case '--version':
       case '-V':
-        print(`${VERSION}\n`);
+        print(`${LIFETRACE_VERSION}\n`);
         return 0;
       default:
         throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);

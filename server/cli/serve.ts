@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { isLoopbackHost } from '../live/auth.js';
 import { ServeError, startServer, type RunningServer } from '../live/server.js';
 import { parse, positiveNumber, UsageError } from './args.js';
-import { VERSION } from './version.js';
+import { LIFETRACE_VERSION } from '../support/version.js';
 
 export const SERVE_USAGE = `usage: lifetrace serve [--host 127.0.0.1] [--port 7070] [--token T] [--data DIR] [--reorder-window-ms MS] [--agent-rate-mb MB]
 
@@ -98,7 +98,7 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Runn
       host: a.host,
       port: a.port,
       token,
-      version: VERSION,
+      version: LIFETRACE_VERSION,
       capturesDir: join(a.data, 'captures'),
       journalDir: join(a.data, 'journal'),
       agentBytesPerSecond: a.agentRateMb > 0 ? a.agentRateMb * 2 ** 20 : undefined,

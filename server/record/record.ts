@@ -16,8 +16,7 @@ import { ensureTracingMounts } from '../probes/host.js';
 import { defaultFamilies, resolveProgram, type ProbePoint, type ResolvedProgram } from '../probes/resolve.js';
 import { isReadyMarker, startBpftrace } from './bpftrace.js';
 import { stressArgs, type StressPreset } from './stress.js';
-
-export const LIFETRACE_VERSION = '0.1.0';
+import { LIFETRACE_VERSION } from '../support/version.js';
 
 /**
  * How often a gzip capture is flushed to its file. A kernel that dies mid-capture (a bug kernel, an
