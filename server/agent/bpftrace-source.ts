@@ -1,7 +1,7 @@
 /** The agent's source on this machine's kernel: the probes, run by bpftrace. */
 import type { Family } from '../model/events.js';
-import { describeExit, startBpftrace, type BpftraceRun } from '../record/bpftrace.js';
-import { prepareRecording } from '../record/record.js';
+import { describeExit, startBpftrace, type BpftraceRun } from '../recorder/bpftrace.js';
+import { prepareRecording } from '../recorder/record-capture.js';
 import { printfNsecs } from '../decode/envelope.js';
 import { rulesFor, type LineSource } from './sources.js';
 

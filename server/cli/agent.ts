@@ -8,8 +8,8 @@ import { replaySource, type ReplaySpeed } from '../agent/replay-source.js';
 import type { LineSource } from '../agent/sources.js';
 import { vmSource } from '../agent/vm-source.js';
 import { nameProblem } from '../live/names.js';
-import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../record/stress.js';
-import { CaptureError } from '../record/record.js';
+import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../recorder/stress.js';
+import { CaptureError } from '../recorder/record-capture.js';
 import { parse, positiveNumber, UsageError } from './args.js';
 import { parseFamilies, parseKernel } from './probes.js';
 

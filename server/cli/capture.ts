@@ -1,8 +1,8 @@
 /** `lifetrace capture`: record a capture here, or in a QEMU guest with --vm. */
 import { copyFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { recordCapture, type Progress } from '../record/record.js';
-import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../record/stress.js';
+import { recordCapture, type Progress } from '../recorder/record-capture.js';
+import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../recorder/stress.js';
 import { GUEST_XCH, guestPanic } from '../vm/guest.js';
 import { kernelLabel } from '../vm/kernels.js';
 import { parse, positiveNumber, UsageError } from './args.js';

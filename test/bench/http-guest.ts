@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { recordCapture } from '../../server/record/record.js';
+import { recordCapture } from '../../server/recorder/record-capture.js';
 import { ensureTracingMounts } from '../../server/probes/host.js';
 
 const [, , out] = process.argv;

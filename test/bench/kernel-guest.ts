@@ -7,12 +7,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { recordCapture } from '../../server/record/record.js';
-import { startBpftrace } from '../../server/record/bpftrace.js';
+import { recordCapture } from '../../server/recorder/record-capture.js';
+import { startBpftrace } from '../../server/recorder/bpftrace.js';
 import { readKernelFacts } from '../../server/probes/facts.js';
 import { ensureTracingMounts } from '../../server/probes/host.js';
 import { defaultFamilies, resolveProgram } from '../../server/probes/resolve.js';
-import { stressArgs, type StressPreset } from '../../server/record/stress.js';
+import { stressArgs, type StressPreset } from '../../server/recorder/stress.js';
 
 const [, , out, presetArg = 'all', secondsArg = '8'] = process.argv;
 const preset = presetArg as StressPreset;
