@@ -50,7 +50,9 @@ try {
   await Promise.race([ready, capture]);
   const traced = await load();
   abort.abort();
-  const lt = await capture;
+  const recorded = await capture;
+  if (!recorded.ok) throw new Error(recorded.error);
+  const lt = recorded.value;
   await writeFile(out!, JSON.stringify({ seconds, rps_none: none, rps: traced, events: lt.events, lost: lt.lost, kernel: lt.kernel }));
 } finally {
   server.kill('SIGTERM');

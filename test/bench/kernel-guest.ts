@@ -59,7 +59,9 @@ async function naive(): Promise<{ events: number; lost: number; ops: number }> {
 await ensureTracingMounts();
 const none = await stressAlone();
 const yaml = scratch('bench-lifetrace.yaml');
-const lt = await recordCapture({ out: scratch('bench.ljsonl'), stress: preset, durationS: seconds, stressMetrics: yaml });
+const recorded = await recordCapture({ out: scratch('bench.ljsonl'), stress: preset, durationS: seconds, stressMetrics: yaml });
+if (!recorded.ok) throw new Error(recorded.error);
+const lt = recorded.value;
 const ltOps = await bogoOps(yaml);
 const nv = await naive();
 await writeFile(
