@@ -54,7 +54,9 @@ describe('bug kernel epoll-poll: 4efaa5acf0a1 reverted in ep_item_poll()', () =>
   let race: AnalysisReport;
 
   beforeAll(async () => {
-    k = await bugKernel('epoll-poll', { log: (s) => process.stderr.write(`${s}\n`) });
+    const built = await bugKernel('epoll-poll', { log: (s) => process.stderr.write(`${s}\n`) });
+    if (!built.ok) throw new Error(built.error);
+    k = built.value;
     const r = await execa('node', [bin, 'probes', '--vm', '--kernel', k.image, '--json'], {
       cwd: root,
       reject: false,
