@@ -1,10 +1,9 @@
 /** The lifetrace command line: a thin layer over the programmatic API. Only this layer prints and exits. */
 import { fileURLToPath } from 'node:url';
 import { err, ok } from '../support/result.js';
-import { UsageError, type CommandResult, type Print } from './args.js';
-import { VmSetupError } from '../vm/kernels.js';
-
 import { LIFETRACE_VERSION } from '../support/version.js';
+import { VmSetupError } from '../vm/kernels.js';
+import { UsageError, type CommandResult, type Print } from './args.js';
 
 const USAGE = `lifetrace ${LIFETRACE_VERSION}: kernel object lifetimes and racy orderings from bpftrace probes
 
