@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseKernel } from '../server/cli/probes.js';
+import { parseKernel } from '../server/cli/trace-args.js';
 import { err, ok } from '../server/support/result.js';
 import { BUGS, bugKernel, fragmentPath, missingOptions, patchedFiles, patchPath, type BuiltKernel } from '../server/vm/build-kernel.js';
 import { bzImageRelease } from '../server/vm/kernels.js';

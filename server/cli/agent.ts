@@ -11,7 +11,7 @@ import { nameProblem } from '../live/names.js';
 import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../recorder/stress.js';
 import { CaptureError } from '../recorder/record-capture.js';
 import { orThrow, parse, positiveNumber, UsageError } from './args.js';
-import { parseFamilies, parseKernel } from './probes.js';
+import { parseFamilies, parseKernel } from './trace-args.js';
 
 export const AGENT_USAGE = `usage: lifetrace agent --server URL [--token T | --token-file F] [--families a,b] [--host NAME]
        lifetrace agent --server URL ... --vm [--kernel 6.1|6.12|PATH [--modules DIR]] [--duration S] [--stress PRESET] [-- CMD ARGS...]

@@ -9,7 +9,7 @@ import { err, ok } from '../support/result.js';
 import { parse, positiveNumber, type CommandResult, type Print } from './args.js';
 import { guestUnfinished } from './guest.js';
 import { captureBudgetS, runLifetraceInGuest } from '../vm/command.js';
-import { parseFamilies, parseKernel } from './probes.js';
+import { parseFamilies, parseKernel } from './trace-args.js';
 
 export const CAPTURE_USAGE = `usage: lifetrace capture --out FILE [--duration S] [--families a,b] [--stress PRESET] [--vm [--kernel 6.1|6.12|PATH [--modules DIR]]] [-- CMD ARGS...]
 

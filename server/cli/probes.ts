@@ -1,18 +1,16 @@
 /** `lifetrace probes`: how each probe resolves on this kernel (or a guest's), and what the rules can do. */
-import { existsSync } from 'node:fs';
 import { ruleCoverage, type RuleCoverage } from '../analyze/coverage.js';
 import { formatGuard, type FixChecks, type Guard } from '../model/fixes.js';
 import { kernelGuardOf } from '../rules/guards.js';
 import { RULES } from '../rules/index.js';
-import { FAMILIES, type Family } from '../model/events.js';
+import type { Family } from '../model/events.js';
 import { readKernelFacts } from '../probes/facts.js';
 import { ensureTracingMounts } from '../probes/host.js';
 import { defaultFamilies, resolveProgram, type ProbePoint } from '../probes/resolve.js';
-import { err, ok, type Result } from '../support/result.js';
+import { err, ok } from '../support/result.js';
 import { parse, type CommandResult, type Print } from './args.js';
 import { runGuestCommand } from './guest.js';
-import { GUEST_KERNELS, type GuestKernel } from '../vm/kernels.js';
-import { resolve } from 'node:path';
+import { parseFamilies, parseKernel } from './trace-args.js';
 
 export const PROBES_USAGE = `usage: lifetrace probes [--json] [--families a,b] [--vm [--kernel 6.1|6.12|PATH [--modules DIR]]]
 
@@ -30,34 +28,6 @@ export interface ProbesReport {
   fixes: FixChecks;
   /** Per rule that names a fix: the fix and whether this kernel carries it (kernel-level; a flag may decide its own). */
   guards: (Guard & { rule: string })[];
-}
-
-/** undefined: let the kernel decide (the kprobe families, or the tracepoint fallback). */
-export function parseFamilies(v: string | undefined): Result<Family[] | undefined> {
-  if (v === undefined) return ok(undefined);
-  const fs = v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const bad = fs.filter((f) => !(FAMILIES as readonly string[]).includes(f));
-  if (bad.length > 0 || fs.length === 0) return err(`unknown probe family ${bad.join(', ') || '(none)'}; families: ${FAMILIES.join(', ')}`);
-  return ok(fs as Family[]);
-}
-
-/**
- * --kernel 6.1|6.12 (a stock Debian kernel, default 6.1) or --kernel PATH (any bzImage, e.g. a bug
- * kernel from 'lifetrace kernel build'), with --modules DIR when that kernel has modules.
- */
-export function parseKernel(v: string | undefined, modules?: string | undefined): Result<GuestKernel> {
-  if (v === undefined || (GUEST_KERNELS as readonly string[]).includes(v)) {
-    if (modules !== undefined) return err('--modules goes with --kernel PATH (stock kernels bring their own)');
-    return ok((v ?? '6.1') as GuestKernel);
-  }
-  if (!v.includes('/') && !existsSync(v))
-    return err(`--kernel takes ${GUEST_KERNELS.join(' or ')} or the path of a kernel image, got ${JSON.stringify(v)}`);
-  if (!existsSync(v)) return err(`--kernel: no kernel image at ${v}`);
-  if (modules !== undefined && !existsSync(modules)) return err(`--modules: no folder at ${modules}`);
-  return ok({ image: resolve(v), modules: modules === undefined ? undefined : resolve(modules) });
 }
 
 export async function probesReport(families: Family[] | undefined): Promise<ProbesReport> {
