@@ -16,7 +16,7 @@ const LAYERS: Record<string, number> = {
   capture: 1,
   vm: 1,
   decode: 2,
-  record: 2,
+  recorder: 2,
   lifetime: 3,
   rules: 4,
   analyze: 5,

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseKernel } from '../server/cli/probes.js';
-import { UsageError } from '../server/cli/args.js';
+import { parseKernel } from '../server/cli/trace-args.js';
+import { err, ok } from '../server/support/result.js';
 import { BUGS, bugKernel, fragmentPath, missingOptions, patchedFiles, patchPath, type BuiltKernel } from '../server/vm/build-kernel.js';
 import { bzImageRelease } from '../server/vm/kernels.js';
 import { analyzeFile } from '../server/analyze/pipeline.js';
@@ -28,13 +28,13 @@ function cFunction(source: string, name: string): string {
 
 describe('--kernel PATH', () => {
   it('takes 6.1, 6.12 or the path of an image; --modules only with a path', () => {
-    expect(parseKernel(undefined)).toBe('6.1');
-    expect(parseKernel('6.12')).toBe('6.12');
-    expect(parseKernel(bin)).toEqual({ image: bin, modules: undefined });
-    expect(parseKernel(bin, root)).toEqual({ image: bin, modules: root });
-    expect(() => parseKernel('6.2')).toThrow(UsageError);
-    expect(() => parseKernel('/no/such/bzImage')).toThrow(/no kernel image at/);
-    expect(() => parseKernel('6.1', root)).toThrow(/--modules goes with --kernel PATH/);
+    expect(parseKernel(undefined)).toEqual(ok('6.1'));
+    expect(parseKernel('6.12')).toEqual(ok('6.12'));
+    expect(parseKernel(bin)).toEqual(ok({ image: bin, modules: undefined }));
+    expect(parseKernel(bin, root)).toEqual(ok({ image: bin, modules: root }));
+    expect(parseKernel('6.2')).toEqual(err(expect.stringMatching(/^--kernel takes 6\.1 or 6\.12 or the path/)));
+    expect(parseKernel('/no/such/bzImage')).toEqual(err(expect.stringMatching(/no kernel image at/)));
+    expect(parseKernel('6.1', root)).toEqual(err(expect.stringMatching(/--modules goes with --kernel PATH/)));
   });
 
   it('the bug patch only touches the files it names, and the fragment checks catch a lost option', () => {
@@ -54,7 +54,9 @@ describe('bug kernel epoll-poll: 4efaa5acf0a1 reverted in ep_item_poll()', () =>
   let race: AnalysisReport;
 
   beforeAll(async () => {
-    k = await bugKernel('epoll-poll', { log: (s) => process.stderr.write(`${s}\n`) });
+    const built = await bugKernel('epoll-poll', { log: (s) => process.stderr.write(`${s}\n`) });
+    if (!built.ok) throw new Error(built.error);
+    k = built.value;
     const r = await execa('node', [bin, 'probes', '--vm', '--kernel', k.image, '--json'], {
       cwd: root,
       reject: false,

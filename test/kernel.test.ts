@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { AnalysisReport, FlagReport } from '../server/report/build.js';
 import { analyzeFile } from '../server/analyze/pipeline.js';
 import { buildReport } from '../server/report/build.js';
-import { STRESS_PRESETS } from '../server/record/stress.js';
+import { STRESS_PRESETS } from '../server/recorder/stress.js';
 import { PROJECT_ROOT } from '../server/support/paths.js';
 import { shQuote } from '../server/vm/command.js';
 import { GUEST_XCH, runInGuest } from '../server/vm/guest.js';

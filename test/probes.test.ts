@@ -15,7 +15,8 @@ import { FAMILIES } from '../server/model/events.js';
 import { Btf } from '../server/probes/btf.js';
 import { bpftraceVersion, ensureTracingMounts } from '../server/probes/host.js';
 import { DEFAULT_PROFILE, POLL_TARGETS, profileFromBtf, type KernelProfile } from '../server/probes/profile.js';
-import { renderFamily, renderProgram, renderScript, scriptSource, STACK_DEPTH, withStacks } from '../server/probes/scripts.js';
+import { renderProgram } from '../server/probes/resolve.js';
+import { renderFamily, renderScript, scriptSource, STACK_DEPTH, withStacks } from '../server/probes/scripts.js';
 import { KPROBE_FAMILIES } from '../server/model/events.js';
 
 /** Every printf in a script: its tag and how many conversions its format has. */

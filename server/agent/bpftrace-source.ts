@@ -1,7 +1,7 @@
 /** The agent's source on this machine's kernel: the probes, run by bpftrace. */
 import type { Family } from '../model/events.js';
-import { describeExit, startBpftrace, type BpftraceRun } from '../record/bpftrace.js';
-import { prepareRecording } from '../record/record.js';
+import { describeExit, startBpftrace, type BpftraceRun } from '../recorder/bpftrace.js';
+import { CaptureError, prepareRecording } from '../recorder/record-capture.js';
 import { printfNsecs } from '../decode/envelope.js';
 import { rulesFor, type LineSource } from './sources.js';
 
@@ -15,7 +15,9 @@ const MAX_FAILED_STARTS = 5;
  * no rule claims certainty across it.
  */
 export async function bpftraceSource(families: Family[] | undefined, log: (s: string) => void): Promise<LineSource> {
-  const { header, program } = await prepareRecording({ families, header: { agent: true }, log });
+  const prepared = await prepareRecording({ families, header: { agent: true }, log });
+  if (!prepared.ok) throw new CaptureError(prepared.error);
+  const { header, program } = prepared.value;
   let run: BpftraceRun | undefined;
   let stopped = false;
   let wake: (() => void) | undefined;

@@ -1,10 +1,13 @@
-/** The worker of digestOffThread (pass.ts): workerData {path}; one message back, the digest or the error. */
+/** The worker of digestOffThread (pass.ts): workerData {path}; one message back, the digest or the error (a DigestMessage). */
 import { parentPort, workerData } from 'node:worker_threads';
-import { digestCapture } from './pass.js';
+import { err, ok } from '../support/result.js';
+import { digestCapture, type DigestMessage } from './pass.js';
 
 const { path } = workerData as { path: string };
+let message: DigestMessage;
 try {
-  parentPort!.postMessage({ ok: true, digest: await digestCapture(path) });
+  message = ok(await digestCapture(path));
 } catch (e) {
-  parentPort!.postMessage({ ok: false, message: (e as Error).message, code: (e as NodeJS.ErrnoException).code });
+  message = err({ message: (e as Error).message, code: (e as NodeJS.ErrnoException).code });
 }
+parentPort!.postMessage(message);

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CaptureHeader } from '../capture/header.js';
+import type { Result } from '../support/result.js';
 import { analyzeFile } from './pipeline.js';
 
 /** What a replay needs to know of a capture before it plays it. */
@@ -48,6 +49,9 @@ export async function digestCapture(path: string): Promise<CaptureDigest> {
 
 const WORKER = new URL('./pass-worker.js', import.meta.url);
 
+/** What the worker answers: the digest, or what the error thrown in it said (its message, its errno code). */
+export type DigestMessage = Result<CaptureDigest, { message: string; code: string | undefined }>;
+
 /**
  * At most this many digests run at once (each is a thread, a core and its memory); more wait their
  * turn. Replays started in a burst then cost the server no more than this.
@@ -77,10 +81,10 @@ function digestOnWorker(path: string): Promise<CaptureDigest> {
   return new Promise((resolve, reject) => {
     const w = new Worker(WORKER, { workerData: { path } });
     let done = false;
-    w.on('message', (m: { ok: true; digest: CaptureDigest } | { ok: false; message: string; code: string | undefined }) => {
+    w.on('message', (m: DigestMessage) => {
       done = true;
-      if (m.ok) resolve(m.digest);
-      else reject(Object.assign(new Error(m.message), m.code === undefined ? {} : { code: m.code }));
+      if (m.ok) resolve(m.value);
+      else reject(Object.assign(new Error(m.error.message), m.error.code === undefined ? {} : { code: m.error.code }));
     });
     w.on('error', (e) => {
       done = true;

@@ -8,10 +8,10 @@ import { replaySource, type ReplaySpeed } from '../agent/replay-source.js';
 import type { LineSource } from '../agent/sources.js';
 import { vmSource } from '../agent/vm-source.js';
 import { nameProblem } from '../live/names.js';
-import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../record/stress.js';
-import { CaptureError } from '../record/record.js';
-import { parse, positiveNumber, UsageError } from './args.js';
-import { parseFamilies, parseKernel } from './probes.js';
+import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../recorder/stress.js';
+import { CaptureError } from '../recorder/record-capture.js';
+import { orThrow, parse, positiveNumber, UsageError } from './args.js';
+import { parseFamilies, parseKernel } from './trace-args.js';
 
 export const AGENT_USAGE = `usage: lifetrace agent --server URL [--token T | --token-file F] [--families a,b] [--host NAME]
        lifetrace agent --server URL ... --vm [--kernel 6.1|6.12|PATH [--modules DIR]] [--duration S] [--stress PRESET] [-- CMD ARGS...]
@@ -38,7 +38,7 @@ resends it on reconnect: nothing lost, nothing doubled. Stop it with Ctrl-C.
 export async function agentCommand(argv: string[], print: (s: string) => void): Promise<number> {
   const dash = argv.indexOf('--');
   const command = dash >= 0 ? argv.slice(dash + 1) : undefined;
-  const { values, positionals } = parse(
+  const parsed = parse(
     dash >= 0 ? argv.slice(0, dash) : argv,
     {
       vm: { type: 'boolean' },
@@ -60,6 +60,7 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
     },
     AGENT_USAGE,
   );
+  const { values, positionals } = orThrow(parsed);
   if (values.help) {
     print(`${AGENT_USAGE}\n`);
     return 0;
@@ -81,21 +82,21 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
   if (values.host !== undefined && nameProblem('host', values.host)) throw new UsageError(`--host: ${nameProblem('host', values.host)}`);
   const speed = parseSpeed(values.speed);
   if (!values.replay && (values.speed !== undefined || values.loop)) throw new UsageError('--speed and --loop go with --replay');
-  const families = parseFamilies(values.families);
+  const families = orThrow(parseFamilies(values.families));
   if (values.replay && families) throw new UsageError('--families does not go with --replay (the capture has its own)');
   if (values.replay && values.vm) throw new UsageError('--replay and --vm do not go together');
   const stress = values.stress;
   if (stress !== undefined && !isStressPreset(stress))
     throw new UsageError(`unknown stress preset ${JSON.stringify(stress)}; presets: ${Object.keys(STRESS_PRESETS).join(', ')}`);
-  const durationS = values.duration === undefined ? undefined : positiveNumber('duration', values.duration, 0);
+  const durationS = values.duration === undefined ? undefined : orThrow(positiveNumber('duration', values.duration, 0));
   if (command !== undefined && command.length === 0) throw new UsageError('nothing after --: give the command to run');
   if (!values.vm && (values.kernel || values.modules || durationS !== undefined || stress || command))
     throw new UsageError('--kernel, --modules, --duration, --stress and -- CMD go with --vm');
   if (values.vm && durationS === undefined && !stress && !command)
     throw new UsageError('--vm needs what the guest runs: --duration S, --stress PRESET and/or -- CMD');
-  const kernel = values.vm ? parseKernel(values.kernel, values.modules) : undefined;
+  const kernel = values.vm ? orThrow(parseKernel(values.kernel, values.modules)) : undefined;
 
-  const memoryMb = positiveNumber('max-memory-mb', values['max-memory-mb'], 64);
+  const memoryMb = orThrow(positiveNumber('max-memory-mb', values['max-memory-mb'], 64));
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();

@@ -5,7 +5,8 @@ import { renderText } from '../report/text.js';
 import { SEVERITIES, severityRank, type Severity } from '../shared/severity.js';
 import { DEFAULT_REORDER } from '../decode/reorder.js';
 import { FAILURE_KINDS } from '../decode/anomalies.js';
-import { parse, positiveNumber, UsageError } from './args.js';
+import { err, ok } from '../support/result.js';
+import { parse, positiveNumber, type CommandResult, type Print } from './args.js';
 import { ANALYSIS_ARGS, analysisOptions, readableCapture } from './analysis-args.js';
 
 export const ANALYZE_USAGE = `usage: lifetrace analyze CAPTURE [options]
@@ -24,8 +25,8 @@ exit status: 0 done; 1 a flag at or above --fail-on; 2 usage or input error;
              3 the analysis failed on some records (a rule or the lifetime model threw: the anomalies
                rule-error and model-error name them); the rest of the report stands`;
 
-export async function analyzeCommand(argv: string[], print: (s: string) => void): Promise<number> {
-  const { values, positionals } = parse(
+export async function analyzeCommand(argv: string[], print: Print): Promise<CommandResult> {
+  const args = parse(
     argv,
     {
       json: { type: 'boolean' },
@@ -36,26 +37,30 @@ export async function analyzeCommand(argv: string[], print: (s: string) => void)
     },
     ANALYZE_USAGE,
   );
+  if (!args.ok) return args;
+  const { values, positionals } = args.value;
   if (values.help) {
     print(`${ANALYZE_USAGE}\n`);
-    return 0;
+    return ok(0);
   }
-  if (positionals.length !== 1) throw new UsageError(`analyze takes exactly one CAPTURE file\n\n${ANALYZE_USAGE}`);
-  const path = positionals[0]!;
+  if (positionals.length !== 1) return err(`analyze takes exactly one CAPTURE file\n\n${ANALYZE_USAGE}`);
 
   const failOn = values['fail-on'] as Severity | undefined;
   if (failOn !== undefined && !SEVERITIES.includes(failOn))
-    throw new UsageError(`--fail-on takes one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(failOn)}`);
+    return err(`--fail-on takes one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(failOn)}`);
   const options = analysisOptions(values);
+  if (!options.ok) return options;
   const chains = positiveNumber('chains', values.chains, 3);
+  if (!chains.ok) return chains;
 
-  await readableCapture(path);
-  const analysis = await analyzeFile(path, options);
+  const path = await readableCapture(positionals[0]!);
+  if (!path.ok) return path;
+  const analysis = await analyzeFile(path.value, options.value);
   const report = buildReport(analysis);
-  print(values.json ? `${JSON.stringify(report)}\n` : renderText(report, { chainsPerRule: chains }));
+  print(values.json ? `${JSON.stringify(report)}\n` : renderText(report, { chainsPerRule: chains.value }));
   const { status, message } = analyzeStatus(analysis, report, failOn);
   if (message !== undefined) process.stderr.write(`lifetrace: ${message}\n`);
-  return status;
+  return ok(status);
 }
 
 export interface AnalyzeStatus {

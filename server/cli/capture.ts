@@ -1,14 +1,15 @@
 /** `lifetrace capture`: record a capture here, or in a QEMU guest with --vm. */
 import { copyFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { recordCapture, type Progress } from '../record/record.js';
-import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../record/stress.js';
+import { recordCapture, type Progress } from '../recorder/record-capture.js';
+import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../recorder/stress.js';
 import { GUEST_XCH, guestPanic } from '../vm/guest.js';
 import { kernelLabel } from '../vm/kernels.js';
-import { parse, positiveNumber, UsageError } from './args.js';
+import { err, ok } from '../support/result.js';
+import { parse, positiveNumber, type CommandResult, type Print } from './args.js';
 import { guestUnfinished } from './guest.js';
 import { captureBudgetS, runLifetraceInGuest } from '../vm/command.js';
-import { parseFamilies, parseKernel } from './probes.js';
+import { parseFamilies, parseKernel } from './trace-args.js';
 
 export const CAPTURE_USAGE = `usage: lifetrace capture --out FILE [--duration S] [--families a,b] [--stress PRESET] [--vm [--kernel 6.1|6.12|PATH [--modules DIR]]] [-- CMD ARGS...]
 
@@ -31,10 +32,10 @@ Exits with CMD's status (130 after Ctrl-C, 0 when --duration or the preset ended
 /** `capture --vm`'s status when the guest's kernel died: the capture is partial, the command's status unknown. */
 export const GUEST_DIED = 125;
 
-export async function captureCommand(argv: string[], print: (s: string) => void): Promise<number> {
+export async function captureCommand(argv: string[], print: Print): Promise<CommandResult> {
   const dash = argv.indexOf('--');
   const command = dash >= 0 ? argv.slice(dash + 1) : undefined;
-  const { values, positionals } = parse(
+  const args = parse(
     dash >= 0 ? argv.slice(0, dash) : argv,
     {
       out: { type: 'string', short: 'o' },
@@ -48,23 +49,30 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
     },
     CAPTURE_USAGE,
   );
+  if (!args.ok) return args;
+  const { values, positionals } = args.value;
   if (values.help) {
     print(`${CAPTURE_USAGE}\n`);
-    return 0;
+    return ok(0);
   }
-  if (positionals.length > 0)
-    throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}: put the command after --\n\n${CAPTURE_USAGE}`);
-  if (!values.out) throw new UsageError(`--out FILE is required\n\n${CAPTURE_USAGE}`);
-  if (command !== undefined && command.length === 0) throw new UsageError('nothing after --: give the command to run');
+  if (positionals.length > 0) return err(`unexpected ${JSON.stringify(positionals[0])}: put the command after --\n\n${CAPTURE_USAGE}`);
+  if (!values.out) return err(`--out FILE is required\n\n${CAPTURE_USAGE}`);
+  if (command !== undefined && command.length === 0) return err('nothing after --: give the command to run');
   const stress = values.stress;
   if (stress !== undefined && !isStressPreset(stress))
-    throw new UsageError(`unknown stress preset ${JSON.stringify(stress)}; presets: ${Object.keys(STRESS_PRESETS).join(', ')}`);
-  const families = parseFamilies(values.families);
-  const durationS = values.duration === undefined ? undefined : positiveNumber('duration', values.duration, 0);
+    return err(`unknown stress preset ${JSON.stringify(stress)}; presets: ${Object.keys(STRESS_PRESETS).join(', ')}`);
+  const chosen = parseFamilies(values.families);
+  if (!chosen.ok) return chosen;
+  const families = chosen.value;
+  const duration = values.duration === undefined ? undefined : positiveNumber('duration', values.duration, 0);
+  if (duration !== undefined && !duration.ok) return duration;
+  const durationS = duration?.value;
   const out = resolve(values.out);
 
   if (values.vm) {
-    const kernel = parseKernel(values.kernel, values.modules);
+    const guestKernel = parseKernel(values.kernel, values.modules);
+    if (!guestKernel.ok) return guestKernel;
+    const kernel = guestKernel.value;
     const guestOut = `${GUEST_XCH}/${basename(out).endsWith('.gz') ? 'capture.ljsonl.gz' : 'capture.ljsonl'}`;
     const guestArgv = ['capture', '--out', guestOut, ...(families ? ['--families', families.join(',')] : [])];
     if (durationS !== undefined) guestArgv.push('--duration', String(durationS));
@@ -89,7 +97,7 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
       if (r.exitCode !== undefined && r.stdout.split('\n').includes(guestOut)) {
         await copyFile(join(r.xch, basename(guestOut)), out);
         print(`${out}\n`);
-        return r.exitCode;
+        return ok(r.exitCode);
       }
       // A kernel that died mid-capture (the bug being chased, or an emulator flake) left the capture
       // unfinished in the share, written up to its last flush: that run is the one a user needs most.
@@ -102,16 +110,14 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
             'the capture is kept up to its last second, cut short where the kernel died\n',
         );
         print(`${out}\n`);
-        return GUEST_DIED;
+        return ok(GUEST_DIED);
       }
-      if (r.exitCode === undefined) throw guestUnfinished(r);
-      throw new UsageError(
-        `the capture in the ${kernelLabel(kernel)} guest failed (exit ${String(r.exitCode)})${panic ? `: ${panic}` : ''}`,
-      );
+      if (r.exitCode === undefined) return err(guestUnfinished(r));
+      return err(`the capture in the ${kernelLabel(kernel)} guest failed (exit ${String(r.exitCode)})${panic ? `: ${panic}` : ''}`);
     } finally {
       stop.dispose();
     }
-  } else if (values.kernel || values.modules) throw new UsageError('--kernel and --modules go with --vm');
+  } else if (values.kernel || values.modules) return err('--kernel and --modules go with --vm');
 
   const stop = interruptible('the capture', false);
   const tty = process.stderr.isTTY;
@@ -119,7 +125,7 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
     if (tty) process.stderr.write(`\r  events ${p.events}  lost ${p.lost}  ${p.seconds.toFixed(1)} s `);
   };
   try {
-    const r = await recordCapture({
+    const recorded = await recordCapture({
       out,
       families,
       durationS,
@@ -130,12 +136,14 @@ export async function captureCommand(argv: string[], print: (s: string) => void)
       log: (s) => process.stderr.write(`${s}\n`),
     });
     if (tty) process.stderr.write('\n');
+    if (!recorded.ok) return recorded;
+    const r = recorded.value;
     process.stderr.write(
       `lifetrace: ${r.events} events, ${r.lost} lost in ${r.seconds.toFixed(1)} s of tracing on ${r.kernel}${r.commandExit !== undefined ? `; command exited ${r.commandExit}` : ''}${r.interrupted ? '; stopped by Ctrl-C' : ''}\n`,
     );
     for (const e of r.bpftraceErrors) process.stderr.write(`bpftrace: ${e}\n`);
     print(`${r.out}\n`);
-    return captureStatus(r);
+    return ok(captureStatus(r));
   } finally {
     stop.dispose();
   }

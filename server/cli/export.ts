@@ -3,7 +3,8 @@ import { Writable } from 'node:stream';
 import { DEFAULT_REORDER } from '../decode/reorder.js';
 import { exportPerfetto } from '../export/perfetto.js';
 import { NS_PER_MS } from '../model/time.js';
-import { parse, UsageError } from './args.js';
+import { err, ok } from '../support/result.js';
+import { parse, type CommandResult, type Print } from './args.js';
 import { ANALYSIS_ARGS, analysisOptions, readableCapture } from './analysis-args.js';
 
 export const EXPORT_FORMATS = ['perfetto'] as const;
@@ -29,8 +30,8 @@ where it breaks, with the error on standard error and in the trace's metadata.
 
 exit status: 0 done; 2 usage or input error`;
 
-export async function exportCommand(argv: string[], print: (s: string) => void): Promise<number> {
-  const { values, positionals } = parse(
+export async function exportCommand(argv: string[], print: Print): Promise<CommandResult> {
+  const args = parse(
     argv,
     {
       format: { type: 'string' },
@@ -40,20 +41,23 @@ export async function exportCommand(argv: string[], print: (s: string) => void):
     },
     EXPORT_USAGE,
   );
+  if (!args.ok) return args;
+  const { values, positionals } = args.value;
   if (values.help) {
     print(`${EXPORT_USAGE}\n`);
-    return 0;
+    return ok(0);
   }
-  if (positionals.length !== 1) throw new UsageError(`export takes exactly one CAPTURE file\n\n${EXPORT_USAGE}`);
-  const path = positionals[0]!;
+  if (positionals.length !== 1) return err(`export takes exactly one CAPTURE file\n\n${EXPORT_USAGE}`);
   const format = values.format ?? 'perfetto';
   if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
-    throw new UsageError(`--format takes one of ${EXPORT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+    return err(`--format takes one of ${EXPORT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
   }
   // The same analysis options as 'lifetrace analyze', so the exported flags are the ones it reports.
   const options = analysisOptions(values);
+  if (!options.ok) return options;
 
-  await readableCapture(path);
+  const path = await readableCapture(positionals[0]!);
+  if (!path.ok) return path;
 
   const file = values.output;
   const out = file === undefined ? printStream(print) : createWriteStream(file);
@@ -65,12 +69,12 @@ export async function exportCommand(argv: string[], print: (s: string) => void):
         out.once('error', reject);
       });
     } catch (e) {
-      throw new UsageError(`cannot write ${JSON.stringify(file)}: ${(e as Error).message}`);
+      return err(`cannot write ${JSON.stringify(file)}: ${(e as Error).message}`);
     }
   }
-  const result = await exportPerfetto(path, out, {
+  const result = await exportPerfetto(path.value, out, {
     endStream: file !== undefined,
-    analysis: options,
+    analysis: options.value,
   });
   const a = result.analysis;
   // Standard output may be the trace itself: what is said about the export goes to standard error.
@@ -80,7 +84,7 @@ export async function exportCommand(argv: string[], print: (s: string) => void):
       `lifetrace: wrote ${file}: ${result.lifetimes} lifetimes, ${a.flags.all().length} flags, ${result.traceEvents} trace events from ${a.events} kernel events\n`,
     );
   }
-  return 0;
+  return ok(0);
 }
 
 /**
@@ -88,7 +92,7 @@ export async function exportCommand(argv: string[], print: (s: string) => void):
  * process.stdout is synchronous for files, pipes and terminals on Linux, so this adds no unbounded
  * buffering; the export's backpressure wait is then a no-op.
  */
-function printStream(print: (s: string) => void): Writable {
+function printStream(print: Print): Writable {
   return new Writable({
     decodeStrings: false,
     write(chunk: string | Buffer, _enc, done) {

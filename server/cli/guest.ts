@@ -4,21 +4,20 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { runLifetraceInGuest, type GuestCommand, type GuestCommandOptions } from '../vm/command.js';
 import type { GuestResult } from '../vm/guest.js';
 import type { GuestKernel } from '../vm/kernels.js';
-import { UsageError } from './args.js';
+import { err, ok, type Result } from '../support/result.js';
 
 export async function runGuestCommand(
   kernel: GuestKernel,
   argv: string[],
   o: GuestCommandOptions,
-): Promise<GuestResult & { stdout: string }> {
+): Promise<Result<GuestResult & { stdout: string }>> {
   const r = await runLifetraceInGuest(kernel, argv, o);
-  if (r.exitCode === undefined) throw guestUnfinished(r);
-  return r;
+  return r.exitCode === undefined ? err(guestUnfinished(r)) : ok(r);
 }
 
-/** The error for a guest whose job did not finish: the end of its log and of its console. */
-export function guestUnfinished(r: GuestResult): UsageError {
-  return new UsageError(`the guest did not finish (${r.seconds.toFixed(0)} s):\n${r.jobLog.slice(-2000)}${r.console.slice(-1500)}`);
+/** What to say of a guest whose job did not finish: the end of its log and of its console. */
+export function guestUnfinished(r: GuestResult): string {
+  return `the guest did not finish (${r.seconds.toFixed(0)} s):\n${r.jobLog.slice(-2000)}${r.console.slice(-1500)}`;
 }
 
 /** The guest side: run the command line from the job file, its stdout into a file of the share. */

@@ -1,7 +1,7 @@
 /** `lifetrace kernel`: build (once) and list the guest kernels that have a historical bug back in. */
 import { BUGS, bugKernel, cachedKernel, isBugName, type BugName } from '../vm/build-kernel.js';
-import { VmSetupError } from '../vm/kernels.js';
-import { parse, UsageError } from './args.js';
+import { err, ok } from '../support/result.js';
+import { parse, type CommandResult, type Print } from './args.js';
 
 export const KERNEL_USAGE = `usage: lifetrace kernel build [--bug NAME] [--jobs N] [--keep-tree]
        lifetrace kernel list [--json]
@@ -18,9 +18,9 @@ bugs: ${Object.values(BUGS)
   .map((b) => `${b.name} (reverts ${b.reverts.commit} in ${b.func}(); caught by ${b.caughtBy.rule})`)
   .join('; ')}`;
 
-export async function kernelCommand(argv: string[], print: (s: string) => void): Promise<number> {
+export async function kernelCommand(argv: string[], print: Print): Promise<CommandResult> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parse(
+  const args = parse(
     rest,
     {
       bug: { type: 'string' },
@@ -31,45 +31,44 @@ export async function kernelCommand(argv: string[], print: (s: string) => void):
     },
     KERNEL_USAGE,
   );
+  if (!args.ok) return args;
+  const { values, positionals } = args.value;
   if (values.help || sub === '--help' || sub === '-h' || sub === 'help') {
     print(`${KERNEL_USAGE}\n`);
-    return 0;
+    return ok(0);
   }
-  if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${KERNEL_USAGE}`);
+  if (positionals.length > 0) return err(`unexpected ${JSON.stringify(positionals[0])}\n\n${KERNEL_USAGE}`);
   const bug = values.bug;
-  if (bug !== undefined && !isBugName(bug))
-    throw new UsageError(`unknown bug ${JSON.stringify(bug)}; bugs: ${Object.keys(BUGS).join(', ')}`);
-  try {
-    if (sub === 'build') {
-      const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
-      if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0))
-        throw new UsageError(`--jobs needs a positive integer, got ${JSON.stringify(values.jobs)}`);
-      const k = await bugKernel(bug, {
-        log: (s) => process.stderr.write(`${s}\n`),
-        ...(jobs ? { jobs } : {}),
-        keepTree: values['keep-tree'] === true,
-      });
-      print(`${k.image}\n`);
-      return 0;
-    }
-    if (sub === 'list') {
-      const rows = [...Object.values(BUGS), undefined].map(async (b) => ({
-        spec: b,
-        image: (await cachedKernel(b?.name as BugName | undefined))?.image ?? null,
-      }));
-      const done = await Promise.all(rows);
-      if (values.json) print(`${JSON.stringify(done.map(({ spec, image }) => ({ bug: spec?.name ?? null, ...(spec ?? {}), image })))}\n`);
-      for (const { spec, image } of values.json ? [] : done) {
-        print(
-          `${(spec?.name ?? '(control)').padEnd(12)} ${spec ? `reverts ${spec.reverts.commit} in ${spec.func}(), caught by ${spec.caughtBy.rule} (${spec.caughtBy.severity})` : 'every fix in place'}\n`,
-        );
-        print(`${' '.repeat(13)}${image ?? `not built: lifetrace kernel build${spec ? ` --bug ${spec.name}` : ''}`}\n`);
-      }
-      return 0;
-    }
-  } catch (e) {
-    if (e instanceof VmSetupError) throw new UsageError(e.message);
-    throw e;
+  if (bug !== undefined && !isBugName(bug)) return err(`unknown bug ${JSON.stringify(bug)}; bugs: ${Object.keys(BUGS).join(', ')}`);
+  if (sub === 'build') {
+    const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
+    if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0))
+      return err(`--jobs needs a positive integer, got ${JSON.stringify(values.jobs)}`);
+    const k = await bugKernel(bug, {
+      log: (s) => process.stderr.write(`${s}\n`),
+      ...(jobs ? { jobs } : {}),
+      keepTree: values['keep-tree'] === true,
+    });
+    if (!k.ok) return k;
+    print(`${k.value.image}\n`);
+    return ok(0);
   }
-  throw new UsageError(`lifetrace kernel: build or list\n\n${KERNEL_USAGE}`);
+  if (sub === 'list') {
+    const specs = [...Object.values(BUGS), undefined];
+    const cached = await Promise.all(specs.map((b) => cachedKernel(b?.name as BugName | undefined)));
+    const done: { spec: (typeof specs)[number]; image: string | null }[] = [];
+    for (const [i, r] of cached.entries()) {
+      if (!r.ok) return r;
+      done.push({ spec: specs[i], image: r.value?.image ?? null });
+    }
+    if (values.json) print(`${JSON.stringify(done.map(({ spec, image }) => ({ bug: spec?.name ?? null, ...(spec ?? {}), image })))}\n`);
+    for (const { spec, image } of values.json ? [] : done) {
+      print(
+        `${(spec?.name ?? '(control)').padEnd(12)} ${spec ? `reverts ${spec.reverts.commit} in ${spec.func}(), caught by ${spec.caughtBy.rule} (${spec.caughtBy.severity})` : 'every fix in place'}\n`,
+      );
+      print(`${' '.repeat(13)}${image ?? `not built: lifetrace kernel build${spec ? ` --bug ${spec.name}` : ''}`}\n`);
+    }
+    return ok(0);
+  }
+  return err(`lifetrace kernel: build or list\n\n${KERNEL_USAGE}`);
 }

@@ -1,11 +1,11 @@
 /** The lifetrace command line: a thin layer over the programmatic API. Only this layer prints and exits. */
 import { fileURLToPath } from 'node:url';
-import { UsageError } from './args.js';
+import { err, ok } from '../support/result.js';
+import { LIFETRACE_VERSION } from '../support/version.js';
 import { VmSetupError } from '../vm/kernels.js';
+import { UsageError, type CommandResult, type Print } from './args.js';
 
-import { VERSION } from './version.js';
-
-const USAGE = `lifetrace ${VERSION}: kernel object lifetimes and racy orderings from bpftrace probes
+const USAGE = `lifetrace ${LIFETRACE_VERSION}: kernel object lifetimes and racy orderings from bpftrace probes
 
 usage: lifetrace COMMAND [options]
 
@@ -24,55 +24,70 @@ commands:
 
 Run 'lifetrace COMMAND --help' for a command's options.`;
 
+/** The exit status of a command that could not do its job: usage or input error (the message says what to do). */
+const USAGE_STATUS = 2;
+
+/**
+ * The one place a command's expected failure becomes what the user sees: its message on standard
+ * error, and exit status 2. Bugs are thrown, and end the process with their stack.
+ */
+function failed(message: string): number {
+  process.stderr.write(`lifetrace: ${message}\n`);
+  return USAGE_STATUS;
+}
+
 /**
  * Each command's module is loaded when it runs: a guest under TCG takes tens of seconds to compile
  * the modules of every command (the server, the exporter...) before a capture can start.
  */
-export async function main(argv: string[], print: (s: string) => void = (s) => void process.stdout.write(s)): Promise<number> {
+async function run(cmd: string | undefined, rest: string[], print: Print): Promise<CommandResult> {
+  switch (cmd) {
+    case 'analyze':
+      return (await import('./analyze.js')).analyzeCommand(rest, print);
+    case 'rules':
+      return (await import('./rules.js')).rulesCommand(rest, print);
+    case 'capture':
+      return (await import('./capture.js')).captureCommand(rest, print);
+    case 'probes':
+      return (await import('./probes.js')).probesCommand(rest, print);
+    case 'guest-run':
+      return ok(await (await import('./guest.js')).guestRun(rest, main));
+    case 'serve':
+      return (await import('./serve.js')).serveCommand(rest, print);
+    case 'agent':
+      return ok(await (await import('./agent.js')).agentCommand(rest, print));
+    case 'replay':
+      return (await import('./replay.js')).replayCommand(rest, print);
+    case 'export':
+      return (await import('./export.js')).exportCommand(rest, print);
+    case 'start':
+      return (await import('./start.js')).startCommand(rest, print);
+    case 'kernel':
+      return (await import('./kernel.js')).kernelCommand(rest, print);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      print(`${USAGE}\n`);
+      return ok(cmd === undefined ? USAGE_STATUS : 0);
+    case '--version':
+    case '-V':
+      print(`${LIFETRACE_VERSION}\n`);
+      return ok(0);
+    default:
+      return err(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+  }
+}
+
+export async function main(argv: string[], print: Print = (s) => void process.stdout.write(s)): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
-    switch (cmd) {
-      case 'analyze':
-        return await (await import('./analyze.js')).analyzeCommand(rest, print);
-      case 'rules':
-        return (await import('./rules.js')).rulesCommand(rest, print);
-      case 'capture':
-        return await (await import('./capture.js')).captureCommand(rest, print);
-      case 'probes':
-        return await (await import('./probes.js')).probesCommand(rest, print);
-      case 'guest-run':
-        return await (await import('./guest.js')).guestRun(rest, main);
-      case 'serve':
-        return await (await import('./serve.js')).serveCommand(rest, print);
-      case 'agent':
-        return await (await import('./agent.js')).agentCommand(rest, print);
-      case 'replay':
-        return await (await import('./replay.js')).replayCommand(rest, print);
-      case 'export':
-        return await (await import('./export.js')).exportCommand(rest, print);
-      case 'start':
-        return await (await import('./start.js')).startCommand(rest, print);
-      case 'kernel':
-        return await (await import('./kernel.js')).kernelCommand(rest, print);
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        print(`${USAGE}\n`);
-        return cmd === undefined ? 2 : 0;
-      case '--version':
-      case '-V':
-        print(`${VERSION}\n`);
-        return 0;
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
-    }
+    const r = await run(cmd, rest, print);
+    return r.ok ? r.value : failed(r.error);
   } catch (e) {
-    // A guest that cannot be set up (no qemu, no such kernel image) is the user's to fix: no stack.
-    if (e instanceof UsageError || e instanceof VmSetupError) {
-      process.stderr.write(`lifetrace: ${e.message}\n`);
-      return 2;
-    }
+    // What still throws its expected failures: the agent command (UsageError), and a guest that
+    // cannot be set up (no qemu, no such kernel image: VmSetupError), the user's to fix: no stack.
+    if (e instanceof UsageError || e instanceof VmSetupError) return failed(e.message);
     throw e;
   }
 }

@@ -1,17 +1,16 @@
 /** `lifetrace probes`: how each probe resolves on this kernel (or a guest's), and what the rules can do. */
-import { existsSync } from 'node:fs';
 import { ruleCoverage, type RuleCoverage } from '../analyze/coverage.js';
 import { formatGuard, type FixChecks, type Guard } from '../model/fixes.js';
 import { kernelGuardOf } from '../rules/guards.js';
 import { RULES } from '../rules/index.js';
-import { FAMILIES, type Family } from '../model/events.js';
+import type { Family } from '../model/events.js';
 import { readKernelFacts } from '../probes/facts.js';
 import { ensureTracingMounts } from '../probes/host.js';
 import { defaultFamilies, resolveProgram, type ProbePoint } from '../probes/resolve.js';
-import { parse, UsageError } from './args.js';
+import { err, ok } from '../support/result.js';
+import { parse, type CommandResult, type Print } from './args.js';
 import { runGuestCommand } from './guest.js';
-import { GUEST_KERNELS, type GuestKernel } from '../vm/kernels.js';
-import { resolve } from 'node:path';
+import { parseFamilies, parseKernel } from './trace-args.js';
 
 export const PROBES_USAGE = `usage: lifetrace probes [--json] [--families a,b] [--vm [--kernel 6.1|6.12|PATH [--modules DIR]]]
 
@@ -29,35 +28,6 @@ export interface ProbesReport {
   fixes: FixChecks;
   /** Per rule that names a fix: the fix and whether this kernel carries it (kernel-level; a flag may decide its own). */
   guards: (Guard & { rule: string })[];
-}
-
-/** undefined: let the kernel decide (the kprobe families, or the tracepoint fallback). */
-export function parseFamilies(v: string | undefined): Family[] | undefined {
-  if (v === undefined) return undefined;
-  const fs = v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const bad = fs.filter((f) => !(FAMILIES as readonly string[]).includes(f));
-  if (bad.length > 0 || fs.length === 0)
-    throw new UsageError(`unknown probe family ${bad.join(', ') || '(none)'}; families: ${FAMILIES.join(', ')}`);
-  return fs as Family[];
-}
-
-/**
- * --kernel 6.1|6.12 (a stock Debian kernel, default 6.1) or --kernel PATH (any bzImage, e.g. a bug
- * kernel from 'lifetrace kernel build'), with --modules DIR when that kernel has modules.
- */
-export function parseKernel(v: string | undefined, modules?: string | undefined): GuestKernel {
-  if (v === undefined || (GUEST_KERNELS as readonly string[]).includes(v)) {
-    if (modules !== undefined) throw new UsageError('--modules goes with --kernel PATH (stock kernels bring their own)');
-    return (v ?? '6.1') as GuestKernel;
-  }
-  if (!v.includes('/') && !existsSync(v))
-    throw new UsageError(`--kernel takes ${GUEST_KERNELS.join(' or ')} or the path of a kernel image, got ${JSON.stringify(v)}`);
-  if (!existsSync(v)) throw new UsageError(`--kernel: no kernel image at ${v}`);
-  if (modules !== undefined && !existsSync(modules)) throw new UsageError(`--modules: no folder at ${modules}`);
-  return { image: resolve(v), modules: modules === undefined ? undefined : resolve(modules) };
 }
 
 export async function probesReport(families: Family[] | undefined): Promise<ProbesReport> {
@@ -104,8 +74,8 @@ export function renderProbes(r: ProbesReport): string {
   return `${out.join('\n')}\n`;
 }
 
-export async function probesCommand(argv: string[], print: (s: string) => void): Promise<number> {
-  const { values } = parse(
+export async function probesCommand(argv: string[], print: Print): Promise<CommandResult> {
+  const args = parse(
     argv,
     {
       json: { type: 'boolean' },
@@ -117,23 +87,29 @@ export async function probesCommand(argv: string[], print: (s: string) => void):
     },
     PROBES_USAGE,
   );
+  if (!args.ok) return args;
+  const { values } = args.value;
   if (values.help) {
     print(`${PROBES_USAGE}\n`);
-    return 0;
+    return ok(0);
   }
-  const families = parseFamilies(values.families);
+  const chosen = parseFamilies(values.families);
+  if (!chosen.ok) return chosen;
+  const families = chosen.value;
   let report: ProbesReport;
   if (values.vm) {
     const kernel = parseKernel(values.kernel, values.modules);
-    const r = await runGuestCommand(kernel, ['probes', '--json', ...(families ? ['--families', families.join(',')] : [])], {
+    if (!kernel.ok) return kernel;
+    const r = await runGuestCommand(kernel.value, ['probes', '--json', ...(families ? ['--families', families.join(',')] : [])], {
       timeoutS: 300,
       log: (s) => process.stderr.write(`${s}\n`),
     });
-    report = JSON.parse(r.stdout) as ProbesReport;
+    if (!r.ok) return r;
+    report = JSON.parse(r.value.stdout) as ProbesReport;
   } else {
-    if (values.kernel || values.modules) throw new UsageError('--kernel and --modules go with --vm');
+    if (values.kernel || values.modules) return err('--kernel and --modules go with --vm');
     report = await probesReport(families);
   }
   print(values.json ? `${JSON.stringify(report)}\n` : renderProbes(report));
-  return 0;
+  return ok(0);
 }

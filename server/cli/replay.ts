@@ -2,7 +2,8 @@
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { ReplayError } from '../live/replay.js';
-import { UsageError } from './args.js';
+import { err, ok } from '../support/result.js';
+import type { CommandResult, Print } from './args.js';
 import { launch, parseServeArgs, SERVE_USAGE, untilSignal } from './serve.js';
 
 const REPLAY_USAGE = `usage: lifetrace replay CAPTURE [--speed N|max] [--loop] [--port 7070] [serve options]
@@ -14,26 +15,25 @@ The flags equal those of 'lifetrace analyze CAPTURE'.
 
 ${SERVE_USAGE}`;
 
-export async function replayCommand(argv: string[], print: (s: string) => void): Promise<number> {
-  const { args, values, explicitToken } = parseServeArgs(
-    argv,
-    REPLAY_USAGE,
-    { speed: { type: 'string' }, loop: { type: 'boolean' } },
-    true,
-  );
+export async function replayCommand(argv: string[], print: Print): Promise<CommandResult> {
+  const parsed = parseServeArgs(argv, REPLAY_USAGE, { speed: { type: 'string' }, loop: { type: 'boolean' } }, true);
+  if (!parsed.ok) return parsed;
+  const { args, values, explicitToken } = parsed.value;
   if (values.help) {
     print(`${REPLAY_USAGE}\n`);
-    return 0;
+    return ok(0);
   }
   const v = values as { speed?: string; loop?: boolean; positionals: string[] };
   const file = v.positionals[0];
-  if (file === undefined || v.positionals.length > 1) throw new UsageError(`give one CAPTURE\n\n${REPLAY_USAGE}`);
+  if (file === undefined || v.positionals.length > 1) return err(`give one CAPTURE\n\n${REPLAY_USAGE}`);
   const path = resolve(file);
-  if (!existsSync(path)) throw new UsageError(`no such capture: ${file}`);
+  if (!existsSync(path)) return err(`no such capture: ${file}`);
   const speed = v.speed === undefined ? 1 : v.speed === 'max' ? 'max' : Number(v.speed);
   if (speed !== 'max' && (!Number.isFinite(speed) || speed < 0.1 || speed > 100))
-    throw new UsageError(`--speed takes a factor from 0.1 to 100, or max; got ${JSON.stringify(v.speed)}`);
-  const server = await launch(args, explicitToken);
+    return err(`--speed takes a factor from 0.1 to 100, or max; got ${JSON.stringify(v.speed)}`);
+  const launched = await launch(args, explicitToken);
+  if (!launched.ok) return launched;
+  const server = launched.value;
   const host =
     basename(path)
       .replace(/\.ljsonl(\.gz)?$/, '')
@@ -43,7 +43,7 @@ export async function replayCommand(argv: string[], print: (s: string) => void):
     await server.hub.desk.replayFile(path, host, speed, v.loop === true);
   } catch (e) {
     await server.close();
-    if (e instanceof ReplayError) throw new UsageError(e.message);
+    if (e instanceof ReplayError) return err(e.message);
     throw e;
   }
   print(`lifetrace: dashboard at ${server.url}\n`);
@@ -52,5 +52,5 @@ export async function replayCommand(argv: string[], print: (s: string) => void):
   print(`lifetrace: replaying ${path} as host ${host} at ${speed === 'max' ? 'full speed' : `${speed}x`}${v.loop ? ', in a loop' : ''}\n`);
   await untilSignal();
   await server.close();
-  return 0;
+  return ok(0);
 }

@@ -5,8 +5,9 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isLoopbackHost } from '../live/auth.js';
 import { ServeError, startServer, type RunningServer } from '../live/server.js';
-import { parse, positiveNumber, UsageError } from './args.js';
-import { VERSION } from './version.js';
+import { err, ok, type Result } from '../support/result.js';
+import { parse, positiveNumber, type CommandResult, type Print } from './args.js';
+import { LIFETRACE_VERSION } from '../support/version.js';
 
 export const SERVE_USAGE = `usage: lifetrace serve [--host 127.0.0.1] [--port 7070] [--token T] [--data DIR] [--reorder-window-ms MS] [--agent-rate-mb MB]
 
@@ -28,18 +29,18 @@ export function dataDir(v: string | undefined): string {
 }
 
 /** The token kept in the data directory, created (0600) on first use. */
-export function storedToken(data: string): string {
+export function storedToken(data: string): Result<string> {
   const file = join(data, 'token');
   if (existsSync(file)) {
     const kept = readFileSync(file, 'utf8').trim();
-    if (kept === '') throw new UsageError(`${file} is empty: delete it to have a new token made, or write one in it`);
-    return kept;
+    if (kept === '') return err(`${file} is empty: delete it to have a new token made, or write one in it`);
+    return ok(kept);
   }
   mkdirSync(data, { recursive: true, mode: 0o700 });
   const token = randomBytes(24).toString('base64url');
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
-  return token;
+  return ok(token);
 }
 
 export interface ServeArgs {
@@ -53,7 +54,7 @@ export interface ServeArgs {
 }
 
 export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Parameters<typeof parse>[1] = {}, positionalsAllowed = false) {
-  const { values, positionals } = parse(
+  const parsed = parse(
     argv,
     {
       host: { type: 'string' },
@@ -68,37 +69,47 @@ export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Param
     },
     usage,
   );
-  if (positionals.length > 0 && !positionalsAllowed) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${usage}`);
+  if (!parsed.ok) return parsed;
+  const { values, positionals } = parsed.value;
+  if (positionals.length > 0 && !positionalsAllowed) return err(`unexpected ${JSON.stringify(positionals[0])}\n\n${usage}`);
   const port = positiveNumber('port', values.port as string | undefined, 7070);
-  if (!Number.isInteger(port) || port > 65535) throw new UsageError(`--port must be an integer up to 65535, got ${String(values.port)}`);
+  if (!port.ok) return port;
+  if (!Number.isInteger(port.value) || port.value > 65535) return err(`--port must be an integer up to 65535, got ${String(values.port)}`);
   const data = dataDir(values.data as string | undefined);
   const explicit = (values.token as string | undefined) ?? process.env.LIFETRACE_TOKEN;
+  const reorderWindowMs = positiveNumber('reorder-window-ms', values['reorder-window-ms'] as string | undefined, 2000);
+  if (!reorderWindowMs.ok) return reorderWindowMs;
+  const agentRateMb = positiveNumber('agent-rate-mb', values['agent-rate-mb'] as string | undefined, 64);
+  if (!agentRateMb.ok) return agentRateMb;
+  const feedQueueMb = positiveNumber('feed-queue-mb', values['feed-queue-mb'] as string | undefined, 16);
+  if (!feedQueueMb.ok) return feedQueueMb;
   const args: ServeArgs = {
     host: (values.host as string | undefined) ?? '127.0.0.1',
-    port,
+    port: port.value,
     data,
     token: explicit ?? '',
-    reorderWindowMs: positiveNumber('reorder-window-ms', values['reorder-window-ms'] as string | undefined, 2000),
-    agentRateMb: positiveNumber('agent-rate-mb', values['agent-rate-mb'] as string | undefined, 64),
-    feedQueueMb: positiveNumber('feed-queue-mb', values['feed-queue-mb'] as string | undefined, 16),
+    reorderWindowMs: reorderWindowMs.value,
+    agentRateMb: agentRateMb.value,
+    feedQueueMb: feedQueueMb.value,
   };
-  if (args.feedQueueMb < 1) throw new UsageError(`--feed-queue-mb must be 1 or more, got ${args.feedQueueMb}`);
-  return { args, values: { ...values, positionals }, explicitToken: explicit !== undefined };
+  if (args.feedQueueMb < 1) return err(`--feed-queue-mb must be 1 or more, got ${args.feedQueueMb}`);
+  return ok({ args, values: { ...values, positionals }, explicitToken: explicit !== undefined });
 }
 
 /** Where the server's token comes from, so that agents can be told how to present it. */
 export type TokenSource = { kind: 'explicit' } | { kind: 'file'; path: string };
 
-export async function launch(a: ServeArgs, explicitToken: boolean): Promise<RunningServer & { tokenSource: TokenSource }> {
+export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Result<RunningServer & { tokenSource: TokenSource }>> {
+  // Off loopback the token must be chosen on purpose; on loopback (any 127.x address) a kept one is fine.
+  const kept = !explicitToken && isLoopbackHost(a.host.replace(/^\[(.*)\]$/, '$1'));
+  const stored = kept ? storedToken(a.data) : undefined;
+  if (stored !== undefined && !stored.ok) return stored;
   try {
-    // Off loopback the token must be chosen on purpose; on loopback (any 127.x address) a kept one is fine.
-    const kept = !explicitToken && isLoopbackHost(a.host.replace(/^\[(.*)\]$/, '$1'));
-    const token = explicitToken ? a.token : kept ? storedToken(a.data) : undefined;
     const server = await startServer({
       host: a.host,
       port: a.port,
-      token,
-      version: VERSION,
+      token: explicitToken ? a.token : stored?.value,
+      version: LIFETRACE_VERSION,
       capturesDir: join(a.data, 'captures'),
       journalDir: join(a.data, 'journal'),
       agentBytesPerSecond: a.agentRateMb > 0 ? a.agentRateMb * 2 ** 20 : undefined,
@@ -109,27 +120,31 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Runn
       analysis: { reorder: { windowNs: a.reorderWindowMs * 1e6, maxHeld: 200_000, declaredDeferral: false } },
     });
     const tokenSource: TokenSource = kept ? { kind: 'file', path: join(a.data, 'token') } : { kind: 'explicit' };
-    return Object.assign(server, { tokenSource });
+    return ok(Object.assign(server, { tokenSource }));
   } catch (e) {
-    if (e instanceof ServeError) throw new UsageError(e.message);
+    if (e instanceof ServeError) return err(e.message);
     throw e;
   }
 }
 
-export async function serveCommand(argv: string[], print: (s: string) => void): Promise<number> {
-  const { args, values, explicitToken } = parseServeArgs(argv);
+export async function serveCommand(argv: string[], print: Print): Promise<CommandResult> {
+  const parsed = parseServeArgs(argv);
+  if (!parsed.ok) return parsed;
+  const { args, values, explicitToken } = parsed.value;
   if (values.help) {
     print(`${SERVE_USAGE}\n`);
-    return 0;
+    return ok(0);
   }
-  const server = await launch(args, explicitToken);
+  const launched = await launch(args, explicitToken);
+  if (!launched.ok) return launched;
+  const server = launched.value;
   print(`lifetrace: dashboard at ${server.url}\n`);
   const t = server.tokenSource;
   const how = t.kind === 'file' ? `--token-file ${t.path}` : '--token (your token)';
   print(`lifetrace: agents connect with: lifetrace agent --server ${server.url} ${how}\n`);
   await untilSignal();
   await server.close();
-  return 0;
+  return ok(0);
 }
 
 /** Resolves on SIGINT or SIGTERM. */

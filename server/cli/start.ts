@@ -8,6 +8,8 @@ import { execa, type ResultPromise } from 'execa';
 import { bpftraceVersion, ensureTracingMounts } from '../probes/host.js';
 import { readKernelFacts } from '../probes/facts.js';
 import { projectPath } from '../support/paths.js';
+import { ok } from '../support/result.js';
+import type { CommandResult, Print } from './args.js';
 import { launch, parseServeArgs, untilSignal, SERVE_USAGE } from './serve.js';
 
 export const SAMPLE_CAPTURE = projectPath('test', 'fixtures', 'sample.ljsonl.gz');
@@ -34,16 +36,20 @@ async function tracingHere(): Promise<{ agent: boolean; kprobes: boolean; why: s
   };
 }
 
-export async function startCommand(argv: string[], print: (s: string) => void): Promise<number> {
-  const { args, values, explicitToken } = parseServeArgs(argv, START_USAGE, {
+export async function startCommand(argv: string[], print: Print): Promise<CommandResult> {
+  const parsed = parseServeArgs(argv, START_USAGE, {
     sample: { type: 'boolean' },
     'no-sample': { type: 'boolean' },
   });
+  if (!parsed.ok) return parsed;
+  const { args, values, explicitToken } = parsed.value;
   if (values.help) {
     print(`${START_USAGE}\n`);
-    return 0;
+    return ok(0);
   }
-  const server = await launch(args, explicitToken);
+  const launched = await launch(args, explicitToken);
+  if (!launched.ok) return launched;
+  const server = launched.value;
   const here = await tracingHere();
   const children: ResultPromise[] = [];
   const agent = (extra: string[], name: string): void => {
@@ -73,5 +79,5 @@ export async function startCommand(argv: string[], print: (s: string) => void): 
   for (const c of children) c.kill('SIGINT');
   await Promise.allSettled(children);
   await server.close();
-  return 0;
+  return ok(0);
 }

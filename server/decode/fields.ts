@@ -171,10 +171,6 @@ export function parseIntegerIn(s: string, from: number, to: number): number {
   return neg ? -v : v;
 }
 
-export function parseInteger(s: string): number {
-  return parseIntegerIn(s, 0, s.length);
-}
-
 /**
  * One record type of a family: its tag, field count (after the head, before comm) and decoder.
  * Decoders build each event as one object literal listing the Origin fields: on this hot path a

@@ -13,11 +13,11 @@
  * binds to. Events of one task at the same ns share a slice too, so that the slices of a task track
  * never overlap and a flow's binding is never ambiguous.
  */
+import { confidenceOf, uncertaintyOf } from '../analyze/confidence.js';
 import type { Analysis } from '../analyze/pipeline.js';
 import { describeEvent, stackView } from '../model/describe.js';
 import type { KernelEvent } from '../model/events.js';
 import { formatObject } from '../model/objects.js';
-import { uncertaintyOf } from '../report/build.js';
 import type { Flag } from '../rules/flags.js';
 import { THREADS } from '../rules/rule.js';
 import { kindPid } from './lifetimes.js';
@@ -106,7 +106,7 @@ function flagInstant(f: Flag, uncertainty: string[], time: string, flow: number 
     args: {
       rule: f.rule,
       severity: f.severity,
-      confidence: uncertainty.length > 0 ? 'uncertain' : 'certain',
+      confidence: confidenceOf(uncertainty),
       uncertainty,
       count: f.count,
       time,

@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { Analysis, type AnalysisOptions } from '../analyze/pipeline.js';
 import { openCapture } from '../capture/open.js';
 import type { Nanos } from '../model/time.js';
-import { LIFETRACE_VERSION } from '../record/record.js';
+import { LIFETRACE_VERSION } from '../support/version.js';
 import { flagEvents } from './flags.js';
 import { CAPTURE_PID, lifetimeEvents, processMetadata } from './lifetimes.js';
 import { TraceEventWriter, usec, type TraceEvent } from './trace-json.js';

@@ -13,7 +13,7 @@ import type { Journal } from './journal.js';
 import { findRule } from '../rules/index.js';
 import { THREADS } from '../rules/rule.js';
 import type { Flag } from '../rules/flags.js';
-import { uncertaintyOf } from '../report/build.js';
+import { uncertaintyOf } from '../analyze/confidence.js';
 import { LifetimeHistory } from './history.js';
 import { evidenceView, flagSummary, lossMarks, objectHistories, parseAddr, seconds } from './views.js';
 import type { ObjectKind } from '../model/objects.js';

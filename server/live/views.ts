@@ -5,7 +5,7 @@ import { describeEvent, stackView } from '../model/describe.js';
 import type { Addr, KernelEvent } from '../model/events.js';
 import { formatObject, OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import type { EvidenceView, FlagSummary, LifetimeView, LossMark, ObjectHistory, PhaseView } from '../shared/wire.js';
-import { uncertaintyOf } from '../report/build.js';
+import { uncertaintyOf } from '../analyze/confidence.js';
 import type { Flag } from '../rules/flags.js';
 import type { EndedLifetime, LifetimeHistory } from './history.js';
 

@@ -98,8 +98,27 @@ export function defaultFamilies(facts: KernelFacts): Family[] {
   return facts.kprobes ? [...KPROBE_FAMILIES] : ['syscalls'];
 }
 
+/** How a kprobe block attaches on some kernel: exact, clone, substitute or missing (see the top of this file). */
+type KprobeResolver = (fn: string) => { resolution: Resolution; target?: string };
+
+/** Every kprobe attaches by its own name (or its substitute's): the program as written, for any kernel. */
+const EVERY_KPROBE: KprobeResolver = (fn) => ({ resolution: SUBSTITUTES[fn] ? 'substitute' : 'exact' });
+
+/** The program for this kernel: its profile, its probe points, and only the blocks that attach. */
 export function resolveProgram(families: readonly Family[], facts: KernelFacts): ResolvedProgram {
   const profile = facts.btf ? profileFromBtf(facts.btf, (fn) => kprobeable(facts, fn)) : DEFAULT_PROFILE;
+  return { ...renderProgram(families, profile, (fn) => resolveKprobe(fn, facts)), fixes: checkFixes(facts) };
+}
+
+/**
+ * The program of the chosen families for one kernel profile, each block resolved by `kprobe` (the
+ * blocks it says are missing are left out). Each family's hash is sha256 of what is kept of it.
+ */
+export function renderProgram(
+  families: readonly Family[],
+  profile: KernelProfile,
+  kprobe: KprobeResolver = EVERY_KPROBE,
+): Omit<ResolvedProgram, 'fixes'> {
   const chosen = FAMILIES.filter((f) => families.includes(f));
   const points: ProbePoint[] = [];
   const parts: string[] = [];
@@ -115,7 +134,7 @@ export function resolveProgram(families: readonly Family[], facts: KernelFacts):
       for (const m of b.text.matchAll(/\/\/ provides: ([a-z_ ]+)/g)) blockTags.push(...m[1]!.trim().split(/\s+/));
       let p: ProbePoint;
       if (kind === 'kprobe' || kind === 'kretprobe') {
-        const r = resolveKprobe(name, facts);
+        const r = kprobe(name);
         const sub = SUBSTITUTES[name];
         p = { family, attach: `${kind}:${name}`, wants: sub?.wants ?? name.replace(/\*$/, ''), resolution: r.resolution, tags: blockTags };
         if (r.target) p.target = r.target;
@@ -136,5 +155,5 @@ export function resolveProgram(families: readonly Family[], facts: KernelFacts):
     if (family !== 'common') hashes[family] = createHash('sha256').update(text).digest('hex');
     parts.push(text);
   }
-  return { text: parts.join('\n'), families: chosen, hashes, points, profile, tags, fixes: checkFixes(facts) };
+  return { text: parts.join('\n'), families: chosen, hashes, points, profile, tags };
 }

@@ -3,9 +3,8 @@
  * rendered for one kernel profile. Each family's hash (sha256 of its rendered text) goes into the
  * capture header, so a capture says exactly what ran.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { FAMILIES, KPROBE_FAMILIES, type Family } from '../model/events.js';
+import { KPROBE_FAMILIES, type Family } from '../model/events.js';
 import { projectPath } from '../support/paths.js';
 import type { KernelProfile } from './profile.js';
 
@@ -75,23 +74,4 @@ export function withStacks(src: string, family: string): string {
 export function renderFamily(family: Family | 'common', p: KernelProfile): string {
   const text = renderScript(scriptSource(family), p);
   return (KPROBE_FAMILIES as readonly string[]).includes(family) ? withStacks(text, family) : text;
-}
-
-export interface Program {
-  text: string;
-  families: Family[];
-  /** sha256 (hex) of each family's rendered script. */
-  hashes: Partial<Record<Family, string>>;
-}
-
-export function renderProgram(families: readonly Family[], profile: KernelProfile): Program {
-  const chosen = FAMILIES.filter((f) => families.includes(f));
-  const parts = [renderFamily('common', profile)];
-  const hashes: Partial<Record<Family, string>> = {};
-  for (const f of chosen) {
-    const text = renderFamily(f, profile);
-    hashes[f] = createHash('sha256').update(text).digest('hex');
-    parts.push(text);
-  }
-  return { text: parts.join('\n'), families: chosen, hashes };
 }

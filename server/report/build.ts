@@ -1,14 +1,13 @@
 /**
  * Turns a finished Analysis into the report object that `lifetrace analyze --json` prints and the
- * text report renders. Confidence is decided here, at the end, because a lost_events record can
- * arrive after the events it concerns.
+ * text report renders. Confidence is decided here, at the end (analyze/confidence.ts says why).
  */
+import { confidenceOf, uncertaintyOf, type Confidence } from '../analyze/confidence.js';
 import type { Analysis } from '../analyze/pipeline.js';
 import { describeEvent, stackView, type StackView } from '../model/describe.js';
 import type { KernelEvent } from '../model/events.js';
 import { formatObject, OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import { NS_PER_S, type Nanos } from '../model/time.js';
-import type { Flag } from '../rules/flags.js';
 import { THREADS, type Guard } from '../rules/rule.js';
 import { severityRank, type Severity } from '../shared/severity.js';
 import type { Anomaly } from '../decode/anomalies.js';
@@ -30,7 +29,7 @@ export interface EvidenceStep extends StackView {
 export interface FlagReport {
   rule: string;
   severity: Severity;
-  confidence: 'certain' | 'uncertain';
+  confidence: Confidence;
   uncertainty: string[];
   time: string;
   offset_s: number;
@@ -101,7 +100,7 @@ export function buildReport(a: Analysis): AnalysisReport {
     return {
       rule: f.rule,
       severity: f.severity,
-      confidence: uncertainty.length > 0 ? 'uncertain' : 'certain',
+      confidence: confidenceOf(uncertainty),
       uncertainty,
       time: abs(f.time),
       offset_s: off(f.time),
@@ -169,27 +168,6 @@ export function buildReport(a: Analysis): AnalysisReport {
     flags,
     anomalies: a.decoder.anomalies.examples,
   };
-}
-
-/** Why a flag cannot be certain: events lost in its window, or its ordering rests on equal timestamps. */
-export function uncertaintyOf(a: Analysis, f: Flag): string[] {
-  const why: string[] = [];
-  const ts = f.evidence.map((e) => e.t);
-  const from = Math.min(f.time, ...ts);
-  const to = Math.max(f.lastTime, ...ts);
-  const lost = a.losses.lostWithin(from, to);
-  if (lost > 0) why.push(`${lost} kernel events were lost inside the evidence window`);
-  for (const reason of a.losses.gapsWithin(from, to))
-    why.push(`the probes were not running during part of the evidence window (${reason})`);
-  for (let i = 1; i < f.evidence.length; i++) {
-    const p = f.evidence[i - 1]!;
-    const e = f.evidence[i]!;
-    if (p.t === e.t && p.cpu !== e.cpu) {
-      why.push(`events at line ${p.line} and ${e.line} have the same timestamp on different CPUs: their order is not known`);
-      break;
-    }
-  }
-  return why;
 }
 
 function quantile(hist: number[], q: number): number {

@@ -16,7 +16,8 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { projectPath } from '../support/paths.js';
-import { cacheDir, VmSetupError } from './kernels.js';
+import { err, ok, type Result } from '../support/result.js';
+import { cacheDir } from './kernels.js';
 
 /** A historical fix undone by a small patch (server/vm/kernel-build/bugs/NAME.patch, a unified diff for patch -p1). */
 export interface BugSpec {
@@ -82,24 +83,24 @@ export const fragmentPath = (): string => projectPath('server', 'vm', 'kernel-bu
 export const patchPath = (bug: BugName): string => projectPath('server', 'vm', 'kernel-build', 'bugs', `${bug}.patch`);
 
 /** The version of Debian's kernel source package, or a message that says how to install it. */
-export async function kernelSourceVersion(): Promise<string> {
+export async function kernelSourceVersion(): Promise<Result<string>> {
   // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
   const r = await execa('dpkg-query', ['-W', '-f', '${Status}\t${Version}', SOURCE_PACKAGE], { reject: false });
   const [status, version] = r.stdout.split('\t');
   if (r.exitCode !== 0 || !status?.endsWith(' installed') || !version || !existsSync(SOURCE_TARBALL)) {
-    throw new VmSetupError(`Debian's kernel source is not installed (${SOURCE_TARBALL}): ${INSTALL_HINT}`);
+    return err(`Debian's kernel source is not installed (${SOURCE_TARBALL}): ${INSTALL_HINT}`);
   }
-  return version;
+  return ok(version);
 }
 
-async function checkTools(): Promise<void> {
+async function checkTools(): Promise<Result<void>> {
   const missing: string[] = [];
   for (const tool of ['make', 'gcc', 'flex', 'bison', 'bc', 'pahole', 'patch', 'tar', 'xz', 'perl']) {
     const r = await execa('sh', ['-c', 'command -v "$1"', 'sh', tool], { reject: false });
     if (r.exitCode !== 0) missing.push(tool);
   }
   for (const header of ['/usr/include/libelf.h', '/usr/include/openssl/ssl.h']) if (!existsSync(header)) missing.push(header);
-  if (missing.length > 0) throw new VmSetupError(`building a kernel needs ${missing.join(', ')}: ${INSTALL_HINT}`);
+  return missing.length > 0 ? err(`building a kernel needs ${missing.join(', ')}: ${INSTALL_HINT}`) : ok(undefined);
 }
 
 /** What names a build: the patch and fragment bytes and the recipe, not their paths or times. */
@@ -144,16 +145,18 @@ export function missingOptions(fragment: string, config: string): string[] {
     .map(([k, v]) => `${k}=${v} (have ${have.get(k) ?? 'unset'})`);
 }
 
-/** The cached kernel, if it was built. */
-export async function cachedKernel(bug: BugName | undefined): Promise<BuiltKernel | undefined> {
-  const version = await kernelSourceVersion();
+/** The cached kernel, if it was built (undefined if not); an error without Debian's kernel source. */
+export async function cachedKernel(bug: BugName | undefined): Promise<Result<BuiltKernel | undefined>> {
+  const source = await kernelSourceVersion();
+  if (!source.ok) return source;
+  const version = source.value;
   const key = await buildKey(bug);
   const dir = join(cacheDir(), 'kernels', kernelName(bug, version, key));
   const ready = await readFile(join(dir, 'ready.json'), 'utf8')
     .then((s) => JSON.parse(s) as Ready)
     .catch(() => undefined);
-  if (!ready) return undefined;
-  return {
+  if (!ready) return ok(undefined);
+  return ok({
     bug,
     sourceVersion: version,
     key,
@@ -164,7 +167,7 @@ export async function cachedKernel(bug: BugName | undefined): Promise<BuiltKerne
     sources: ready.sources.map((f) => join(dir, 'source', f)),
     buildSeconds: 0,
     cached: true,
-  };
+  });
 }
 
 export interface BuildOptions {
@@ -177,17 +180,22 @@ export interface BuildOptions {
 
 /**
  * The bug kernel's image, built once: `bugKernel('epoll-poll')`. An interrupted build resumes in
- * its tree (make is incremental). undefined builds the control kernel (no fix reverted).
+ * its tree (make is incremental). undefined builds the control kernel (no fix reverted). An error
+ * when the source or a tool is missing, or a step of the build fails (with the end of its output).
  */
-export async function bugKernel(bug: BugName | undefined, o: BuildOptions = {}): Promise<BuiltKernel> {
+export async function bugKernel(bug: BugName | undefined, o: BuildOptions = {}): Promise<Result<BuiltKernel>> {
   const log = o.log ?? (() => {});
   const cached = await cachedKernel(bug);
-  if (cached) {
-    log(`lifetrace: ${cached.image} (cached)`);
-    return cached;
+  if (!cached.ok) return cached;
+  if (cached.value) {
+    log(`lifetrace: ${cached.value.image} (cached)`);
+    return ok(cached.value);
   }
-  await checkTools();
-  const version = await kernelSourceVersion();
+  const tools = await checkTools();
+  if (!tools.ok) return tools;
+  const source = await kernelSourceVersion();
+  if (!source.ok) return source;
+  const version = source.value;
   const key = await buildKey(bug);
   const name = kernelName(bug, version, key);
   const dir = join(cacheDir(), 'kernels', name);
@@ -203,33 +211,42 @@ export async function bugKernel(bug: BugName | undefined, o: BuildOptions = {}):
   if (!existsSync(join(work, 'extracted'))) {
     log(`lifetrace: extracting ${SOURCE_TARBALL}`);
     await rm(src, { recursive: true, force: true });
-    await run('tar', ['-xf', SOURCE_TARBALL, '-C', work], work);
-    if (!existsSync(join(src, 'Makefile'))) throw new VmSetupError(`${SOURCE_TARBALL} did not unpack to ${src}`);
+    const tar = await run('tar', ['-xf', SOURCE_TARBALL, '-C', work], work);
+    if (!tar.ok) return tar;
+    if (!existsSync(join(src, 'Makefile'))) return err(`${SOURCE_TARBALL} did not unpack to ${src}`);
     await writeFile(join(work, 'extracted'), '');
   }
   const patch = bug ? await readFile(patchPath(bug), 'utf8') : '';
   if (bug && !existsSync(join(work, 'patched'))) {
     log(`lifetrace: applying ${patchPath(bug)}`);
-    await run('patch', ['-p1', '--forward', '--batch', '-i', patchPath(bug)], src);
+    const patched = await run('patch', ['-p1', '--forward', '--batch', '-i', patchPath(bug)], src);
+    if (!patched.ok) return patched;
     await writeFile(join(work, 'patched'), '');
   }
   const fragment = await readFile(fragmentPath(), 'utf8');
   if (!existsSync(join(work, 'configured'))) {
     log('lifetrace: configuring: x86_64_defconfig + kvm_guest.config + server/vm/kernel-build/lifetrace-guest.config, olddefconfig');
-    await run('make', ['x86_64_defconfig'], src);
-    await run('scripts/kconfig/merge_config.sh', ['-m', '.config', 'kernel/configs/kvm_guest.config', fragmentPath()], src);
-    await run('make', ['olddefconfig'], src);
+    for (const [cmd, args] of [
+      ['make', ['x86_64_defconfig']],
+      ['scripts/kconfig/merge_config.sh', ['-m', '.config', 'kernel/configs/kvm_guest.config', fragmentPath()]],
+      ['make', ['olddefconfig']],
+    ] as const) {
+      const step = await run(cmd, [...args], src);
+      if (!step.ok) return step;
+    }
     await writeFile(join(work, 'configured'), '');
   }
   const missing = missingOptions(fragment, await readFile(join(src, '.config'), 'utf8'));
-  if (missing.length > 0)
-    throw new VmSetupError(`the kernel config lost options the guest needs (a dependency is off): ${missing.join(', ')}`);
+  if (missing.length > 0) return err(`the kernel config lost options the guest needs (a dependency is off): ${missing.join(', ')}`);
 
   const jobs = o.jobs ?? cpus().length;
   log(
     `lifetrace: make -j${jobs} bzImage (nice; 10 min on this 2-core machine lightly loaded, 73 min beside other QEMU guests: see the README)`,
   );
-  await makeWithProgress(src, ['-j', String(jobs), 'bzImage'], join(work, 'build.log'), (line) => log(`lifetrace: [${elapsed()}] ${line}`));
+  const made = await makeWithProgress(src, ['-j', String(jobs), 'bzImage'], join(work, 'build.log'), (line) =>
+    log(`lifetrace: [${elapsed()}] ${line}`),
+  );
+  if (!made.ok) return made;
   const buildSeconds = Math.round((Date.now() - started) / 1000);
 
   await rm(dir, { recursive: true, force: true });
@@ -248,7 +265,7 @@ export async function bugKernel(bug: BugName | undefined, o: BuildOptions = {}):
   await writeFile(join(dir, 'ready.json'), `${JSON.stringify(ready, null, 2)}\n`);
   if (!o.keepTree) await rm(work, { recursive: true, force: true });
   log(`lifetrace: built ${release} in ${buildSeconds} s: ${join(dir, 'bzImage')}`);
-  return {
+  return ok({
     bug,
     sourceVersion: version,
     key,
@@ -259,19 +276,17 @@ export async function bugKernel(bug: BugName | undefined, o: BuildOptions = {}):
     sources: sources.map((f) => join(dir, 'source', f)),
     buildSeconds,
     cached: false,
-  };
+  });
 }
 
-async function run(cmd: string, args: string[], cwd: string): Promise<void> {
+async function run(cmd: string, args: string[], cwd: string): Promise<Result<void>> {
   const r = await execa(cmd, args, { cwd, reject: false, all: true });
-  if (r.exitCode !== 0)
-    throw new VmSetupError(
-      `${cmd} ${args.join(' ')} failed (exit ${String(r.exitCode)}):\n${(r.all ?? '').trim().split('\n').slice(-15).join('\n')}`,
-    );
+  if (r.exitCode === 0) return ok(undefined);
+  return err(`${cmd} ${args.join(' ')} failed (exit ${String(r.exitCode)}):\n${(r.all ?? '').trim().split('\n').slice(-15).join('\n')}`);
 }
 
 /** make under nice, its output to a log; every 30 s the line it is at, so a long build shows life. */
-async function makeWithProgress(src: string, args: string[], logFile: string, progress: (line: string) => void): Promise<void> {
+async function makeWithProgress(src: string, args: string[], logFile: string, progress: (line: string) => void): Promise<Result<void>> {
   const out = createWriteStream(logFile, { flags: 'a' });
   let last = '';
   let tail: string[] = [];
@@ -288,8 +303,8 @@ async function makeWithProgress(src: string, args: string[], logFile: string, pr
       tail = [...tail, ...lines].slice(-30);
     });
     const r = await child;
-    if (r.exitCode !== 0)
-      throw new VmSetupError(`make ${args.join(' ')} failed (exit ${String(r.exitCode)}; log: ${logFile}):\n${tail.join('\n')}`);
+    if (r.exitCode === 0) return ok(undefined);
+    return err(`make ${args.join(' ')} failed (exit ${String(r.exitCode)}; log: ${logFile}):\n${tail.join('\n')}`);
   } finally {
     clearInterval(timer);
     await new Promise((done) => out.end(done));

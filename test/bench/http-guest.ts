@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { recordCapture } from '../../server/record/record.js';
+import { recordCapture } from '../../server/recorder/record-capture.js';
 import { ensureTracingMounts } from '../../server/probes/host.js';
 
 const [, , out] = process.argv;
@@ -50,7 +50,9 @@ try {
   await Promise.race([ready, capture]);
   const traced = await load();
   abort.abort();
-  const lt = await capture;
+  const recorded = await capture;
+  if (!recorded.ok) throw new Error(recorded.error);
+  const lt = recorded.value;
   await writeFile(out!, JSON.stringify({ seconds, rps_none: none, rps: traced, events: lt.events, lost: lt.lost, kernel: lt.kernel }));
 } finally {
   server.kill('SIGTERM');

@@ -7,12 +7,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { recordCapture } from '../../server/record/record.js';
-import { startBpftrace } from '../../server/record/bpftrace.js';
+import { recordCapture } from '../../server/recorder/record-capture.js';
+import { startBpftrace } from '../../server/recorder/bpftrace.js';
 import { readKernelFacts } from '../../server/probes/facts.js';
 import { ensureTracingMounts } from '../../server/probes/host.js';
 import { defaultFamilies, resolveProgram } from '../../server/probes/resolve.js';
-import { stressArgs, type StressPreset } from '../../server/record/stress.js';
+import { stressArgs, type StressPreset } from '../../server/recorder/stress.js';
 
 const [, , out, presetArg = 'all', secondsArg = '8'] = process.argv;
 const preset = presetArg as StressPreset;
@@ -59,7 +59,9 @@ async function naive(): Promise<{ events: number; lost: number; ops: number }> {
 await ensureTracingMounts();
 const none = await stressAlone();
 const yaml = scratch('bench-lifetrace.yaml');
-const lt = await recordCapture({ out: scratch('bench.ljsonl'), stress: preset, durationS: seconds, stressMetrics: yaml });
+const recorded = await recordCapture({ out: scratch('bench.ljsonl'), stress: preset, durationS: seconds, stressMetrics: yaml });
+if (!recorded.ok) throw new Error(recorded.error);
+const lt = recorded.value;
 const ltOps = await bogoOps(yaml);
 const nv = await naive();
 await writeFile(

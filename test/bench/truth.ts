@@ -63,7 +63,8 @@ async function bugKernels(): Promise<TruthKernel[]> {
   const out: TruthKernel[] = [];
   for (const bug of Object.keys(BUGS) as BugName[]) {
     const k = await bugKernel(bug, { log: (s) => process.stderr.write(`${s}\n`) });
-    out.push({ id: bug, arg: k.image, bug: true });
+    if (!k.ok) throw new Error(k.error);
+    out.push({ id: bug, arg: k.value.image, bug: true });
   }
   return out;
 }

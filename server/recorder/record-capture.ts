@@ -16,8 +16,8 @@ import { ensureTracingMounts } from '../probes/host.js';
 import { defaultFamilies, resolveProgram, type ProbePoint, type ResolvedProgram } from '../probes/resolve.js';
 import { isReadyMarker, startBpftrace } from './bpftrace.js';
 import { stressArgs, type StressPreset } from './stress.js';
-
-export const LIFETRACE_VERSION = '0.1.0';
+import { err, ok, type Result } from '../support/result.js';
+import { LIFETRACE_VERSION } from '../support/version.js';
 
 /**
  * How often a gzip capture is flushed to its file. A kernel that dies mid-capture (a bug kernel, an
@@ -70,17 +70,27 @@ export interface RecordResult extends Progress {
   attachSeconds: number;
 }
 
+/** A capture that cannot be recorded, as the agent's line sources throw it (its CLI command turns it into a usage error). */
 export class CaptureError extends Error {}
 
-/** The probe program for this kernel and the capture header that describes it. */
+export interface Recording {
+  header: CaptureHeader;
+  program: ResolvedProgram;
+  kernel: string;
+}
+
+/**
+ * The probe program for this kernel and the capture header that describes it; an error when this
+ * machine cannot trace (tracefs cannot be mounted, no probe of the families can attach).
+ */
 export async function prepareRecording(o: {
   families?: Family[] | undefined;
   header?: Record<string, unknown>;
   log?(s: string): void;
-}): Promise<{ header: CaptureHeader; program: ResolvedProgram; kernel: string }> {
+}): Promise<Result<Recording>> {
   const log = o.log ?? (() => {});
   const mountProblems = await ensureTracingMounts();
-  if (mountProblems.length > 0) throw new CaptureError(`cannot prepare tracing: ${mountProblems.join('; ')} (run as root)`);
+  if (mountProblems.length > 0) return err(`cannot prepare tracing: ${mountProblems.join('; ')} (run as root)`);
   const facts = await readKernelFacts();
   const families = o.families ?? defaultFamilies(facts);
   if (!o.families && !facts.kprobes)
@@ -88,7 +98,7 @@ export async function prepareRecording(o: {
   const program = resolveProgram(families, facts);
   const missing = program.points.filter((p) => p.resolution === 'missing');
   if (missing.length === program.points.length) {
-    throw new CaptureError(
+    return err(
       `none of the probes of ${families.join(',')} can attach on ${facts.release}${facts.kprobes ? '' : ' (no kprobes on this kernel)'}: see 'lifetrace probes'`,
     );
   }
@@ -120,15 +130,18 @@ export async function prepareRecording(o: {
     fixes: program.fixes,
     ...o.header,
   };
-  return { header, program, kernel: facts.release };
+  return ok({ header, program, kernel: facts.release });
 }
 
-export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
-  const { header, program, kernel } = await prepareRecording({
+/** Records a capture; an error when this machine cannot trace or bpftrace fails before its probes are attached. */
+export async function recordCapture(o: RecordOptions): Promise<Result<RecordResult>> {
+  const prepared = await prepareRecording({
     families: o.families,
     header: { ...o.header, ...(o.stress ? { stress: o.stress } : {}), ...(o.command ? { command: o.command } : {}) },
     ...(o.log ? { log: o.log } : {}),
   });
+  if (!prepared.ok) return prepared;
+  const { header, program, kernel } = prepared.value;
   const log = o.log ?? (() => {});
 
   const file = createWriteStream(o.out);
@@ -219,7 +232,7 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
     sink.end();
     await once(file, 'close');
     const { errors } = await bt.done;
-    throw new CaptureError(`${(e as Error).message}${errors.length ? `\n${errors.join('\n')}` : ''}`);
+    return err(`${(e as Error).message}${errors.length ? `\n${errors.join('\n')}` : ''}`);
   }
   clearInterval(ticker);
   clearInterval(flusher);
@@ -229,7 +242,7 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
   await once(file, 'close');
   const stopped = Date.now();
   progress.seconds = (stopped - (attachedAt ?? stopped)) / 1000;
-  return {
+  return ok({
     ...progress,
     out: o.out,
     lines,
@@ -240,5 +253,5 @@ export async function recordCapture(o: RecordOptions): Promise<RecordResult> {
     interrupted,
     bpftraceErrors: errors,
     attachSeconds: ((attachedAt ?? stopped) - started) / 1000,
-  };
+  });
 }

@@ -1,1 +1,0 @@
-export { LIFETRACE_VERSION as VERSION } from '../record/record.js';
