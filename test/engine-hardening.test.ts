@@ -408,7 +408,7 @@ describe('minor: max-speed replays show late-event anomalies that analyze does n
         rules: [],
       };
       const s = new HostSession(hello, {}, { flag: () => {}, losses: () => {} }, () => now);
-      if (c.pace !== undefined) s.pace = c.pace;
+      if (c.pace !== undefined) s.setPace(c.pace);
       s.ingest(1, Buffer.from(`${records.slice(0, 3).join('\n')}\n`));
       now += 1000;
       s.tick(now);

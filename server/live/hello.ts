@@ -57,6 +57,24 @@ function jsonBoundsRefusal(v: unknown, what: string): string | undefined {
   return walk(v, 0);
 }
 
+/**
+ * Why a capture header (`what`: where it came from) is not one or is out of bounds, or undefined. Every
+ * host's header passes here: an agent's hello, a replayed capture's.
+ */
+export function headerRefusal(header: unknown, what: string): string | undefined {
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) return `${what} must be the capture header object`;
+  const why = jsonBoundsRefusal(header, what);
+  if (why !== undefined) return why;
+  const families = (header as Record<string, unknown>).families;
+  if (typeof families === 'object' && families !== null) {
+    const names = Object.keys(families);
+    if (names.length > MAX_HEADER_FAMILIES || !names.every((n) => FAMILY.test(n))) {
+      return `${what}.families names up to ${MAX_HEADER_FAMILIES} families, each of [A-Za-z0-9._-] up to 64`;
+    }
+  }
+  return undefined;
+}
+
 /** A hello checked field by field; returns a bounded copy, or why it is refused. Also for hellos read back from disk. */
 export function checkHello(m: Record<string, unknown>): AgentHello | string {
   // JSON.stringify, not String(): a parsed object may carry a "toString" that is not a function.
@@ -69,16 +87,8 @@ export function checkHello(m: Record<string, unknown>): AgentHello | string {
   if (m.label !== undefined && (typeof m.label !== 'string' || m.label.length > MAX_LABEL)) {
     return `hello.label must be a string of up to ${MAX_LABEL}`;
   }
-  if (typeof m.header !== 'object' || m.header === null || Array.isArray(m.header)) return 'hello.header must be the capture header object';
-  const why = jsonBoundsRefusal(m.header, 'hello.header');
+  const why = headerRefusal(m.header, 'hello.header');
   if (why !== undefined) return why;
-  const families = (m.header as Record<string, unknown>).families;
-  if (typeof families === 'object' && families !== null) {
-    const names = Object.keys(families);
-    if (names.length > MAX_HEADER_FAMILIES || !names.every((n) => FAMILY.test(n))) {
-      return `hello.header.families names up to ${MAX_HEADER_FAMILIES} families, each of [A-Za-z0-9._-] up to 64`;
-    }
-  }
   if (!Array.isArray(m.rules) || m.rules.length > MAX_HELLO_RULES) return `hello.rules must be a list of up to ${MAX_HELLO_RULES}`;
   const rules: AgentHello['rules'] = [];
   for (const r of m.rules as unknown[]) {

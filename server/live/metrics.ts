@@ -17,7 +17,7 @@ export class ServerMetrics {
   constructor(hub: Hub) {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: 'lifetrace_' }); // lifetrace_process_*, lifetrace_nodejs_*
-    const views = () => [...hub.sessions.values()].map((s) => ({ s, v: s.view() }));
+    const views = () => hub.hosts().map((v) => ({ v }));
 
     // Totals are counters set from the hub's own totals at each scrape (a host forgotten past the
     // host limit takes its series with it, as Prometheus expects of a target that restarted).
@@ -58,7 +58,7 @@ export class ServerMetrics {
       collect() {
         this.reset();
         for (const s of hub.sessions.values()) {
-          for (const [key, n] of s.analysis.flags.perSeverity) {
+          for (const [key, n] of s.flagCounts()) {
             const [rule, severity] = key.split('|') as [string, string];
             this.inc({ host: s.host, rule, severity }, n);
           }
