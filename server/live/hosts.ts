@@ -85,8 +85,9 @@ export class HostSessions {
    * session, unless that one is still connected (two agents cannot both be one host).
    */
   attachAgent(unchecked: AgentHello): Result<AgentAttach> {
-    const hello = checkHello(unchecked as unknown as Record<string, unknown>);
-    if (typeof hello === 'string') return err(hello);
+    const checked = checkHello(unchecked as unknown as Record<string, unknown>);
+    if (!checked.ok) return checked;
+    const hello = checked.value;
     const old = this.entries.get(hello.host);
     if (old !== undefined && old.source === AGENT && old.session.run === hello.run) {
       if (old.session.connected) return err(`host ${hello.host} run ${hello.run} is already connected`);

@@ -66,8 +66,9 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
     }
     if (!isBinary) {
       if (buf.length > MAX_CONTROL_FRAME) return refuse('agent-oversized-message', `a text frame holds ${MAX_CONTROL_FRAME} bytes at most`);
-      const m = parseAgentMessage(buf.toString('utf8'));
-      if (typeof m === 'string') return refuse('agent-bad-message', m);
+      const parsed = parseAgentMessage(buf.toString('utf8'));
+      if (!parsed.ok) return refuse('agent-bad-message', parsed.error);
+      const m = parsed.value;
       if (m.type === 'hello') {
         if (session !== undefined) return refuse('agent-bad-message', 'hello was already said');
         const attached = hub.sessions.attachAgent(m);
