@@ -4,6 +4,7 @@
  * it sends again is counted as a duplicate and not analyzed twice.
  */
 import { Analysis, type AnalysisOptions } from '../analyze/pipeline.js';
+import { err, ok, type Result } from '../support/result.js';
 import { serializeHeader, type CaptureHeader } from '../capture/header.js';
 import { FAMILIES } from '../model/events.js';
 import { OBJECT_KINDS } from '../model/objects.js';
@@ -59,7 +60,8 @@ export interface SessionSource {
   replayView(): ReplayView | null;
 }
 
-export type IngestResult = { ok: true } | { ok: false; duplicate: true };
+/** A batch analyzed, or one received before (a resend after a reconnect): acknowledged, not analyzed twice. */
+export type IngestResult = Result<void, 'duplicate'>;
 
 /**
  * The analysis state machine of one host's stream: batches in (ingest, feed, end), flags, losses and
@@ -226,7 +228,7 @@ export class HostSession {
   ingest(seq: number, lines: Uint8Array, head?: Uint8Array): IngestResult {
     if (seq <= this.seq) {
       this.duplicates++;
-      return { ok: false, duplicate: true };
+      return err('duplicate');
     }
     const first = this.seq + 1;
     const from = this.analysis.unseenFrom;
@@ -239,7 +241,7 @@ export class HostSession {
     // (Their records may also lie later than any received yet: as far as the reorder window lets a
     // record come late, the bound the analysis puts records in order by.)
     if (seq > first) this.missed(first, seq - 1, from, this.analysis.newestT + this.analysis.reorderWindowNs);
-    return { ok: true };
+    return ok(undefined);
   }
 
   /** Batches first..last never reached this server: a recorded loss over [from, to] in kernel time. */
