@@ -6,6 +6,10 @@
  * Seeking back starts the host's analysis over and runs it at full speed to the target: lifetimes
  * and flags at any point depend on everything before it. A first pass over the file gives the time
  * span and every flag's time (for the time axis and for "next flag").
+ *
+ * The replay is its host's source (hosts.ts): it opens the host's session with an identity of its
+ * own, never posing as an agent. Each line is read once, as the file's bytes (fed on unchanged), and
+ * a record's kernel time is parsed once, as it is read.
  */
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
@@ -162,6 +166,8 @@ export class ServerReplay implements SessionSource {
   private playing = true;
   private speed: Speed;
   private readonly loop: boolean;
+  /** Called when its host is forgotten (the desk lets go of it). */
+  private readonly forgotten: () => void;
   /** Where the replay is, in kernel ns (relative): records up to here have been fed. */
   private position = 0;
   /** Wall time (ms) and position at the last (re)start of pacing. */
@@ -186,8 +192,6 @@ export class ServerReplay implements SessionSource {
     this.loop = options.loop;
     this.forgotten = options.forgotten ?? (() => {});
   }
-
-  private readonly forgotten: () => void;
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.lock.then(fn);
