@@ -1,7 +1,8 @@
 /**
  * The server's state: the host sessions (hosts.ts owns them), the capture desk, and the browser
- * feeds. Everything the browsers see goes out from here, serialized once per message. A browser whose socket falls behind is skipped
- * (never waited for) and gets a fresh snapshot once it has drained: a slow client never slows ingest.
+ * feeds. Everything the browsers see goes out from here, serialized once per message. A browser
+ * whose socket falls behind is skipped (never waited for) and gets a fresh snapshot once it has
+ * drained: a slow client never slows ingest.
  */
 import type { AnalysisOptions } from '../analyze/pipeline.js';
 import type { ObjectKind } from '../model/objects.js';
