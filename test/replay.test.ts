@@ -179,8 +179,16 @@ describe('the capture library', () => {
 
 describe('lifetrace replay', () => {
   it("replays with analyze's flags; pause, seek back, next flag", async () => {
-    const data = mkdtempSync(join(tmpdir(), 'lt-replay-'));
-    const { proc, url } = await launch(['replay', SAMPLE, '--port', '0', '--speed', '2', '--data', data]);
+    const { proc, url } = await launch([
+      'replay',
+      SAMPLE,
+      '--port',
+      '0',
+      '--speed',
+      '2',
+      '--data',
+      mkdtempSync(join(tmpdir(), 'lt-replay-')),
+    ]);
     try {
       const s = { url, get: async <T>(p: string) => (await (await fetch(new URL(p, url))).json()) as T } as ServerProcess;
       const offline = await analyzeJson(SAMPLE);
