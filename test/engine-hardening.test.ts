@@ -166,7 +166,7 @@ describe('a rule that throws is contained', () => {
     const body = Buffer.from(traceToCapture(FINDING4).split('\n').slice(1).join('\n'));
     for (const s of [bad, good]) {
       expect(s.ingest(1, body)).toEqual({ ok: true });
-      expect(s.ingest(1, body)).toEqual({ ok: false, duplicate: true }); // a resent batch: acknowledged, not analyzed again
+      expect(s.ingest(1, body)).toEqual({ ok: false, error: 'duplicate' }); // a resent batch: acknowledged, not analyzed again
       s.end();
     }
     const badView: HostView = bad.view();
@@ -408,7 +408,7 @@ describe('minor: max-speed replays show late-event anomalies that analyze does n
         rules: [],
       };
       const s = new HostSession(hello, {}, { flag: () => {}, losses: () => {} }, () => now);
-      if (c.pace !== undefined) s.pace = c.pace;
+      if (c.pace !== undefined) s.setPace(c.pace);
       s.ingest(1, Buffer.from(`${records.slice(0, 3).join('\n')}\n`));
       now += 1000;
       s.tick(now);

@@ -1,7 +1,7 @@
 /** `lifetrace replay`: a capture through the live pipeline, on the dashboard, with replay controls. */
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { ReplayError } from '../live/replay.js';
+import { HttpError } from '../live/http-error.js';
 import { err, ok } from '../support/result.js';
 import type { CommandResult, Print } from './args.js';
 import { launch, parseServeArgs, SERVE_USAGE, untilSignal } from './serve.js';
@@ -43,11 +43,11 @@ export async function replayCommand(argv: string[], print: Print): Promise<Comma
     await server.hub.desk.replayFile(path, host, speed, v.loop === true);
   } catch (e) {
     await server.close();
-    if (e instanceof ReplayError) return err(e.message);
+    if (e instanceof HttpError) return err(e.message);
     throw e;
   }
   print(`lifetrace: dashboard at ${server.url}\n`);
-  const error = server.hub.replays.get(host)?.view().error;
+  const error = server.hub.desk.replayOf(host)?.view().error;
   if (error) print(`lifetrace: ${error}; replaying what comes before it\n`);
   print(`lifetrace: replaying ${path} as host ${host} at ${speed === 'max' ? 'full speed' : `${speed}x`}${v.loop ? ', in a loop' : ''}\n`);
   await untilSignal();

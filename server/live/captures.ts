@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { CaptureInfo } from '../shared/wire.js';
-import { HubRefusal } from './refusal.js';
+import { err, ok, type Result } from '../support/result.js';
+import { HttpError } from './http-error.js';
 import { nameProblem, NameError, pathIn } from './names.js';
 import { writeFailure, type StorageState } from './storage.js';
 
@@ -24,9 +25,6 @@ function safeList(dir: string): string[] {
     return [];
   }
 }
-
-/** A capture name that is refused (the HTTP layer answers 400). */
-export { NameError as CaptureNameError } from './names.js';
 
 export class CaptureLibrary {
   readonly dir: string;
@@ -44,9 +42,21 @@ export class CaptureLibrary {
     for (const e of safeList(this.dir)) if (UPLOAD_ASIDE.test(e)) rmSync(join(this.dir, e), { force: true });
   }
 
-  /** The file of a capture name, or a CaptureNameError. */
+  /** The file of a capture name, or why the name is refused. */
+  pathOf(name: unknown): Result<string> {
+    try {
+      return ok(pathIn(this.dir, 'capture', name));
+    } catch (e) {
+      if (e instanceof NameError) return err(e.message);
+      throw e;
+    }
+  }
+
+  /** The file of a capture name from a request (a refused name answers 400). */
   path(name: unknown): string {
-    return pathIn(this.dir, 'capture', name);
+    const p = this.pathOf(name);
+    if (!p.ok) throw badName(p.error);
+    return p.value;
   }
 
   async list(): Promise<CaptureInfo[]> {
@@ -80,7 +90,7 @@ export class CaptureLibrary {
 
   async remove(name: string): Promise<boolean> {
     const p = this.path(name);
-    if (this.active.has(name)) throw new NameError(`${name} is being recorded: stop the recording first`);
+    if (this.active.has(name)) throw badName(`${name} is being recorded: stop the recording first`);
     if (!(await this.exists(name))) return false;
     await rm(p);
     return true;
@@ -100,7 +110,7 @@ export class CaptureLibrary {
     // Checked after the await, and taken before the next one: no other upload of the name slips in between.
     if (onDisk || this.active.has(name) || this.uploading.has(name)) {
       this.storage.count('upload-exists');
-      throw new HubRefusal(409, `${name} exists already`);
+      throw new HttpError(409, `${name} exists already`);
     }
     this.uploading.add(name);
     const tmp = `${p}.upload-${randomBytes(8).toString('hex')}`; // matches UPLOAD_ASIDE
@@ -111,7 +121,7 @@ export class CaptureLibrary {
       body.on('data', (c: Buffer) => {
         // from here on the body flows: the pipeline must be set up at once
         bytes += c.length;
-        if (bytes > maxBytes) body.destroy(new NameError(`an upload is limited to ${maxBytes} bytes`));
+        if (bytes > maxBytes) body.destroy(badName(`an upload is limited to ${maxBytes} bytes`));
       });
       await pipeline(body, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
       linking = true;
@@ -132,15 +142,18 @@ export class CaptureLibrary {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' && linking) {
       this.storage.count('upload-exists');
-      return new HubRefusal(409, `${name} exists already`);
+      return new HttpError(409, `${name} exists already`);
     }
     if (code === 'ENOSPC' || code === 'EDQUOT') {
       this.storage.failed('upload-disk-full', `the upload of ${name}`, e);
-      return new HubRefusal(507, `the upload of ${name} failed: ${writeFailure(e)} (nothing was kept)`);
+      return new HttpError(507, `the upload of ${name} failed: ${writeFailure(e)} (nothing was kept)`);
     }
     return e;
   }
 }
+
+/** A capture name (or upload) refused: 400, counted as `bad-capture-name`. */
+const badName = (message: string): HttpError => new HttpError(400, message, 'bad-capture-name');
 
 /** A name for a new recording of `host`: host and UTC time, made safe. */
 export function recordingName(host: string, now: Date, prefix?: string): string {

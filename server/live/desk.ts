@@ -1,14 +1,17 @@
 /**
  * The capture desk: recording hosts' streams into the library, deleting captures, and replaying
- * them on the server with controls. The Hub owns the hosts; this works on them.
+ * them on the server with controls. It owns the server replays and the library; the sessions are
+ * hosts.ts's, which it asks for (a replay opens its host's session there).
  */
 import { mkdir } from 'node:fs/promises';
 import type { ReplayCommand, ReplayView } from '../shared/wire.js';
 import { recordingName, type CaptureLibrary } from './captures.js';
-import type { Hub } from './hub.js';
-import { HubRefusal } from './refusal.js';
+import type { HostSession } from './host-session.js';
+import type { HostSessions } from './hosts.js';
+import { HttpError } from './http-error.js';
 import { Recording } from './recording.js';
-import { ReplayError, ServerReplay, type Speed } from './replay.js';
+import { ServerReplay, type Speed } from './replay.js';
+import type { StorageState } from './storage.js';
 
 /**
  * Most server-side replays playing at once (each holds a host slot and, at full speed, a core);
@@ -17,27 +20,39 @@ import { ReplayError, ServerReplay, type Speed } from './replay.js';
 export const MAX_SERVER_REPLAYS = 8;
 
 export class CaptureDesk {
-  constructor(private readonly hub: Hub) {}
+  private readonly replays = new Map<string, ServerReplay>();
+
+  constructor(
+    private readonly hosts: HostSessions,
+    readonly library: CaptureLibrary | undefined,
+    private readonly storage: StorageState,
+    private readonly clock: () => number,
+  ) {}
+
+  /** The server replay playing into `host`, if there is one. */
+  replayOf(host: string): ServerReplay | undefined {
+    return this.replays.get(host);
+  }
 
   /** Starts recording the stream of `host` (every streaming host when undefined) into the library. */
   async record(host: string | undefined, prefix?: string): Promise<{ host: string; name: string }[]> {
-    const lib = this.library();
-    const targets = [...this.hub.sessions.values()].filter((s) => (host === undefined ? !s.ended : s.host === host));
-    if (host !== undefined && targets.length === 0) throw new HubRefusal(404, `no host ${host}`);
+    const lib = this.requireLibrary();
+    const targets = [...this.hosts.values()].filter((s) => (host === undefined ? !s.ended : s.host === host));
+    if (host !== undefined && targets.length === 0) throw new HttpError(404, `no host ${host}`);
     if (prefix !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$/.test(prefix))
-      throw new HubRefusal(400, 'name must be letters, digits, . _ - (up to 60)');
+      throw new HttpError(400, 'name must be letters, digits, . _ - (up to 60)');
     await mkdir(lib.dir, { recursive: true, mode: 0o700 });
     const started: { host: string; name: string }[] = [];
     for (const s of targets) {
       if (s.recording !== undefined && !s.recording.failed) continue;
-      if (s.ended) throw new HubRefusal(409, `host ${s.host}'s stream has ended`);
-      let name = recordingName(s.host, new Date(this.hub.options.clock()), prefix);
+      if (s.ended) throw new HttpError(409, `host ${s.host}'s stream has ended`);
+      let name = recordingName(s.host, new Date(this.clock()), prefix);
       for (let n = 2; lib.active.has(name) || (await lib.exists(name)); n++) {
-        if (n > 100) throw new HubRefusal(409, `${name} exists already`);
+        if (n > 100) throw new HttpError(409, `${name} exists already`);
         name = name.replace(/(-\d+)?\.ljsonl\.gz$/, `-${n}.ljsonl.gz`);
       }
       lib.active.add(name);
-      s.recording = new Recording(name, lib.path(name), s.headerLine(), this.hub.storage);
+      s.startRecording(new Recording(name, lib.path(name), s.headerLine(), this.storage));
       started.push({ host: s.host, name });
     }
     return started;
@@ -46,71 +61,105 @@ export class CaptureDesk {
   /** Stops recording `host` (every host when undefined); returns the captures written. */
   async stopRecording(host?: string): Promise<string[]> {
     const done: string[] = [];
-    for (const s of this.hub.sessions.values()) {
-      if (s.recording === undefined || (host !== undefined && s.host !== host)) continue;
-      const r = s.recording;
-      // A failed recording stays on the host, so that its error stays in view until the next one.
-      if (!r.failed) s.recording = undefined;
-      await r.stop();
-      if (!this.hub.library?.active.has(r.name)) continue;
-      this.hub.library?.active.delete(r.name);
-      done.push(r.name);
+    for (const s of this.hosts.values()) {
+      if (host !== undefined && s.host !== host) continue;
+      const name = await this.finishRecording(s);
+      if (name !== undefined) done.push(name);
     }
     return done;
   }
 
+  /** Ends what `s` was recording (its stream ended, or it was replaced or forgotten); the capture's name. */
+  async finishRecording(s: HostSession): Promise<string | undefined> {
+    const r = s.detachRecording();
+    if (r === undefined) return undefined;
+    await r.stop();
+    if (!this.library?.active.has(r.name)) return undefined;
+    this.library.active.delete(r.name);
+    return r.name;
+  }
+
   /** Replays a capture of the library as a host of its own; returns the host's name. */
   async replay(name: string, speed: Speed, loop = false): Promise<string> {
-    const lib = this.library();
-    let path: string;
-    try {
-      path = lib.path(name);
-    } catch (e) {
-      throw new HubRefusal(400, (e as Error).message);
-    }
-    if (!(await lib.exists(name))) throw new HubRefusal(404, `no capture ${name}`);
-    return this.replayFile(path, `replay-${name.replace(/\.ljsonl(\.gz)?$/, '')}`.slice(0, 128), speed, loop);
+    const lib = this.requireLibrary();
+    const path = lib.pathOf(name);
+    if (!path.ok) throw new HttpError(400, path.error);
+    if (!(await lib.exists(name))) throw new HttpError(404, `no capture ${name}`);
+    return this.replayFile(path.value, `replay-${name.replace(/\.ljsonl(\.gz)?$/, '')}`.slice(0, 128), speed, loop);
   }
 
   /** Replays a file (the `lifetrace replay` command, or the library). */
   async replayFile(path: string, host: string, speed: Speed, loop: boolean): Promise<string> {
-    this.hub.dropReplay(host);
-    if (this.hub.activeReplays >= MAX_SERVER_REPLAYS) {
-      throw new HubRefusal(409, `${MAX_SERVER_REPLAYS} replays are playing: stop one first`);
+    this.dropReplay(host);
+    if (this.activeReplays >= MAX_SERVER_REPLAYS) {
+      throw new HttpError(409, `${MAX_SERVER_REPLAYS} replays are playing: stop one first`);
     }
-    const r = new ServerReplay(this.hub, path, host, { speed, loop });
-    this.hub.replays.set(host, r);
-    try {
-      await r.start();
-    } catch (e) {
-      // Nothing of a replay that could not start stays behind.
-      if (this.hub.replays.get(host) === r) this.hub.dropReplay(host);
-      throw e instanceof ReplayError ? new HubRefusal(409, e.message) : e;
+    const r: ServerReplay = new ServerReplay(this.hosts, path, host, {
+      speed,
+      loop,
+      forgotten: () => {
+        if (this.replays.get(host) === r) this.replays.delete(host);
+      },
+    });
+    this.replays.set(host, r);
+    // Nothing of a replay that could not start stays behind.
+    const forgetIt = (): void => {
+      if (this.replays.get(host) === r) this.dropReplay(host);
+    };
+    const started = await r.start().catch((e: unknown) => {
+      forgetIt();
+      throw e;
+    });
+    if (!started.ok) {
+      forgetIt();
+      throw new HttpError(409, started.error);
     }
     return host;
   }
 
   replayCommand(host: string, c: ReplayCommand): Promise<ReplayView> {
-    const r = this.hub.replays.get(host);
-    if (r === undefined) throw new HubRefusal(404, `host ${host} is not a server-side replay`);
+    const r = this.replays.get(host);
+    if (r === undefined) throw new HttpError(404, `host ${host} is not a server-side replay`);
     if (c.action === 'stop') {
-      this.hub.dropReplay(host);
+      this.dropReplay(host);
       return Promise.resolve(r.view());
     }
     return r.command(c);
   }
 
+  /** Server replays playing (not finished, not stopped). */
+  get activeReplays(): number {
+    let n = 0;
+    for (const r of this.replays.values()) if (!r.idle) n++;
+    return n;
+  }
+
+  /** Stops a server replay and lets go of it: its host stays, disconnected, until its slot is needed. */
+  dropReplay(host: string): void {
+    const r = this.replays.get(host);
+    if (r === undefined) return;
+    r.stop();
+    this.replays.delete(host);
+    this.hosts.detach(host, r);
+  }
+
   /** Deletes a capture of the library, unless it is being recorded or replayed. */
   async removeCapture(name: string): Promise<boolean> {
-    const lib = this.library();
+    const lib = this.requireLibrary();
     const path = lib.path(name);
-    if ([...this.hub.replays.values()].some((r) => r.reads(path)))
-      throw new HubRefusal(409, `${name} is being replayed: stop that replay first`);
+    if ([...this.replays.values()].some((r) => r.reads(path)))
+      throw new HttpError(409, `${name} is being replayed: stop that replay first`);
     return lib.remove(name);
   }
 
-  private library(): CaptureLibrary {
-    if (this.hub.library === undefined) throw new HubRefusal(409, 'this server has no capture folder');
-    return this.hub.library;
+  /** The server stops: replays stop, recordings are finished. */
+  async stop(): Promise<void> {
+    for (const host of [...this.replays.keys()]) this.dropReplay(host);
+    await this.stopRecording();
+  }
+
+  private requireLibrary(): CaptureLibrary {
+    if (this.library === undefined) throw new HttpError(409, 'this server has no capture folder');
+    return this.library;
   }
 }

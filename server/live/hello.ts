@@ -5,6 +5,7 @@
  * fields the protocol knows, so nothing unbounded rides along.
  */
 import { PROTOCOL_VERSION, type AgentHello, type AgentMessage, type RuleState } from '../shared/wire.js';
+import { err, ok, type Result } from '../support/result.js';
 import { nameProblem } from './names.js';
 
 /** Most bytes of one text (control) frame on the agent socket; a real hello is a few KB. */
@@ -57,38 +58,48 @@ function jsonBoundsRefusal(v: unknown, what: string): string | undefined {
   return walk(v, 0);
 }
 
-/** A hello checked field by field; returns a bounded copy, or why it is refused. Also for hellos read back from disk. */
-export function checkHello(m: Record<string, unknown>): AgentHello | string {
-  // JSON.stringify, not String(): a parsed object may carry a "toString" that is not a function.
-  if (m.protocol !== PROTOCOL_VERSION) {
-    return `protocol ${JSON.stringify(m.protocol)?.slice(0, 40)} is not ${PROTOCOL_VERSION}: upgrade the agent or the server`;
-  }
-  const badName = nameProblem('run', m.run) ?? nameProblem('host', m.host); // names.ts: they become journal paths
-  if (badName !== undefined) return `hello: ${badName}`;
-  if (m.mode !== 'live' && m.mode !== 'replay') return 'hello.mode must be live or replay';
-  if (m.label !== undefined && (typeof m.label !== 'string' || m.label.length > MAX_LABEL)) {
-    return `hello.label must be a string of up to ${MAX_LABEL}`;
-  }
-  if (typeof m.header !== 'object' || m.header === null || Array.isArray(m.header)) return 'hello.header must be the capture header object';
-  const why = jsonBoundsRefusal(m.header, 'hello.header');
+/**
+ * Why a capture header (`what`: where it came from) is not one or is out of bounds, or undefined. Every
+ * host's header passes here: an agent's hello, a replayed capture's.
+ */
+export function headerRefusal(header: unknown, what: string): string | undefined {
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) return `${what} must be the capture header object`;
+  const why = jsonBoundsRefusal(header, what);
   if (why !== undefined) return why;
-  const families = (m.header as Record<string, unknown>).families;
+  const families = (header as Record<string, unknown>).families;
   if (typeof families === 'object' && families !== null) {
     const names = Object.keys(families);
     if (names.length > MAX_HEADER_FAMILIES || !names.every((n) => FAMILY.test(n))) {
-      return `hello.header.families names up to ${MAX_HEADER_FAMILIES} families, each of [A-Za-z0-9._-] up to 64`;
+      return `${what}.families names up to ${MAX_HEADER_FAMILIES} families, each of [A-Za-z0-9._-] up to 64`;
     }
   }
-  if (!Array.isArray(m.rules) || m.rules.length > MAX_HELLO_RULES) return `hello.rules must be a list of up to ${MAX_HELLO_RULES}`;
+  return undefined;
+}
+
+/** A hello checked field by field; returns a bounded copy, or why it is refused. Also for hellos read back from disk. */
+export function checkHello(m: Record<string, unknown>): Result<AgentHello> {
+  // JSON.stringify, not String(): a parsed object may carry a "toString" that is not a function.
+  if (m.protocol !== PROTOCOL_VERSION) {
+    return err(`protocol ${JSON.stringify(m.protocol)?.slice(0, 40)} is not ${PROTOCOL_VERSION}: upgrade the agent or the server`);
+  }
+  const badName = nameProblem('run', m.run) ?? nameProblem('host', m.host); // names.ts: they become journal paths
+  if (badName !== undefined) return err(`hello: ${badName}`);
+  if (m.mode !== 'live' && m.mode !== 'replay') return err('hello.mode must be live or replay');
+  if (m.label !== undefined && (typeof m.label !== 'string' || m.label.length > MAX_LABEL)) {
+    return err(`hello.label must be a string of up to ${MAX_LABEL}`);
+  }
+  const why = headerRefusal(m.header, 'hello.header');
+  if (why !== undefined) return err(why);
+  if (!Array.isArray(m.rules) || m.rules.length > MAX_HELLO_RULES) return err(`hello.rules must be a list of up to ${MAX_HELLO_RULES}`);
   const rules: AgentHello['rules'] = [];
   for (const r of m.rules as unknown[]) {
     const rr = (typeof r === 'object' && r !== null ? r : {}) as Record<string, unknown>;
     if (typeof rr.id !== 'string' || !RULE_ID.test(rr.id) || !RULE_STATES.includes(rr.status as RuleState)) {
-      return 'hello.rules entries are {id, status}: an id of [A-Za-z0-9._-] up to 64, a status of active, degraded or off';
+      return err('hello.rules entries are {id, status}: an id of [A-Za-z0-9._-] up to 64, a status of active, degraded or off');
     }
     rules.push({ id: rr.id, status: rr.status as RuleState });
   }
-  return {
+  return ok({
     type: 'hello',
     protocol: PROTOCOL_VERSION,
     run: m.run as string,
@@ -97,28 +108,28 @@ export function checkHello(m: Record<string, unknown>): AgentHello | string {
     ...(m.label === undefined ? {} : { label: m.label as string }),
     header: m.header as Record<string, unknown>,
     rules,
-  };
+  });
 }
 
 /** Validates an untrusted control message; returns it typed, or why it is refused. */
-export function parseAgentMessage(text: string): AgentMessage | string {
-  if (text.length > MAX_CONTROL_FRAME) return `a text frame holds ${MAX_CONTROL_FRAME} bytes at most`;
+export function parseAgentMessage(text: string): Result<AgentMessage> {
+  if (text.length > MAX_CONTROL_FRAME) return err(`a text frame holds ${MAX_CONTROL_FRAME} bytes at most`);
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
-    return 'a text frame must be JSON';
+    return err('a text frame must be JSON');
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'a message must be a JSON object';
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return err('a message must be a JSON object');
   const m = v as Record<string, unknown>;
   switch (m.type) {
     case 'hello':
       return checkHello(m);
     case 'end':
       if (!Number.isSafeInteger(m.lastSeq) || (m.lastSeq as number) < 0 || typeof m.reason !== 'string')
-        return 'end needs lastSeq and reason';
-      return { type: 'end', lastSeq: m.lastSeq as number, reason: m.reason.slice(0, 512) };
+        return err('end needs lastSeq and reason');
+      return ok({ type: 'end', lastSeq: m.lastSeq as number, reason: m.reason.slice(0, 512) });
     default:
-      return `unknown message type ${JSON.stringify(m.type)?.slice(0, 40)}`;
+      return err(`unknown message type ${JSON.stringify(m.type)?.slice(0, 40)}`);
   }
 }

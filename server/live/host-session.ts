@@ -4,6 +4,7 @@
  * it sends again is counted as a duplicate and not analyzed twice.
  */
 import { Analysis, type AnalysisOptions } from '../analyze/pipeline.js';
+import { err, ok, type Result } from '../support/result.js';
 import { serializeHeader, type CaptureHeader } from '../capture/header.js';
 import { FAMILIES } from '../model/events.js';
 import { OBJECT_KINDS } from '../model/objects.js';
@@ -26,41 +27,74 @@ const SETTLE_AFTER_MS = 200;
 /** Activity samples kept per host (at 500 ms: ten minutes). */
 const MAX_POINTS = 1200;
 
+/** What a session tells its owner: flags (new, or changed by a loss), loss windows, and the end of its stream. */
 export interface SessionListener {
   flag(f: FlagSummary): void;
   losses(host: string, l: LossMark[]): void;
+  /** The stream ended for good (its recording, if any, is complete). */
+  ended?(s: HostSession): void;
 }
 
-export type IngestResult = { ok: true } | { ok: false; duplicate: true };
+/**
+ * Who a session's stream is: an agent's checked hello, or a server replay's own (an AgentHello is
+ * one). A session has no socket: whatever feeds it (an agent's socket, a server replay, a fleet
+ * worker's stream consumer) calls its transitions.
+ */
+export interface StreamIdentity {
+  readonly host: string;
+  /** One run of the host's stream: its flags' ids start with it. */
+  readonly run: string;
+  readonly mode: 'live' | 'replay';
+  readonly label?: string | undefined;
+  readonly header: Record<string, unknown>;
+  readonly rules: AgentHello['rules'];
+}
 
+/** What feeds a host's session, as its owner (hosts.ts) sees it: an agent's socket, a server replay. */
+export interface SessionSource {
+  /** Whether the host keeps its slot when the host limit needs one (an agent while connected, a replay while it plays). */
+  holdsSlot(s: HostSession): boolean;
+  /** The host is forgotten: stop feeding it. */
+  forget(): void;
+  /** The replay controls' state (a server replay), shown with the host. */
+  replayView(): ReplayView | null;
+}
+
+/** A batch analyzed, or one received before (a resend after a reconnect): acknowledged, not analyzed twice. */
+export type IngestResult = Result<void, 'duplicate'>;
+
+/**
+ * The analysis state machine of one host's stream: batches in (ingest, feed, end), flags, losses and
+ * activity samples out (the listener, sample, view). Its owner (hosts.ts) creates and drops it and
+ * moves it between connected and not; it does no I/O of its own but append to the journal and
+ * recording it is given.
+ */
 export class HostSession {
   readonly host: string;
   readonly run: string;
-  readonly analysis: Analysis;
-  readonly points: StatsPoint[] = [];
-  lastSeq = 0;
-  duplicates = 0;
+  private readonly analysis: Analysis;
+  private readonly activity: StatsPoint[] = [];
+  private seq = 0;
+  private duplicates = 0;
   /** Batches skipped in the sequence: never received (counted, and a loss window). */
-  missingBatches = 0;
+  private missingBatches = 0;
   /** Why skipped batches are missing (the journal says when it was damaged). */
-  missingCause = 'it restarted without them';
-  connected = false;
-  ended = false;
-  connectedSince = 0;
-  lastBatchWall: number | null = null;
+  private missingCause = 'it restarted without them';
+  private isConnected = false;
+  private isEnded = false;
+  private connectedSince = 0;
+  private lastBatch: number | null = null;
   /** What the agent sent, kept so that a restarted server can resume the stream exactly. */
-  journal: Journal | undefined;
+  private journal: Journal | undefined;
   /** Recording this stream into the capture library. */
-  recording: Recording | undefined;
-  /** Set when the server replays a capture as this host. */
-  replayView: (() => ReplayView) | undefined;
+  private recorder: Recording | undefined;
   private settled = true;
   /**
    * Kernel time per wall time while the stream is quiet (see tick): 1 live; a replay's speed; 0 for
    * a replay at full speed or paused. A server-side replay sets it as it plays; an agent's replay says
    * its speed in its header's `replay_speed` (else it is paced as live).
    */
-  pace: number;
+  private pace: number;
   private readonly history = new LifetimeHistory();
   private readonly ids = new Map<Flag, string>();
   private readonly byId = new Map<string, Flag>();
@@ -71,14 +105,14 @@ export class HostSession {
   private lossReports = 0;
 
   constructor(
-    readonly hello: AgentHello,
+    readonly identity: StreamIdentity,
     options: Partial<AnalysisOptions>,
     private readonly out: SessionListener,
     private readonly clock: () => number,
   ) {
-    this.host = hello.host;
-    this.run = hello.run;
-    this.pace = paceOf(hello);
+    this.host = identity.host;
+    this.run = identity.run;
+    this.pace = paceOf(identity);
     this.analysis = new Analysis(options);
     for (const t of this.analysis.world.tables()) t.onEnd = (o, freed) => this.history.add(o, freed);
     this.analysis.flags.onFlag((f, isNew) => {
@@ -92,20 +126,113 @@ export class HostSession {
       this.out.flag(this.summary(f));
     });
     // The stream is a capture: its header first, so the decoder knows the CPUs and deferrals.
-    this.analysis.push(`${serializeHeader(hello.header as CaptureHeader)}\n`);
+    this.analysis.push(`${serializeHeader(identity.header as CaptureHeader)}\n`);
     this.lastRecords = { ...this.analysis.decoder.info.records };
     this.lastSampleWall = clock();
   }
 
+  /** The last batch received (an agent resumes after it). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  get ended(): boolean {
+    return this.isEnded;
+  }
+
+  /** Wall time of the last input, or null before any. */
+  get lastBatchWall(): number | null {
+    return this.lastBatch;
+  }
+
+  /** Activity samples, oldest first (at most MAX_POINTS). */
+  get points(): readonly StatsPoint[] {
+    return this.activity;
+  }
+
+  /** Its source is attached (an agent's socket, a server replay): since `now`, or since it was first when resumed. */
+  connect(now?: number): void {
+    this.isConnected = true;
+    if (now !== undefined) this.connectedSince = now;
+  }
+
+  disconnect(): void {
+    this.isConnected = false;
+  }
+
+  /** Where the batches go too, so that a restarted server resumes (undefined: no journal). */
+  attachJournal(j: Journal | undefined): void {
+    this.journal = j;
+  }
+
+  /** Deletes the journal (a new run, the host forgotten): nothing will resume this stream. */
+  dropJournal(): void {
+    this.journal?.remove();
+    this.journal = undefined;
+  }
+
+  closeJournal(): void {
+    this.journal?.close();
+  }
+
+  /** Batches after this are missing because the journal they were in was damaged (not merely absent). */
+  journalDamaged(): void {
+    this.missingCause = 'they were damaged in its journal';
+  }
+
+  get recording(): Recording | undefined {
+    return this.recorder;
+  }
+
+  startRecording(r: Recording): void {
+    this.recorder = r;
+  }
+
+  /** Stops taking the recording; a failed one stays, so that its error stays in view until the next one. */
+  detachRecording(): Recording | undefined {
+    const r = this.recorder;
+    if (r !== undefined && !r.failed) this.recorder = undefined;
+    return r;
+  }
+
+  /** Kernel time per wall time while quiet (see `pace`): a server replay sets it as it plays. */
+  setPace(pace: number): void {
+    this.pace = pace;
+  }
+
+  /** How late a record may come (the analysis' reorder window, ns). */
+  get reorderWindowNs(): number {
+    return this.analysis.reorderWindowNs;
+  }
+
+  /** Holds records after kernel time `t` back (a replay seeking); Infinity lets them go again. */
+  holdAfter(t: number): void {
+    this.analysis.holdAfter(t);
+  }
+
+  /** Releases every held record up to kernel time `t` (a replay's seek target). */
+  releaseThrough(t: number): void {
+    this.analysis.releaseThrough(t);
+  }
+
+  /** Flag occurrences by `rule|severity` (the metrics). */
+  flagCounts(): ReadonlyMap<string, number> {
+    return this.analysis.flags.perSeverity;
+  }
+
   /** An agent's batch; `head` is its frame head, for the journal. */
   ingest(seq: number, lines: Uint8Array, head?: Uint8Array): IngestResult {
-    if (seq <= this.lastSeq) {
+    if (seq <= this.seq) {
       this.duplicates++;
-      return { ok: false, duplicate: true };
+      return err('duplicate');
     }
-    const first = this.lastSeq + 1;
+    const first = this.seq + 1;
     const from = this.analysis.unseenFrom;
-    this.lastSeq = seq;
+    this.seq = seq;
     if (head !== undefined) this.journal?.append(head, lines); // before the ack: a restart can resume
     this.feed(lines);
     // Batches the agent no longer has and this server never analyzed (it restarted without its
@@ -114,7 +241,7 @@ export class HostSession {
     // (Their records may also lie later than any received yet: as far as the reorder window lets a
     // record come late, the bound the analysis puts records in order by.)
     if (seq > first) this.missed(first, seq - 1, from, this.analysis.newestT + this.analysis.reorderWindowNs);
-    return { ok: true };
+    return ok(undefined);
   }
 
   /** Batches first..last never reached this server: a recorded loss over [from, to] in kernel time. */
@@ -126,12 +253,12 @@ export class HostSession {
 
   /** Raw capture lines, in order (a batch from the agent, or a server-side replay). */
   feed(lines: Uint8Array): void {
-    if (this.ended) throw new Error(`host ${this.host}: lines fed after the end of its stream`);
-    this.lastBatchWall = this.clock();
+    if (this.isEnded) throw new Error(`host ${this.host}: lines fed after the end of its stream`);
+    this.lastBatch = this.clock();
     this.settled = false;
     const buf = Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength);
     this.analysis.pushContained(buf);
-    this.recording?.write(buf);
+    this.recorder?.write(buf);
     this.checkLosses();
   }
 
@@ -142,7 +269,7 @@ export class HostSession {
 
   /** The stream's header line, as a recording starts with it. */
   headerLine(): string {
-    return serializeHeader(this.hello.header as CaptureHeader);
+    return serializeHeader(this.identity.header as CaptureHeader);
   }
 
   /**
@@ -153,8 +280,8 @@ export class HostSession {
    * analyze` does not have. Such a replay is ordered exactly as analyze orders it.
    */
   tick(now: number): void {
-    if (this.pace <= 0 || this.settled || this.ended || this.lastBatchWall === null) return;
-    const idle = (now - this.lastBatchWall) * this.pace;
+    if (this.pace <= 0 || this.settled || this.isEnded || this.lastBatch === null) return;
+    const idle = (now - this.lastBatch) * this.pace;
     if (idle >= SETTLE_AFTER_MS) this.analysis.settle(idle * 1e6);
     if (idle > 15_000) this.settled = true; // past any window: everything is out
   }
@@ -164,25 +291,18 @@ export class HostSession {
    * pending. Batches the agent sent, had acknowledged and this server no longer has (a damaged
    * journal) are a recorded loss up to the end.
    */
-  end(lastSeq = this.lastSeq): void {
-    if (this.ended) return;
-    if (lastSeq > this.lastSeq) {
-      this.missed(this.lastSeq + 1, lastSeq, this.analysis.unseenFrom, Infinity);
-      this.lastSeq = lastSeq;
+  end(lastSeq = this.seq): void {
+    if (this.isEnded) return;
+    if (lastSeq > this.seq) {
+      this.missed(this.seq + 1, lastSeq, this.analysis.unseenFrom, Infinity);
+      this.seq = lastSeq;
     }
-    this.ended = true;
+    this.isEnded = true;
     this.analysis.end();
     this.checkLosses();
-    this.journal?.remove();
-    this.journal = undefined;
-    this.onEnded?.();
+    this.dropJournal();
+    this.out.ended?.(this);
   }
-
-  /** While its journal is read back (a restarted server): the agent is welcomed once it is done. */
-  restoring: Promise<void> | undefined;
-
-  /** Called once the stream has ended. */
-  onEnded: (() => void) | undefined;
 
   /** Flags raised so far: each new one once (a replay's first pass lists when each was raised). */
   get flagCount(): number {
@@ -206,27 +326,28 @@ export class HostSession {
       live,
       lost: this.analysis.losses.total,
     };
-    this.points.push(p);
-    if (this.points.length > MAX_POINTS) this.points.splice(0, this.points.length - MAX_POINTS);
+    this.activity.push(p);
+    if (this.activity.length > MAX_POINTS) this.activity.splice(0, this.activity.length - MAX_POINTS);
     return p;
   }
 
-  view(): HostView {
-    const h = this.hello.header;
+  /** The host as the API shows it; `replay`: its server replay's controls, if it is one. */
+  view(replay: ReplayView | null = null): HostView {
+    const h = this.identity.header;
     let anomalies = 0;
     for (const n of this.analysis.decoder.anomalies.counts.values()) anomalies += n;
     return {
       host: this.host,
       run: this.run,
-      mode: this.hello.mode,
-      label: this.hello.label ?? null,
+      mode: this.identity.mode,
+      label: this.identity.label ?? null,
       kernel: typeof h.kernel === 'string' ? h.kernel : 'unknown',
       families: typeof h.families === 'object' && h.families !== null ? Object.keys(h.families) : [],
-      rules: this.hello.rules,
-      connected: this.connected,
-      ended: this.ended,
+      rules: this.identity.rules,
+      connected: this.isConnected,
+      ended: this.isEnded,
       connectedSince: this.connectedSince,
-      lastBatchWall: this.lastBatchWall,
+      lastBatchWall: this.lastBatch,
       events: this.analysis.events,
       lost: this.analysis.losses.total,
       anomalies,
@@ -234,9 +355,9 @@ export class HostSession {
       duplicates: this.duplicates,
       missingBatches: this.missingBatches,
       now_s: seconds(this.analysis.lastT ?? 0),
-      recording: this.recording?.view() ?? null,
+      recording: this.recorder?.view() ?? null,
       journal: this.journal?.view() ?? null,
-      replay: this.replayView?.() ?? null,
+      replay,
     };
   }
 
@@ -284,10 +405,10 @@ export class HostSession {
   }
 }
 
-/** The settling pace a hello implies (HostSession.pace). */
-function paceOf(hello: AgentHello): number {
-  if (hello.mode !== 'replay') return 1;
-  const speed = hello.header.replay_speed;
+/** The settling pace a stream's identity implies (HostSession.pace). */
+function paceOf(id: StreamIdentity): number {
+  if (id.mode !== 'replay') return 1;
+  const speed = id.header.replay_speed;
   if (speed === 'max') return 0;
   return typeof speed === 'number' && speed > 0 && Number.isFinite(speed) ? speed : 1;
 }

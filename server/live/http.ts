@@ -11,8 +11,7 @@ import { projectPath } from '../support/paths.js';
 import { browserRefusal, presentedToken, TOKEN_COOKIE, tokenMatches, type AccessPolicy } from './auth.js';
 import { ServerMetrics } from './metrics.js';
 import type { FlagQuery, Hub } from './hub.js';
-import { HubRefusal } from './refusal.js';
-import { CaptureNameError } from './captures.js';
+import { badRequest, HttpError } from './http-error.js';
 import type { FlagCursor } from '../shared/flag-query.js';
 import { SEVERITIES } from '../shared/severity.js';
 import type { HostStats, RecordAnswer, ReplayCommand, ReplayStarted, RuleView, ServerView, StopAnswer } from '../shared/wire.js';
@@ -23,20 +22,18 @@ export const MAX_FLAG_PAGE = 10_000;
 /** Uploads are streamed to disk; this bounds one. */
 const MAX_UPLOAD_BYTES = 4 * 1024 ** 3;
 
-export class BadRequest extends Error {}
-
 /** A query parameter as one string (repeated or nested parameters are refused). */
 function param(req: Request, name: string): string | undefined {
   const v = (req.query as Record<string, unknown>)[name];
   if (v === undefined || v === '') return undefined;
-  if (typeof v !== 'string' || v.length > 256) throw new BadRequest(`parameter ${name} must be one short string`);
+  if (typeof v !== 'string' || v.length > 256) throw badRequest(`parameter ${name} must be one short string`);
   return v;
 }
 
 function oneOf<T extends string>(req: Request, name: string, values: readonly T[]): T | undefined {
   const v = param(req, name);
   if (v === undefined) return undefined;
-  if (!(values as readonly string[]).includes(v)) throw new BadRequest(`parameter ${name} must be one of ${values.join(', ')}`);
+  if (!(values as readonly string[]).includes(v)) throw badRequest(`parameter ${name} must be one of ${values.join(', ')}`);
   return v as T;
 }
 
@@ -44,7 +41,7 @@ function integer(req: Request, name: string, min: number, max: number): number |
   const v = param(req, name);
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new BadRequest(`parameter ${name} must be an integer from ${min} to ${max}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw badRequest(`parameter ${name} must be an integer from ${min} to ${max}`);
   return n;
 }
 
@@ -63,27 +60,26 @@ function cursor(req: Request, name: string): FlagCursor | undefined {
     k = undefined;
   }
   if (!Array.isArray(k) || k.length !== 3 || typeof k[0] !== 'number' || typeof k[1] !== 'number' || typeof k[2] !== 'string') {
-    throw new BadRequest(`parameter ${name} must be a cursor from a previous page`);
+    throw badRequest(`parameter ${name} must be a cursor from a previous page`);
   }
   return { wall: k[0] as number, time_s: k[1] as number, id: k[2] as string };
 }
 
 function object(v: unknown): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadRequest('the body must be a JSON object');
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw badRequest('the body must be a JSON object');
   return v as Record<string, unknown>;
 }
 
 function optionalString(o: Record<string, unknown>, k: string): string | undefined {
   const v = o[k];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw new BadRequest(`${k} must be a short string`);
+  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw badRequest(`${k} must be a short string`);
   return v;
 }
 
 function speedOf(v: unknown): number | 'max' {
   if (v === 'max') return 'max';
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0.1 || v > 100)
-    throw new BadRequest('speed is a number from 0.1 to 100, or "max"');
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0.1 || v > 100) throw badRequest('speed is a number from 0.1 to 100, or "max"');
   return v;
 }
 
@@ -99,10 +95,10 @@ function replayCommand(body: unknown): ReplayCommand {
     case 'speed':
       return { action: 'speed', speed: speedOf(o.speed) };
     case 'seek':
-      if (typeof o.to_s !== 'number' || !Number.isFinite(o.to_s)) throw new BadRequest('seek needs to_s, a number of seconds');
+      if (typeof o.to_s !== 'number' || !Number.isFinite(o.to_s)) throw badRequest('seek needs to_s, a number of seconds');
       return { action: 'seek', to_s: o.to_s };
     default:
-      throw new BadRequest('action is one of play, pause, speed, seek, next-flag, stop');
+      throw badRequest('action is one of play, pause, speed, seek, next-flag, stop');
   }
 }
 
@@ -162,7 +158,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   });
   app.get('/api/stats', (req, res) => {
     const host = param(req, 'host');
-    if (host === undefined) throw new BadRequest('parameter host is required');
+    if (host === undefined) throw badRequest('parameter host is required');
     const s = hub.stats(host);
     if (s === undefined) return res.status(404).json({ error: `no host ${host}` });
     res.json(s satisfies HostStats);
@@ -195,7 +191,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   app.get('/api/objects', (req, res) => {
     const addr = param(req, 'addr');
     if (addr === undefined || !/^(0x)?[0-9a-fA-F]{1,16}$/.test(addr.trim()))
-      throw new BadRequest('parameter addr must be a hex kernel address');
+      throw badRequest('parameter addr must be a hex kernel address');
     const kind = oneOf(req, 'kind', OBJECT_KINDS);
     res.json(hub.objects(addr, param(req, 'host'), kind === undefined ? undefined : [kind as ObjectKind]));
   });
@@ -219,7 +215,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   });
   app.put('/api/captures/:name', async (req, res) => {
     if (hub.library === undefined) return res.status(404).json({ error: 'no capture folder' });
-    if (req.headers['content-type'] !== 'application/octet-stream') throw new BadRequest('upload the capture as application/octet-stream');
+    if (req.headers['content-type'] !== 'application/octet-stream') throw badRequest('upload the capture as application/octet-stream');
     res.setHeader('Connection', 'close'); // a refused upload's body is not read to its end: its connection cannot carry another request
     res.status(201).json(await hub.library.store(req.params.name, req, MAX_UPLOAD_BYTES));
   });
@@ -233,7 +229,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   app.post('/api/replay', json, async (req, res) => {
     const body = object(req.body);
     const name = optionalString(body, 'capture');
-    if (name === undefined) throw new BadRequest('capture is required');
+    if (name === undefined) throw badRequest('capture is required');
     res.json({ host: await hub.desk.replay(name, speedOf(body.speed ?? 1)) } satisfies ReplayStarted);
   });
   app.post('/api/replay/:host', json, async (req, res) => {
@@ -270,19 +266,12 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
     res.status(404).json({ error: 'no such endpoint' });
   });
 
-  // One error mapper: bad requests say why; anything else is our bug, logged, and a 500.
+  // The one error mapper (Hono's app.onError): a refusal says why with its status, counted; a client
+  // error of express itself (a body too large or not JSON) says why; anything else is our bug, logged, and a 500.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof HubRefusal) {
-      hub.reject('refused');
+    if (err instanceof HttpError) {
+      hub.reject(err.reason);
       return res.status(err.status).json({ error: err.message });
-    }
-    if (err instanceof CaptureNameError) {
-      hub.reject('bad-capture-name');
-      return res.status(400).json({ error: err.message });
-    }
-    if (err instanceof BadRequest) {
-      hub.reject('bad-request');
-      return res.status(400).json({ error: err.message });
     }
     const status = (err as { status?: number }).status;
     if (typeof status === 'number' && status >= 400 && status < 500) return res.status(status).json({ error: (err as Error).message });

@@ -66,12 +66,14 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
     }
     if (!isBinary) {
       if (buf.length > MAX_CONTROL_FRAME) return refuse('agent-oversized-message', `a text frame holds ${MAX_CONTROL_FRAME} bytes at most`);
-      const m = parseAgentMessage(buf.toString('utf8'));
-      if (typeof m === 'string') return refuse('agent-bad-message', m);
+      const parsed = parseAgentMessage(buf.toString('utf8'));
+      if (!parsed.ok) return refuse('agent-bad-message', parsed.error);
+      const m = parsed.value;
       if (m.type === 'hello') {
         if (session !== undefined) return refuse('agent-bad-message', 'hello was already said');
-        const s = hub.attach(m);
-        if (typeof s === 'string') return refuse('agent-conflict', s);
+        const attached = hub.sessions.attachAgent(m);
+        if (!attached.ok) return refuse('agent-conflict', attached.error);
+        const { session: s, ready } = attached.value;
         session = s;
         const welcome = (): void => {
           welcomed = true;
@@ -79,8 +81,8 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
           // What the agent sent on meanwhile, in its order (the protocol lets it send before the welcome).
           for (const [d, bin] of early.splice(0)) if (ws.readyState === ws.OPEN) handle(d, bin);
         };
-        if (s.restoring === undefined) return welcome();
-        void s.restoring.then(() => {
+        if (ready === undefined) return welcome();
+        void ready.then(() => {
           if (ws.readyState === ws.OPEN) welcome();
         });
         return;
@@ -119,7 +121,7 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
   }
   ws.on('message', handle);
   ws.on('close', () => {
-    if (session !== undefined) session.connected = false;
+    if (session !== undefined) hub.sessions.agentGone(session);
   });
   ws.on('error', (e: Error & { code?: string }) => {
     hub.reject(e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'agent-oversized-frame' : 'agent-socket-error');

@@ -6,6 +6,7 @@
  * prom-client's defaults.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { HostView } from '../shared/wire.js';
 import type { Hub } from './hub.js';
 
 /** The content type of the text exposition format (`registry.contentType`). */
@@ -17,11 +18,11 @@ export class ServerMetrics {
   constructor(hub: Hub) {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: 'lifetrace_' }); // lifetrace_process_*, lifetrace_nodejs_*
-    const views = () => [...hub.sessions.values()].map((s) => ({ s, v: s.view() }));
+    const views = () => hub.hosts();
 
     // Totals are counters set from the hub's own totals at each scrape (a host forgotten past the
     // host limit takes its series with it, as Prometheus expects of a target that restarted).
-    const perHost = (name: string, help: string, value: (v: ReturnType<typeof views>[number]) => number, labels: string[] = ['host']) =>
+    const perHost = (name: string, help: string, value: (v: HostView) => number, labels: string[] = ['host']) =>
       new Counter({
         name,
         help,
@@ -29,17 +30,17 @@ export class ServerMetrics {
         registers: [r],
         collect() {
           this.reset();
-          for (const x of views()) this.inc({ host: x.v.host }, value(x));
+          for (const v of views()) this.inc({ host: v.host }, value(v));
         },
       });
-    perHost('lifetrace_events_total', 'Kernel events analyzed, by host.', (x) => x.v.events);
-    perHost('lifetrace_lost_events_total', 'Kernel events the probes lost (bpftrace lost_events), by host.', (x) => x.v.lost);
+    perHost('lifetrace_events_total', 'Kernel events analyzed, by host.', (v) => v.events);
+    perHost('lifetrace_lost_events_total', 'Kernel events the probes lost (bpftrace lost_events), by host.', (v) => v.lost);
     perHost(
       'lifetrace_missing_batches_total',
       'Batches that never reached this server (a recorded loss), by host.',
-      (x) => x.v.missingBatches,
+      (v) => v.missingBatches,
     );
-    perHost('lifetrace_duplicate_batches_total', 'Batches received twice and ignored, by host.', (x) => x.v.duplicates);
+    perHost('lifetrace_duplicate_batches_total', 'Batches received twice and ignored, by host.', (v) => v.duplicates);
     new Counter({
       name: 'lifetrace_anomalies_total',
       help: 'Records the decoder could not take as they came (docs/capture-format.md), by host and kind.',
@@ -47,7 +48,7 @@ export class ServerMetrics {
       registers: [r],
       collect() {
         this.reset();
-        for (const { v } of views()) for (const [kind, n] of Object.entries(v.anomalyKinds)) this.inc({ host: v.host, kind }, n);
+        for (const v of views()) for (const [kind, n] of Object.entries(v.anomalyKinds)) this.inc({ host: v.host, kind }, n);
       },
     });
     new Counter({
@@ -58,7 +59,7 @@ export class ServerMetrics {
       collect() {
         this.reset();
         for (const s of hub.sessions.values()) {
-          for (const [key, n] of s.analysis.flags.perSeverity) {
+          for (const [key, n] of s.flagCounts()) {
             const [rule, severity] = key.split('|') as [string, string];
             this.inc({ host: s.host, rule, severity }, n);
           }
@@ -100,20 +101,20 @@ export class ServerMetrics {
     gauge('lifetrace_hosts', 'Hosts the server follows.', [], (g) => g.set(hub.sessions.size));
     gauge('lifetrace_feeds', 'Browser feeds connected.', [], (g) => g.set(hub.feedCount));
     gauge('lifetrace_host_connected', "1 while the host's agent (or server replay) is connected, else 0.", ['host'], (g) => {
-      for (const { v } of views()) g.set({ host: v.host }, v.connected ? 1 : 0);
+      for (const v of views()) g.set({ host: v.host }, v.connected ? 1 : 0);
     });
     // How far behind the stream is: the wall time since its last batch while the agent is connected.
     // An agent that stalls (or a kernel that stops printing) shows as a growing age.
     gauge('lifetrace_agent_last_batch_age_seconds', 'Seconds since the last batch of a connected host.', ['host'], (g) => {
       const now = hub.options.clock();
-      for (const { v } of views())
+      for (const v of views())
         if (v.connected && v.lastBatchWall !== null) g.set({ host: v.host }, Math.max(0, now - v.lastBatchWall) / 1000);
     });
     gauge('lifetrace_journal_bytes', "Bytes in the host's journal (what lets a restarted server resume it).", ['host'], (g) => {
-      for (const { v } of views()) if (v.journal !== null) g.set({ host: v.host }, v.journal.bytes);
+      for (const v of views()) if (v.journal !== null) g.set({ host: v.host }, v.journal.bytes);
     });
     gauge('lifetrace_recording_bytes', 'Bytes written to the capture being recorded from the host.', ['host'], (g) => {
-      for (const { v } of views()) if (v.recording !== null) g.set({ host: v.host }, v.recording.bytes);
+      for (const v of views()) if (v.recording !== null) g.set({ host: v.host }, v.recording.bytes);
     });
     gauge('lifetrace_storage_ok', "1 while the server's disk takes its writes, 0 once one failed (e.g. the disk is full).", [], (g) => {
       g.set(hub.storage.view().ok ? 1 : 0);

@@ -315,7 +315,7 @@ export interface ErrorAnswer {
 
 /** A host's recent activity and where its events were lost. */
 export interface HostStats {
-  points: StatsPoint[];
+  points: readonly StatsPoint[];
   losses: LossMark[];
 }
 
