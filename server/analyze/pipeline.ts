@@ -13,7 +13,8 @@ import { openCapture } from '../capture/open.js';
 import type { CaptureDecoder, StreamSummary } from '../decode/decoder.js';
 import { LossLedger } from '../decode/losses.js';
 import { OrderedDecoder } from '../decode/ordered.js';
-import { PackedFields, type BatchSink, type PackedBatch } from '../decode/packed.js';
+import type { BatchSink, PackedBatch } from '../decode/packed/batch.js';
+import { PackedFields } from '../decode/packed/unpack.js';
 import { DEFAULT_REORDER, type ReorderOptions } from '../decode/reorder.js';
 import { isSyscallEvent, type KernelEvent, type RecordEvent, type SyscallEvent } from '../model/events.js';
 import { FdModel } from '../decode/fd-model.js';
@@ -269,7 +270,7 @@ export class Analysis {
  * one analyzes; below it, starting a worker costs more than it saves.
  */
 const WORKER_MIN_BYTES = 16 << 20;
-const WORKER = new URL('../decode/worker.js', import.meta.url);
+const WORKER = new URL('../decode/packed/worker.js', import.meta.url);
 
 /** Analyzes a capture file (plain or gzip) as a stream. Input errors end the analysis, keeping what was read. */
 export async function analyzeFile(

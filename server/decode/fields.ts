@@ -7,7 +7,7 @@
  * Every record is `tag  nsecs  cpu  pid  tid  <record fields...>  comm`, tab-separated; comm comes
  * last because it is the field most likely to hold odd characters.
  */
-import type { Addr, Family, RecordEvent } from '../model/events.js';
+import type { Addr } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 
 export const HEAD = 5; // tag, nsecs, cpu, pid, tid
@@ -169,30 +169,6 @@ export function parseIntegerIn(s: string, from: number, to: number): number {
     v = v * 10 + c;
   }
   return neg ? -v : v;
-}
-
-export function parseInteger(s: string): number {
-  return parseIntegerIn(s, 0, s.length);
-}
-
-/**
- * One record type of a family: its tag, field count (after the head, before comm) and decoder.
- * Decoders build each event as one object literal listing the Origin fields: on this hot path a
- * spread (`{ ...o, kind }`) costs some 4 us a call against 20 ns for the literal.
- */
-export interface RecordSpec {
-  tag: string;
-  /** Kernel function (or tracepoint) the record comes from, as shown in evidence. */
-  fn: string;
-  /** Number of record fields; a trailing string field may absorb extra fields when `variadic`. */
-  fields: number;
-  variadic?: boolean;
-  decode(r: RecordFields, fn: string): RecordEvent;
-}
-
-export interface FamilyDecoder {
-  family: Family;
-  records: readonly RecordSpec[];
 }
 
 /** CPU, pid and tid as the kernel has them: a CPU number below 65536, ids in 32 bits (NaN fails). */
