@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { analyzeFile } from '../server/analyze/pipeline.js';
+import { Analysis, analyzeFile } from '../server/analyze/pipeline.js';
 import type { BatchSink } from '../server/decode/packed/batch.js';
 import { PackingDecoder } from '../server/decode/packed/packing.js';
 import { PackedFields } from '../server/decode/packed/unpack.js';
@@ -224,6 +224,29 @@ describe('the readers derived from the record specs agree', () => {
     expect(viaText.map(({ t, cpu, pid, tid, comm, line, stack, ...payload }) => payload)).toEqual(expected);
     expect(viaBytes).toEqual(viaText);
     expect(viaPacked).toEqual(viaText);
+  });
+});
+
+describe('the capture header as a value (a live agent hello carries it parsed)', () => {
+  it('gives what the header line gives', () => {
+    const content = captureOf('epoll-poll-on-dying-file.trace').toString('utf8');
+    const nl = content.indexOf('\n');
+    const a = new Analysis();
+    a.pushHeader(JSON.parse(content.slice(0, nl)));
+    a.push(content.slice(nl + 1));
+    const report = buildReport(a.end());
+    expect(report.summary.header).not.toBeNull();
+    expect(report).toEqual(analyzeChunked(Buffer.from(content), () => 1 << 20));
+  });
+
+  it('a bad one is the bad-header anomaly a bad header line is', () => {
+    const content = captureOf('epoll-poll-on-dying-file.trace').toString('utf8');
+    const rest = content.slice(content.indexOf('\n') + 1);
+    const bad = { format: 'lifetrace-capture', version: 99, families: {} };
+    const a = new Analysis();
+    a.pushHeader(bad);
+    a.push(rest);
+    expect(buildReport(a.end())).toEqual(analyzeChunked(Buffer.from(`${JSON.stringify(bad)}\n${rest}`), () => 1 << 20));
   });
 });
 

@@ -103,6 +103,11 @@ export class Analysis {
     this.lines.push(chunk);
   }
 
+  /** The capture header as a value (a live agent's hello carries it parsed), in place of the stream's first line. */
+  pushHeader(header: unknown): void {
+    this.decoder.header(header, this.lines.skipLine());
+  }
+
   /** A line past MAX_LINE_BYTES that the sender skipped, between the lines pushed before and after. */
   skippedLongLine(bytes: number): void {
     this.decoder.longLine(this.lines.skipLine(), bytes);

@@ -2,7 +2,7 @@
  * The dispatcher: capture lines in, typed events out. It reads the header, routes each printf
  * record by its tag to its family's decoder, and reports losses, diagnostics and anomalies.
  */
-import { looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/header.js';
+import { type CaptureHeader, checkHeader, type HeaderResult, looksLikeHeader, parseHeader } from '../capture/header.js';
 import type { Family, RecordEvent } from '../model/events.js';
 import { TimeBase, type Nanos } from '../model/time.js';
 import { MAX_LINE_BYTES } from '../capture/lines.js';
@@ -79,14 +79,7 @@ export class CaptureDecoder {
     this.info.lines = lineNo;
     if (!this.seenFirst) {
       this.seenFirst = true;
-      if (looksLikeHeader(text)) {
-        const h = parseHeader(text);
-        if (h.ok) {
-          this.info.header = h.header;
-          this.sink.header?.(h.header);
-        } else this.anomalies.add('bad-header', lineNo, h.error, text);
-        return;
-      }
+      if (looksLikeHeader(text)) return this.takeHeader(parseHeader(text), lineNo, text);
       this.anomalies.add('no-header', lineNo, 'no capture header: reading as raw bpftrace -f json output');
     }
     const end = text.length - 2;
@@ -129,6 +122,25 @@ export class CaptureDecoder {
       case 'bad':
         return this.anomalies.add(env.json ? 'bad-envelope' : 'malformed-json', lineNo, env.reason, text);
     }
+  }
+
+  /**
+   * The capture header as a value, in place of the first line (`lineNo`): a live agent's hello
+   * carries it parsed, and it is not turned back into text to be parsed again. Checked as a header
+   * line is (a bad one is the same bad-header anomaly).
+   */
+  header(h: unknown, lineNo: number): void {
+    this.info.lines = lineNo;
+    this.seenFirst = true;
+    const checked = checkHeader(h);
+    this.takeHeader(checked, lineNo, checked.ok ? '' : (JSON.stringify(h) ?? String(h)));
+  }
+
+  private takeHeader(h: HeaderResult, lineNo: number, text: string): void {
+    if (h.ok) {
+      this.info.header = h.header;
+      this.sink.header?.(h.header);
+    } else this.anomalies.add('bad-header', lineNo, h.error, text);
   }
 
   /**
