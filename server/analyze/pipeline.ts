@@ -271,7 +271,7 @@ export class Analysis {
 }
 
 /**
- * From this size on, a capture is read and parsed on a second thread (decode/worker.ts) while this
+ * From this size on, a capture is read and parsed on a second thread (decode/packed/worker.ts) while this
  * one analyzes; below it, starting a worker costs more than it saves.
  */
 const WORKER_MIN_BYTES = 16 << 20;

@@ -5,7 +5,7 @@
  * `error`, and the dispatcher turns that into a counted anomaly.
  *
  * Every record is `tag  nsecs  cpu  pid  tid  <record fields...>  comm`, tab-separated; comm comes
- * last because it is the field most likely to hold odd characters.
+ * last because it is the field most likely to hold odd characters (the contract: decode/README.md).
  */
 import type { Addr } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
@@ -14,10 +14,11 @@ export const HEAD = 5; // tag, nsecs, cpu, pid, tid
 export const MAX_FIELDS = 64;
 
 /**
- * What a family decoder reads a record through: the common head, already parsed, and typed reads
- * of the record fields (0 = first field after the head). A bad field sets `error` instead of
- * throwing. Two readers implement it: Fields (a JSON line as a string, any record) and ByteFields
- * (the raw bytes of a plain record, the fast path).
+ * What a record's decoder (derived from its spec, decode/codec.ts) reads it through: the common
+ * head, already parsed, and typed reads of the record fields (0 = first field after the head). A
+ * bad field sets `error` instead of throwing. Readers: Fields (a JSON line as a string, any
+ * record), ByteFields (the raw bytes of a plain record, the fast path), and the decode worker's
+ * HoldingFields and PackedFields (decode/packed/).
  */
 export interface RecordFields {
   readonly t: Nanos;

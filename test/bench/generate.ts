@@ -20,6 +20,9 @@
  *   - freed addresses go back to a per-kind free list and are reused (generations advance), and the
  *     number of live objects stays bounded (a few thousand), so memory reflects a steady state.
  *
+ * Each record is written by its tag's spec (server/decode/spec.ts, writeFields) from its field values by
+ * name, so a new field or tag needs no change here but in the simulation that uses it.
+ *
  * Usage: node dist/test/bench/generate.js OUT EVENTS [SEED]
  */
 import { createWriteStream } from 'node:fs';
