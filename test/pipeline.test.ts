@@ -6,10 +6,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { analyzeFile } from '../server/analyze/pipeline.js';
-import { readPlanOf } from '../server/decode/packed.js';
+import { Analysis, analyzeFile } from '../server/analyze/pipeline.js';
+import type { BatchSink } from '../server/decode/packed/batch.js';
+import { PackingDecoder } from '../server/decode/packed/packing.js';
+import { PackedFields } from '../server/decode/packed/unpack.js';
+import { DEFAULT_REORDER } from '../server/decode/reorder.js';
 import { ROUTE_LIST } from '../server/decode/routes.js';
-import type { RecordFields } from '../server/decode/fields.js';
+import { type FieldShape, type Written, writeFields } from '../server/decode/spec.js';
 import { buildReport } from '../server/report/build.js';
 import { CaptureDecoder } from '../server/decode/decoder.js';
 import type { RecordEvent } from '../server/model/events.js';
@@ -126,42 +129,124 @@ describe("the decode worker's packed batches give what the lines give", () => {
   });
 });
 
-describe("the decode worker holds records by their decoders' read plans", () => {
-  it('every decoder reads the same fields in the same order whatever their values', () => {
-    const rnd = seeded(77);
-    for (const { spec } of ROUTE_LIST) {
-      const plan = readPlanOf(spec).ops;
-      for (let run = 0; run < 50; run++) {
-        const ops: number[] = [];
-        const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
-        const fields: RecordFields = {
-          t: 0 as never,
-          cpu: 0,
-          pid: 1,
-          tid: 1,
-          comm: 'c',
-          lineNo: 1,
-          addr: (i) => {
-            ops.push(0, i);
-            return pick(['0', 'ffff888100000000', '1']) as never;
-          },
-          int: (i) => {
-            ops.push(1, i);
-            return pick([0, 1, -1, 2, 4096, 2 ** 40]);
-          },
-          bool: (i) => {
-            ops.push(1, i);
-            return rnd() < 0.5;
-          },
-          str: (i, rest) => {
-            ops.push(rest ? 3 : 2, i);
-            return pick(['', 'x', '0', 'a\tb']);
-          },
-        };
-        spec.decode(fields, spec.fn);
-        expect(ops, spec.tag).toEqual(plan);
+describe('the readers derived from the record specs agree', () => {
+  // Random records of every tag, written by the specs' writer: the text reader (Fields), the byte
+  // reader (ByteFields) and the decode worker's packed path (HoldingFields -> batch -> PackedFields)
+  // give the same events, and each event holds the values written.
+  const rnd = seeded(77);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const hexDigits = (): string => Array.from({ length: 1 + Math.floor(rnd() * 16) }, () => pick([...'0123456789abcdef'])).join('');
+  const addr = (): string => pick(['0', '1', 'ffff888100000000', 'ffffffffffffffff', hexDigits()]);
+  const name = (tabs: boolean): string =>
+    pick(['x', 'tmp.1', '', 'répertoire', 'a"b', 'back\\slash', 'sp ace', ...(tabs ? ['a\tb', 'x\ty\tz'] : [])]);
+  const randomValue = (shape: FieldShape): Written[FieldShape] => {
+    switch (shape) {
+      case 'addr':
+        return addr();
+      case 'int':
+        return pick([0, 1, -1, 2, 4096, 2 ** 40, Math.floor(rnd() * 1e9)]);
+      case 'bool':
+        return rnd() < 0.5;
+      case 'str':
+        return name(false);
+      case 'rest':
+        return name(true);
+      case 'addrs4':
+      case 'bits256':
+        return [addr(), addr(), addr(), addr()];
+    }
+  };
+  /** What the event holds for a written value. */
+  const decoded = (shape: FieldShape, v: Written[FieldShape]): unknown => {
+    if (shape === 'bool') return v === true;
+    if (shape === 'addrs4') return (v as readonly string[]).filter((a) => a !== '0');
+    if (shape === 'bits256') {
+      const words = v as readonly string[];
+      const bits: number[] = [];
+      for (let b = 0; b < 256; b++) if ((BigInt(`0x${words[b >> 6]}`) >> BigInt(b & 63)) & 1n) bits.push(b);
+      return bits;
+    }
+    return v;
+  };
+
+  it('on random records of every tag', () => {
+    const header = traceToCapture('').split('\n')[0]!;
+    const lines: string[] = [header];
+    const expected: Record<string, unknown>[] = [];
+    let t = 5_000_000_000_000;
+    for (const { codec } of ROUTE_LIST) {
+      const spec = codec.spec;
+      for (let k = 0; k < 40; k++) {
+        const values: Record<string, Written[FieldShape]> = {};
+        const want: Record<string, unknown> = { kind: spec.kind };
+        for (const [field, shape] of Object.entries(spec.fields) as [string, FieldShape][]) {
+          values[field] = randomValue(shape);
+          want[field] = decoded(shape, values[field]!);
+        }
+        want.fn = spec.fnFrom === undefined ? spec.fn : values[spec.fnFrom];
+        const comm = pick(['sh', 'Web Content', 'kworker/0:1', 'répertoire']);
+        const stack = rnd() < 0.2 ? `\\t${JSON.stringify(stackField('do_sys_open+5,x64_sys_call+12')).slice(1, -1)}` : '';
+        const fields = writeFields(spec, values as never);
+        const body = [
+          spec.tag,
+          String((t += 1000)),
+          '1',
+          '100',
+          '101',
+          ...(fields === '' ? [] : [fields]),
+          JSON.stringify(comm).slice(1, -1),
+        ];
+        lines.push(`{"type": "printf", "data": "${body.join('\\t')}${stack}"}`);
+        expected.push(want);
       }
     }
+    const content = Buffer.from(`${lines.join('\n')}\n`);
+
+    const viaText: RecordEvent[] = [];
+    const text = new CaptureDecoder({ event: (ev) => viaText.push(ev), lost: () => {} });
+    for (const [i, l] of lines.entries()) text.line(l, i + 1);
+    const viaBytes: RecordEvent[] = [];
+    const bytes = new CaptureDecoder({ event: (ev) => viaBytes.push(ev), lost: () => {} });
+    lines.forEach((l, i) => {
+      const b = Buffer.from(l);
+      bytes.lineBytes(b, 0, b.length, i + 1);
+    });
+    const viaPacked: RecordEvent[] = [];
+    const unpack = new PackedFields();
+    const sink: BatchSink = { record: (ev) => viaPacked.push(ev), event: (ev) => viaPacked.push(ev), loss: () => {} };
+    const packer = new PackingDecoder((b) => unpack.read(b, sink), DEFAULT_REORDER);
+    packer.push(content);
+    const summary = packer.end();
+
+    expect(text.anomalies.counts.size, JSON.stringify(text.anomalies.examples[0])).toBe(0);
+    expect(bytes.anomalies.counts.size).toBe(0);
+    expect(summary.anomalyCounts.size).toBe(0);
+    expect(viaText.map(({ t, cpu, pid, tid, comm, line, stack, ...payload }) => payload)).toEqual(expected);
+    expect(viaBytes).toEqual(viaText);
+    expect(viaPacked).toEqual(viaText);
+  });
+});
+
+describe('the capture header as a value (a live agent hello carries it parsed)', () => {
+  it('gives what the header line gives', () => {
+    const content = captureOf('epoll-poll-on-dying-file.trace').toString('utf8');
+    const nl = content.indexOf('\n');
+    const a = new Analysis();
+    a.pushHeader(JSON.parse(content.slice(0, nl)));
+    a.push(content.slice(nl + 1));
+    const report = buildReport(a.end());
+    expect(report.summary.header).not.toBeNull();
+    expect(report).toEqual(analyzeChunked(Buffer.from(content), () => 1 << 20));
+  });
+
+  it('a bad one is the bad-header anomaly a bad header line is', () => {
+    const content = captureOf('epoll-poll-on-dying-file.trace').toString('utf8');
+    const rest = content.slice(content.indexOf('\n') + 1);
+    const bad = { format: 'lifetrace-capture', version: 99, families: {} };
+    const a = new Analysis();
+    a.pushHeader(bad);
+    a.push(rest);
+    expect(buildReport(a.end())).toEqual(analyzeChunked(Buffer.from(`${JSON.stringify(bad)}\n${rest}`), () => 1 << 20));
   });
 });
 

@@ -11,6 +11,7 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FAMILY_DECODERS } from '../server/decode/decoder.js';
 import { HEAD } from '../server/decode/fields.js';
+import { widthOf } from '../server/decode/spec.js';
 import { FAMILIES } from '../server/model/events.js';
 import { Btf } from '../server/probes/btf.js';
 import { bpftraceVersion, ensureTracingMounts } from '../server/probes/host.js';
@@ -30,7 +31,7 @@ function printfs(script: string): { tag: string; conversions: number }[] {
 }
 
 describe('probe scripts match the decoders', () => {
-  const specs = new Map(FAMILY_DECODERS.flatMap((d) => d.records.map((r) => [r.tag, { family: d.family, ...r }] as const)));
+  const specs = new Map<string, (typeof FAMILY_DECODERS)[number]["records"][number] & { family: string }>(FAMILY_DECODERS.flatMap((d) => d.records.map((r) => [r.tag, { family: d.family, ...r }] as const)));
 
   for (const family of FAMILIES) {
     it(`${family}: every record printed has a decoder with the same field count`, () => {
@@ -42,7 +43,7 @@ describe('probe scripts match the decoders', () => {
         expect(spec, `decoder for "${p.tag}"`).toBeDefined();
         expect(spec!.family).toBe(family);
         // tag is literal; the head's nsecs, cpu, pid, tid, then the fields, then comm
-        expect(p.conversions, `"${p.tag}" conversions`).toBe(HEAD - 1 + spec!.fields + 1);
+        expect(p.conversions, `"${p.tag}" conversions`).toBe(HEAD - 1 + widthOf(spec!) + 1);
       }
       const decoded = FAMILY_DECODERS.find((d) => d.family === family)!.records.map((r) => r.tag);
       expect(

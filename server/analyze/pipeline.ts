@@ -13,7 +13,8 @@ import { openCapture } from '../capture/open.js';
 import type { CaptureDecoder, StreamSummary } from '../decode/decoder.js';
 import { LossLedger } from '../decode/losses.js';
 import { OrderedDecoder } from '../decode/ordered.js';
-import { PackedFields, type BatchSink, type PackedBatch } from '../decode/packed.js';
+import type { BatchSink, PackedBatch } from '../decode/packed/batch.js';
+import { PackedFields } from '../decode/packed/unpack.js';
 import { DEFAULT_REORDER, type ReorderOptions } from '../decode/reorder.js';
 import { isSyscallEvent, type KernelEvent, type RecordEvent, type SyscallEvent } from '../model/events.js';
 import { FdModel } from '../decode/fd-model.js';
@@ -100,6 +101,11 @@ export class Analysis {
 
   push(chunk: Buffer | string): void {
     this.lines.push(chunk);
+  }
+
+  /** The capture header as a value (a live agent's hello carries it parsed), in place of the stream's first line. */
+  pushHeader(header: unknown): void {
+    this.decoder.header(header, this.lines.skipLine());
   }
 
   /** A line past MAX_LINE_BYTES that the sender skipped, between the lines pushed before and after. */
@@ -265,11 +271,11 @@ export class Analysis {
 }
 
 /**
- * From this size on, a capture is read and parsed on a second thread (decode/worker.ts) while this
+ * From this size on, a capture is read and parsed on a second thread (decode/packed/worker.ts) while this
  * one analyzes; below it, starting a worker costs more than it saves.
  */
 const WORKER_MIN_BYTES = 16 << 20;
-const WORKER = new URL('../decode/worker.js', import.meta.url);
+const WORKER = new URL('../decode/packed/worker.js', import.meta.url);
 
 /** Analyzes a capture file (plain or gzip) as a stream. Input errors end the analysis, keeping what was read. */
 export async function analyzeFile(

@@ -40,6 +40,11 @@ export function parseHeader(line: string): HeaderResult {
   } catch {
     return { ok: false, error: 'header line is not valid JSON' };
   }
+  return checkHeader(v);
+}
+
+/** Whether a parsed value (a header line's JSON, or the header an agent's hello carries) is a capture header this lifetrace reads. */
+export function checkHeader(v: unknown): HeaderResult {
   if (typeof v !== 'object' || v === null) return { ok: false, error: 'header is not an object' };
   const h = v as Record<string, unknown>;
   if (h.format !== CAPTURE_FORMAT) return { ok: false, error: `unknown format ${JSON.stringify(h.format)}` };

@@ -5,19 +5,20 @@
  * `error`, and the dispatcher turns that into a counted anomaly.
  *
  * Every record is `tag  nsecs  cpu  pid  tid  <record fields...>  comm`, tab-separated; comm comes
- * last because it is the field most likely to hold odd characters.
+ * last because it is the field most likely to hold odd characters (the contract: decode/README.md).
  */
-import type { Addr, Family, RecordEvent } from '../model/events.js';
+import type { Addr } from '../model/events.js';
 import type { Nanos } from '../model/time.js';
 
 export const HEAD = 5; // tag, nsecs, cpu, pid, tid
 export const MAX_FIELDS = 64;
 
 /**
- * What a family decoder reads a record through: the common head, already parsed, and typed reads
- * of the record fields (0 = first field after the head). A bad field sets `error` instead of
- * throwing. Two readers implement it: Fields (a JSON line as a string, any record) and ByteFields
- * (the raw bytes of a plain record, the fast path).
+ * What a record's decoder (derived from its spec, decode/codec.ts) reads it through: the common
+ * head, already parsed, and typed reads of the record fields (0 = first field after the head). A
+ * bad field sets `error` instead of throwing. Readers: Fields (a JSON line as a string, any
+ * record), ByteFields (the raw bytes of a plain record, the fast path), and the decode worker's
+ * HoldingFields and PackedFields (decode/packed/).
  */
 export interface RecordFields {
   readonly t: Nanos;
@@ -169,26 +170,6 @@ export function parseIntegerIn(s: string, from: number, to: number): number {
     v = v * 10 + c;
   }
   return neg ? -v : v;
-}
-
-/**
- * One record type of a family: its tag, field count (after the head, before comm) and decoder.
- * Decoders build each event as one object literal listing the Origin fields: on this hot path a
- * spread (`{ ...o, kind }`) costs some 4 us a call against 20 ns for the literal.
- */
-export interface RecordSpec {
-  tag: string;
-  /** Kernel function (or tracepoint) the record comes from, as shown in evidence. */
-  fn: string;
-  /** Number of record fields; a trailing string field may absorb extra fields when `variadic`. */
-  fields: number;
-  variadic?: boolean;
-  decode(r: RecordFields, fn: string): RecordEvent;
-}
-
-export interface FamilyDecoder {
-  family: Family;
-  records: readonly RecordSpec[];
 }
 
 /** CPU, pid and tid as the kernel has them: a CPU number below 65536, ids in 32 bits (NaN fails). */

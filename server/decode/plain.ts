@@ -49,8 +49,8 @@ function splitPlain(r: ByteFields, buf: Buffer, start: number, limit: number): n
 function readHead(r: ByteFields, buf: Buffer): Route | undefined {
   const route = BYTE_ROUTES.slots[r.hash(0) & BYTE_ROUTES.mask];
   if (route === undefined || !r.is(0, route.tag)) return undefined;
-  const want = HEAD + route.spec.fields + 1;
-  if (route.spec.variadic ? r.n < want : r.n !== want) return undefined;
+  const want = HEAD + route.codec.width + 1;
+  if (route.codec.variadic ? r.n < want : r.n !== want) return undefined;
   const s = r.start[1]!;
   const e = r.end[1]!;
   r.sec = secondsOf(buf, s, e);

@@ -299,7 +299,7 @@ export class Reorderer {
   }
 
   /**
-   * A record not built (held as values, see packed.ts): its handle, time, CPU and line. The same
+   * A record not built (held as values, see packed/held.ts): its handle, time, CPU and line. The same
    * order as push; releaseHeld gets the handle in its turn.
    */
   pushHeld(handle: number, t: number, cpu: number, line: number): void {

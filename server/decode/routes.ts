@@ -1,29 +1,35 @@
-/** Record tags to their family decoders, by name (text path) and by bytes (fast paths). */
+/** Record tags to their codecs (derived from the families' specs), by name (text path) and by bytes (fast paths). */
 import type { Family } from '../model/events.js';
 import { hashBytes } from './byte-fields.js';
-import type { RecordSpec } from './fields.js';
-import { dcacheDecoder } from './families/dcache.js';
-import { epollDecoder } from './families/epoll.js';
-import { fileDecoder } from './families/file.js';
-import { fsnotifyDecoder } from './families/fsnotify.js';
-import { syscallsDecoder } from './families/syscalls.js';
-import { tracefsDecoder } from './families/tracefs.js';
+import { codecOf, type RecordCodec } from './codec.js';
+import { dcacheSpec } from './families/dcache.js';
+import { epollSpec } from './families/epoll.js';
+import { fileSpec } from './families/file.js';
+import { fsnotifySpec } from './families/fsnotify.js';
+import { syscallsSpec } from './families/syscalls.js';
+import { tracefsSpec } from './families/tracefs.js';
 
-export const FAMILY_DECODERS = [fileDecoder, epollDecoder, dcacheDecoder, fsnotifyDecoder, tracefsDecoder, syscallsDecoder];
+/** Every family's record specs (decode/spec.ts). */
+export const FAMILY_SPECS = [fileSpec, epollSpec, dcacheSpec, fsnotifySpec, tracefsSpec, syscallsSpec] as const;
+
+type AllSpecs = (typeof FAMILY_SPECS)[number]['records'][number];
+/** Every record spec by its tag, with its own type (for writers of records, such as the bench generator). */
+export type RecordSpecs = { readonly [S in AllSpecs as S['tag']]: S };
+export const RECORD_SPECS = Object.fromEntries(FAMILY_SPECS.flatMap((f) => f.records.map((r) => [r.tag, r]))) as RecordSpecs;
 
 export interface Route {
-  spec: RecordSpec;
+  codec: RecordCodec;
   family: Family;
   /** Position in ROUTE_LIST (how packed records name their route). */
   index: number;
   tag: Uint8Array;
 }
 
-export const ROUTE_LIST: readonly Route[] = FAMILY_DECODERS.flatMap((d) => d.records.map((spec) => ({ spec, family: d.family }))).map(
-  (r, index) => ({ ...r, index, tag: Buffer.from(r.spec.tag, 'latin1') }),
+export const ROUTE_LIST: readonly Route[] = FAMILY_SPECS.flatMap((f) => f.records.map((spec) => ({ spec, family: f.family }))).map(
+  ({ spec, family }, index) => ({ codec: codecOf(spec), family, index, tag: Buffer.from(spec.tag, 'latin1') }),
 );
 
-export const ROUTES: ReadonlyMap<string, Route> = new Map(ROUTE_LIST.map((r) => [r.spec.tag, r]));
+export const ROUTES: ReadonlyMap<string, Route> = new Map(ROUTE_LIST.map((r) => [r.codec.tag, r]));
 
 /**
  * The routes by a hash of the tag's bytes, in a table with one route per slot (callers compare the

@@ -3,7 +3,7 @@
  * of the kprobe families with one more field after comm: a newline, then bpftrace's kstack text
  * (a newline and one indented `function+offset` line per frame, innermost first; nothing when the
  * stack could not be read), with `return` between the two in the records of a kretprobe. In the JSON line the field starts with the escape `\n`, which no other
- * field does: the line decoders (Fields, ByteFields) take it off there, before any family decoder
+ * field does: the line decoders (Fields, ByteFields) take it off there, before any record decoder
  * runs, and the event gets it as `stack`.
  *
  * Many records share a stack (a probe point is reached by a handful of paths): a StackTable gives

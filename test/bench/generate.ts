@@ -20,6 +20,9 @@
  *   - freed addresses go back to a per-kind free list and are reused (generations advance), and the
  *     number of live objects stays bounded (a few thousand), so memory reflects a steady state.
  *
+ * Each record is written by its tag's spec (server/decode/spec.ts, writeFields) from its field values by
+ * name, so a new field or tag needs no change here but in the simulation that uses it.
+ *
  * Usage: node dist/test/bench/generate.js OUT EVENTS [SEED]
  */
 import { createWriteStream } from 'node:fs';
@@ -27,6 +30,8 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { CAPTURE_FORMAT, CAPTURE_VERSION, serializeHeader } from '../../server/capture/header.js';
+import { RECORD_SPECS } from '../../server/decode/routes.js';
+import { type AnyRecordSpec, type WrittenFields, writeFields } from '../../server/decode/spec.js';
 import { mulberry32 } from '../support/prng.js';
 
 export interface Generated {
@@ -55,7 +60,7 @@ const EPOLL_CTL_DEL = 2;
 
 interface Step {
   tag: string;
-  /** The record's fields after tid, already joined with SEP ('' when none). */
+  /** The record's fields after tid, as the JSON line has them ('' when none): written by its spec (decode/spec.ts). */
   rest: string;
   /** Runs when the record is emitted: frees addresses, releases locks, spawns tasks. */
   done: (() => void) | undefined;
@@ -63,8 +68,11 @@ interface Step {
   sleepNs: number;
 }
 
-function step(tag: string, fields: readonly (string | number)[], done?: () => void, sleepNs = 0): Step {
-  return { tag, rest: fields.join(SEP), done, sleepNs };
+/** The record specs by tag: a record is written by its spec, from its field values by name. */
+const R = RECORD_SPECS;
+
+function step<S extends AnyRecordSpec>(spec: S, values: WrittenFields<S>, done?: () => void, sleepNs = 0): Step {
+  return { tag: spec.tag, rest: writeFields(spec, values), done, sleepNs };
 }
 
 const hex = (low: number): string => `ffff8881${low.toString(16).padStart(8, '0')}`;
@@ -460,7 +468,7 @@ class Sim {
     const p = t.proc;
     if (p.role === 'child') {
       if (p.todo-- > 0) return this.planWorker(t);
-      return [step('exit', [], () => this.reap(t))];
+      return [step(R.exit, {}, () => this.reap(t))];
     }
     if (!t.main) return this.planWorker(t);
     const r = this.rng();
@@ -500,14 +508,14 @@ class Sim {
     const p = t.proc;
     const c: Conn = { file: this.files.take(), epi: this.epitems.take(), fd: p.fds.take(), dentry: this.anon.take(), pty: -1 };
     p.conns.push(c);
-    return [step('alloc', [c.file]), step('fdi', [c.fd, c.file]), ...this.register(p, c)];
+    return [step(R.alloc, { file: c.file }), step(R.fdi, { fd: c.fd, file: c.file }), ...this.register(p, c)];
   }
 
   private register(p: Proc, c: Conn): Step[] {
     return [
-      step('ctl', [p.epfd, EPOLL_CTL_ADD, c.fd]),
-      step('ins', [p.ep, c.epi, c.file, c.fd]),
-      step('ctl_r', [p.epfd, EPOLL_CTL_ADD, c.fd, 0]),
+      step(R.ctl, { epfd: p.epfd, op: EPOLL_CTL_ADD, fd: c.fd }),
+      step(R.ins, { ep: p.ep, epi: c.epi, file: c.file, fd: c.fd }),
+      step(R.ctl_r, { epfd: p.epfd, op: EPOLL_CTL_ADD, fd: c.fd, ret: 0 }),
     ];
   }
 
@@ -528,23 +536,23 @@ class Sim {
     const steps: Step[] = [];
     if (this.rng() < 0.5) {
       steps.push(
-        step('ctl', [p.epfd, EPOLL_CTL_DEL, c.fd]),
-        step('rm', [p.ep, c.epi, c.file, c.fd], giveEpi),
-        step('ctl_r', [p.epfd, EPOLL_CTL_DEL, c.fd, 0]),
-        step('fdc', [c.fd]),
-        step('last', [c.file]),
-        step('fput', [c.file, 0, 0, c.dentry]),
-        step('fput_r', [c.file], freed),
+        step(R.ctl, { epfd: p.epfd, op: EPOLL_CTL_DEL, fd: c.fd }),
+        step(R.rm, { ep: p.ep, epi: c.epi, file: c.file, fd: c.fd }, giveEpi),
+        step(R.ctl_r, { epfd: p.epfd, op: EPOLL_CTL_DEL, fd: c.fd, ret: 0 }),
+        step(R.fdc, { fd: c.fd }),
+        step(R.last, { file: c.file }),
+        step(R.fput, { file: c.file, count: 0, hasEp: false, dentry: c.dentry }),
+        step(R.fput_r, { file: c.file }, freed),
       );
     } else {
       steps.push(
-        step('fdc', [c.fd]),
-        step('last', [c.file]),
-        step('fput', [c.file, 0, 1, c.dentry]),
-        step('rel', [c.file]),
-        step('rm', [p.ep, c.epi, c.file, c.fd], giveEpi),
-        step('rel_r', [c.file]),
-        step('fput_r', [c.file], freed),
+        step(R.fdc, { fd: c.fd }),
+        step(R.last, { file: c.file }),
+        step(R.fput, { file: c.file, count: 0, hasEp: true, dentry: c.dentry }),
+        step(R.rel, { file: c.file }),
+        step(R.rm, { ep: p.ep, epi: c.epi, file: c.file, fd: c.fd }, giveEpi),
+        step(R.rel_r, { file: c.file }),
+        step(R.fput_r, { file: c.file }, freed),
       );
     }
     if (c.pty >= 0) {
@@ -552,9 +560,9 @@ class Sim {
       const pts = this.pts;
       pts.locked = true;
       steps.push(
-        step('pty_kill', [c.dentry, pts.addr]),
-        step('dput', [c.dentry, pts.addr, 1]),
-        step('d_kill', [c.dentry, pts.addr, 0], () => {
+        step(R.pty_kill, { dentry: c.dentry, parent: pts.addr }),
+        step(R.dput, { dentry: c.dentry, parent: pts.addr, count: 1 }),
+        step(R.d_kill, { dentry: c.dentry, parent: pts.addr, count: 0 }, () => {
           this.dentries.give(c.dentry);
           this.ptyUsed[c.pty] = false;
           pts.locked = false;
@@ -573,7 +581,7 @@ class Sim {
     const steps: Step[] = [];
     for (let i = 0; i < k; i++) {
       const c = p.conns[Math.floor(rng() * p.conns.length)]!;
-      steps.push(step('poll', [c.epi, c.file, rng() < 0.85 ? 1 : 2]));
+      steps.push(step(R.poll, { epi: c.epi, file: c.file, count: rng() < 0.85 ? 1 : 2 }));
     }
     return steps;
   }
@@ -584,7 +592,7 @@ class Sim {
     if (p.conns.length === 0) return this.planOpenFile(t);
     const c = p.conns[Math.floor(this.rng() * p.conns.length)]!;
     const fd = p.fds.take();
-    return [step('fdi', [fd, c.file]), step('fdc', [fd], () => p.fds.give(fd))];
+    return [step(R.fdi, { fd, file: c.file }), step(R.fdc, { fd }, () => p.fds.give(fd))];
   }
 
   /** open(), maybe held in a fanotify permission wait, read, close(). */
@@ -594,13 +602,13 @@ class Sim {
     const fd = p.fds.take();
     const dentry = this.fileDentries[Math.floor(this.rng() * this.fileDentries.length)]!;
     return [
-      step('alloc', [f]),
+      step(R.alloc, { file: f }),
       ...(this.rng() < 0.3 ? this.permWait(t) : []),
-      step('fdi', [fd, f]),
-      step('fdc', [fd]),
-      step('last', [f]),
-      step('fput', [f, 0, 0, dentry]),
-      step('fput_r', [f], () => {
+      step(R.fdi, { fd, file: f }),
+      step(R.fdc, { fd }),
+      step(R.last, { file: f }),
+      step(R.fput, { file: f, count: 0, hasEp: false, dentry }),
+      step(R.fput_r, { file: f }, () => {
         this.files.give(f);
         p.fds.give(fd);
       }),
@@ -612,7 +620,7 @@ class Sim {
     const live = this.liveMarks;
     if (live.length === 0) return [];
     const rng = this.rng;
-    const slots = ['0', '0', '0', '0'];
+    const slots: [string, string, string, string] = ['0', '0', '0', '0'];
     const pinned: Mark[] = [];
     const n = rng() < 0.7 ? 1 : 2;
     for (let i = 0; i < n; i++) {
@@ -624,8 +632,8 @@ class Sim {
     }
     for (const m of pinned) m.pins++;
     return [
-      step('pw', [t.iter, ...slots], undefined, 20_000 + Math.floor(rng() * 780_000)),
-      step('pw_r', [t.iter], () => {
+      step(R.pw, { iter: t.iter, marks: slots }, undefined, 20_000 + Math.floor(rng() * 780_000)),
+      step(R.pw_r, { iter: t.iter }, () => {
         for (const m of pinned) m.pins--;
       }),
     ];
@@ -640,21 +648,21 @@ class Sim {
     if (i >= 0 && rng() < 0.6) {
       const m = this.detached[i]!;
       this.detached.splice(i, 1);
-      return [step('m_put', [m.addr, 1], () => this.marks.give(m.addr))];
+      return [step(R.m_put, { mark: m.addr, count: 1 }, () => this.marks.give(m.addr))];
     }
     const own = this.liveMarks.filter((m) => m.group === p.group);
     if (own.length < 40 && rng() < 0.5) {
       const m: Mark = { addr: this.marks.take(), group: p.group, pins: 0, detachedAt: 0 };
       this.liveMarks.push(m);
-      return [step('m_add', [m.addr, p.group])];
+      return [step(R.m_add, { mark: m.addr, group: p.group })];
     }
     if (own.length <= 20) return null;
     const m = own[Math.floor(rng() * own.length)]!;
     if (m.pins > 0) return null; // pinned by a permission wait: never torn down under it
     this.liveMarks.splice(this.liveMarks.indexOf(m), 1);
     return [
-      step('m_detach', [m.addr]),
-      step('m_put', [m.addr, 2], () => {
+      step(R.m_detach, { mark: m.addr }),
+      step(R.m_put, { mark: m.addr, count: 2 }, () => {
         m.detachedAt = this.now;
         this.detached.push(m);
       }),
@@ -676,9 +684,9 @@ class Sim {
     };
     p.conns.push(c);
     return [
-      step('d_alloc', [c.dentry, pts.addr, c.pty]),
-      step('alloc', [c.file]),
-      step('fdi', [c.fd, c.file], () => (pts.locked = false)),
+      step(R.d_alloc, { dentry: c.dentry, parent: pts.addr, name: String(c.pty) }),
+      step(R.alloc, { file: c.file }),
+      step(R.fdi, { fd: c.fd, file: c.file }, () => (pts.locked = false)),
       ...this.register(p, c),
     ];
   }
@@ -689,7 +697,7 @@ class Sim {
     const pid = this.nextPid;
     this.nextPid += 2;
     return [
-      step('fork', [pid], () => {
+      step(R.fork, { child: pid }, () => {
         const rng = this.rng;
         const comm = CHILD_COMMS[Math.floor(rng() * CHILD_COMMS.length)]!;
         const p: Proc = {
@@ -726,22 +734,31 @@ class Sim {
     const p = t.proc;
     const f = this.files.take();
     const fd = p.fds.take();
-    const steps: Step[] = [step('alloc', [f]), step('fdi', [fd, f]), step('rd', [d.addr, f]), step('rd_r', [d.addr])];
+    const steps: Step[] = [
+      step(R.alloc, { file: f }),
+      step(R.fdi, { fd, file: f }),
+      step(R.rd, { dir: d.addr, file: f }),
+      step(R.rd_r, { dir: d.addr }),
+    ];
     if (d.tmp && d.children.length > 0 && rng() < 0.25) {
       const n = 1 + Math.floor(rng() * Math.min(3, d.children.length));
       for (let i = 0; i < n; i++) steps.push(...this.unlink(d, undefined));
     }
     if (d.tmp && d.children.length < d.maxChildren && rng() < 0.2) {
       const c = this.newChild(d);
-      steps.push(step('rd', [d.addr, f]), step('d_alloc', [c.addr, d.addr, c.name]), step('rd_r', [d.addr]));
+      steps.push(
+        step(R.rd, { dir: d.addr, file: f }),
+        step(R.d_alloc, { dentry: c.addr, parent: d.addr, name: c.name }),
+        step(R.rd_r, { dir: d.addr }),
+      );
     }
     steps.push(
-      step('rd', [d.addr, f]),
-      step('rd_r', [d.addr]),
-      step('fdc', [fd]),
-      step('last', [f]),
-      step('fput', [f, 0, 0, d.addr]),
-      step('fput_r', [f], () => {
+      step(R.rd, { dir: d.addr, file: f }),
+      step(R.rd_r, { dir: d.addr }),
+      step(R.fdc, { fd }),
+      step(R.last, { file: f }),
+      step(R.fput, { file: f, count: 0, hasEp: false, dentry: d.addr }),
+      step(R.fput_r, { file: f }, () => {
         this.files.give(f);
         p.fds.give(fd);
         d.locked = false;
@@ -770,13 +787,13 @@ class Sim {
     const f = this.files.take();
     const fd = p.fds.take();
     return [
-      step('d_alloc', [c.addr, d.addr, c.name]),
-      step('alloc', [f]),
-      step('fdi', [fd, f]),
-      step('fdc', [fd]),
-      step('last', [f]),
-      step('fput', [f, 0, 0, c.addr]),
-      step('fput_r', [f], () => {
+      step(R.d_alloc, { dentry: c.addr, parent: d.addr, name: c.name }),
+      step(R.alloc, { file: f }),
+      step(R.fdi, { fd, file: f }),
+      step(R.fdc, { fd }),
+      step(R.last, { file: f }),
+      step(R.fput, { file: f, count: 0, hasEp: false, dentry: c.addr }),
+      step(R.fput_r, { file: f }, () => {
         this.files.give(f);
         p.fds.give(fd);
         d.locked = false;
@@ -798,9 +815,9 @@ class Sim {
     d.children[i] = d.children[d.children.length - 1]!;
     d.children.pop();
     return [
-      step('d_del', [c.addr, d.addr, this.rng() < 0.8 ? 1 : 2, c.name]),
-      step('dput', [c.addr, d.addr, 1]),
-      step('d_kill', [c.addr, d.addr, 0], () => {
+      step(R.d_del, { dentry: c.addr, parent: d.addr, count: this.rng() < 0.8 ? 1 : 2, name: c.name }),
+      step(R.dput, { dentry: c.addr, parent: d.addr, count: 1 }),
+      step(R.d_kill, { dentry: c.addr, parent: d.addr, count: 0 }, () => {
         this.dentries.give(c.addr);
         then?.();
       }),
@@ -813,7 +830,7 @@ class Sim {
     // A locked directory may hold a child whose d_alloc is not emitted yet, or one being unlinked.
     if (d.locked || d.children.length === 0) return null;
     const c = d.children[Math.floor(this.rng() * d.children.length)]!;
-    return [step('dput', [c.addr, d.addr, 2 + Math.floor(this.rng() * 2)])];
+    return [step(R.dput, { dentry: c.addr, parent: d.addr, count: 2 + Math.floor(this.rng() * 2) })];
   }
 }
 

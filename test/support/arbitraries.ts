@@ -42,8 +42,8 @@ export function isGoodRecord(line: string): boolean {
   const f = recordFields(line);
   const route = f === undefined ? undefined : ROUTES.get(f[0]!);
   if (f === undefined || route === undefined) return false;
-  const want = HEAD + route.spec.fields + 1;
-  return route.spec.variadic ? f.length >= want : f.length === want;
+  const want = HEAD + route.codec.width + 1;
+  return route.codec.variadic ? f.length >= want : f.length === want;
 }
 
 export function recordLine(fields: readonly string[]): string {
@@ -86,7 +86,7 @@ export function brokenRecord(line: string): fc.Arbitrary<{ how: Breakage; bytes:
   ways.push(fc.integer({ min: 1, max: line.length - 2 }).map((n) => out('truncated')(line.slice(0, n))));
   // One field fewer (never a valid count: the line had exactly its count, or a variadic minimum).
   ways.push(fc.integer({ min: 1, max: f.length - 1 }).map((i) => out('drop-field')(recordLine(f.filter((_, k) => k !== i)))));
-  if (!route.spec.variadic)
+  if (!route.codec.variadic)
     ways.push(fc.integer({ min: 1, max: f.length - 1 }).map((i) => out('extra-field')(recordLine([...f.slice(0, i), '7', ...f.slice(i)]))));
   // A number no u64 holds in the time, cpu, pid or tid, or in a record field that is a number.
   const numeric = f.map((x, i) => (i >= 1 && i < f.length - 1 && /^-?\d+$/.test(x) ? i : -1)).filter((i) => i >= 0);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Analysis, analyzeFile, type AnalysisOptions } from '../../server/analyze/pipeline.js';
-import { PackingDecoder } from '../../server/decode/ordered.js';
+import { PackingDecoder } from '../../server/decode/packed/packing.js';
 import { buildReport, type AnalysisReport } from '../../server/report/build.js';
 import { traceToCapture, type TraceOptions } from './trace.js';
 import { mulberry32 } from './prng.js';

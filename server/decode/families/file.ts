@@ -1,245 +1,27 @@
 /** probes/file.bt: struct file births and deaths, fd tables, fork and exit. */
-import type { FamilyDecoder, RecordFields } from '../fields.js';
+import { family, record } from '../spec.js';
 
-/** The fds whose bits are set in four 64-bit words printed in hex (fields i..i+3). */
-function bitsSet(r: RecordFields, i: number): number[] {
-  const fds: number[] = [];
-  for (let w = 0; w < 4; w++) {
-    const word = r.addr(i + w);
-    // From the last hex digit up: 4 bits per digit.
-    for (let d = 0; d < word.length; d++) {
-      const v = parseInt(word[word.length - 1 - d]!, 16);
-      for (let b = 0; b < 4; b++) if (v & (1 << b)) fds.push(w * 64 + d * 4 + b);
-    }
-  }
-  return fds.sort((a, b) => a - b);
-}
-
-export const fileDecoder: FamilyDecoder = {
-  family: 'file',
-  records: [
-    {
-      tag: 'alloc',
-      fn: 'alloc_empty_file',
-      fields: 1,
-      decode: (r, fn) => ({
-        t: r.t,
-        cpu: r.cpu,
-        pid: r.pid,
-        tid: r.tid,
-        comm: r.comm,
-        line: r.lineNo,
-        kind: 'file.alloc',
-        fn,
-        file: r.addr(0),
-      }),
-    },
-    {
-      tag: 'open',
-      fn: 'vfs_open',
-      fields: 3,
-      decode: (r, fn) => ({
-        t: r.t,
-        cpu: r.cpu,
-        pid: r.pid,
-        tid: r.tid,
-        comm: r.comm,
-        line: r.lineNo,
-        kind: 'file.open',
-        fn,
-        file: r.addr(0),
-        dentry: r.addr(1),
-        parent: r.addr(2),
-      }),
-    },
-    {
-      tag: 'fdi',
-      fn: 'fd_install',
-      fields: 2,
-      decode: (r, fn) => ({
-        t: r.t,
-        cpu: r.cpu,
-        pid: r.pid,
-        tid: r.tid,
-        comm: r.comm,
-        line: r.lineNo,
-        kind: 'fd.install',
-        fn,
-        fd: r.int(0),
-        file: r.addr(1),
-      }),
-    },
-    {
-      tag: 'fdc',
-      fn: 'close',
-      fields: 1,
-      decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.close', fn, fd: r.int(0) }),
-    },
-    {
-      tag: 'fdc_r',
-      fn: 'close',
-      fields: 3,
-      decode: (r, fn) => ({
-        t: r.t,
-        cpu: r.cpu,
-        pid: r.pid,
-        tid: r.tid,
-        comm: r.comm,
-        line: r.lineNo,
-        kind: 'fd.closed',
-        fn,
-        fd: r.int(0),
-        file: r.addr(1),
-        count: r.int(2),
-      }),
-    },
-    // dup2()/dup3() over a followed fd: its close, what the file was left with, the new file there.
-    {
-      tag: 'dupc',
-      fn: 'dup2',
-      fields: 1,
-      decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'fd.close', fn, fd: r.int(0) }),
-    },
-    {
-      tag: 'dupc_r',
-      fn: 'dup2',
-      fields: 3,
-      decode: (r, fn) => ({
-        t: r.t,
-        cpu: r.cpu,
-        pid: r.pid,
-        tid: r.tid,
-        comm: r.comm,
-        line: r.lineNo,
-        kind: 'fd.closed',
-        fn,
-        fd: r.int(0),
-        file: r.addr(1),
-        count: r.int(2),
-      }),
-    },
-    {
-      tag: 'dupi',
-      fn: 'dup2',
-      fields: 2,
-      decode: (r, fn) => ({
-        t: r.t,
-        cpu: r.cpu,
-        pid: r.pid,
-        tid: r.tid,
-        comm: r.comm,
-        line: r.lineNo,
-        kind: 'fd.install',
-        fn,
-        fd: r.int(0),
-        file: r.addr(1),
-      }),
-    },
-    {
-      tag: 'fdcr',
-      fn: 'close_range',
-      fields: 2,
-      decode: (r, fn) => ({
-        t: r.t,
-        cpu: r.cpu,
-        pid: r.pid,
-        tid: r.tid,
-        comm: r.comm,
-        line: r.lineNo,
-        kind: 'fd.close.range',
-        fn,
-        first: r.int(0),
-        last: r.int(1),
-      }),
-    },
-    {
-      tag: 'cloexec',
-      fn: 'do_close_on_exec',
-      fields: 4,
-      decode: (r, fn) => ({
-        t: r.t,
-        cpu: r.cpu,
-        pid: r.pid,
-        tid: r.tid,
-        comm: r.comm,
-        line: r.lineNo,
-        kind: 'fd.cloexec',
-        fn,
-        fds: bitsSet(r, 0),
-      }),
-    },
-    {
-      tag: 'last',
-      fn: 'fput',
-      fields: 1,
-      decode: (r, fn) => ({
-        t: r.t,
-        cpu: r.cpu,
-        pid: r.pid,
-        tid: r.tid,
-        comm: r.comm,
-        line: r.lineNo,
-        kind: 'file.lastref',
-        fn,
-        file: r.addr(0),
-      }),
-    },
-    {
-      tag: 'fput',
-      fn: '__fput',
-      fields: 4,
-      decode: (r, fn) => ({
-        t: r.t,
-        cpu: r.cpu,
-        pid: r.pid,
-        tid: r.tid,
-        comm: r.comm,
-        line: r.lineNo,
-        kind: 'file.release',
-        fn,
-        file: r.addr(0),
-        count: r.int(1),
-        hasEp: r.bool(2),
-        dentry: r.addr(3),
-      }),
-    },
-    {
-      tag: 'fput_r',
-      fn: '__fput',
-      fields: 1,
-      decode: (r, fn) => ({
-        t: r.t,
-        cpu: r.cpu,
-        pid: r.pid,
-        tid: r.tid,
-        comm: r.comm,
-        line: r.lineNo,
-        kind: 'file.freed',
-        fn,
-        file: r.addr(0),
-      }),
-    },
-    {
-      tag: 'fork',
-      fn: 'task_newtask',
-      fields: 1,
-      decode: (r, fn) => ({
-        t: r.t,
-        cpu: r.cpu,
-        pid: r.pid,
-        tid: r.tid,
-        comm: r.comm,
-        line: r.lineNo,
-        kind: 'task.fork',
-        fn,
-        child: r.int(0),
-      }),
-    },
-    {
-      tag: 'exit',
-      fn: 'sched_process_exit',
-      fields: 0,
-      decode: (r, fn) => ({ t: r.t, cpu: r.cpu, pid: r.pid, tid: r.tid, comm: r.comm, line: r.lineNo, kind: 'task.exit', fn }),
-    },
-  ],
-};
+export const fileSpec = family('file', [
+  record({ tag: 'alloc', fn: 'alloc_empty_file', kind: 'file.alloc', fields: { file: 'addr' } }),
+  record({ tag: 'open', fn: 'vfs_open', kind: 'file.open', fields: { file: 'addr', dentry: 'addr', parent: 'addr' } }),
+  record({ tag: 'fdi', fn: 'fd_install', kind: 'fd.install', fields: { fd: 'int', file: 'addr' } }),
+  record({ tag: 'fdc', fn: 'close', kind: 'fd.close', fields: { fd: 'int' } }),
+  record({ tag: 'fdc_r', fn: 'close', kind: 'fd.closed', fields: { fd: 'int', file: 'addr', count: 'int' } }),
+  // dup2()/dup3() over a followed fd: its close, what the file was left with, the new file there.
+  record({ tag: 'dupc', fn: 'dup2', kind: 'fd.close', fields: { fd: 'int' } }),
+  record({ tag: 'dupc_r', fn: 'dup2', kind: 'fd.closed', fields: { fd: 'int', file: 'addr', count: 'int' } }),
+  record({ tag: 'dupi', fn: 'dup2', kind: 'fd.install', fields: { fd: 'int', file: 'addr' } }),
+  record({ tag: 'fdcr', fn: 'close_range', kind: 'fd.close.range', fields: { first: 'int', last: 'int' } }),
+  // The close-on-exec fds below 256, as the bitmap of the fd table's first four words.
+  record({ tag: 'cloexec', fn: 'do_close_on_exec', kind: 'fd.cloexec', fields: { fds: 'bits256' } }),
+  record({ tag: 'last', fn: 'fput', kind: 'file.lastref', fields: { file: 'addr' } }),
+  record({
+    tag: 'fput',
+    fn: '__fput',
+    kind: 'file.release',
+    fields: { file: 'addr', count: 'int', hasEp: 'bool', dentry: 'addr' },
+  }),
+  record({ tag: 'fput_r', fn: '__fput', kind: 'file.freed', fields: { file: 'addr' } }),
+  record({ tag: 'fork', fn: 'task_newtask', kind: 'task.fork', fields: { child: 'int' } }),
+  record({ tag: 'exit', fn: 'sched_process_exit', kind: 'task.exit', fields: {} }),
+]);

@@ -8,9 +8,9 @@
  * consumed (a credit, and the buffer for reuse).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openCapture } from '../capture/open.js';
-import { PackingDecoder } from './ordered.js';
-import type { ReorderOptions } from './reorder.js';
+import { openCapture } from '../../capture/open.js';
+import { PackingDecoder } from './packing.js';
+import type { ReorderOptions } from '../reorder.js';
 
 // Both sides do about the same work per record: a few batches of slack absorb either one's pauses
 // (a collection, a slow read) without making the other wait.
