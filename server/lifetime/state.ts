@@ -7,7 +7,20 @@
 import type { Addr, EpClose, EpCtl, EpRelease, FileRelease, KernelEvent, PermWait, Readdir } from '../model/events.js';
 import type { PerKind } from '../model/event-shape.js';
 import type { FdTables } from './fdtable.js';
-import type { DentryData, EpitemData, EpollData, EventfsData, FileData, MarkData } from './kinds.js';
+import type {
+  DentryData,
+  DentryPhase,
+  EpitemData,
+  EpitemPhase,
+  EpollData,
+  EpollPhase,
+  EventfsData,
+  EventfsPhase,
+  FileData,
+  FilePhase,
+  MarkData,
+  MarkPhase,
+} from './kinds.js';
 import type { ObjectTable, Tombstone, Tracked } from './table.js';
 
 /** An epoll_ctl in flight in one task, with what it was found to touch. */
@@ -20,12 +33,12 @@ export interface CtlInFlight {
 }
 
 export interface WorldState {
-  readonly files: ObjectTable<FileData>;
-  readonly dentries: ObjectTable<DentryData>;
-  readonly epitems: ObjectTable<EpitemData>;
-  readonly epolls: ObjectTable<EpollData>;
-  readonly marks: ObjectTable<MarkData>;
-  readonly eventfs: ObjectTable<EventfsData>;
+  readonly files: ObjectTable<FileData, FilePhase>;
+  readonly dentries: ObjectTable<DentryData, DentryPhase>;
+  readonly epitems: ObjectTable<EpitemData, EpitemPhase>;
+  readonly epolls: ObjectTable<EpollData, EpollPhase>;
+  readonly marks: ObjectTable<MarkData, MarkPhase>;
+  readonly eventfs: ObjectTable<EventfsData, EventfsPhase>;
   readonly fds: FdTables;
 
   /** In flight, by tid unless said otherwise. */
@@ -48,15 +61,15 @@ export interface WorldState {
   /** The nearest removal event on `dentry` or its known ancestors. */
   removalAbove(dentry: Addr | undefined): KernelEvent | undefined;
   /** The object at `addr` if alive (or never seen); records a use after free otherwise. */
-  use<D>(table: ObjectTable<D>, addr: Addr, ev: KernelEvent): Tracked<D> | undefined;
-  useFile(addr: Addr, ev: KernelEvent): Tracked<FileData> | undefined;
+  use<D, P extends string>(table: ObjectTable<D, P>, addr: Addr, ev: KernelEvent): Tracked<D, P> | undefined;
+  useFile(addr: Addr, ev: KernelEvent): Tracked<FileData, FilePhase> | undefined;
   /** As `use`, for a dentry (none at address 0), learning its parent and name when given. */
-  useDentry(addr: Addr, ev: KernelEvent, parent?: Addr, name?: string): Tracked<DentryData> | undefined;
+  useDentry(addr: Addr, ev: KernelEvent, parent?: Addr, name?: string): Tracked<DentryData, DentryPhase> | undefined;
   noteAfterFree(t: Tombstone): void;
   /** The epoll_ctl in flight in `tid` touched epoll instance `ep` and `file`. */
   noteCtlTarget(tid: number, pid: number, ep: Addr, file: Addr): void;
   /** A file's end, with the epitems still on it (eventpoll_release_file() unlinked them). */
-  freeFile(f: Tracked<FileData>, ev: KernelEvent): void;
+  freeFile(f: Tracked<FileData, FilePhase>, ev: KernelEvent): void;
   /** The epitem at `addr` is unlinked from its file and its epoll instance, and freed (`of`: only if it is that file's). */
   dropEpitem(addr: Addr, ev: KernelEvent, of?: Addr): void;
 }

@@ -16,11 +16,17 @@ import {
   newMark,
   NO_EPITEMS,
   type DentryData,
+  type DentryPhase,
   type EpitemData,
+  type EpitemPhase,
   type EpollData,
+  type EpollPhase,
   type EventfsData,
+  type EventfsPhase,
   type FileData,
+  type FilePhase,
   type MarkData,
+  type MarkPhase,
 } from './kinds.js';
 import { effectOf } from './effects.js';
 import type { CtlInFlight, WorldState } from './state.js';
@@ -44,12 +50,12 @@ export type { CtlInFlight } from './state.js';
 const MAX_ANCESTRY = 16;
 
 export class World implements WorldState {
-  readonly files: ObjectTable<FileData>;
-  readonly dentries: ObjectTable<DentryData>;
-  readonly epitems: ObjectTable<EpitemData>;
-  readonly epolls: ObjectTable<EpollData>;
-  readonly marks: ObjectTable<MarkData>;
-  readonly eventfs: ObjectTable<EventfsData>;
+  readonly files: ObjectTable<FileData, FilePhase>;
+  readonly dentries: ObjectTable<DentryData, DentryPhase>;
+  readonly epitems: ObjectTable<EpitemData, EpitemPhase>;
+  readonly epolls: ObjectTable<EpollData, EpollPhase>;
+  readonly marks: ObjectTable<MarkData, MarkPhase>;
+  readonly eventfs: ObjectTable<EventfsData, EventfsPhase>;
   readonly fds = new FdTables();
 
   /** In flight, by tid unless said otherwise. */
@@ -113,11 +119,11 @@ export class World implements WorldState {
   }
 
   /** The file at `addr` if alive (or never seen); records a use after free otherwise. */
-  useFile(addr: Addr, ev: KernelEvent): Tracked<FileData> | undefined {
+  useFile(addr: Addr, ev: KernelEvent): Tracked<FileData, FilePhase> | undefined {
     return this.use(this.files, addr, ev);
   }
 
-  useDentry(addr: Addr, ev: KernelEvent, parent?: Addr, name?: string): Tracked<DentryData> | undefined {
+  useDentry(addr: Addr, ev: KernelEvent, parent?: Addr, name?: string): Tracked<DentryData, DentryPhase> | undefined {
     if (addr === '0') return undefined;
     const d = this.use(this.dentries, addr, ev);
     if (d) {
@@ -127,7 +133,7 @@ export class World implements WorldState {
     return d;
   }
 
-  use<D>(table: ObjectTable<D>, addr: Addr, ev: KernelEvent): Tracked<D> | undefined {
+  use<D, P extends string>(table: ObjectTable<D, P>, addr: Addr, ev: KernelEvent): Tracked<D, P> | undefined {
     const o = table.use(addr, ev, 'live');
     if (o === undefined) this.noteAfterFree(table.tombstone(addr)!);
     return o;
@@ -149,7 +155,7 @@ export class World implements WorldState {
    * A file's end. Epitems still on it were unlinked by eventpoll_release_file() in its __fput
    * (f_ep was set), whether or not that was printed.
    */
-  freeFile(f: Tracked<FileData>, ev: KernelEvent): void {
+  freeFile(f: Tracked<FileData, FilePhase>, ev: KernelEvent): void {
     if (f.data.epitems.size > 0) for (const epi of [...f.data.epitems]) this.dropEpitem(epi, ev, f.addr);
     this.files.free(f, ev);
   }

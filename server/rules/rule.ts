@@ -3,7 +3,8 @@
  * rule lives in its own file with its id, severity, the mailing-list thread it comes from and an
  * explanation a kernel developer would accept.
  */
-import type { EventKind, KernelEvent } from '../model/events.js';
+import type { RecordTag } from '../families/catalog.js';
+import type { EventKind, EventOf, KernelEvent } from '../model/events.js';
 import type { ObjectId } from '../model/objects.js';
 import type { Nanos } from '../model/time.js';
 import type { World } from '../lifetime/world.js';
@@ -73,24 +74,34 @@ export interface RuleOptions {
 
 export const DEFAULT_RULE_OPTIONS: RuleOptions = { permWaitNs: 100_000_000 };
 
-export interface RuleInstance {
+/** `K`: the kinds it looks at, so `observe` gets only those (see `watch`). */
+export interface RuleInstance<K extends EventKind = EventKind> {
   /** Event kinds this rule looks at; 'all' for every event. */
-  on: readonly EventKind[] | 'all';
+  on: readonly K[] | 'all';
   /** Looks at the World as it was before the event ('before') or after applying it ('after'). */
   stage: 'before' | 'after';
-  observe(ev: KernelEvent, world: World, out: FlagSink): void;
+  /** Called only for the kinds of `on` (the engine routes by kind). */
+  observe(ev: EventOf<K>, world: World, out: FlagSink): void;
   /** End of input: flag what is still pending. `end` is the last event time. */
   finish?(world: World, out: FlagSink, end: Nanos): void;
 }
 
 /**
+ * A rule instance whose `observe` gets the events of its `on` kinds, typed as those kinds:
+ * `watch({ on: ['ep.poll', 'target.poll'], ... observe(ev) {...} })` gives `ev: EpPoll | TargetPoll`.
+ */
+export function watch<const K extends EventKind = EventKind>(instance: RuleInstance<K>): RuleInstance {
+  return instance as unknown as RuleInstance;
+}
+
+/**
  * The probe records a rule works from: all of `all`, at least one of `any`; without an `optional`
- * one it still runs, degraded. Tags are the record tags of probes/README.md.
+ * one it still runs, degraded. Tags are the record tags of probes/README.md (families/catalog.ts).
  */
 export interface RuleNeeds {
-  all?: readonly string[];
-  any?: readonly string[];
-  optional?: readonly string[];
+  all?: readonly RecordTag[];
+  any?: readonly RecordTag[];
+  optional?: readonly RecordTag[];
 }
 
 export interface Rule extends RuleInfo {

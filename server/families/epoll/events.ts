@@ -1,6 +1,9 @@
 /** The epoll family's events: epoll_ctl, epitems, epoll instances and the polls of their targets. */
 import type { Addr, EventShape as E } from '../../model/event-shape.js';
 
+/** The record tags this family's probes print (probes/README.md), decoded into the events below. */
+export const EPOLL_TAGS = ['ctl', 'ctl_r', 'ins', 'rm', 'rel', 'rel_r', 'epc', 'epc_r', 'poll', 'poll_r', 'tpoll'] as const;
+
 export const EPOLL_CTL_ADD = 1;
 export const EPOLL_CTL_DEL = 2;
 export const EPOLL_CTL_MOD = 3;

@@ -1,6 +1,25 @@
 /** The file family's events: struct file lifetimes and per-process fd tables. */
 import type { Addr, EventShape as E, NoFields } from '../../model/event-shape.js';
 
+/** The record tags this family's probes print (probes/README.md), decoded into the events below. */
+export const FILE_TAGS = [
+  'alloc',
+  'open',
+  'fdi',
+  'fdc',
+  'fdc_r',
+  'dupc',
+  'dupc_r',
+  'dupi',
+  'fdcr',
+  'cloexec',
+  'last',
+  'fput',
+  'fput_r',
+  'fork',
+  'exit',
+] as const;
+
 export type FileAlloc = E<'file.alloc', { file: Addr }>;
 export type FileOpen = E<'file.open', { file: Addr; dentry: Addr; parent: Addr }>;
 export type FdInstall = E<'fd.install', { fd: number; file: Addr }>;

@@ -1,6 +1,9 @@
 /** The fsnotify family's events: marks, and permission events waiting on user space. */
 import type { Addr, EventShape as E } from '../../model/event-shape.js';
 
+/** The record tags this family's probes print (probes/README.md), decoded into the events below. */
+export const FSNOTIFY_TAGS = ['m_add', 'm_detach', 'm_destroy', 'm_free', 'm_gone', 'm_put', 'pw', 'pw_r', 'pw_x'] as const;
+
 export type MarkAdd = E<'mark.add', { mark: Addr; group: Addr }>;
 export type MarkDetach = E<'mark.detach', { mark: Addr }>;
 export type MarkDestroy = E<'mark.destroy', { mark: Addr }>;

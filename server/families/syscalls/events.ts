@@ -5,6 +5,9 @@
  */
 import type { EventShape as E, NoFields } from '../../model/event-shape.js';
 
+/** The record tags this family's probes print (probes/README.md), decoded into the events below. */
+export const SYSCALLS_TAGS = ['sc_ctl', 'sc_ctl_r', 'sc_new', 'sc_pipe', 'sc_dup', 'sc_close', 'sc_fork', 'sc_exit'] as const;
+
 export type ScCtl = E<'sc.ctl', { epfd: number; op: number; fd: number }>;
 export type ScCtlDone = E<'sc.ctl.done', { epfd: number; op: number; fd: number; ret: number }>;
 export type ScNew = E<'sc.new', { fd: number }>;
