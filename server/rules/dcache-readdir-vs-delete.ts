@@ -5,7 +5,7 @@ import type { ObjectId } from '../model/objects.js';
 export const dcacheReaddirVsDelete: Rule = {
   id: 'dcache.readdir-vs-delete',
   severity: 'warning',
-  thread: '003',
+  mailingList: '003',
   fix: formatFix(FIXES.d4f4de5e5ef8),
   title: 'child removed while another task is inside dcache_readdir() on its parent',
   explanation:

@@ -20,7 +20,7 @@ interface Stats {
 export const dentryLingeringAfterRemoval: Rule = {
   id: 'dentry.lingering-after-removal',
   severity: 'info',
-  thread: '004',
+  mailingList: '004',
   fix: formatFix(FIXES['43aa6f97c2d0']),
   title: 'dentries under a removed directory stay allocated at refcount zero',
   explanation:

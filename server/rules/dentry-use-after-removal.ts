@@ -13,7 +13,7 @@ import { type Guard, idOf, type Rule, type Severity, watch } from './rule.js';
 export const dentryUseAfterRemoval: Rule = {
   id: 'dentry.use-after-removal',
   severity: 'error',
-  thread: '004',
+  mailingList: '004',
   fix: formatFix(FIXES['43aa6f97c2d0']),
   title: 'dentry looked up, opened or referenced after it or its directory was removed',
   explanation:

@@ -4,7 +4,7 @@ import { idOf, type Rule, watch } from './rule.js';
 export const epollCrossProcessDel: Rule = {
   id: 'epoll.cross-process-del',
   severity: 'info',
-  thread: '001',
+  mailingList: '001',
   title: 'epitem removed by EPOLL_CTL_DEL from another process',
   explanation:
     'An epitem is keyed by <file, fd> inside one eventpoll, not by process. After fork() both processes ' +

@@ -33,7 +33,7 @@ const isAddOrDel = (c: CtlInFlight): boolean => c.ev.op === EPOLL_CTL_ADD || c.e
 export const epollCtlVsFinalFput: Rule = {
   id: 'epoll.ctl-vs-final-fput',
   severity: 'warning',
-  thread: '000',
+  mailingList: '000',
   fix: FIX,
   title: 'EPOLL_CTL_ADD/DEL in flight against a file in its final __fput',
   explanation:

@@ -24,7 +24,7 @@ function dyingState(world: World, ev: EpPoll): string {
 export const epollPollOnDyingFile: Rule = {
   id: 'epoll.poll-on-dying-file',
   severity: 'error',
-  thread: '001',
+  mailingList: '001',
   fix: FIX,
   title: 'epoll called ->poll() on a file whose last reference is gone',
   explanation:

@@ -5,7 +5,7 @@ import { idOf, type FlagSink, type Rule, watch } from './rule.js';
 export const epollReapedByFinalFput: Rule = {
   id: 'epoll.reaped-by-final-fput',
   severity: 'info',
-  thread: '000',
+  mailingList: '000',
   title: 'epitem removed by the final __fput, never by EPOLL_CTL_DEL',
   explanation:
     'epitems do not pin their files: the last close of a watched file reaches __fput, whose ' +

@@ -29,7 +29,7 @@ const HOW: Partial<Record<KernelEvent['kind'], string>> = {
 export const epollStaleFd: Rule = {
   id: 'epoll.stale-fd',
   severity: 'warning',
-  thread: '001',
+  mailingList: '001',
   title: 'epitem outlives the fd number it was registered under',
   explanation:
     'epitems do not pin the fd, only <file, fd> as a key. When the registered fd is closed (close, dup2 or ' +

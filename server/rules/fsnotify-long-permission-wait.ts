@@ -9,7 +9,7 @@ const FIX = formatFix(FIXES.abc77577a669);
 export const fsnotifyLongPermissionWait: Rule = {
   id: 'fsnotify.long-permission-wait',
   severity: 'info',
-  thread: '002',
+  mailingList: '002',
   fix: FIX,
   title: 'permission event waited on user space longer than the threshold',
   explanation:

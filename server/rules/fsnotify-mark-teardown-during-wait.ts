@@ -21,7 +21,7 @@ interface Wait {
 export const fsnotifyMarkTeardownDuringWait: Rule = {
   id: 'fsnotify.mark-teardown-during-wait',
   severity: 'error',
-  thread: '002',
+  mailingList: '002',
   fix: FIX,
   title: 'fsnotify mark torn down while a permission event that pinned it waits on user space',
   explanation:

@@ -5,7 +5,7 @@ import { type Rule, watch } from './rule.js';
 export const lifetimeUseAfterFree: Rule = {
   id: 'lifetime.use-after-free',
   severity: 'error',
-  thread: '000',
+  mailingList: '000',
   fix: 'no fix (a use of freed memory is the bug itself)',
   fixedGuard: {
     state: 'no',

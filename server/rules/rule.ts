@@ -12,21 +12,30 @@ import type { FixCheck, Guard } from '../model/fixes.js';
 import type { Severity } from '../shared/severity.js';
 export type { Severity } from '../shared/severity.js';
 
-/** The seed threads in shared/seeds, by file prefix. */
-export const THREADS = {
+/**
+ * The mailing-list threads the rules come from (the seed threads in shared/seeds, by file prefix).
+ * "Thread" here is a discussion, never a task: reports call the field `thread`, the code says mailing list.
+ */
+export const MAILING_LIST_THREADS = {
   '000': 'epoll: EPOLL_CTL_ADD loop checks vs files dying in __fput (Viro, 2020; a9ed4a6560b8, 77f4689de17c)',
   '001': 'epoll calling ->poll() on a file being closed (Torvalds, Brauner, 2024; 4efaa5acf0a1, CVE-2024-38580)',
   '002': 'fsnotify: permission events vs mark teardown (Kara, Goldstein, 2016; abc77577a669)',
   '003': 'dcache_readdir() vs devpts removal (Viro, Brauner, 2019; d4f4de5e5ef8, 26b6c9843384)',
   '004': 'eventfs: dentries used after their directory was removed (Rostedt, Torvalds, 2024; 43aa6f97c2d0)',
 } as const;
-export type ThreadId = keyof typeof THREADS;
+export type MailingListThread = keyof typeof MAILING_LIST_THREADS;
+
+/** "001: epoll calling ->poll() on a file being closed (...)": how reports name a thread. */
+export function mailingListLine(t: MailingListThread): string {
+  return `${t}: ${MAILING_LIST_THREADS[t]}`;
+}
 
 export interface RuleInfo {
   id: string;
   /** The highest severity the rule can raise; each flag says its own (see docs/rules.md). */
   severity: Severity;
-  thread: ThreadId;
+  /** The mailing-list thread it comes from (reports: `thread`). */
+  mailingList: MailingListThread;
   title: string;
   explanation: string;
   /** The fix that closes the historical window, e.g. "4efaa5acf0a1 (epoll: be better about file lifetimes, v6.9)". */
