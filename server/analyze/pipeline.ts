@@ -16,7 +16,7 @@ import { OrderedDecoder } from '../decode/ordered.js';
 import { PackedFields, type BatchSink, type PackedBatch } from '../decode/packed.js';
 import { DEFAULT_REORDER, type ReorderOptions } from '../decode/reorder.js';
 import { isSyscallEvent, type KernelEvent, type RecordEvent, type SyscallEvent } from '../model/events.js';
-import { FdModel } from '../decode/fd-model.js';
+import { FdModel } from '../lifetime/fdtable.js';
 import type { Nanos } from '../model/time.js';
 import { DEFAULT_LIMITS, World, type WorldLimits } from '../lifetime/world.js';
 import { RuleEngine } from '../rules/engine.js';
