@@ -1,9 +1,9 @@
 /** Every kind's lifetime effect, from its family (the compiler checks that none is missing). */
-import { dcacheEffects } from '../families/dcache/effects.js';
-import { epollEffects } from '../families/epoll/effects.js';
-import { fileEffects } from '../families/file/effects.js';
-import { fsnotifyEffects } from '../families/fsnotify/effects.js';
-import { tracefsEffects } from '../families/tracefs/effects.js';
+import { dcacheEffects } from '../families/dcache/index.js';
+import { epollEffects } from '../families/epoll/index.js';
+import { fileEffects } from '../families/file/index.js';
+import { fsnotifyEffects } from '../families/fsnotify/index.js';
+import { tracefsEffects } from '../families/tracefs/index.js';
 import type { KernelEvent } from '../model/events.js';
 import type { Effects, WorldState } from './state.js';
 

@@ -1,8 +1,9 @@
 /**
  * The reconstructed state of the traced kernel: every followed object with its phases, the fd
  * tables, and what each task is in the middle of (an epoll_ctl, a readdir, a permission wait...).
- * `apply` moves it forward one event at a time, in kernel-time order. Rules read it; they never
- * change it.
+ * `apply` moves it forward one event at a time, in kernel-time order, by the effect of the event's
+ * kind (its family's effects.ts, through WorldState: the moves public here are theirs). Rules read
+ * it; they never change it.
  */
 import type { Addr, EpClose, EpRelease, FileRelease, KernelEvent, PermWait, Readdir } from '../model/events.js';
 import type { ObjectKind } from '../model/objects.js';
