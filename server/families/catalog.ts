@@ -1,8 +1,7 @@
 /**
- * The probe families lifetrace knows, and the object kinds each one follows. Browser-safe (no node:
- * imports, nothing but data): the dashboard may read it as the server does.
+ * The probe families lifetrace knows, and the record tags of each. Browser-safe (no node: imports,
+ * nothing but data).
  */
-import type { ObjectKind } from '../model/objects.js';
 import { DCACHE_TAGS } from './dcache/events.js';
 import { EPOLL_TAGS } from './epoll/events.js';
 import { FILE_TAGS } from './file/events.js';
@@ -14,19 +13,6 @@ export const FAMILIES = ['file', 'epoll', 'dcache', 'fsnotify', 'tracefs', 'sysc
 export type Family = (typeof FAMILIES)[number];
 /** What lifetrace loads by default on a kernel with kprobes; 'syscalls' is the fallback without. */
 export const KPROBE_FAMILIES = ['file', 'epoll', 'dcache', 'fsnotify', 'tracefs'] as const satisfies readonly Family[];
-
-/**
- * The object kinds whose lifetimes a family's events begin or end (the syscalls fallback gives
- * files and epitems fd-level identities through the file and epoll events it is turned into).
- */
-export const FAMILY_OBJECTS: Readonly<Record<Family, readonly ObjectKind[]>> = {
-  file: ['file'],
-  epoll: ['epitem', 'epoll'],
-  dcache: ['dentry'],
-  fsnotify: ['mark'],
-  tracefs: ['eventfs'],
-  syscalls: ['file', 'epitem'],
-};
 
 /** Each family's record tags (probes/README.md): what a rule's `needs` names. */
 export const RECORD_TAGS = {
