@@ -10,6 +10,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FAMILIES } from '../server/families/catalog.js';
 
 const LAYERS: Record<string, number> = {
   model: 0,
@@ -59,6 +60,11 @@ describe('architecture', () => {
 
   it('every server folder has a layer', () => {
     expect(files.map(layerOf).filter((l) => !(l in LAYERS))).toEqual([]);
+  });
+
+  it('families/ has a folder per family of its catalog, and nothing else', () => {
+    const folders = readdirSync(join(server, 'families'), { withFileTypes: true }).filter((e) => e.isDirectory());
+    expect(folders.map((e) => e.name).sort()).toEqual([...FAMILIES].sort());
   });
 
   it('imports only go down the layers', () => {
