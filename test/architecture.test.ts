@@ -4,10 +4,14 @@
  * A module may import from its own layer or a lower one, never a higher one, and no import (a type
  * import too) closes a cycle, in the server or the dashboard. model/ (the domain types) is shared by
  * all and stays free of node: imports so the browser can use it too.
+ * families/<family>/ holds one probe family's parts, each at the layer of its role: its events and
+ * descriptions with the model, its records with decode, its lifetime effects (and its index, which
+ * gathers them) with lifetime; families/*.ts (the family catalog) with the model.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FAMILIES } from '../server/families/catalog.js';
 
 const LAYERS: Record<string, number> = {
   model: 0,
@@ -36,13 +40,32 @@ function tsFiles(dir: string): string[] {
   );
 }
 
-const layerOf = (file: string): string => relative(server, file).split('/')[0]!;
+/** The layer of each role of a family's file (families/<family>/<role>.ts). */
+const FAMILY_ROLES: Record<string, string> = {
+  events: 'model',
+  describe: 'model',
+  records: 'decode',
+  effects: 'lifetime',
+  index: 'lifetime',
+};
+
+const layerOf = (file: string): string => {
+  const parts = relative(server, file).split('/');
+  if (parts[0] !== 'families') return parts[0]!;
+  if (parts.length === 2) return 'model';
+  return FAMILY_ROLES[parts[2]!.replace(/\.ts$/, '')] ?? 'families/?';
+};
 
 describe('architecture', () => {
   const files = tsFiles(server);
 
   it('every server folder has a layer', () => {
     expect(files.map(layerOf).filter((l) => !(l in LAYERS))).toEqual([]);
+  });
+
+  it('families/ has a folder per family of its catalog, and nothing else', () => {
+    const folders = readdirSync(join(server, 'families'), { withFileTypes: true }).filter((e) => e.isDirectory());
+    expect(folders.map((e) => e.name).sort()).toEqual([...FAMILIES].sort());
   });
 
   it('imports only go down the layers', () => {
@@ -91,7 +114,7 @@ describe('architecture', () => {
     expect(cycles).toEqual([]);
   });
 
-  it('model/ and shared/ have no node: imports', () => {
+  it('model/, shared/ and the model-level family files have no node: imports', () => {
     const bad = files.filter((f) => ['model', 'shared'].includes(layerOf(f)) && /from 'node:/.test(readFileSync(f, 'utf8')));
     expect(bad.map((f) => relative(server, f))).toEqual([]);
   });

@@ -38,7 +38,7 @@ const flagKey = (f: { rule: string; severity: string; count: number; objects: st
 const THROWS: Rule = {
   id: 'test.throws',
   severity: 'info',
-  thread: '000',
+  mailingList: '000',
   title: 'throws',
   explanation: 'a rule with a bug',
   needs: {},

@@ -6,6 +6,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ROUTES } from '../server/decode/routes.js';
+import { FAMILIES, RECORD_TAGS } from '../server/families/catalog.js';
 import { renderText } from '../server/report/text.js';
 import { RULES } from '../server/rules/index.js';
 import { analyzeTrace, flagsOf } from './support/run.js';
@@ -39,6 +41,13 @@ function expectations(src: string): { rules: Expect[]; anomalies: Record<string,
 }
 
 describe('rule fixtures', () => {
+  it("the record tags a rule's needs may name (families/catalog.ts) are those the decoders read, family by family", () => {
+    for (const family of FAMILIES) {
+      const decoded = [...ROUTES.values()].filter((r) => r.family === family).map((r) => r.codec.spec.tag);
+      expect([...RECORD_TAGS[family]].sort(), family).toEqual(decoded.sort());
+    }
+  });
+
   it('every rule has a positive and a negative fixture', () => {
     const all = fixtures.flatMap((f) => expectations(readFileSync(join(dir, f), 'utf8')).rules);
     for (const r of RULES) {

@@ -17,7 +17,7 @@ import type { BatchSink, PackedBatch } from '../decode/packed/batch.js';
 import { PackedFields } from '../decode/packed/unpack.js';
 import { DEFAULT_REORDER, type ReorderOptions } from '../decode/reorder.js';
 import { isSyscallEvent, type KernelEvent, type RecordEvent, type SyscallEvent } from '../model/events.js';
-import { FdModel } from '../decode/fd-model.js';
+import { FdModel } from '../lifetime/fdtable.js';
 import type { Nanos } from '../model/time.js';
 import { DEFAULT_LIMITS, World, type WorldLimits } from '../lifetime/world.js';
 import { RuleEngine } from '../rules/engine.js';

@@ -2,12 +2,12 @@
 import type { Family } from '../model/events.js';
 import { hashBytes } from './byte-fields.js';
 import { codecOf, type RecordCodec } from './codec.js';
-import { dcacheSpec } from './families/dcache.js';
-import { epollSpec } from './families/epoll.js';
-import { fileSpec } from './families/file.js';
-import { fsnotifySpec } from './families/fsnotify.js';
-import { syscallsSpec } from './families/syscalls.js';
-import { tracefsSpec } from './families/tracefs.js';
+import { dcacheSpec } from '../families/dcache/records.js';
+import { epollSpec } from '../families/epoll/records.js';
+import { fileSpec } from '../families/file/records.js';
+import { fsnotifySpec } from '../families/fsnotify/records.js';
+import { syscallsSpec } from '../families/syscalls/records.js';
+import { tracefsSpec } from '../families/tracefs/records.js';
 
 /** Every family's record specs (decode/spec.ts). */
 export const FAMILY_SPECS = [fileSpec, epollSpec, dcacheSpec, fsnotifySpec, tracefsSpec, syscallsSpec] as const;

@@ -19,7 +19,7 @@ import { describeEvent, stackView } from '../model/describe.js';
 import type { KernelEvent } from '../model/events.js';
 import { formatObject } from '../model/objects.js';
 import type { Flag } from '../rules/flags.js';
-import { THREADS } from '../rules/rule.js';
+import { mailingListLine } from '../rules/rule.js';
 import { kindPid } from './lifetimes.js';
 import { usec, type TraceEvent } from './trace-json.js';
 
@@ -113,7 +113,7 @@ function flagInstant(f: Flag, uncertainty: string[], time: string, flow: number 
       objects: f.objects.map(formatObject),
       message: f.message,
       guard: f.guard ? { ...f.guard } : null,
-      thread: `${f.thread}: ${THREADS[f.thread]}`,
+      thread: mailingListLine(f.mailingList),
       evidence_lines: f.evidence.map((e) => e.line),
       flow,
     },

@@ -1,6 +1,17 @@
 /** What lifetrace remembers about each kind of object, beyond its identity and phases. */
 import type { Addr, DentryPut, EpInsert, FileLastRef, FileRelease, KernelEvent } from '../model/events.js';
 
+/**
+ * Each kind's phases besides 'live' (born, or first seen already alive) and 'freed' (lifetime/table.ts),
+ * in the order an object usually goes through them.
+ */
+export type FilePhase = 'last-ref' | 'releasing';
+export type EpitemPhase = 'registered';
+export type EpollPhase = 'closing';
+export type DentryPhase = 'negative' | 'unhashed' | 'removed' | 'unused';
+export type MarkPhase = 'attached' | 'detached' | 'destroyed' | 'dead' | 'last-ref';
+export type EventfsPhase = 'removed';
+
 export interface FileData {
   dentry: Addr | undefined;
   /** fput() that dropped the last reference. */

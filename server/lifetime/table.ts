@@ -7,8 +7,11 @@ import type { Addr, KernelEvent } from '../model/events.js';
 import type { ObjectId, ObjectKind } from '../model/objects.js';
 import type { Nanos } from '../model/time.js';
 
-export interface PhaseMark {
-  phase: string;
+/** Every kind's phases include these: 'live' (born, or first seen already alive) and 'freed'. */
+export type Phase<P extends string> = P | 'live' | 'freed';
+
+export interface PhaseMark<P extends string = string> {
+  phase: P;
   t: Nanos;
   line: number;
   /** The task that moved the object into this phase. */
@@ -16,14 +19,15 @@ export interface PhaseMark {
   comm: string;
 }
 
-export interface Tracked<D = unknown> extends ObjectId {
+/** `P`: the kind's own phases (lifetime/kinds.ts), besides 'live' and 'freed'. */
+export interface Tracked<D = unknown, P extends string = string> extends ObjectId {
   /** The event that created this generation; undefined when it existed before we saw it. */
   born: KernelEvent | undefined;
   firstSeen: Nanos;
   lastSeen: Nanos;
-  phase: string;
+  phase: Phase<P>;
   /** Phase changes in order (bounded: the first ones and the last ones matter most). */
-  phases: PhaseMark[];
+  phases: PhaseMark<Phase<P>>[];
   uses: number;
   data: D;
 }
@@ -56,13 +60,13 @@ export interface KindSummary {
 
 const MAX_PHASES = 24;
 
-export class ObjectTable<D> {
-  readonly live = new Map<Addr, Tracked<D>>();
+export class ObjectTable<D, P extends string = string> {
+  readonly live = new Map<Addr, Tracked<D, P>>();
   private readonly tombstones = new Map<Addr, Tombstone>();
   private readonly generations = new Map<Addr, number>();
   readonly summary: KindSummary;
   /** Called when a generation ends (freed, or ended unseen); the live server keeps recent ones. */
-  onEnd: ((o: Tracked<D>, freed: KernelEvent | undefined) => void) | undefined;
+  onEnd: ((o: Tracked<D, P>, freed: KernelEvent | undefined) => void) | undefined;
 
   constructor(
     readonly kind: ObjectKind,
@@ -90,7 +94,7 @@ export class ObjectTable<D> {
     };
   }
 
-  get(addr: Addr): Tracked<D> | undefined {
+  get(addr: Addr): Tracked<D, P> | undefined {
     return this.live.get(addr);
   }
 
@@ -105,7 +109,7 @@ export class ObjectTable<D> {
   }
 
   /** A new generation at `addr`. A still-live previous generation ends unseen (its free was lost or filtered). */
-  birth(addr: Addr, ev: KernelEvent, phase: string): Tracked<D> {
+  birth(addr: Addr, ev: KernelEvent, phase: Phase<P>): Tracked<D, P> {
     const old = this.live.get(addr);
     if (old !== undefined) this.end(old, undefined);
     this.tombstones.delete(addr);
@@ -117,7 +121,7 @@ export class ObjectTable<D> {
    * there" if the address was never seen. When the address was freed and not born again, returns
    * undefined and the caller reports a use after free (see `tombstone`).
    */
-  use(addr: Addr, ev: KernelEvent, phase: string): Tracked<D> | undefined {
+  use(addr: Addr, ev: KernelEvent, phase: Phase<P>): Tracked<D, P> | undefined {
     const o = this.live.get(addr);
     if (o !== undefined) {
       this.touch(o, ev);
@@ -130,7 +134,7 @@ export class ObjectTable<D> {
     return this.create(addr, undefined, ev, phase);
   }
 
-  setPhase(o: Tracked<D>, phase: string, ev: KernelEvent): void {
+  setPhase(o: Tracked<D, P>, phase: Phase<P>, ev: KernelEvent): void {
     if (o.phase === phase) return;
     o.phase = phase;
     if (o.phases.length >= MAX_PHASES) o.phases.splice(MAX_PHASES / 2, 1);
@@ -139,25 +143,25 @@ export class ObjectTable<D> {
   }
 
   /** The object is gone; its address may be born again. */
-  free(o: Tracked<D>, ev: KernelEvent): void {
+  free(o: Tracked<D, P>, ev: KernelEvent): void {
     this.setPhase(o, 'freed', ev);
     this.end(o, ev);
   }
 
-  private touch(o: Tracked<D>, ev: KernelEvent): void {
+  private touch(o: Tracked<D, P>, ev: KernelEvent): void {
     o.uses++;
     const t = ev.t; // read once: a megamorphic read of a double allocates
     if (t > o.lastSeen) o.lastSeen = t;
   }
 
-  private create(addr: Addr, born: KernelEvent | undefined, ev: KernelEvent, phase: string): Tracked<D> {
+  private create(addr: Addr, born: KernelEvent | undefined, ev: KernelEvent, phase: Phase<P>): Tracked<D, P> {
     const gen = this.generations.get(addr) ?? -1;
     const s = this.summary;
     if (gen >= 0) s.reused++;
     this.generations.set(addr, gen + 1);
     if (this.generations.size > this.limits.maxTombstones * 2) this.trimGenerations();
     const t = ev.t;
-    const o: Tracked<D> = {
+    const o: Tracked<D, P> = {
       kind: this.kind,
       addr,
       gen: gen + 1,
@@ -178,7 +182,7 @@ export class ObjectTable<D> {
     return o;
   }
 
-  private end(o: Tracked<D>, freed: KernelEvent | undefined): void {
+  private end(o: Tracked<D, P>, freed: KernelEvent | undefined): void {
     const s = this.summary;
     this.live.delete(o.addr);
     s.live = this.live.size;

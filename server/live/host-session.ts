@@ -12,7 +12,7 @@ import type { AgentHello, FlagDetail, FlagSummary, HostView, LossMark, ObjectHis
 import type { Recording } from './recording.js';
 import type { Journal } from './journal.js';
 import { findRule } from '../rules/index.js';
-import { THREADS } from '../rules/rule.js';
+import { mailingListLine } from '../rules/rule.js';
 import type { Flag } from '../rules/flags.js';
 import { uncertaintyOf } from '../analyze/confidence.js';
 import { LifetimeHistory } from './history.js';
@@ -378,7 +378,7 @@ export class HostSession {
       flag: this.summary(f),
       title: rule?.title ?? f.rule,
       explanation: rule?.explanation ?? '',
-      thread: `${f.thread}: ${THREADS[f.thread]}`,
+      thread: mailingListLine(f.mailingList),
       guard: f.guard ? { ...f.guard } : null,
       uncertainty: uncertaintyOf(this.analysis, f),
       evidence: f.evidence.map(evidenceView),

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import { RULES } from '../rules/index.js';
-import { THREADS } from '../rules/rule.js';
+import { mailingListLine } from '../rules/rule.js';
 import { projectPath } from '../support/paths.js';
 import { browserRefusal, presentedToken, TOKEN_COOKIE, tokenMatches, type AccessPolicy } from './auth.js';
 import { ServerMetrics } from './metrics.js';
@@ -249,7 +249,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
       RULES.map((r) => ({
         id: r.id,
         severity: r.severity,
-        thread: `${r.thread}: ${THREADS[r.thread]}`,
+        thread: mailingListLine(r.mailingList),
         title: r.title,
         explanation: r.explanation,
         fix: r.fix ?? null,

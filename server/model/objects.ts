@@ -1,5 +1,5 @@
 /** Kernel objects lifetrace follows, and their identities across address reuse. */
-import type { Addr } from './events.js';
+import type { Addr } from './event-shape.js';
 
 export const OBJECT_KINDS = ['file', 'dentry', 'epitem', 'epoll', 'mark', 'eventfs'] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];

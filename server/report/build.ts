@@ -8,7 +8,7 @@ import { describeEvent, stackView, type StackView } from '../model/describe.js';
 import type { KernelEvent } from '../model/events.js';
 import { formatObject, OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import { NS_PER_S, type Nanos } from '../model/time.js';
-import { THREADS, type Guard } from '../rules/rule.js';
+import { mailingListLine, type Guard } from '../rules/rule.js';
 import { severityRank, type Severity } from '../shared/severity.js';
 import type { Anomaly } from '../decode/anomalies.js';
 
@@ -107,7 +107,7 @@ export function buildReport(a: Analysis): AnalysisReport {
       count: f.count,
       objects: f.objects.map(formatObject),
       message: f.message,
-      thread: `${f.thread}: ${THREADS[f.thread]}`,
+      thread: mailingListLine(f.mailingList),
       guard: f.guard ? { ...f.guard } : null,
       evidence: f.evidence.map(step),
     };

@@ -1,11 +1,11 @@
-import { idOf, type Rule } from './rule.js';
+import { idOf, type Rule, watch } from './rule.js';
 import { FIXES, formatFix } from '../model/fixes.js';
 import type { ObjectId } from '../model/objects.js';
 
 export const dcacheReaddirVsDelete: Rule = {
   id: 'dcache.readdir-vs-delete',
   severity: 'warning',
-  thread: '003',
+  mailingList: '003',
   fix: formatFix(FIXES.d4f4de5e5ef8),
   title: 'child removed while another task is inside dcache_readdir() on its parent',
   explanation:
@@ -18,31 +18,31 @@ export const dcacheReaddirVsDelete: Rule = {
     'among its functions) the ordering is info; otherwise a warning: the window opened, and lifetrace does ' +
     'not see where the walker stood (a walker on the removed child itself would be the dangerous step).',
   needs: { all: ['rd', 'rd_r'], any: ['d_del', 'd_kill', 'pty_kill'] },
-  create: (_options, context) => ({
-    on: ['dentry.delete', 'dentry.kill', 'dentry.ptykill'],
-    stage: 'before',
-    observe(ev, world, out) {
-      if (ev.kind !== 'dentry.delete' && ev.kind !== 'dentry.kill' && ev.kind !== 'dentry.ptykill') return;
-      const walkers = world.readdir.get(ev.parent);
-      if (walkers === undefined) return;
-      for (const [tid, rd] of walkers) {
-        if (tid === ev.tid) continue;
-        const dir = world.dentries.get(ev.parent);
-        const child = world.dentries.get(ev.dentry);
-        const objects: ObjectId[] = [];
-        if (dir) objects.push(idOf(dir));
-        if (child) objects.push(idOf(child));
-        const guard = context.kernelGuard();
-        out.raise(dcacheReaddirVsDelete, {
-          key: dir ? `${dir.addr}#${dir.gen}` : ev.parent,
-          severity: guard.state === 'yes' ? 'info' : 'warning',
-          time: ev.t,
-          objects,
-          evidence: [rd, ev],
-          message: `${ev.fn}() of dentry 0x${ev.dentry}${child?.data.name ? ` "${child.data.name}"` : ''} in pid ${ev.pid} (${ev.comm}) while pid ${rd.pid} (${rd.comm}) was inside dcache_readdir() on its parent 0x${ev.parent}`,
-        });
-        return;
-      }
-    },
-  }),
+  create: (_options, context) =>
+    watch({
+      on: ['dentry.delete', 'dentry.kill', 'dentry.ptykill'],
+      stage: 'before',
+      observe(ev, world, out) {
+        const walkers = world.readdir.get(ev.parent);
+        if (walkers === undefined) return;
+        for (const [tid, rd] of walkers) {
+          if (tid === ev.tid) continue;
+          const dir = world.dentries.get(ev.parent);
+          const child = world.dentries.get(ev.dentry);
+          const objects: ObjectId[] = [];
+          if (dir) objects.push(idOf(dir));
+          if (child) objects.push(idOf(child));
+          const guard = context.kernelGuard();
+          out.raise(dcacheReaddirVsDelete, {
+            key: dir ? `${dir.addr}#${dir.gen}` : ev.parent,
+            severity: guard.state === 'yes' ? 'info' : 'warning',
+            time: ev.t,
+            objects,
+            evidence: [rd, ev],
+            message: `${ev.fn}() of dentry 0x${ev.dentry}${child?.data.name ? ` "${child.data.name}"` : ''} in pid ${ev.pid} (${ev.comm}) while pid ${rd.pid} (${rd.comm}) was inside dcache_readdir() on its parent 0x${ev.parent}`,
+          });
+          return;
+        }
+      },
+    }),
 };

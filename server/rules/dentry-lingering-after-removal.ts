@@ -2,7 +2,7 @@ import type { Addr, DentryPut, KernelEvent } from '../model/events.js';
 import { NS_PER_MS, formatDuration, type Nanos } from '../model/time.js';
 import type { ObjectId } from '../model/objects.js';
 import { FIXES, formatFix } from '../model/fixes.js';
-import { idOf, type Rule } from './rule.js';
+import { idOf, type Rule, watch } from './rule.js';
 
 /** Shorter than this between the last dput and the kill is the normal, immediate teardown. */
 const LINGER_NS = NS_PER_MS;
@@ -20,7 +20,7 @@ interface Stats {
 export const dentryLingeringAfterRemoval: Rule = {
   id: 'dentry.lingering-after-removal',
   severity: 'info',
-  thread: '004',
+  mailingList: '004',
   fix: formatFix(FIXES['43aa6f97c2d0']),
   title: 'dentries under a removed directory stay allocated at refcount zero',
   explanation:
@@ -54,7 +54,7 @@ export const dentryLingeringAfterRemoval: Rule = {
         s.example = z.put;
       }
     };
-    return {
+    return watch({
       on: ['dentry.put', 'dentry.kill'],
       stage: 'after',
       observe(ev, world) {
@@ -65,7 +65,7 @@ export const dentryLingeringAfterRemoval: Rule = {
             const rootDentry = 'dentry' in d.data.removed ? world.dentries.get((d.data.removed as { dentry: Addr }).dentry) : undefined;
             statsFor(d.data.removed, rootDentry && idOf(rootDentry));
           }
-        } else if (ev.kind === 'dentry.kill') {
+        } else {
           const z = zeroAt.get(ev.dentry);
           if (z) {
             zeroAt.delete(ev.dentry);
@@ -89,6 +89,6 @@ export const dentryLingeringAfterRemoval: Rule = {
           });
         }
       },
-    };
+    });
   },
 };

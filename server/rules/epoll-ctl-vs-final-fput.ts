@@ -1,6 +1,6 @@
 import { EPOLL_CTL_ADD, EPOLL_CTL_DEL, opName, type Addr, type FileRelease, type KernelEvent } from '../model/events.js';
 import type { CtlInFlight, World } from '../lifetime/world.js';
-import { idOf, type FlagSink, type Rule } from './rule.js';
+import { idOf, type FlagSink, type Rule, watch } from './rule.js';
 
 const FIX = 'a9ed4a6560b8 + 77f4689de17c (v5.9), 319c15174757 (v5.11); a6dc643c6931 (2026, CVE-2026-46242)';
 
@@ -33,7 +33,7 @@ const isAddOrDel = (c: CtlInFlight): boolean => c.ev.op === EPOLL_CTL_ADD || c.e
 export const epollCtlVsFinalFput: Rule = {
   id: 'epoll.ctl-vs-final-fput',
   severity: 'warning',
-  thread: '000',
+  mailingList: '000',
   fix: FIX,
   title: 'EPOLL_CTL_ADD/DEL in flight against a file in its final __fput',
   explanation:
@@ -44,28 +44,28 @@ export const epollCtlVsFinalFput: Rule = {
     'in another is the window of the 2020 and 2026 use-after-free fixes (a9ed4a6560b8, a6dc643c6931). The ' +
     'probes see the overlap, not the loop check touching the dying file: a warning, never an error.',
   needs: { all: ['ctl', 'ctl_r', 'fput'], optional: ['ins', 'rm', 'fdi'] },
-  create: () => ({
-    on: ['file.release', 'ep.insert', 'ep.remove', 'ep.ctl'],
-    stage: 'before',
-    observe(ev, world, out) {
-      if (ev.kind === 'file.release') {
-        for (const [tid, c] of world.ctl) {
-          if (tid !== ev.tid && isAddOrDel(c) && touches(world, c, ev.file)) raise(world, out, c, ev, ev);
+  create: () =>
+    watch({
+      on: ['file.release', 'ep.insert', 'ep.remove', 'ep.ctl'],
+      stage: 'before',
+      observe(ev, world, out) {
+        if (ev.kind === 'file.release') {
+          for (const [tid, c] of world.ctl) {
+            if (tid !== ev.tid && isAddOrDel(c) && touches(world, c, ev.file)) raise(world, out, c, ev, ev);
+          }
+          return;
         }
-        return;
-      }
-      if (ev.kind === 'ep.ctl') {
-        if (ev.op !== EPOLL_CTL_ADD && ev.op !== EPOLL_CTL_DEL) return;
-        const target = world.fds.get(ev.pid, ev.fd)?.file;
-        const fput = target && world.fput.get(target);
-        if (fput && fput.tid !== ev.tid) raise(world, out, { ev, ep: undefined, file: target }, fput, ev);
-        return;
-      }
-      if (ev.kind === 'ep.insert' || ev.kind === 'ep.remove') {
+        if (ev.kind === 'ep.ctl') {
+          if (ev.op !== EPOLL_CTL_ADD && ev.op !== EPOLL_CTL_DEL) return;
+          const target = world.fds.get(ev.pid, ev.fd)?.file;
+          const fput = target && world.fput.get(target);
+          if (fput && fput.tid !== ev.tid) raise(world, out, { ev, ep: undefined, file: target }, fput, ev);
+          return;
+        }
+        // An insert or a removal inside an epoll_ctl.
         const c = world.ctl.get(ev.tid);
         const fput = world.fput.get(ev.file);
         if (c && isAddOrDel(c) && fput && fput.tid !== ev.tid) raise(world, out, c, fput, ev);
-      }
-    },
-  }),
+      },
+    }),
 };

@@ -1,6 +1,6 @@
 import type { Addr, EpPoll, KernelEvent, TargetPoll } from '../model/events.js';
 import type { World } from '../lifetime/world.js';
-import { idOf, type FlagSink, type Guard, type Rule, type Severity } from './rule.js';
+import { idOf, type FlagSink, type Guard, type Rule, type Severity, watch } from './rule.js';
 
 const FIX = '4efaa5acf0a1 (epoll: be better about file lifetimes, v6.9; CVE-2024-38580)';
 
@@ -24,7 +24,7 @@ function dyingState(world: World, ev: EpPoll): string {
 export const epollPollOnDyingFile: Rule = {
   id: 'epoll.poll-on-dying-file',
   severity: 'error',
-  thread: '001',
+  mailingList: '001',
   fix: FIX,
   title: 'epoll called ->poll() on a file whose last reference is gone',
   explanation:
@@ -84,7 +84,7 @@ export const epollPollOnDyingFile: Rule = {
       );
     }
 
-    return {
+    return watch({
       on: ['ep.poll', 'ep.poll.done', 'target.poll'],
       stage: 'before',
       observe(ev, world, out) {
@@ -171,6 +171,6 @@ export const epollPollOnDyingFile: Rule = {
         for (const w of watched.values()) unknown(world, out, w, w.entry);
         watched.clear();
       },
-    };
+    });
   },
 };

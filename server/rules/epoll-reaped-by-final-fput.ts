@@ -1,11 +1,11 @@
 import type { Addr, KernelEvent } from '../model/events.js';
 import type { World } from '../lifetime/world.js';
-import { idOf, type FlagSink, type Rule } from './rule.js';
+import { idOf, type FlagSink, type Rule, watch } from './rule.js';
 
 export const epollReapedByFinalFput: Rule = {
   id: 'epoll.reaped-by-final-fput',
   severity: 'info',
-  thread: '000',
+  mailingList: '000',
   title: 'epitem removed by the final __fput, never by EPOLL_CTL_DEL',
   explanation:
     'epitems do not pin their files: the last close of a watched file reaches __fput, whose ' +
@@ -29,7 +29,7 @@ export const epollReapedByFinalFput: Rule = {
         message: `epitem 0x${epiAddr} (fd ${epi.data.fd}) was reaped by eventpoll_release_file() in the final __fput of file 0x${epi.data.file}`,
       });
     }
-    return {
+    return watch({
       on: ['ep.remove', 'ep.release.done', 'file.freed'],
       stage: 'before',
       observe(ev, world, out) {
@@ -38,13 +38,13 @@ export const epollReapedByFinalFput: Rule = {
         } else if (ev.kind === 'ep.release.done') {
           // Epitems that no removal probe reported (e.g. a kernel where the removal is inlined).
           for (const epi of world.files.get(ev.file)?.data.epitems ?? []) raise(world, out, epi, ev);
-        } else if (ev.kind === 'file.freed') {
+        } else {
           // The probes print the release itself only when its exact window matters; an __fput with
           // f_ep set that ends with epitems still on the file reaped them.
           const file = world.files.get(ev.file);
           if (file?.data.release?.hasEp) for (const epi of file.data.epitems) raise(world, out, epi, ev);
         }
       },
-    };
+    });
   },
 };

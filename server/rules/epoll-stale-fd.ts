@@ -1,7 +1,7 @@
 import type { Addr, FdClosed, KernelEvent } from '../model/events.js';
 import type { FdEntry } from '../lifetime/fdtable.js';
 import type { World } from '../lifetime/world.js';
-import { idOf, type FlagSink, type Rule } from './rule.js';
+import { idOf, type FlagSink, type Rule, watch } from './rule.js';
 
 /** A registered fd number that was closed (close(2), dup2/dup3 over it, its process's exit). */
 interface Pending {
@@ -29,7 +29,7 @@ const HOW: Partial<Record<KernelEvent['kind'], string>> = {
 export const epollStaleFd: Rule = {
   id: 'epoll.stale-fd',
   severity: 'warning',
-  thread: '001',
+  mailingList: '001',
   title: 'epitem outlives the fd number it was registered under',
   explanation:
     'epitems do not pin the fd, only <file, fd> as a key. When the registered fd is closed (close, dup2 or ' +
@@ -129,7 +129,7 @@ export const epollStaleFd: Rule = {
       }
     }
 
-    return {
+    return watch({
       on: [
         'ep.insert',
         'fd.close',
@@ -267,6 +267,6 @@ export const epollStaleFd: Rule = {
         byFd.clear();
         epfdOf.clear();
       },
-    };
+    });
   },
 };

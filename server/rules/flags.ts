@@ -2,13 +2,14 @@
 import type { KernelEvent } from '../model/events.js';
 import type { ObjectId } from '../model/objects.js';
 import type { Nanos } from '../model/time.js';
-import type { FlagSink, Guard, RaisedFlag, RuleInfo, Severity, ThreadId } from './rule.js';
+import type { FlagSink, Guard, MailingListThread, RaisedFlag, RuleInfo, Severity } from './rule.js';
 import { KernelGuards } from './guards.js';
 
 export interface Flag {
   rule: string;
   severity: Severity;
-  thread: ThreadId;
+  /** The mailing-list thread its rule comes from (reports: `thread`). */
+  mailingList: MailingListThread;
   key: string;
   /** Occurrences folded into this flag. */
   count: number;
@@ -71,7 +72,7 @@ export class FlagStore implements FlagSink {
     const flag: Flag = {
       rule: rule.id,
       severity,
-      thread: rule.thread,
+      mailingList: rule.mailingList,
       key,
       count: 1,
       time: r.time,

@@ -2,14 +2,14 @@ import { formatDuration, type Nanos } from '../model/time.js';
 import type { KernelEvent, PermWait } from '../model/events.js';
 import { FIXES, formatFix, type Guard } from '../model/fixes.js';
 import type { World } from '../lifetime/world.js';
-import { idOf, type FlagSink, type Rule } from './rule.js';
+import { idOf, type FlagSink, type Rule, watch } from './rule.js';
 
 const FIX = formatFix(FIXES.abc77577a669);
 
 export const fsnotifyLongPermissionWait: Rule = {
   id: 'fsnotify.long-permission-wait',
   severity: 'info',
-  thread: '002',
+  mailingList: '002',
   fix: FIX,
   title: 'permission event waited on user space longer than the threshold',
   explanation:
@@ -51,7 +51,7 @@ export const fsnotifyLongPermissionWait: Rule = {
         guard,
       });
     }
-    return {
+    return watch({
       on: ['perm.wait.done'],
       stage: 'before',
       observe(ev, world, out) {
@@ -61,6 +61,6 @@ export const fsnotifyLongPermissionWait: Rule = {
       finish(world, out, end) {
         for (const wait of world.permWait.values()) if (end - wait.t > options.permWaitNs) raise(world, out, wait, undefined, end);
       },
-    };
+    });
   },
 };

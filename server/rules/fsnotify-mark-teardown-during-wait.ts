@@ -1,7 +1,7 @@
-import type { Addr, KernelEvent, PermWait } from '../model/events.js';
+import type { Addr, KernelEvent, MarkDestroy, MarkDetach, MarkFree, MarkGone, MarkPut, PermWait } from '../model/events.js';
 import { FIXES, formatFix, type Guard } from '../model/fixes.js';
 import type { ObjectId } from '../model/objects.js';
-import { idOf, type Rule, type Severity } from './rule.js';
+import { idOf, type Rule, type Severity, watch } from './rule.js';
 
 const FIX = formatFix(FIXES.abc77577a669);
 
@@ -21,7 +21,7 @@ interface Wait {
 export const fsnotifyMarkTeardownDuringWait: Rule = {
   id: 'fsnotify.mark-teardown-during-wait',
   severity: 'error',
-  thread: '002',
+  mailingList: '002',
   fix: FIX,
   title: 'fsnotify mark torn down while a permission event that pinned it waits on user space',
   explanation:
@@ -36,7 +36,7 @@ export const fsnotifyMarkTeardownDuringWait: Rule = {
   needs: { all: ['pw', 'pw_r'], any: ['m_detach', 'm_destroy', 'm_free', 'm_put', 'm_gone'] },
   create: (_options, context) => {
     const waits = new Map<number, Wait>();
-    return {
+    return watch({
       on: ['perm.wait', 'perm.wait.done', 'mark.detach', 'mark.destroy', 'mark.free', 'mark.put', 'mark.gone'],
       stage: 'before',
       observe(ev, world, out) {
@@ -48,14 +48,6 @@ export const fsnotifyMarkTeardownDuringWait: Rule = {
           waits.delete(ev.tid);
           return;
         }
-        if (
-          ev.kind !== 'mark.detach' &&
-          ev.kind !== 'mark.destroy' &&
-          ev.kind !== 'mark.free' &&
-          ev.kind !== 'mark.put' &&
-          ev.kind !== 'mark.gone'
-        )
-          return;
         if (ev.kind === 'mark.put' && ev.count !== 1) return; // only a put that read the last reference
         const mark = world.marks.get(ev.mark);
         // The reaper frees the mark; who dropped it is the task whose put read the last reference.
@@ -69,7 +61,7 @@ export const fsnotifyMarkTeardownDuringWait: Rule = {
           return;
         }
         function raise(
-          e: KernelEvent & { mark: Addr; fn: string },
+          e: MarkDetach | MarkDestroy | MarkFree | MarkPut | MarkGone,
           w: PermWait,
           id: ObjectId | undefined,
           born: KernelEvent | undefined,
@@ -111,6 +103,6 @@ export const fsnotifyMarkTeardownDuringWait: Rule = {
           });
         }
       },
-    };
+    });
   },
 };

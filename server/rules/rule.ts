@@ -3,7 +3,8 @@
  * rule lives in its own file with its id, severity, the mailing-list thread it comes from and an
  * explanation a kernel developer would accept.
  */
-import type { EventKind, KernelEvent } from '../model/events.js';
+import type { RecordTag } from '../families/catalog.js';
+import type { EventKind, EventOf, KernelEvent } from '../model/events.js';
 import type { ObjectId } from '../model/objects.js';
 import type { Nanos } from '../model/time.js';
 import type { World } from '../lifetime/world.js';
@@ -11,21 +12,30 @@ import type { FixCheck, Guard } from '../model/fixes.js';
 import type { Severity } from '../shared/severity.js';
 export type { Severity } from '../shared/severity.js';
 
-/** The seed threads in shared/seeds, by file prefix. */
-export const THREADS = {
+/**
+ * The mailing-list threads the rules come from (the seed threads in shared/seeds, by file prefix).
+ * "Thread" here is a discussion, never a task: reports call the field `thread`, the code says mailing list.
+ */
+export const MAILING_LIST_THREADS = {
   '000': 'epoll: EPOLL_CTL_ADD loop checks vs files dying in __fput (Viro, 2020; a9ed4a6560b8, 77f4689de17c)',
   '001': 'epoll calling ->poll() on a file being closed (Torvalds, Brauner, 2024; 4efaa5acf0a1, CVE-2024-38580)',
   '002': 'fsnotify: permission events vs mark teardown (Kara, Goldstein, 2016; abc77577a669)',
   '003': 'dcache_readdir() vs devpts removal (Viro, Brauner, 2019; d4f4de5e5ef8, 26b6c9843384)',
   '004': 'eventfs: dentries used after their directory was removed (Rostedt, Torvalds, 2024; 43aa6f97c2d0)',
 } as const;
-export type ThreadId = keyof typeof THREADS;
+export type MailingListThread = keyof typeof MAILING_LIST_THREADS;
+
+/** "001: epoll calling ->poll() on a file being closed (...)": how reports name a thread. */
+export function mailingListLine(t: MailingListThread): string {
+  return `${t}: ${MAILING_LIST_THREADS[t]}`;
+}
 
 export interface RuleInfo {
   id: string;
   /** The highest severity the rule can raise; each flag says its own (see docs/rules.md). */
   severity: Severity;
-  thread: ThreadId;
+  /** The mailing-list thread it comes from (reports: `thread`). */
+  mailingList: MailingListThread;
   title: string;
   explanation: string;
   /** The fix that closes the historical window, e.g. "4efaa5acf0a1 (epoll: be better about file lifetimes, v6.9)". */
@@ -73,24 +83,34 @@ export interface RuleOptions {
 
 export const DEFAULT_RULE_OPTIONS: RuleOptions = { permWaitNs: 100_000_000 };
 
-export interface RuleInstance {
+/** `K`: the kinds it looks at, so `observe` gets only those (see `watch`). */
+export interface RuleInstance<K extends EventKind = EventKind> {
   /** Event kinds this rule looks at; 'all' for every event. */
-  on: readonly EventKind[] | 'all';
+  on: readonly K[] | 'all';
   /** Looks at the World as it was before the event ('before') or after applying it ('after'). */
   stage: 'before' | 'after';
-  observe(ev: KernelEvent, world: World, out: FlagSink): void;
+  /** Called only for the kinds of `on` (the engine routes by kind). */
+  observe(ev: EventOf<K>, world: World, out: FlagSink): void;
   /** End of input: flag what is still pending. `end` is the last event time. */
   finish?(world: World, out: FlagSink, end: Nanos): void;
 }
 
 /**
+ * A rule instance whose `observe` gets the events of its `on` kinds, typed as those kinds:
+ * `watch({ on: ['ep.poll', 'target.poll'], ... observe(ev) {...} })` gives `ev: EpPoll | TargetPoll`.
+ */
+export function watch<const K extends EventKind = EventKind>(instance: RuleInstance<K>): RuleInstance {
+  return instance as unknown as RuleInstance;
+}
+
+/**
  * The probe records a rule works from: all of `all`, at least one of `any`; without an `optional`
- * one it still runs, degraded. Tags are the record tags of probes/README.md.
+ * one it still runs, degraded. Tags are the record tags of probes/README.md (families/catalog.ts).
  */
 export interface RuleNeeds {
-  all?: readonly string[];
-  any?: readonly string[];
-  optional?: readonly string[];
+  all?: readonly RecordTag[];
+  any?: readonly RecordTag[];
+  optional?: readonly RecordTag[];
 }
 
 export interface Rule extends RuleInfo {

@@ -1,5 +1,5 @@
 /** probes/file.bt: struct file births and deaths, fd tables, fork and exit. */
-import { family, record } from '../spec.js';
+import { family, record } from '../../decode/spec.js';
 
 export const fileSpec = family('file', [
   record({ tag: 'alloc', fn: 'alloc_empty_file', kind: 'file.alloc', fields: { file: 'addr' } }),

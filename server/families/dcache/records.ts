@@ -1,5 +1,5 @@
 /** probes/dcache.bt: dentry births, deletes, kills, removals, readdir, and filtered dput. */
-import { family, record } from '../spec.js';
+import { family, record } from '../../decode/spec.js';
 
 export const dcacheSpec = family('dcache', [
   record({ tag: 'd_alloc', fn: 'd_alloc', kind: 'dentry.alloc', fields: { dentry: 'addr', parent: 'addr', name: 'rest' } }),

@@ -1,9 +1,9 @@
 /**
  * probes/syscalls.bt, the fallback without kprobes: syscall tracepoints carry fd numbers, not
- * struct file addresses. The records decode to fd-level events; decode/fd-model.ts turns them into
+ * struct file addresses. The records decode to fd-level events; lifetime/fdtable.ts (FdModel) turns them into
  * kernel events once they are in time order.
  */
-import { family, record } from '../spec.js';
+import { family, record } from '../../decode/spec.js';
 
 export const syscallsSpec = family('syscalls', [
   record({ tag: 'sc_ctl', fn: 'epoll_ctl', kind: 'sc.ctl', fields: { epfd: 'int', op: 'int', fd: 'int' } }),

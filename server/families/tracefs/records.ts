@@ -1,5 +1,5 @@
 /** probes/tracefs.bt: eventfs directories (6.6+) and tracefs removal. */
-import { family, record } from '../spec.js';
+import { family, record } from '../../decode/spec.js';
 
 export const tracefsSpec = family('tracefs', [
   record({ tag: 'efs_new', fn: 'eventfs_create_dir', kind: 'eventfs.create', fields: { ei: 'addr', name: 'rest' } }),

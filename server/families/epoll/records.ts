@@ -1,5 +1,5 @@
 /** probes/epoll.bt: epoll_ctl, epitem insert (ep_insert's substitute) and removal, release, poll. */
-import { family, record } from '../spec.js';
+import { family, record } from '../../decode/spec.js';
 
 export const epollSpec = family('epoll', [
   record({ tag: 'ctl', fn: 'do_epoll_ctl', kind: 'ep.ctl', fields: { epfd: 'int', op: 'int', fd: 'int' } }),

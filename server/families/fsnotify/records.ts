@@ -1,5 +1,5 @@
 /** probes/fsnotify.bt: mark lifetimes and permission-event waits. */
-import { family, record } from '../spec.js';
+import { family, record } from '../../decode/spec.js';
 
 export const fsnotifySpec = family('fsnotify', [
   record({ tag: 'm_add', fn: 'fsnotify_add_mark_locked', kind: 'mark.add', fields: { mark: 'addr', group: 'addr' } }),

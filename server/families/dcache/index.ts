@@ -1,0 +1,4 @@
+/** The dcache family: its events, their descriptions and their lifetime effects (README.md: adding a family). */
+export * from './events.js';
+export { describeDcache } from './describe.js';
+export { dcacheEffects } from './effects.js';
