@@ -31,7 +31,9 @@ function printfs(script: string): { tag: string; conversions: number }[] {
 }
 
 describe('probe scripts match the decoders', () => {
-  const specs = new Map<string, (typeof FAMILY_DECODERS)[number]["records"][number] & { family: string }>(FAMILY_DECODERS.flatMap((d) => d.records.map((r) => [r.tag, { family: d.family, ...r }] as const)));
+  const specs = new Map<string, (typeof FAMILY_DECODERS)[number]['records'][number] & { family: string }>(
+    FAMILY_DECODERS.flatMap((d) => d.records.map((r) => [r.tag, { family: d.family, ...r }] as const)),
+  );
 
   for (const family of FAMILIES) {
     it(`${family}: every record printed has a decoder with the same field count`, () => {
