@@ -32,8 +32,10 @@ export interface NatsLinkOptions {
 }
 
 const MAX_BACKOFF_MS = 2000;
-/** How long a publish or a stream request may take before the link reconnects and resyncs. */
-const REQUEST_MS = 10_000;
+/** How long a publish may take before the link resyncs (a 256 KB batch on a busy broker). */
+const PUBLISH_MS = 10_000;
+/** How long a stream request may take (a broker just restarted may drop the first ones). */
+const REQUEST_MS = 2_000;
 
 export class NatsLink implements Uplink {
   private nc: NatsConnection | undefined;
@@ -44,6 +46,10 @@ export class NatsLink implements Uplink {
   private readonly ackWaiters: { seq: number; resolve: () => void }[] = [];
   private failed: ((e: Error) => void) | undefined;
   private readonly subject: string;
+  /** Rejects when the connection drops: a publish in flight is not waited for (a resync follows). */
+  private dropped = settleable();
+  /** Between a disconnect and the client's reconnect nothing is tried: it would only time out. */
+  private online = false;
   readonly fatal: Promise<never>;
   connects = 0;
   /** Batches published again after a failure (the broker drops those it already had). */
@@ -101,6 +107,10 @@ export class NatsLink implements Uplink {
     while (!this.closing) {
       try {
         const nc = this.nc ?? (await this.connect());
+        if (!this.online) {
+          await this.sleep(100);
+          continue;
+        }
         const js = jetstream(nc, { timeout: REQUEST_MS });
         await this.sync(nc, await jetstreamManager(nc, { timeout: REQUEST_MS }), js);
         backoff = 100;
@@ -125,6 +135,8 @@ export class NatsLink implements Uplink {
   private async connect(): Promise<NatsConnection> {
     const nc = await connect(connectionOptions(this.o.target, `lifetrace agent ${this.o.hello.host}`));
     this.nc = nc;
+    this.dropped = settleable();
+    this.online = true;
     this.connects++;
     void nc.closed().then(() => {
       if (this.nc === nc) this.nc = undefined;
@@ -132,9 +144,13 @@ export class NatsLink implements Uplink {
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'reconnect') {
+          this.dropped = settleable();
+          this.online = true;
           this.connects++;
           this.o.log(`lifetrace: reconnected to NATS ${s.server}`);
         } else if (s.type === 'disconnect') {
+          this.online = false;
+          this.dropped.reject(new Error('lost the connection'));
           this.o.log(`lifetrace: lost NATS ${s.server}; batches wait in the outbox`);
         } else if (s.type === 'error' && refusalOf(s.error) !== undefined) {
           // Credentials revoked while reconnecting: the client would try forever.
@@ -185,7 +201,7 @@ export class NatsLink implements Uplink {
         throw new LinkRefused(
           `batch ${seq} is ${frame.length} bytes, more than the NATS server's max_payload (${this.maxPayload}): raise it (docs/fleet.md)`,
         );
-      const ack = await this.publish(js, 'batch', messageId(this.o.hello.run, seq), frame);
+      const ack = await Promise.race([this.publish(js, 'batch', messageId(this.o.hello.run, seq), frame), this.dropped.promise]);
       if (ack.duplicate) this.resent++;
       this.onAck(seq);
     }
@@ -194,7 +210,7 @@ export class NatsLink implements Uplink {
   private publish(js: JetStreamClient, kind: MessageKind, msgID: string, data: Uint8Array | string) {
     const h = headers();
     h.set(KIND_HEADER, kind);
-    return js.publish(this.subject, data, { msgID, headers: h, timeout: REQUEST_MS });
+    return js.publish(this.subject, data, { msgID, headers: h, timeout: PUBLISH_MS });
   }
 
   private onAck(seq: number): void {
@@ -220,6 +236,16 @@ export class NatsLink implements Uplink {
       };
     });
   }
+}
+
+/** A promise that can be rejected from outside (and is never reported unhandled). */
+function settleable(): { promise: Promise<never>; reject(e: Error): void } {
+  let reject!: (e: Error) => void;
+  const promise = new Promise<never>((_r, rej) => {
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, reject };
 }
 
 /** Why the broker refused the agent for good (retrying cannot help), or undefined. */

@@ -1,0 +1,217 @@
+/**
+ * `lifetrace agent --nats` against a real nats-server (Debian's, 2.9) with JetStream on file
+ * storage, started here on a free loopback port with users and permissions as docs/fleet.md gives
+ * them. The agent runs as a real process; the test reads the host's subject back with the client
+ * and holds it against the capture byte for byte.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { execa, type ResultPromise } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchSubject, KIND_HEADER, STREAM } from '../server/fleet/subjects.js';
+import { BATCH_HEAD, decodeBatchHead } from '../server/shared/wire.js';
+import { generateCapture } from './bench/generate.js';
+import { BIN, until } from './support/live.js';
+
+const root = join(import.meta.dirname, '..');
+const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
+const AGENT_PASS = 'agent-pass-0123456789';
+const READER_PASS = 'reader-pass-0123456789';
+
+/** The server configuration docs/fleet.md documents: an agent that may only publish batches. */
+const config = (port: number): string => `
+listen: 127.0.0.1:${port}
+max_payload: 8MB
+authorization {
+  users: [
+    { user: agent, password: "${AGENT_PASS}", permissions: {
+        publish: { allow: ["lifetrace.batches.>", "$JS.API.INFO", "$JS.API.STREAM.INFO.LIFETRACE",
+                           "$JS.API.STREAM.CREATE.LIFETRACE", "$JS.API.STREAM.MSG.GET.LIFETRACE"] }
+        subscribe: { allow: ["_INBOX.>"] } } }
+    { user: reader, password: "${READER_PASS}" }
+  ]
+}
+`;
+
+class NatsServer {
+  proc: ResultPromise | undefined;
+  log = '';
+  readonly store = mkdtempSync(join(tmpdir(), 'lifetrace-nats-'));
+  private readonly conf = join(this.store, 'nats.conf');
+  port = 0;
+
+  async start(): Promise<void> {
+    this.port ||= await freePort();
+    writeFileSync(this.conf, config(this.port));
+    const proc = execa('nats-server', ['-js', '-sd', join(this.store, 'js'), '-c', this.conf], {
+      reject: false,
+      stdin: 'ignore',
+      all: true,
+      buffer: false,
+    });
+    this.proc = proc;
+    await new Promise<void>((resolve, reject) => {
+      proc.all!.on('data', (d: Buffer) => {
+        this.log += d.toString();
+        if (this.log.includes('Server is ready')) resolve();
+      });
+      void proc.then((r) => reject(new Error(`nats-server exited ${String(r.exitCode)}: ${this.log}`)));
+    });
+  }
+
+  async kill(): Promise<void> {
+    this.proc?.kill('SIGKILL');
+    await this.proc;
+    this.log = '';
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function agent(nats: NatsServer, args: string[], pass = AGENT_PASS) {
+  return execa(process.execPath, [BIN, 'agent', '--nats', nats.url, '--nats-user', 'agent', '--nats-pass', pass, ...args], {
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+  });
+}
+
+interface Stored {
+  kind: string;
+  id: string;
+  data: Uint8Array;
+}
+
+/** Every message on the host's subject, in stream order. */
+async function readHost(nc: NatsConnection, host: string): Promise<Stored[]> {
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(STREAM, { filter_subjects: batchSubject(host) });
+  const out: Stored[] = [];
+  for (;;) {
+    const m = await consumer.next({ expires: 1000 });
+    if (m === null) return out;
+    out.push({ kind: m.headers?.get(KIND_HEADER) ?? '', id: m.headers?.get('Nats-Msg-Id') ?? '', data: m.data });
+  }
+}
+
+/**
+ * The host's subject holds exactly one run: its hello, batches 1..N each once and in order, whose
+ * lines are the capture's after its header, byte for byte, and its end.
+ */
+function expectOneRun(msgs: Stored[], capture: Buffer, host: string): void {
+  expect(msgs.length).toBeGreaterThan(2);
+  const hello = JSON.parse(Buffer.from(msgs[0]!.data).toString()) as { type: string; run: string; host: string };
+  expect(msgs[0]!.kind).toBe('hello');
+  expect(hello).toMatchObject({ type: 'hello', host });
+  expect(msgs[0]!.id).toBe(`${hello.run}:hello`);
+  const end = msgs.at(-1)!;
+  expect(end.kind).toBe('end');
+  const batches = msgs.slice(1, -1);
+  expect(JSON.parse(Buffer.from(end.data).toString())).toMatchObject({ type: 'end', lastSeq: batches.length, reason: 'end of capture' });
+  const payloads: Buffer[] = [];
+  batches.forEach((b, i) => {
+    expect(b.kind).toBe('batch');
+    expect(b.id).toBe(`${hello.run}:${i + 1}`);
+    const head = decodeBatchHead(b.data);
+    if (typeof head === 'string') throw new Error(head);
+    expect(head.seq).toBe(i + 1);
+    const payload = Buffer.from(b.data.subarray(BATCH_HEAD));
+    expect(head.lines).toBe(payload.filter((c) => c === 10).length);
+    payloads.push(payload);
+  });
+  const body = capture.subarray(capture.indexOf(10) + 1); // the header line travels in the hello
+  const sent = Buffer.concat(payloads);
+  expect(sent.length).toBe(body.length);
+  expect(sent.equals(body)).toBe(true);
+}
+
+describe('agent --nats: JetStream on a real nats-server', () => {
+  const nats = new NatsServer();
+  let reader: NatsConnection;
+
+  beforeAll(async () => {
+    await nats.start();
+    reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'reader', pass: READER_PASS });
+  });
+  afterAll(async () => {
+    await reader?.close();
+    await nats.kill();
+  });
+
+  it('publishes a replayed capture: the stream is created, every batch is stored once, in sequence, byte-equal to the capture', async () => {
+    const r = await agent(nats, ['--replay', SAMPLE, '--speed', 'max', '--host', 'sample.example:1']);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.all).toMatch(/created the NATS stream LIFETRACE/);
+    const info = await (await jetstreamManager(reader)).streams.info(STREAM);
+    expect(info.config).toMatchObject({ storage: 'file', subjects: ['lifetrace.batches.>'], duplicate_window: 600e9 });
+    // A host name with . and : is one subject token.
+    expect(batchSubject('sample.example:1')).toBe('lifetrace.batches.sample=2Eexample=3A1');
+    expectOneRun(await readHost(reader, 'sample.example:1'), gunzipSync(readFileSync(SAMPLE)), 'sample.example:1');
+  });
+
+  it('nats-server killed mid-stream and started again: the agent resumes, nothing is lost or doubled', async () => {
+    const capture = join(nats.store, 'big.ljsonl');
+    await generateCapture(capture, 300_000, 11);
+    const subject = batchSubject('restart');
+    const jsm = await jetstreamManager(reader);
+    // 0.9 s of kernel time at a tenth of its pace: about 9 s of publishing, about 120 batches.
+    const run = agent(nats, ['--replay', capture, '--speed', '0.1', '--host', 'restart']);
+    await until(
+      async () => {
+        const last = await jsm.streams.getMessage(STREAM, { last_by_subj: subject });
+        return last !== null && last.seq > 30 ? last : undefined;
+      },
+      30_000,
+      'batches in the stream',
+    );
+    await reader.close();
+    await nats.kill();
+    await new Promise((r) => setTimeout(r, 1500)); // batches pile up in the outbox meanwhile
+    await nats.start();
+    reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'reader', pass: READER_PASS });
+    const r = await run;
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.all).toMatch(/lost NATS/);
+    expect(r.all).toMatch(/reconnected to NATS/);
+    expect(r.all).toMatch(/resending batches after \d+ to NATS/);
+    expectOneRun(await readHost(reader, 'restart'), readFileSync(capture), 'restart');
+  });
+
+  it('a wrong credential is refused with a clear error and a non-zero exit; none is no default', async () => {
+    const wrong = await agent(nats, ['--replay', SAMPLE, '--host', 'intruder'], 'not-the-password');
+    expect(wrong.exitCode).toBe(2);
+    expect(wrong.all).toMatch(/NATS server refused the agent's credentials \(Authorization Violation\)/);
+    expect((await readHost(reader, 'intruder')).length).toBe(0);
+
+    const none = await execa(process.execPath, [BIN, 'agent', '--nats', nats.url, '--replay', SAMPLE], { reject: false, all: true });
+    expect(none.exitCode).toBe(2);
+    expect(none.all).toMatch(/--nats needs credentials/);
+
+    // The agent's user may publish batches, never read them back or touch another stream.
+    const nc = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'agent', pass: AGENT_PASS });
+    try {
+      const js = jetstream(nc);
+      await expect(
+        js.consumers.get(STREAM, { filter_subjects: batchSubject('sample.example:1') }).then((c) => c.next({ expires: 500 })),
+      ).rejects.toThrow();
+    } finally {
+      await nc.close();
+    }
+  });
+});
