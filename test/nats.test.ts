@@ -21,38 +21,25 @@ import { BIN, until } from './support/live.js';
 const root = join(import.meta.dirname, '..');
 const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
 const AGENT_PASS = 'agent-pass-0123456789';
-const READER_PASS = 'reader-pass-0123456789';
+const WORKER_PASS = 'worker-pass-0123456789';
 
-/** The server configuration docs/fleet.md documents: an agent that may only publish batches. */
-const config = (port: number): string => `
-listen: 127.0.0.1:${port}
-max_payload: 8MB
-authorization {
-  users: [
-    { user: agent, password: "${AGENT_PASS}", permissions: {
-        publish: { allow: ["lifetrace.batches.>", "$JS.API.INFO", "$JS.API.STREAM.INFO.LIFETRACE",
-                           "$JS.API.STREAM.CREATE.LIFETRACE", "$JS.API.STREAM.MSG.GET.LIFETRACE"] }
-        subscribe: { allow: ["_INBOX.>"] } } }
-    { user: reader, password: "${READER_PASS}" }
-  ]
-}
-`;
+/** The configuration docker-compose.yml runs and docs/fleet.md documents: an agent may only publish batches. */
+const CONFIG = join(root, 'server', 'fleet', 'nats-server.conf');
 
 class NatsServer {
   proc: ResultPromise | undefined;
   log = '';
   readonly store = mkdtempSync(join(tmpdir(), 'lifetrace-nats-'));
-  private readonly conf = join(this.store, 'nats.conf');
   port = 0;
 
   async start(): Promise<void> {
     this.port ||= await freePort();
-    writeFileSync(this.conf, config(this.port));
-    const proc = execa('nats-server', ['-js', '-sd', join(this.store, 'js'), '-c', this.conf], {
+    const proc = execa('nats-server', ['-c', CONFIG, '-js', '-sd', join(this.store, 'js'), '-a', '127.0.0.1', '-p', String(this.port)], {
       reject: false,
       stdin: 'ignore',
       all: true,
       buffer: false,
+      env: { LIFETRACE_NATS_AGENT_PASS: AGENT_PASS, LIFETRACE_NATS_WORKER_PASS: WORKER_PASS },
     });
     this.proc = proc;
     await new Promise<void>((resolve, reject) => {
@@ -147,7 +134,7 @@ describe('agent --nats: JetStream on a real nats-server', () => {
 
   beforeAll(async () => {
     await nats.start();
-    reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'reader', pass: READER_PASS });
+    reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
   });
   afterAll(async () => {
     await reader?.close();
@@ -163,6 +150,18 @@ describe('agent --nats: JetStream on a real nats-server', () => {
     // A host name with . and : is one subject token.
     expect(batchSubject('sample.example:1')).toBe('lifetrace.batches.sample=2Eexample=3A1');
     expectOneRun(await readHost(reader, 'sample.example:1'), gunzipSync(readFileSync(SAMPLE)), 'sample.example:1');
+  });
+
+  it('sends the lines as bytes, never re-encoded: a line that is not UTF-8 arrives byte for byte', async () => {
+    const sample = gunzipSync(readFileSync(SAMPLE));
+    const at = sample.lastIndexOf('"}\n');
+    // Two bytes no UTF-8 decoder keeps (a decode and encode would make each one U+FFFD).
+    const capture = Buffer.concat([sample.subarray(0, at), Buffer.from([0xff, 0xfe]), sample.subarray(at)]);
+    const path = join(nats.store, 'not-utf8.ljsonl');
+    writeFileSync(path, capture);
+    const r = await agent(nats, ['--replay', path, '--speed', 'max', '--host', 'bytes']);
+    expect(r.exitCode, r.all).toBe(0);
+    expectOneRun(await readHost(reader, 'bytes'), capture, 'bytes');
   });
 
   it('nats-server killed mid-stream and started again: the agent resumes, nothing is lost or doubled', async () => {
@@ -184,7 +183,7 @@ describe('agent --nats: JetStream on a real nats-server', () => {
     await nats.kill();
     await new Promise((r) => setTimeout(r, 1500)); // batches pile up in the outbox meanwhile
     await nats.start();
-    reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'reader', pass: READER_PASS });
+    reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
     const r = await run;
     expect(r.exitCode, r.all).toBe(0);
     expect(r.all).toMatch(/lost NATS/);
