@@ -141,7 +141,7 @@ describe('agent --nats: JetStream on a real nats-server', () => {
     await nats.kill();
   });
 
-  it('publishes a replayed capture: the stream is created, every batch is stored once, in sequence, byte-equal to the capture', async () => {
+  it('publishes a replayed capture: the stream is created, each batch stored once, in sequence, byte-equal to the capture', async () => {
     const r = await agent(nats, ['--replay', SAMPLE, '--speed', 'max', '--host', 'sample.example:1']);
     expect(r.exitCode, r.all).toBe(0);
     expect(r.all).toMatch(/created the NATS stream LIFETRACE/);

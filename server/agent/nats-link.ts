@@ -252,9 +252,15 @@ function settleable(): { promise: Promise<never>; reject(e: Error): void } {
 function refusalOf(e: unknown): string | undefined {
   if (e instanceof LinkRefused) return e.message;
   if (e instanceof errors.AuthorizationError || e instanceof errors.UserAuthenticationExpiredError)
-    return `the NATS server refused the agent's credentials (${e.message}): check --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds`;
+    return (
+      `the NATS server refused the agent's credentials (${e.message}): ` +
+      'check --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds'
+    );
   if (e instanceof errors.PermissionViolationError)
-    return `the NATS server does not let these credentials do that (${e.message}): the agent publishes to lifetrace.batches.> and uses the JetStream API ($JS.API.>; docs/fleet.md)`;
+    return (
+      `the NATS server does not let these credentials do that (${e.message}): ` +
+      'the agent publishes to lifetrace.batches.> and asks the JetStream API about the LIFETRACE stream (docs/fleet.md)'
+    );
   // The client's JetStreamNotEnabled is not exported: it is known by its name.
   if (e instanceof Error && e.name === 'JetStreamNotEnabled')
     return `JetStream is not enabled on this NATS server or account (${e.message}): start nats-server with -js (docs/fleet.md)`;

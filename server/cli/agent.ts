@@ -200,7 +200,8 @@ function natsUplink(values: Flags): UplinkTarget {
   if (creds !== undefined) kinds.push({ kind: 'creds', creds: readSecret('--nats-creds', creds) });
   if (kinds.length === 0)
     throw new UsageError(
-      '--nats needs credentials (the NATS server must not let anyone publish): --nats-user U --nats-pass P, --nats-token T, --nats-nkey F or --nats-creds F (docs/fleet.md)',
+      '--nats needs credentials (the NATS server must not let anyone publish): ' +
+        '--nats-user U --nats-pass P, --nats-token T, --nats-nkey F or --nats-creds F (docs/fleet.md)',
     );
   if (kinds.length > 1)
     throw new UsageError('give one kind of NATS credentials: --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds');
