@@ -202,6 +202,20 @@ describe('agent --nats: JetStream on a real nats-server', () => {
     expect(none.exitCode).toBe(2);
     expect(none.all).toMatch(/--nats needs credentials/);
 
+    // Flags that cannot work together are usage errors before anything connects.
+    const usage = async (...args: string[]) => {
+      const r = await execa(process.execPath, [BIN, 'agent', '--replay', SAMPLE, ...args], { reject: false, all: true });
+      expect(r.exitCode).toBe(2);
+      return r.all;
+    };
+    expect(await usage('--nats', 'http://127.0.0.1:4222', '--nats-token', 't')).toMatch(/a NATS URL is nats:\/\/ or tls:\/\//);
+    expect(await usage('--nats', 'nats://agent:pw@127.0.0.1:4222')).toMatch(/not in the URL/);
+    expect(await usage('--nats', nats.url, '--server', 'http://127.0.0.1:1/', '--nats-token', 't')).toMatch(/do not go together/);
+    expect(await usage('--nats', nats.url, '--nats-token', 't', '--nats-user', 'agent', '--nats-pass', 'p')).toMatch(/one kind of NATS/);
+    expect(await usage('--nats', nats.url, '--nats-user', 'agent')).toMatch(/--nats-user needs its password/);
+    expect(await usage('--nats', nats.url, '--token', 'server-token')).toMatch(/--token is the lifetrace server's/);
+    expect(await usage('--server', 'http://127.0.0.1:1/', '--token', 't', '--nats-token', 't')).toMatch(/--nats-token goes with --nats/);
+
     // The agent's user may publish batches, never read them back or touch another stream.
     const nc = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'agent', pass: AGENT_PASS });
     try {

@@ -146,7 +146,8 @@ type Flags = Record<string, string | boolean | undefined>;
 const NATS_FLAGS = ['nats-user', 'nats-pass', 'nats-token', 'nats-nkey', 'nats-creds', 'nats-ca'];
 
 function serverUplink(values: Flags): UplinkTarget {
-  if (typeof values.server !== 'string') throw new UsageError(`--server URL or --nats URL is required\n\n${AGENT_USAGE}`);
+  if (typeof values.server !== 'string')
+    throw new UsageError(`--server URL is required (or --nats URL, to publish to NATS JetStream)\n\n${AGENT_USAGE}`);
   const stray = NATS_FLAGS.find((f) => values[f] !== undefined);
   if (stray) throw new UsageError(`--${stray} goes with --nats`);
   let server: URL;
