@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nkeyAuthenticator, nkeys, type NatsConnection } from '@nats-io/transport-node';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchSubject, KIND_HEADER, STREAM } from '../server/fleet/subjects.js';
@@ -26,15 +26,21 @@ const WORKER_PASS = 'worker-pass-0123456789';
 /** The configuration docker-compose.yml runs and docs/fleet.md documents: an agent may only publish batches. */
 const CONFIG = join(root, 'server', 'fleet', 'nats-server.conf');
 
+/** A nats-server with JetStream on file storage in a directory of its own, on a free loopback port. */
 class NatsServer {
   proc: ResultPromise | undefined;
   log = '';
   readonly store = mkdtempSync(join(tmpdir(), 'lifetrace-nats-'));
   port = 0;
 
+  /** By default the fleet's own configuration; `config` is another configuration's text. */
+  constructor(private readonly config?: string) {}
+
   async start(): Promise<void> {
     this.port ||= await freePort();
-    const proc = execa('nats-server', ['-c', CONFIG, '-js', '-sd', join(this.store, 'js'), '-a', '127.0.0.1', '-p', String(this.port)], {
+    const file = this.config === undefined ? CONFIG : join(this.store, 'nats.conf');
+    if (this.config !== undefined) writeFileSync(file, this.config);
+    const proc = execa('nats-server', ['-c', file, '-js', '-sd', join(this.store, 'js'), '-a', '127.0.0.1', '-p', String(this.port)], {
       reject: false,
       stdin: 'ignore',
       all: true,
@@ -225,6 +231,116 @@ describe('agent --nats: JetStream on a real nats-server', () => {
       ).rejects.toThrow();
     } finally {
       await nc.close();
+    }
+  });
+});
+
+describe('agent --nats: nkeys, tokens and TLS', () => {
+  it('an nkey over TLS with --nats-ca publishes; without the authority the certificate is refused, clearly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lifetrace-nats-tls-'));
+    const at = (f: string): string => join(dir, f);
+    // A certificate authority and a server certificate for localhost (the client checks an IP URL against that name too).
+    const openssl = (...args: string[]) => execa('openssl', args, { cwd: dir });
+    await openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca-key.pem',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=lifetrace test CA',
+    );
+    await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server-key.pem', '-out', 'server.csr', '-subj', '/CN=localhost');
+    writeFileSync(at('san.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    await openssl(
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca-key.pem',
+      '-CAcreateserial',
+      '-out',
+      'server.pem',
+      '-days',
+      '2',
+      '-extfile',
+      'san.cnf',
+    );
+    const user = nkeys.createUser();
+    writeFileSync(at('agent.nk'), `${new TextDecoder().decode(user.getSeed())}\n`, { mode: 0o600 });
+    const nats = new NatsServer(`tls { cert_file: "${at('server.pem')}", key_file: "${at('server-key.pem')}" }
+authorization { users: [ { nkey: ${user.getPublicKey()} } ] }
+`);
+    await nats.start();
+    try {
+      const run = (...extra: string[]) =>
+        execa(process.execPath, [BIN, 'agent', '--replay', SAMPLE, '--speed', 'max', '--host', 'tls', ...extra], {
+          reject: false,
+          all: true,
+        });
+      const url = `tls://localhost:${nats.port}`;
+      const good = await run('--nats', url, '--nats-ca', at('ca.pem'), '--nats-nkey', at('agent.nk'));
+      expect(good.exitCode, good.all).toBe(0);
+      const nc = await connect({
+        servers: `localhost:${nats.port}`,
+        authenticator: nkeyAuthenticator(user.getSeed()),
+        tls: { ca: readFileSync(at('ca.pem'), 'utf8') },
+      });
+      try {
+        expectOneRun(await readHost(nc, 'tls'), gunzipSync(readFileSync(SAMPLE)), 'tls');
+      } finally {
+        await nc.close();
+      }
+      const untrusted = await run('--nats', url, '--nats-nkey', at('agent.nk'));
+      expect(untrusted.exitCode).toBe(2);
+      expect(untrusted.all).toMatch(
+        /NATS server's certificate was not accepted \(unable to verify the first certificate\): give --nats-ca/,
+      );
+      const other = nkeys.createUser();
+      writeFileSync(at('other.nk'), new TextDecoder().decode(other.getSeed()));
+      const stranger = await run('--nats', url, '--nats-ca', at('ca.pem'), '--nats-nkey', at('other.nk'));
+      expect(stranger.exitCode).toBe(2); // a key the server does not know
+      expect(stranger.all).toMatch(/refused the agent's credentials/);
+    } finally {
+      await nats.kill();
+    }
+  });
+
+  it('a token: the right one publishes, a wrong one is refused; TLS asked of a server without it is refused', async () => {
+    const token = 'token-0123456789abcdef';
+    const nats = new NatsServer(`authorization { token: "${token}" }\n`);
+    await nats.start();
+    try {
+      const run = (...extra: string[]) =>
+        execa(process.execPath, [BIN, 'agent', '--replay', SAMPLE, '--speed', 'max', '--host', 'token', ...extra], {
+          reject: false,
+          all: true,
+        });
+      const good = await run('--nats', nats.url, '--nats-token', token);
+      expect(good.exitCode, good.all).toBe(0);
+      const nc = await connect({ servers: `127.0.0.1:${nats.port}`, token });
+      try {
+        expectOneRun(await readHost(nc, 'token'), gunzipSync(readFileSync(SAMPLE)), 'token');
+      } finally {
+        await nc.close();
+      }
+      const wrong = await run('--nats', nats.url, '--nats-token', 'not-the-token');
+      expect(wrong.exitCode).toBe(2);
+      expect(wrong.all).toMatch(/refused the agent's credentials/);
+      const tls = await run('--nats', `tls://127.0.0.1:${nats.port}`, '--nats-token', token);
+      expect(tls.exitCode).toBe(2);
+      expect(tls.all).toMatch(/does not offer TLS/);
+    } finally {
+      await nats.kill();
     }
   });
 });

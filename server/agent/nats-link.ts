@@ -261,6 +261,15 @@ function refusalOf(e: unknown): string | undefined {
       `the NATS server does not let these credentials do that (${e.message}): ` +
       'the agent publishes to lifetrace.batches.> and asks the JetStream API about the LIFETRACE stream (docs/fleet.md)'
     );
+  // Node's certificate checks: a certificate that does not verify will not verify on the next try either.
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && /^(ERR_TLS_CERT|UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|CERT_)/.test(code))
+    return (
+      `the NATS server's certificate was not accepted (${(e as Error).message}): ` +
+      'give --nats-ca the authority that signed it, and dial the name it holds (docs/fleet.md)'
+    );
+  if (e instanceof errors.ConnectionError && /does not support 'tls'|tls.*not available/.test(e.message))
+    return `the NATS server does not offer TLS (${e.message}), which tls:// and --nats-ca ask for`;
   // The client's JetStreamNotEnabled is not exported: it is known by its name.
   if (e instanceof Error && e.name === 'JetStreamNotEnabled')
     return `JetStream is not enabled on this NATS server or account (${e.message}): start nats-server with -js (docs/fleet.md)`;
