@@ -50,6 +50,8 @@ export class NatsLink implements Uplink {
   private dropped = settleable();
   /** Between a disconnect and the client's reconnect nothing is tried: it would only time out. */
   private online = false;
+  /** The largest message the broker takes (its max_payload, told on connect). */
+  private maxPayload = Infinity;
   readonly fatal: Promise<never>;
   connects = 0;
   /** Batches published again after a failure (the broker drops those it already had). */
@@ -185,8 +187,6 @@ export class NatsLink implements Uplink {
     }
     if (nc.info !== undefined) this.maxPayload = nc.info.max_payload;
   }
-
-  private maxPayload = Infinity;
 
   /** Publishes the outbox's batches one after another until closed; throws on any failure. */
   private async pump(js: JetStreamClient): Promise<void> {
