@@ -4,7 +4,7 @@
  * them. The agent runs as a real process; the test reads the host's subject back with the client
  * and holds it against the capture byte for byte.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,6 +196,39 @@ describe('agent --nats: JetStream on a real nats-server', () => {
     expect(r.all).toMatch(/reconnected to NATS/);
     expect(r.all).toMatch(/resending batches after \d+ to NATS/);
     expectOneRun(await readHost(reader, 'restart'), readFileSync(capture), 'restart');
+  });
+
+  it('while the broker is unreachable the outbox spills to disk; once it is up everything arrives, and the spill file goes', async () => {
+    const later = new NatsServer(); // its port is chosen now, nothing listens there yet
+    later.port = await freePort();
+    const capture = join(later.store, 'spill.ljsonl');
+    await generateCapture(capture, 300_000, 13);
+    const spill = mkdtempSync(join(tmpdir(), 'lifetrace-spill-'));
+    const run = agent(later, ['--replay', capture, '--speed', 'max', '--host', 'spill', '--max-memory-mb', '1', '--spill-dir', spill]);
+    const spilled = await until(
+      () => {
+        const f = readdirSync(spill).find((n) => n.endsWith('.spill'));
+        return f && statSync(join(spill, f)).size > 4 << 20 ? f : undefined;
+      },
+      30_000,
+      'the outbox to spill',
+    );
+    await later.start();
+    try {
+      const r = await run;
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.all).toMatch(/connection refused; retrying/); // said once, not once a try
+      expect(r.all.match(/retrying/g)).toHaveLength(1);
+      const nc = await connect({ servers: `127.0.0.1:${later.port}`, user: 'worker', pass: WORKER_PASS });
+      try {
+        expectOneRun(await readHost(nc, 'spill'), readFileSync(capture), 'spill');
+      } finally {
+        await nc.close();
+      }
+      expect(existsSync(join(spill, spilled))).toBe(false); // removed once the broker had everything
+    } finally {
+      await later.kill();
+    }
   });
 
   it('a wrong credential is refused with a clear error and a non-zero exit; none is no default', async () => {
