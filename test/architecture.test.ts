@@ -20,6 +20,7 @@ const LAYERS: Record<string, number> = {
   probes: 1,
   capture: 1,
   vm: 1,
+  fleet: 1,
   decode: 2,
   recorder: 2,
   lifetime: 3,

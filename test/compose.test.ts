@@ -23,6 +23,8 @@ writeFileSync(emptyEnvFile, '');
 
 interface Service {
   build?: { context?: string; target?: string };
+  image?: string;
+  profiles?: string[];
   command?: string[];
   environment?: Record<string, string>;
   ports?: string[];
@@ -36,6 +38,7 @@ interface Service {
   restart?: string;
   healthcheck?: { test?: string[] };
   depends_on?: Record<string, { condition?: string }>;
+  security_opt?: string[];
   network_mode?: string;
 }
 interface Config {
@@ -74,6 +77,9 @@ function mounts(s: Service): { source: string; target: string; mode: string }[] 
   });
 }
 
+/** The nats service's command as its container gets it (`docker-compose config` prints `$` as `$$`). */
+const natsCommand = (s: Service): string[] => (s.command ?? []).map((a) => a.replaceAll('$$', '$'));
+
 function option(command: string[] | undefined, name: string): string | undefined {
   const i = (command ?? []).indexOf(name);
   return i >= 0 ? command![i + 1] : undefined;
@@ -89,10 +95,16 @@ describe('docker-compose.yml (resolved by docker-compose config)', () => {
     agent = config.services.agent!;
   });
 
-  it('has exactly the services server and agent, built from this repository', () => {
-    expect(Object.keys(config.services).sort()).toEqual(['agent', 'server']);
+  it('has the services server and agent, built from this repository, and the fleet profile nats and nats-agent', () => {
+    expect(Object.keys(config.services).sort()).toEqual(['agent', 'nats', 'nats-agent', 'server']);
     expect(server.build).toMatchObject({ context: root, target: 'server' });
     expect(agent.build).toMatchObject({ context: root, target: 'agent' });
+    expect(config.services['nats-agent']!.build).toMatchObject({ context: root, target: 'agent' });
+    // `docker-compose up` starts what it always did; `--profile fleet` adds the broker.
+    expect(server.profiles).toBeUndefined();
+    expect(agent.profiles).toBeUndefined();
+    expect(config.services.nats!.profiles).toEqual(['fleet']);
+    expect(config.services['nats-agent']!.profiles).toEqual(['fleet']);
   });
 
   it('server: serves on all interfaces inside the container, with the data in a named volume', () => {
@@ -160,6 +172,63 @@ describe('docker-compose.yml (resolved by docker-compose config)', () => {
     expect(option(agent.command, '--host')).toMatch(/^[A-Za-z0-9._:-]{1,128}$/);
     const named = await resolved({ LIFETRACE_TOKEN: TOKEN, LIFETRACE_HOST_NAME: 'db-7' });
     expect(option(named.services.agent!.command, '--host')).toBe('db-7');
+  });
+
+  it('nats: JetStream on a named volume, the configuration of server/fleet read-only, on loopback by default', async () => {
+    const nats = config.services.nats!;
+    expect(nats.image).toMatch(/^nats:2\.9/); // the version the tests run (Debian's nats-server 2.9)
+    const command = natsCommand(nats).at(-1)!;
+    expect(command).toMatch(/exec nats-server -c \/etc\/nats\/lifetrace\.conf -js -sd \/data /);
+    const m = mounts(nats);
+    const data = m.find((x) => x.target === '/data');
+    expect(Object.keys(config.volumes ?? {})).toContain(data!.source);
+    expect(m.find((x) => x.target === '/etc/nats/lifetrace.conf')).toEqual({
+      source: join(root, 'server', 'fleet', 'nats-server.conf'),
+      target: '/etc/nats/lifetrace.conf',
+      mode: 'ro',
+    });
+    expect(nats.ports).toEqual(['127.0.0.1:4222:4222/tcp']);
+    const exposed = await resolved({ LIFETRACE_TOKEN: TOKEN, LIFETRACE_NATS_BIND: '0.0.0.0', LIFETRACE_NATS_PORT: '14222' });
+    expect(exposed.services.nats!.ports).toEqual(['0.0.0.0:14222:4222/tcp']);
+    expect(nats.read_only).toBe(true);
+    expect(nats.cap_drop).toEqual(['ALL']);
+    expect(nats.privileged ?? false).toBe(false);
+    expect(nats.security_opt).toEqual(['no-new-privileges:true']);
+  });
+
+  it('nats: the container refuses to start nats-server without both passwords (16+ characters, a letter first)', async () => {
+    const withPasswords = await resolved({ LIFETRACE_TOKEN: TOKEN, LIFETRACE_NATS_AGENT_PASS: 'a', LIFETRACE_NATS_WORKER_PASS: 'w' });
+    expect(withPasswords.services.nats!.environment).toEqual({ LIFETRACE_NATS_AGENT_PASS: 'a', LIFETRACE_NATS_WORKER_PASS: 'w' });
+    // The command as the container runs it, by a real sh (the image's is busybox's; both are POSIX).
+    const [sh, ...args] = natsCommand(config.services.nats!);
+    const run = (env: Record<string, string>) =>
+      execa(sh!, args, { reject: false, extendEnv: false, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
+    const good = { LIFETRACE_NATS_AGENT_PASS: 'agent-0123456789abcdef', LIFETRACE_NATS_WORKER_PASS: 'worker-0123456789abcdef' };
+    for (const [env, missing] of [
+      [{}, 'LIFETRACE_NATS_AGENT_PASS'],
+      [{ ...good, LIFETRACE_NATS_AGENT_PASS: 'agent-too-short' }, 'LIFETRACE_NATS_AGENT_PASS'],
+      [{ ...good, LIFETRACE_NATS_WORKER_PASS: '' }, 'LIFETRACE_NATS_WORKER_PASS'],
+      [{ ...good, LIFETRACE_NATS_WORKER_PASS: '0123456789abcdef0123' }, 'LIFETRACE_NATS_WORKER_PASS'],
+    ] as [Record<string, string>, string][]) {
+      const r = await run(env);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toBe(`nats: set ${missing} to a secret of 16+ characters starting with a letter`);
+    }
+    // Both set: nats-server itself starts (here it finds no /etc/nats: the image's mount is not here).
+    const r = await run(good);
+    expect(r.stderr).toMatch(/^nats-server: open \/etc\/nats\/lifetrace\.conf/);
+  });
+
+  it('nats-agent: publishes this kernel to the broker as the agent user, with the kernel access the agent has', async () => {
+    const natsAgent = config.services['nats-agent']!;
+    expect(natsAgent.command?.[0]).toBe('agent');
+    expect(option(natsAgent.command, '--nats')).toBe('nats://nats:4222');
+    expect(option(natsAgent.command, '--nats-user')).toBe('agent');
+    expect(natsAgent.command).not.toContain('--nats-pass'); // not on a command line: from the environment
+    const set = await resolved({ LIFETRACE_TOKEN: TOKEN, LIFETRACE_NATS_AGENT_PASS: 'agent-0123456789abcdef' });
+    expect(set.services['nats-agent']!.environment).toEqual({ LIFETRACE_NATS_PASS: 'agent-0123456789abcdef' });
+    expect(natsAgent.depends_on).toEqual({ nats: { condition: 'service_started' } });
+    for (const key of ['user', 'privileged', 'pid', 'volumes'] as const) expect(natsAgent[key]).toEqual(agent[key]);
   });
 
   it('refuses to resolve without LIFETRACE_TOKEN (unset or empty), saying so', async () => {
@@ -271,7 +340,8 @@ describe('Dockerfile', () => {
   it('has the targets the compose file builds, on Node 20 over Debian bookworm', async () => {
     const names = stages.map((s) => s.name);
     const config = await resolved({ LIFETRACE_TOKEN: TOKEN });
-    for (const s of Object.values(config.services)) expect(names).toContain(s.build!.target);
+    // Every service is built here but the broker, which is the NATS project's image.
+    for (const s of Object.values(config.services)) if (s.image === undefined) expect(names).toContain(s.build!.target);
     for (const target of ['server', 'agent']) expect(lineage(stages, target).image).toMatch(/^node:20(\.\d+)*-bookworm(-slim)?$/);
   });
 

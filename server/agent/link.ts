@@ -6,6 +6,7 @@
 import WebSocket from 'ws';
 import { INGEST_PATH, type AgentHello, type ServerToAgent } from '../shared/wire.js';
 import type { Outbox } from './outbox.js';
+import { LinkRefused, type Uplink } from './uplink.js';
 
 export interface LinkOptions {
   server: string;
@@ -17,11 +18,9 @@ export interface LinkOptions {
   maxInFlightBytes?: number;
 }
 
-export class LinkRefused extends Error {}
-
 const MAX_BACKOFF_MS = 2000;
 
-export class Link {
+export class Link implements Uplink {
   private ws: WebSocket | undefined;
   private synced = false;
   private lastSent = 0;
@@ -64,7 +63,7 @@ export class Link {
   }
 
   /** Tells the server the stream is over (after every batch is acknowledged). */
-  end(lastSeq: number, reason: string): void {
+  async end(lastSeq: number, reason: string): Promise<void> {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'end', lastSeq, reason }));
   }
 

@@ -25,15 +25,16 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
       let first = true;
       let t0 = -1;
       let wall0 = 0;
-      const pending: string[] = [];
+      // Each line's bytes, copied out of the chunk and sent on as they are: never decoded to text.
+      const pending: (Buffer | string)[] = [];
       const split = new LineSplitter(
-        textLines((line) => {
+        (buf, start, end) => {
           if (first) {
             first = false;
-            if (looksLikeHeader(line)) return;
+            if (looksLikeHeader(buf.toString('utf8', start, end))) return;
           }
-          pending.push(line);
-        }),
+          pending.push(Buffer.from(buf.subarray(start, end)));
+        },
         undefined,
         (_lineNo, bytes) => {
           // Too long for any record (or a frame): the server counts it in its place, as analyze does.
@@ -47,7 +48,8 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
           for (const line of pending) {
             if (stopped) return 'stopped';
             if (speed !== 'max') {
-              const ns = printfNsecs(line);
+              // latin1 maps each byte to one character: the ASCII envelope reads the same, for free.
+              const ns = printfNsecs(typeof line === 'string' ? line : line.toString('latin1'));
               if (ns !== undefined) {
                 const t = Number(ns) / 1e6; // ms; sub-ms precision is plenty for pacing
                 if (t0 < 0) {

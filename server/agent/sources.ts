@@ -16,13 +16,20 @@ export interface SourceInfo {
   rules: { id: string; status: RuleState }[];
 }
 
+/**
+ * One raw line without its newline: its bytes, as read from a file (sent on exactly as they are;
+ * the buffer need only stay valid during the call), or its text, from a reader that has already
+ * decoded it (bpftrace's output, through capture/tail.ts).
+ */
+export type Line = Uint8Array | string;
+
 /** Resolves when more lines may be produced (flow control; only a replay can wait). */
 export type Backpressure = () => Promise<void> | undefined;
 
 export interface LineSource {
   readonly info: SourceInfo;
   /** Produces lines until the source ends or stop() is called; resolves with why it ended. */
-  run(onLine: (line: string) => void, wait: Backpressure): Promise<string>;
+  run(onLine: (line: Line) => void, wait: Backpressure): Promise<string>;
   stop(): void;
 }
 

@@ -1,12 +1,13 @@
 /** `lifetrace agent`: stream this kernel's probes (or a replayed capture) to a lifetrace server. */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { runAgent } from '../agent/agent.js';
-import { LinkRefused } from '../agent/link.js';
+import { runAgent, type UplinkTarget } from '../agent/agent.js';
+import { LinkRefused } from '../agent/uplink.js';
 import { bpftraceSource } from '../agent/bpftrace-source.js';
 import { replaySource, type ReplaySpeed } from '../agent/replay-source.js';
 import type { LineSource } from '../agent/sources.js';
 import { vmSource } from '../agent/vm-source.js';
+import { parseNatsUrl, type NatsCredentials } from '../fleet/connect.js';
 import { nameProblem } from '../live/names.js';
 import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../recorder/stress.js';
 import { CaptureError } from '../recorder/record-capture.js';
@@ -14,15 +15,24 @@ import { orThrow, parse, positiveNumber, UsageError } from './args.js';
 import { parseFamilies, parseKernel } from './trace-args.js';
 
 export const AGENT_USAGE = `usage: lifetrace agent --server URL [--token T | --token-file F] [--families a,b] [--host NAME]
+       lifetrace agent --nats URL (--nats-user U --nats-pass P | --nats-token T | --nats-nkey F | --nats-creds F) [--nats-ca F] ...
        lifetrace agent --server URL ... --vm [--kernel 6.1|6.12|PATH [--modules DIR]] [--duration S] [--stress PRESET] [-- CMD ARGS...]
        lifetrace agent --server URL ... --replay CAPTURE [--speed N|max] [--loop]
 
-Runs the probes on this kernel and streams their records to a lifetrace server. On a lost
-connection it keeps what the server has not acknowledged (in memory, then spilled to disk) and
-resends it on reconnect: nothing lost, nothing doubled. Stop it with Ctrl-C.
+Runs the probes on this kernel and streams their records to a lifetrace server, or publishes them
+to NATS JetStream. On a lost connection it keeps what was not acknowledged (in memory, then
+spilled to disk) and resends it on reconnect: nothing lost, nothing doubled. Stop it with Ctrl-C.
 
   --server      the server's URL, e.g. http://127.0.0.1:7070/
   --token       the server's agent token (default LIFETRACE_TOKEN); --token-file reads it from a file
+  --nats        publish to NATS JetStream instead (nats://HOST:PORT, or tls://HOST:PORT): stream
+                LIFETRACE, subject lifetrace.batches.HOST (docs/fleet.md); the stream is created if
+                missing. Credentials, one kind of them (the server must require them):
+  --nats-user, --nats-pass   user and password (the password default LIFETRACE_NATS_PASS)
+  --nats-token  a token (default LIFETRACE_NATS_TOKEN)
+  --nats-nkey   a file holding an nkey seed (SU...)
+  --nats-creds  a credentials file (JWT and seed, decentralized auth)
+  --nats-ca     the certificate authority (PEM) that signed the NATS server's certificate: TLS
   --families    probe families (default: all that this kernel supports)
   --host        the name this host has on the dashboard (default: the hostname)
   --vm          trace a stock Debian kernel in a disposable QEMU guest instead of this machine's (for
@@ -49,6 +59,13 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
       server: { type: 'string' },
       token: { type: 'string' },
       'token-file': { type: 'string' },
+      nats: { type: 'string' },
+      'nats-user': { type: 'string' },
+      'nats-pass': { type: 'string' },
+      'nats-token': { type: 'string' },
+      'nats-nkey': { type: 'string' },
+      'nats-creds': { type: 'string' },
+      'nats-ca': { type: 'string' },
       families: { type: 'string' },
       host: { type: 'string' },
       replay: { type: 'string' },
@@ -66,19 +83,7 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${AGENT_USAGE}`);
-  if (!values.server) throw new UsageError(`--server URL is required\n\n${AGENT_USAGE}`);
-  let server: URL;
-  try {
-    server = new URL(values.server);
-  } catch {
-    throw new UsageError(`--server needs a URL like http://127.0.0.1:7070/, got ${JSON.stringify(values.server)}`);
-  }
-  if (!/^(http|ws)s?:$/.test(server.protocol)) throw new UsageError(`--server must be http(s):// or ws(s)://, got ${server.protocol}`);
-  const token = values.token ?? (values['token-file'] ? readToken(values['token-file']) : process.env.LIFETRACE_TOKEN);
-  if (!token)
-    throw new UsageError(
-      'the server needs its agent token: --token T, --token-file F or LIFETRACE_TOKEN (lifetrace serve prints where it keeps it)',
-    );
+  const uplink = values.nats !== undefined ? natsUplink(values) : serverUplink(values);
   if (values.host !== undefined && nameProblem('host', values.host)) throw new UsageError(`--host: ${nameProblem('host', values.host)}`);
   const speed = parseSpeed(values.speed);
   if (!values.replay && (values.speed !== undefined || values.loop)) throw new UsageError('--speed and --loop go with --replay');
@@ -117,8 +122,7 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
         throw e;
       }
       const r = await runAgent({
-        server: server.href,
-        token,
+        ...uplink,
         source,
         host: values.host,
         log,
@@ -139,11 +143,79 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
   }
 }
 
-function readToken(file: string): string {
+type Flags = Record<string, string | boolean | undefined>;
+const NATS_FLAGS = ['nats-user', 'nats-pass', 'nats-token', 'nats-nkey', 'nats-creds', 'nats-ca'];
+
+function serverUplink(values: Flags): UplinkTarget {
+  if (typeof values.server !== 'string')
+    throw new UsageError(`--server URL is required (or --nats URL, to publish to NATS JetStream)\n\n${AGENT_USAGE}`);
+  const stray = NATS_FLAGS.find((f) => values[f] !== undefined);
+  if (stray) throw new UsageError(`--${stray} goes with --nats`);
+  let server: URL;
+  try {
+    server = new URL(values.server);
+  } catch {
+    throw new UsageError(`--server needs a URL like http://127.0.0.1:7070/, got ${JSON.stringify(values.server)}`);
+  }
+  if (!/^(http|ws)s?:$/.test(server.protocol)) throw new UsageError(`--server must be http(s):// or ws(s)://, got ${server.protocol}`);
+  const tokenFile = values['token-file'];
+  const token =
+    (values.token as string | undefined) ??
+    (typeof tokenFile === 'string' ? readSecret('--token-file', tokenFile) : process.env.LIFETRACE_TOKEN);
+  if (!token)
+    throw new UsageError(
+      'the server needs its agent token: --token T, --token-file F or LIFETRACE_TOKEN (lifetrace serve prints where it keeps it)',
+    );
+  return { server: server.href, token };
+}
+
+/** NATS: the URL and exactly one kind of credentials (an anonymous publisher is never the default). */
+function natsUplink(values: Flags): UplinkTarget {
+  const url = values.nats as string;
+  if (values.server !== undefined) throw new UsageError('--server and --nats do not go together: the agent sends to one or the other');
+  if (values.token !== undefined || values['token-file'] !== undefined)
+    throw new UsageError(
+      "--token is the lifetrace server's; NATS takes --nats-token, --nats-user/--nats-pass, --nats-nkey or --nats-creds",
+    );
+  const parsed = parseNatsUrl(url);
+  if (!parsed.ok) throw new UsageError(`--nats: ${parsed.error}`);
+  const user = values['nats-user'] as string | undefined;
+  const pass = (values['nats-pass'] as string | undefined) ?? (user !== undefined ? process.env.LIFETRACE_NATS_PASS : undefined);
+  const token = (values['nats-token'] as string | undefined) ?? process.env.LIFETRACE_NATS_TOKEN;
+  const nkey = values['nats-nkey'] as string | undefined;
+  const creds = values['nats-creds'] as string | undefined;
+  if (pass !== undefined && user === undefined) throw new UsageError('--nats-pass goes with --nats-user');
+  const kinds: NatsCredentials[] = [];
+  if (user !== undefined) {
+    if (!pass) throw new UsageError('--nats-user needs its password: --nats-pass P or LIFETRACE_NATS_PASS');
+    kinds.push({ kind: 'user', user, pass });
+  }
+  if (token) kinds.push({ kind: 'token', token });
+  if (nkey !== undefined) {
+    const seed = readSecret('--nats-nkey', nkey)
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => /^SU[A-Z2-7]{50,}$/.test(l));
+    if (seed === undefined) throw new UsageError(`--nats-nkey ${nkey} holds no user nkey seed (a line SU...; nk -gen user)`);
+    kinds.push({ kind: 'nkey', seed });
+  }
+  if (creds !== undefined) kinds.push({ kind: 'creds', creds: readSecret('--nats-creds', creds) });
+  if (kinds.length === 0)
+    throw new UsageError(
+      '--nats needs credentials (the NATS server must not let anyone publish): ' +
+        '--nats-user U --nats-pass P, --nats-token T, --nats-nkey F or --nats-creds F (docs/fleet.md)',
+    );
+  if (kinds.length > 1)
+    throw new UsageError('give one kind of NATS credentials: --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds');
+  const ca = values['nats-ca'] as string | undefined;
+  return { nats: { url, credentials: kinds[0]!, ca: ca === undefined ? undefined : readSecret('--nats-ca', ca) } };
+}
+
+function readSecret(flag: string, file: string): string {
   try {
     return readFileSync(file, 'utf8').trim();
   } catch (e) {
-    throw new UsageError(`cannot read --token-file ${file}: ${(e as Error).message}`);
+    throw new UsageError(`cannot read ${flag} ${file}: ${(e as Error).message}`);
   }
 }
 

@@ -1,0 +1,61 @@
+/**
+ * How lifetrace reaches a NATS server: the URL and the credentials, read once from the command line
+ * (or a program) and turned into the client's connection options. There is no anonymous default:
+ * the server decides who may publish (docs/fleet.md has its configuration).
+ */
+import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
+import { err, ok, type Result } from '../support/result.js';
+
+export type NatsCredentials =
+  | { kind: 'user'; user: string; pass: string }
+  | { kind: 'token'; token: string }
+  /** An nkey seed (the `SU...` line of an nkey file). */
+  | { kind: 'nkey'; seed: string }
+  /** A decentralized-auth credentials file's text (JWT and seed). */
+  | { kind: 'creds'; creds: string };
+
+export interface NatsTarget {
+  /** `nats://HOST:PORT` or `tls://HOST:PORT` (TLS required). */
+  url: string;
+  credentials: NatsCredentials;
+  /** PEM of the certificate authority the server's certificate is checked against (implies TLS). */
+  ca?: string | undefined;
+}
+
+/** The server's `host:port` and whether TLS is required, or why the URL is not a NATS URL. */
+export function parseNatsUrl(url: string): Result<{ hostPort: string; tls: boolean }> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return err(`a NATS URL looks like nats://127.0.0.1:4222 or tls://nats.example:4222, got ${JSON.stringify(url)}`);
+  }
+  if (u.protocol !== 'nats:' && u.protocol !== 'tls:') return err(`a NATS URL is nats:// or tls://, got ${u.protocol}//`);
+  if (u.username || u.password)
+    return err('give NATS credentials with --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds, not in the URL');
+  if (u.hostname === '' || (u.pathname !== '' && u.pathname !== '/'))
+    return err(`a NATS URL is a host and a port, got ${JSON.stringify(url)}`);
+  return ok({ hostPort: `${u.hostname}:${u.port || '4222'}`, tls: u.protocol === 'tls:' });
+}
+
+/** The client's options for `target` (its URL already checked by parseNatsUrl). */
+export function connectionOptions(target: NatsTarget, name: string): ConnectionOptions {
+  const url = parseNatsUrl(target.url);
+  if (!url.ok) throw new Error(url.error);
+  const c = target.credentials;
+  const enc = new TextEncoder();
+  return {
+    servers: url.value.hostPort,
+    name,
+    ...(c.kind === 'user' ? { user: c.user, pass: c.pass } : {}),
+    ...(c.kind === 'token' ? { token: c.token } : {}),
+    ...(c.kind === 'nkey' ? { authenticator: nkeyAuthenticator(enc.encode(c.seed)) } : {}),
+    ...(c.kind === 'creds' ? { authenticator: credsAuthenticator(enc.encode(c.creds)) } : {}),
+    ...(url.value.tls || target.ca !== undefined ? { tls: target.ca !== undefined ? { ca: target.ca } : {} } : {}),
+    // The link resends what was not acknowledged itself: the client just keeps trying to get back.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 100,
+    waitOnFirstConnect: false,
+  };
+}
