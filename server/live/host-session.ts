@@ -126,7 +126,7 @@ export class HostSession {
       this.out.flag(this.summary(f));
     });
     // The stream is a capture: its header first, so the decoder knows the CPUs and deferrals.
-    this.analysis.push(`${serializeHeader(identity.header as CaptureHeader)}\n`);
+    this.analysis.pushHeader(identity.header);
     this.lastRecords = { ...this.analysis.decoder.info.records };
     this.lastSampleWall = clock();
   }
