@@ -1,7 +1,7 @@
 /** From the analysis' structures to the wire views of server/shared/wire.ts (pure functions). */
 import type { Analysis } from '../analyze/pipeline.js';
 import type { Tracked } from '../lifetime/table.js';
-import { describeEvent, stackView } from '../model/describe.js';
+import { eventFacts } from '../model/describe.js';
 import type { Addr, KernelEvent } from '../model/events.js';
 import { formatObject, OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import type { EvidenceView, FlagSummary, LifetimeView, LossMark, ObjectHistory, PhaseView } from '../shared/wire.js';
@@ -40,18 +40,7 @@ export function flagSummary(a: Analysis, f: Flag, id: string, host: string, run:
 }
 
 export function evidenceView(e: KernelEvent): EvidenceView {
-  return {
-    t_s: seconds(e.t),
-    cpu: e.cpu,
-    pid: e.pid,
-    tid: e.tid,
-    comm: e.comm,
-    fn: e.fn,
-    event: e.kind,
-    detail: describeEvent(e),
-    line: e.line,
-    ...stackView(e),
-  };
+  return { t_s: seconds(e.t), ...eventFacts(e) };
 }
 
 export function lossMarks(a: Analysis, host: string): LossMark[] {

@@ -4,6 +4,7 @@ import { describeEpoll } from '../families/epoll/describe.js';
 import { describeFile } from '../families/file/describe.js';
 import { describeFsnotify } from '../families/fsnotify/describe.js';
 import { describeTracefs } from '../families/tracefs/describe.js';
+import type { EventFacts } from '../shared/wire.js';
 import type { PerKind } from './event-shape.js';
 import type { KernelEvent } from './events.js';
 
@@ -22,6 +23,21 @@ export function stackView(ev: KernelEvent): StackView {
   const s = ev.stack;
   if (s === undefined) return {};
   return s.atReturn ? { stack: [...s.frames], stack_at: 'return' } : { stack: [...s.frames] };
+}
+
+/** The facts evidence shows of an event, whatever the view (report step, dashboard, export). */
+export function eventFacts(e: KernelEvent): EventFacts {
+  return {
+    cpu: e.cpu,
+    pid: e.pid,
+    tid: e.tid,
+    comm: e.comm,
+    fn: e.fn,
+    event: e.kind,
+    detail: describeEvent(e),
+    line: e.line,
+    ...stackView(e),
+  };
 }
 
 /** The stack as text lines (report, export): a header saying where it was taken, then a frame a line. */

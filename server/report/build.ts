@@ -4,7 +4,8 @@
  */
 import { confidenceOf, uncertaintyOf, type Confidence } from '../analyze/confidence.js';
 import type { Analysis } from '../analyze/pipeline.js';
-import { describeEvent, stackView, type StackView } from '../model/describe.js';
+import { eventFacts } from '../model/describe.js';
+import type { EventFacts } from '../shared/wire.js';
 import type { KernelEvent } from '../model/events.js';
 import { formatObject, OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import { NS_PER_S, type Nanos } from '../model/time.js';
@@ -13,17 +14,9 @@ import { severityRank, type Severity } from '../shared/severity.js';
 import type { Anomaly } from '../decode/anomalies.js';
 
 /** A step of a flag's evidence; `stack` (and `stack_at`) when the capture has kernel stacks. */
-export interface EvidenceStep extends StackView {
+export interface EvidenceStep extends EventFacts {
   time: string;
   offset_s: number;
-  cpu: number;
-  pid: number;
-  tid: number;
-  comm: string;
-  fn: string;
-  event: string;
-  detail: string;
-  line: number;
 }
 
 export interface FlagReport {
@@ -81,19 +74,7 @@ export function buildReport(a: Analysis): AnalysisReport {
   const abs = (t: Nanos): string => time.absolute(t);
   const off = (t: Nanos): number => Math.round(((t - (a.firstT ?? 0)) / NS_PER_S) * 1e9) / 1e9;
 
-  const step = (e: KernelEvent): EvidenceStep => ({
-    time: abs(e.t),
-    offset_s: off(e.t),
-    cpu: e.cpu,
-    pid: e.pid,
-    tid: e.tid,
-    comm: e.comm,
-    fn: e.fn,
-    event: e.kind,
-    detail: describeEvent(e),
-    line: e.line,
-    ...stackView(e),
-  });
+  const step = (e: KernelEvent): EvidenceStep => ({ time: abs(e.t), offset_s: off(e.t), ...eventFacts(e) });
 
   const flags = a.flags.all().map((f): FlagReport => {
     const uncertainty = uncertaintyOf(a, f);

@@ -221,8 +221,8 @@ export interface FlagSummary {
   message: string;
 }
 
-export interface EvidenceView {
-  t_s: number;
+/** One kernel event as evidence shows it: who ran it, where, and what it did. */
+export interface EventFacts {
   cpu: number;
   pid: number;
   tid: number;
@@ -235,6 +235,10 @@ export interface EvidenceView {
   stack?: string[];
   /** 'return': the stack was taken at a kretprobe, after the probed function returned. */
   stack_at?: 'return';
+}
+
+export interface EvidenceView extends EventFacts {
+  t_s: number;
 }
 
 export interface PhaseView {
