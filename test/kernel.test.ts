@@ -267,7 +267,9 @@ describe('real kernel under stress: Debian 6.1 in QEMU', () => {
       `cd ${shQuote(PROJECT_ROOT)}`,
       ...presets.map((p) => `node dist/server/cli/main.js capture --stress ${p} --duration 5 --out ${GUEST_XCH}/${p}.ljsonl.gz`),
     ].join('\n');
-    const r = await runInGuest({ kernel: '6.1', script, timeoutS: 900 });
+    const ran = await runInGuest({ kernel: '6.1', script, timeoutS: 900 });
+    if (!ran.ok) throw new Error(ran.error);
+    const r = ran.value;
     expect(r.exitCode, r.jobLog.slice(-3000)).toBe(0);
     for (const p of presets) reports.set(p, buildReport(await analyzeFile(join(r.xch, `${p}.ljsonl.gz`))));
   }, 960_000);

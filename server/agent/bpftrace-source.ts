@@ -1,7 +1,8 @@
 /** The agent's source on this machine's kernel: the probes, run by bpftrace. */
 import type { Family } from '../model/events.js';
 import { describeExit, startBpftrace, type BpftraceRun } from '../recorder/bpftrace.js';
-import { CaptureError, prepareRecording } from '../recorder/record-capture.js';
+import { prepareRecording } from '../recorder/record-capture.js';
+import { ok, type Result } from '../support/result.js';
 import { printfNsecs } from '../decode/envelope.js';
 import { rulesFor, type LineSource } from './sources.js';
 
@@ -12,16 +13,16 @@ const MAX_FAILED_STARTS = 5;
  * The probes on this machine's kernel, through bpftrace. If bpftrace dies (killed, OOM), it is
  * started again, and the time it was not running goes into the stream as a `lifetrace_gap` record
  * (docs/capture-format.md): from its last record to the new run's first, in kernel time, so that
- * no rule claims certainty across it.
+ * no rule claims certainty across it. An error when this machine cannot trace (see prepareRecording).
  */
-export async function bpftraceSource(families: Family[] | undefined, log: (s: string) => void): Promise<LineSource> {
+export async function bpftraceSource(families: Family[] | undefined, log: (s: string) => void): Promise<Result<LineSource>> {
   const prepared = await prepareRecording({ families, header: { agent: true }, log });
-  if (!prepared.ok) throw new CaptureError(prepared.error);
+  if (!prepared.ok) return prepared;
   const { header, program } = prepared.value;
   let run: BpftraceRun | undefined;
   let stopped = false;
   let wake: (() => void) | undefined;
-  return {
+  return ok({
     info: { header, mode: 'live', rules: rulesFor(program.tags) },
     async run(onLine) {
       let lastNs: string | undefined; // kernel time of the newest record of the running bpftrace
@@ -77,5 +78,5 @@ export async function bpftraceSource(families: Family[] | undefined, log: (s: st
       wake?.();
       void run?.stop();
     },
-  };
+  });
 }

@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { runLifetraceInGuest, type GuestCommand, type GuestCommandOptions } from '../vm/command.js';
 import type { GuestResult } from '../vm/guest.js';
 import type { GuestKernel } from '../vm/kernels.js';
-import { err, ok, type Result } from '../support/result.js';
+import { err, type Result } from '../support/result.js';
 
 export async function runGuestCommand(
   kernel: GuestKernel,
@@ -12,7 +12,8 @@ export async function runGuestCommand(
   o: GuestCommandOptions,
 ): Promise<Result<GuestResult & { stdout: string }>> {
   const r = await runLifetraceInGuest(kernel, argv, o);
-  return r.exitCode === undefined ? err(guestUnfinished(r)) : ok(r);
+  if (!r.ok) return r;
+  return r.value.exitCode === undefined ? err(guestUnfinished(r.value)) : r;
 }
 
 /** What to say of a guest whose job did not finish: the end of its log and of its console. */

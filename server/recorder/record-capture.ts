@@ -70,9 +70,6 @@ export interface RecordResult extends Progress {
   attachSeconds: number;
 }
 
-/** A capture that cannot be recorded, as the agent's line sources throw it (its CLI command turns it into a usage error). */
-export class CaptureError extends Error {}
-
 export interface Recording {
   header: CaptureHeader;
   program: ResolvedProgram;

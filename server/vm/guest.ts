@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { Tail } from '../capture/tail.js';
 import { GUEST_XCH, initramfsFor } from './initramfs.js';
-import { guestKernelFiles, VmSetupError, type GuestKernel, type UnpackedKernel } from './kernels.js';
+import { err, ok, type Result } from '../support/result.js';
+import { guestKernelFiles, type GuestKernel, type UnpackedKernel } from './kernels.js';
 
 export interface GuestJob {
   kernel: GuestKernel;
@@ -52,15 +53,17 @@ export interface GuestResult {
   seconds: number;
 }
 
+/** The kernel and initramfs a guest boots; an error when the guest cannot be set up (no qemu, no such kernel). */
 export async function prepareGuest(
   k: GuestKernel,
   log: (s: string) => void = () => {},
-): Promise<{ kernel: UnpackedKernel; initrd: string }> {
+): Promise<Result<{ kernel: UnpackedKernel; initrd: string }>> {
   const r = await execa('sh', ['-c', 'command -v qemu-system-x86_64'], { reject: false });
-  if (r.exitCode !== 0) throw new VmSetupError('qemu-system-x86_64 is missing: apt-get install qemu-system-x86');
+  if (r.exitCode !== 0) return err('qemu-system-x86_64 is missing: apt-get install qemu-system-x86');
   const kernel = await guestKernelFiles(k, log);
-  const initrd = await initramfsFor(kernel);
-  return { kernel, initrd };
+  if (!kernel.ok) return kernel;
+  const initrd = await initramfsFor(kernel.value);
+  return initrd.ok ? ok({ kernel: kernel.value, initrd: initrd.value }) : initrd;
 }
 
 /**
@@ -68,8 +71,10 @@ export async function prepareGuest(
  * Multi-threaded TCG occasionally loses a race with the kernel's own boot-time code patching
  * (an int3 Oops in a static branch): a flake of the emulator, not of the job.
  */
-export async function runInGuest(job: GuestJob, log: (s: string) => void = () => {}): Promise<GuestResult> {
-  const { kernel, initrd } = await prepareGuest(job.kernel, log);
+export async function runInGuest(job: GuestJob, log: (s: string) => void = () => {}): Promise<Result<GuestResult>> {
+  const prepared = await prepareGuest(job.kernel, log);
+  if (!prepared.ok) return prepared;
+  const { kernel, initrd } = prepared.value;
   const started = Date.now();
   let consoles = '';
   for (let attempt = 1; ; attempt++) {
@@ -82,7 +87,7 @@ export async function runInGuest(job: GuestJob, log: (s: string) => void = () =>
       job.signal?.aborted ||
       job.kill?.aborted
     ) {
-      return { ...r, console: consoles + r.console, seconds: (Date.now() - started) / 1000 };
+      return ok({ ...r, console: consoles + r.console, seconds: (Date.now() - started) / 1000 });
     }
     log(`lifetrace: the guest kernel panicked while booting (attempt ${attempt}); booting again`);
     consoles += `${r.console}\nlifetrace: boot attempt ${attempt} panicked before the job started\n`;
