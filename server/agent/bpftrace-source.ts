@@ -1,9 +1,9 @@
 /** The agent's source on this machine's kernel: the probes, run by bpftrace. */
 import type { Family } from '../model/events.js';
-import { describeExit, startBpftrace, type BpftraceRun } from '../recorder/bpftrace.js';
+import { describeExit, isReadyMarker, startBpftrace, type BpftraceRun } from '../recorder/bpftrace.js';
 import { prepareRecording } from '../recorder/record-capture.js';
 import { ok, type Result } from '../support/result.js';
-import { printfNsecs } from '../decode/envelope.js';
+import { printfNsecsOf } from '../decode/envelope.js';
 import { rulesFor, type LineSource } from './sources.js';
 
 /** Restarts of a bpftrace that keeps dying before it attaches, before the agent gives up. */
@@ -30,10 +30,11 @@ export async function bpftraceSource(families: Family[] | undefined, log: (s: st
       let failed = 0;
       for (let round = 1; ; round++) {
         const current = await startBpftrace(program.text, {
+          // Each line's bytes, sent on as bpftrace printed them: never decoded to text.
           onLine(line) {
-            const ns = printfNsecs(line);
+            const ns = printfNsecsOf(line);
             if (ns !== undefined) {
-              if (gapFrom !== undefined && line.startsWith('{"type": "printf", "data": "ready\\t')) {
+              if (gapFrom !== undefined && isReadyMarker(line)) {
                 // The new run's probes are attached as of this record: the gap ends here.
                 onLine(line);
                 onLine(JSON.stringify({ type: 'lifetrace_gap', data: { from: gapFrom.ns, to: ns, reason: gapFrom.why } }));

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { CAPTURE_FORMAT, CAPTURE_VERSION, looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/header.js';
 import { LineSplitter, textLines } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
-import { printfNsecs } from '../decode/envelope.js';
+import { printfNsecsOf } from '../decode/envelope.js';
 import type { Family } from '../model/events.js';
 import { err, ok, type Result } from '../support/result.js';
 import { rulesFor, tagsOfFamilies, type LineSource } from './sources.js';
@@ -58,8 +58,7 @@ export async function replaySource(given: string, speed: ReplaySpeed, host = hos
           for (const line of pending) {
             if (stopped) return 'stopped';
             if (speed !== 'max') {
-              // latin1 maps each byte to one character: the ASCII envelope reads the same, for free.
-              const ns = printfNsecs(typeof line === 'string' ? line : line.toString('latin1'));
+              const ns = typeof line === 'string' ? undefined : printfNsecsOf(line); // a long line's stand-in has no time
               if (ns !== undefined) {
                 const t = Number(ns) / 1e6; // ms; sub-ms precision is plenty for pacing
                 if (t0 < 0) {

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseHeader } from '../capture/header.js';
+import { byteLines } from '../capture/lines.js';
 import { Tail } from '../capture/tail.js';
 import type { Family } from '../model/events.js';
 import type { StressPreset } from '../recorder/stress.js';
@@ -51,14 +52,18 @@ export async function vmSource(o: VmOptions): Promise<Result<LineSource>> {
     })
     .catch(() => {});
 
-  const early: string[] = [];
-  let emit = (line: string): void => void early.push(line);
+  // The lines read before the source runs (the header, first of all), copied out of the tail's buffer.
+  const early: Buffer[] = [];
+  let emit = (line: Buffer): void => void early.push(Buffer.from(line));
   let tail: Tail | undefined;
   let tailFile: string | undefined;
   const drain = async (): Promise<void> => {
     if (file === undefined || !existsSync(file)) return;
     if (tailFile !== file) {
-      tail = new Tail(await open(file, 'r'), (l) => emit(l)); // a new boot: a new file
+      tail = new Tail(
+        await open(file, 'r'),
+        byteLines((l) => emit(l)),
+      ); // a new boot: a new file
       tailFile = file;
     }
     await tail!.drain();
@@ -76,7 +81,7 @@ export async function vmSource(o: VmOptions): Promise<Result<LineSource>> {
     await drain();
     await sleep(100);
   }
-  const h = parseHeader(early.shift()!);
+  const h = parseHeader(early.shift()!.toString('utf8'));
   if (!h.ok) {
     abort.abort();
     return err(`the guest's capture has no valid header: ${h.error}`);

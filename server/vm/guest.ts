@@ -8,6 +8,7 @@ import { mkdtemp, open, readFile, writeFile, type FileHandle } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { textLines } from '../capture/lines.js';
 import { Tail } from '../capture/tail.js';
 import { GUEST_XCH, initramfsFor } from './initramfs.js';
 import { err, ok, type Result } from '../support/result.js';
@@ -200,7 +201,7 @@ function followLog(file: string, onLine: (line: string) => void): { stop(): Prom
     if (!tail) {
       if (!existsSync(file)) return;
       fh = await open(file, 'r');
-      tail = new Tail(fh, onLine);
+      tail = new Tail(fh, textLines(onLine));
     }
     await tail.drain();
   };
