@@ -3,11 +3,10 @@ import { copyFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { recordCapture, type Progress } from '../recorder/record-capture.js';
 import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../recorder/stress.js';
-import { GUEST_XCH, guestPanic } from '../vm/guest.js';
+import { GUEST_XCH, guestPanic, guestUnfinished } from '../vm/guest.js';
 import { kernelLabel } from '../vm/kernels.js';
 import { err, ok } from '../support/result.js';
 import { CANNOT_TRACE_STATUS, cannotTrace, parse, positiveNumber, type CommandResult, type Print } from './args.js';
-import { guestUnfinished } from './guest.js';
 import { captureBudgetS, runLifetraceInGuest } from '../vm/command.js';
 import { parseFamilies, parseKernel } from './trace-args.js';
 

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { runLifetraceInGuest, type GuestCommand, type GuestCommandOptions } from '../vm/command.js';
-import type { GuestResult } from '../vm/guest.js';
+import { guestUnfinished, type GuestResult } from '../vm/guest.js';
 import type { GuestKernel } from '../vm/kernels.js';
 import { err, type Result } from '../support/result.js';
 
@@ -14,11 +14,6 @@ export async function runGuestCommand(
   const r = await runLifetraceInGuest(kernel, argv, o);
   if (!r.ok) return r;
   return r.value.exitCode === undefined ? err(guestUnfinished(r.value)) : r;
-}
-
-/** What to say of a guest whose job did not finish: the end of its log and of its console. */
-export function guestUnfinished(r: GuestResult): string {
-  return `the guest did not finish (${r.seconds.toFixed(0)} s):\n${r.jobLog.slice(-2000)}${r.console.slice(-1500)}`;
 }
 
 /** The guest side: run the command line from the job file, its stdout into a file of the share. */

@@ -40,6 +40,11 @@ export interface GuestJob {
 
 /** The file in the exchange folder that asks the job to stop. */
 export const STOP_FILE = 'stop';
+/**
+ * The guest's console (QEMU's serial port), written to the exchange folder as it comes: kept on
+ * disk whatever becomes of the caller (a test's time budget may run out first), to diagnose a hang.
+ */
+export const CONSOLE_FILE = 'console.log';
 /** How long a guest asked to stop may take: bpftrace may still be attaching (a minute under TCG). */
 const STOP_GRACE_S = 180;
 
@@ -147,6 +152,7 @@ async function bootOnce(
     {
       reject: false,
       stdin: 'ignore',
+      stdout: ['pipe', { file: join(xch, CONSOLE_FILE) }],
       all: true,
       maxBuffer: 64 << 20,
       cancelSignal: kill.signal,
@@ -178,6 +184,14 @@ async function bootOnce(
       (qemu.timedOut ? `\nlifetrace: guest killed after ${String(job.timeoutS)} s\n` : '') +
       (qemu.isCanceled ? '\nlifetrace: guest killed\n' : ''),
   };
+}
+
+/**
+ * What to say of a guest whose job did not finish (it hung until its time budget, or its kernel
+ * died): the end of its job's log and the last lines of its console.
+ */
+export function guestUnfinished(r: GuestResult): string {
+  return `the guest did not finish (${r.seconds.toFixed(0)} s):\n${r.jobLog.slice(-2000)}${r.console.slice(-1500)}`;
 }
 
 /**
