@@ -19,7 +19,10 @@ COPY test/bench ./test/bench
 COPY test/support ./test/support
 RUN npm run build
 
-# --- deps: the runtime npm packages only (express, ws, execa, chart.js), from package-lock.json.
+# --- deps: the runtime npm packages only, from package-lock.json: express and ws (the server),
+# execa (bpftrace, QEMU), chart.js (served to the dashboard), prom-client (/metrics), and
+# @nats-io/transport-node and @nats-io/jetstream (`agent --nats` and the fleet's NATS side, with
+# @nats-io/nkeys for nkey and creds logins); bufferutil, optional, speeds up ws.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./

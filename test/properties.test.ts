@@ -642,7 +642,9 @@ describe('the live server', () => {
     writeFileSync(join(captures, 'good.ljsonl'), capture);
     writeFileSync(join(captures, 'replayed.ljsonl'), capture);
     before = snapshot(root, captures);
-    server = await startServer({ host: '127.0.0.1', port: 0, token: TOKEN, version: 't', capturesDir: captures });
+    const started = await startServer({ host: '127.0.0.1', port: 0, token: TOKEN, version: 't', capturesDir: captures });
+    if (!started.ok) throw new Error(started.error);
+    server = started.value;
     const r = await http(server.port, 'POST', '/api/replay', JSON.stringify({ capture: 'replayed.ljsonl', speed: 'max' }));
     expect(r.status).toBe(200);
     replayHost = (JSON.parse(r.body) as { host: string }).host;

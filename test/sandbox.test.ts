@@ -80,7 +80,9 @@ for (const kernel of ['6.1', '6.12'] as const) {
     const seen = new Map<string, string>();
 
     beforeAll(async () => {
-      const r = await runInGuest({ kernel, script: CHECKS, timeoutS: 600 });
+      const ran = await runInGuest({ kernel, script: CHECKS, timeoutS: 600 });
+      if (!ran.ok) throw new Error(ran.error);
+      const r = ran.value;
       expect(r.exitCode, r.jobLog + r.console.slice(-2000)).toBe(0);
       for (const m of r.jobLog.matchAll(/^check ([\w-]+): (.*)$/gm)) seen.set(m[1]!, m[2]!.trim());
     }, 620_000);

@@ -1,8 +1,9 @@
 /** The agent's source on this machine's kernel: the probes, run by bpftrace. */
 import type { Family } from '../model/events.js';
-import { describeExit, startBpftrace, type BpftraceRun } from '../recorder/bpftrace.js';
-import { CaptureError, prepareRecording } from '../recorder/record-capture.js';
-import { printfNsecs } from '../decode/envelope.js';
+import { describeExit, isReadyMarker, startBpftrace, type BpftraceRun } from '../recorder/bpftrace.js';
+import { prepareRecording } from '../recorder/record-capture.js';
+import { ok, type Result } from '../support/result.js';
+import { printfNsecsOf } from '../decode/envelope.js';
 import { rulesFor, type LineSource } from './sources.js';
 
 /** Restarts of a bpftrace that keeps dying before it attaches, before the agent gives up. */
@@ -12,16 +13,16 @@ const MAX_FAILED_STARTS = 5;
  * The probes on this machine's kernel, through bpftrace. If bpftrace dies (killed, OOM), it is
  * started again, and the time it was not running goes into the stream as a `lifetrace_gap` record
  * (docs/capture-format.md): from its last record to the new run's first, in kernel time, so that
- * no rule claims certainty across it.
+ * no rule claims certainty across it. An error when this machine cannot trace (see prepareRecording).
  */
-export async function bpftraceSource(families: Family[] | undefined, log: (s: string) => void): Promise<LineSource> {
+export async function bpftraceSource(families: Family[] | undefined, log: (s: string) => void): Promise<Result<LineSource>> {
   const prepared = await prepareRecording({ families, header: { agent: true }, log });
-  if (!prepared.ok) throw new CaptureError(prepared.error);
+  if (!prepared.ok) return prepared;
   const { header, program } = prepared.value;
   let run: BpftraceRun | undefined;
   let stopped = false;
   let wake: (() => void) | undefined;
-  return {
+  return ok({
     info: { header, mode: 'live', rules: rulesFor(program.tags) },
     async run(onLine) {
       let lastNs: string | undefined; // kernel time of the newest record of the running bpftrace
@@ -29,10 +30,11 @@ export async function bpftraceSource(families: Family[] | undefined, log: (s: st
       let failed = 0;
       for (let round = 1; ; round++) {
         const current = await startBpftrace(program.text, {
+          // Each line's bytes, sent on as bpftrace printed them: never decoded to text.
           onLine(line) {
-            const ns = printfNsecs(line);
+            const ns = printfNsecsOf(line);
             if (ns !== undefined) {
-              if (gapFrom !== undefined && line.startsWith('{"type": "printf", "data": "ready\\t')) {
+              if (gapFrom !== undefined && isReadyMarker(line)) {
                 // The new run's probes are attached as of this record: the gap ends here.
                 onLine(line);
                 onLine(JSON.stringify({ type: 'lifetrace_gap', data: { from: gapFrom.ns, to: ns, reason: gapFrom.why } }));
@@ -77,5 +79,5 @@ export async function bpftraceSource(families: Family[] | undefined, log: (s: st
       wake?.();
       void run?.stop();
     },
-  };
+  });
 }

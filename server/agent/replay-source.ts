@@ -1,10 +1,12 @@
 /** The agent's source that replays a capture file as if it were live (simulation, demos, benchmarks). */
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { CAPTURE_FORMAT, CAPTURE_VERSION, looksLikeHeader, parseHeader, type CaptureHeader } from '../capture/header.js';
 import { LineSplitter, textLines } from '../capture/lines.js';
 import { openCapture } from '../capture/open.js';
-import { printfNsecs } from '../decode/envelope.js';
+import { printfNsecsOf } from '../decode/envelope.js';
 import type { Family } from '../model/events.js';
+import { err, ok, type Result } from '../support/result.js';
 import { rulesFor, tagsOfFamilies, type LineSource } from './sources.js';
 
 export type ReplaySpeed = number | 'max';
@@ -12,13 +14,21 @@ export type ReplaySpeed = number | 'max';
 /**
  * A capture file replayed: at `speed` times the pace of its kernel timestamps, or as fast as the
  * server takes it ('max', with flow control). The header line goes in the hello, not in the stream.
+ * `given` is the path as the user gave it (messages name it; the dashboard's label is its absolute
+ * path); an error when there is no such file or its header is not one this lifetrace reads.
  */
-export async function replaySource(path: string, speed: ReplaySpeed, host = hostname()): Promise<LineSource> {
-  const header = await readHeader(path, host);
+export async function replaySource(given: string, speed: ReplaySpeed, host = hostname()): Promise<Result<LineSource>> {
+  const path = resolve(given);
+  const read = await readHeader(path, host).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return err(`no such capture: ${given}`);
+    throw e;
+  });
+  if (!read.ok) return read;
+  const header = read.value;
   const tags = tagsOfFamilies(Object.keys(header.families) as Family[]);
   let stopped = false;
   let wake: (() => void) | undefined;
-  return {
+  return ok({
     info: { header: { ...header, replay_speed: speed }, mode: 'replay', label: path, rules: rulesFor(tags) }, // see HostSession.pace
     async run(onLine, wait) {
       const stream = await openCapture(path);
@@ -48,8 +58,7 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
           for (const line of pending) {
             if (stopped) return 'stopped';
             if (speed !== 'max') {
-              // latin1 maps each byte to one character: the ASCII envelope reads the same, for free.
-              const ns = printfNsecs(typeof line === 'string' ? line : line.toString('latin1'));
+              const ns = typeof line === 'string' ? undefined : printfNsecsOf(line); // a long line's stand-in has no time
               if (ns !== undefined) {
                 const t = Number(ns) / 1e6; // ms; sub-ms precision is plenty for pacing
                 if (t0 < 0) {
@@ -82,11 +91,11 @@ export async function replaySource(path: string, speed: ReplaySpeed, host = host
       stopped = true;
       wake?.();
     },
-  };
+  });
 }
 
 /** The capture's header, or one made up for a raw bpftrace file without one. */
-async function readHeader(path: string, host: string): Promise<CaptureHeader> {
+async function readHeader(path: string, host: string): Promise<Result<CaptureHeader>> {
   const stream = await openCapture(path);
   let firstLine: string | undefined;
   const split = new LineSplitter(
@@ -101,10 +110,9 @@ async function readHeader(path: string, host: string): Promise<CaptureHeader> {
   void stream.return(undefined);
   if (firstLine !== undefined && looksLikeHeader(firstLine)) {
     const h = parseHeader(firstLine);
-    if (!h.ok) throw new Error(`${path}: ${h.error}`);
-    return { ...h.header, host };
+    return h.ok ? ok({ ...h.value, host }) : err(`${path}: ${h.error}`);
   }
-  return {
+  return ok({
     format: CAPTURE_FORMAT,
     version: CAPTURE_VERSION,
     created: new Date().toISOString(),
@@ -112,5 +120,5 @@ async function readHeader(path: string, host: string): Promise<CaptureHeader> {
     kernel: 'unknown',
     families: {},
     lifetrace_version: 'unknown',
-  };
+  });
 }

@@ -17,9 +17,9 @@ export interface SourceInfo {
 }
 
 /**
- * One raw line without its newline: its bytes, as read from a file (sent on exactly as they are;
- * the buffer need only stay valid during the call), or its text, from a reader that has already
- * decoded it (bpftrace's output, through capture/tail.ts).
+ * One raw line without its newline: its bytes, as read (bpftrace's output file, a guest's capture, a
+ * replayed file: sent on exactly as they are; the buffer need only stay valid during the call), or
+ * the text of a record the agent writes itself (a gap, a lost or too-long line).
  */
 export type Line = Uint8Array | string;
 

@@ -3,6 +3,7 @@
  * `-f json` lines exactly as emitted. Storing raw lines means a decoder fix also fixes old captures.
  */
 import type { Family } from '../model/events.js';
+import { err, ok, type Result } from '../support/result.js';
 
 export const CAPTURE_FORMAT = 'lifetrace-capture';
 export const CAPTURE_VERSION = 1;
@@ -31,26 +32,25 @@ export function looksLikeHeader(line: string): boolean {
   return line.startsWith('{"format"') || line.startsWith('{ "format"');
 }
 
-export type HeaderResult = { ok: true; header: CaptureHeader } | { ok: false; error: string };
-
-export function parseHeader(line: string): HeaderResult {
+/** A header line read: the header, or why it is not one this lifetrace reads. */
+export function parseHeader(line: string): Result<CaptureHeader> {
   let v: unknown;
   try {
     v = JSON.parse(line);
   } catch {
-    return { ok: false, error: 'header line is not valid JSON' };
+    return err('header line is not valid JSON');
   }
   return checkHeader(v);
 }
 
 /** Whether a parsed value (a header line's JSON, or the header an agent's hello carries) is a capture header this lifetrace reads. */
-export function checkHeader(v: unknown): HeaderResult {
-  if (typeof v !== 'object' || v === null) return { ok: false, error: 'header is not an object' };
+export function checkHeader(v: unknown): Result<CaptureHeader> {
+  if (typeof v !== 'object' || v === null) return err('header is not an object');
   const h = v as Record<string, unknown>;
-  if (h.format !== CAPTURE_FORMAT) return { ok: false, error: `unknown format ${JSON.stringify(h.format)}` };
+  if (h.format !== CAPTURE_FORMAT) return err(`unknown format ${JSON.stringify(h.format)}`);
   if (typeof h.version !== 'number' || h.version > CAPTURE_VERSION) {
-    return { ok: false, error: `capture version ${String(h.version)} is newer than this lifetrace reads (${CAPTURE_VERSION})` };
+    return err(`capture version ${String(h.version)} is newer than this lifetrace reads (${CAPTURE_VERSION})`);
   }
-  if (typeof h.families !== 'object' || h.families === null) return { ok: false, error: 'header has no families' };
-  return { ok: true, header: h as unknown as CaptureHeader };
+  if (typeof h.families !== 'object' || h.families === null) return err('header has no families');
+  return ok(h as unknown as CaptureHeader);
 }

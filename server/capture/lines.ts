@@ -140,6 +140,18 @@ export class LineSplitter {
   }
 }
 
+/** A sink that wants each line's bytes: a view of the reader's buffer, valid only during the call (copy what is kept). */
+export function byteLines(sink: (line: Buffer, lineNo: number) => void): LineSink {
+  return (buf, start, end, lineNo) => sink(buf.subarray(start, end), lineNo);
+}
+
+/** Whether a line's bytes begin with `prefix` (an ASCII envelope, say), without decoding the line. */
+export function hasPrefix(line: Uint8Array, prefix: Uint8Array): boolean {
+  if (line.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (line[i] !== prefix[i]) return false;
+  return true;
+}
+
 /** A sink that wants each line as a string (readers off the hot path). */
 export function textLines(sink: (line: string, lineNo: number) => void): LineSink {
   return (buf, start, end, lineNo) => sink(buf.toString('utf8', start, end), lineNo);

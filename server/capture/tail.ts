@@ -1,11 +1,13 @@
 /** Follows a file that another process appends lines to (bpftrace's -o file, a guest's capture). */
 import type { FileHandle } from 'node:fs/promises';
-import { LineSplitter, textLines } from './lines.js';
+import { LineSplitter, type LineSink } from './lines.js';
 
 /**
  * Reads the lines appended to a file since the last call. The file is our own bpftrace's output and a
  * capture keeps its lines exactly as emitted: no line is too long to record (the analysis bounds them
  * when it reads the capture), but a long one is joined in linear time, as every reader joins it.
+ * The sink says what a line becomes: its bytes (`byteLines`: a capture's records, sent on as they
+ * are) or text (`textLines`: a job's log).
  */
 export class Tail {
   private offset = 0;
@@ -14,9 +16,9 @@ export class Tail {
 
   constructor(
     private readonly fh: FileHandle,
-    onLine: (line: string) => void,
+    sink: LineSink,
   ) {
-    this.split = new LineSplitter(textLines(onLine), undefined, undefined, Infinity);
+    this.split = new LineSplitter(sink, undefined, undefined, Infinity);
   }
 
   async drain(): Promise<void> {

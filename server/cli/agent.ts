@@ -1,6 +1,5 @@
 /** `lifetrace agent`: stream this kernel's probes (or a replayed capture) to a lifetrace server. */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { runAgent, type UplinkTarget } from '../agent/agent.js';
 import { LinkRefused } from '../agent/uplink.js';
 import { bpftraceSource } from '../agent/bpftrace-source.js';
@@ -10,8 +9,8 @@ import { vmSource } from '../agent/vm-source.js';
 import { parseNatsUrl, type NatsCredentials } from '../fleet/connect.js';
 import { nameProblem } from '../live/names.js';
 import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../recorder/stress.js';
-import { CaptureError } from '../recorder/record-capture.js';
-import { orThrow, parse, positiveNumber, UsageError } from './args.js';
+import { err, ok, type Result } from '../support/result.js';
+import { cannotTrace, parse, positiveNumber, type CommandResult, type Failure, type Print } from './args.js';
 import { parseFamilies, parseKernel } from './trace-args.js';
 
 export const AGENT_USAGE = `usage: lifetrace agent --server URL [--token T | --token-file F] [--families a,b] [--host NAME]
@@ -43,9 +42,13 @@ spilled to disk) and resends it on reconnect: nothing lost, nothing doubled. Sto
   --speed       replay pace: N times the capture's own timing (default 1), or max
   --loop        replay again from the start when the capture ends
   --spill-dir   where unacknowledged batches overflow to (default: the temp directory)
-  --max-memory-mb  unacknowledged batches kept in memory before spilling (default 64)`;
+  --max-memory-mb  unacknowledged batches kept in memory before spilling (default 64)
 
-export async function agentCommand(argv: string[], print: (s: string) => void): Promise<number> {
+Exits 0 when the stream ended (or Ctrl-C stopped it), 2 for a usage error or a server that refuses
+the agent, 77 when this machine cannot trace (not root, no tracefs, no probe of the families can
+attach).`;
+
+export async function agentCommand(argv: string[], print: Print): Promise<CommandResult> {
   const dash = argv.indexOf('--');
   const command = dash >= 0 ? argv.slice(dash + 1) : undefined;
   const parsed = parse(
@@ -77,31 +80,44 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
     },
     AGENT_USAGE,
   );
-  const { values, positionals } = orThrow(parsed);
+  if (!parsed.ok) return parsed;
+  const { values, positionals } = parsed.value;
   if (values.help) {
     print(`${AGENT_USAGE}\n`);
-    return 0;
+    return ok(0);
   }
-  if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}\n\n${AGENT_USAGE}`);
-  const uplink = values.nats !== undefined ? natsUplink(values) : serverUplink(values);
-  if (values.host !== undefined && nameProblem('host', values.host)) throw new UsageError(`--host: ${nameProblem('host', values.host)}`);
-  const speed = parseSpeed(values.speed);
-  if (!values.replay && (values.speed !== undefined || values.loop)) throw new UsageError('--speed and --loop go with --replay');
-  const families = orThrow(parseFamilies(values.families));
-  if (values.replay && families) throw new UsageError('--families does not go with --replay (the capture has its own)');
-  if (values.replay && values.vm) throw new UsageError('--replay and --vm do not go together');
+  if (positionals.length > 0) return err(`unexpected ${JSON.stringify(positionals[0])}\n\n${AGENT_USAGE}`);
+  const target = values.nats !== undefined ? natsUplink(values) : serverUplink(values);
+  if (!target.ok) return target;
+  const uplink = target.value;
+  if (values.host !== undefined && nameProblem('host', values.host)) return err(`--host: ${nameProblem('host', values.host)}`);
+  const pace = parseSpeed(values.speed);
+  if (!pace.ok) return pace;
+  const speed = pace.value;
+  if (!values.replay && (values.speed !== undefined || values.loop)) return err('--speed and --loop go with --replay');
+  const chosen = parseFamilies(values.families);
+  if (!chosen.ok) return chosen;
+  const families = chosen.value;
+  if (values.replay && families) return err('--families does not go with --replay (the capture has its own)');
+  if (values.replay && values.vm) return err('--replay and --vm do not go together');
   const stress = values.stress;
   if (stress !== undefined && !isStressPreset(stress))
-    throw new UsageError(`unknown stress preset ${JSON.stringify(stress)}; presets: ${Object.keys(STRESS_PRESETS).join(', ')}`);
-  const durationS = values.duration === undefined ? undefined : orThrow(positiveNumber('duration', values.duration, 0));
-  if (command !== undefined && command.length === 0) throw new UsageError('nothing after --: give the command to run');
+    return err(`unknown stress preset ${JSON.stringify(stress)}; presets: ${Object.keys(STRESS_PRESETS).join(', ')}`);
+  const duration = values.duration === undefined ? undefined : positiveNumber('duration', values.duration, 0);
+  if (duration !== undefined && !duration.ok) return duration;
+  const durationS = duration?.value;
+  if (command !== undefined && command.length === 0) return err('nothing after --: give the command to run');
   if (!values.vm && (values.kernel || values.modules || durationS !== undefined || stress || command))
-    throw new UsageError('--kernel, --modules, --duration, --stress and -- CMD go with --vm');
+    return err('--kernel, --modules, --duration, --stress and -- CMD go with --vm');
   if (values.vm && durationS === undefined && !stress && !command)
-    throw new UsageError('--vm needs what the guest runs: --duration S, --stress PRESET and/or -- CMD');
-  const kernel = values.vm ? orThrow(parseKernel(values.kernel, values.modules)) : undefined;
+    return err('--vm needs what the guest runs: --duration S, --stress PRESET and/or -- CMD');
+  const guestKernel = values.vm ? parseKernel(values.kernel, values.modules) : undefined;
+  if (guestKernel !== undefined && !guestKernel.ok) return guestKernel;
+  const kernel = guestKernel?.value;
 
-  const memoryMb = orThrow(positiveNumber('max-memory-mb', values['max-memory-mb'], 64));
+  const memory = positiveNumber('max-memory-mb', values['max-memory-mb'], 64);
+  if (!memory.ok) return memory;
+  const memoryMb = memory.value;
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
@@ -109,21 +125,16 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
   process.once('SIGTERM', onSignal);
   try {
     for (let round = 1; ; round++) {
-      let source: LineSource;
-      try {
-        source = values.replay
-          ? await replaySource(resolve(values.replay), speed, values.host)
-          : kernel
-            ? await vmSource({ kernel, families, durationS, stress: stress as StressPreset | undefined, command, log })
-            : await bpftraceSource(families, log);
-      } catch (e) {
-        if (e instanceof CaptureError) throw new UsageError(e.message);
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`no such capture: ${values.replay}`);
-        throw e;
-      }
+      // A replay's file or a guest is the user's to fix; this machine's probes, the machine's.
+      const opened: Result<LineSource, Failure> = values.replay
+        ? await replaySource(values.replay, speed, values.host)
+        : kernel
+          ? await vmSource({ kernel, families, durationS, stress: stress as StressPreset | undefined, command, log })
+          : cannotTraceHere(await bpftraceSource(families, log));
+      if (!opened.ok) return opened;
       const r = await runAgent({
         ...uplink,
-        source,
+        source: opened.value,
         host: values.host,
         log,
         signal: abort.signal,
@@ -131,11 +142,12 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
         maxMemoryBytes: memoryMb * (1 << 20),
       });
       log(`lifetrace: ${r.reason}: ${r.lines} lines in ${r.batches} batches${r.dropped ? `, ${r.dropped} lost to a full outbox` : ''}`);
-      if (!values.loop || abort.signal.aborted) return 0;
+      if (!values.loop || abort.signal.aborted) return ok(0);
       log(`lifetrace: replaying again (round ${round + 1})`);
     }
   } catch (e) {
-    if (e instanceof LinkRefused) throw new UsageError(e.message);
+    // The link's refusal (a wrong token, another protocol) ends the agent through its promise.
+    if (e instanceof LinkRefused) return err(e.message);
     throw e;
   } finally {
     process.off('SIGINT', onSignal);
@@ -143,87 +155,95 @@ export async function agentCommand(argv: string[], print: (s: string) => void): 
   }
 }
 
+const cannotTraceHere = <T>(r: Result<T>): Result<T, Failure> => (r.ok ? r : err(cannotTrace(r.error)));
+
 type Flags = Record<string, string | boolean | undefined>;
 const NATS_FLAGS = ['nats-user', 'nats-pass', 'nats-token', 'nats-nkey', 'nats-creds', 'nats-ca'];
 
-function serverUplink(values: Flags): UplinkTarget {
+function serverUplink(values: Flags): Result<UplinkTarget> {
   if (typeof values.server !== 'string')
-    throw new UsageError(`--server URL is required (or --nats URL, to publish to NATS JetStream)\n\n${AGENT_USAGE}`);
+    return err(`--server URL is required (or --nats URL, to publish to NATS JetStream)\n\n${AGENT_USAGE}`);
   const stray = NATS_FLAGS.find((f) => values[f] !== undefined);
-  if (stray) throw new UsageError(`--${stray} goes with --nats`);
+  if (stray) return err(`--${stray} goes with --nats`);
   let server: URL;
   try {
     server = new URL(values.server);
   } catch {
-    throw new UsageError(`--server needs a URL like http://127.0.0.1:7070/, got ${JSON.stringify(values.server)}`);
+    return err(`--server needs a URL like http://127.0.0.1:7070/, got ${JSON.stringify(values.server)}`);
   }
-  if (!/^(http|ws)s?:$/.test(server.protocol)) throw new UsageError(`--server must be http(s):// or ws(s)://, got ${server.protocol}`);
+  if (!/^(http|ws)s?:$/.test(server.protocol)) return err(`--server must be http(s):// or ws(s)://, got ${server.protocol}`);
   const tokenFile = values['token-file'];
-  const token =
-    (values.token as string | undefined) ??
-    (typeof tokenFile === 'string' ? readSecret('--token-file', tokenFile) : process.env.LIFETRACE_TOKEN);
+  let token = values.token as string | undefined;
+  if (token === undefined && typeof tokenFile === 'string') {
+    const read = readSecret('--token-file', tokenFile);
+    if (!read.ok) return read;
+    token = read.value;
+  }
+  token ??= process.env.LIFETRACE_TOKEN;
   if (!token)
-    throw new UsageError(
-      'the server needs its agent token: --token T, --token-file F or LIFETRACE_TOKEN (lifetrace serve prints where it keeps it)',
-    );
-  return { server: server.href, token };
+    return err('the server needs its agent token: --token T, --token-file F or LIFETRACE_TOKEN (lifetrace serve prints where it keeps it)');
+  return ok({ server: server.href, token });
 }
 
 /** NATS: the URL and exactly one kind of credentials (an anonymous publisher is never the default). */
-function natsUplink(values: Flags): UplinkTarget {
+function natsUplink(values: Flags): Result<UplinkTarget> {
   const url = values.nats as string;
-  if (values.server !== undefined) throw new UsageError('--server and --nats do not go together: the agent sends to one or the other');
+  if (values.server !== undefined) return err('--server and --nats do not go together: the agent sends to one or the other');
   if (values.token !== undefined || values['token-file'] !== undefined)
-    throw new UsageError(
-      "--token is the lifetrace server's; NATS takes --nats-token, --nats-user/--nats-pass, --nats-nkey or --nats-creds",
-    );
+    return err("--token is the lifetrace server's; NATS takes --nats-token, --nats-user/--nats-pass, --nats-nkey or --nats-creds");
   const parsed = parseNatsUrl(url);
-  if (!parsed.ok) throw new UsageError(`--nats: ${parsed.error}`);
+  if (!parsed.ok) return err(`--nats: ${parsed.error}`);
   const user = values['nats-user'] as string | undefined;
   const pass = (values['nats-pass'] as string | undefined) ?? (user !== undefined ? process.env.LIFETRACE_NATS_PASS : undefined);
   const token = (values['nats-token'] as string | undefined) ?? process.env.LIFETRACE_NATS_TOKEN;
   const nkey = values['nats-nkey'] as string | undefined;
   const creds = values['nats-creds'] as string | undefined;
-  if (pass !== undefined && user === undefined) throw new UsageError('--nats-pass goes with --nats-user');
+  if (pass !== undefined && user === undefined) return err('--nats-pass goes with --nats-user');
   const kinds: NatsCredentials[] = [];
   if (user !== undefined) {
-    if (!pass) throw new UsageError('--nats-user needs its password: --nats-pass P or LIFETRACE_NATS_PASS');
+    if (!pass) return err('--nats-user needs its password: --nats-pass P or LIFETRACE_NATS_PASS');
     kinds.push({ kind: 'user', user, pass });
   }
   if (token) kinds.push({ kind: 'token', token });
   if (nkey !== undefined) {
-    const seed = readSecret('--nats-nkey', nkey)
+    const file = readSecret('--nats-nkey', nkey);
+    if (!file.ok) return file;
+    const seed = file.value
       .split('\n')
       .map((l) => l.trim())
       .find((l) => /^SU[A-Z2-7]{50,}$/.test(l));
-    if (seed === undefined) throw new UsageError(`--nats-nkey ${nkey} holds no user nkey seed (a line SU...; nk -gen user)`);
+    if (seed === undefined) return err(`--nats-nkey ${nkey} holds no user nkey seed (a line SU...; nk -gen user)`);
     kinds.push({ kind: 'nkey', seed });
   }
-  if (creds !== undefined) kinds.push({ kind: 'creds', creds: readSecret('--nats-creds', creds) });
+  if (creds !== undefined) {
+    const file = readSecret('--nats-creds', creds);
+    if (!file.ok) return file;
+    kinds.push({ kind: 'creds', creds: file.value });
+  }
   if (kinds.length === 0)
-    throw new UsageError(
+    return err(
       '--nats needs credentials (the NATS server must not let anyone publish): ' +
         '--nats-user U --nats-pass P, --nats-token T, --nats-nkey F or --nats-creds F (docs/fleet.md)',
     );
-  if (kinds.length > 1)
-    throw new UsageError('give one kind of NATS credentials: --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds');
-  const ca = values['nats-ca'] as string | undefined;
-  return { nats: { url, credentials: kinds[0]!, ca: ca === undefined ? undefined : readSecret('--nats-ca', ca) } };
+  if (kinds.length > 1) return err('give one kind of NATS credentials: --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds');
+  const caFile = values['nats-ca'] as string | undefined;
+  const ca = caFile === undefined ? undefined : readSecret('--nats-ca', caFile);
+  if (ca !== undefined && !ca.ok) return ca;
+  return ok({ nats: { url, credentials: kinds[0]!, ca: ca?.value } });
 }
 
-function readSecret(flag: string, file: string): string {
+function readSecret(flag: string, file: string): Result<string> {
   try {
-    return readFileSync(file, 'utf8').trim();
+    return ok(readFileSync(file, 'utf8').trim());
   } catch (e) {
-    throw new UsageError(`cannot read ${flag} ${file}: ${(e as Error).message}`);
+    return err(`cannot read ${flag} ${file}: ${(e as Error).message}`);
   }
 }
 
-function parseSpeed(v: string | undefined): ReplaySpeed {
-  if (v === undefined) return 1;
-  if (v === 'max') return 'max';
+function parseSpeed(v: string | undefined): Result<ReplaySpeed> {
+  if (v === undefined) return ok(1);
+  if (v === 'max') return ok('max');
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0.1 || n > 100)
-    throw new UsageError(`--speed takes a factor from 0.1 to 100, or max; got ${JSON.stringify(v)}`);
-  return n;
+  if (!Number.isFinite(n) || n < 0.1 || n > 100) return err(`--speed takes a factor from 0.1 to 100, or max; got ${JSON.stringify(v)}`);
+  return ok(n);
 }

@@ -1,7 +1,7 @@
 /**
  * Argument parsing shared by the subcommands: node's parseArgs, with errors a user can act on. A
- * command's expected failures (a bad flag, a missing file, a guest that cannot start...) are Result
- * errors: a message for the user, which main prints, exiting 2. Bugs are thrown.
+ * command's expected failures (a bad flag, a missing file, a guest that cannot start, a machine that
+ * cannot trace) are Result errors (a Failure), which main prints and maps to an exit status. Bugs are thrown.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { err, ok, type Result } from '../support/result.js';
@@ -9,19 +9,29 @@ import { err, ok, type Result } from '../support/result.js';
 /** What a command prints on standard output (main passes process.stdout; tests capture it). */
 export type Print = (s: string) => void;
 
-/** A command's outcome: its exit status, or why it could not do its job (main says so and exits 2). */
-export type CommandResult = Result<number>;
+/**
+ * Why a command could not do its job: a message about what the user gave (a flag, a file, a guest
+ * that cannot be set up), or about this machine, which cannot trace (not root, no tracefs, no probe
+ * of the families attaches, bpftrace fails before attaching). main maps each to its exit status.
+ */
+export type Failure = string | CannotTrace;
+
+export interface CannotTrace {
+  readonly cannotTrace: string;
+}
+
+export const cannotTrace = (message: string): CannotTrace => ({ cannotTrace: message });
 
 /**
- * A usage error thrown by a command that does not return a Result yet (`agent`); main maps it as it
- * maps a Result's error. `orThrow` is that command's bridge to the helpers here.
+ * The exit status of `capture` and `agent` on a machine that cannot trace: the command did not
+ * run, and nothing the user typed was wrong. 77 is how automake and other test harnesses mark a
+ * skipped test (and sysexits' EX_NOPERM): `capture -- make check` on a machine without tracing is
+ * a test that could not run, not one that failed.
  */
-export class UsageError extends Error {}
+export const CANNOT_TRACE_STATUS = 77;
 
-export function orThrow<T>(r: Result<T>): T {
-  if (!r.ok) throw new UsageError(r.error);
-  return r.value;
-}
+/** A command's outcome: its exit status, or why it could not do its job (main says so, see Failure). */
+export type CommandResult = Result<number, Failure>;
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, usage: string) {
   try {

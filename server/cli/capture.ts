@@ -3,11 +3,10 @@ import { copyFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { recordCapture, type Progress } from '../recorder/record-capture.js';
 import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../recorder/stress.js';
-import { GUEST_XCH, guestPanic } from '../vm/guest.js';
+import { GUEST_XCH, guestPanic, guestUnfinished } from '../vm/guest.js';
 import { kernelLabel } from '../vm/kernels.js';
 import { err, ok } from '../support/result.js';
-import { parse, positiveNumber, type CommandResult, type Print } from './args.js';
-import { guestUnfinished } from './guest.js';
+import { CANNOT_TRACE_STATUS, cannotTrace, parse, positiveNumber, type CommandResult, type Print } from './args.js';
 import { captureBudgetS, runLifetraceInGuest } from '../vm/command.js';
 import { parseFamilies, parseKernel } from './trace-args.js';
 
@@ -27,7 +26,9 @@ stress preset) and stops when it exits, after --duration seconds, or on Ctrl-C. 
                     kernel build') instead; --modules DIR is its lib/modules/RELEASE when it has modules
 
 Exits with CMD's status (130 after Ctrl-C, 0 when --duration or the preset ended the run). With
---vm, 125 when the guest's kernel died mid-capture: what was captured up to then is still written.`;
+--vm, 125 when the guest's kernel died mid-capture: what was captured up to then is still written.
+77 when this machine (or the guest's kernel) cannot trace: not root, no tracefs, no probe of the
+families can attach, or bpftrace failed before attaching; CMD did not run. 2 for a usage error.`;
 
 /** `capture --vm`'s status when the guest's kernel died: the capture is partial, the command's status unknown. */
 export const GUEST_DIED = 125;
@@ -81,7 +82,7 @@ export async function captureCommand(argv: string[], print: Print): Promise<Comm
     const budget = captureBudgetS({ durationS, stress, command });
     const stop = interruptible("the guest's capture", true);
     try {
-      const r = await runLifetraceInGuest(kernel, guestArgv, {
+      const ran = await runLifetraceInGuest(kernel, guestArgv, {
         timeoutS: budget,
         log: (s) => process.stderr.write(`${s}\n`),
         cwd: process.cwd(),
@@ -93,6 +94,8 @@ export async function captureCommand(argv: string[], print: Print): Promise<Comm
           if (l !== guestOut) process.stderr.write(`${l}\n`);
         },
       });
+      if (!ran.ok) return ran;
+      const r = ran.value;
       // The capture is written whatever the command's status: the failing run is the one that matters.
       if (r.exitCode !== undefined && r.stdout.split('\n').includes(guestOut)) {
         await copyFile(join(r.xch, basename(guestOut)), out);
@@ -113,7 +116,9 @@ export async function captureCommand(argv: string[], print: Print): Promise<Comm
         return ok(GUEST_DIED);
       }
       if (r.exitCode === undefined) return err(guestUnfinished(r));
-      return err(`the capture in the ${kernelLabel(kernel)} guest failed (exit ${String(r.exitCode)})${panic ? `: ${panic}` : ''}`);
+      const failed = `the capture in the ${kernelLabel(kernel)} guest failed (exit ${String(r.exitCode)})${panic ? `: ${panic}` : ''}`;
+      // The guest's lifetrace said why on its output, shown above; its kernel cannot trace.
+      return err(r.exitCode === CANNOT_TRACE_STATUS ? cannotTrace(failed) : failed);
     } finally {
       stop.dispose();
     }
@@ -136,7 +141,8 @@ export async function captureCommand(argv: string[], print: Print): Promise<Comm
       log: (s) => process.stderr.write(`${s}\n`),
     });
     if (tty) process.stderr.write('\n');
-    if (!recorded.ok) return recorded;
+    // Whatever stops a recording before its probes attach is this machine's (or this kernel's).
+    if (!recorded.ok) return err(cannotTrace(recorded.error));
     const r = recorded.value;
     process.stderr.write(
       `lifetrace: ${r.events} events, ${r.lost} lost in ${r.seconds.toFixed(1)} s of tracing on ${r.kernel}${r.commandExit !== undefined ? `; command exited ${r.commandExit}` : ''}${r.interrupted ? '; stopped by Ctrl-C' : ''}\n`,

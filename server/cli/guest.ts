@@ -2,9 +2,9 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { runLifetraceInGuest, type GuestCommand, type GuestCommandOptions } from '../vm/command.js';
-import type { GuestResult } from '../vm/guest.js';
+import { guestUnfinished, type GuestResult } from '../vm/guest.js';
 import type { GuestKernel } from '../vm/kernels.js';
-import { err, ok, type Result } from '../support/result.js';
+import { err, type Result } from '../support/result.js';
 
 export async function runGuestCommand(
   kernel: GuestKernel,
@@ -12,12 +12,8 @@ export async function runGuestCommand(
   o: GuestCommandOptions,
 ): Promise<Result<GuestResult & { stdout: string }>> {
   const r = await runLifetraceInGuest(kernel, argv, o);
-  return r.exitCode === undefined ? err(guestUnfinished(r)) : ok(r);
-}
-
-/** What to say of a guest whose job did not finish: the end of its log and of its console. */
-export function guestUnfinished(r: GuestResult): string {
-  return `the guest did not finish (${r.seconds.toFixed(0)} s):\n${r.jobLog.slice(-2000)}${r.console.slice(-1500)}`;
+  if (!r.ok) return r;
+  return r.value.exitCode === undefined ? err(guestUnfinished(r.value)) : r;
 }
 
 /** The guest side: run the command line from the job file, its stdout into a file of the share. */

@@ -2,8 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { err, ok } from '../support/result.js';
 import { LIFETRACE_VERSION } from '../support/version.js';
-import { VmSetupError } from '../vm/kernels.js';
-import { UsageError, type CommandResult, type Print } from './args.js';
+import { CANNOT_TRACE_STATUS, type CommandResult, type Failure, type Print } from './args.js';
 
 const USAGE = `lifetrace ${LIFETRACE_VERSION}: kernel object lifetimes and racy orderings from bpftrace probes
 
@@ -29,11 +28,12 @@ const USAGE_STATUS = 2;
 
 /**
  * The one place a command's expected failure becomes what the user sees: its message on standard
- * error, and exit status 2. Bugs are thrown, and end the process with their stack.
+ * error, and its exit status. Bugs are thrown, and end the process with their stack.
  */
-function failed(message: string): number {
+function failed(f: Failure): number {
+  const [message, status] = typeof f === 'string' ? [f, USAGE_STATUS] : [f.cannotTrace, CANNOT_TRACE_STATUS];
   process.stderr.write(`lifetrace: ${message}\n`);
-  return USAGE_STATUS;
+  return status;
 }
 
 /**
@@ -55,7 +55,7 @@ async function run(cmd: string | undefined, rest: string[], print: Print): Promi
     case 'serve':
       return (await import('./serve.js')).serveCommand(rest, print);
     case 'agent':
-      return ok(await (await import('./agent.js')).agentCommand(rest, print));
+      return (await import('./agent.js')).agentCommand(rest, print);
     case 'replay':
       return (await import('./replay.js')).replayCommand(rest, print);
     case 'export':
@@ -81,15 +81,8 @@ async function run(cmd: string | undefined, rest: string[], print: Print): Promi
 
 export async function main(argv: string[], print: Print = (s) => void process.stdout.write(s)): Promise<number> {
   const [cmd, ...rest] = argv;
-  try {
-    const r = await run(cmd, rest, print);
-    return r.ok ? r.value : failed(r.error);
-  } catch (e) {
-    // What still throws its expected failures: the agent command (UsageError), and a guest that
-    // cannot be set up (no qemu, no such kernel image: VmSetupError), the user's to fix: no stack.
-    if (e instanceof UsageError || e instanceof VmSetupError) return failed(e.message);
-    throw e;
-  }
+  const r = await run(cmd, rest, print);
+  return r.ok ? r.value : failed(r.error);
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isLoopbackHost } from '../live/auth.js';
-import { ServeError, startServer, type RunningServer } from '../live/server.js';
+import { startServer, type RunningServer } from '../live/server.js';
 import { err, ok, type Result } from '../support/result.js';
 import { parse, positiveNumber, type CommandResult, type Print } from './args.js';
 import { LIFETRACE_VERSION } from '../support/version.js';
@@ -104,27 +104,23 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Resu
   const kept = !explicitToken && isLoopbackHost(a.host.replace(/^\[(.*)\]$/, '$1'));
   const stored = kept ? storedToken(a.data) : undefined;
   if (stored !== undefined && !stored.ok) return stored;
-  try {
-    const server = await startServer({
-      host: a.host,
-      port: a.port,
-      token: explicitToken ? a.token : stored?.value,
-      version: LIFETRACE_VERSION,
-      capturesDir: join(a.data, 'captures'),
-      journalDir: join(a.data, 'journal'),
-      agentBytesPerSecond: a.agentRateMb > 0 ? a.agentRateMb * 2 ** 20 : undefined,
-      feedQueueBytes: a.feedQueueMb * 2 ** 20,
-      // Live, a flag should show within a fraction of a second: start the reorder slack at 10 ms,
-      // without the header's declared deferral (1 s for epoll_ctl and readdir records, printed at
-      // their return); the slack grows by itself when deferred records come later than that.
-      analysis: { reorder: { windowNs: a.reorderWindowMs * 1e6, maxHeld: 200_000, declaredDeferral: false } },
-    });
-    const tokenSource: TokenSource = kept ? { kind: 'file', path: join(a.data, 'token') } : { kind: 'explicit' };
-    return ok(Object.assign(server, { tokenSource }));
-  } catch (e) {
-    if (e instanceof ServeError) return err(e.message);
-    throw e;
-  }
+  const started = await startServer({
+    host: a.host,
+    port: a.port,
+    token: explicitToken ? a.token : stored?.value,
+    version: LIFETRACE_VERSION,
+    capturesDir: join(a.data, 'captures'),
+    journalDir: join(a.data, 'journal'),
+    agentBytesPerSecond: a.agentRateMb > 0 ? a.agentRateMb * 2 ** 20 : undefined,
+    feedQueueBytes: a.feedQueueMb * 2 ** 20,
+    // Live, a flag should show within a fraction of a second: start the reorder slack at 10 ms,
+    // without the header's declared deferral (1 s for epoll_ctl and readdir records, printed at
+    // their return); the slack grows by itself when deferred records come later than that.
+    analysis: { reorder: { windowNs: a.reorderWindowMs * 1e6, maxHeld: 200_000, declaredDeferral: false } },
+  });
+  if (!started.ok) return started;
+  const tokenSource: TokenSource = kept ? { kind: 'file', path: join(a.data, 'token') } : { kind: 'explicit' };
+  return ok(Object.assign(started.value, { tokenSource }));
 }
 
 export async function serveCommand(argv: string[], print: Print): Promise<CommandResult> {

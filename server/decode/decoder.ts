@@ -2,7 +2,7 @@
  * The dispatcher: capture lines in, typed events out. It reads the header, routes each printf
  * record by its tag to its family's decoder, and reports losses, diagnostics and anomalies.
  */
-import { type CaptureHeader, checkHeader, type HeaderResult, looksLikeHeader, parseHeader } from '../capture/header.js';
+import { type CaptureHeader, checkHeader, looksLikeHeader, parseHeader } from '../capture/header.js';
 import type { Family, RecordEvent } from '../model/events.js';
 import { TimeBase, type Nanos } from '../model/time.js';
 import { MAX_LINE_BYTES } from '../capture/lines.js';
@@ -13,6 +13,7 @@ import { Fields, HEAD, plausibleOrigin } from './fields.js';
 import { readPlainHead } from './plain.js';
 import { ROUTES } from './routes.js';
 import { StackTable } from './stacks.js';
+import type { Result } from '../support/result.js';
 
 /** Every family's record specs; the name agent/ and the tests know them by. */
 export { FAMILY_SPECS as FAMILY_DECODERS } from './routes.js';
@@ -136,10 +137,10 @@ export class CaptureDecoder {
     this.takeHeader(checked, lineNo, checked.ok ? '' : (JSON.stringify(h) ?? String(h)));
   }
 
-  private takeHeader(h: HeaderResult, lineNo: number, text: string): void {
+  private takeHeader(h: Result<CaptureHeader>, lineNo: number, text: string): void {
     if (h.ok) {
-      this.info.header = h.header;
-      this.sink.header?.(h.header);
+      this.info.header = h.value;
+      this.sink.header?.(h.value);
     } else this.anomalies.add('bad-header', lineNo, h.error, text);
   }
 

@@ -16,6 +16,28 @@ export function printfNsecs(line: string): string | undefined {
   return PRINTF_NSECS.exec(line)?.[1];
 }
 
+const PRINTF_PREFIX_BYTES = Buffer.from(PRINTF_PREFIX, 'latin1');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const T = 0x74;
+
+/** `printfNsecs` on a line's bytes (an agent's source reads them so, and sends them on as they are). */
+export function printfNsecsOf(line: Uint8Array): string | undefined {
+  const n = PRINTF_PREFIX_BYTES.length;
+  if (line.length < n) return undefined;
+  for (let i = 0; i < n; i++) if (line[i] !== PRINTF_PREFIX_BYTES[i]) return undefined;
+  // The tag (no quote, no escape), then \t, 1 to 20 digits, \t: as PRINTF_NSECS reads it.
+  let i = n;
+  while (i < line.length && line[i] !== QUOTE && line[i] !== BACKSLASH) i++;
+  if (line[i] !== BACKSLASH || line[i + 1] !== T) return undefined;
+  const from = (i += 2);
+  while (i < line.length && i - from <= 20 && line[i]! >= 0x30 && line[i]! <= 0x39) i++;
+  if (i === from || i - from > 20 || line[i] !== BACKSLASH || line[i + 1] !== T) return undefined;
+  let ns = '';
+  for (let j = from; j < i; j++) ns += String.fromCharCode(line[j]!);
+  return ns;
+}
+
 export type Envelope =
   | { type: 'printf'; data: string }
   | { type: 'lost'; count: number }

@@ -8,9 +8,10 @@ import { FILE_TAGS } from './file/events.js';
 import { FSNOTIFY_TAGS } from './fsnotify/events.js';
 import { SYSCALLS_TAGS } from './syscalls/events.js';
 import { TRACEFS_TAGS } from './tracefs/events.js';
+import type { Family } from '../shared/kinds.js';
 
-export const FAMILIES = ['file', 'epoll', 'dcache', 'fsnotify', 'tracefs', 'syscalls'] as const;
-export type Family = (typeof FAMILIES)[number];
+/** The families (shared/kinds.ts, where the dashboard reads them too). */
+export { FAMILIES, type Family } from '../shared/kinds.js';
 /** What lifetrace loads by default on a kernel with kprobes; 'syscalls' is the fallback without. */
 export const KPROBE_FAMILIES = ['file', 'epoll', 'dcache', 'fsnotify', 'tracefs'] as const satisfies readonly Family[];
 

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AnalysisOptions } from '../analyze/pipeline.js';
 import { FEED_PATH, INGEST_PATH } from '../shared/wire.js';
+import { err, ok, type Result } from '../support/result.js';
 import { agentRefusal, browserRefusal, isLoopbackHost, originRefusal, tokenConfigRefusal, type AccessPolicy } from './auth.js';
 import { FEED_QUEUE_BYTES, handleBrowser, MAX_FEEDS } from './feed.js';
 import { createApp } from './http.js';
@@ -41,20 +42,19 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export class ServeError extends Error {}
-
 const MAX_AGENT_FRAME = 32 << 20;
 const MAX_BROWSER_FRAME = 4 << 10;
 const HEARTBEAT_MS = 15_000;
 
-export async function startServer(o: ServeOptions): Promise<RunningServer> {
+/** The server, listening; an error when it cannot start (no token off loopback, the port is taken). */
+export async function startServer(o: ServeOptions): Promise<Result<RunningServer>> {
   const loopback = isLoopbackHost(o.host);
   if (!loopback && (o.token === undefined || o.token.length < 16)) {
-    throw new ServeError(`listening on ${o.host} (not loopback) needs --token (16 characters or more), or LIFETRACE_TOKEN`);
+    return err(`listening on ${o.host} (not loopback) needs --token (16 characters or more), or LIFETRACE_TOKEN`);
   }
   const token = o.token ?? randomBytes(24).toString('base64url');
   const bad = tokenConfigRefusal(token);
-  if (bad !== undefined) throw new ServeError(bad);
+  if (bad !== undefined) return err(bad);
   const policy: AccessPolicy = { token, browsersNeedToken: !loopback, loopback };
   const feedQueueBytes = o.feedQueueBytes ?? FEED_QUEUE_BYTES;
   // A browser is skipped (and later resnapshotted) at a quarter of what drops it.
@@ -120,17 +120,21 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   }, HEARTBEAT_MS);
   heartbeat.unref();
 
-  await new Promise<void>((resolve, reject) => {
+  const listening = await new Promise<Result<void>>((resolve) => {
     http.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new ServeError(e.code === 'EADDRINUSE' ? `port ${o.port} on ${o.host} is in use: pick another with --port` : e.message)),
+      resolve(err(e.code === 'EADDRINUSE' ? `port ${o.port} on ${o.host} is in use: pick another with --port` : e.message)),
     );
-    http.listen(o.port, o.host, resolve);
+    http.listen(o.port, o.host, () => resolve(ok(undefined)));
   });
+  if (!listening.ok) {
+    clearInterval(heartbeat);
+    return listening;
+  }
   hub.start();
   const port = (http.address() as AddressInfo).port;
   const shown = o.host.includes(':') ? `[${o.host}]` : o.host;
   let closed: Promise<void> | undefined;
-  return {
+  return ok({
     url: `http://${shown}:${port}/`,
     port,
     token,
@@ -145,7 +149,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
         http.closeAllConnections();
         await done;
       })()),
-  };
+  });
 }
 
 /** The path of a request's URL, or undefined when it is not one (`//[`): the client's text, never a throw. */

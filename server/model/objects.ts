@@ -1,8 +1,9 @@
 /** Kernel objects lifetrace follows, and their identities across address reuse. */
+import type { ObjectKind } from '../shared/kinds.js';
 import type { Addr } from './event-shape.js';
 
-export const OBJECT_KINDS = ['file', 'dentry', 'epitem', 'epoll', 'mark', 'eventfs'] as const;
-export type ObjectKind = (typeof OBJECT_KINDS)[number];
+/** The kinds (shared/kinds.ts, where the dashboard reads them too). */
+export { OBJECT_KINDS, type ObjectKind } from '../shared/kinds.js';
 
 /** kind, address and generation: an address born again after a free is a new generation. */
 export interface ObjectId {

@@ -13,6 +13,7 @@ import { mkdtemp, open, writeFile } from 'node:fs/promises';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { byteLines, hasPrefix } from '../capture/lines.js';
 import { Tail } from '../capture/tail.js';
 
 export interface BpftraceRun {
@@ -39,16 +40,32 @@ export function describeExit(e: Pick<BpftraceExit, 'exitCode' | 'signal'>): stri
 }
 
 export interface BpftraceOptions {
-  onLine(line: string): void;
+  /**
+   * Each line bpftrace printed, as its bytes, never decoded (a capture keeps them exactly as
+   * emitted): a view valid only during the call.
+   */
+  onLine(line: Buffer): void;
   perfPages?: number;
   mapKeys?: number;
 }
 
-const READY = '{"type": "printf", "data": "ready\\t';
+const READY = Buffer.from('{"type": "printf", "data": "ready\\t');
+const ATTACHED = Buffer.from('{"type": "attached_probes"');
+const PRINTF = Buffer.from('{"type": "printf"');
+const LOST = Buffer.from('{"type": "lost_events"');
 
 /** Whether a line is common.bt's BEGIN record (every probe is attached from here on): no probe record. */
-export function isReadyMarker(line: string): boolean {
-  return line.startsWith(READY);
+export function isReadyMarker(line: Uint8Array): boolean {
+  return hasPrefix(line, READY);
+}
+
+/** Whether a line is a printf record (a probe's, or the ready marker). */
+export const isPrintf = (line: Uint8Array): boolean => hasPrefix(line, PRINTF);
+
+/** The events a lost_events line says were lost (0 for any other line). */
+export function lostEvents(line: Buffer): number {
+  if (!hasPrefix(line, LOST)) return 0;
+  return Number(/"(?:events|count)": (\d+)/.exec(line.toString('latin1'))?.[1] ?? 0);
 }
 const TAIL_MS = 100;
 
@@ -71,11 +88,14 @@ export async function startBpftrace(program: string, opts: BpftraceOptions): Pro
     attachedReject = rej;
   });
   attached.catch(() => {});
-  const tail = new Tail(fh, (line) => {
-    if (line.startsWith('{"type": "attached_probes"')) probes = Number(/"probes": (\d+)/.exec(line)?.[1] ?? 0);
-    else if (isReadyMarker(line)) attachedResolve(probes);
-    opts.onLine(line);
-  });
+  const tail = new Tail(
+    fh,
+    byteLines((line) => {
+      if (hasPrefix(line, ATTACHED)) probes = Number(/"probes": (\d+)/.exec(line.toString('latin1'))?.[1] ?? 0);
+      else if (isReadyMarker(line)) attachedResolve(probes);
+      opts.onLine(line);
+    }),
+  );
 
   const child: ResultPromise = execa('bpftrace', ['-f', 'json', '-o', output, file], {
     reject: false,

@@ -14,7 +14,7 @@ import type { Family } from '../model/events.js';
 import { readKernelFacts } from '../probes/facts.js';
 import { ensureTracingMounts } from '../probes/host.js';
 import { defaultFamilies, resolveProgram, type ProbePoint, type ResolvedProgram } from '../probes/resolve.js';
-import { isReadyMarker, startBpftrace } from './bpftrace.js';
+import { isPrintf, isReadyMarker, lostEvents, startBpftrace } from './bpftrace.js';
 import { stressArgs, type StressPreset } from './stress.js';
 import { err, ok, type Result } from '../support/result.js';
 import { LIFETRACE_VERSION } from '../support/version.js';
@@ -69,9 +69,6 @@ export interface RecordResult extends Progress {
   /** Seconds from starting bpftrace to every probe attached (compiling and attaching; long under TCG). */
   attachSeconds: number;
 }
-
-/** A capture that cannot be recorded, as the agent's line sources throw it (its CLI command turns it into a usage error). */
-export class CaptureError extends Error {}
 
 export interface Recording {
   header: CaptureHeader;
@@ -156,10 +153,14 @@ export async function recordCapture(o: RecordOptions): Promise<Result<RecordResu
   const bt = await startBpftrace(program.text, {
     onLine(line) {
       lines++;
-      sink.write(`${line}\n`);
-      if (line.startsWith('{"type": "printf"')) {
+      // The line's bytes as bpftrace printed them, and its newline (copied: the view is the tail's).
+      const out = Buffer.allocUnsafe(line.length + 1);
+      line.copy(out);
+      out[line.length] = 10;
+      sink.write(out);
+      if (isPrintf(line)) {
         if (!isReadyMarker(line)) progress.events++;
-      } else if (line.startsWith('{"type": "lost_events"')) progress.lost += Number(/"(?:events|count)": (\d+)/.exec(line)?.[1] ?? 0);
+      } else progress.lost += lostEvents(line);
     },
   });
   const flusher = sink === file ? undefined : setInterval(() => (sink as Gzip).flush(zlibConstants.Z_SYNC_FLUSH), GZIP_FLUSH_MS);

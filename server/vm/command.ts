@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../support/paths.js';
+import { ok, type Result } from '../support/result.js';
 import { GUEST_XCH, runInGuest, STOP_FILE, type GuestResult } from './guest.js';
 import { kernelLabel, type GuestKernel } from './kernels.js';
 
@@ -48,11 +49,12 @@ export function captureBudgetS(o: {
 /** A word for the guest's sh, quoted (for paths the project chose, never for user input: see above). */
 export const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/** The command's run in a guest; an error when the guest cannot be set up (see prepareGuest). */
 export async function runLifetraceInGuest(
   kernel: GuestKernel,
   argv: string[],
   o: GuestCommandOptions,
-): Promise<GuestResult & { stdout: string }> {
+): Promise<Result<GuestResult & { stdout: string }>> {
   const job: GuestCommand = { argv, cwd: o.cwd ?? PROJECT_ROOT, stdoutFile: `${GUEST_XCH}/stdout`, stopFile: `${GUEST_XCH}/${STOP_FILE}` };
   const script = ['set -e', `cd ${shQuote(PROJECT_ROOT)}`, `exec node dist/server/cli/main.js guest-run ${GUEST_XCH}/job.json`].join('\n');
   o.log(`lifetrace: booting ${kernelLabel(kernel)} in QEMU (TCG) for: lifetrace ${argv.join(' ')}`);
@@ -69,6 +71,7 @@ export async function runLifetraceInGuest(
     },
     o.log,
   );
-  const stdout = await readFile(join(r.xch, 'stdout'), 'utf8').catch(() => '');
-  return { ...r, stdout };
+  if (!r.ok) return r;
+  const stdout = await readFile(join(r.value.xch, 'stdout'), 'utf8').catch(() => '');
+  return ok({ ...r.value, stdout });
 }

@@ -8,9 +8,11 @@ import { mkdtemp, open, readFile, writeFile, type FileHandle } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { textLines } from '../capture/lines.js';
 import { Tail } from '../capture/tail.js';
 import { GUEST_XCH, initramfsFor } from './initramfs.js';
-import { guestKernelFiles, VmSetupError, type GuestKernel, type UnpackedKernel } from './kernels.js';
+import { err, ok, type Result } from '../support/result.js';
+import { guestKernelFiles, type GuestKernel, type UnpackedKernel } from './kernels.js';
 
 export interface GuestJob {
   kernel: GuestKernel;
@@ -38,6 +40,11 @@ export interface GuestJob {
 
 /** The file in the exchange folder that asks the job to stop. */
 export const STOP_FILE = 'stop';
+/**
+ * The guest's console (QEMU's serial port), written to the exchange folder as it comes: kept on
+ * disk whatever becomes of the caller (a test's time budget may run out first), to diagnose a hang.
+ */
+export const CONSOLE_FILE = 'console.log';
 /** How long a guest asked to stop may take: bpftrace may still be attaching (a minute under TCG). */
 const STOP_GRACE_S = 180;
 
@@ -52,15 +59,17 @@ export interface GuestResult {
   seconds: number;
 }
 
+/** The kernel and initramfs a guest boots; an error when the guest cannot be set up (no qemu, no such kernel). */
 export async function prepareGuest(
   k: GuestKernel,
   log: (s: string) => void = () => {},
-): Promise<{ kernel: UnpackedKernel; initrd: string }> {
+): Promise<Result<{ kernel: UnpackedKernel; initrd: string }>> {
   const r = await execa('sh', ['-c', 'command -v qemu-system-x86_64'], { reject: false });
-  if (r.exitCode !== 0) throw new VmSetupError('qemu-system-x86_64 is missing: apt-get install qemu-system-x86');
+  if (r.exitCode !== 0) return err('qemu-system-x86_64 is missing: apt-get install qemu-system-x86');
   const kernel = await guestKernelFiles(k, log);
-  const initrd = await initramfsFor(kernel);
-  return { kernel, initrd };
+  if (!kernel.ok) return kernel;
+  const initrd = await initramfsFor(kernel.value);
+  return initrd.ok ? ok({ kernel: kernel.value, initrd: initrd.value }) : initrd;
 }
 
 /**
@@ -68,8 +77,10 @@ export async function prepareGuest(
  * Multi-threaded TCG occasionally loses a race with the kernel's own boot-time code patching
  * (an int3 Oops in a static branch): a flake of the emulator, not of the job.
  */
-export async function runInGuest(job: GuestJob, log: (s: string) => void = () => {}): Promise<GuestResult> {
-  const { kernel, initrd } = await prepareGuest(job.kernel, log);
+export async function runInGuest(job: GuestJob, log: (s: string) => void = () => {}): Promise<Result<GuestResult>> {
+  const prepared = await prepareGuest(job.kernel, log);
+  if (!prepared.ok) return prepared;
+  const { kernel, initrd } = prepared.value;
   const started = Date.now();
   let consoles = '';
   for (let attempt = 1; ; attempt++) {
@@ -82,7 +93,7 @@ export async function runInGuest(job: GuestJob, log: (s: string) => void = () =>
       job.signal?.aborted ||
       job.kill?.aborted
     ) {
-      return { ...r, console: consoles + r.console, seconds: (Date.now() - started) / 1000 };
+      return ok({ ...r, console: consoles + r.console, seconds: (Date.now() - started) / 1000 });
     }
     log(`lifetrace: the guest kernel panicked while booting (attempt ${attempt}); booting again`);
     consoles += `${r.console}\nlifetrace: boot attempt ${attempt} panicked before the job started\n`;
@@ -141,6 +152,7 @@ async function bootOnce(
     {
       reject: false,
       stdin: 'ignore',
+      stdout: ['pipe', { file: join(xch, CONSOLE_FILE) }],
       all: true,
       maxBuffer: 64 << 20,
       cancelSignal: kill.signal,
@@ -175,6 +187,14 @@ async function bootOnce(
 }
 
 /**
+ * What to say of a guest whose job did not finish (it hung until its time budget, or its kernel
+ * died): the end of its job's log and the last lines of its console.
+ */
+export function guestUnfinished(r: GuestResult): string {
+  return `the guest did not finish (${r.seconds.toFixed(0)} s):\n${r.jobLog.slice(-2000)}${r.console.slice(-1500)}`;
+}
+
+/**
  * What killed a guest kernel, from its console: the first oops or BUG line and the panic line
  * ("BUG: unable to handle page fault ...; Kernel panic - not syncing: Fatal exception"), or
  * undefined when it did not panic.
@@ -195,7 +215,7 @@ function followLog(file: string, onLine: (line: string) => void): { stop(): Prom
     if (!tail) {
       if (!existsSync(file)) return;
       fh = await open(file, 'r');
-      tail = new Tail(fh, onLine);
+      tail = new Tail(fh, textLines(onLine));
     }
     await tail.drain();
   };

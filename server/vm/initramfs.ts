@@ -12,7 +12,8 @@ import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { cpioNewc, DIR, EXEC, FILE, type CpioEntry } from './cpio.js';
-import { cacheDir, VmSetupError, type UnpackedKernel } from './kernels.js';
+import { err, ok, type Result } from '../support/result.js';
+import { cacheDir, type UnpackedKernel } from './kernels.js';
 
 /**
  * What the 9p filesystem needs, leaves last, then overlayfs (the writable root); built-in ones
@@ -125,14 +126,14 @@ function configFile(k: UnpackedKernel): string | undefined {
 }
 
 /** Module files in load order, decompressed (busybox insmod cannot read .ko.xz). */
-async function moduleFiles(k: UnpackedKernel): Promise<{ name: string; data: Buffer }[]> {
+async function moduleFiles(k: UnpackedKernel): Promise<Result<{ name: string; data: Buffer }[]>> {
   // A kernel image without a modules folder (a bug kernel, a developer's build): 9p is built in.
-  if (k.modulesDir === undefined) return [];
+  if (k.modulesDir === undefined) return ok([]);
   const modulesDir = k.modulesDir;
   if (!existsSync(join(modulesDir, 'modules.dep'))) {
     // The package ships no modules.dep (depmod runs at install time): make one in the cache.
     const r = await execa('depmod', ['-b', join(modulesDir, '..', '..', '..'), k.release], { reject: false, all: true });
-    if (r.exitCode !== 0) throw new VmSetupError(`depmod failed (apt-get install kmod): ${r.all.trim()}`);
+    if (r.exitCode !== 0) return err(`depmod failed (apt-get install kmod): ${r.all.trim()}`);
   }
   const dep = await readFile(join(modulesDir, 'modules.dep'), 'utf8');
   const paths = new Map<string, string>();
@@ -149,13 +150,12 @@ async function moduleFiles(k: UnpackedKernel): Promise<{ name: string; data: Buf
     const rel = paths.get(m);
     if (rel === undefined) continue; // built in
     const file = join(modulesDir, rel);
-    if (!existsSync(file)) throw new VmSetupError(`module ${m} listed but missing at ${file}`);
+    if (!existsSync(file)) return err(`module ${m} listed but missing at ${file}`);
     const data = rel.endsWith('.xz') ? (await execa('xz', ['-dc', file], { encoding: 'buffer' })).stdout : await readFile(file);
     out.push({ name: m, data: Buffer.from(data) });
   }
-  if (!out.some((m) => m.name === '9p') && !(await builtIn(modulesDir, '9p')))
-    throw new VmSetupError(`kernel ${k.release} has no 9p module`);
-  return out;
+  if (!out.some((m) => m.name === '9p') && !(await builtIn(modulesDir, '9p'))) return err(`kernel ${k.release} has no 9p module`);
+  return ok(out);
 }
 
 async function builtIn(modulesDir: string, m: string): Promise<boolean> {
@@ -168,9 +168,11 @@ async function builtIn(modulesDir: string, m: string): Promise<boolean> {
  * init script and the module files), so a changed init never boots from a stale image, and guests
  * of different lifetrace versions sharing the cache do not overwrite each other's.
  */
-export async function initramfsFor(k: UnpackedKernel): Promise<string> {
-  if (!existsSync(BUSYBOX)) throw new VmSetupError(`${BUSYBOX} is missing: apt-get install busybox-static`);
-  const modules = await moduleFiles(k);
+export async function initramfsFor(k: UnpackedKernel): Promise<Result<string>> {
+  if (!existsSync(BUSYBOX)) return err(`${BUSYBOX} is missing: apt-get install busybox-static`);
+  const found = await moduleFiles(k);
+  if (!found.ok) return found;
+  const modules = found.value;
   const init = initScript(
     modules.map((m) => m.name),
     {
@@ -184,9 +186,9 @@ export async function initramfsFor(k: UnpackedKernel): Promise<string> {
   for (const m of modules) hash.update(m.name).update(m.data);
   const dir = join(cacheDir(), 'initrd');
   const out = join(dir, `${k.release}-${hash.digest('hex').slice(0, 16)}.gz`);
-  if (existsSync(out)) return out;
+  if (existsSync(out)) return ok(out);
   const busybox = await readFile(BUSYBOX);
-  if (busybox.includes(Buffer.from('/lib64/ld-linux'))) throw new VmSetupError(`${BUSYBOX} is not static: apt-get install busybox-static`);
+  if (busybox.includes(Buffer.from('/lib64/ld-linux'))) return err(`${BUSYBOX} is not static: apt-get install busybox-static`);
   const entries: CpioEntry[] = [
     { path: 'bin', mode: DIR },
     { path: 'bin/busybox', mode: EXEC, data: busybox },
@@ -199,5 +201,5 @@ export async function initramfsFor(k: UnpackedKernel): Promise<string> {
   const tmp = `${out}.${process.pid}.tmp`;
   await writeFile(tmp, gzipSync(cpioNewc(entries)));
   await rename(tmp, out); // whole or not at all: another process may be booting the same kernel
-  return out;
+  return ok(out);
 }

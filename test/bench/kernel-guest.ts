@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { recordCapture } from '../../server/recorder/record-capture.js';
-import { startBpftrace } from '../../server/recorder/bpftrace.js';
+import { isPrintf, lostEvents, startBpftrace } from '../../server/recorder/bpftrace.js';
 import { readKernelFacts } from '../../server/probes/facts.js';
 import { ensureTracingMounts } from '../../server/probes/host.js';
 import { defaultFamilies, resolveProgram } from '../../server/probes/resolve.js';
@@ -44,8 +44,8 @@ async function naive(): Promise<{ events: number; lost: number; ops: number }> {
   let lost = 0;
   const bt = await startBpftrace(text, {
     onLine(line) {
-      if (line.startsWith('{"type": "printf"')) events++;
-      else if (line.startsWith('{"type": "lost_events"')) lost += Number(/"(?:events|count)": (\d+)/.exec(line)?.[1] ?? 0);
+      if (isPrintf(line)) events++;
+      else lost += lostEvents(line);
     },
   });
   // The naive script has no BEGIN marker: attached_probes comes before attaching, so wait a little more.

@@ -15,7 +15,7 @@ const kernel = (process.env.LIFETRACE_BENCH_KERNEL ?? '6.1') as GuestKernel;
 const preset = process.env.LIFETRACE_BENCH_PRESET ?? 'all';
 const seconds = process.env.LIFETRACE_BENCH_SECONDS ?? '8';
 
-const r = await runInGuest(
+const ran = await runInGuest(
   {
     kernel,
     timeoutS: 900,
@@ -23,6 +23,11 @@ const r = await runInGuest(
   },
   (s) => process.stderr.write(`${s}\n`),
 );
+if (!ran.ok) {
+  console.log(JSON.stringify({ bench: 'kernel-loss', error: ran.error }));
+  process.exit(1);
+}
+const r = ran.value;
 let res: Record<string, number | string>;
 try {
   res = JSON.parse(await readFile(join(r.xch, 'result.json'), 'utf8')) as Record<string, number | string>;

@@ -71,7 +71,7 @@ async function load(path: string): Promise<Capture> {
   });
   const events = (await analyzeFile(path)).events;
   // Streamed as live, with the header a real agent sends (it declares 1 s deferred records).
-  return { info: { header: { ...h.header, cpus: 4, deferred_ms: 1000 }, mode: 'live', rules: [] }, lines, lineAt, events };
+  return { info: { header: { ...h.value, cpus: 4, deferred_ms: 1000 }, mode: 'live', rules: [] }, lines, lineAt, events };
 }
 
 /** Lines from memory: as fast as the agent's flow control allows, or at `rate` lines a second. */

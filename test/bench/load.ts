@@ -50,7 +50,7 @@ function stretch(path: string, n: number, rate: number): Stream {
   const h = parseHeader(head!);
   if (!h.ok) throw new Error(h.error);
   const { lines: out, lineAt } = stretchToRate(all.slice(0, n), rate);
-  const header = { ...h.header, cpus: 4, deferred_ms: 1000 };
+  const header = { ...h.value, cpus: 4, deferred_ms: 1000 };
   const a = new Analysis();
   a.push(`${serializeHeader(header)}\n${out.join('\n')}\n`);
   return { header, lines: out, lineAt, events: a.end().events };

@@ -111,7 +111,7 @@ async function runSuite(k: TruthKernel, s: TruthSuite): Promise<CaseResult[]> {
 
 /** Requests per second of nginx under wrk in one guest, without probes and with lifetrace's. */
 async function overhead(k: TruthKernel): Promise<void> {
-  const r = await runInGuest(
+  const ran = await runInGuest(
     {
       kernel: k.arg as '6.1',
       timeoutS: 900,
@@ -119,6 +119,8 @@ async function overhead(k: TruthKernel): Promise<void> {
     },
     log,
   );
+  if (!ran.ok) throw new Error(ran.error);
+  const r = ran.value;
   try {
     const res = JSON.parse(await readFile(join(r.xch, 'result.json'), 'utf8')) as {
       rps_none: number;

@@ -3,13 +3,17 @@
  * series from series.ts. Data arrays are replaced in place and drawn with update('none').
  */
 import type { Chart as ChartType, ChartDataset } from 'chart.js';
+import type { Family, ObjectKind } from '../../server/shared/kinds.js';
 import type { Series } from './series.js';
 
 declare const Chart: typeof import('chart.js').Chart;
 
 const PALETTE = ['#2563eb', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2', '#65a30d', '#9333ea', '#ea580c', '#475569'];
-/** Stable colors for the names lifetrace uses (families and kinds), so a line keeps its color. */
-const NAMED: Record<string, string> = {
+/**
+ * Stable colors for the names lifetrace uses (families and kinds), so a line keeps its color; a
+ * family or kind added to shared/kinds.ts is a compile error here until it has one.
+ */
+const NAMED: Readonly<Record<Family | ObjectKind, string>> = {
   file: '#2563eb',
   epoll: '#059669',
   dcache: '#d97706',
@@ -22,8 +26,10 @@ const NAMED: Record<string, string> = {
   eventfs: '#db2777',
 };
 
+const NAMED_BY_KEY = new Map<string, string>(Object.entries(NAMED));
+
 function colorOf(key: string): string {
-  const named = NAMED[key];
+  const named = NAMED_BY_KEY.get(key);
   if (named) return named;
   let x = 0;
   for (const c of key) x = (x * 31 + c.charCodeAt(0)) >>> 0;
