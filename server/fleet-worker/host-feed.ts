@@ -4,7 +4,7 @@
  * stream, as `serve` runs it for a connected agent), and what the session reports published: flags
  * and loss windows to the results stream, stats samples on core NATS, answers to queries.
  */
-import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { AnalysisOptions } from '../analyze/pipeline.js';
 import {
@@ -27,6 +27,8 @@ import { BATCH_HEAD, decodeBatchHead, type FlagSummary, type LossMark } from '..
 
 /** Messages the consumer fetches ahead of the analysis (a batch is about 256 KB). */
 const PREFETCH = 8;
+/** Longest the analysis of a backlog holds the event loop before it lets timers run, ms. */
+const YIELD_MS = 20;
 
 export interface HostFeedOptions {
   analysis: Partial<AnalysisOptions>;
@@ -55,6 +57,14 @@ export class HostFeed {
   private seq = 0;
   private ticks = 0;
   private readonly lags: number[] = [];
+  /** Stream sequence of the last message handled. */
+  private streamSeq = 0;
+  /** Where reading last started again after skipped messages (once per position). */
+  private resumedAfter = -1;
+  private markStarted!: () => void;
+  private readonly started = new Promise<void>((r) => {
+    this.markStarted = r;
+  });
   /** Why the stream's messages are skipped (no hello yet, a refused one), said once. */
   private skipping: string | undefined;
 
@@ -73,14 +83,65 @@ export class HostFeed {
         if (e === null) this.answer(m);
       },
     });
-    const consumer = await this.js.consumers.get(STREAM, { filter_subjects: batchSubject(this.host) });
-    this.messages = await consumer.consume({ max_messages: PREFETCH });
-    this.loop = (async () => {
-      for await (const m of this.messages!) {
-        if (this.stopped) break;
-        this.handle(m);
+    this.loop = this.follow(1).catch((e: unknown) => this.o.log(`lifetrace: worker: host ${this.host}: ${(e as Error).message}`));
+    await Promise.race([this.started, this.loop]);
+  }
+
+  /**
+   * Reads the host's subject from stream sequence `from` on. A run's batches come in sequence (an
+   * agent publishes the next once the previous is stored): a batch past the next one, or an end
+   * past the last, means the consumer skipped messages (the client's ordered consumer restarts
+   * after the last message it fetched, not the last one analyzed, when its heartbeats are missed),
+   * so reading starts again after the last message handled. Once per position: a gap that is
+   * really in the stream (cut by its retention) is then analyzed as a loss, as `serve` does.
+   */
+  private async follow(from: number): Promise<void> {
+    const consumer = await this.js.consumers.get(STREAM, {
+      filter_subjects: batchSubject(this.host),
+      ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : {}),
+    });
+    const messages = await consumer.consume({ max_messages: PREFETCH });
+    this.messages = messages;
+    this.markStarted();
+    if (this.stopped) return void (await messages.close());
+    let yielded = performance.now();
+    let resume = false;
+    for await (const m of messages) {
+      if (this.stopped) break;
+      if (m.seq <= this.streamSeq) continue; // handled before a resume
+      if (this.skipped(m) && this.resumedAfter !== this.streamSeq) {
+        this.resumedAfter = this.streamSeq;
+        resume = true;
+        break;
       }
-    })().catch((e: unknown) => this.o.log(`lifetrace: worker: host ${this.host}: ${(e as Error).message}`));
+      this.handle(m);
+      this.streamSeq = m.seq;
+      // A backlog is all in the client's buffer: let the timers (leases, ticks, heartbeats) run.
+      if (performance.now() - yielded > YIELD_MS) {
+        await new Promise((r) => setImmediate(r));
+        yielded = performance.now();
+      }
+    }
+    if (!resume || this.stopped) return;
+    await messages.close();
+    this.o.log(`lifetrace: worker: host ${this.host}: messages skipped after ${this.streamSeq}; reading again from there`);
+    return this.follow(this.streamSeq + 1);
+  }
+
+  /** Whether `m` comes after messages of its run that never came. */
+  private skipped(m: JsMsg): boolean {
+    const s = this.session;
+    if (s === undefined || s.ended) return false;
+    const kind = m.headers?.get(KIND_HEADER);
+    if (kind === 'batch') {
+      const head = decodeBatchHead(m.data);
+      return typeof head !== 'string' && head.seq > s.lastSeq + 1;
+    }
+    if (kind === 'end') {
+      const end = parseAgentMessage(new TextDecoder().decode(m.data));
+      return end.ok && end.value.type === 'end' && end.value.lastSeq > s.lastSeq;
+    }
+    return false;
   }
 
   /** Stops reading and answering (the host moved to another worker, or this one stops). */

@@ -127,9 +127,9 @@ export class FleetWorker {
     for (const [host, owned] of this.feeds) {
       try {
         owned.revision = await kv.update(leaseKey(host), this.id, owned.revision);
-      } catch {
+      } catch (e) {
         // Another worker holds it now (this one stalled past its lease): it is theirs.
-        this.o.log(`lifetrace: worker ${this.id}: lost the lease of ${host}`);
+        this.o.log(`lifetrace: worker ${this.id}: lost the lease of ${host} (${(e as Error).message})`);
         await this.release(host, false);
       }
     }
@@ -178,7 +178,8 @@ export class FleetWorker {
 function refusal(e: unknown): string {
   if (e instanceof errors.AuthorizationError || e instanceof errors.UserAuthenticationExpiredError)
     return `the NATS server refused the worker's credentials (${e.message}): check --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds`;
-  if (e instanceof errors.PermissionViolationError)
-    return `the NATS server does not let these credentials do what a worker does (${e.message}): see the worker user in docs/fleet.md`;
+  // A JetStream request refused by permissions is a plain error that says so.
+  if (e instanceof errors.PermissionViolationError || /Permissions Violation/.test((e as Error).message))
+    return `the NATS server does not let these credentials do what a worker does (${(e as Error).message}): see the worker user in docs/fleet.md`;
   return `NATS ${(e as Error).message}`;
 }
