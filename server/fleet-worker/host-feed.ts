@@ -22,21 +22,25 @@ import {
 import { batchSubject, KIND_HEADER, STREAM } from '../fleet/subjects.js';
 import { parseAgentMessage } from '../live/hello.js';
 import { HostSession } from '../live/host-session.js';
+import type { Pacer } from './pacer.js';
 import { OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import { BATCH_HEAD, decodeBatchHead, type FlagSummary, type LossMark } from '../shared/wire.js';
 
 /** Messages the consumer fetches ahead of the analysis (a batch is about 256 KB). */
 const PREFETCH = 8;
-/** Longest the analysis of a backlog holds the event loop before it lets timers run, ms. */
-const YIELD_MS = 20;
 
 export interface HostFeedOptions {
   analysis: Partial<AnalysisOptions>;
   clock: () => number;
+  /** The worker's one time budget, shared by its hosts. */
+  pacer: Pacer;
   log(s: string): void;
 }
 
-/** How far behind the stream the analysis runs: stored-to-analyzed time of each batch, ms. */
+/**
+ * How far behind the stream the analysis runs: for each batch, the time from when this worker could
+ * have it (stored in the stream, or this worker took the host, whichever is later) to its analysis, ms.
+ */
 export interface LagView {
   batches: number;
   p50: number;
@@ -57,6 +61,8 @@ export class HostFeed {
   private seq = 0;
   private ticks = 0;
   private readonly lags: number[] = [];
+  /** When this worker took the host (a batch stored before waited for the worker, not for the analysis). */
+  private since = 0;
   /** Stream sequence of the last message handled. */
   private streamSeq = 0;
   /** Where reading last started again after skipped messages (once per position). */
@@ -77,6 +83,7 @@ export class HostFeed {
 
   /** Starts reading the host's subject from its start, and answering its queries. */
   async start(): Promise<void> {
+    this.since = this.o.clock();
     this.query = this.nc.subscribe(querySubject(this.host), {
       queue: 'lifetrace-workers',
       callback: (e, m) => {
@@ -104,7 +111,6 @@ export class HostFeed {
     this.messages = messages;
     this.markStarted();
     if (this.stopped) return void (await messages.close());
-    let yielded = performance.now();
     let resume = false;
     for await (const m of messages) {
       if (this.stopped) break;
@@ -116,11 +122,9 @@ export class HostFeed {
       }
       this.handle(m);
       this.streamSeq = m.seq;
-      // A backlog is all in the client's buffer: let the timers (leases, ticks, heartbeats) run.
-      if (performance.now() - yielded > YIELD_MS) {
-        await new Promise((r) => setImmediate(r));
-        yielded = performance.now();
-      }
+      // A backlog is all in the client's buffer: let the timers (leases, ticks) and sockets run.
+      const wait = this.o.pacer.turn();
+      if (wait !== undefined) await wait;
     }
     if (!resume || this.stopped) return;
     await messages.close();
@@ -186,7 +190,7 @@ export class HostFeed {
       const head = decodeBatchHead(m.data);
       if (typeof head === 'string') return this.o.log(`lifetrace: worker: host ${this.host}: message ${m.seq}: ${head}`);
       this.session.ingest(head.seq, m.data.subarray(BATCH_HEAD));
-      this.lags.push(Math.max(0, this.o.clock() - m.info.timestampNanos / 1e6));
+      this.lags.push(Math.max(0, this.o.clock() - Math.max(m.info.timestampNanos / 1e6, this.since)));
       if (this.lags.length > 100_000) this.lags.splice(0, 50_000);
       this.seq = Math.max(this.seq, head.seq);
     } else if (kind === 'end') {

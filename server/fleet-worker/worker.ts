@@ -18,6 +18,7 @@ import { STATS_INTERVAL_MS } from '../shared/wire.js';
 import { err, ok, type Result } from '../support/result.js';
 import { HostFeed } from './host-feed.js';
 import { ownerOf } from './ownership.js';
+import { Pacer } from './pacer.js';
 
 export interface WorkerOptions {
   target: NatsTarget;
@@ -40,8 +41,11 @@ export class FleetWorker {
   private kv: KV | undefined;
   private readonly feeds = new Map<string, { feed: HostFeed; revision: number }>();
   private timers: NodeJS.Timeout[] = [];
+  private renewing: Promise<void> = Promise.resolve();
   private balancing: Promise<void> = Promise.resolve();
   private stopping = false;
+  private rounds = 0;
+  private readonly pacer = new Pacer();
   private readonly clock: () => number;
 
   constructor(private readonly o: WorkerOptions) {
@@ -82,7 +86,9 @@ export class FleetWorker {
     }
     this.o.log(`lifetrace: worker ${this.id} on NATS ${this.o.target.url} (leases of ${this.o.leaseMs} ms)`);
     const every = (ms: number, f: () => void) => this.timers.push(setInterval(f, ms));
-    every(Math.max(100, Math.floor(this.o.leaseMs / 3)), () => this.rebalance());
+    const beat = Math.max(100, Math.floor(this.o.leaseMs / 3));
+    every(beat, () => this.chained('renewing', () => this.renew()));
+    every(beat, () => this.chained('balancing', () => this.balance()));
     every(TICK_MS, () => {
       const now = this.clock();
       for (const { feed } of this.feeds.values()) feed.tick(now);
@@ -91,7 +97,8 @@ export class FleetWorker {
       const now = this.clock();
       for (const { feed } of this.feeds.values()) feed.sample(now);
     });
-    this.rebalance();
+    this.chained('renewing', () => this.renew());
+    this.chained('balancing', () => this.balance());
     return ok(undefined);
   }
 
@@ -105,34 +112,53 @@ export class FleetWorker {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     await this.balancing;
+    await this.renewing;
     await Promise.all([...this.feeds.keys()].map((h) => this.release(h)));
     await this.kv?.delete(workerKey(this.id)).catch(() => {});
     await this.nc?.drain().catch(() => {});
   }
 
-  private rebalance(): void {
-    // One round at a time: a slow broker must not pile rounds up.
-    this.balancing = this.balancing
-      .then(() => this.round())
-      .catch((e: unknown) => {
-        if (!this.stopping) this.o.log(`lifetrace: worker ${this.id}: ${(e as Error).message}; trying again`);
-      });
+  /** Chains `f` after the previous call of the same chain: a slow broker must not pile calls up. */
+  private chained(chain: 'renewing' | 'balancing', f: () => Promise<void>): void {
+    this[chain] = this[chain].then(f).catch((e: unknown) => {
+      if (!this.stopping) this.o.log(`lifetrace: worker ${this.id}: ${(e as Error).message}; trying again`);
+    });
   }
 
-  /** One heartbeat: renew membership and leases, then take and let go of hosts as the hashing says. */
-  private async round(): Promise<void> {
+  /**
+   * The heartbeat: membership and every lease renewed at once, one round trip however many hosts,
+   * and apart from balancing (whose claims and stream reads take longer on a busy worker).
+   */
+  private async renew(): Promise<void> {
     const kv = this.kv!;
     if (this.stopping) return;
-    await kv.put(workerKey(this.id), JSON.stringify({ id: this.id, since: this.clock() }));
-    for (const [host, owned] of this.feeds) {
-      try {
-        owned.revision = await kv.update(leaseKey(host), this.id, owned.revision);
-      } catch (e) {
-        // Another worker holds it now (this one stalled past its lease): it is theirs.
-        this.o.log(`lifetrace: worker ${this.id}: lost the lease of ${host} (${(e as Error).message})`);
-        await this.release(host, false);
-      }
-    }
+    const began = this.clock();
+    await Promise.all([
+      kv.put(workerKey(this.id), JSON.stringify({ id: this.id, since: began })),
+      ...[...this.feeds].map(async ([host, owned]) => {
+        try {
+          owned.revision = await kv.update(leaseKey(host), this.id, owned.revision);
+        } catch (e) {
+          if (this.feeds.get(host) !== owned) return; // let go meanwhile
+          // Another worker holds it now (this one stalled past its lease): it is theirs.
+          this.o.log(`lifetrace: worker ${this.id}: lost the lease of ${host} (${(e as Error).message})`);
+          await this.release(host, false);
+        }
+      }),
+    ]);
+    const took = this.clock() - began;
+    if (took > this.o.leaseMs / 2)
+      this.o.log(
+        `lifetrace: worker ${this.id}: a heartbeat took ${took} ms of a ${this.o.leaseMs} ms lease: give it more CPU or a longer --lease-ms`,
+      );
+  }
+
+  /** Takes and lets go of hosts as rendezvous hashing over the live workers says. */
+  private async balance(): Promise<void> {
+    const kv = this.kv!;
+    // Not on the first heartbeat: workers started together then see each other before either
+    // claims a host (rather than one replaying hosts it at once gives away).
+    if (this.stopping || this.rounds++ === 0) return;
     const workers: string[] = [];
     for await (const k of await kv.keys('worker.>')) workers.push(k.slice('worker.'.length));
     const jsm = await jetstreamManager(this.nc!);
@@ -141,12 +167,15 @@ export class FleetWorker {
       throw e;
     });
     const hosts = Object.keys(info?.state.subjects ?? {}).map((s) => hostOfToken(s.slice(BATCH_SUBJECTS.length + 1)));
-    for (const host of hosts) {
-      if (this.stopping) return;
-      const mine = ownerOf(host, workers) === this.id;
-      if (mine && !this.feeds.has(host)) await this.take(host);
-      else if (!mine && this.feeds.has(host)) await this.release(host);
-    }
+    if (this.stopping) return;
+    await Promise.all(
+      hosts.map((host) => {
+        const mine = ownerOf(host, workers) === this.id;
+        if (mine && !this.feeds.has(host)) return this.take(host);
+        if (!mine && this.feeds.has(host)) return this.release(host);
+        return undefined;
+      }),
+    );
   }
 
   /** Takes `host`'s lease if it is free, and starts replaying its stream. */
@@ -157,7 +186,12 @@ export class FleetWorker {
     } catch {
       return; // held: its owner lets it go, or its lease runs out
     }
-    const feed = new HostFeed(host, this.nc!, this.js!, { analysis: this.o.analysis, clock: this.clock, log: this.o.log });
+    const feed = new HostFeed(host, this.nc!, this.js!, {
+      analysis: this.o.analysis,
+      clock: this.clock,
+      pacer: this.pacer,
+      log: this.o.log,
+    });
     this.feeds.set(host, { feed, revision });
     await feed.start();
     this.o.log(`lifetrace: worker ${this.id}: owns ${host}`);

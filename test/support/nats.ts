@@ -4,13 +4,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-
-const root = join(import.meta.dirname, '..', '..');
+import { projectPath } from '../../server/support/paths.js';
 export const AGENT_PASS = 'agent-pass-0123456789';
 export const WORKER_PASS = 'worker-pass-0123456789';
 
 /** The configuration docker-compose.yml runs and docs/fleet.md documents: an agent may only publish batches. */
-export const CONFIG = join(root, 'server', 'fleet', 'nats-server.conf');
+export const CONFIG = projectPath('server', 'fleet', 'nats-server.conf');
 
 /** A nats-server with JetStream on file storage in a directory of its own, on a free loopback port. */
 export class NatsServer {

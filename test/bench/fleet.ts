@@ -1,0 +1,171 @@
+/**
+ * `npm run bench:fleet`: analysis workers consuming a backlog of many hosts from NATS JetStream.
+ *
+ * A real nats-server (JetStream, file storage) is started; real agents (`agent --replay --nats`)
+ * publish H hosts' captures into the stream; then, for W = 1 and W = 2, W real `lifetrace worker`
+ * processes (fresh ids, so each run replays every host from its start) analyze the whole backlog.
+ * For each W it prints
+ *   {"bench":"fleet","workers":W,"hosts":H,"events":N,"events_per_s":X,"lost":L,"dup":D,"p99_ms":P}
+ *   N  events analyzed, over all hosts (from the workers' stats at each stream's end)
+ *   X  N / seconds from the first host a worker claims to the last stream's end
+ *   L  events of the captures not analyzed (plus batches missing), D  events analyzed beyond them
+ *   P  p99 over batches of the time from a worker taking the batch's host (or JetStream storing
+ *      the batch, if later) to the worker analyzing it; the largest of the hosts' p99s. For a
+ *      backlog, how long the last batches wait: about the time to drain it
+ * LIFETRACE_BENCH_FLEET_HOSTS (default 16) and LIFETRACE_BENCH_FLEET_EVENTS (events per host,
+ * default 100000) change the run.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { execa, type ResultPromise } from 'execa';
+import { Analysis } from '../../server/analyze/pipeline.js';
+import type { LagView } from '../../server/fleet-worker/host-feed.js';
+import type { StatsMessage } from '../../server/fleet/results.js';
+import { BIN, until } from '../support/live.js';
+import { AGENT_PASS, NatsServer, WORKER_PASS } from '../support/nats.js';
+import { generateCapture } from './generate.js';
+
+const HOSTS = Number(process.env.LIFETRACE_BENCH_FLEET_HOSTS ?? 16);
+const EVENTS = Number(process.env.LIFETRACE_BENCH_FLEET_EVENTS ?? 100_000);
+/** Distinct captures, shared round-robin by the hosts. */
+const CAPTURES = 4;
+
+const progress = (s: string): void => void process.stderr.write(`bench:fleet: ${s}\n`);
+
+async function publish(nats: NatsServer, captures: string[]): Promise<void> {
+  const hosts = Array.from({ length: HOSTS }, (_, i) => i);
+  // A few agents at a time: the machine has few cores.
+  for (let i = 0; i < hosts.length; i += 4) {
+    await Promise.all(
+      hosts.slice(i, i + 4).map(async (h) => {
+        const r = await execa(
+          process.execPath,
+          [BIN, 'agent', '--nats', nats.url, '--nats-user', 'agent', '--nats-pass', AGENT_PASS].concat([
+            '--replay',
+            captures[h % CAPTURES]!,
+            '--speed',
+            'max',
+            '--host',
+            `host-${h}`,
+          ]),
+          { reject: false, all: true },
+        );
+        if (r.exitCode !== 0) throw new Error(`agent host-${h}: ${r.all}`);
+      }),
+    );
+  }
+}
+
+async function run(nats: NatsServer, nc: NatsConnection, w: number, expected: number[]): Promise<void> {
+  const ended = new Map<string, StatsMessage & { lag_ms: LagView }>();
+  const sub = nc.subscribe('lifetrace.stats.>', {
+    callback: (_e, m) => {
+      const s = m.json<StatsMessage & { lag_ms: LagView }>();
+      if (s.host.ended) ended.set(s.host.host, s);
+    },
+  });
+  // From the first host a worker claims (its start and first heartbeat are not analysis).
+  let t0 = 0;
+  const workers: ResultPromise[] = Array.from({ length: w }, (_, i) => {
+    const p = execa(
+      process.execPath,
+      [
+        BIN,
+        'worker',
+        '--nats',
+        nats.url,
+        '--nats-user',
+        'worker',
+        '--nats-pass',
+        WORKER_PASS,
+        '--id',
+        `bench-${w}-${i}`,
+        '--lease-ms',
+        '3000',
+      ],
+      { reject: false, all: true },
+    );
+    p.all?.on('data', (d: Buffer) => {
+      if (t0 === 0 && d.toString().includes(': owns ')) t0 = performance.now();
+    });
+    return p;
+  });
+  await until(() => (ended.size === HOSTS ? true : undefined), 30 * 60_000, 'every host analyzed');
+  const seconds = (performance.now() - t0) / 1000;
+  sub.unsubscribe();
+  for (const p of workers) p.kill('SIGTERM');
+  const logs = await Promise.all(workers);
+  let events = 0;
+  let lost = 0;
+  let dup = 0;
+  let p99 = 0;
+  for (let h = 0; h < HOSTS; h++) {
+    const s = ended.get(`host-${h}`)!;
+    const want = expected[h % CAPTURES]!;
+    events += s.host.events;
+    lost += Math.max(0, want - s.host.events) + s.host.missingBatches;
+    dup += Math.max(0, s.host.events - want);
+    p99 = Math.max(p99, s.lag_ms.p99);
+  }
+  // Hosts let go before the end (a rebalance: replayed again by their new owner).
+  const moved = logs.reduce(
+    (n, l) =>
+      n +
+      (String(l.all)
+        .split('terminated')[0]!
+        .match(/let host-\d+ go/g)?.length ?? 0),
+    0,
+  );
+  if (process.env.LIFETRACE_BENCH_FLEET_LOGS) for (const l of logs) progress(String(l.all));
+  if (moved > 0) {
+    progress(`${moved} hosts moved between workers during the run`);
+    for (const l of logs)
+      for (const line of String(l.all).split('\n')) if (/lost the lease|heartbeat took|trying again/.test(line)) progress(line);
+  }
+  console.log(
+    JSON.stringify({
+      bench: 'fleet',
+      workers: w,
+      hosts: HOSTS,
+      events,
+      events_per_s: Math.round(events / seconds),
+      lost,
+      dup,
+      p99_ms: Math.round(p99),
+    }),
+  );
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'lifetrace-bench-fleet-'));
+  const nats = new NatsServer();
+  try {
+    const captures: string[] = [];
+    const expected: number[] = [];
+    for (let c = 0; c < CAPTURES; c++) {
+      const path = join(dir, `c${c}.ljsonl`);
+      await generateCapture(path, EVENTS, 100 + c);
+      captures.push(path);
+      const a = new Analysis();
+      a.pushContained(readFileSync(path));
+      expected.push(a.end().events);
+    }
+    await nats.start();
+    progress(`publishing ${HOSTS} hosts of ${EVENTS} events`);
+    await publish(nats, captures);
+    const nc = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+    for (const w of [1, 2]) {
+      progress(`${w} worker(s) analyzing the backlog`);
+      await run(nats, nc, w, expected);
+    }
+    await nc.close();
+  } finally {
+    await nats.kill();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(nats.store, { recursive: true, force: true });
+  }
+}
+
+await main();
