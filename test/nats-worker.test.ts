@@ -6,14 +6,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ownerOf } from '../server/fleet-worker/ownership.js';
+import { assign } from '../server/fleet-worker/ownership.js';
 import { FLEET_BUCKET, leaseKey, querySubject, RESULTS_STREAM, SEQ_HEADER, type StatsMessage } from '../server/fleet/results.js';
-import { hostToken } from '../server/fleet/subjects.js';
+import { hostOfToken, hostToken, STREAM } from '../server/fleet/subjects.js';
 import type { AnalysisReport } from '../server/report/build.js';
 import type { FlagDetail, FlagSummary, ObjectHistory } from '../server/shared/wire.js';
 import { generateCapture } from './bench/generate.js';
@@ -113,12 +113,18 @@ async function workersUp(nc: NatsConnection, ids: string[]): Promise<KV> {
   );
 }
 
-/** Two worker ids that rendezvous hashing gives each some of `hosts`. */
-function splittingIds(hosts: string[]): [string, string] {
+/** The hosts on the batches stream (the workers share all of them, earlier tests' too). */
+async function streamHosts(nc: NatsConnection): Promise<string[]> {
+  const info = await (await jetstreamManager(nc)).streams.info(STREAM, { subjects_filter: 'lifetrace.batches.>' });
+  return Object.keys(info.state.subjects ?? {}).map((s) => hostOfToken(s.slice('lifetrace.batches.'.length)));
+}
+
+/** Two worker ids between which the assignment of `all` hosts gives each some of `hosts`. */
+function splittingIds(all: string[], hosts: string[]): { ids: [string, string]; owners: Map<string, string> } {
   for (let i = 0; ; i++) {
-    const ids = [`wa${i}`, `wb${i}`];
-    const owners = new Set(hosts.map((h) => ownerOf(h, ids)));
-    if (owners.size === 2) return ids as [string, string];
+    const ids: [string, string] = [`wa${i}`, `wb${i}`];
+    const owners = assign(all, ids);
+    if (new Set(hosts.map((h) => owners.get(h))).size === 2) return { ids, owners };
   }
 }
 
@@ -189,14 +195,14 @@ describe('worker --nats: analysis of a fleet on a real nats-server', () => {
       'split-c': fixture('epoll-cross-process-del-lost.trace'),
     };
     const hosts = Object.keys(captures);
-    const ids = splittingIds(hosts);
+    const { ids, owners } = splittingIds([...(await streamHosts(reader)), ...hosts], hosts);
     const stats = watchStats(reader);
     for (const id of ids) worker(nats, id);
     const kv = await workersUp(reader, ids);
     for (const [host, capture] of Object.entries(captures)) expect((await agent(nats, capture, host)).exitCode).toBe(0);
     await expectAnalyzeFlags(reader, stats, captures);
-    for (const host of hosts) expect((await kv.get(leaseKey(host)))?.string(), host).toBe(ownerOf(host, ids));
-    expect(new Set(hosts.map((h) => ownerOf(h, ids))).size).toBe(2);
+    for (const host of hosts) expect((await kv.get(leaseKey(host)))?.string(), host).toBe(owners.get(host));
+    expect(new Set(owners.values()).size).toBe(2);
   }, 120_000);
 
   it('a worker killed mid-stream: its hosts move to the other, which replays them; flags equal analyze’s, nothing lost or doubled', async () => {
@@ -206,8 +212,8 @@ describe('worker --nats: analysis of a fleet on a real nats-server', () => {
       captures[h] = join(nats.store, `${h}.ljsonl`);
       await generateCapture(captures[h], 400_000, 21 + i);
     }
-    const ids = splittingIds(hosts);
-    const victimHosts = hosts.filter((h) => ownerOf(h, ids) === ids[0]);
+    const { ids, owners } = splittingIds([...(await streamHosts(reader)), ...hosts], hosts);
+    const victimHosts = hosts.filter((h) => owners.get(h) === ids[0]);
     const stats = watchStats(reader);
     const [victim] = [worker(nats, ids[0]), worker(nats, ids[1])];
     const kv = await workersUp(reader, ids);

@@ -90,19 +90,42 @@ export class HostFeed {
         if (e === null) this.answer(m);
       },
     });
-    this.loop = this.follow(1).catch((e: unknown) => this.o.log(`lifetrace: worker: host ${this.host}: ${(e as Error).message}`));
-    await Promise.race([this.started, this.loop]);
+    this.loop = this.keepFollowing();
+    await this.started;
   }
 
   /**
-   * Reads the host's subject from stream sequence `from` on. A run's batches come in sequence (an
-   * agent publishes the next once the previous is stored): a batch past the next one, or an end
-   * past the last, means the consumer skipped messages (the client's ordered consumer restarts
-   * after the last message it fetched, not the last one analyzed, when its heartbeats are missed),
-   * so reading starts again after the last message handled. Once per position: a gap that is
+   * Follows the subject until stopped: when reading ends (messages skipped, the consumer lost with
+   * the broker, a failure), it starts again after the last message handled.
+   */
+  private async keepFollowing(): Promise<void> {
+    let problem = '';
+    while (!this.stopped) {
+      let again = false;
+      try {
+        again = await this.follow(this.streamSeq + 1);
+        problem = '';
+      } catch (e) {
+        const now = (e as Error).message;
+        if (now !== problem) this.o.log(`lifetrace: worker: host ${this.host}: ${now}; reading again after ${this.streamSeq}`);
+        problem = now;
+      } finally {
+        this.markStarted();
+      }
+      if (!this.stopped && !again) await new Promise((r) => setTimeout(r, problem === '' ? 100 : 500));
+    }
+  }
+
+  /**
+   * Reads the host's subject from stream sequence `from` on, until it ends or skips (true: read
+   * again at once). A run's batches come in sequence (an agent publishes the next once the
+   * previous is stored): a batch past the next one, or an end past the last, means the consumer
+   * skipped messages (the client's ordered consumer restarts after the last message it fetched,
+   * not the last one analyzed, when its heartbeats are missed), so reading starts again after the
+   * last message handled. Once per position: a gap that is
    * really in the stream (cut by its retention) is then analyzed as a loss, as `serve` does.
    */
-  private async follow(from: number): Promise<void> {
+  private async follow(from: number): Promise<boolean> {
     const consumer = await this.js.consumers.get(STREAM, {
       filter_subjects: batchSubject(this.host),
       ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : {}),
@@ -110,7 +133,10 @@ export class HostFeed {
     const messages = await consumer.consume({ max_messages: PREFETCH });
     this.messages = messages;
     this.markStarted();
-    if (this.stopped) return void (await messages.close());
+    if (this.stopped) {
+      await messages.close();
+      return false;
+    }
     let resume = false;
     for await (const m of messages) {
       if (this.stopped) break;
@@ -126,10 +152,9 @@ export class HostFeed {
       const wait = this.o.pacer.turn();
       if (wait !== undefined) await wait;
     }
-    if (!resume || this.stopped) return;
+    if (resume) this.o.log(`lifetrace: worker: host ${this.host}: messages skipped after ${this.streamSeq}; reading again from there`);
     await messages.close();
-    this.o.log(`lifetrace: worker: host ${this.host}: messages skipped after ${this.streamSeq}; reading again from there`);
-    return this.follow(this.streamSeq + 1);
+    return resume;
   }
 
   /** Whether `m` comes after messages of its run that never came. */

@@ -17,7 +17,7 @@ import { BATCH_SUBJECTS, hostOfToken, STREAM } from '../fleet/subjects.js';
 import { STATS_INTERVAL_MS } from '../shared/wire.js';
 import { err, ok, type Result } from '../support/result.js';
 import { HostFeed } from './host-feed.js';
-import { ownerOf } from './ownership.js';
+import { assign } from './ownership.js';
 import { Pacer } from './pacer.js';
 
 export interface WorkerOptions {
@@ -87,8 +87,8 @@ export class FleetWorker {
     this.o.log(`lifetrace: worker ${this.id} on NATS ${this.o.target.url} (leases of ${this.o.leaseMs} ms)`);
     const every = (ms: number, f: () => void) => this.timers.push(setInterval(f, ms));
     const beat = Math.max(100, Math.floor(this.o.leaseMs / 3));
-    every(beat, () => this.chained('renewing', () => this.renew()));
-    every(beat, () => this.chained('balancing', () => this.balance()));
+    every(beat, () => this.chained('renewing', () => this.bounded(this.renew(), 'a heartbeat')));
+    every(beat, () => this.chained('balancing', () => this.bounded(this.balance(), 'balancing')));
     every(TICK_MS, () => {
       const now = this.clock();
       for (const { feed } of this.feeds.values()) feed.tick(now);
@@ -123,6 +123,19 @@ export class FleetWorker {
     this[chain] = this[chain].then(f).catch((e: unknown) => {
       if (!this.stopping) this.o.log(`lifetrace: worker ${this.id}: ${(e as Error).message}; trying again`);
     });
+  }
+
+  /**
+   * `p`, or an error once it has taken longer than two leases: a request the broker never answered
+   * (a reply lost with a connection) must not stop the chain for good; what it was doing is tried
+   * again on the next round.
+   */
+  private bounded(p: Promise<void>, what: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_r, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} took longer than ${2 * this.o.leaseMs} ms`)), 2 * this.o.leaseMs);
+    });
+    return Promise.race([p, late]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -168,9 +181,10 @@ export class FleetWorker {
     });
     const hosts = Object.keys(info?.state.subjects ?? {}).map((s) => hostOfToken(s.slice(BATCH_SUBJECTS.length + 1)));
     if (this.stopping) return;
+    const owners = assign(hosts, workers);
     await Promise.all(
       hosts.map((host) => {
-        const mine = ownerOf(host, workers) === this.id;
+        const mine = owners.get(host) === this.id;
         if (mine && !this.feeds.has(host)) return this.take(host);
         if (!mine && this.feeds.has(host)) return this.release(host);
         return undefined;
