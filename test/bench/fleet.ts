@@ -58,6 +58,16 @@ async function publish(nats: NatsServer, captures: string[]): Promise<void> {
   }
 }
 
+/** User and system CPU seconds a process has used (Linux /proc; 0 when unknown). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 async function run(nats: NatsServer, nc: NatsConnection, w: number, expected: number[]): Promise<void> {
   const ended = new Map<string, StatsMessage & { lag_ms: LagView }>();
   const sub = nc.subscribe('lifetrace.stats.>', {
@@ -95,6 +105,9 @@ async function run(nats: NatsServer, nc: NatsConnection, w: number, expected: nu
   await until(() => (ended.size === HOSTS ? true : undefined), 30 * 60_000, 'every host analyzed');
   const seconds = (performance.now() - t0) / 1000;
   sub.unsubscribe();
+  // Whether the workers (and the broker) had the CPU: seconds of it each used, against the run's.
+  const cpu = [...workers.map((p) => p.pid), nats.proc?.pid].map((pid) => cpuSeconds(pid).toFixed(1));
+  progress(`${seconds.toFixed(1)} s; CPU seconds of the workers ${cpu.slice(0, -1).join(', ')}, of nats-server ${cpu.at(-1)} (since it started)`);
   for (const p of workers) p.kill('SIGTERM');
   const logs = await Promise.all(workers);
   let events = 0;
