@@ -255,3 +255,41 @@ describe('worker --nats: analysis of a fleet on a real nats-server', () => {
     expect(hostToken('a.b')).toBe('a=2Eb');
   }, 60_000);
 });
+
+describe('worker --nats: the broker killed and started again', () => {
+  it('nats-server killed mid-analysis and restarted on its storage: agents and the worker resume; flags equal analyze’s', async () => {
+    const nats = new NatsServer();
+    await nats.start();
+    let reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+    try {
+      const hosts = ['restart-a', 'restart-b'];
+      const captures: Record<string, string> = {};
+      for (const [i, h] of hosts.entries()) {
+        captures[h] = join(nats.store, `${h}.ljsonl`);
+        await generateCapture(captures[h], 300_000, 41 + i);
+      }
+      let stats = watchStats(reader);
+      const w = worker(nats, 'survivor');
+      await workersUp(reader, ['survivor']);
+      const agents = hosts.map((h) => agent(nats, captures[h]!, h));
+      await until(
+        () => hosts.map((h) => stats.get(h)?.host).find((v) => v !== undefined && v.events > 0 && !v.ended),
+        60_000,
+        'analysis under way',
+      );
+      await reader.close();
+      await nats.kill();
+      await new Promise((r) => setTimeout(r, 1500));
+      await nats.start();
+      reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+      stats = watchStats(reader);
+      for (const a of agents) expect((await a).exitCode).toBe(0);
+      await expectAnalyzeFlags(reader, stats, captures);
+      w.kill('SIGTERM');
+      expect((await w).all).toMatch(/letting its hosts go/);
+    } finally {
+      await reader.close();
+      await nats.kill();
+    }
+  }, 180_000);
+});

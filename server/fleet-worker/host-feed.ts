@@ -63,6 +63,8 @@ export class HostFeed {
   private readonly lags: number[] = [];
   /** When this worker took the host (a batch stored before waited for the worker, not for the analysis). */
   private since = 0;
+  /** A result failed to be stored: the next flush publishes the session's whole state. */
+  private unstored = false;
   /** Stream sequence of the last message handled. */
   private streamSeq = 0;
   /** Where reading last started again after skipped messages (once per position). */
@@ -186,7 +188,7 @@ export class HostFeed {
   tick(now: number): void {
     if (this.session === undefined) return;
     this.session.tick(now);
-    if (this.dirtyFlags.size > 0 || this.dirtyLosses !== undefined) this.flush(`${this.seq}.t${++this.ticks}`);
+    if (this.dirtyFlags.size > 0 || this.dirtyLosses !== undefined || this.unstored) this.flush(`${this.seq}.t${++this.ticks}`);
   }
 
   /** Publishes the host's view and an activity sample on its stats subject. */
@@ -263,6 +265,12 @@ export class HostFeed {
   private flush(after: string): void {
     const s = this.session;
     if (s === undefined) return;
+    if (this.unstored && !this.nc.isClosed()) {
+      // A result was not stored (the broker went away): the session's whole state, again.
+      this.unstored = false;
+      for (const f of s.flags()) this.dirtyFlags.set(f.id, f);
+      this.dirtyLosses = s.losses();
+    }
     const h = headers();
     h.set(SEQ_HEADER, String(this.seq));
     for (const f of this.dirtyFlags.values()) this.publish(flagsSubject(this.host), f, flagMessageId(f.id, after), h);
@@ -273,9 +281,13 @@ export class HostFeed {
   }
 
   private publish(subject: string, value: unknown, msgID: string, h: ReturnType<typeof headers>): void {
-    // Not awaited: the broker stores one connection's messages in order; a failure is logged.
+    // Not awaited: the broker stores one connection's messages in order. A failure has the next
+    // flush publish everything again (a reader keeps the latest by Lifetrace-Seq).
     this.js.publish(subject, JSON.stringify(value), { msgID, headers: h }).catch((e: unknown) => {
-      if (!this.stopped) this.o.log(`lifetrace: worker: host ${this.host}: a result was not stored: ${(e as Error).message}`);
+      if (this.stopped) return;
+      if (!this.unstored)
+        this.o.log(`lifetrace: worker: host ${this.host}: results not stored (${(e as Error).message}); publishing them again`);
+      this.unstored = true;
     });
   }
 
