@@ -199,10 +199,6 @@ export class HostFeed {
     this.nc.publish(statsSubject(this.host), JSON.stringify({ ...msg, lag_ms: this.lag() }));
   }
 
-  get events(): number {
-    return this.session?.view().events ?? 0;
-  }
-
   lag(): LagView {
     const sorted = [...this.lags].sort((a, b) => a - b);
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
