@@ -5,13 +5,18 @@
  * publish H hosts' captures into the stream; then, for W = 1 and W = 2, W real `lifetrace worker`
  * processes (fresh ids, so each run replays every host from its start) analyze the whole backlog.
  * For each W it prints
- *   {"bench":"fleet","workers":W,"hosts":H,"events":N,"events_per_s":X,"lost":L,"dup":D,"p99_ms":P}
+ *   {"bench":"fleet","mode":"backlog","workers":W,"hosts":H,"events":N,"events_per_s":X,"lost":L,"dup":D,"p99_ms":P}
  *   N  events analyzed, over all hosts (from the workers' stats at each stream's end)
  *   X  N / seconds from the first host a worker claims to the last stream's end
  *   L  events of the captures not analyzed (plus batches missing), D  events analyzed beyond them
  *   P  p99 over batches of the time from a worker taking the batch's host (or JetStream storing
  *      the batch, if later) to the worker analyzing it; the largest of the hosts' p99s. For a
  *      backlog, how long the last batches wait: about the time to drain it
+ * Then live: W workers follow LIFETRACE_BENCH_FLEET_LIVE_HOSTS hosts (default 4) that agents
+ * publish meanwhile at LIFETRACE_BENCH_FLEET_LIVE_SPEED times their captures' pace (default 0.1,
+ * the slowest an agent replays: each host about 33k events/s for 3 s), each W on a broker of its
+ * own; there X is about the rate offered and P the lag behind the stream.
+ * Each line carries "mode": "backlog" or "live".
  * LIFETRACE_BENCH_FLEET_HOSTS (default 16) and LIFETRACE_BENCH_FLEET_EVENTS (events per host,
  * default 100000) change the run.
  */
@@ -29,24 +34,28 @@ import { generateCapture } from './generate.js';
 
 const HOSTS = Number(process.env.LIFETRACE_BENCH_FLEET_HOSTS ?? 16);
 const EVENTS = Number(process.env.LIFETRACE_BENCH_FLEET_EVENTS ?? 100_000);
+/** Live: hosts published while the workers follow, at this factor of their captures' pace. */
+const LIVE_HOSTS = Number(process.env.LIFETRACE_BENCH_FLEET_LIVE_HOSTS ?? 4);
+const LIVE_SPEED = process.env.LIFETRACE_BENCH_FLEET_LIVE_SPEED ?? '0.1';
 /** Distinct captures, shared round-robin by the hosts. */
 const CAPTURES = 4;
 
 const progress = (s: string): void => void process.stderr.write(`bench:fleet: ${s}\n`);
 
-async function publish(nats: NatsServer, captures: string[]): Promise<void> {
-  const hosts = Array.from({ length: HOSTS }, (_, i) => i);
-  // A few agents at a time: the machine has few cores.
-  for (let i = 0; i < hosts.length; i += 4) {
+/** Real agents publish `count` hosts' captures: a few at a time at full speed, or all at once at `speed`. */
+async function publish(nats: NatsServer, captures: string[], count: number, speed = 'max'): Promise<void> {
+  const hosts = Array.from({ length: count }, (_, i) => i);
+  const group = speed === 'max' ? 4 : count; // a few at a time at full speed: the machine has few cores
+  for (let i = 0; i < hosts.length; i += group) {
     await Promise.all(
-      hosts.slice(i, i + 4).map(async (h) => {
+      hosts.slice(i, i + group).map(async (h) => {
         const r = await execa(
           process.execPath,
           [BIN, 'agent', '--nats', nats.url, '--nats-user', 'agent', '--nats-pass', AGENT_PASS].concat([
             '--replay',
             captures[h % CAPTURES]!,
             '--speed',
-            'max',
+            speed,
             '--host',
             `host-${h}`,
           ]),
@@ -68,7 +77,18 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-async function run(nats: NatsServer, nc: NatsConnection, w: number, expected: number[]): Promise<void> {
+/**
+ * W workers analyze `hosts` hosts: a backlog already in the stream, or (`agents`, started once the
+ * workers are up) hosts published while they follow.
+ */
+async function run(
+  nats: NatsServer,
+  nc: NatsConnection,
+  w: number,
+  expected: number[],
+  hosts: number,
+  agents?: () => Promise<void>,
+): Promise<void> {
   const ended = new Map<string, StatsMessage & { lag_ms: LagView }>();
   const sub = nc.subscribe('lifetrace.stats.>', {
     callback: (_e, m) => {
@@ -102,19 +122,28 @@ async function run(nats: NatsServer, nc: NatsConnection, w: number, expected: nu
     });
     return p;
   });
-  await until(() => (ended.size === HOSTS ? true : undefined), 30 * 60_000, 'every host analyzed');
+  let published: Promise<void> | undefined;
+  if (agents !== undefined) {
+    await until(() => workers.every((p) => p.all !== undefined) || undefined, 10_000, 'the workers');
+    await new Promise((r) => setTimeout(r, 2000)); // their first heartbeat
+    published = agents();
+  }
+  await until(() => (ended.size === hosts ? true : undefined), 30 * 60_000, 'every host analyzed');
+  await published;
   const seconds = (performance.now() - t0) / 1000;
   sub.unsubscribe();
   // Whether the workers (and the broker) had the CPU: seconds of it each used, against the run's.
   const cpu = [...workers.map((p) => p.pid), nats.proc?.pid].map((pid) => cpuSeconds(pid).toFixed(1));
-  progress(`${seconds.toFixed(1)} s; CPU seconds of the workers ${cpu.slice(0, -1).join(', ')}, of nats-server ${cpu.at(-1)} (since it started)`);
+  progress(
+    `${seconds.toFixed(1)} s; CPU seconds of the workers ${cpu.slice(0, -1).join(', ')}, of nats-server ${cpu.at(-1)} (since it started)`,
+  );
   for (const p of workers) p.kill('SIGTERM');
   const logs = await Promise.all(workers);
   let events = 0;
   let lost = 0;
   let dup = 0;
   let p99 = 0;
-  for (let h = 0; h < HOSTS; h++) {
+  for (let h = 0; h < hosts; h++) {
     const s = ended.get(`host-${h}`)!;
     const want = expected[h % CAPTURES]!;
     events += s.host.events;
@@ -140,8 +169,9 @@ async function run(nats: NatsServer, nc: NatsConnection, w: number, expected: nu
   console.log(
     JSON.stringify({
       bench: 'fleet',
+      mode: agents === undefined ? 'backlog' : 'live',
       workers: w,
-      hosts: HOSTS,
+      hosts,
       events,
       events_per_s: Math.round(events / seconds),
       lost,
@@ -167,13 +197,25 @@ async function main(): Promise<void> {
     }
     await nats.start();
     progress(`publishing ${HOSTS} hosts of ${EVENTS} events`);
-    await publish(nats, captures);
+    await publish(nats, captures, HOSTS);
     const nc = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
     for (const w of [1, 2]) {
       progress(`${w} worker(s) analyzing the backlog`);
-      await run(nats, nc, w, expected);
+      await run(nats, nc, w, expected, HOSTS);
     }
     await nc.close();
+    await nats.kill();
+    // Live: a broker of its own each time (no backlog), agents publishing while the workers follow.
+    for (const w of [1, 2]) {
+      const live = new NatsServer();
+      await live.start();
+      const lc = await connect({ servers: `127.0.0.1:${live.port}`, user: 'worker', pass: WORKER_PASS });
+      progress(`${w} worker(s) following ${LIVE_HOSTS} hosts published at ${LIVE_SPEED} times their pace`);
+      await run(live, lc, w, expected, LIVE_HOSTS, () => publish(live, captures, LIVE_HOSTS, LIVE_SPEED));
+      await lc.close();
+      await live.kill();
+      rmSync(live.store, { recursive: true, force: true });
+    }
   } finally {
     await nats.kill();
     rmSync(dir, { recursive: true, force: true });
