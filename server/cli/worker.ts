@@ -42,6 +42,8 @@ export async function workerCommand(argv: string[], print: Print): Promise<Comma
   if (!target.ok) return target;
   const leaseMs = positiveNumber('lease-ms', values['lease-ms'], 10_000);
   if (!leaseMs.ok) return leaseMs;
+  // A lease of 0 would never expire (a KV TTL of 0): a dead worker's hosts would never move.
+  if (leaseMs.value < 1000) return err('--lease-ms is 1000 or more (a heartbeat is a third of it)');
   if (values.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(values.id)) return err('--id is letters, digits, _ and - (up to 64)');
   const analysis = analysisOptions(values);
   if (!analysis.ok) return analysis;
