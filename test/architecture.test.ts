@@ -30,6 +30,7 @@ const LAYERS: Record<string, number> = {
   export: 6,
   live: 7,
   agent: 7,
+  'fleet-worker': 7,
   cli: 8,
 };
 

@@ -95,8 +95,8 @@ describe('docker-compose.yml (resolved by docker-compose config)', () => {
     agent = config.services.agent!;
   });
 
-  it('has the services server and agent, built from this repository, and the fleet profile nats and nats-agent', () => {
-    expect(Object.keys(config.services).sort()).toEqual(['agent', 'nats', 'nats-agent', 'server']);
+  it('has the services server and agent, built from this repository, and the fleet profile nats, nats-agent and nats-worker', () => {
+    expect(Object.keys(config.services).sort()).toEqual(['agent', 'nats', 'nats-agent', 'nats-worker', 'server']);
     expect(server.build).toMatchObject({ context: root, target: 'server' });
     expect(agent.build).toMatchObject({ context: root, target: 'agent' });
     expect(config.services['nats-agent']!.build).toMatchObject({ context: root, target: 'agent' });
@@ -229,6 +229,23 @@ describe('docker-compose.yml (resolved by docker-compose config)', () => {
     expect(set.services['nats-agent']!.environment).toEqual({ LIFETRACE_NATS_PASS: 'agent-0123456789abcdef' });
     expect(natsAgent.depends_on).toEqual({ nats: { condition: 'service_started' } });
     for (const key of ['user', 'privileged', 'pid', 'volumes'] as const) expect(natsAgent[key]).toEqual(agent[key]);
+  });
+
+  it('nats-worker: analyzes hosts from the broker as the worker user, unprivileged and read-only', async () => {
+    const w = config.services['nats-worker']!;
+    expect(w.build).toMatchObject({ context: root, target: 'server' });
+    expect(w.profiles).toEqual(['fleet']);
+    expect(w.command?.[0]).toBe('worker');
+    expect(option(w.command, '--nats')).toBe('nats://nats:4222');
+    expect(option(w.command, '--nats-user')).toBe('worker');
+    expect(w.command).not.toContain('--nats-pass');
+    const set = await resolved({ LIFETRACE_TOKEN: TOKEN, LIFETRACE_NATS_WORKER_PASS: 'worker-0123456789abcdef' });
+    expect(set.services['nats-worker']!.environment).toEqual({ LIFETRACE_NATS_PASS: 'worker-0123456789abcdef' });
+    expect(w.user).toBe('node');
+    expect(w.read_only).toBe(true);
+    expect(w.cap_drop).toEqual(['ALL']);
+    expect(w.security_opt).toEqual(['no-new-privileges:true']);
+    expect(w.depends_on).toEqual({ nats: { condition: 'service_started' } });
   });
 
   it('refuses to resolve without LIFETRACE_TOKEN (unset or empty), saying so', async () => {

@@ -5,78 +5,21 @@
  * and holds it against the capture byte for byte.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, nkeyAuthenticator, nkeys, type NatsConnection } from '@nats-io/transport-node';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchSubject, KIND_HEADER, STREAM } from '../server/fleet/subjects.js';
 import { BATCH_HEAD, decodeBatchHead } from '../server/shared/wire.js';
 import { generateCapture } from './bench/generate.js';
 import { BIN, until } from './support/live.js';
+import { AGENT_PASS, freePort, NatsServer, WORKER_PASS } from './support/nats.js';
 
 const root = join(import.meta.dirname, '..');
 const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
-const AGENT_PASS = 'agent-pass-0123456789';
-const WORKER_PASS = 'worker-pass-0123456789';
-
-/** The configuration docker-compose.yml runs and docs/fleet.md documents: an agent may only publish batches. */
-const CONFIG = join(root, 'server', 'fleet', 'nats-server.conf');
-
-/** A nats-server with JetStream on file storage in a directory of its own, on a free loopback port. */
-class NatsServer {
-  proc: ResultPromise | undefined;
-  log = '';
-  readonly store = mkdtempSync(join(tmpdir(), 'lifetrace-nats-'));
-  port = 0;
-
-  /** By default the fleet's own configuration; `config` is another configuration's text. */
-  constructor(private readonly config?: string) {}
-
-  async start(): Promise<void> {
-    this.port ||= await freePort();
-    const file = this.config === undefined ? CONFIG : join(this.store, 'nats.conf');
-    if (this.config !== undefined) writeFileSync(file, this.config);
-    const proc = execa('nats-server', ['-c', file, '-js', '-sd', join(this.store, 'js'), '-a', '127.0.0.1', '-p', String(this.port)], {
-      reject: false,
-      stdin: 'ignore',
-      all: true,
-      buffer: false,
-      env: { LIFETRACE_NATS_AGENT_PASS: AGENT_PASS, LIFETRACE_NATS_WORKER_PASS: WORKER_PASS },
-    });
-    this.proc = proc;
-    await new Promise<void>((resolve, reject) => {
-      proc.all!.on('data', (d: Buffer) => {
-        this.log += d.toString();
-        if (this.log.includes('Server is ready')) resolve();
-      });
-      void proc.then((r) => reject(new Error(`nats-server exited ${String(r.exitCode)}: ${this.log}`)));
-    });
-  }
-
-  async kill(): Promise<void> {
-    this.proc?.kill('SIGKILL');
-    await this.proc;
-    this.log = '';
-  }
-
-  get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
-  }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function agent(nats: NatsServer, args: string[], pass = AGENT_PASS) {
   return execa(process.execPath, [BIN, 'agent', '--nats', nats.url, '--nats-user', 'agent', '--nats-pass', pass, ...args], {
     reject: false,

@@ -16,6 +16,7 @@ commands:
   rules             list the rules with their severity and the kernel thread each comes from
   serve             the dashboard, REST API and agent ingest on one port (loopback by default)
   agent             stream this kernel's probes (or a replayed capture) to a server
+  worker --nats URL analyze a share of a fleet's hosts from NATS JetStream (docs/fleet.md)
   replay CAPTURE    the dashboard on a capture, with play, pause, speed, seek and next flag
   kernel build      build (once) a guest kernel with a historical bug back in, for --vm --kernel PATH
   start             what 'npm start' runs: serve, plus a local agent or a replay of the bundled sample
@@ -56,6 +57,8 @@ async function run(cmd: string | undefined, rest: string[], print: Print): Promi
       return (await import('./serve.js')).serveCommand(rest, print);
     case 'agent':
       return (await import('./agent.js')).agentCommand(rest, print);
+    case 'worker':
+      return (await import('./worker.js')).workerCommand(rest, print);
     case 'replay':
       return (await import('./replay.js')).replayCommand(rest, print);
     case 'export':

@@ -28,6 +28,11 @@ export function hostToken(host: string): string {
   return host.replace(/[.:]/g, (c) => `=${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+/** The host name a token stands for (hostToken's inverse). */
+export function hostOfToken(token: string): string {
+  return token.replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+}
+
 export const batchSubject = (host: string): string => `${BATCH_SUBJECTS}.${hostToken(host)}`;
 
 export const messageId = (run: string, what: number | 'hello' | 'end'): string => `${run}:${what}`;
