@@ -6,7 +6,7 @@ import { bpftraceSource } from '../agent/bpftrace-source.js';
 import { replaySource, type ReplaySpeed } from '../agent/replay-source.js';
 import type { LineSource } from '../agent/sources.js';
 import { vmSource } from '../agent/vm-source.js';
-import { parseNatsUrl, type NatsCredentials } from '../fleet/connect.js';
+import { natsTargetOf } from '../fleet/credentials.js';
 import { nameProblem } from '../live/names.js';
 import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../recorder/stress.js';
 import { err, ok, type Result } from '../support/result.js';
@@ -187,49 +187,11 @@ function serverUplink(values: Flags): Result<UplinkTarget> {
 
 /** NATS: the URL and exactly one kind of credentials (an anonymous publisher is never the default). */
 function natsUplink(values: Flags): Result<UplinkTarget> {
-  const url = values.nats as string;
   if (values.server !== undefined) return err('--server and --nats do not go together: the agent sends to one or the other');
   if (values.token !== undefined || values['token-file'] !== undefined)
     return err("--token is the lifetrace server's; NATS takes --nats-token, --nats-user/--nats-pass, --nats-nkey or --nats-creds");
-  const parsed = parseNatsUrl(url);
-  if (!parsed.ok) return err(`--nats: ${parsed.error}`);
-  const user = values['nats-user'] as string | undefined;
-  const pass = (values['nats-pass'] as string | undefined) ?? (user !== undefined ? process.env.LIFETRACE_NATS_PASS : undefined);
-  const token = (values['nats-token'] as string | undefined) ?? process.env.LIFETRACE_NATS_TOKEN;
-  const nkey = values['nats-nkey'] as string | undefined;
-  const creds = values['nats-creds'] as string | undefined;
-  if (pass !== undefined && user === undefined) return err('--nats-pass goes with --nats-user');
-  const kinds: NatsCredentials[] = [];
-  if (user !== undefined) {
-    if (!pass) return err('--nats-user needs its password: --nats-pass P or LIFETRACE_NATS_PASS');
-    kinds.push({ kind: 'user', user, pass });
-  }
-  if (token) kinds.push({ kind: 'token', token });
-  if (nkey !== undefined) {
-    const file = readSecret('--nats-nkey', nkey);
-    if (!file.ok) return file;
-    const seed = file.value
-      .split('\n')
-      .map((l) => l.trim())
-      .find((l) => /^SU[A-Z2-7]{50,}$/.test(l));
-    if (seed === undefined) return err(`--nats-nkey ${nkey} holds no user nkey seed (a line SU...; nk -gen user)`);
-    kinds.push({ kind: 'nkey', seed });
-  }
-  if (creds !== undefined) {
-    const file = readSecret('--nats-creds', creds);
-    if (!file.ok) return file;
-    kinds.push({ kind: 'creds', creds: file.value });
-  }
-  if (kinds.length === 0)
-    return err(
-      '--nats needs credentials (the NATS server must not let anyone publish): ' +
-        '--nats-user U --nats-pass P, --nats-token T, --nats-nkey F or --nats-creds F (docs/fleet.md)',
-    );
-  if (kinds.length > 1) return err('give one kind of NATS credentials: --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds');
-  const caFile = values['nats-ca'] as string | undefined;
-  const ca = caFile === undefined ? undefined : readSecret('--nats-ca', caFile);
-  if (ca !== undefined && !ca.ok) return ca;
-  return ok({ nats: { url, credentials: kinds[0]!, ca: ca?.value } });
+  const target = natsTargetOf(values);
+  return target.ok ? ok({ nats: target.value }) : target;
 }
 
 function readSecret(flag: string, file: string): Result<string> {

@@ -62,7 +62,7 @@ export function natsTargetOf(values: NatsFlags, env: NodeJS.ProcessEnv = process
   }
   if (kinds.length === 0)
     return err(
-      '--nats needs credentials (the NATS server must not let anyone in): ' +
+      '--nats needs credentials (the NATS server must not let anyone in or publish): ' +
         '--nats-user U --nats-pass P, --nats-token T, --nats-nkey F or --nats-creds F (docs/fleet.md)',
     );
   if (kinds.length > 1) return err('give one kind of NATS credentials: --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds');
