@@ -236,7 +236,7 @@ export class RemoteSession implements LiveSession, WorkerClient {
   receive(m: Extract<FromWorker, { sid: number }>): void {
     if (m.type === 'report') {
       if (m.state !== undefined) this.take(m.state);
-      if (m.done > 0) this.batchDone();
+      if (m.batch) this.batchDone();
       for (const f of m.flags) {
         this.flagById.set(f.id, f);
         this.out.flag(f);

@@ -31,19 +31,21 @@ function pendingOf(sid: number): Pending {
 
 const post = (m: FromWorker): void => port.postMessage(m);
 
-/** Sends what the sessions raised since the last report; `done`: the batch bytes `host` just took. */
-function flush(sid?: number, done = 0): void {
+/** Sends what the sessions raised since the last report; `batch`: `sid` just took a batch of `done` bytes. */
+function flush(sid?: number, batch = false, done = 0): void {
   // A batch done: its session's state goes with it, so that the host's view is as fresh as its acks.
-  const s = done > 0 && sid !== undefined ? sessions.get(sid) : undefined;
+  const s = batch && sid !== undefined ? sessions.get(sid) : undefined;
   const state = s === undefined ? undefined : stateOf(s);
-  if (sid !== undefined && done > 0 && !pending.has(sid)) return post({ type: 'report', sid, flags: [], losses: undefined, done, state });
+  if (sid !== undefined && batch && !pending.has(sid))
+    return post({ type: 'report', sid, flags: [], losses: undefined, batch, done, state });
   for (const [id, p] of pending) {
-    const mine = id === sid;
+    const mine = id === sid && batch;
     post({
       type: 'report',
       sid: id,
       flags: [...p.flags.values()],
       losses: p.losses,
+      batch: mine,
       done: mine ? done : 0,
       state: mine ? state : undefined,
     });
@@ -112,7 +114,7 @@ function handle(m: ToWorker): void {
     return;
   }
   const s = sessions.get(sid);
-  if (s === undefined) return flush(sid, m.type === 'ingest' ? m.length : 0);
+  if (s === undefined) return m.type === 'ingest' ? flush(sid, true, m.length) : undefined;
   try {
     apply(s, m);
   } catch (e) {
@@ -120,7 +122,7 @@ function handle(m: ToWorker): void {
     sessions.delete(sid);
     pending.delete(sid);
     post({ type: 'broken', sid, error: (e as Error).message });
-    if (m.type === 'ingest') flush(sid, m.length);
+    if (m.type === 'ingest') flush(sid, true, m.length);
   }
 }
 
@@ -131,7 +133,7 @@ function apply(s: HostSession, m: Extract<ToWorker, { sid: number }>): void {
       // The main thread checked the sequence (duplicates never come here); a restored journal's
       // batches come with theirs too, so gaps are recorded losses as in one thread.
       s.ingest(m.seq, new Uint8Array(m.lines, m.offset, m.length));
-      return flush(sid, m.length);
+      return flush(sid, true, m.length);
     }
     case 'journal-damaged':
       return s.journalDamaged();

@@ -84,7 +84,7 @@ export class PoolWorker {
 
   post(m: ToWorker, transfer: ArrayBuffer[] = []): void {
     if (this.dead !== undefined) return;
-    if (m.type === 'ingest') {
+    if (m.type === 'ingest' && m.length > 0) {
       this.backlog += m.length;
       this.sent.push({ bytes: m.length, at: performance.now() });
     }

@@ -59,7 +59,16 @@ export interface StatsSample extends AnalysisState {
 /** Worker -> main thread. */
 export type FromWorker =
   /** What handling one message produced: flags (new or changed), losses, the batch bytes done (and then the state after them). */
-  | { type: 'report'; sid: number; flags: FlagSummary[]; losses: LossMark[] | undefined; done: number; state?: AnalysisState }
+  | {
+      type: 'report';
+      sid: number;
+      flags: FlagSummary[];
+      losses: LossMark[] | undefined;
+      /** A batch of this session was handled (its ack may go), `done` bytes of it. */
+      batch: boolean;
+      done: number;
+      state?: AnalysisState;
+    }
   | { type: 'ended'; sid: number; state: AnalysisState }
   | { type: 'reply'; id: number; answer: Answer }
   | { type: 'failed'; id: number; error: string }
