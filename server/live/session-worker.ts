@@ -11,6 +11,8 @@ import { fromWireOptions, type AnalysisState, type Answer, type FromWorker, type
 
 /** How often quiet streams are settled (the hub's tick). */
 const TICK_MS = 20;
+/** Most often a session's state goes with its batches' reports. */
+const STATE_EVERY_MS = 50;
 
 const port = parentPort;
 if (port === null) throw new Error('session-worker.ts runs as a worker thread (worker-pool.ts)');
@@ -22,6 +24,8 @@ interface Pending {
 
 const sessions = new Map<number, HostSession>();
 const pending = new Map<number, Pending>();
+/** When each session's state was last sent. */
+const stateSent = new Map<number, number>();
 
 function pendingOf(sid: number): Pending {
   let p = pending.get(sid);
@@ -33,9 +37,13 @@ const post = (m: FromWorker): void => port.postMessage(m);
 
 /** Sends what the sessions raised since the last report; `batch`: `sid` just took a batch of `done` bytes. */
 function flush(sid?: number, batch = false, done = 0): void {
-  // A batch done: its session's state goes with it, so that the host's view is as fresh as its acks.
+  // A batch done: its session's state goes with it (at most every STATE_EVERY_MS: it costs a clone),
+  // so that the host's view is about as fresh as its acks.
   const s = batch && sid !== undefined ? sessions.get(sid) : undefined;
-  const state = s === undefined ? undefined : stateOf(s);
+  const now = Date.now();
+  const fresh = s !== undefined && now - (stateSent.get(sid!) ?? 0) >= STATE_EVERY_MS;
+  if (fresh) stateSent.set(sid!, now);
+  const state = fresh ? stateOf(s) : undefined;
   if (sid !== undefined && batch && !pending.has(sid))
     return post({ type: 'report', sid, flags: [], losses: undefined, batch, done, state });
   for (const [id, p] of pending) {
@@ -111,6 +119,7 @@ function handle(m: ToWorker): void {
   if (m.type === 'drop') {
     sessions.delete(sid);
     pending.delete(sid);
+    stateSent.delete(sid);
     return;
   }
   const s = sessions.get(sid);
