@@ -1,6 +1,6 @@
 /** `lifetrace serve`: the dashboard, the API and the agent ingest on one port. */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isLoopbackHost } from '../live/auth.js';
@@ -9,7 +9,7 @@ import { err, ok, type Result } from '../support/result.js';
 import { parse, positiveNumber, type CommandResult, type Print } from './args.js';
 import { LIFETRACE_VERSION } from '../support/version.js';
 
-export const SERVE_USAGE = `usage: lifetrace serve [--host 127.0.0.1] [--port 7070] [--token T] [--data DIR] [--reorder-window-ms MS] [--agent-rate-mb MB]
+export const SERVE_USAGE = `usage: lifetrace serve [--host 127.0.0.1] [--port 7070] [--token T] [--data DIR] [--reorder-window-ms MS] [--agent-rate-mb MB] [--workers N]
 
 Serves the dashboard, the REST API (/api/...), the browser feed and the agent ingest on one port.
 
@@ -22,7 +22,11 @@ Serves the dashboard, the REST API (/api/...), the browser feed and the agent in
   --agent-rate-mb      most MB a second one agent may send (default 64); past it the server stops
                        reading that agent's socket for a while (its outbox keeps the rest)
   --feed-queue-mb      most MB queued to one browser (default 16); a browser past a quarter of it is
-                       skipped until it drains, one past all of it (it does not read) is dropped`;
+                       skipped until it drains, one past all of it (it does not read) is dropped
+  --workers            threads analyzing agents' streams, each host on one of them (default: one per
+                       core, here ${availableParallelism()}); 0 analyzes every host in the main thread
+  --worker-heap-mb     most heap of one worker thread (default 4096); a worker past it fails, and
+                       only its hosts with it (shown failed, with the reason)`;
 
 export function dataDir(v: string | undefined): string {
   return resolve(v ?? process.env.LIFETRACE_DATA ?? join(homedir(), '.local', 'share', 'lifetrace'));
@@ -51,6 +55,8 @@ export interface ServeArgs {
   reorderWindowMs: number;
   agentRateMb: number;
   feedQueueMb: number;
+  workers: number;
+  workerHeapMb: number;
 }
 
 export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Parameters<typeof parse>[1] = {}, positionalsAllowed = false) {
@@ -64,6 +70,8 @@ export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Param
       'reorder-window-ms': { type: 'string' },
       'agent-rate-mb': { type: 'string' },
       'feed-queue-mb': { type: 'string' },
+      workers: { type: 'string' },
+      'worker-heap-mb': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       ...extra,
     },
@@ -83,6 +91,13 @@ export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Param
   if (!agentRateMb.ok) return agentRateMb;
   const feedQueueMb = positiveNumber('feed-queue-mb', values['feed-queue-mb'] as string | undefined, 16);
   if (!feedQueueMb.ok) return feedQueueMb;
+  const workers = positiveNumber('workers', values.workers as string | undefined, availableParallelism());
+  if (!workers.ok) return workers;
+  if (!Number.isInteger(workers.value) || workers.value > 256)
+    return err(`--workers must be an integer from 0 to 256, got ${String(values.workers)}`);
+  const workerHeapMb = positiveNumber('worker-heap-mb', values['worker-heap-mb'] as string | undefined, 4096);
+  if (!workerHeapMb.ok) return workerHeapMb;
+  if (workerHeapMb.value < 8) return err(`--worker-heap-mb must be 8 or more, got ${workerHeapMb.value}`);
   const args: ServeArgs = {
     host: (values.host as string | undefined) ?? '127.0.0.1',
     port: port.value,
@@ -91,6 +106,8 @@ export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Param
     reorderWindowMs: reorderWindowMs.value,
     agentRateMb: agentRateMb.value,
     feedQueueMb: feedQueueMb.value,
+    workers: workers.value,
+    workerHeapMb: workerHeapMb.value,
   };
   if (args.feedQueueMb < 1) return err(`--feed-queue-mb must be 1 or more, got ${args.feedQueueMb}`);
   return ok({ args, values: { ...values, positionals }, explicitToken: explicit !== undefined });
@@ -113,6 +130,8 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Resu
     journalDir: join(a.data, 'journal'),
     agentBytesPerSecond: a.agentRateMb > 0 ? a.agentRateMb * 2 ** 20 : undefined,
     feedQueueBytes: a.feedQueueMb * 2 ** 20,
+    workers: a.workers,
+    workerHeapMb: a.workerHeapMb,
     // Live, a flag should show within a fraction of a second: start the reorder slack at 10 ms,
     // without the header's declared deferral (1 s for epoll_ctl and readdir records, printed at
     // their return); the slack grows by itself when deferred records come later than that.

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { ReplayCommand, ReplayView } from '../shared/wire.js';
 import { recordingName, type CaptureLibrary } from './captures.js';
-import type { HostSession } from './host-session.js';
+import type { LiveSession } from './host-session.js';
 import type { HostSessions } from './hosts.js';
 import { HttpError } from './http-error.js';
 import { Recording } from './recording.js';
@@ -70,7 +70,7 @@ export class CaptureDesk {
   }
 
   /** Ends what `s` was recording (its stream ended, or it was replaced or forgotten); the capture's name. */
-  async finishRecording(s: HostSession): Promise<string | undefined> {
+  async finishRecording(s: LiveSession): Promise<string | undefined> {
     const r = s.detachRecording();
     if (r === undefined) return undefined;
     await r.stop();

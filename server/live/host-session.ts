@@ -32,7 +32,7 @@ export interface SessionListener {
   flag(f: FlagSummary): void;
   losses(host: string, l: LossMark[]): void;
   /** The stream ended for good (its recording, if any, is complete). */
-  ended?(s: HostSession): void;
+  ended?(s: LiveSession): void;
 }
 
 /**
@@ -53,11 +53,59 @@ export interface StreamIdentity {
 /** What feeds a host's session, as its owner (hosts.ts) sees it: an agent's socket, a server replay. */
 export interface SessionSource {
   /** Whether the host keeps its slot when the host limit needs one (an agent while connected, a replay while it plays). */
-  holdsSlot(s: HostSession): boolean;
+  holdsSlot(s: LiveSession): boolean;
   /** The host is forgotten: stop feeding it. */
   forget(): void;
   /** The replay controls' state (a server replay), shown with the host. */
   replayView(): ReplayView | null;
+}
+
+/** A value now (a session in this thread) or later (one in a worker thread). */
+export type Awaitable<T> = T | Promise<T>;
+
+/**
+ * A host's session as its owner (hosts.ts), the hub, the desk and the agent's socket see it: a
+ * HostSession in this thread, or a RemoteSession (remote-session.ts) standing for one in a worker
+ * thread. What only the analysis knows (drill-downs, a sample) may come later.
+ */
+export interface LiveSession {
+  readonly host: string;
+  readonly run: string;
+  readonly identity: StreamIdentity;
+  readonly lastSeq: number;
+  readonly connected: boolean;
+  readonly ended: boolean;
+  readonly lastBatchWall: number | null;
+  readonly points: readonly StatsPoint[];
+  readonly recording: Recording | undefined;
+  /** Why its analysis stopped before its stream did (its worker thread failed); undefined while it works. */
+  readonly failure: string | undefined;
+  connect(now?: number): void;
+  disconnect(): void;
+  attachJournal(j: Journal | undefined): void;
+  dropJournal(): void;
+  closeJournal(): void;
+  journalDamaged(): void;
+  startRecording(r: Recording): void;
+  detachRecording(): Recording | undefined;
+  headerLine(): string;
+  flagCounts(): ReadonlyMap<string, number>;
+  ingest(seq: number, lines: Uint8Array, head?: Uint8Array): IngestResult;
+  /** undefined when every batch ingested is analyzed; else when the last one is (an ack waits for it). */
+  analyzed(): Promise<void> | undefined;
+  end(lastSeq?: number): void;
+  tick(now: number): void;
+  /** An activity sample (undefined: none could be taken, its analysis failed). */
+  sample(now: number): Awaitable<StatsPoint | undefined>;
+  view(replay?: ReplayView | null): HostView;
+  flags(): FlagSummary[];
+  losses(): LossMark[];
+  detail(id: string): Awaitable<FlagDetail | undefined>;
+  objects(addrText: string, kinds?: readonly ObjectKind[]): Awaitable<ObjectHistory[]>;
+  /** Backpressure: undefined while its analysis keeps up, else when it has room again (stop reading its source until then). */
+  congestion(): Promise<void> | undefined;
+  /** The session is let go of (replaced, forgotten, the server stops). */
+  dispose(): void;
 }
 
 /** A batch analyzed, or one received before (a resend after a reconnect): acknowledged, not analyzed twice. */
@@ -69,7 +117,7 @@ export type IngestResult = Result<void, 'duplicate'>;
  * moves it between connected and not; it does no I/O of its own but append to the journal and
  * recording it is given.
  */
-export class HostSession {
+export class HostSession implements LiveSession {
   readonly host: string;
   readonly run: string;
   private readonly analysis: Analysis;
@@ -130,6 +178,20 @@ export class HostSession {
     this.lastRecords = { ...this.analysis.decoder.info.records };
     this.lastSampleWall = clock();
   }
+
+  /** A session in this thread fails with the server only. */
+  readonly failure = undefined;
+
+  /** Analyzed as it comes: never behind. */
+  congestion(): undefined {
+    return undefined;
+  }
+
+  analyzed(): undefined {
+    return undefined;
+  }
+
+  dispose(): void {}
 
   /** The last batch received (an agent resumes after it). */
   get lastSeq(): number {
@@ -358,6 +420,7 @@ export class HostSession {
       recording: this.recorder?.view() ?? null,
       journal: this.journal?.view() ?? null,
       replay,
+      failed: null,
     };
   }
 

@@ -8,10 +8,12 @@ import type { AnalysisOptions } from '../analyze/pipeline.js';
 import type { AgentHello, FlagSummary, HostView, LossMark } from '../shared/wire.js';
 import { err, ok, type Result } from '../support/result.js';
 import { checkHello, headerRefusal } from './hello.js';
-import { HostSession, type SessionSource, type StreamIdentity } from './host-session.js';
+import { HostSession, type LiveSession, type SessionListener, type SessionSource, type StreamIdentity } from './host-session.js';
 import { Journal } from './journal.js';
 import { nameProblem } from './names.js';
+import { RemoteSession } from './remote-session.js';
 import type { StorageState } from './storage.js';
+import { WorkerPool } from './worker-pool.js';
 
 export interface HostSessionsOptions {
   /** Analysis options for live streams; replays are analyzed exactly as `lifetrace analyze` does. */
@@ -22,6 +24,13 @@ export interface HostSessionsOptions {
   /** Where agents' streams are journaled (a restarted server resumes them); none: no journal. */
   journalDir: string | undefined;
   storage: StorageState;
+  /**
+   * Worker threads analyzing agents' streams (hosts assigned to the least loaded, for their
+   * session's lifetime); 0: every session in this thread. Server replays stay in this thread.
+   */
+  workers: number;
+  /** Most heap of one worker thread, MB (a host past it fails its worker's hosts, not the server). */
+  workerHeapMb?: number | undefined;
 }
 
 /** What the sessions tell the server: flags and losses for the browsers, and sessions let go of. */
@@ -29,12 +38,12 @@ export interface HostEvents {
   flag(f: FlagSummary): void;
   losses(host: string, l: LossMark[]): void;
   /** A session's stream ended, or the session was replaced or forgotten: whatever it recorded is complete. */
-  released(s: HostSession): void;
+  released(s: LiveSession): void;
 }
 
 /** An agent attached: its session, and (a restarted server reading the run's journal back) when it may be welcomed. */
 export interface AgentAttach {
-  session: HostSession;
+  session: LiveSession;
   ready: Promise<void> | undefined;
 }
 
@@ -46,7 +55,7 @@ const AGENT: SessionSource = {
 };
 
 interface Entry {
-  session: HostSession;
+  session: LiveSession;
   source: SessionSource;
   /** While the journal of its run is read back. */
   restoring: Promise<void> | undefined;
@@ -54,11 +63,14 @@ interface Entry {
 
 export class HostSessions {
   private readonly entries = new Map<string, Entry>();
+  /** The analysis worker threads, when there are any. */
+  readonly pool: WorkerPool | undefined;
 
   constructor(
     private readonly options: HostSessionsOptions,
     private readonly out: HostEvents,
   ) {
+    this.pool = options.workers > 0 ? new WorkerPool(options.workers, options.workerHeapMb) : undefined;
     // Journals of hosts past the host limit (left by an earlier server) are deleted: disk per host is bounded.
     if (options.journalDir !== undefined) Journal.sweep(options.journalDir, options.maxHosts, options.storage);
   }
@@ -67,11 +79,11 @@ export class HostSessions {
     return this.entries.size;
   }
 
-  get(host: string): HostSession | undefined {
+  get(host: string): LiveSession | undefined {
     return this.entries.get(host)?.session;
   }
 
-  *values(): IterableIterator<HostSession> {
+  *values(): IterableIterator<LiveSession> {
     for (const e of this.entries.values()) yield e.session;
   }
 
@@ -97,7 +109,12 @@ export class HostSessions {
     if (old?.session.connected) return err(`host ${hello.host} already has a connected agent (run ${old.session.run})`);
     const room = this.makeRoom(hello.host);
     if (!room.ok) return room;
-    const entry = this.create(hello, this.options.analysis, AGENT);
+    const { analysis, clock } = this.options;
+    const pool = this.pool;
+    // An agent's stream goes to a worker thread when there are any.
+    const entry = this.create(hello, AGENT, (l) =>
+      pool === undefined ? new HostSession(hello, analysis, l, clock) : new RemoteSession(hello, analysis, pool.assign(), l, clock),
+    );
     const dir = this.options.journalDir;
     if (dir !== undefined) {
       // A server restarted under a running agent: rebuild the host from the journal of its run (in
@@ -113,7 +130,7 @@ export class HostSessions {
   }
 
   /** The agent's socket closed: its session stays, ready to resume. */
-  agentGone(s: HostSession): void {
+  agentGone(s: LiveSession): void {
     s.disconnect();
   }
 
@@ -131,7 +148,10 @@ export class HostSessions {
     const room = this.makeRoom(identity.host);
     if (!room.ok) return room;
     // A replay's flags are exactly `lifetrace analyze`'s: the default analysis, whatever the live options.
-    return ok(this.create(identity, {}, source).session);
+    // A server replay steers its session (pace, seeks, flags counted as raised): it stays in this thread.
+    let session: HostSession | undefined;
+    this.create(identity, source, (l) => (session = new HostSession(identity, {}, l, this.options.clock)));
+    return ok(session!);
   }
 
   /** `source` no longer feeds `host` (a replay stopped): the host stays, disconnected, until its slot is needed. */
@@ -140,25 +160,22 @@ export class HostSessions {
     if (e?.source === source) e.session.disconnect();
   }
 
-  /** The server stops: journals are closed (not removed: a restarted server resumes from them). */
-  close(): void {
+  /** The server stops: journals are closed (not removed: a restarted server resumes from them), workers end. */
+  async close(): Promise<void> {
     for (const e of this.entries.values()) e.session.closeJournal();
+    await this.pool?.close();
   }
 
-  private create(identity: StreamIdentity, analysis: Partial<AnalysisOptions>, source: SessionSource): Entry {
+  private create(identity: StreamIdentity, source: SessionSource, make: (l: SessionListener) => LiveSession): Entry {
     const old = this.entries.get(identity.host);
     // A new run of the host: the old run's recording is finished, and its journal gone.
     if (old !== undefined) this.retire(old);
-    const session = new HostSession(
-      identity,
-      analysis,
-      {
-        flag: (f) => this.out.flag(f),
-        losses: (host, l) => this.out.losses(host, l),
-        ended: (s) => this.out.released(s), // a recording ends with its stream
-      },
-      this.options.clock,
-    );
+    const listener: SessionListener = {
+      flag: (f) => this.out.flag(f),
+      losses: (host, l) => this.out.losses(host, l),
+      ended: (s) => this.out.released(s), // a recording ends with its stream
+    };
+    const session = make(listener);
     session.connect(this.options.clock());
     const entry: Entry = { session, source, restoring: undefined };
     this.entries.set(identity.host, entry);
@@ -169,6 +186,7 @@ export class HostSessions {
   private retire(e: Entry): void {
     this.out.released(e.session);
     e.session.dropJournal();
+    e.session.dispose();
   }
 
   /** Room for `host`: it has a slot already, there is a free one, or an idle host is forgotten. */
@@ -194,7 +212,7 @@ export class HostSessions {
   }
 
   /** Never rejects: a journal that cannot be read back is counted, and the stream goes on without it. */
-  private async restore(s: HostSession, dir: string, hello: AgentHello): Promise<void> {
+  private async restore(s: LiveSession, dir: string, hello: AgentHello): Promise<void> {
     const storage = this.options.storage;
     let restored: Awaited<ReturnType<typeof Journal.restore>>;
     try {
@@ -207,6 +225,7 @@ export class HostSessions {
       restored = undefined;
     }
     if (restored !== undefined && restored.damaged > 0) s.journalDamaged(); // the batches after the last whole frame, too
+    await s.analyzed(); // on a worker thread: welcomed once it has analyzed what was read back
     // Forgotten meanwhile (the host limit, a new run): nothing of it is kept.
     if (this.entries.get(s.host)?.session !== s) return restored?.journal.remove();
     s.attachJournal(restored?.journal ?? Journal.create(dir, hello, storage));

@@ -183,17 +183,17 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
     }
     res.json(page.flags);
   });
-  app.get('/api/flags/:id', (req, res) => {
-    const d = hub.flagDetail(String(req.params.id));
+  app.get('/api/flags/:id', async (req, res) => {
+    const d = await hub.flagDetail(String(req.params.id));
     if (d === undefined) return res.status(404).json({ error: `no flag ${req.params.id}` });
     res.json(d);
   });
-  app.get('/api/objects', (req, res) => {
+  app.get('/api/objects', async (req, res) => {
     const addr = param(req, 'addr');
     if (addr === undefined || !/^(0x)?[0-9a-fA-F]{1,16}$/.test(addr.trim()))
       throw badRequest('parameter addr must be a hex kernel address');
     const kind = oneOf(req, 'kind', OBJECT_KINDS);
-    res.json(hub.objects(addr, param(req, 'host'), kind === undefined ? undefined : [kind as ObjectKind]));
+    res.json(await hub.objects(addr, param(req, 'host'), kind === undefined ? undefined : [kind as ObjectKind]));
   });
   app.get('/api/captures', async (_req, res) => {
     res.json(hub.library === undefined ? [] : await hub.library.list());

@@ -49,6 +49,10 @@ export interface HubOptions {
   maxHosts: number;
   /** Where agents' streams are journaled (a restarted server resumes them); none: no journal. */
   journalDir: string | undefined;
+  /** Worker threads analyzing agents' streams; 0: all in this thread (hosts.ts). */
+  workers: number;
+  /** Most heap of one worker thread, MB (default WORKER_HEAP_MB). */
+  workerHeapMb?: number | undefined;
 }
 
 export const DEFAULT_HUB: HubOptions = {
@@ -59,6 +63,7 @@ export const DEFAULT_HUB: HubOptions = {
   capturesDir: undefined,
   maxHosts: 64,
   journalDir: undefined,
+  workers: 0,
 };
 
 /** A page of GET /api/flags: the filter (shared with the dashboard), how many, and after which flag. */
@@ -105,14 +110,16 @@ export class Hub {
   private pendingLosses = new Map<string, LossMark[]>();
   private timer: NodeJS.Timeout | undefined;
   private lastStats = 0;
+  /** A round of activity samples is out (sessions on worker threads answer later). */
+  private sampling = false;
 
   constructor(options: Partial<HubOptions> = {}) {
     this.options = { ...DEFAULT_HUB, ...options };
-    const { analysis, clock, maxHosts, journalDir, capturesDir } = this.options;
+    const { analysis, clock, maxHosts, journalDir, capturesDir, workers, workerHeapMb } = this.options;
     this.storage = new StorageState(clock);
     const library = capturesDir === undefined ? undefined : new CaptureLibrary(capturesDir, this.storage);
     this.sessions = new HostSessions(
-      { analysis, clock, maxHosts, journalDir, storage: this.storage },
+      { analysis, clock, maxHosts, journalDir, storage: this.storage, workers, workerHeapMb },
       {
         flag: (f) => this.pendingFlags.set(f.id, f),
         losses: (host, l) => this.pendingLosses.set(host, l),
@@ -136,7 +143,7 @@ export class Hub {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.desk.stop();
-    this.sessions.close();
+    await this.sessions.close();
   }
 
   get feedCount(): number {
@@ -185,16 +192,18 @@ export class Hub {
     return pageOfFlags(all, q);
   }
 
-  flagDetail(id: string): FlagDetail | undefined {
+  /** A flag with its evidence (asked of the worker thread that analyzes its host, if one does). */
+  async flagDetail(id: string): Promise<FlagDetail | undefined> {
     for (const s of this.sessions.values()) {
-      const d = s.detail(id);
+      const d = await s.detail(id);
       if (d !== undefined) return d;
     }
     return undefined;
   }
 
-  objects(addr: string, host?: string, kinds?: readonly ObjectKind[]): ObjectHistory[] {
-    return [...this.sessions.values()].filter((s) => host === undefined || s.host === host).flatMap((s) => s.objects(addr, kinds));
+  async objects(addr: string, host?: string, kinds?: readonly ObjectKind[]): Promise<ObjectHistory[]> {
+    const of = [...this.sessions.values()].filter((s) => host === undefined || s.host === host);
+    return (await Promise.all(of.map((s) => s.objects(addr, kinds)))).flat();
   }
 
   stats(host: string): HostStats | undefined {
@@ -214,11 +223,20 @@ export class Hub {
       this.broadcast({ type: 'losses', losses: [...this.pendingLosses.values()].flat() });
       this.pendingLosses = new Map();
     }
-    if (now - this.lastStats >= STATS_INTERVAL_MS) {
+    if (now - this.lastStats >= STATS_INTERVAL_MS && !this.sampling) {
       this.lastStats = now;
-      const points = [...this.sessions.values()].filter((s) => !s.ended || s.points.length === 0).map((s) => s.sample(now));
-      this.broadcast({ type: 'stats', hosts: this.hosts(), points });
+      this.sampling = true;
+      void this.sampleAll(now).finally(() => {
+        this.sampling = false;
+      });
     }
+  }
+
+  /** One activity point per streaming host, then the hosts and points to the browsers. */
+  private async sampleAll(now: number): Promise<void> {
+    const samples = [...this.sessions.values()].filter((s) => !s.ended || s.points.length === 0).map((s) => s.sample(now));
+    const points = (await Promise.all(samples)).filter((p) => p !== undefined);
+    this.broadcast({ type: 'stats', hosts: this.hosts(), points });
   }
 
   private broadcast(msg: FeedMessage): void {

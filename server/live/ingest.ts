@@ -6,7 +6,7 @@
 import type { WebSocket } from 'ws';
 import { decodeBatchHead, BATCH_HEAD, type ServerToAgent } from '../shared/wire.js';
 import { MAX_CONTROL_FRAME, parseAgentMessage } from './hello.js';
-import type { HostSession } from './host-session.js';
+import type { LiveSession } from './host-session.js';
 import type { Hub } from './hub.js';
 import { boundedSender } from './send-queue.js';
 
@@ -39,9 +39,35 @@ class Throttle {
   }
 }
 
+/** Each session's agent socket, while it has one. */
+const agentSockets = new WeakMap<LiveSession, WebSocket>();
+
+/**
+ * The same run of a host says hello again while its old socket is paused (its analysis was behind):
+ * a paused socket cannot see its peer go, so that peer is taken to be this one, reconnected.
+ */
+function supersedePaused(hub: Hub, host: string, run: string): void {
+  const old = hub.sessions.get(host);
+  const prior = old === undefined ? undefined : agentSockets.get(old);
+  if (old === undefined || prior === undefined || !old.connected || old.run !== run || !prior.isPaused) return;
+  agentSockets.delete(old);
+  prior.terminate();
+  hub.sessions.agentGone(old);
+}
+
 export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity): void {
-  let session: HostSession | undefined;
+  let session: LiveSession | undefined;
   let welcomed = false;
+  /** The agent said its stream ended (its analysis may take a moment to end it). */
+  let endSaid = false;
+  // Reading stops while anything holds the socket (the rate limit, an analysis worker behind).
+  let holds = 0;
+  const hold = (until: Promise<void>): void => {
+    if (holds++ === 0) ws.pause();
+    void until.then(() => {
+      if (--holds === 0) ws.resume();
+    });
+  };
   const early: [Buffer, boolean][] = [];
   let earlyBytes = 0;
   const throttle = Number.isFinite(bytesPerSecond) ? new Throttle(bytesPerSecond) : undefined;
@@ -51,6 +77,11 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
     hub.reject(reason);
     send({ type: 'error', message });
     ws.close(1008, reason);
+  };
+
+  // Its analysis stopped (its worker thread died): the host shows why; the agent is told and let go.
+  const refuseFailed = (s: LiveSession): void => {
+    if (ws.readyState === ws.OPEN) refuse('agent-host-failed', `the analysis of host ${s.host} stopped: ${s.failure ?? ''}`);
   };
 
   const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
@@ -71,10 +102,12 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
       const m = parsed.value;
       if (m.type === 'hello') {
         if (session !== undefined) return refuse('agent-bad-message', 'hello was already said');
+        supersedePaused(hub, m.host, m.run);
         const attached = hub.sessions.attachAgent(m);
         if (!attached.ok) return refuse('agent-conflict', attached.error);
         const { session: s, ready } = attached.value;
         session = s;
+        agentSockets.set(s, ws);
         const welcome = (): void => {
           welcomed = true;
           send({ type: 'welcome', host: s.host, resumeAfter: s.lastSeq });
@@ -92,21 +125,34 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
       // ends with that loss recorded; an end before batches it has is a confused agent.
       if (m.lastSeq < session.lastSeq)
         return refuse('agent-bad-message', `end after batch ${m.lastSeq}, but batch ${session.lastSeq} was received`);
+      endSaid = true;
       session.end(m.lastSeq);
       return;
     }
     if (session === undefined) return refuse('agent-bad-message', 'say hello first');
-    if (session.ended) return refuse('agent-bad-message', 'the stream has ended');
+    if (session.ended || endSaid) return refuse('agent-bad-message', 'the stream has ended');
+    if (session.failure !== undefined) return refuseFailed(session);
     const head = decodeBatchHead(buf);
     if (typeof head === 'string') return refuse('agent-bad-batch', head);
     const wait = throttle?.take(buf.length) ?? 0;
     if (wait > 0) {
       hub.reject('agent-throttled');
-      ws.pause();
-      setTimeout(() => ws.resume(), wait);
+      hold(new Promise((r) => setTimeout(r, wait)));
     }
-    const r = session.ingest(head.seq, buf.subarray(BATCH_HEAD), buf.subarray(0, BATCH_HEAD));
-    send({ type: 'ack', seq: r.ok ? head.seq : Math.min(head.seq, session.lastSeq) });
+    const seq = head.seq; // read before the batch's bytes leave for a worker thread
+    const r = session.ingest(seq, buf.subarray(BATCH_HEAD), buf.subarray(0, BATCH_HEAD));
+    const ack: ServerToAgent = { type: 'ack', seq: r.ok ? seq : Math.min(seq, session.lastSeq) };
+    // Acknowledged once analyzed (and journaled), as in one thread: a worker thread answers later,
+    // and acks stay in order.
+    const analyzed = session.analyzed();
+    if (analyzed === undefined) send(ack);
+    else {
+      const s = session;
+      void analyzed.then(() => (s.failure === undefined ? send(ack) : refuseFailed(s)));
+    }
+    // Its analysis is behind (a worker thread's backlog is full): read no more until it has room.
+    const behind = session.congestion();
+    if (behind !== undefined) hold(behind);
   };
   // Whatever a frame does to the server, it ends this agent's connection, never the process.
   function handle(data: WebSocket.RawData, isBinary: boolean): void {
@@ -121,7 +167,9 @@ export function handleAgent(ws: WebSocket, hub: Hub, bytesPerSecond = Infinity):
   }
   ws.on('message', handle);
   ws.on('close', () => {
-    if (session !== undefined) hub.sessions.agentGone(session);
+    if (session === undefined || agentSockets.get(session) !== ws) return; // superseded: the session has another socket
+    agentSockets.delete(session);
+    hub.sessions.agentGone(session);
   });
   ws.on('error', (e: Error & { code?: string }) => {
     hub.reject(e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'agent-oversized-frame' : 'agent-socket-error');

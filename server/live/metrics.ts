@@ -116,6 +116,24 @@ export class ServerMetrics {
     gauge('lifetrace_recording_bytes', 'Bytes written to the capture being recorded from the host.', ['host'], (g) => {
       for (const v of views()) if (v.recording !== null) g.set({ host: v.host }, v.recording.bytes);
     });
+    // The analysis worker threads (serve --workers): how far behind each one is. A backlog near the
+    // high-water mark means its hosts' agents are being paused (their outboxes hold the rest).
+    const workers = () => hub.sessions.pool?.stats() ?? [];
+    gauge('lifetrace_worker_hosts', 'Hosts analyzed by each analysis worker thread.', ['worker'], (g) => {
+      for (const w of workers()) g.set({ worker: String(w.index) }, w.hosts);
+    });
+    gauge('lifetrace_worker_backlog_bytes', 'Batch bytes sent to each analysis worker thread and not yet analyzed.', ['worker'], (g) => {
+      for (const w of workers()) g.set({ worker: String(w.index) }, w.backlogBytes);
+    });
+    gauge('lifetrace_worker_lag_seconds', 'Age of the oldest batch each analysis worker thread has not yet analyzed.', ['worker'], (g) => {
+      for (const w of workers()) g.set({ worker: String(w.index) }, w.lagSeconds);
+    });
+    gauge('lifetrace_worker_restarts', 'Times an analysis worker thread died (its hosts failed) and was replaced.', ['worker'], (g) => {
+      for (const w of workers()) g.set({ worker: String(w.index) }, w.restarts);
+    });
+    gauge('lifetrace_host_failed', "1 when the host's analysis stopped (its worker thread died), else 0.", ['host'], (g) => {
+      for (const v of views()) g.set({ host: v.host }, v.failed === null ? 0 : 1);
+    });
     gauge('lifetrace_storage_ok', "1 while the server's disk takes its writes, 0 once one failed (e.g. the disk is full).", [], (g) => {
       g.set(hub.storage.view().ok ? 1 : 0);
     });

@@ -31,6 +31,10 @@ export interface ServeOptions {
   agentBytesPerSecond?: number | undefined;
   /** Most bytes queued to one browser feed before it is dropped (default FEED_QUEUE_BYTES). */
   feedQueueBytes?: number | undefined;
+  /** Worker threads analyzing agents' streams (default 0: all in the main thread). */
+  workers?: number | undefined;
+  /** Most heap of one worker thread, MB (a host past it fails that worker's hosts, never the server). */
+  workerHeapMb?: number | undefined;
 }
 
 export interface RunningServer {
@@ -64,6 +68,8 @@ export async function startServer(o: ServeOptions): Promise<Result<RunningServer
     capturesDir: o.capturesDir,
     journalDir: o.journalDir,
     feedBufferBytes: feedQueueBytes / 4,
+    workers: o.workers ?? 0,
+    workerHeapMb: o.workerHeapMb,
   });
   const app = createApp(hub, policy);
   const http = createServer(app);

@@ -112,6 +112,8 @@ export interface HostView {
   journal: JournalView | null;
   /** Present when the server itself replays a capture as this host (`lifetrace replay`, the library). */
   replay: ReplayView | null;
+  /** Why this host's analysis stopped before its stream did (the worker thread analyzing it failed); null while it works. */
+  failed: string | null;
 }
 
 export interface RecordingView {

@@ -2,20 +2,24 @@
  * `npm run bench:load`: ten agents at 20,000 events/s each for 60 s, over loopback, into one real
  * `lifetrace serve` process, with two browser feed clients.
  *
- * Prints {"bench":"load","agents":10,"events":N,"lost":L,"dup":D,"p99_ms":Q,"server_rss_mb":M}:
+ * Prints, for the server analyzing on its main thread (`--workers 0`) and then on worker threads (its
+ * default, one per core), one line each:
+ * {"bench":"load","workers":W,"agents":10,"events":N,"lost":L,"dup":D,"p99_ms":Q,"server_rss_mb":M,...,"load":[A,B]}:
  *   N  events the server analyzed, over all hosts
  *   L  events the agents produced that the server did not analyze (plus kernel losses reported)
  *   D  events analyzed more than once (N beyond what was produced)
  *   Q  p99 latency, from an agent producing the record that raises a flag to a feed client receiving
  *      that flag (the first 5 s are warm-up and not counted)
+ *   A, B the machine's 1-minute load average before and after the run (it is shared)
  * Targets: L = 0, D = 0, Q < 250 ms.
  *
  * The agents are the real agent code (runAgent), fed from a generated capture whose kernel times are
  * stretched to 20,000 events/s, so that kernel time passes as wall time does (as on a live host).
- * LIFETRACE_BENCH_LOAD_SECONDS and LIFETRACE_BENCH_LOAD_AGENTS change the run.
+ * LIFETRACE_BENCH_LOAD_SECONDS, LIFETRACE_BENCH_LOAD_AGENTS and LIFETRACE_BENCH_LOAD_WORKERS (the
+ * runs' --workers, comma-separated: default "0,default") change the run.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { runAgent } from '../../server/agent/agent.js';
@@ -81,17 +85,33 @@ function pacedSource(s: Stream, emitted: Float64Array): LineSource {
   };
 }
 
+/** The server's worker threads in each run: "default" is serve's own default (one per core). */
+const MODES = (process.env.LIFETRACE_BENCH_LOAD_WORKERS ?? '0,default').split(',');
+
 const dir = mkdtempSync(join(tmpdir(), 'lifetrace-bench-load-'));
-let server: ServerProcess | undefined;
 try {
   const n = RATE * SECONDS;
   const path = join(dir, 'load.ljsonl');
   progress(`generating ${n} events`);
   await generateCapture(path, n + 1000, 20261121);
   const stream = stretch(path, n, RATE);
-  server = await startServe([], dir);
-  const srv = server;
+  for (const mode of MODES) await runOnce(stream, mode);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
 
+/** One run against a fresh server with `--workers mode` (or its default); prints its line. */
+async function runOnce(stream: Stream, mode: string): Promise<void> {
+  const load0 = loadavg()[0]!;
+  const server = await startServe(mode === 'default' ? [] : ['--workers', mode], mkdtempSync(join(dir, 'data-')));
+  try {
+    await measure(server, stream, mode, load0);
+  } finally {
+    await server.stop();
+  }
+}
+
+async function measure(srv: ServerProcess, stream: Stream, mode: string, load0: number): Promise<void> {
   const emitted = Array.from({ length: AGENTS }, () => new Float64Array(stream.lines.length));
   const latencies: number[] = [];
   let measuring = true;
@@ -119,7 +139,7 @@ try {
     ),
   );
 
-  progress(`${AGENTS} agents x ${RATE} events/s for ${SECONDS} s`);
+  progress(`--workers ${mode}: ${AGENTS} agents x ${RATE} events/s for ${SECONDS} s`);
   await Promise.all(
     emitted.map(async (e, i) => {
       const source = pacedSource(stream, e);
@@ -137,7 +157,7 @@ try {
       const hs = (await srv.get<HostView[]>('/api/hosts')).filter((h) => h.host.startsWith('load-'));
       return hs.length === AGENTS && hs.every((h) => h.ended) ? hs : undefined;
     },
-    120_000,
+    300_000,
     'every stream to end',
   );
   for (const c of clients) c.close();
@@ -150,6 +170,7 @@ try {
   process.stdout.write(
     `${JSON.stringify({
       bench: 'load',
+      workers: mode === 'default' ? availableParallelism() : Number(mode),
       agents: AGENTS,
       events: analyzed,
       lost: Math.max(0, produced - analyzed) + hosts.reduce((x, h) => x + h.lost, 0),
@@ -159,9 +180,8 @@ try {
       p50_ms: q(0.5),
       latency_samples: latencies.length,
       seconds: SECONDS,
+      // The machine is shared: its 1-minute load average before and after the run.
+      load: [Math.round(load0 * 100) / 100, Math.round(loadavg()[0]! * 100) / 100],
     })}\n`,
   );
-} finally {
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
 }

@@ -38,7 +38,19 @@ export async function launch(args: string[], ready?: RegExp) {
 
 /** Starts `lifetrace serve` on a free port and waits until it listens. */
 export async function startServe(extra: string[] = [], dataDir?: string): Promise<ServerProcess> {
-  const { proc, url } = await launch(['serve', '--port', '0', '--token', TOKEN, ...(dataDir ? ['--data', dataDir] : []), ...extra]);
+  // LIFETRACE_TEST_WORKERS runs the live tests with that many analysis threads (0: the main thread).
+  const workers = process.env.LIFETRACE_TEST_WORKERS;
+  const mode = workers === undefined || extra.includes('--workers') ? [] : ['--workers', workers];
+  const { proc, url } = await launch([
+    'serve',
+    '--port',
+    '0',
+    '--token',
+    TOKEN,
+    ...(dataDir ? ['--data', dataDir] : []),
+    ...mode,
+    ...extra,
+  ]);
   return {
     url,
     port: Number(new URL(url).port),

@@ -1,0 +1,87 @@
+/**
+ * `lifetrace serve --workers N`: hosts analyzed on worker threads. A worker that dies (here: a
+ * real out-of-memory of its thread, a host too big for `--worker-heap-mb`) takes only its own
+ * hosts with it: they are shown failed with the reason, their agent is refused with it, and the
+ * server, the other worker's hosts and new hosts go on, their flags still exactly analyze's.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeFile } from '../server/analyze/pipeline.js';
+import { buildReport, type AnalysisReport } from '../server/report/build.js';
+import type { FlagSummary, HostView } from '../server/shared/wire.js';
+import { generateCapture } from './bench/generate.js';
+import { SAMPLE } from './support/browser.js';
+import { agent, startServe, until, type ServerProcess } from './support/live.js';
+
+const flagKey = (f: { rule: string; severity: string; count: number; objects: string[] }): string =>
+  `${f.rule}|${f.severity}|${f.count}|${f.objects.join(',')}`;
+
+/** The value of one sample of a metric in Prometheus' text format, or undefined. */
+function metric(text: string, name: string, labels: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+describe('serve --workers: a worker thread that dies is contained', () => {
+  let server: ServerProcess;
+  let offline: AnalysisReport;
+  let heavy: string;
+  const data = mkdtempSync(join(tmpdir(), 'lifetrace-workers-'));
+
+  beforeAll(async () => {
+    // Each worker may hold 16 MB of heap: the bundled sample fits, 200,000 events of one host do not.
+    server = await startServe(['--workers', '2', '--worker-heap-mb', '16'], data);
+    offline = buildReport(await analyzeFile(SAMPLE));
+    heavy = join(data, 'heavy.ljsonl');
+    await generateCapture(heavy, 200_000, 31);
+  }, 60_000);
+  afterAll(async () => server?.stop());
+
+  const host = async (name: string): Promise<HostView | undefined> =>
+    (await server.get<HostView[]>('/api/hosts')).find((h) => h.host === name);
+
+  const streamSample = async (name: string): Promise<void> => {
+    const r = await agent(server.url, ['--replay', SAMPLE, '--speed', 'max', '--host', name]);
+    expect(r.exitCode, r.all).toBe(0);
+    await until(async () => ((await host(name))?.ended ? true : undefined), 20_000, `${name} to end`);
+    const live = await server.get<FlagSummary[]>(`/api/flags?host=${name}&limit=10000`);
+    expect(live.map(flagKey).sort()).toEqual(offline.flags.map(flagKey).sort());
+    expect((await host(name))?.failed).toBeNull();
+  };
+
+  it('fails only the dead worker’s hosts, with the reason; the server and the other hosts go on', async () => {
+    await streamSample('calm'); // worker 0
+    const run = agent(server.url, ['--replay', heavy, '--speed', 'max', '--host', 'heavy']); // worker 1: fewest hosts
+    const failed = await until(
+      async () => {
+        const h = await host('heavy');
+        return h?.failed ? h : undefined;
+      },
+      60_000,
+      'the heavy host to fail',
+    );
+    expect(failed.failed).toMatch(/memory/);
+    expect(failed.ended).toBe(false);
+    // Its agent is told why (it keeps its outbox and retries; stopped here).
+    await until(
+      async () =>
+        (await server.get<{ rejected: Record<string, number> }>('/api/server')).rejected['agent-host-failed'] ? true : undefined,
+      20_000,
+      'the agent to be refused',
+    );
+    run.kill('SIGTERM');
+    await run;
+
+    // The server lives: the other worker's host kept its flags, a new host is analyzed exactly.
+    const calm = await server.get<FlagSummary[]>('/api/flags?host=calm&limit=10000');
+    expect(calm.map(flagKey).sort()).toEqual(offline.flags.map(flagKey).sort());
+    await streamSample('after');
+    const text = await (await fetch(new URL('/metrics', server.url))).text();
+    expect(metric(text, 'lifetrace_host_failed', 'host="heavy"')).toBe(1);
+    expect(metric(text, 'lifetrace_host_failed', 'host="calm"')).toBe(0);
+    expect(metric(text, 'lifetrace_worker_restarts', 'worker="1"')).toBe(1);
+    expect(metric(text, 'lifetrace_worker_backlog_bytes', 'worker="0"')).toBe(0);
+  }, 180_000);
+});
