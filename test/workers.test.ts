@@ -85,3 +85,36 @@ describe('serve --workers: a worker thread that dies is contained', () => {
     expect(metric(text, 'lifetrace_worker_backlog_bytes', 'worker="0"')).toBe(0);
   }, 180_000);
 });
+
+describe('serve --workers 0 (the main thread) and --workers 2 give the same analysis', () => {
+  it('three hosts streamed at once: the same flags, counts and events in both modes, all analyze’s', async () => {
+    const offline = buildReport(await analyzeFile(SAMPLE));
+    expect(offline.flags.length).toBeGreaterThan(0);
+    const views: Record<string, { flags: string[]; events: number[] }> = {};
+    for (const workers of ['0', '2']) {
+      const server = await startServe(['--workers', workers], mkdtempSync(join(tmpdir(), `lifetrace-mode${workers}-`)));
+      try {
+        const hosts = ['a', 'b', 'c'];
+        const runs = await Promise.all(hosts.map((h) => agent(server.url, ['--replay', SAMPLE, '--speed', 'max', '--host', h])));
+        for (const r of runs) expect(r.exitCode, r.all).toBe(0);
+        const ended = await until(
+          async () => {
+            const list = await server.get<HostView[]>('/api/hosts');
+            return hosts.every((h) => list.find((v) => v.host === h)?.ended) ? list : undefined;
+          },
+          30_000,
+          `the hosts to end (--workers ${workers})`,
+        );
+        const flags = (await server.get<FlagSummary[]>('/api/flags?limit=10000')).map((f) => `${f.host}|${flagKey(f)}`).sort();
+        views[workers] = { flags, events: hosts.map((h) => ended.find((v) => v.host === h)!.events) };
+        for (const h of hosts) {
+          expect(flags.filter((f) => f.startsWith(`${h}|`)).map((f) => f.slice(h.length + 1))).toEqual(offline.flags.map(flagKey).sort());
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+    expect(views['2']).toEqual(views['0']);
+    expect(views['0']!.events).toEqual([offline.summary.events, offline.summary.events, offline.summary.events]);
+  }, 180_000);
+});
