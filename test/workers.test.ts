@@ -12,8 +12,8 @@ import { analyzeFile } from '../server/analyze/pipeline.js';
 import { buildReport, type AnalysisReport } from '../server/report/build.js';
 import type { FlagSummary, HostView } from '../server/shared/wire.js';
 import { generateCapture } from './bench/generate.js';
-import { SAMPLE } from './support/browser.js';
-import { agent, startServe, until, type ServerProcess } from './support/live.js';
+import { launchBrowser, openDashboard, SAMPLE, screenshot } from './support/browser.js';
+import { agent, startServe, TOKEN, until, type ServerProcess } from './support/live.js';
 
 const flagKey = (f: { rule: string; severity: string; count: number; objects: string[] }): string =>
   `${f.rule}|${f.severity}|${f.count}|${f.objects.join(',')}`;
@@ -73,6 +73,22 @@ describe('serve --workers: a worker thread that dies is contained', () => {
     );
     run.kill('SIGTERM');
     await run;
+
+    // The dashboard shows the host failed, with the reason on its card.
+    const browser = await launchBrowser();
+    try {
+      const { page, close } = await openDashboard(browser, `${server.url}/?token=${TOKEN}`);
+      const card = page.locator('[data-testid="host-status"][data-host="heavy"]');
+      await card.waitFor();
+      await page.locator('[data-host="heavy"] [data-testid="host-failed"]').waitFor();
+      expect(await card.getAttribute('data-state')).toBe('failed');
+      expect(await card.locator('[data-testid="host-failed"]').textContent()).toMatch(/memory/);
+      expect(await page.locator('[data-testid="host-status"][data-host="calm"]').getAttribute('data-state')).not.toBe('failed');
+      await screenshot(page, 'host-failed');
+      await close();
+    } finally {
+      await browser.close();
+    }
 
     // The server lives: the other worker's host kept its flags, a new host is analyzed exactly.
     const calm = await server.get<FlagSummary[]>('/api/flags?host=calm&limit=10000');

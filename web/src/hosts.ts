@@ -1,5 +1,5 @@
 /**
- * Host status: one card per host (connected / disconnected / ended, live or replay, kernel, events,
+ * Host status: one card per host (connected / disconnected / ended / failed, live or replay, kernel, events,
  * lost events, kernel time), and a banner naming every replayed stream so a replay is never taken
  * for a live kernel.
  */
@@ -11,8 +11,9 @@ export interface HostsWidget {
   render(hosts: HostView[], selected: string | null): void;
 }
 
-export function hostState(v: HostView): 'connected' | 'disconnected' | 'ended' {
-  return v.ended ? 'ended' : v.connected ? 'connected' : 'disconnected';
+/** `failed`: the analysis of this host stopped (its worker thread died); the reason is on the card. */
+export function hostState(v: HostView): 'connected' | 'disconnected' | 'ended' | 'failed' {
+  return v.failed !== null ? 'failed' : v.ended ? 'ended' : v.connected ? 'connected' : 'disconnected';
 }
 
 export function createHosts(strip: HTMLElement, banner: HTMLElement, onPick: (host: string) => void): HostsWidget {
@@ -61,7 +62,8 @@ export function createHosts(strip: HTMLElement, banner: HTMLElement, onPick: (ho
               onclick: () => onPick(v.host),
             },
             h('span', { class: 'host-name' }, v.host),
-            h('span', { class: `badge state-${state}` }, state),
+            h('span', { class: `badge state-${state}`, title: v.failed ?? '' }, state),
+            v.failed !== null ? h('span', { class: 'host-failed', 'data-testid': 'host-failed' }, v.failed) : '',
             h(
               'span',
               { class: `badge mode-${v.mode}`, title: v.label ?? '' },
