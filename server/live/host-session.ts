@@ -341,6 +341,11 @@ export class HostSession implements LiveSession {
    * record of another CPU seconds older in kernel time: settling made it a late-event that `lifetrace
    * analyze` does not have. Such a replay is ordered exactly as analyze orders it.
    */
+  /** Events analyzed so far (cheap, unlike view()). */
+  get events(): number {
+    return this.analysis.events;
+  }
+
   tick(now: number): void {
     if (this.pace <= 0 || this.settled || this.isEnded || this.lastBatch === null) return;
     const idle = (now - this.lastBatch) * this.pace;

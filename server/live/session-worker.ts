@@ -35,27 +35,43 @@ function pendingOf(sid: number): Pending {
 
 const post = (m: FromWorker): void => port.postMessage(m);
 
-/** Sends what the sessions raised since the last report; `batch`: `sid` just took a batch of `done` bytes. */
+/** Sessions whose state changed since it was last sent. */
+const stale = new Set<number>();
+
+/**
+ * Sends what the sessions raised since the last report; `batch`: `sid` just took a batch of `done`
+ * bytes. A session's state (its view and flag counts) goes with a report that carries flags or
+ * losses, so a flag never shows before the events that raised it are counted; otherwise at most
+ * every STATE_EVERY_MS (it costs a clone), and the last change always goes, from the tick if no
+ * batch follows it.
+ */
 function flush(sid?: number, batch = false, done = 0): void {
-  // A batch done: its session's state goes with it (at most every STATE_EVERY_MS: it costs a clone),
-  // so that the host's view is about as fresh as its acks.
-  const s = batch && sid !== undefined ? sessions.get(sid) : undefined;
+  if (batch && sid !== undefined && sessions.has(sid)) stale.add(sid);
   const now = Date.now();
-  const fresh = s !== undefined && now - (stateSent.get(sid!) ?? 0) >= STATE_EVERY_MS;
-  if (fresh) stateSent.set(sid!, now);
-  const state = fresh ? stateOf(s) : undefined;
-  if (sid !== undefined && batch && !pending.has(sid))
-    return post({ type: 'report', sid, flags: [], losses: undefined, batch, done, state });
-  for (const [id, p] of pending) {
-    const mine = id === sid && batch;
+  const due = (id: number): boolean => now - (stateSent.get(id) ?? 0) >= STATE_EVERY_MS;
+  const ids = new Set(pending.keys());
+  if (batch && sid !== undefined) ids.add(sid);
+  for (const id of stale) {
+    if (!sessions.has(id)) stale.delete(id);
+    else if (due(id)) ids.add(id);
+  }
+  for (const id of ids) {
+    const p = pending.get(id);
+    const mine = batch && id === sid;
+    const s = sessions.get(id);
+    const withState = s !== undefined && (p !== undefined || (stale.has(id) && due(id)));
+    if (withState) {
+      stale.delete(id);
+      stateSent.set(id, now);
+    }
     post({
       type: 'report',
       sid: id,
-      flags: [...p.flags.values()],
-      losses: p.losses,
+      flags: p === undefined ? [] : [...p.flags.values()],
+      losses: p?.losses,
       batch: mine,
       done: mine ? done : 0,
-      state: mine ? state : undefined,
+      state: withState ? stateOf(s) : undefined,
     });
   }
   pending.clear();
@@ -120,6 +136,7 @@ function handle(m: ToWorker): void {
     sessions.delete(sid);
     pending.delete(sid);
     stateSent.delete(sid);
+    stale.delete(sid);
     return;
   }
   const s = sessions.get(sid);
@@ -157,6 +174,11 @@ port.on('message', handle);
 
 setInterval(() => {
   const now = Date.now();
-  for (const s of sessions.values()) s.tick(now);
+  for (const [sid, s] of sessions) {
+    // Settling a quiet stream releases held records: its view changed with no batch to carry it.
+    const before = s.events;
+    s.tick(now);
+    if (s.events !== before) stale.add(sid);
+  }
   flush();
 }, TICK_MS);
