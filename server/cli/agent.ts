@@ -6,7 +6,7 @@ import { bpftraceSource } from '../agent/bpftrace-source.js';
 import { replaySource, type ReplaySpeed } from '../agent/replay-source.js';
 import type { LineSource } from '../agent/sources.js';
 import { vmSource } from '../agent/vm-source.js';
-import { natsTargetOf } from '../fleet/credentials.js';
+import { NATS_FLAG_OPTIONS, natsTargetOf } from '../fleet/credentials.js';
 import { nameProblem } from '../live/names.js';
 import { isStressPreset, STRESS_PRESETS, type StressPreset } from '../recorder/stress.js';
 import { err, ok, type Result } from '../support/result.js';
@@ -62,13 +62,7 @@ export async function agentCommand(argv: string[], print: Print): Promise<Comman
       server: { type: 'string' },
       token: { type: 'string' },
       'token-file': { type: 'string' },
-      nats: { type: 'string' },
-      'nats-user': { type: 'string' },
-      'nats-pass': { type: 'string' },
-      'nats-token': { type: 'string' },
-      'nats-nkey': { type: 'string' },
-      'nats-creds': { type: 'string' },
-      'nats-ca': { type: 'string' },
+      ...NATS_FLAG_OPTIONS,
       families: { type: 'string' },
       host: { type: 'string' },
       replay: { type: 'string' },
@@ -158,7 +152,8 @@ export async function agentCommand(argv: string[], print: Print): Promise<Comman
 const cannotTraceHere = <T>(r: Result<T>): Result<T, Failure> => (r.ok ? r : err(cannotTrace(r.error)));
 
 type Flags = Record<string, string | boolean | undefined>;
-const NATS_FLAGS = ['nats-user', 'nats-pass', 'nats-token', 'nats-nkey', 'nats-creds', 'nats-ca'];
+/** The NATS flags besides --nats itself (only with --nats). */
+const NATS_FLAGS = Object.keys(NATS_FLAG_OPTIONS).filter((f) => f !== 'nats');
 
 function serverUplink(values: Flags): Result<UplinkTarget> {
   if (typeof values.server !== 'string')

@@ -50,6 +50,20 @@ export interface StreamIdentity {
   readonly rules: AgentHello['rules'];
 }
 
+/** What a host's view says of its stream's identity (host, run, mode, kernel, families, rules). */
+export function identityView(id: StreamIdentity): Pick<HostView, 'host' | 'run' | 'mode' | 'label' | 'kernel' | 'families' | 'rules'> {
+  const h = id.header;
+  return {
+    host: id.host,
+    run: id.run,
+    mode: id.mode,
+    label: id.label ?? null,
+    kernel: typeof h.kernel === 'string' ? h.kernel : 'unknown',
+    families: typeof h.families === 'object' && h.families !== null ? Object.keys(h.families) : [],
+    rules: id.rules,
+  };
+}
+
 /** What feeds a host's session, as its owner (hosts.ts) sees it: an agent's socket, a server replay. */
 export interface SessionSource {
   /** Whether the host keeps its slot when the host limit needs one (an agent while connected, a replay while it plays). */
@@ -400,17 +414,10 @@ export class HostSession implements LiveSession {
 
   /** The host as the API shows it; `replay`: its server replay's controls, if it is one. */
   view(replay: ReplayView | null = null): HostView {
-    const h = this.identity.header;
     let anomalies = 0;
     for (const n of this.analysis.decoder.anomalies.counts.values()) anomalies += n;
     return {
-      host: this.host,
-      run: this.run,
-      mode: this.identity.mode,
-      label: this.identity.label ?? null,
-      kernel: typeof h.kernel === 'string' ? h.kernel : 'unknown',
-      families: typeof h.families === 'object' && h.families !== null ? Object.keys(h.families) : [],
-      rules: this.identity.rules,
+      ...identityView(this.identity),
       connected: this.isConnected,
       ended: this.isEnded,
       connectedSince: this.connectedSince,

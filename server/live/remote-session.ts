@@ -10,7 +10,7 @@ import { serializeHeader, type CaptureHeader } from '../capture/header.js';
 import type { ObjectKind } from '../model/objects.js';
 import type { FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, ReplayView, StatsPoint } from '../shared/wire.js';
 import { err, ok } from '../support/result.js';
-import type { IngestResult, LiveSession, SessionListener, StreamIdentity } from './host-session.js';
+import { identityView, type IngestResult, type LiveSession, type SessionListener, type StreamIdentity } from './host-session.js';
 import type { Journal } from './journal.js';
 import type { Recording } from './recording.js';
 import type { PoolWorker, WorkerClient } from './worker-pool.js';
@@ -179,16 +179,9 @@ export class RemoteSession implements LiveSession, WorkerClient {
   }
 
   view(replay: ReplayView | null = null): HostView {
-    const h = this.identity.header;
     const a = this.state.view;
     return {
-      host: this.host,
-      run: this.run,
-      mode: this.identity.mode,
-      label: this.identity.label ?? null,
-      kernel: typeof h.kernel === 'string' ? h.kernel : 'unknown',
-      families: typeof h.families === 'object' && h.families !== null ? Object.keys(h.families) : [],
-      rules: this.identity.rules,
+      ...identityView(this.identity),
       connected: this.isConnected,
       ended: a.ended,
       connectedSince: this.connectedSince,
