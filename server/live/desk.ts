@@ -4,7 +4,10 @@
  * hosts.ts's, which it asks for (a replay opens its host's session there).
  */
 import { mkdir } from 'node:fs/promises';
-import type { ReplayCommand, ReplayView } from '../shared/wire.js';
+import { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import type { RangeRead, RunRange, StreamRanges } from '../fleet/stream-ranges.js';
+import type { CaptureInfo, ReplayCommand, ReplayView, StreamRun } from '../shared/wire.js';
 import { recordingName, type CaptureLibrary } from './captures.js';
 import type { LiveSession } from './host-session.js';
 import type { HostSessions } from './hosts.js';
@@ -19,6 +22,9 @@ import type { StorageState } from './storage.js';
  */
 export const MAX_SERVER_REPLAYS = 8;
 
+/** Most bytes of a stream range saved into the library (as an upload). */
+const MAX_SAVED_RANGE_BYTES = 4 * 1024 ** 3;
+
 export class CaptureDesk {
   private readonly replays = new Map<string, ServerReplay>();
 
@@ -27,7 +33,37 @@ export class CaptureDesk {
     readonly library: CaptureLibrary | undefined,
     private readonly storage: StorageState,
     private readonly clock: () => number,
+    /** The fleet's stream, when the server has a NATS connection (its runs read as captures). */
+    readonly streams?: StreamRanges | undefined,
   ) {}
+
+  /** The agent runs on the fleet's stream (none when the server reads no stream). */
+  async streamRuns(): Promise<StreamRun[]> {
+    return this.streams === undefined ? [] : this.streams.list();
+  }
+
+  /** A range of a run on the stream, as capture bytes; unknown host or run 404, a bad range 400. */
+  async streamRange(host: string, run: string, range: RunRange): Promise<RangeRead> {
+    if (this.streams === undefined) throw new HttpError(404, 'this server reads no NATS stream (serve --nats)');
+    const r = await this.streams.read(host, run, range);
+    if (!r.ok)
+      throw r.error.kind === 'not-found' ? new HttpError(404, r.error.message) : new HttpError(400, r.error.message, 'bad-request');
+    return r.value;
+  }
+
+  /**
+   * Writes a range of a run on the stream into the library as the capture `name` (gzip when it ends
+   * in .gz), through the library's upload path: never over a capture, counted as its writes are.
+   */
+  async saveStreamRange(host: string, run: string, name: string, range: RunRange): Promise<CaptureInfo> {
+    const lib = this.requireLibrary();
+    lib.path(name); // a refused name answers 400 before the stream is read
+    const read = await this.streamRange(host, run, range);
+    const lines = Readable.from(read.bytes, { objectMode: false });
+    const body = name.endsWith('.gz') ? lines.pipe(createGzip()) : lines;
+    if (body !== lines) lines.on('error', (e) => body.destroy(e));
+    return lib.store(name, body, MAX_SAVED_RANGE_BYTES);
+  }
 
   /** The server replay playing into `host`, if there is one. */
   replayOf(host: string): ServerReplay | undefined {

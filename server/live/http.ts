@@ -3,6 +3,7 @@
  * createApp() does not listen, so it can be mounted and tested on its own.
  */
 import { existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
 import { RULES } from '../rules/index.js';
@@ -14,7 +15,18 @@ import type { FlagQuery, Hub } from './hub.js';
 import { badRequest, HttpError } from './http-error.js';
 import type { FlagCursor } from '../shared/flag-query.js';
 import { SEVERITIES } from '../shared/severity.js';
-import type { HostStats, RecordAnswer, ReplayCommand, ReplayStarted, RuleView, ServerView, StopAnswer } from '../shared/wire.js';
+import type { RunRange } from '../fleet/stream-ranges.js';
+import type {
+  CaptureInfo,
+  HostStats,
+  RecordAnswer,
+  ReplayCommand,
+  ReplayStarted,
+  RuleView,
+  ServerView,
+  StopAnswer,
+  StreamRun,
+} from '../shared/wire.js';
 
 /** Most flags in one page of GET /api/flags (the rest: follow its Link rel="next"). */
 export const MAX_FLAG_PAGE = 10_000;
@@ -43,6 +55,27 @@ function integer(req: Request, name: string, min: number, max: number): number |
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < min || n > max) throw badRequest(`parameter ${name} must be an integer from ${min} to ${max}`);
   return n;
+}
+
+/** A number parameter (seconds of kernel time), or undefined when absent. */
+function numberParam(req: Request, name: string): number | undefined {
+  const v = param(req, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw badRequest(`parameter ${name} must be a number`);
+  return n;
+}
+
+/** A range of a stream run from the query (GET .../capture) or a body (POST .../save); stream-ranges.ts checks it further. */
+function runRange(get: (name: keyof RunRange) => unknown): RunRange {
+  const range: RunRange = {};
+  for (const k of ['from_s', 'to_s', 'from_seq', 'to_seq'] as const) {
+    const v = get(k);
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`${k} must be a number`);
+    range[k] = v;
+  }
+  return range;
 }
 
 /** A page cursor (GET /api/flags' `after`): opaque to clients, the sort key of a page's last flag. */
@@ -225,6 +258,37 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
   });
   app.post('/api/captures/stop', json, async (req, res) => {
     res.json({ stopped: await hub.desk.stopRecording(optionalString(object(req.body), 'host')) } satisfies StopAnswer);
+  });
+  // The fleet's stream as captures (a server with a NATS connection; docs/fleet.md "Captures from the stream").
+  app.get('/api/streams', async (_req, res) => {
+    res.json((await hub.desk.streamRuns()) satisfies StreamRun[]);
+  });
+  app.get('/api/streams/:host/:run/capture', async (req, res) => {
+    const { host, run } = req.params;
+    const read = await hub.desk.streamRange(
+      host,
+      run,
+      runRange((k) => numberParam(req, k)),
+    );
+    const file = `${`${host}-${run}`.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120)}.ljsonl`;
+    res.setHeader('Content-Type', 'application/octet-stream');
+    res.setHeader('Content-Disposition', `attachment; filename="${file}"`);
+    const body = Readable.from(read.bytes, { objectMode: false });
+    res.on('close', () => body.destroy()); // a client gone early: the stream's consumer goes too
+    // A failure once the download has begun can only cut it: the client sees a capture without its end.
+    body.on('error', () => res.destroy()).pipe(res);
+  });
+  app.post('/api/streams/:host/:run/save', json, async (req, res) => {
+    const body = object(req.body);
+    const name = optionalString(body, 'name');
+    if (name === undefined) throw badRequest('name is required');
+    const saved = await hub.desk.saveStreamRange(
+      req.params.host,
+      req.params.run,
+      name,
+      runRange((k) => body[k]),
+    );
+    res.status(201).json(saved satisfies CaptureInfo);
   });
   app.post('/api/replay', json, async (req, res) => {
     const body = object(req.body);

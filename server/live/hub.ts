@@ -18,6 +18,7 @@ import {
   type ObjectHistory,
   type StatsPoint,
 } from '../shared/wire.js';
+import type { StreamRanges } from '../fleet/stream-ranges.js';
 import { CaptureLibrary } from './captures.js';
 import { CaptureDesk } from './desk.js';
 import { HostSessions } from './hosts.js';
@@ -53,6 +54,8 @@ export interface HubOptions {
   workers: number;
   /** Most heap of one worker thread, MB (default WORKER_HEAP_MB). */
   workerHeapMb?: number | undefined;
+  /** The fleet's stream read as captures (GET /api/streams), when the server has a NATS connection. */
+  streams?: StreamRanges | undefined;
 }
 
 export const DEFAULT_HUB: HubOptions = {
@@ -126,7 +129,7 @@ export class Hub {
         released: (s) => void this.desk.finishRecording(s),
       },
     );
-    this.desk = new CaptureDesk(this.sessions, library, this.storage, clock);
+    this.desk = new CaptureDesk(this.sessions, library, this.storage, clock, this.options.streams);
   }
 
   /** The capture library (recordings, uploads, replays from the page), when the server has a folder for it. */

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AnalysisOptions } from '../analyze/pipeline.js';
+import type { StreamRanges } from '../fleet/stream-ranges.js';
 import { FEED_PATH, INGEST_PATH } from '../shared/wire.js';
 import { err, ok, type Result } from '../support/result.js';
 import { agentRefusal, browserRefusal, isLoopbackHost, originRefusal, tokenConfigRefusal, type AccessPolicy } from './auth.js';
@@ -35,6 +36,8 @@ export interface ServeOptions {
   workers?: number | undefined;
   /** Most heap of one worker thread, MB (a host past it fails that worker's hosts, never the server). */
   workerHeapMb?: number | undefined;
+  /** The fleet's stream read as captures (GET /api/streams); `serve --nats` fills it. */
+  streams?: StreamRanges | undefined;
 }
 
 export interface RunningServer {
@@ -70,6 +73,7 @@ export async function startServer(o: ServeOptions): Promise<Result<RunningServer
     feedBufferBytes: feedQueueBytes / 4,
     workers: o.workers ?? 0,
     workerHeapMb: o.workerHeapMb,
+    streams: o.streams,
   });
   const app = createApp(hub, policy);
   const http = createServer(app);

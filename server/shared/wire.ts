@@ -312,8 +312,49 @@ export interface FlagDetail {
  * POST /api/replay/:host          ReplayCommand -> ReplayView
  * GET  /api/server                ServerView
  * GET  /api/rules                 RuleView[]
+ * GET  /api/streams               StreamRun[] (a server with a NATS connection; docs/fleet.md)
+ * GET  /api/streams/:host/:run/capture?from_s&to_s&from_seq&to_seq   a range of the run as a capture (.ljsonl)
+ * POST /api/streams/:host/:run/save   SaveRangeRequest -> CaptureInfo (201)
  * Any refusal or failure          ErrorAnswer, with a 4xx or 5xx status
  */
+
+/**
+ * One agent run held by the fleet's stream (docs/fleet.md "Captures from the stream"): any range of
+ * it reads as a capture. Kernel times come from the records of its first and last batch held.
+ */
+export interface StreamRun {
+  host: string;
+  run: string;
+  mode: StreamMode;
+  label: string | null;
+  kernel: string;
+  /** Sequence numbers of the first and last batch the stream holds (0 and 0: none yet). */
+  first_seq: number;
+  last_seq: number;
+  /** Batches of the run up to last_seq that the stream does not hold (cut by its retention). */
+  missing: number;
+  /** The run's time base (kernel CLOCK_MONOTONIC ns, decimal, a whole second): `_s` times count from it. */
+  base_ns: string | null;
+  /** Kernel time of the earliest record of the first batch held and the latest of the last, s from base_ns. */
+  first_s: number | null;
+  last_s: number | null;
+  /** When the broker stored the run's first and last message held (ISO-8601, the broker's clock). */
+  stored_from: string;
+  stored_to: string;
+  /** Bytes of capture lines the stream holds for the run. */
+  bytes: number;
+  /** The run's end is on the stream (the agent finished). */
+  ended: boolean;
+}
+
+/** A range of a stream run to keep in the capture library; no range: the whole run. */
+export interface SaveRangeRequest {
+  name: string;
+  from_s?: number;
+  to_s?: number;
+  from_seq?: number;
+  to_seq?: number;
+}
 
 export interface ErrorAnswer {
   error: string;

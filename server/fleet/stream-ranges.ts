@@ -1,0 +1,324 @@
+/**
+ * The fleet's stream as a capture library (docs/fleet.md "Captures from the stream"): the agent
+ * runs a host's subject holds, and any range of one read back as a capture: the hello's header
+ * line, then the batches' lines byte for byte, a `lifetrace_gap` where batches are missing.
+ *
+ * Listing reads headers only: a headers-only ordered consumer on each host's subject gives every
+ * message's id (run, batch sequence), kind, size and store time at some 150 bytes a message instead
+ * of the batch (256 KB), and the exact picture (missing batches, ended or not); then three messages
+ * per run are read whole: its hello (kernel, mode) and its first and last batch held (kernel times).
+ * A read streams the run's batches a few at a time: never the whole run in memory.
+ */
+import { DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { serializeHeader, type CaptureHeader } from '../capture/header.js';
+import { BATCH_HEAD, type AgentHello, type StreamRun } from '../shared/wire.js';
+import { err, ok, type Result } from '../support/result.js';
+import { BATCH_SUBJECTS, batchSubject, hostOfToken, KIND_HEADER, parseMessageId, STREAM } from './subjects.js';
+
+/** The kernel time (decimal ns) of a capture line that is a probe record, else undefined (decode/'s printfNsecsOf). */
+export type RecordTime = (line: Uint8Array) => string | undefined;
+
+/** Which part of a run: batch sequence numbers and/or kernel time (s from the run's base_ns), bounds included. */
+export interface RunRange {
+  from_s?: number | undefined;
+  to_s?: number | undefined;
+  from_seq?: number | undefined;
+  to_seq?: number | undefined;
+}
+
+export type RangeProblem = { kind: 'not-found' | 'bad-range'; message: string };
+
+export interface RangeRead {
+  run: StreamRun;
+  /** The capture's bytes: the header line, then the lines (each chunk a batch's, or a gap mark). */
+  bytes: AsyncIterable<Uint8Array>;
+}
+
+/**
+ * How far past `to_s` a read goes on looking for records: bpftrace prints each CPU's buffer in
+ * turn, so a batch may hold records older than the one before by up to the readers' reorder
+ * window (docs/capture-format.md "Order and time"), 10 s.
+ */
+const LATE_NS = 10_000_000_000n;
+/** Batches fetched at a time by a read (256 KB each): what a read holds at most, besides one batch being sent. */
+const READ_AHEAD = 8;
+/** Headers fetched at a time when listing. */
+const LIST_AHEAD = 1000;
+/** A fetch that brings nothing for this long: the rest is not (or no longer) on the stream. */
+const FETCH_MS = 2000;
+
+/** A run as the listing found it on its host's subject (stream sequence numbers: `at`). */
+interface RunIndex {
+  host: string;
+  run: string;
+  helloAt: number;
+  /** Batch sequence numbers and where they are on the stream, in stream order. */
+  seqs: number[];
+  ats: number[];
+  bytes: number;
+  ended: boolean;
+  storedFrom: number;
+  storedTo: number;
+  lastAt: number;
+}
+
+export class StreamRanges {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly recordTime: RecordTime,
+  ) {}
+
+  /** Every run on the stream, host by host, oldest first. */
+  async list(): Promise<StreamRun[]> {
+    const out: StreamRun[] = [];
+    for (const host of await this.hosts()) for (const r of await this.index(host)) out.push(await this.view(r));
+    return out;
+  }
+
+  /** The range of one run as capture bytes, or why not (no such run: not-found; a range that is not one: bad-range). */
+  async read(host: string, run: string, range: RunRange): Promise<Result<RangeRead, RangeProblem>> {
+    const bad = rangeProblem(range);
+    if (bad !== undefined) return err({ kind: 'bad-range', message: bad });
+    if (!(await this.hosts()).includes(host)) return err({ kind: 'not-found', message: `no host ${host} on the stream` });
+    const r = (await this.index(host)).find((x) => x.run === run);
+    if (r === undefined) return err({ kind: 'not-found', message: `no run ${run} of host ${host} on the stream` });
+    const hello = await this.hello(r);
+    const view = await this.view(r, hello);
+    return ok({ run: view, bytes: this.lines(r, hello, view, range) });
+  }
+
+  /** The hosts with messages on the stream. */
+  private async hosts(): Promise<string[]> {
+    const jsm = await jetstreamManager(this.nc);
+    const info = await jsm.streams.info(STREAM, { subjects_filter: `${BATCH_SUBJECTS}.>` }).catch((e: unknown) => {
+      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) return undefined; // no agent yet
+      throw e;
+    });
+    return Object.keys(info?.state.subjects ?? {})
+      .map((s) => hostOfToken(s.slice(BATCH_SUBJECTS.length + 1)))
+      .sort();
+  }
+
+  /**
+   * The runs on `host`'s subject, from its messages' headers. Batches of a run whose hello the
+   * stream's retention cut are not a run that can be read (no capture header): they are left out.
+   */
+  private async index(host: string): Promise<RunIndex[]> {
+    const subject = batchSubject(host);
+    const jsm = await jetstreamManager(this.nc);
+    const last = await jsm.streams.getMessage(STREAM, { last_by_subj: subject });
+    if (last === null) return [];
+    const runs: RunIndex[] = [];
+    let cur: RunIndex | undefined;
+    for await (const m of this.messages(subject, 1, last.seq, true, LIST_AHEAD)) {
+      const id = parseMessageId(m.headers?.get('Nats-Msg-Id'));
+      const kind = m.headers?.get(KIND_HEADER);
+      if (id === undefined) continue;
+      const at = m.seq;
+      const time = Number(m.timestampNanos / 1_000_000n);
+      if (kind === 'hello') {
+        cur = { host, run: id.run, helloAt: at, seqs: [], ats: [], bytes: 0, ended: false, storedFrom: time, storedTo: time, lastAt: at };
+        runs.push(cur);
+        continue;
+      }
+      if (cur === undefined || cur.run !== id.run) continue;
+      cur.storedTo = time;
+      cur.lastAt = at;
+      if (kind === 'end') cur.ended = true;
+      else if (kind === 'batch' && typeof id.what === 'number') {
+        cur.seqs.push(id.what);
+        cur.ats.push(at);
+        cur.bytes += Math.max(0, Number(m.headers?.get('Nats-Msg-Size') ?? 0) - BATCH_HEAD);
+      }
+    }
+    return runs;
+  }
+
+  /**
+   * The messages of `subject` from stream sequence `from` to `to`, in order, fetched `ahead` at a
+   * time by an ordered consumer; ends early when the stream holds no more of them (retention).
+   */
+  private async *messages(subject: string, from: number, to: number, headersOnly: boolean, ahead: number): AsyncGenerator<JsMsg> {
+    const js = jetstream(this.nc);
+    const consumer = await js.consumers.get(STREAM, {
+      filter_subjects: subject,
+      headers_only: headersOnly,
+      ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : {}),
+    });
+    try {
+      for (;;) {
+        let got = 0;
+        const batch = await consumer.fetch({ max_messages: ahead, expires: FETCH_MS });
+        for await (const m of batch) {
+          got++;
+          if (m.seq > to) return;
+          yield m;
+          if (m.seq === to) return;
+        }
+        if (got === 0) return;
+      }
+    } finally {
+      await consumer.delete().catch(() => {});
+    }
+  }
+
+  private async hello(r: RunIndex): Promise<AgentHello> {
+    const m = await (await jetstreamManager(this.nc)).streams.getMessage(STREAM, { seq: r.helloAt });
+    if (m === null) throw new Error(`the hello of run ${r.run} of ${r.host} is no longer on the stream`);
+    return m.json<AgentHello>();
+  }
+
+  /** The run's listing entry: its hello, and the kernel times of its first and last batch. */
+  private async view(r: RunIndex, hello?: AgentHello): Promise<StreamRun> {
+    const h = hello ?? (await this.hello(r));
+    let base: bigint | undefined;
+    let first: bigint | undefined;
+    let last: bigint | undefined;
+    if (r.ats.length > 0) {
+      const jsm = await jetstreamManager(this.nc);
+      const a = await jsm.streams.getMessage(STREAM, { seq: r.ats[0]! });
+      const b = await jsm.streams.getMessage(STREAM, { seq: r.ats.at(-1)! });
+      const ta = a === null ? undefined : this.times(a.data.subarray(BATCH_HEAD));
+      const tb = b === null ? undefined : this.times(b.data.subarray(BATCH_HEAD));
+      if (ta?.first !== undefined) base = (ta.first / 1_000_000_000n) * 1_000_000_000n;
+      first = ta?.min;
+      last = tb?.max;
+    }
+    const firstSeq = r.seqs[0] ?? 0;
+    const lastSeq = r.seqs.at(-1) ?? 0;
+    return {
+      host: r.host,
+      run: r.run,
+      mode: h.mode,
+      label: h.label ?? null,
+      kernel: typeof h.header.kernel === 'string' ? h.header.kernel : '',
+      first_seq: firstSeq,
+      last_seq: lastSeq,
+      missing: lastSeq - r.seqs.length,
+      base_ns: base === undefined ? null : String(base),
+      first_s: seconds(first, base),
+      last_s: seconds(last, base),
+      stored_from: new Date(r.storedFrom).toISOString(),
+      stored_to: new Date(r.storedTo).toISOString(),
+      bytes: r.bytes,
+      ended: r.ended,
+    };
+  }
+
+  /** The kernel times of a batch's records: its first line's, the earliest and the latest. */
+  private times(payload: Uint8Array): { first: bigint; min: bigint; max: bigint } | undefined {
+    let t: { first: bigint; min: bigint; max: bigint } | undefined;
+    for (const line of splitLines(payload)) {
+      const ns = this.recordTime(line);
+      if (ns === undefined) continue;
+      const v = BigInt(ns);
+      if (t === undefined) t = { first: v, min: v, max: v };
+      else {
+        if (v < t.min) t.min = v;
+        if (v > t.max) t.max = v;
+      }
+    }
+    return t;
+  }
+
+  /**
+   * The capture: the header line, then batch after batch of the range. A batch is read when its
+   * sequence number is in range; with a time range, only its records in range are kept (and its
+   * other lines when it holds any, or none at all: losses, diagnostics), and reading stops at a
+   * batch whose every record is past to_s by more than LATE_NS. A batch missing between two read
+   * (or before the first, when the range starts at the run's start) is a `lifetrace_gap`.
+   */
+  private async *lines(r: RunIndex, hello: AgentHello, view: StreamRun, range: RunRange): AsyncGenerator<Uint8Array> {
+    yield Buffer.from(`${serializeHeader(hello.header as CaptureHeader)}\n`);
+    const base = view.base_ns === null ? 0n : BigInt(view.base_ns);
+    const fromNs = range.from_s === undefined ? undefined : base + BigInt(Math.round(range.from_s * 1e9));
+    const toNs = range.to_s === undefined ? undefined : base + BigInt(Math.round(range.to_s * 1e9));
+    const fromSeq = range.from_seq ?? 1;
+    const toSeq = range.to_seq ?? Infinity;
+    const i = r.seqs.findIndex((s) => s >= fromSeq);
+    if (i < 0) return;
+    const wholeTime = fromNs === undefined && toNs === undefined;
+    let expected = fromSeq; // the next batch sequence number the range asks for
+    let lastMax: bigint | undefined; // the latest record time read so far
+    let started = false; // a record (or a whole batch) of the range has been read
+    for await (const m of this.messages(batchSubject(r.host), r.ats[i]!, r.lastAt, false, READ_AHEAD)) {
+      const id = parseMessageId(m.headers?.get('Nats-Msg-Id'));
+      if (id === undefined || id.run !== r.run || m.headers?.get(KIND_HEADER) !== 'batch' || typeof id.what !== 'number') continue;
+      if (id.what < fromSeq) continue;
+      if (id.what > toSeq) return;
+      const payload = m.data.subarray(BATCH_HEAD);
+      const t = this.times(payload);
+      if (toNs !== undefined && t !== undefined && t.min > toNs + LATE_NS) return;
+      const before = fromNs !== undefined && (t === undefined ? !started : t.max < fromNs);
+      const after = toNs !== undefined && t !== undefined && t.min > toNs;
+      if (id.what > expected && (started || (fromNs === undefined && range.from_seq === undefined) || !before)) {
+        // Batches expected..id.what-1 are not on the stream: the capture says so where they were.
+        const next = t?.min ?? lastMax ?? base;
+        const prev = lastMax ?? next;
+        const [from, to] = prev <= next ? [prev, next] : [next, prev];
+        yield gapLine(from, to, `batches ${expected} to ${id.what - 1} of run ${r.run} are not on the stream (cut by its retention)`);
+      }
+      expected = id.what + 1;
+      if (t !== undefined) lastMax = lastMax === undefined || t.max > lastMax ? t.max : lastMax;
+      if (before || after) continue;
+      if (wholeTime) {
+        started = true;
+        yield payload;
+        continue;
+      }
+      const kept: Uint8Array[] = [];
+      for (const line of splitLines(payload)) {
+        const ns = this.recordTime(line);
+        if (ns === undefined) kept.push(line);
+        else {
+          const v = BigInt(ns);
+          if ((fromNs === undefined || v >= fromNs) && (toNs === undefined || v <= toNs)) kept.push(line);
+        }
+      }
+      started = true;
+      if (kept.length > 0) yield Buffer.concat(kept);
+    }
+    if (range.to_seq === undefined && r.seqs.length > 0 && expected <= view.last_seq && started) {
+      yield gapLine(
+        lastMax ?? base,
+        lastMax ?? base,
+        `batches ${expected} to ${view.last_seq} of run ${r.run} left the stream while it was read`,
+      );
+    }
+  }
+}
+
+/** Why a range is not one, or undefined. */
+export function rangeProblem(r: RunRange): string | undefined {
+  for (const k of ['from_s', 'to_s'] as const) {
+    const v = r[k];
+    if (v !== undefined && (!Number.isFinite(v) || v < 0 || v > 1e9))
+      return `${k} must be a number of seconds from 0 (from the run's base_ns)`;
+  }
+  for (const k of ['from_seq', 'to_seq'] as const) {
+    const v = r[k];
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) return `${k} must be a batch sequence number (an integer from 1)`;
+  }
+  if (r.from_s !== undefined && r.to_s !== undefined && r.from_s > r.to_s) return 'from_s is after to_s';
+  if (r.from_seq !== undefined && r.to_seq !== undefined && r.from_seq > r.to_seq) return 'from_seq is after to_seq';
+  return undefined;
+}
+
+function gapLine(from: bigint, to: bigint, reason: string): Uint8Array {
+  return Buffer.from(`${JSON.stringify({ type: 'lifetrace_gap', data: { from: String(from), to: String(to), reason } })}\n`);
+}
+
+const seconds = (ns: bigint | undefined, base: bigint | undefined): number | null =>
+  ns === undefined || base === undefined ? null : Number(ns - base) / 1e9;
+
+/** A batch's lines, each with its newline (a batch ends with one). */
+function* splitLines(payload: Uint8Array): Generator<Uint8Array> {
+  let start = 0;
+  for (;;) {
+    const nl = payload.indexOf(10, start);
+    if (nl < 0) return;
+    yield payload.subarray(start, nl + 1);
+    start = nl + 1;
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * The fleet's stream read as captures (server/fleet/stream-ranges.ts, docs/fleet.md "Captures from
+ * the stream"): a real nats-server (Debian's 2.9) filled by real `agent --nats --replay` processes,
+ * read back with the `worker` user's permissions, directly and through a real server's REST API.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { printfNsecs, printfNsecsOf } from '../server/decode/envelope.js';
+import { StreamRanges } from '../server/fleet/stream-ranges.js';
+import { batchSubject, STREAM } from '../server/fleet/subjects.js';
+import { startServer, type RunningServer } from '../server/live/server.js';
+import type { AnalysisReport } from '../server/report/build.js';
+import type { CaptureInfo, HostView, StreamRun } from '../server/shared/wire.js';
+import { BIN, until } from './support/live.js';
+import { AGENT_PASS, NatsServer, WORKER_PASS } from './support/nats.js';
+
+const root = join(import.meta.dirname, '..');
+const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
+const TOKEN = 'ranges-token-0123456789abcdef';
+
+function agent(nats: NatsServer, capture: string, host: string, user = 'agent', pass = AGENT_PASS) {
+  return execa(
+    process.execPath,
+    [BIN, 'agent', '--nats', nats.url, '--nats-user', user, '--nats-pass', pass, '--replay', capture, '--speed', 'max', '--host', host],
+    { reject: false, all: true, stdin: 'ignore' },
+  );
+}
+
+async function analyzeJson(path: string): Promise<AnalysisReport> {
+  const r = await execa(process.execPath, [BIN, 'analyze', '--json', path], { reject: false });
+  expect(r.stderr).not.toMatch(/Error|error:/);
+  return JSON.parse(r.stdout) as AnalysisReport;
+}
+
+const flagKeys = (r: AnalysisReport): string[] => r.flags.map((f) => `${f.rule}|${f.severity}|${f.count}|${f.objects.join(',')}`).sort();
+
+async function collect(bytes: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of bytes) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
+}
+
+/** The lines of a capture after its header. */
+const bodyOf = (capture: Buffer): Buffer => capture.subarray(capture.indexOf(10) + 1);
+const lines = (b: Buffer): string[] => b.toString('latin1').split('\n').slice(0, -1);
+
+describe('the stream as captures: a real nats-server filled by agent --nats --replay', () => {
+  const nats = new NatsServer();
+  let reader: NatsConnection;
+  let ranges: StreamRanges;
+  let server: RunningServer;
+  const dir = mkdtempSync(join(tmpdir(), 'lifetrace-ranges-'));
+  const sample = gunzipSync(readFileSync(SAMPLE));
+
+  const api = async (method: string, path: string, body?: unknown): Promise<Response> =>
+    fetch(`http://127.0.0.1:${server.port}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+
+  beforeAll(async () => {
+    await nats.start();
+    const r = await agent(nats, SAMPLE, 'db.7');
+    expect(r.exitCode, r.all).toBe(0);
+    // The worker's permissions: what a dashboard reading the stream has until it has a user of its own.
+    reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+    ranges = new StreamRanges(reader, printfNsecsOf);
+    const started = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      token: TOKEN,
+      version: 't',
+      capturesDir: join(dir, 'captures'),
+      streams: ranges,
+    });
+    if (!started.ok) throw new Error(started.error);
+    server = started.value;
+  });
+  afterAll(async () => {
+    await server?.close();
+    await reader?.close();
+    await nats.kill();
+  });
+
+  const theRun = async (): Promise<StreamRun> => {
+    const runs = await ranges.list();
+    expect(runs).toHaveLength(1);
+    return runs[0]!;
+  };
+
+  it('lists the run: host, sequence numbers, kernel times from its records, bytes, ended', async () => {
+    const run = await theRun();
+    const stored = (await (await jetstreamManager(reader)).streams.info(STREAM, { subjects_filter: batchSubject('db.7') })).state;
+    const records = lines(bodyOf(sample))
+      .map((l) => printfNsecs(l))
+      .filter((t) => t !== undefined)
+      .map((t) => BigInt(t));
+    const base = (records[0]! / 1_000_000_000n) * 1_000_000_000n;
+    const sorted = [...records].sort((a, b) => Number(a - b));
+    const [min, max] = [sorted[0]!, sorted.at(-1)!];
+    expect(run).toMatchObject({ host: 'db.7', mode: 'replay', first_seq: 1, missing: 0, ended: true, base_ns: String(base) });
+    expect(run.last_seq).toBe(stored.messages - 2); // hello and end
+    expect(run.bytes).toBe(bodyOf(sample).length);
+    // The sample is one batch: its earliest and latest records are the run's.
+    expect(run.first_s).toBe(Number(min - base) / 1e9);
+    expect(run.last_s).toBe(Number(max - base) / 1e9);
+  });
+
+  it("the whole run reads back as the capture: its header, then its lines byte for byte; analyze's flags are the original's", async () => {
+    const run = await theRun();
+    const read = await ranges.read('db.7', run.run, {});
+    if (!read.ok) throw new Error(read.error.message);
+    const back = await collect(read.value.bytes);
+    expect(bodyOf(back).equals(bodyOf(sample))).toBe(true);
+    const header = JSON.parse(back.subarray(0, back.indexOf(10)).toString()) as Record<string, unknown>;
+    const original = JSON.parse(sample.subarray(0, sample.indexOf(10)).toString()) as Record<string, unknown>;
+    expect(header).toEqual({ ...original, host: 'db.7', replay_speed: 'max' }); // the agent's --host, and its replay's speed
+    const path = join(dir, 'whole.ljsonl');
+    writeFileSync(path, back);
+    const [a, b] = [await analyzeJson(path), await analyzeJson(SAMPLE)];
+    expect(flagKeys(a).length).toBeGreaterThan(0);
+    expect(flagKeys(a)).toEqual(flagKeys(b));
+    expect(a.summary.events).toBe(b.summary.events);
+  });
+
+  it('a time range holds only the records in it, every one of them, and analyze reads it', async () => {
+    const run = await theRun();
+    const span = run.last_s! - run.first_s!;
+    const from_s = run.first_s! + span / 3;
+    const to_s = run.first_s! + (2 * span) / 3;
+    const read = await ranges.read('db.7', run.run, { from_s, to_s });
+    if (!read.ok) throw new Error(read.error.message);
+    const back = await collect(read.value.bytes);
+    const base = BigInt(run.base_ns!);
+    const inRange = (l: string): boolean => {
+      const t = printfNsecs(l);
+      if (t === undefined) return false;
+      const s = Number(BigInt(t) - base) / 1e9;
+      return s >= from_s - 1e-9 && s <= to_s + 1e-9;
+    };
+    const got = lines(bodyOf(back)).filter((l) => printfNsecs(l) !== undefined);
+    expect(got.length).toBeGreaterThan(0);
+    expect(got.every(inRange)).toBe(true);
+    expect(got).toEqual(lines(bodyOf(sample)).filter(inRange)); // all of them, in the capture's order
+    const path = join(dir, 'third.ljsonl');
+    writeFileSync(path, back);
+    const r = await execa(process.execPath, [BIN, 'analyze', '--json', path], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as AnalysisReport;
+    expect(report.summary.input_error).toBeNull();
+    expect(report.summary.events).toBeGreaterThan(0);
+  });
+
+  it('refuses an unknown host or run and a range that is not one', async () => {
+    const run = await theRun();
+    const no = await ranges.read('nobody', run.run, {});
+    expect(no).toMatchObject({ ok: false, error: { kind: 'not-found' } });
+    expect(await ranges.read('db.7', 'no-such-run', {})).toMatchObject({ ok: false, error: { kind: 'not-found' } });
+    expect(await ranges.read('db.7', run.run, { from_s: 2, to_s: 1 })).toMatchObject({
+      ok: false,
+      error: { kind: 'bad-range', message: 'from_s is after to_s' },
+    });
+    expect(await ranges.read('db.7', run.run, { from_seq: 0 })).toMatchObject({ ok: false, error: { kind: 'bad-range' } });
+  });
+
+  it('REST: lists the runs, downloads a range, saves one into the library, which lists and replays it', async () => {
+    const listed = await api('GET', '/api/streams');
+    expect(listed.status).toBe(200);
+    const runs = (await listed.json()) as StreamRun[];
+    expect(runs.map((r) => r.host)).toEqual(['db.7']);
+    const run = runs[0]!;
+    const path = `/api/streams/${encodeURIComponent('db.7')}/${encodeURIComponent(run.run)}`;
+
+    const whole = await api('GET', `${path}/capture`);
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('content-disposition')).toMatch(/attachment; filename="db\.7-.*\.ljsonl"/);
+    expect(bodyOf(Buffer.from(await whole.arrayBuffer())).equals(bodyOf(sample))).toBe(true);
+    const part = await api('GET', `${path}/capture?from_s=${run.first_s}&to_s=${(run.first_s! + run.last_s!) / 2}`);
+    expect(part.status).toBe(200);
+    const partLines = lines(bodyOf(Buffer.from(await part.arrayBuffer())));
+    expect(partLines.length).toBeGreaterThan(0);
+    expect(partLines.length).toBeLessThan(lines(bodyOf(sample)).length);
+
+    const saved = await api('POST', `${path}/save`, { name: 'db7-first-half.ljsonl.gz', to_s: (run.first_s! + run.last_s!) / 2 });
+    expect(saved.status, await saved.clone().text()).toBe(201);
+    expect(((await saved.json()) as CaptureInfo).name).toBe('db7-first-half.ljsonl.gz');
+    const captures = (await (await api('GET', '/api/captures')).json()) as CaptureInfo[];
+    expect(captures.map((c) => c.name)).toContain('db7-first-half.ljsonl.gz');
+    const download = Buffer.from(await (await api('GET', '/api/captures/db7-first-half.ljsonl.gz')).arrayBuffer());
+    expect(lines(bodyOf(gunzipSync(download)))).toEqual(partLines);
+    // Never over an existing capture.
+    const again = await api('POST', `${path}/save`, { name: 'db7-first-half.ljsonl.gz' });
+    expect(again.status).toBe(409);
+
+    const replay = await api('POST', '/api/replay', { capture: 'db7-first-half.ljsonl.gz', speed: 'max' });
+    expect(replay.status, await replay.clone().text()).toBe(200);
+    const { host } = (await replay.json()) as { host: string };
+    const ended = await until(async () => {
+      const hosts = (await (await api('GET', '/api/hosts')).json()) as HostView[];
+      return hosts.find((h) => h.host === host && h.ended);
+    });
+    const savedPath = join(dir, 'saved.ljsonl.gz');
+    writeFileSync(savedPath, download);
+    expect(ended.events).toBe((await analyzeJson(savedPath)).summary.events);
+    expect(ended.events).toBeGreaterThan(0);
+  });
+
+  it('REST: bad input answers 400 or 404 with a clear error, never a crash', async () => {
+    const run = (await ranges.list())[0]!;
+    const path = `/api/streams/db.7/${encodeURIComponent(run.run)}`;
+    const cases: [string, string, unknown, number, RegExp][] = [
+      ['GET', `/api/streams/nobody/${encodeURIComponent(run.run)}/capture`, undefined, 404, /no host nobody/],
+      ['GET', '/api/streams/db.7/no-such-run/capture', undefined, 404, /no run no-such-run/],
+      ['GET', `${path}/capture?from_s=5&to_s=1`, undefined, 400, /from_s is after to_s/],
+      ['GET', `${path}/capture?from_s=soon`, undefined, 400, /from_s must be a number/],
+      ['GET', `${path}/capture?from_seq=1.5`, undefined, 400, /from_seq must be a batch sequence number/],
+      ['POST', `${path}/save`, { name: '../evil.ljsonl' }, 400, /capture name/],
+      ['POST', `${path}/save`, { name: 'x.txt' }, 400, /capture name/],
+      ['POST', `${path}/save`, {}, 400, /name is required/],
+      ['POST', `${path}/save`, { name: 'ok.ljsonl', from_s: 'now' }, 400, /from_s must be a number/],
+      ['POST', `${path}/save`, { name: 'ok.ljsonl', from_s: 3, to_s: 1 }, 400, /from_s is after to_s/],
+      ['POST', '/api/streams/db.7/no-such-run/save', { name: 'ok.ljsonl' }, 404, /no run/],
+    ];
+    for (const [method, url, body, status, error] of cases) {
+      const r = await api(method, url, body);
+      expect(r.status, `${method} ${url}`).toBe(status);
+      expect(((await r.json()) as { error: string }).error).toMatch(error);
+    }
+    expect(((await (await api('GET', '/api/captures')).json()) as CaptureInfo[]).map((c) => c.name)).not.toContain('ok.ljsonl');
+    // Under the API's rules: a name that is not loopback's (DNS rebinding) is refused, as anywhere in the API.
+    const foreign = await new Promise<number>((resolve, reject) =>
+      request(`http://127.0.0.1:${server.port}/api/streams`, { headers: { host: 'evil.example' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+        .on('error', reject)
+        .end(),
+    );
+    expect(foreign).toBe(403);
+  });
+});
