@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,8 @@ import { StreamRanges } from '../server/fleet/stream-ranges.js';
 import { batchSubject, STREAM } from '../server/fleet/subjects.js';
 import { startServer, type RunningServer } from '../server/live/server.js';
 import type { AnalysisReport } from '../server/report/build.js';
-import type { CaptureInfo, HostView, StreamRun } from '../server/shared/wire.js';
+import { BATCH_HEAD, type CaptureInfo, type HostView, type StreamRun } from '../server/shared/wire.js';
+import { generateCapture } from './bench/generate.js';
 import { BIN, until } from './support/live.js';
 import { AGENT_PASS, NatsServer, WORKER_PASS } from './support/nats.js';
 
@@ -245,5 +246,109 @@ describe('the stream as captures: a real nats-server filled by agent --nats --re
         .end(),
     );
     expect(foreign).toBe(403);
+  });
+});
+
+/** A broker whose one user may do anything: the test cuts a batch out of the stream as retention would. */
+const ADMIN_PASS = 'admin-pass-0123456789';
+const ADMIN_CONFIG = `max_payload: 8MB\nauthorization { users: [ { user: admin, password: "${ADMIN_PASS}" } ] }\n`;
+
+describe('the stream as captures: many batches, two runs of a host, a batch cut from the stream', () => {
+  const nats = new NatsServer(ADMIN_CONFIG);
+  let nc: NatsConnection;
+  let ranges: StreamRanges;
+  let capture: Buffer;
+  const dir = mkdtempSync(join(tmpdir(), 'lifetrace-ranges-'));
+  const path = join(dir, 'gen.ljsonl');
+
+  beforeAll(async () => {
+    await nats.start();
+    await generateCapture(path, 60_000, 5);
+    capture = readFileSync(path);
+    for (let i = 0; i < 2; i++) {
+      const r = await agent(nats, path, 'gen', 'admin', ADMIN_PASS);
+      expect(r.exitCode, r.all).toBe(0);
+    }
+    nc = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'admin', pass: ADMIN_PASS });
+    ranges = new StreamRanges(nc, printfNsecsOf);
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await nats.kill();
+  });
+
+  const read = async (run: string, range: Parameters<StreamRanges['read']>[2]): Promise<Buffer> => {
+    const r = await ranges.read('gen', run, range);
+    if (!r.ok) throw new Error(r.error.message);
+    return collect(r.value.bytes);
+  };
+
+  it('lists both runs of the host, in order, each whole', async () => {
+    const runs = await ranges.list();
+    expect(runs).toHaveLength(2);
+    expect(runs[0]!.run).not.toBe(runs[1]!.run);
+    for (const r of runs) {
+      expect(r).toMatchObject({ host: 'gen', first_seq: 1, missing: 0, ended: true, bytes: bodyOf(capture).length });
+      expect(r.last_seq).toBeGreaterThan(10);
+    }
+  });
+
+  it('batch ranges: the run cut in two by sequence numbers is the whole, byte for byte', async () => {
+    const run = (await ranges.list())[1]!;
+    const half = Math.floor(run.last_seq / 2);
+    const first = await read(run.run, { to_seq: half });
+    const second = await read(run.run, { from_seq: half + 1 });
+    expect(first.subarray(0, first.indexOf(10)).equals(second.subarray(0, second.indexOf(10)))).toBe(true);
+    expect(Buffer.concat([bodyOf(first), bodyOf(second)]).equals(bodyOf(capture))).toBe(true);
+    expect(bodyOf(await read(run.run, { from_seq: run.last_seq + 1 })).length).toBe(0);
+  });
+
+  it('a time range across many batches holds exactly the records in it, in order', async () => {
+    const run = (await ranges.list())[0]!;
+    const from_s = run.first_s! + (run.last_s! - run.first_s!) * 0.4;
+    const to_s = run.first_s! + (run.last_s! - run.first_s!) * 0.5;
+    const base = BigInt(run.base_ns!);
+    const inRange = (l: string): boolean => {
+      const t = printfNsecs(l);
+      const s = t === undefined ? Number.NaN : Number(BigInt(t) - base) / 1e9;
+      return s >= from_s - 1e-9 && s <= to_s + 1e-9;
+    };
+    const back = lines(bodyOf(await read(run.run, { from_s, to_s }))).filter((l) => printfNsecs(l) !== undefined);
+    expect(back.length).toBeGreaterThan(100);
+    expect(back).toEqual(lines(bodyOf(capture)).filter(inRange));
+  });
+
+  it('a batch cut from the stream is a lifetrace_gap where it was, never glued over; analyze counts it as a loss window', async () => {
+    const run = (await ranges.list())[1]!;
+    // Where batch 5 of the second run is, by its message id (headers only).
+    const consumer = await jetstream(nc).consumers.get(STREAM, { filter_subjects: batchSubject('gen'), headers_only: true });
+    let at = 0;
+    for (;;) {
+      const m = await consumer.next({ expires: 1000 });
+      if (m === null) break;
+      if (m.headers?.get('Nats-Msg-Id') === `${run.run}:5`) at = m.seq;
+    }
+    expect(at).toBeGreaterThan(0);
+    const jsm = await jetstreamManager(nc);
+    const cut = Buffer.from((await jsm.streams.getMessage(STREAM, { seq: at }))!.data.subarray(BATCH_HEAD));
+    expect(await jsm.streams.deleteMessage(STREAM, at)).toBe(true);
+
+    expect((await ranges.list())[1]).toMatchObject({ run: run.run, missing: 1, first_seq: 1, last_seq: run.last_seq });
+    const back = bodyOf(await read(run.run, {}));
+    const gap = lines(back).filter((l) => l.includes('"lifetrace_gap"'));
+    expect(gap).toHaveLength(1);
+    expect(gap[0]).toContain(`batches 5 to 5 of run ${run.run} are not on the stream`);
+    // Everything else is the capture without that batch, byte for byte, the gap where it was.
+    const at5 = bodyOf(capture).indexOf(cut);
+    const gapLine = Buffer.from(`${gap[0]}\n`, 'latin1');
+    expect(back.equals(Buffer.concat([bodyOf(capture).subarray(0, at5), gapLine, bodyOf(capture).subarray(at5 + cut.length)]))).toBe(true);
+    const file = join(dir, 'cut.ljsonl');
+    writeFileSync(file, Buffer.concat([capture.subarray(0, capture.indexOf(10) + 1), back]));
+    const report = await analyzeJson(file);
+    expect(report.loss_windows.some((w) => w.reason?.includes('batches 5 to 5'))).toBe(true);
+    // A range that starts after the cut knows nothing of it; one across it says it.
+    expect(bodyOf(await read(run.run, { from_seq: 6 })).includes('lifetrace_gap')).toBe(false);
+    expect(bodyOf(await read(run.run, { from_seq: 4, to_seq: 6 })).includes('lifetrace_gap')).toBe(true);
+    expect(bodyOf(await read(run.run, { from_seq: 5, to_seq: 5 })).toString()).toContain('batches 5 to 5');
   });
 });

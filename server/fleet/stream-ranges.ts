@@ -246,19 +246,18 @@ export class StreamRanges {
       const id = parseMessageId(m.headers?.get('Nats-Msg-Id'));
       if (id === undefined || id.run !== r.run || m.headers?.get(KIND_HEADER) !== 'batch' || typeof id.what !== 'number') continue;
       if (id.what < fromSeq) continue;
-      if (id.what > toSeq) return;
       const payload = m.data.subarray(BATCH_HEAD);
       const t = this.times(payload);
       if (toNs !== undefined && t !== undefined && t.min > toNs + LATE_NS) return;
       const before = fromNs !== undefined && (t === undefined ? !started : t.max < fromNs);
       const after = toNs !== undefined && t !== undefined && t.min > toNs;
-      if (id.what > expected && (started || (fromNs === undefined && range.from_seq === undefined) || !before)) {
-        // Batches expected..id.what-1 are not on the stream: the capture says so where they were.
+      // Batches expected..id.what-1 are not on the stream: the capture says so where they were, when
+      // the range asks for them (by sequence number, or by time around what was read).
+      if (id.what > expected && (started || fromNs === undefined || !before)) {
         const next = t?.min ?? lastMax ?? base;
-        const prev = lastMax ?? next;
-        const [from, to] = prev <= next ? [prev, next] : [next, prev];
-        yield gapLine(from, to, `batches ${expected} to ${id.what - 1} of run ${r.run} are not on the stream (cut by its retention)`);
+        yield gapLine(lastMax ?? next, next, expected, Math.min(id.what - 1, toSeq), r.run, 'are not on the stream (cut by its retention)');
       }
+      if (id.what > toSeq) return;
       expected = id.what + 1;
       if (t !== undefined) lastMax = lastMax === undefined || t.max > lastMax ? t.max : lastMax;
       if (before || after) continue;
@@ -279,13 +278,9 @@ export class StreamRanges {
       started = true;
       if (kept.length > 0) yield Buffer.concat(kept);
     }
-    if (range.to_seq === undefined && r.seqs.length > 0 && expected <= view.last_seq && started) {
-      yield gapLine(
-        lastMax ?? base,
-        lastMax ?? base,
-        `batches ${expected} to ${view.last_seq} of run ${r.run} left the stream while it was read`,
-      );
-    }
+    const upTo = Math.min(toSeq, view.last_seq);
+    if (expected <= upTo && (started || fromNs === undefined))
+      yield gapLine(lastMax ?? base, lastMax ?? base, expected, upTo, r.run, 'left the stream while it was read');
   }
 }
 
@@ -305,7 +300,10 @@ export function rangeProblem(r: RunRange): string | undefined {
   return undefined;
 }
 
-function gapLine(from: bigint, to: bigint, reason: string): Uint8Array {
+/** A `lifetrace_gap` for batches first..last of `run` (docs/capture-format.md): from..to ordered, as a gap must be. */
+function gapLine(a: bigint, b: bigint, first: number, last: number, run: string, why: string): Uint8Array {
+  const [from, to] = a <= b ? [a, b] : [b, a];
+  const reason = `batches ${first} to ${last} of run ${run} ${why}`;
   return Buffer.from(`${JSON.stringify({ type: 'lifetrace_gap', data: { from: String(from), to: String(to), reason } })}\n`);
 }
 
