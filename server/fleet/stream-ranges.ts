@@ -223,6 +223,26 @@ export class StreamRanges {
   }
 
   /**
+   * Where a read from kernel time `fromNs` starts, from batch index `first` on: by bisection over
+   * the batches held (a few reads of one batch each, not the run's start). A batch whose every
+   * record is older than fromNs by more than LATE_NS has only older ones before it (bpftrace prints
+   * no record later than that after a newer one), so the read starts after the last such batch.
+   */
+  private async firstFrom(r: RunIndex, first: number, fromNs: bigint): Promise<number> {
+    const jsm = await jetstreamManager(this.nc);
+    let lo = first;
+    let hi = r.ats.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const m = await jsm.streams.getMessage(STREAM, { seq: r.ats[mid]! });
+      const t = m === null ? undefined : this.times(m.data.subarray(BATCH_HEAD));
+      if (t !== undefined && t.max + LATE_NS < fromNs) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
    * The capture: the header line, then batch after batch of the range. A batch is read when its
    * sequence number is in range; with a time range, only its records in range are kept (and its
    * other lines when it holds any, or none at all: losses, diagnostics), and reading stops at a
@@ -236,10 +256,12 @@ export class StreamRanges {
     const toNs = range.to_s === undefined ? undefined : base + BigInt(Math.round(range.to_s * 1e9));
     const fromSeq = range.from_seq ?? 1;
     const toSeq = range.to_seq ?? Infinity;
-    const i = r.seqs.findIndex((s) => s >= fromSeq);
-    if (i < 0) return;
+    const first = r.seqs.findIndex((s) => s >= fromSeq);
+    if (first < 0) return;
+    const i = fromNs === undefined ? first : await this.firstFrom(r, first, fromNs);
     const wholeTime = fromNs === undefined && toNs === undefined;
-    let expected = fromSeq; // the next batch sequence number the range asks for
+    // The next batch sequence number the range asks for (after a batch skipped as before from_s: one missing after it may not be).
+    let expected = i > first ? r.seqs[i - 1]! + 1 : fromSeq;
     let lastMax: bigint | undefined; // the latest record time read so far
     let started = false; // a record (or a whole batch) of the range has been read
     for await (const m of this.messages(batchSubject(r.host), r.ats[i]!, r.lastAt, false, READ_AHEAD)) {
