@@ -247,6 +247,14 @@ describe('the stream as captures: a real nats-server filled by agent --nats --re
     );
     expect(foreign).toBe(403);
   });
+
+  it('the broker gone: 503 with why, and the rest of the API answers', async () => {
+    await nats.kill();
+    const r = await api('GET', '/api/streams');
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as { error: string }).error).toMatch(/the NATS stream cannot be read now/);
+    expect((await api('GET', '/api/captures')).status).toBe(200);
+  });
 });
 
 /** A broker whose one user may do anything: the test cuts a batch out of the stream as retention would. */

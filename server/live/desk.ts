@@ -39,13 +39,13 @@ export class CaptureDesk {
 
   /** The agent runs on the fleet's stream (none when the server reads no stream). */
   async streamRuns(): Promise<StreamRun[]> {
-    return this.streams === undefined ? [] : this.streams.list();
+    return this.streams === undefined ? [] : unavailable(this.streams.list());
   }
 
   /** A range of a run on the stream, as capture bytes; unknown host or run 404, a bad range 400. */
   async streamRange(host: string, run: string, range: RunRange): Promise<RangeRead> {
     if (this.streams === undefined) throw new HttpError(404, 'this server reads no NATS stream (serve --nats)');
-    const r = await this.streams.read(host, run, range);
+    const r = await unavailable(this.streams.read(host, run, range));
     if (!r.ok)
       throw r.error.kind === 'not-found' ? new HttpError(404, r.error.message) : new HttpError(400, r.error.message, 'bad-request');
     return r.value;
@@ -197,5 +197,14 @@ export class CaptureDesk {
   private requireLibrary(): CaptureLibrary {
     if (this.library === undefined) throw new HttpError(409, 'this server has no capture folder');
     return this.library;
+  }
+}
+
+/** The broker not answering (down, refusing these credentials): 503 with why, counted as `stream-unavailable`. */
+async function unavailable<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    throw new HttpError(503, `the NATS stream cannot be read now: ${(e as Error).message}`, 'stream-unavailable');
   }
 }

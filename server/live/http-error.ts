@@ -4,7 +4,7 @@
  * `{"error": message}` with its status and counts it under `reason` (GET /api/server's `rejected`).
  */
 
-export type HttpStatus = 400 | 404 | 409 | 507;
+export type HttpStatus = 400 | 404 | 409 | 503 | 507;
 
 export class HttpError extends Error {
   constructor(
