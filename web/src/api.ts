@@ -14,8 +14,10 @@ import type {
   ReplayStarted,
   ReplayView,
   RuleView,
+  SaveRangeRequest,
   StopAnswer,
   StopRequest,
+  StreamRun,
 } from '../../server/shared/wire.js';
 
 /** A JSON answer, or an error with the server's {error} message when it has one (also for 2xx that are not JSON). */
@@ -53,6 +55,10 @@ async function send<T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: u
 }
 
 const capture = (name: string): string => `/api/captures/${encodeURIComponent(name)}`;
+const streamRun = (host: string, run: string): string => `/api/streams/${encodeURIComponent(host)}/${encodeURIComponent(run)}`;
+
+/** A range of a stream run (seconds from its base_ns): the query of its download. */
+export type RunSpan = Pick<SaveRangeRequest, 'from_s' | 'to_s'>;
 
 export const api = {
   hosts: () => getJson<HostView[]>('/api/hosts'),
@@ -83,5 +89,16 @@ export const api = {
   /** Replays a capture of the library as a new host; answers its name. */
   replay: (name: string, speed: number | 'max' = 1) =>
     send<ReplayStarted>('POST', '/api/replay', { capture: name, speed } satisfies ReplayRequest),
+  /** The agent runs on the fleet's stream (none when the server has no NATS connection). */
+  streams: () => getJson<StreamRun[]>('/api/streams'),
+  /** Where the browser downloads a range of a stream run as a capture. */
+  streamCaptureUrl: (host: string, run: string, span: RunSpan) => {
+    const q = new URLSearchParams();
+    if (span.from_s !== undefined) q.set('from_s', String(span.from_s));
+    if (span.to_s !== undefined) q.set('to_s', String(span.to_s));
+    const query = q.toString();
+    return `${streamRun(host, run)}/capture${query === '' ? '' : `?${query}`}`;
+  },
+  saveStreamRange: (host: string, run: string, req: SaveRangeRequest) => send<CaptureInfo>('POST', `${streamRun(host, run)}/save`, req),
   replayCommand: (host: string, c: ReplayCommand) => send<ReplayView>('POST', `/api/replay/${encodeURIComponent(host)}`, c),
 };

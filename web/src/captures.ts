@@ -1,14 +1,17 @@
 /**
  * The captures panel: record a host's stream (or every streaming host's) into the server's capture
  * library and stop it, and the library itself: name, size, time, a badge while being recorded,
- * download, replay on the server (a new host) and delete; an upload control adds files.
+ * download, replay on the server (a new host) and delete; an upload control adds files. On a server
+ * with a NATS connection, the agent runs on the fleet's stream, each with a range (kernel seconds)
+ * to download or save into the library.
  *
  * Rows are keyed and updated in place: the recording sizes change with every stats message and a
  * button must not be replaced under the pointer.
  */
-import type { CaptureInfo, HostView } from '../../server/shared/wire.js';
+import type { CaptureInfo, HostView, SaveRangeRequest, StreamRun } from '../../server/shared/wire.js';
+import type { RunSpan } from './api.js';
 import { h } from './dom.js';
-import { formatBytes, formatDateTime } from './format.js';
+import { formatBytes, formatDateTime, formatSeconds } from './format.js';
 
 export interface CapturesActions {
   /** `host` undefined: every streaming host. `name`: an optional prefix for the capture's name. */
@@ -19,11 +22,15 @@ export interface CapturesActions {
   remove(name: string): void;
   upload(files: File[]): void;
   refresh(): void;
+  /** Saves a range of a stream run into the library. */
+  saveRange(host: string, run: string, req: SaveRangeRequest): void;
 }
 
 export interface CapturesWidget {
   setHosts(hosts: HostView[]): void;
   setCaptures(list: CaptureInfo[]): void;
+  /** The runs on the fleet's stream (the section is hidden without any). */
+  setStreams(runs: StreamRun[]): void;
   /** A line under the panel's head: what the last action did, or why it failed. */
   message(text: string, kind: 'ok' | 'error'): void;
 }
@@ -56,7 +63,18 @@ function keyed<T>(parent: HTMLElement, rows: Map<string, Row<T>>, items: T[], ke
   });
 }
 
-export function createCaptures(root: HTMLElement, actions: CapturesActions, downloadUrl: (name: string) => string): CapturesWidget {
+/** A capture name for a range of a stream run: host and the run's start, made safe. */
+export function rangeName(r: StreamRun): string {
+  const base = `${r.host}-${r.run.slice(0, 8)}`.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[^A-Za-z0-9]+/, '');
+  return `${base.slice(0, 100)}.ljsonl.gz`;
+}
+
+export function createCaptures(
+  root: HTMLElement,
+  actions: CapturesActions,
+  downloadUrl: (name: string) => string,
+  streamUrl: (host: string, run: string, span: RunSpan) => string,
+): CapturesWidget {
   const prefix = h('input', {
     type: 'text',
     class: 'record-name',
@@ -95,6 +113,38 @@ export function createCaptures(root: HTMLElement, actions: CapturesActions, down
     'The library is empty: record a stream or upload a capture.',
   );
   const libRows = new Map<string, Row<CaptureInfo>>();
+  const streamBody = h('tbody', { 'data-testid': 'stream-runs' });
+  const streamRows = new Map<string, Row<StreamRun>>();
+  const streamSection = h(
+    'div',
+    { class: 'captures-streams', 'data-testid': 'captures-streams', hidden: true },
+    h(
+      'div',
+      { class: 'captures-bar' },
+      h('h3', {}, 'Fleet stream'),
+      h('span', { class: 'note' }, 'agent runs on NATS: a range (kernel s) downloaded or saved into the library'),
+    ),
+    h(
+      'table',
+      { class: 'compact' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', {}, 'host'),
+          h('th', {}, 'run'),
+          h('th', {}, 'batches'),
+          h('th', {}, 'kernel time'),
+          h('th', {}, 'size'),
+          h('th', {}, 'range and name'),
+          h('th', {}, ''),
+        ),
+      ),
+      streamBody,
+    ),
+  );
   const msg = h('div', { class: 'captures-message', 'data-testid': 'captures-message', hidden: true });
   /** Live sizes of the captures being recorded (from the hosts), newer than the last listing. */
   let recordingBytes = new Map<string, number>();
@@ -183,6 +233,66 @@ export function createCaptures(root: HTMLElement, actions: CapturesActions, down
     };
   }
 
+  function streamRow(r0: StreamRun): Row<StreamRun> {
+    const batches = h('td', { class: 'num', 'data-testid': 'stream-batches' });
+    const span = h('td', { class: 'num', 'data-testid': 'stream-span' });
+    const size = h('td', { class: 'num', 'data-testid': 'stream-size' });
+    const num = (testid: string, placeholder: string) =>
+      h('input', { type: 'number', class: 'range-s', 'data-testid': testid, placeholder, min: 0, step: 'any' });
+    const from = num('stream-from', 'from s');
+    const to = num('stream-to', 'to s');
+    const name = h('input', {
+      type: 'text',
+      class: 'range-name',
+      'data-testid': 'stream-name',
+      value: rangeName(r0),
+      maxlength: 128,
+      title: 'the capture name in the library: letters, digits, . _ - ending .ljsonl or .ljsonl.gz',
+    });
+    const spanOf = (): RunSpan => ({
+      ...(from.value === '' ? {} : { from_s: Number(from.value) }),
+      ...(to.value === '' ? {} : { to_s: Number(to.value) }),
+    });
+    const download = h('a', { class: 'button', 'data-testid': 'stream-download', title: 'download the range as a capture' }, '⤓ Download');
+    const setHref = (): void => {
+      download.setAttribute('href', streamUrl(r0.host, r0.run, spanOf()));
+      download.setAttribute('download', name.value);
+    };
+    for (const i of [from, to, name]) i.addEventListener('input', setHref);
+    setHref();
+    const save = h(
+      'button',
+      {
+        type: 'button',
+        'data-testid': 'stream-save',
+        title: 'save the range into the library',
+        onclick: () => actions.saveRange(r0.host, r0.run, { name: name.value.trim(), ...spanOf() }),
+      },
+      '⇩ Save range',
+    );
+    const el = h(
+      'tr',
+      { 'data-testid': 'stream-run', 'data-host': r0.host, 'data-run': r0.run },
+      h('td', { class: 'host-name' }, r0.host),
+      h('td', { title: r0.run }, r0.run.slice(0, 8)),
+      batches,
+      span,
+      size,
+      h('td', { class: 'range-inputs' }, from, '–', to, ' ', name),
+      h('td', { class: 'capture-actions' }, download, save),
+    );
+    return {
+      el,
+      update(r) {
+        batches.textContent = `${r.first_seq}–${r.last_seq}${r.missing > 0 ? ` (${r.missing} missing)` : ''}${r.ended ? '' : ' …'}`;
+        batches.title = r.ended ? 'the run ended' : 'the run goes on';
+        span.textContent = r.first_s === null ? '—' : `${formatSeconds(r.first_s)} – ${formatSeconds(r.last_s)}`;
+        span.title = `seconds from the run's time base (kernel ${r.base_ns ?? '?'} ns); stored ${r.stored_from} to ${r.stored_to}`;
+        size.textContent = formatBytes(r.bytes);
+      },
+    };
+  }
+
   function drawList(): void {
     keyed(libBody, libRows, list, (c) => c.name, captureRow);
     libEmpty.hidden = list.length > 0;
@@ -224,6 +334,7 @@ export function createCaptures(root: HTMLElement, actions: CapturesActions, down
         libEmpty,
       ),
     ),
+    streamSection,
   );
 
   return {
@@ -239,6 +350,10 @@ export function createCaptures(root: HTMLElement, actions: CapturesActions, down
     setCaptures(l) {
       list = [...l].sort((a, b) => b.modified.localeCompare(a.modified) || a.name.localeCompare(b.name));
       drawList();
+    },
+    setStreams(runs) {
+      keyed(streamBody, streamRows, runs, (r) => `${r.host}\n${r.run}`, streamRow);
+      streamSection.hidden = runs.length === 0;
     },
     message(text, kind) {
       msg.hidden = false;

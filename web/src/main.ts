@@ -16,6 +16,7 @@ import { byId } from './dom.js';
 import { connectFeed, type FeedStatus } from './feed.js';
 import { filterQuery, flagMatch, isEmpty, NO_FILTER, type FlagFilter } from './flag-filter.js';
 import { createFilters } from './filters.js';
+import { formatBytes } from './format.js';
 import { createFlags } from './flags.js';
 import { createHosts } from './hosts.js';
 import { createLosses } from './losses.js';
@@ -112,8 +113,16 @@ const captures = createCaptures(
       );
     },
     refresh: () => listCaptures(),
+    saveRange: (host, run, req) => {
+      if (!CAPTURE_NAME.re.test(req.name) || req.name.includes('..')) {
+        captures.message(`not saved: ${CAPTURE_NAME.says}`, 'error');
+        return;
+      }
+      act(api.saveStreamRange(host, run, req), (c) => `saved ${c.name} from ${host}'s stream (${formatBytes(c.bytes)})`);
+    },
   },
   api.captureUrl,
+  api.streamCaptureUrl,
 );
 let capturesKey: string | undefined;
 let capturesReq = 0;
@@ -132,7 +141,7 @@ function act<T>(p: Promise<T>, ok: (r: T) => string, failed: (msg: string) => st
   ).finally(() => listCaptures());
 }
 
-/** Lists the library (the newest request wins). */
+/** Lists the library and the fleet stream's runs (the newest request wins). */
 function listCaptures(): void {
   const n = ++capturesReq;
   api.captures().then(
@@ -141,6 +150,14 @@ function listCaptures(): void {
     },
     (err: unknown) => {
       if (n === capturesReq) captures.message(`capture library: ${err instanceof Error ? err.message : String(err)}`, 'error');
+    },
+  );
+  api.streams().then(
+    (runs) => {
+      if (n === capturesReq) captures.setStreams(runs);
+    },
+    (err: unknown) => {
+      if (n === capturesReq) captures.message(`fleet stream: ${err instanceof Error ? err.message : String(err)}`, 'error');
     },
   );
 }
