@@ -395,6 +395,7 @@ describe('the stream as captures: many batches, two runs of a host, a batch cut 
       if (m === null) break;
       if (m.headers?.get('Nats-Msg-Id') === `${run.run}:5`) at = m.seq;
     }
+    await consumer.delete();
     expect(at).toBeGreaterThan(0);
     const jsm = await jetstreamManager(nc);
     const cut = Buffer.from((await jsm.streams.getMessage(STREAM, { seq: at }))!.data.subarray(BATCH_HEAD));
@@ -417,5 +418,19 @@ describe('the stream as captures: many batches, two runs of a host, a batch cut 
     expect(bodyOf(await read(run.run, { from_seq: 6 })).includes('lifetrace_gap')).toBe(false);
     expect(bodyOf(await read(run.run, { from_seq: 4, to_seq: 6 })).includes('lifetrace_gap')).toBe(true);
     expect(bodyOf(await read(run.run, { from_seq: 5, to_seq: 5 })).toString()).toContain('batches 5 to 5');
+  });
+
+  it('reads leave no consumer behind, a download abandoned part way included', async () => {
+    const run = (await ranges.list())[0]!;
+    const r = await ranges.read('gen', run.run, {});
+    if (!r.ok) throw new Error(r.error.message);
+    for await (const _chunk of r.value.bytes) break; // the header only: the client went away
+    const it = (await ranges.read('gen', run.run, { from_seq: 3 })) as { ok: true; value: { bytes: AsyncIterable<Uint8Array> } };
+    const iter = it.value.bytes[Symbol.asyncIterator]();
+    await iter.next();
+    await iter.next(); // a batch read: its consumer exists
+    await iter.return?.();
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info(STREAM)).state.consumer_count).toBe(0);
   });
 });

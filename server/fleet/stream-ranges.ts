@@ -159,7 +159,11 @@ export class StreamRanges {
         if (got === 0) return;
       }
     } finally {
-      await consumer.delete().catch(() => {});
+      // Ordered consumers are ephemeral (the server drops them once idle); gone at once is tidier.
+      // Before its first fetch it has no name yet, and delete throws there.
+      try {
+        await consumer.delete();
+      } catch {}
     }
   }
 
