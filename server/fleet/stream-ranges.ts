@@ -64,6 +64,9 @@ interface RunIndex {
 }
 
 export class StreamRanges {
+  /** Batches fetched whole by reads so far (what a range cost the broker: bench:ranges prints it). */
+  batchesRead = 0;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly recordTime: RecordTime,
@@ -271,6 +274,7 @@ export class StreamRanges {
     for await (const m of this.messages(batchSubject(r.host), r.ats[i]!, r.lastAt, false, READ_AHEAD)) {
       const id = parseMessageId(m.headers?.get('Nats-Msg-Id'));
       if (id === undefined || id.run !== r.run || m.headers?.get(KIND_HEADER) !== 'batch' || typeof id.what !== 'number') continue;
+      this.batchesRead++;
       if (id.what < fromSeq) continue;
       const payload = m.data.subarray(BATCH_HEAD);
       const t = this.times(payload);

@@ -5,8 +5,8 @@
  * --nats`) publishes one host: a generated trace of LIFETRACE_BENCH_RANGES_EVENTS events (default
  * 1M) in five parts 15 s of kernel time apart. Then it prints, one JSON line each:
  *   {"bench":"ranges","what":"list","batches":B,"ms":X}       listing the stream (headers only)
- *   {"bench":"ranges","what":"whole","bytes":N,"ms":X,"rss_before_mb":Q,"peak_rss_mb":R,"mb_per_s":Y}   the whole run read
- *   {"bench":"ranges","what":"range","from_s":F,"to_s":T,"bytes":N,"ms":X,"rss_before_mb":Q,"peak_rss_mb":R}   one second of its fourth part
+ *   {"bench":"ranges","what":"whole","bytes":N,"batches_read":K,"ms":X,"rss_before_mb":Q,"peak_rss_mb":R,"mb_per_s":Y}   the whole run read
+ *   {"bench":"ranges","what":"range","from_s":F,"to_s":T,"bytes":N,"batches_read":K,"ms":X,"rss_before_mb":Q,"peak_rss_mb":R}   one second of its fourth part
  * peak_rss_mb is the process' resident memory at its largest during the read, sampled every 20 ms,
  * rss_before_mb before it (the run is N bytes: a read that held it would show).
  */
@@ -51,13 +51,20 @@ async function timed(ranges: StreamRanges, host: string, run: string, range: Run
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 20);
   const t0 = performance.now();
+  const read0 = ranges.batchesRead;
   const r = await ranges.read(host, run, range);
   if (!r.ok) throw new Error(r.error.message);
   let bytes = 0;
   for await (const c of r.value.bytes) bytes += c.length;
   const ms = performance.now() - t0;
   clearInterval(sampler);
-  return { bytes, ms: Math.round(ms), rss_before_mb: Math.round(before / 2 ** 20), peak_rss_mb: Math.round(peak / 2 ** 20) };
+  return {
+    bytes,
+    batches_read: ranges.batchesRead - read0,
+    ms: Math.round(ms),
+    rss_before_mb: Math.round(before / 2 ** 20),
+    peak_rss_mb: Math.round(peak / 2 ** 20),
+  };
 }
 
 async function main(): Promise<void> {
