@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { printfNsecs, printfNsecsOf } from '../server/decode/envelope.js';
 import { StreamRanges } from '../server/fleet/stream-ranges.js';
-import { batchSubject, STREAM } from '../server/fleet/subjects.js';
+import { batchSubject, KIND_HEADER, STREAM } from '../server/fleet/subjects.js';
 import { startServer, type RunningServer } from '../server/live/server.js';
 import type { AnalysisReport } from '../server/report/build.js';
 import { BATCH_HEAD, type CaptureInfo, type HostView, type StreamRun } from '../server/shared/wire.js';
@@ -421,6 +421,22 @@ describe('the stream as captures: many batches, two runs of a host, a batch cut 
     expect(bodyOf(await read(run.run, { from_seq: 6 })).includes('lifetrace_gap')).toBe(false);
     expect(bodyOf(await read(run.run, { from_seq: 4, to_seq: 6 })).includes('lifetrace_gap')).toBe(true);
     expect(bodyOf(await read(run.run, { from_seq: 5, to_seq: 5 })).toString()).toContain('batches 5 to 5');
+  });
+
+  it('a batch stored twice (resent after the duplicate window) is listed and read once', async () => {
+    const run = (await ranges.list())[0]!;
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(STREAM);
+    await jsm.streams.update(STREAM, { ...info.config, duplicate_window: 100_000_000 }); // 100 ms (the least): the window has passed
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await jsm.streams.getMessage(STREAM, { seq: info.state.first_seq + 2 }); // batch 2 of the first run
+    expect(second!.header.get('Nats-Msg-Id')).toBe(`${run.run}:2`);
+    const h = headers();
+    h.set(KIND_HEADER, 'batch');
+    const ack = await jetstream(nc).publish(batchSubject('gen'), second!.data, { msgID: `${run.run}:2`, headers: h });
+    expect(ack.duplicate).toBe(false);
+    expect((await ranges.list())[0]).toMatchObject({ run: run.run, missing: 0, first_seq: 1, last_seq: run.last_seq, bytes: run.bytes });
+    expect(bodyOf(await read(run.run, {})).equals(bodyOf(capture))).toBe(true);
   });
 
   it('reads leave no consumer behind, a download abandoned part way included', async () => {

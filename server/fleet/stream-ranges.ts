@@ -112,8 +112,9 @@ export class StreamRanges {
     const jsm = await jetstreamManager(this.nc);
     const last = await jsm.streams.getMessage(STREAM, { last_by_subj: subject });
     if (last === null) return [];
-    const runs: RunIndex[] = [];
-    let cur: RunIndex | undefined;
+    // By run: two agents given one --host interleave their runs (docs/fleet.md says not to), and
+    // each run is still read whole.
+    const runs = new Map<string, RunIndex>();
     for await (const m of this.messages(subject, 1, last.seq, true, LIST_AHEAD)) {
       const id = parseMessageId(m.headers?.get('Nats-Msg-Id'));
       const kind = m.headers?.get(KIND_HEADER);
@@ -121,21 +122,35 @@ export class StreamRanges {
       const at = m.seq;
       const time = Number(m.timestampNanos / 1_000_000n);
       if (kind === 'hello') {
-        cur = { host, run: id.run, helloAt: at, seqs: [], ats: [], bytes: 0, ended: false, storedFrom: time, storedTo: time, lastAt: at };
-        runs.push(cur);
+        if (!runs.has(id.run))
+          runs.set(id.run, {
+            host,
+            run: id.run,
+            helloAt: at,
+            seqs: [],
+            ats: [],
+            bytes: 0,
+            ended: false,
+            storedFrom: time,
+            storedTo: time,
+            lastAt: at,
+          });
         continue;
       }
-      if (cur === undefined || cur.run !== id.run) continue;
-      cur.storedTo = time;
-      cur.lastAt = at;
-      if (kind === 'end') cur.ended = true;
+      const r = runs.get(id.run);
+      if (r === undefined) continue;
+      // A batch stored twice (resent after the duplicate window) counts once, as it is read once.
+      if (kind === 'batch' && typeof id.what === 'number' && id.what <= (r.seqs.at(-1) ?? 0)) continue;
+      r.storedTo = time;
+      r.lastAt = at;
+      if (kind === 'end') r.ended = true;
       else if (kind === 'batch' && typeof id.what === 'number') {
-        cur.seqs.push(id.what);
-        cur.ats.push(at);
-        cur.bytes += Math.max(0, Number(m.headers?.get('Nats-Msg-Size') ?? 0) - BATCH_HEAD);
+        r.seqs.push(id.what);
+        r.ats.push(at);
+        r.bytes += Math.max(0, Number(m.headers?.get('Nats-Msg-Size') ?? 0) - BATCH_HEAD);
       }
     }
-    return runs;
+    return [...runs.values()];
   }
 
   /**
@@ -275,7 +290,7 @@ export class StreamRanges {
       const id = parseMessageId(m.headers?.get('Nats-Msg-Id'));
       if (id === undefined || id.run !== r.run || m.headers?.get(KIND_HEADER) !== 'batch' || typeof id.what !== 'number') continue;
       this.batchesRead++;
-      if (id.what < fromSeq) continue;
+      if (id.what < expected) continue; // before the range, or stored twice (resent after the duplicate window)
       const payload = m.data.subarray(BATCH_HEAD);
       const t = this.times(payload);
       if (toNs !== undefined && t !== undefined && t.min > toNs + LATE_NS) return;
