@@ -439,6 +439,30 @@ describe('the stream as captures: many batches, two runs of a host, a batch cut 
     expect(bodyOf(await read(run.run, {})).equals(bodyOf(capture))).toBe(true);
   });
 
+  it('a run whose hello is not one (junk published on a subject) is not listed, and reading it says why; the others list', async () => {
+    const js = jetstream(nc);
+    const publish = (id: string, kind: string, data: string) => {
+      const h = headers();
+      h.set(KIND_HEADER, kind);
+      return js.publish(batchSubject('junk'), data, { msgID: id, headers: h });
+    };
+    await publish('notjson:hello', 'hello', 'not json {');
+    await publish('noheader:hello', 'hello', JSON.stringify({ type: 'hello', run: 'noheader', host: 'junk', header: { format: 'other' } }));
+    const runs = await ranges.list();
+    expect(runs.map((r) => r.host)).toEqual(['gen', 'gen']);
+    expect(await ranges.read('junk', 'notjson', {})).toMatchObject({
+      ok: false,
+      error: { kind: 'not-found', message: 'run notjson of host junk cannot be read as a capture: its hello is not an agent hello' },
+    });
+    expect(await ranges.read('junk', 'noheader', {})).toMatchObject({
+      ok: false,
+      error: {
+        kind: 'not-found',
+        message: expect.stringMatching(/capture header is not one this lifetrace reads: unknown format "other"/),
+      },
+    });
+  });
+
   it('reads leave no consumer behind, a download abandoned part way included', async () => {
     const run = (await ranges.list())[0]!;
     const r = await ranges.read('gen', run.run, {});

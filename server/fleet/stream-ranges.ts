@@ -11,7 +11,7 @@
  */
 import { DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { serializeHeader, type CaptureHeader } from '../capture/header.js';
+import { checkHeader, serializeHeader, type CaptureHeader } from '../capture/header.js';
 import { BATCH_HEAD, type AgentHello, type StreamRun } from '../shared/wire.js';
 import { err, ok, type Result } from '../support/result.js';
 import { BATCH_SUBJECTS, batchSubject, hostOfToken, KIND_HEADER, parseMessageId, STREAM } from './subjects.js';
@@ -75,7 +75,11 @@ export class StreamRanges {
   /** Every run on the stream, host by host, oldest first. */
   async list(): Promise<StreamRun[]> {
     const out: StreamRun[] = [];
-    for (const host of await this.hosts()) for (const r of await this.index(host)) out.push(await this.view(r));
+    for (const host of await this.hosts())
+      for (const r of await this.index(host)) {
+        const hello = await this.hello(r);
+        if (hello.ok) out.push(await this.view(r, hello.value)); // a run without a readable hello is no capture
+      }
     return out;
   }
 
@@ -87,8 +91,9 @@ export class StreamRanges {
     const r = (await this.index(host)).find((x) => x.run === run);
     if (r === undefined) return err({ kind: 'not-found', message: `no run ${run} of host ${host} on the stream` });
     const hello = await this.hello(r);
-    const view = await this.view(r, hello);
-    return ok({ run: view, bytes: this.lines(r, hello, view, range) });
+    if (!hello.ok) return err({ kind: 'not-found', message: `run ${run} of host ${host} cannot be read as a capture: ${hello.error}` });
+    const view = await this.view(r, hello.value);
+    return ok({ run: view, bytes: this.lines(r, hello.value, view, range) });
   }
 
   /** The hosts with messages on the stream. */
@@ -185,15 +190,24 @@ export class StreamRanges {
     }
   }
 
-  private async hello(r: RunIndex): Promise<AgentHello> {
+  /** The run's hello, or why it cannot head a capture (gone meanwhile, or not a hello with a header this lifetrace reads). */
+  private async hello(r: RunIndex): Promise<Result<AgentHello>> {
     const m = await (await jetstreamManager(this.nc)).streams.getMessage(STREAM, { seq: r.helloAt });
-    if (m === null) throw new Error(`the hello of run ${r.run} of ${r.host} is no longer on the stream`);
-    return m.json<AgentHello>();
+    if (m === null) return err('its hello is no longer on the stream');
+    let v: Partial<AgentHello> | undefined;
+    try {
+      v = m.json<Partial<AgentHello>>();
+    } catch {
+      v = undefined;
+    }
+    if (typeof v !== 'object' || v === null || v.type !== 'hello') return err('its hello is not an agent hello');
+    const header = checkHeader(v.header);
+    if (!header.ok) return err(`its hello's capture header is not one this lifetrace reads: ${header.error}`);
+    return ok(v as AgentHello);
   }
 
   /** The run's listing entry: its hello, and the kernel times of its first and last batch. */
-  private async view(r: RunIndex, hello?: AgentHello): Promise<StreamRun> {
-    const h = hello ?? (await this.hello(r));
+  private async view(r: RunIndex, h: AgentHello): Promise<StreamRun> {
     let base: bigint | undefined;
     let first: bigint | undefined;
     let last: bigint | undefined;
