@@ -247,6 +247,8 @@ describe('the stream as captures: a real nats-server filled by agent --nats --re
         .end(),
     );
     expect(foreign).toBe(403);
+    // The downloads and saves so far left no consumer behind (deleted with the worker's permissions).
+    expect((await (await jetstreamManager(reader)).streams.info(STREAM)).state.consumer_count).toBe(0);
   });
 
   it('the dashboard: the captures panel lists the stream run, downloads a range and saves one into the library', async () => {
