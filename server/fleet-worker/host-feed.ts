@@ -13,6 +13,7 @@ import {
   lossesMessageId,
   lossesSubject,
   querySubject,
+  RUN_HEADER,
   SEQ_HEADER,
   statsSubject,
   type QueryAnswer,
@@ -269,6 +270,7 @@ export class HostFeed {
     }
     const h = headers();
     h.set(SEQ_HEADER, String(this.seq));
+    h.set(RUN_HEADER, s.run);
     for (const f of this.dirtyFlags.values()) this.publish(flagsSubject(this.host), f, flagMessageId(f.id, after), h);
     this.dirtyFlags.clear();
     if (this.dirtyLosses !== undefined)
