@@ -240,3 +240,74 @@ describe('serve --nats: stateless dashboards of a fleet on a real nats-server', 
     expect(none.all).toMatch(/--nats needs credentials/);
   }, 60_000);
 });
+
+describe('serve --nats: workers and the broker come and go under a dashboard', () => {
+  let nats: NatsServer;
+  beforeAll(async () => {
+    nats = new NatsServer();
+    await nats.start();
+  });
+  afterAll(async () => {
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs);
+    await nats?.kill();
+  });
+
+  it('a dead worker’s host shows failed with why; a new worker takes it over and the flags come back equal to analyze’s', async () => {
+    const d = await dashboard(nats);
+    const capture = fixture('dcache-readdir-vs-delete.trace');
+    const report = await analyzeJson(capture);
+    const expected = report.flags.map(flagKey).sort();
+    const first = run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'doomed', '--lease-ms', '2000']);
+    const a = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', capture, '--speed', 'max', '--host', 'orphan']);
+    expect(a.exitCode, String(a.all)).toBe(0);
+    await ended(d, 'orphan', report.summary.events);
+    await flagsOf(d, 'orphan', expected);
+    first.kill('SIGKILL');
+    const silent = await until(
+      async () => (await d.get<HostView[]>('/api/hosts')).find((v) => v.host === 'orphan' && v.failed !== null),
+      40_000,
+      'the orphan shown failed',
+    );
+    expect(silent.failed).toMatch(/no fleet worker has reported this host for \d+ s/);
+    // What the dashboard knew stays shown meanwhile.
+    expect((await d.get<FlagSummary[]>('/api/flags?host=orphan')).map(flagKey).sort()).toEqual(expected);
+    run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'heir', '--lease-ms', '2000']);
+    await until(
+      async () => (await d.get<HostView[]>('/api/hosts')).find((v) => v.host === 'orphan' && v.failed === null && v.ended),
+      40_000,
+      'the orphan taken over',
+    );
+    await flagsOf(d, 'orphan', expected);
+  }, 180_000);
+
+  it('nats-server killed and restarted on its storage: the dashboard reconnects and shows what comes after', async () => {
+    const d = await dashboard(nats);
+    run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'steady', '--lease-ms', '2000']);
+    const before = fixture('epoll-cross-process-del-lost.trace');
+    const a = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', before, '--speed', 'max', '--host', 'before']);
+    expect(a.exitCode, String(a.all)).toBe(0);
+    const beforeReport = await analyzeJson(before);
+    await flagsOf(d, 'before', beforeReport.flags.map(flagKey).sort());
+    await nats.kill();
+    await until(
+      async () => ((await d.get<ServerView>('/api/server')).fleet?.connected === false ? true : undefined),
+      20_000,
+      'disconnected',
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    await nats.start();
+    await until(async () => ((await d.get<ServerView>('/api/server')).fleet?.connected ? true : undefined), 30_000, 'reconnected');
+    const after = SAMPLE;
+    const b = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', after, '--speed', 'max', '--host', 'after']);
+    expect(b.exitCode, String(b.all)).toBe(0);
+    const afterReport = await analyzeJson(after);
+    await ended(d, 'after', afterReport.summary.events);
+    await flagsOf(d, 'after', afterReport.flags.map(flagKey).sort());
+    // And nothing of before was lost or doubled by the restart.
+    expect((await d.get<FlagSummary[]>('/api/flags?host=before&limit=10000')).map(flagKey).sort()).toEqual(
+      beforeReport.flags.map(flagKey).sort(),
+    );
+    expect((await d.get<ServerView>('/api/server')).fleet!.badMessages).toBe(0);
+  }, 180_000);
+});

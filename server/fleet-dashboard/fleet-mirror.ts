@@ -120,13 +120,16 @@ export class FleetMirror {
         const messages = await consumer.consume({ max_messages: 256 });
         this.open.add(messages);
         problem = '';
-        for await (const m of messages) {
-          if (this.stopped) break;
-          if (m.seq <= after) continue;
-          after = m.seq;
-          this.onResult(m);
+        try {
+          for await (const m of messages) {
+            if (this.stopped) break;
+            if (m.seq <= after) continue; // read before the reading started again
+            after = m.seq;
+            this.onResult(m);
+          }
+        } finally {
+          this.open.delete(messages);
         }
-        this.open.delete(messages);
       } catch (e) {
         const now =
           e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound
@@ -143,7 +146,12 @@ export class FleetMirror {
   private async watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
       if (s.type === 'disconnect') this.connected = false;
-      else if (s.type === 'reconnect') this.connected = true;
+      else if (s.type === 'reconnect') {
+        this.connected = true;
+        // The broker may have restarted without the readers' consumers: read again at once, after
+        // the last message read, rather than when the client's missed heartbeats say so (30 s).
+        for (const m of this.open) void m.close().catch(() => {});
+      }
     }
   }
 

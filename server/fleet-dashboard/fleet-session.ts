@@ -15,6 +15,11 @@ import type { Recording } from '../live/recording.js';
 
 /** Activity samples kept per host (as HostSession keeps them). */
 const MAX_POINTS = 1200;
+/**
+ * A host no worker has reported for this long shows as failed, with why: its worker died (its
+ * hosts move once their leases expire, docs/fleet.md) or lost the broker. Stats come every 500 ms.
+ */
+export const SILENT_MS = 15_000;
 /** How long a drill-down waits for the owning worker's answer. */
 export const QUERY_TIMEOUT_MS = 5000;
 
@@ -159,7 +164,13 @@ export class FleetSession implements LiveSession {
   }
 
   view(replay: ReplayView | null = null): HostView {
-    return { ...this.latest, recording: null, journal: null, replay };
+    const silent = this.clock() - this.lastStats;
+    const failed =
+      this.latest.failed ??
+      (silent > SILENT_MS
+        ? `no fleet worker has reported this host for ${Math.round(silent / 1000)} s (its worker died or lost the broker?)`
+        : null);
+    return { ...this.latest, recording: null, journal: null, replay, failed };
   }
 
   flags(): FlagSummary[] {
