@@ -64,7 +64,7 @@ export interface FeedCounts {
 
 export class HostFeed {
   readonly counts: FeedCounts = { messages: 0, bytes: 0, publishFailures: 0, republished: 0, published: 0 };
-  /** Messages of the host's subject the broker held after the last one handled: the backlog (0 once caught up). */
+  /** Messages of the host's subject after the last one handled, not yet handled: the backlog (0 once caught up). */
   backlog = 0;
   private session: HostSession | undefined;
   private messages: ConsumerMessages | undefined;
@@ -169,6 +169,7 @@ export class HostFeed {
       this.streamSeq = m.seq;
       this.counts.messages++;
       this.counts.bytes += m.data.length;
+      // The subject's messages after this one when the broker delivered it (those fetched ahead included).
       this.backlog = Math.max(0, m.info.pending);
       // A backlog is all in the client's buffer: let the timers (leases, ticks) and sockets run.
       const wait = this.o.pacer.turn();
