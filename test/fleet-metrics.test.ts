@@ -290,6 +290,13 @@ describe('worker --metrics-port: the listener', () => {
       expect(r.all).toMatch(/--metrics-host 0\.0\.0\.0 \(not loopback\) needs --token \(16 characters or more\), or LIFETRACE_TOKEN/);
       expect(r.all).not.toMatch(/on NATS/); // refused before it joined the fleet
     }
+    const stray = await execa(process.execPath, workerArgs(nats, 'w-stray', ['--token', TOKEN]), {
+      reject: false,
+      all: true,
+      stdin: 'ignore',
+    });
+    expect(stray.exitCode).toBe(2);
+    expect(stray.all).toMatch(/--metrics-host and --token go with --metrics-port/);
   });
 
   it('with a token, a scrape without it or with a wrong one is 401 and counted; with it, 200', async () => {
@@ -303,6 +310,25 @@ describe('worker --metrics-port: the listener', () => {
       const text = await scrape(at, { authorization: `Bearer ${TOKEN}` });
       expect(one(text, 'lifetrace_refused_total', { reason: 'metrics-bad-token' })).toBe(3);
       expect(one(text, 'lifetrace_hosts')).toBe(0);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('the connection to the broker: lost and made again, counted', async () => {
+    const w = await metricsWorker(nats, 'w-conn');
+    try {
+      const connected = (want: number) => async () => {
+        const text = await scrape(w.url);
+        return one(text, 'lifetrace_fleet_nats_connected') === want ? text : undefined;
+      };
+      await until(connected(1), 20_000, 'the worker to connect');
+      await nats.kill();
+      const down = await until(connected(0), 20_000, 'the worker to see the broker gone');
+      expect(one(down, 'lifetrace_fleet_nats_disconnects_total')).toBe(1);
+      await nats.start(); // the same port and storage
+      const up = await until(connected(1), 30_000, 'the worker to reconnect');
+      expect(one(up, 'lifetrace_fleet_nats_reconnects_total')).toBe(1);
     } finally {
       await w.stop();
     }
