@@ -31,6 +31,7 @@ const LAYERS: Record<string, number> = {
   live: 7,
   agent: 7,
   'fleet-worker': 7,
+  'fleet-dashboard': 7,
   cli: 8,
 };
 

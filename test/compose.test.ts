@@ -95,8 +95,8 @@ describe('docker-compose.yml (resolved by docker-compose config)', () => {
     agent = config.services.agent!;
   });
 
-  it('has the services server and agent, built from this repository, and the fleet profile nats, nats-agent and nats-worker', () => {
-    expect(Object.keys(config.services).sort()).toEqual(['agent', 'nats', 'nats-agent', 'nats-worker', 'server']);
+  it('has the services server and agent, built from this repository, and the fleet profile nats, nats-agent, nats-worker and nats-dashboard', () => {
+    expect(Object.keys(config.services).sort()).toEqual(['agent', 'nats', 'nats-agent', 'nats-dashboard', 'nats-worker', 'server']);
     expect(server.build).toMatchObject({ context: root, target: 'server' });
     expect(agent.build).toMatchObject({ context: root, target: 'agent' });
     expect(config.services['nats-agent']!.build).toMatchObject({ context: root, target: 'agent' });
@@ -196,25 +196,31 @@ describe('docker-compose.yml (resolved by docker-compose config)', () => {
     expect(nats.security_opt).toEqual(['no-new-privileges:true']);
   });
 
-  it('nats: the container refuses to start nats-server without both passwords (16+ characters, a letter first)', async () => {
-    const withPasswords = await resolved({ LIFETRACE_TOKEN: TOKEN, LIFETRACE_NATS_AGENT_PASS: 'a', LIFETRACE_NATS_WORKER_PASS: 'w' });
-    expect(withPasswords.services.nats!.environment).toEqual({ LIFETRACE_NATS_AGENT_PASS: 'a', LIFETRACE_NATS_WORKER_PASS: 'w' });
+  it('nats: the container refuses to start nats-server without the three passwords (16+ characters, a letter first)', async () => {
+    const passwords = { LIFETRACE_NATS_AGENT_PASS: 'a', LIFETRACE_NATS_WORKER_PASS: 'w', LIFETRACE_NATS_DASHBOARD_PASS: 'd' };
+    const withPasswords = await resolved({ LIFETRACE_TOKEN: TOKEN, ...passwords });
+    expect(withPasswords.services.nats!.environment).toEqual(passwords);
     // The command as the container runs it, by a real sh (the image's is busybox's; both are POSIX).
     const [sh, ...args] = natsCommand(config.services.nats!);
     const run = (env: Record<string, string>) =>
       execa(sh!, args, { reject: false, extendEnv: false, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
-    const good = { LIFETRACE_NATS_AGENT_PASS: 'agent-0123456789abcdef', LIFETRACE_NATS_WORKER_PASS: 'worker-0123456789abcdef' };
+    const good = {
+      LIFETRACE_NATS_AGENT_PASS: 'agent-0123456789abcdef',
+      LIFETRACE_NATS_WORKER_PASS: 'worker-0123456789abcdef',
+      LIFETRACE_NATS_DASHBOARD_PASS: 'dashboard-0123456789abcdef',
+    };
     for (const [env, missing] of [
       [{}, 'LIFETRACE_NATS_AGENT_PASS'],
       [{ ...good, LIFETRACE_NATS_AGENT_PASS: 'agent-too-short' }, 'LIFETRACE_NATS_AGENT_PASS'],
       [{ ...good, LIFETRACE_NATS_WORKER_PASS: '' }, 'LIFETRACE_NATS_WORKER_PASS'],
       [{ ...good, LIFETRACE_NATS_WORKER_PASS: '0123456789abcdef0123' }, 'LIFETRACE_NATS_WORKER_PASS'],
+      [{ ...good, LIFETRACE_NATS_DASHBOARD_PASS: 'short' }, 'LIFETRACE_NATS_DASHBOARD_PASS'],
     ] as [Record<string, string>, string][]) {
       const r = await run(env);
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toBe(`nats: set ${missing} to a secret of 16+ characters starting with a letter`);
     }
-    // Both set: nats-server itself starts (here it finds no /etc/nats: the image's mount is not here).
+    // All set: nats-server itself starts (here it finds no /etc/nats: the image's mount is not here).
     const r = await run(good);
     expect(r.stderr).toMatch(/^nats-server: open \/etc\/nats\/lifetrace\.conf/);
   });
@@ -246,6 +252,27 @@ describe('docker-compose.yml (resolved by docker-compose config)', () => {
     expect(w.cap_drop).toEqual(['ALL']);
     expect(w.security_opt).toEqual(['no-new-privileges:true']);
     expect(w.depends_on).toEqual({ nats: { condition: 'service_started' } });
+  });
+
+  it("nats-dashboard: serves the fleet's results from the broker as the dashboard user, with the token, unprivileged and read-only", async () => {
+    const d = config.services['nats-dashboard']!;
+    expect(d.build).toMatchObject({ context: root, target: 'server' });
+    expect(d.profiles).toEqual(['fleet']);
+    expect(d.command?.[0]).toBe('serve');
+    expect(option(d.command, '--nats')).toBe('nats://nats:4222');
+    expect(option(d.command, '--nats-user')).toBe('dashboard');
+    expect(option(d.command, '--host')).toBe('0.0.0.0');
+    expect(d.command).not.toContain('--nats-pass');
+    const set = await resolved({ LIFETRACE_TOKEN: TOKEN, LIFETRACE_NATS_DASHBOARD_PASS: 'dashboard-0123456789abcdef' });
+    expect(set.services['nats-dashboard']!.environment).toEqual({
+      LIFETRACE_TOKEN: TOKEN,
+      LIFETRACE_NATS_PASS: 'dashboard-0123456789abcdef',
+    });
+    expect(d.ports).toEqual(['127.0.0.1:7071:7070/tcp']);
+    expect(d.user).toBe('node');
+    expect(d.read_only).toBe(true);
+    expect(d.cap_drop).toEqual(['ALL']);
+    expect(d.depends_on).toEqual({ nats: { condition: 'service_started' } });
   });
 
   it('refuses to resolve without LIFETRACE_TOKEN (unset or empty), saying so', async () => {

@@ -12,21 +12,7 @@ import { buildReport, type AnalysisReport } from '../server/report/build.js';
 import type { HostView } from '../server/shared/wire.js';
 import { SAMPLE } from './support/browser.js';
 import { agent, launch, startServe, TOKEN, until, type ServerProcess } from './support/live.js';
-
-/** The samples of one metric family: labels (as an object) and value. */
-function samples(text: string, name: string): { labels: Record<string, string>; value: number }[] {
-  const out: { labels: Record<string, string>; value: number }[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-const sum = (xs: { value: number }[]): number => xs.reduce((a, x) => a + x.value, 0);
+import { samples, sum } from './support/prometheus.js';
 
 describe('GET /metrics', () => {
   let server: ServerProcess;

@@ -3,6 +3,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { NatsTarget } from '../fleet/connect.js';
+import { NATS_FLAG_OPTIONS, NATS_FLAGS_USAGE, natsTargetOf } from '../fleet/credentials.js';
 import { isLoopbackHost } from '../live/auth.js';
 import { startServer, type RunningServer } from '../live/server.js';
 import { err, ok, type Result } from '../support/result.js';
@@ -10,6 +12,7 @@ import { parse, positiveNumber, type CommandResult, type Print } from './args.js
 import { LIFETRACE_VERSION } from '../support/version.js';
 
 export const SERVE_USAGE = `usage: lifetrace serve [--host 127.0.0.1] [--port 7070] [--token T] [--data DIR] [--reorder-window-ms MS] [--agent-rate-mb MB] [--workers N]
+       lifetrace serve --nats URL (NATS credentials) [--host ...] [--port ...] [--token T] [--data DIR]
 
 Serves the dashboard, the REST API (/api/...), the browser feed and the agent ingest on one port.
 
@@ -26,7 +29,12 @@ Serves the dashboard, the REST API (/api/...), the browser feed and the agent in
   --workers            threads analyzing agents' streams, each host on one of them (default: one per
                        core, here ${availableParallelism()}); 0 analyzes every host in the main thread
   --worker-heap-mb     most heap of one worker thread (default 4096); a worker past it fails, and
-                       only its hosts with it (shown failed, with the reason)`;
+                       only its hosts with it (shown failed, with the reason)
+
+With --nats, the dashboard of a fleet (docs/fleet.md): its hosts are those the fleet's workers
+(lifetrace worker --nats) analyze, read from the broker; it keeps no state of its own, so any number
+of them show the same flags. Agents publish to the broker (lifetrace agent --nats), not to it.
+${NATS_FLAGS_USAGE}`;
 
 export function dataDir(v: string | undefined): string {
   return resolve(v ?? process.env.LIFETRACE_DATA ?? join(homedir(), '.local', 'share', 'lifetrace'));
@@ -57,6 +65,8 @@ export interface ServeArgs {
   feedQueueMb: number;
   workers: number;
   workerHeapMb: number;
+  /** A fleet's dashboard: the broker its workers publish results to. */
+  nats?: NatsTarget | undefined;
 }
 
 export function parseServeArgs(argv: string[], usage = SERVE_USAGE, extra: Parameters<typeof parse>[1] = {}, positionalsAllowed = false) {
@@ -132,6 +142,7 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Resu
     feedQueueBytes: a.feedQueueMb * 2 ** 20,
     workers: a.workers,
     workerHeapMb: a.workerHeapMb,
+    nats: a.nats,
     // Live, a flag should show within a fraction of a second: start the reorder slack at 10 ms,
     // without the header's declared deferral (1 s for epoll_ctl and readdir records, printed at
     // their return); the slack grows by itself when deferred records come later than that.
@@ -143,17 +154,29 @@ export async function launch(a: ServeArgs, explicitToken: boolean): Promise<Resu
 }
 
 export async function serveCommand(argv: string[], print: Print): Promise<CommandResult> {
-  const parsed = parseServeArgs(argv);
+  const parsed = parseServeArgs(argv, SERVE_USAGE, NATS_FLAG_OPTIONS);
   if (!parsed.ok) return parsed;
   const { args, values, explicitToken } = parsed.value;
   if (values.help) {
     print(`${SERVE_USAGE}\n`);
     return ok(0);
   }
+  const { positionals: _, ...flags } = values;
+  if (Object.keys(NATS_FLAG_OPTIONS).some((k) => (flags as Record<string, unknown>)[k] !== undefined)) {
+    const target = natsTargetOf(flags);
+    if (!target.ok) return target;
+    args.nats = target.value;
+  }
   const launched = await launch(args, explicitToken);
   if (!launched.ok) return launched;
   const server = launched.value;
   print(`lifetrace: dashboard at ${server.url}\n`);
+  if (args.nats !== undefined) {
+    print(`lifetrace: the fleet's results from NATS ${args.nats.url}; agents publish with: lifetrace agent --nats ${args.nats.url} ...\n`);
+    await untilSignal();
+    await server.close();
+    return ok(0);
+  }
   const t = server.tokenSource;
   const how = t.kind === 'file' ? `--token-file ${t.path}` : '--token (your token)';
   print(`lifetrace: agents connect with: lifetrace agent --server ${server.url} ${how}\n`);

@@ -13,6 +13,7 @@ import {
   lossesMessageId,
   lossesSubject,
   querySubject,
+  RUN_HEADER,
   SEQ_HEADER,
   statsSubject,
   type QueryAnswer,
@@ -24,7 +25,7 @@ import { parseAgentMessage } from '../live/hello.js';
 import { HostSession } from '../live/host-session.js';
 import type { Pacer } from './pacer.js';
 import { OBJECT_KINDS, type ObjectKind } from '../model/objects.js';
-import { BATCH_HEAD, decodeBatchHead, type FlagSummary, type LossMark } from '../shared/wire.js';
+import { BATCH_HEAD, decodeBatchHead, type FlagSummary, type HostView, type LossMark } from '../shared/wire.js';
 
 /** Messages the consumer fetches ahead of the analysis (a batch is about 256 KB). */
 const PREFETCH = 8;
@@ -48,7 +49,24 @@ export interface LagView {
   max: number;
 }
 
+/** What a feed has done since its worker took the host (the worker's /metrics reads them). */
+export interface FeedCounts {
+  /** Messages of the host's subject handled (hello, batch, end), each once however often it was read. */
+  messages: number;
+  /** Their data bytes. */
+  bytes: number;
+  /** Result messages (flags, loss lists) published. */
+  published: number;
+  /** Publishes the broker did not store (each then sends the session's whole state again). */
+  publishFailures: number;
+  /** Result messages published again as part of such a whole state. */
+  republished: number;
+}
+
 export class HostFeed {
+  readonly counts: FeedCounts = { messages: 0, bytes: 0, publishFailures: 0, republished: 0, published: 0 };
+  /** Messages of the host's subject after the last one handled, not yet handled: the backlog (0 once caught up). */
+  backlog = 0;
   private session: HostSession | undefined;
   private messages: ConsumerMessages | undefined;
   private query: Subscription | undefined;
@@ -150,6 +168,10 @@ export class HostFeed {
       }
       this.handle(m);
       this.streamSeq = m.seq;
+      this.counts.messages++;
+      this.counts.bytes += m.data.length;
+      // The subject's messages after this one when the broker delivered it (those fetched ahead included).
+      this.backlog = Math.max(0, m.info.pending);
       // A backlog is all in the client's buffer: let the timers (leases, ticks) and sockets run.
       const wait = this.o.pacer.turn();
       if (wait !== undefined) await wait;
@@ -197,6 +219,16 @@ export class HostFeed {
     if (s === undefined) return;
     const msg: StatsMessage = { host: s.view(), point: s.sample(now) };
     this.nc.publish(statsSubject(this.host), JSON.stringify({ ...msg, lag_ms: this.lag() }));
+  }
+
+  /** The current run's view (undefined before its first hello). */
+  view(): HostView | undefined {
+    return this.session?.view();
+  }
+
+  /** The current run's flag occurrences by `rule|severity` (empty before its first hello). */
+  flagCounts(): ReadonlyMap<string, number> {
+    return this.session?.flagCounts() ?? new Map();
   }
 
   lag(): LagView {
@@ -264,11 +296,14 @@ export class HostFeed {
     if (this.unstored && !this.nc.isClosed()) {
       // A result was not stored (the broker went away): the session's whole state, again.
       this.unstored = false;
-      for (const f of s.flags()) this.dirtyFlags.set(f.id, f);
+      const flags = s.flags();
+      for (const f of flags) this.dirtyFlags.set(f.id, f);
       this.dirtyLosses = s.losses();
+      this.counts.republished += flags.length + 1; // and the loss list
     }
     const h = headers();
     h.set(SEQ_HEADER, String(this.seq));
+    h.set(RUN_HEADER, s.run);
     for (const f of this.dirtyFlags.values()) this.publish(flagsSubject(this.host), f, flagMessageId(f.id, after), h);
     this.dirtyFlags.clear();
     if (this.dirtyLosses !== undefined)
@@ -279,8 +314,10 @@ export class HostFeed {
   private publish(subject: string, value: unknown, msgID: string, h: ReturnType<typeof headers>): void {
     // Not awaited: the broker stores one connection's messages in order. A failure has the next
     // flush publish everything again (a reader keeps the latest by Lifetrace-Seq).
+    this.counts.published++;
     this.js.publish(subject, JSON.stringify(value), { msgID, headers: h }).catch((e: unknown) => {
       if (this.stopped) return;
+      this.counts.publishFailures++;
       if (!this.unstored)
         this.o.log(`lifetrace: worker: host ${this.host}: results not stored (${(e as Error).message}); publishing them again`);
       this.unstored = true;

@@ -31,11 +31,31 @@ export interface WorkerOptions {
   log(s: string): void;
 }
 
+/** Why a worker let a host go: another worker's share now (rebalancing), its lease lost to another, or the worker stopping. */
+export type ReleaseReason = 'rebalanced' | 'lease-lost' | 'stopped';
+
+/** What the worker has done since it started, and its connection (its /metrics reads them). */
+export interface WorkerCounts {
+  leasesTaken: number;
+  leasesReleased: Record<ReleaseReason, number>;
+  /** Connections to the broker lost, and made again. */
+  disconnects: number;
+  reconnects: number;
+}
+
 /** How often a quiet live stream is settled (as the server's hub ticks). */
 const TICK_MS = 100;
 
 export class FleetWorker {
   readonly id: string;
+  readonly counts: WorkerCounts = {
+    leasesTaken: 0,
+    leasesReleased: { rebalanced: 0, 'lease-lost': 0, stopped: 0 },
+    disconnects: 0,
+    reconnects: 0,
+  };
+  /** Connected to the broker now (false before start, while reconnecting, after stop). */
+  connected = false;
   private nc: NatsConnection | undefined;
   private js: JetStreamClient | undefined;
   private kv: KV | undefined;
@@ -58,6 +78,16 @@ export class FleetWorker {
     return [...this.feeds.keys()].sort();
   }
 
+  /** The feeds of the hosts it owns now. */
+  ownedFeeds(): HostFeed[] {
+    return [...this.feeds.values()].map((o) => o.feed);
+  }
+
+  /** Bytes and messages this worker's connection has received and sent (every subject). */
+  traffic(): { inBytes: number; outBytes: number; inMsgs: number; outMsgs: number } {
+    return this.nc?.stats() ?? { inBytes: 0, outBytes: 0, inMsgs: 0, outMsgs: 0 };
+  }
+
   /** Connects, makes sure the results stream and the bucket exist, and starts balancing. A refusal is an error value. */
   async start(): Promise<Result<void>> {
     let nc: NatsConnection;
@@ -67,6 +97,8 @@ export class FleetWorker {
       return err(refusal(e));
     }
     this.nc = nc;
+    this.connected = true;
+    void this.watchConnection(nc);
     this.js = jetstream(nc);
     try {
       const jsm = await jetstreamManager(nc);
@@ -113,9 +145,24 @@ export class FleetWorker {
     for (const t of this.timers) clearInterval(t);
     await this.balancing;
     await this.renewing;
-    await Promise.all([...this.feeds.keys()].map((h) => this.release(h)));
+    await Promise.all([...this.feeds.keys()].map((h) => this.release(h, 'stopped')));
     await this.kv?.delete(workerKey(this.id)).catch(() => {});
     await this.nc?.drain().catch(() => {});
+    this.connected = false;
+  }
+
+  /** Keeps `connected` and the reconnect counts as the client reports them. */
+  private async watchConnection(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') {
+        this.connected = false;
+        this.counts.disconnects++;
+      } else if (s.type === 'reconnect') {
+        this.connected = true;
+        this.counts.reconnects++;
+      } else if (s.type === 'close') this.connected = false;
+    }
+    this.connected = false;
   }
 
   /** Chains `f` after the previous call of the same chain: a slow broker must not pile calls up. */
@@ -155,7 +202,7 @@ export class FleetWorker {
           if (this.feeds.get(host) !== owned) return; // let go meanwhile
           // Another worker holds it now (this one stalled past its lease): it is theirs.
           this.o.log(`lifetrace: worker ${this.id}: lost the lease of ${host} (${(e as Error).message})`);
-          await this.release(host, false);
+          await this.release(host, 'lease-lost');
         }
       }),
     ]);
@@ -186,7 +233,7 @@ export class FleetWorker {
       hosts.map((host) => {
         const mine = owners.get(host) === this.id;
         if (mine && !this.feeds.has(host)) return this.take(host);
-        if (!mine && this.feeds.has(host)) return this.release(host);
+        if (!mine && this.feeds.has(host)) return this.release(host, 'rebalanced');
         return undefined;
       }),
     );
@@ -207,17 +254,19 @@ export class FleetWorker {
       log: this.o.log,
     });
     this.feeds.set(host, { feed, revision });
+    this.counts.leasesTaken++;
     await feed.start();
     this.o.log(`lifetrace: worker ${this.id}: owns ${host}`);
   }
 
   /** Stops following `host` and (unless it is already another's) deletes its lease. */
-  private async release(host: string, deleteLease = true): Promise<void> {
+  private async release(host: string, why: ReleaseReason): Promise<void> {
     const owned = this.feeds.get(host);
     if (owned === undefined) return;
     this.feeds.delete(host);
+    this.counts.leasesReleased[why]++;
     await owned.feed.stop();
-    if (deleteLease) await this.kv!.delete(leaseKey(host), { previousSeq: owned.revision }).catch(() => {});
+    if (why !== 'lease-lost') await this.kv!.delete(leaseKey(host), { previousSeq: owned.revision }).catch(() => {});
     this.o.log(`lifetrace: worker ${this.id}: let ${host} go`);
   }
 }

@@ -34,6 +34,8 @@ export const querySubject = (host: string): string => `${QUERY_SUBJECTS}.${hostT
 
 /** The header that carries the host's batch sequence number a result was published after. */
 export const SEQ_HEADER = 'Lifetrace-Seq';
+/** The header that carries the run of the host's stream a result belongs to (its sequence numbers start over with each run). */
+export const RUN_HEADER = 'Lifetrace-Run';
 
 /**
  * The message id of a flag's update published after `after` (a batch's sequence number, `end`, or

@@ -47,6 +47,13 @@ export interface AgentAttach {
   ready: Promise<void> | undefined;
 }
 
+/** A host analyzed elsewhere (a fleet worker), mirrored here: it holds its slot while its stream goes on. */
+const MIRROR: SessionSource = {
+  holdsSlot: (s) => !s.ended,
+  forget: () => {},
+  replayView: () => null,
+};
+
 /** An agent's socket as a source: it holds its host's slot while connected. */
 const AGENT: SessionSource = {
   holdsSlot: (s) => s.connected,
@@ -112,7 +119,7 @@ export class HostSessions {
     const { analysis, clock } = this.options;
     const pool = this.pool;
     // An agent's stream goes to a worker thread when there are any.
-    const entry = this.create(hello, AGENT, (l) =>
+    const entry = this.create(hello.host, AGENT, (l) =>
       pool === undefined ? new HostSession(hello, analysis, l, clock) : new RemoteSession(hello, analysis, pool.assign(), l, clock),
     );
     const dir = this.options.journalDir;
@@ -150,8 +157,20 @@ export class HostSessions {
     // A replay's flags are exactly `lifetrace analyze`'s: the default analysis, whatever the live options.
     // A server replay steers its session (pace, seeks, flags counted as raised): it stays in this thread.
     let session: HostSession | undefined;
-    this.create(identity, source, (l) => (session = new HostSession(identity, {}, l, this.options.clock)));
+    this.create(identity.host, source, (l) => (session = new HostSession(identity, {}, l, this.options.clock)));
     return ok(session!);
+  }
+
+  /**
+   * A host analyzed elsewhere (a fleet worker, `serve --nats`): `make`'s session, which mirrors what
+   * the worker publishes, replaces the host's session (a new run of the host).
+   */
+  mirror<S extends LiveSession>(host: string, make: (l: SessionListener) => S): Result<S> {
+    const why = nameProblem('host', host);
+    if (why !== undefined) return err(why);
+    const room = this.makeRoom(host);
+    if (!room.ok) return room;
+    return ok(this.create(host, MIRROR, make).session as S);
   }
 
   /** `source` no longer feeds `host` (a replay stopped): the host stays, disconnected, until its slot is needed. */
@@ -166,8 +185,8 @@ export class HostSessions {
     await this.pool?.close();
   }
 
-  private create(identity: StreamIdentity, source: SessionSource, make: (l: SessionListener) => LiveSession): Entry {
-    const old = this.entries.get(identity.host);
+  private create(host: string, source: SessionSource, make: (l: SessionListener) => LiveSession): Entry {
+    const old = this.entries.get(host);
     // A new run of the host: the old run's recording is finished, and its journal gone.
     if (old !== undefined) this.retire(old);
     const listener: SessionListener = {
@@ -178,8 +197,8 @@ export class HostSessions {
     const session = make(listener);
     session.connect(this.options.clock());
     const entry: Entry = { session, source, restoring: undefined };
-    this.entries.set(identity.host, entry);
-    this.out.losses(identity.host, []);
+    this.entries.set(host, entry);
+    this.out.losses(host, []);
     return entry;
   }
 

@@ -306,6 +306,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
       feeds: hub.feedCount,
       rejected: Object.fromEntries(hub.rejected),
       storage: hub.storage.view(),
+      fleet: hub.fleet?.view() ?? null,
     } satisfies ServerView);
   });
   app.get('/api/rules', (_req, res) => {

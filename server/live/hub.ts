@@ -12,6 +12,7 @@ import {
   type FeedMessage,
   type FlagDetail,
   type FlagSummary,
+  type FleetView,
   type HostStats,
   type HostView,
   type LossMark,
@@ -108,6 +109,8 @@ export class Hub {
   readonly rejected = new Map<string, number>();
   /** The server's own disk writes: journals, recordings, uploads (GET /api/server). */
   readonly storage: StorageState;
+  /** A dashboard of a fleet (`serve --nats`): its link to the broker (its hosts are FleetSessions). */
+  fleet: { view(): FleetView } | undefined;
   private readonly feeds = new Set<Feed>();
   private pendingFlags = new Map<string, FlagSummary>();
   private pendingLosses = new Map<string, LossMark[]>();

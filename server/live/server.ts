@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AnalysisOptions } from '../analyze/pipeline.js';
+import { FleetMirror } from '../fleet-dashboard/fleet-mirror.js';
+import type { NatsTarget } from '../fleet/connect.js';
 import type { StreamRanges } from '../fleet/stream-ranges.js';
 import { FEED_PATH, INGEST_PATH } from '../shared/wire.js';
 import { err, ok, type Result } from '../support/result.js';
@@ -36,9 +38,17 @@ export interface ServeOptions {
   workers?: number | undefined;
   /** Most heap of one worker thread, MB (a host past it fails that worker's hosts, never the server). */
   workerHeapMb?: number | undefined;
-  /** The fleet's stream read as captures (GET /api/streams); `serve --nats` fills it. */
+  /**
+   * A dashboard of a fleet: its hosts are the ones the fleet's workers analyze (their results read
+   * from this NATS server), and agents are not taken (they publish to the broker).
+   */
+  nats?: NatsTarget | undefined;
+  /** The fleet's stream read as captures (GET /api/streams). */
   streams?: StreamRanges | undefined;
 }
+
+/** Hosts a fleet dashboard follows at most (a FleetSession holds summaries, not an analysis). */
+const MAX_FLEET_HOSTS = 100_000;
 
 export interface RunningServer {
   url: string;
@@ -71,10 +81,22 @@ export async function startServer(o: ServeOptions): Promise<Result<RunningServer
     capturesDir: o.capturesDir,
     journalDir: o.journalDir,
     feedBufferBytes: feedQueueBytes / 4,
-    workers: o.workers ?? 0,
+    workers: o.nats === undefined ? (o.workers ?? 0) : 0,
     workerHeapMb: o.workerHeapMb,
+    ...(o.nats !== undefined ? { maxHosts: MAX_FLEET_HOSTS, journalDir: undefined } : {}),
     streams: o.streams,
   });
+  let fleet: FleetMirror | undefined;
+  if (o.nats !== undefined) {
+    const log = (s: string): void => void process.stderr.write(`${s}\n`);
+    const started = await FleetMirror.start({ target: o.nats, hosts: hub.sessions, clock: Date.now, log });
+    if (!started.ok) {
+      await hub.stop();
+      return started;
+    }
+    fleet = started.value;
+    hub.fleet = fleet;
+  }
   const app = createApp(hub, policy);
   const http = createServer(app);
   const agents = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME, perMessageDeflate: false });
@@ -89,6 +111,7 @@ export async function startServer(o: ServeOptions): Promise<Result<RunningServer
     const path = pathOf(req.url);
     if (path === undefined) return refuse(socket, 400, 'upgrade-bad-url');
     if (path === INGEST_PATH) {
+      if (fleet !== undefined) return refuse(socket, 404, 'ingest-on-fleet-dashboard'); // agents publish to the broker
       const no = agentRefusal(req, token);
       if (no !== undefined) return refuse(socket, no.status, no.reason);
       return agents.handleUpgrade(req, socket, head, (ws) => handleAgent(alive(ws), hub, o.agentBytesPerSecond ?? Infinity));
@@ -138,6 +161,8 @@ export async function startServer(o: ServeOptions): Promise<Result<RunningServer
   });
   if (!listening.ok) {
     clearInterval(heartbeat);
+    await fleet?.stop();
+    await hub.stop();
     return listening;
   }
   hub.start();
@@ -153,6 +178,7 @@ export async function startServer(o: ServeOptions): Promise<Result<RunningServer
     close: () =>
       (closed ??= (async () => {
         clearInterval(heartbeat);
+        await fleet?.stop();
         await hub.stop();
         for (const wss of [agents, browsers]) for (const ws of wss.clients) ws.terminate();
         const done = new Promise<void>((r) => http.close(() => r()));

@@ -405,6 +405,21 @@ export interface ServerView {
   /** Refused requests and connections by reason (docs/security.md). */
   rejected: Record<string, number>;
   storage: StorageView;
+  /** A dashboard of a fleet (`serve --nats`): its broker and what it read; null for a server of its own agents. */
+  fleet: FleetView | null;
+}
+
+/** A stateless dashboard's link to the fleet's broker (docs/fleet.md). */
+export interface FleetView {
+  url: string;
+  /** Connected to the broker now (the client reconnects by itself). */
+  connected: boolean;
+  /** Hosts the workers have published results or stats of. */
+  hosts: number;
+  /** Flag and loss messages read from the results stream. */
+  resultsRead: number;
+  /** Messages on the results or stats subjects that were not what a worker publishes (counted, ignored). */
+  badMessages: number;
 }
 
 export interface RuleView {

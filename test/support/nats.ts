@@ -7,6 +7,7 @@ import { execa, type ResultPromise } from 'execa';
 import { projectPath } from '../../server/support/paths.js';
 export const AGENT_PASS = 'agent-pass-0123456789';
 export const WORKER_PASS = 'worker-pass-0123456789';
+export const DASHBOARD_PASS = 'dashboard-pass-0123456789';
 
 /** The configuration docker-compose.yml runs and docs/fleet.md documents: an agent may only publish batches. */
 export const CONFIG = projectPath('server', 'fleet', 'nats-server.conf');
@@ -30,7 +31,11 @@ export class NatsServer {
       stdin: 'ignore',
       all: true,
       buffer: false,
-      env: { LIFETRACE_NATS_AGENT_PASS: AGENT_PASS, LIFETRACE_NATS_WORKER_PASS: WORKER_PASS },
+      env: {
+        LIFETRACE_NATS_AGENT_PASS: AGENT_PASS,
+        LIFETRACE_NATS_WORKER_PASS: WORKER_PASS,
+        LIFETRACE_NATS_DASHBOARD_PASS: DASHBOARD_PASS,
+      },
     });
     this.proc = proc;
     await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,313 @@
+/**
+ * `lifetrace serve --nats`: stateless dashboards of a fleet, against a real nats-server (Debian's,
+ * 2.9) with real agents, a real worker and two real dashboards (processes). Both dashboards answer
+ * the REST API and the browser feed as a server of its own agents does, from what the worker
+ * published: the same flags on both, equal to `lifetrace analyze`'s; drill-downs answered by the
+ * worker that owns the host; a dashboard started after the work is done shows all of it.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { AnalysisReport } from '../server/report/build.js';
+import {
+  FEED_PATH,
+  INGEST_PATH,
+  type FeedMessage,
+  type FlagDetail,
+  type FlagSummary,
+  type HostStats,
+  type HostView,
+  type ObjectHistory,
+  type ServerView,
+} from '../server/shared/wire.js';
+import { buildWeb, launchBrowser, openDashboard } from './support/browser.js';
+import { BIN, launch, until } from './support/live.js';
+import { AGENT_PASS, DASHBOARD_PASS, NatsServer, WORKER_PASS } from './support/nats.js';
+import { writeCapture } from './support/run.js';
+import { traceToCapture } from './support/trace.js';
+
+const root = join(import.meta.dirname, '..');
+const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
+const fixture = (name: string): string => writeCapture(traceToCapture(readFileSync(join(root, 'test', 'fixtures', 'rules', name), 'utf8')));
+
+const flagKey = (f: { rule: string; severity: string; count: number; objects: string[] }): string =>
+  `${f.rule}|${f.severity}|${f.count}|${f.objects.join(',')}`;
+
+async function analyzeJson(path: string): Promise<AnalysisReport> {
+  const r = await execa(process.execPath, [BIN, 'analyze', '--json', path], { reject: false });
+  return JSON.parse(r.stdout) as AnalysisReport;
+}
+
+const procs: ResultPromise[] = [];
+function run(args: string[]): ResultPromise {
+  const p = execa(process.execPath, [BIN, ...args], { reject: false, all: true, stdin: 'ignore' });
+  procs.push(p);
+  return p;
+}
+
+const natsArgs = (nats: NatsServer, user: string, pass: string): string[] => ['--nats', nats.url, '--nats-user', user, '--nats-pass', pass];
+
+interface Dashboard {
+  url: string;
+  proc: ResultPromise;
+  output(): string;
+  get<T>(path: string): Promise<T>;
+}
+
+async function dashboard(nats: NatsServer): Promise<Dashboard> {
+  const { proc, url, output } = await launch(['serve', '--port', '0', ...natsArgs(nats, 'dashboard', DASHBOARD_PASS)]);
+  procs.push(proc);
+  return {
+    url,
+    proc,
+    output,
+    async get<T>(path: string): Promise<T> {
+      const r = await fetch(new URL(path, url));
+      if (!r.ok) throw new Error(`${path}: HTTP ${r.status} ${await r.text()}`);
+      return (await r.json()) as T;
+    },
+  };
+}
+
+/** The first message of the browser feed (its snapshot), as the page gets it. */
+async function feedSnapshot(d: Dashboard): Promise<Extract<FeedMessage, { type: 'snapshot' }>> {
+  const u = new URL(FEED_PATH, d.url);
+  u.protocol = 'ws:';
+  const ws = new WebSocket(u, { origin: d.url.replace(/\/$/, '') });
+  try {
+    return await new Promise((resolve, reject) => {
+      ws.once('message', (data) => resolve(JSON.parse(String(data)) as Extract<FeedMessage, { type: 'snapshot' }>));
+      ws.once('error', reject);
+    });
+  } finally {
+    ws.close();
+  }
+}
+
+/** Waits until the dashboard shows `host` ended with all its events, and returns its view. */
+function ended(d: Dashboard, host: string, events: number): Promise<HostView> {
+  return until(
+    async () => (await d.get<HostView[]>('/api/hosts')).find((v) => v.host === host && v.ended && v.events === events),
+    60_000,
+    `${host} ended on ${d.url}`,
+  );
+}
+
+/** Waits until the dashboard's flags of `host` are analyze's, and returns them. */
+function flagsOf(d: Dashboard, host: string, expected: string[]): Promise<FlagSummary[]> {
+  return until(
+    async () => {
+      const flags = await d.get<FlagSummary[]>(`/api/flags?host=${encodeURIComponent(host)}&limit=10000`);
+      return JSON.stringify(flags.map(flagKey).sort()) === JSON.stringify(expected) ? flags : undefined;
+    },
+    30_000,
+    `${host}'s flags on ${d.url}`,
+  );
+}
+
+describe('serve --nats: stateless dashboards of a fleet on a real nats-server', () => {
+  let nats: NatsServer;
+  beforeAll(async () => {
+    nats = new NatsServer();
+    await nats.start();
+  });
+  afterAll(async () => {
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs);
+    await nats?.kill();
+  });
+
+  it('two dashboards show the same flags, equal to analyze’s, through the unchanged REST API and feed; drill-downs reach the worker', async () => {
+    const captures: Record<string, string> = {
+      'fleet-a': SAMPLE,
+      'fleet.b': fixture('epoll-cross-process-del-lost.trace'),
+    };
+    // One dashboard from the start, before any worker or result exists.
+    const early = await dashboard(nats);
+    run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'w1', '--lease-ms', '2000']);
+    for (const [host, capture] of Object.entries(captures)) {
+      const a = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', capture, '--speed', 'max', '--host', host]);
+      expect(a.exitCode, String(a.all)).toBe(0);
+    }
+    const offline = Object.fromEntries(
+      await Promise.all(Object.entries(captures).map(async ([h, c]) => [h, await analyzeJson(c)] as const)),
+    ) as Record<string, AnalysisReport>;
+    for (const host of Object.keys(captures)) await ended(early, host, offline[host]!.summary.events);
+    // The other once the work is done: it reads everything back from the broker.
+    const late = await dashboard(nats);
+    for (const [host, report] of Object.entries(offline)) {
+      const expected = report.flags.map(flagKey).sort();
+      expect(expected.length, host).toBeGreaterThan(0);
+      const [a, b] = [await flagsOf(early, host, expected), await flagsOf(late, host, expected)];
+      const byId = (fs: FlagSummary[]) => [...fs].sort((x, y) => x.id.localeCompare(y.id));
+      expect(byId(b), host).toEqual(byId(a)); // the same flags, ids and all
+      const view = await ended(late, host, report.summary.events);
+      expect(view.missingBatches).toBe(0);
+      expect(view.lost).toBe(report.lost_events);
+    }
+
+    // A drill-down, asked of the worker by each dashboard: the same evidence.
+    const [flag] = await late.get<FlagSummary[]>('/api/flags?host=fleet-a&limit=1');
+    const [da, db] = [await early.get<FlagDetail>(`/api/flags/${flag!.id}`), await late.get<FlagDetail>(`/api/flags/${flag!.id}`)];
+    expect(db).toEqual(da);
+    expect(db.evidence.length).toBeGreaterThan(0);
+    const addr = flag!.objects[0]!.split(' ')[1]!.split('#')[0]!;
+    const objects = await late.get<ObjectHistory[]>(`/api/objects?addr=${addr}&host=fleet-a`);
+    expect(objects[0]!.lifetimes.length).toBeGreaterThan(0);
+    expect((await fetch(new URL('/api/flags/no-such-flag', late.url))).status).toBe(404);
+
+    // The late dashboard's chart has the host's past activity, from the worker.
+    const stats = await late.get<HostStats>('/api/stats?host=fleet-a');
+    expect(stats.points.length).toBeGreaterThan(0);
+
+    // The browser's feed: the snapshot holds the same flags as the REST API, on both.
+    const [sa, sb] = [await feedSnapshot(early), await feedSnapshot(late)];
+    const ids = (fs: FlagSummary[]) => fs.map((f) => f.id).sort();
+    expect(ids(sb.flags)).toEqual(ids(sa.flags));
+    expect(ids(sb.flags)).toEqual(ids(await late.get<FlagSummary[]>('/api/flags?limit=10000')));
+    expect(sb.hosts.map((h) => h.host).sort()).toEqual(Object.keys(captures).sort());
+
+    // In a real browser: both pages list the same flag rows, and a drill-down opens with the evidence.
+    buildWeb();
+    const browser = await launchBrowser();
+    try {
+      const shown: string[][] = [];
+      for (const d of [early, late]) {
+        const p = await openDashboard(browser, d.url);
+        await p.page.getByTestId('feed-status').and(p.page.locator('[data-state="open"]')).waitFor();
+        const rows = p.page.getByTestId('flag-row');
+        await rows.nth(sb.flags.length - 1).waitFor();
+        shown.push((await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-id') ?? ''))).sort());
+        await rows.and(p.page.locator(`[data-id="${flag!.id}"]`)).click();
+        await p.page.getByTestId('drilldown').getByTestId('evidence-row').first().waitFor();
+        await expect(p.page.getByTestId('drilldown').getByTestId('evidence-row').count()).resolves.toBe(db.evidence.length);
+        expect(p.errors).toEqual([]);
+        await p.close();
+      }
+      expect(shown[0]).toEqual(ids(sb.flags));
+      expect(shown[1]).toEqual(shown[0]);
+    } finally {
+      await browser.close();
+    }
+
+    // What the dashboard says of its broker; metrics as a server's.
+    const server = await late.get<ServerView>('/api/server');
+    expect(server.fleet).toMatchObject({ url: nats.url, connected: true, hosts: 2, badMessages: 0 });
+    expect(server.fleet!.resultsRead).toBeGreaterThan(0);
+    const metrics = await (await fetch(new URL('/metrics', late.url))).text();
+    const sampleEvents = new RegExp(`^lifetrace_events_total\\{host="fleet-a"\\} ${offline['fleet-a']!.summary.events}$`, 'm');
+    expect(metrics).toMatch(sampleEvents);
+
+    // An agent is not taken: it publishes to the broker.
+    const u = new URL(INGEST_PATH, late.url);
+    u.protocol = 'ws:';
+    const status = await new Promise<number | undefined>((resolve) => {
+      const ws = new WebSocket(u);
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode));
+      ws.once('open', () => resolve(undefined));
+      ws.once('error', () => {});
+    });
+    expect(status).toBe(404);
+    expect((await late.get<ServerView>('/api/server')).rejected['ingest-on-fleet-dashboard']).toBe(1);
+  }, 180_000);
+
+  it('a new run of a host replaces its flags on the dashboard, as on a server of its own agents', async () => {
+    const d = await dashboard(nats);
+    const first = fixture('dcache-readdir-vs-delete.trace');
+    const second = SAMPLE;
+    run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'w2', '--lease-ms', '2000']);
+    for (const capture of [first, second]) {
+      const a = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', capture, '--speed', 'max', '--host', 'rerun']);
+      expect(a.exitCode, String(a.all)).toBe(0);
+    }
+    const report = await analyzeJson(second);
+    const view = await ended(d, 'rerun', report.summary.events);
+    const flags = await flagsOf(d, 'rerun', report.flags.map(flagKey).sort());
+    expect(new Set(flags.map((f) => f.run))).toEqual(new Set([view.run]));
+  }, 180_000);
+
+  it('wrong or missing credentials are refused with a clear error and exit status 2', async () => {
+    const wrong = await execa(process.execPath, [BIN, 'serve', '--port', '0', ...natsArgs(nats, 'dashboard', 'not-the-password')], {
+      reject: false,
+      all: true,
+    });
+    expect(wrong.exitCode).toBe(2);
+    expect(wrong.all).toMatch(/NATS server refused the dashboard's credentials/);
+    const none = await execa(process.execPath, [BIN, 'serve', '--port', '0', '--nats', nats.url], { reject: false, all: true });
+    expect(none.exitCode).toBe(2);
+    expect(none.all).toMatch(/--nats needs credentials/);
+  }, 60_000);
+});
+
+describe('serve --nats: workers and the broker come and go under a dashboard', () => {
+  let nats: NatsServer;
+  beforeAll(async () => {
+    nats = new NatsServer();
+    await nats.start();
+  });
+  afterAll(async () => {
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs);
+    await nats?.kill();
+  });
+
+  it('a dead worker’s host shows failed with why; a new worker takes it over and the flags come back equal to analyze’s', async () => {
+    const d = await dashboard(nats);
+    const capture = fixture('dcache-readdir-vs-delete.trace');
+    const report = await analyzeJson(capture);
+    const expected = report.flags.map(flagKey).sort();
+    const first = run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'doomed', '--lease-ms', '2000']);
+    const a = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', capture, '--speed', 'max', '--host', 'orphan']);
+    expect(a.exitCode, String(a.all)).toBe(0);
+    await ended(d, 'orphan', report.summary.events);
+    await flagsOf(d, 'orphan', expected);
+    first.kill('SIGKILL');
+    const silent = await until(
+      async () => (await d.get<HostView[]>('/api/hosts')).find((v) => v.host === 'orphan' && v.failed !== null),
+      40_000,
+      'the orphan shown failed',
+    );
+    expect(silent.failed).toMatch(/no fleet worker has reported this host for \d+ s/);
+    // What the dashboard knew stays shown meanwhile.
+    expect((await d.get<FlagSummary[]>('/api/flags?host=orphan')).map(flagKey).sort()).toEqual(expected);
+    run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'heir', '--lease-ms', '2000']);
+    await until(
+      async () => (await d.get<HostView[]>('/api/hosts')).find((v) => v.host === 'orphan' && v.failed === null && v.ended),
+      40_000,
+      'the orphan taken over',
+    );
+    await flagsOf(d, 'orphan', expected);
+  }, 180_000);
+
+  it('nats-server killed and restarted on its storage: the dashboard reconnects and shows what comes after', async () => {
+    const d = await dashboard(nats);
+    run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'steady', '--lease-ms', '2000']);
+    const before = fixture('epoll-cross-process-del-lost.trace');
+    const a = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', before, '--speed', 'max', '--host', 'before']);
+    expect(a.exitCode, String(a.all)).toBe(0);
+    const beforeReport = await analyzeJson(before);
+    await flagsOf(d, 'before', beforeReport.flags.map(flagKey).sort());
+    await nats.kill();
+    await until(
+      async () => ((await d.get<ServerView>('/api/server')).fleet?.connected === false ? true : undefined),
+      20_000,
+      'disconnected',
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    await nats.start();
+    await until(async () => ((await d.get<ServerView>('/api/server')).fleet?.connected ? true : undefined), 30_000, 'reconnected');
+    const after = SAMPLE;
+    const b = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', after, '--speed', 'max', '--host', 'after']);
+    expect(b.exitCode, String(b.all)).toBe(0);
+    const afterReport = await analyzeJson(after);
+    await ended(d, 'after', afterReport.summary.events);
+    await flagsOf(d, 'after', afterReport.flags.map(flagKey).sort());
+    // And nothing of before was lost or doubled by the restart.
+    expect((await d.get<FlagSummary[]>('/api/flags?host=before&limit=10000')).map(flagKey).sort()).toEqual(
+      beforeReport.flags.map(flagKey).sort(),
+    );
+    expect((await d.get<ServerView>('/api/server')).fleet!.badMessages).toBe(0);
+  }, 180_000);
+});
