@@ -20,8 +20,8 @@ import type { AnalysisReport } from '../server/report/build.js';
 import { BATCH_HEAD, type CaptureInfo, type HostView, type StreamRun } from '../server/shared/wire.js';
 import { generateCapture } from './bench/generate.js';
 import { buildWeb, launchBrowser, openDashboard, screenshot } from './support/browser.js';
-import { BIN, until } from './support/live.js';
-import { AGENT_PASS, NatsServer, WORKER_PASS } from './support/nats.js';
+import { BIN, launch, until } from './support/live.js';
+import { AGENT_PASS, DASHBOARD_PASS, NatsServer, WORKER_PASS } from './support/nats.js';
 
 const root = join(import.meta.dirname, '..');
 const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
@@ -290,6 +290,44 @@ describe('the stream as captures: a real nats-server filled by agent --nats --re
       await close();
     } finally {
       await browser.close();
+    }
+  });
+
+  it('serve --nats (a real process, the dashboard user): lists the run, downloads a range, saves one into its library', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'lifetrace-ranges-serve-'));
+    const { proc, url } = await launch([
+      'serve',
+      '--port',
+      '0',
+      '--data',
+      data,
+      '--nats',
+      nats.url,
+      '--nats-user',
+      'dashboard',
+      '--nats-pass',
+      DASHBOARD_PASS,
+    ]);
+    try {
+      const get = (path: string, init?: RequestInit) => fetch(new URL(path, url), init);
+      const runs = (await (await get('/api/streams')).json()) as StreamRun[];
+      expect(runs.map((r) => [r.host, r.ended])).toEqual([['db.7', true]]);
+      const path = `/api/streams/db.7/${encodeURIComponent(runs[0]!.run)}`;
+      const whole = await get(`${path}/capture`);
+      expect(whole.status).toBe(200);
+      expect(bodyOf(Buffer.from(await whole.arrayBuffer())).equals(bodyOf(sample))).toBe(true);
+      const saved = await get(`${path}/save`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'from-serve.ljsonl', from_seq: 1 }),
+      });
+      expect(saved.status, await saved.clone().text()).toBe(201);
+      const captures = (await (await get('/api/captures')).json()) as CaptureInfo[];
+      expect(captures.map((c) => c.name)).toEqual(['from-serve.ljsonl']);
+      expect(bodyOf(readFileSync(join(data, 'captures', 'from-serve.ljsonl'))).equals(bodyOf(sample))).toBe(true);
+    } finally {
+      proc.kill('SIGTERM');
+      await proc;
     }
   });
 

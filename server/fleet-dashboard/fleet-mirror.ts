@@ -61,7 +61,8 @@ export class FleetMirror {
   private badMessages = 0;
 
   private constructor(
-    private readonly nc: NatsConnection,
+    /** The broker connection (the server reads the fleet's stream as captures on it too). */
+    readonly nc: NatsConnection,
     private readonly o: FleetMirrorOptions,
   ) {}
 

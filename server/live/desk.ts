@@ -33,8 +33,8 @@ export class CaptureDesk {
     readonly library: CaptureLibrary | undefined,
     private readonly storage: StorageState,
     private readonly clock: () => number,
-    /** The fleet's stream, when the server has a NATS connection (its runs read as captures). */
-    readonly streams?: StreamRanges | undefined,
+    /** The fleet's stream, when the server has a NATS connection (its runs read as captures); set once it is connected. */
+    public streams?: StreamRanges | undefined,
   ) {}
 
   /** The agent runs on the fleet's stream (none when the server reads no stream). */

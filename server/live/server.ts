@@ -8,9 +8,10 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AnalysisOptions } from '../analyze/pipeline.js';
+import { printfNsecsOf } from '../decode/envelope.js';
 import { FleetMirror } from '../fleet-dashboard/fleet-mirror.js';
 import type { NatsTarget } from '../fleet/connect.js';
-import type { StreamRanges } from '../fleet/stream-ranges.js';
+import { StreamRanges } from '../fleet/stream-ranges.js';
 import { FEED_PATH, INGEST_PATH } from '../shared/wire.js';
 import { err, ok, type Result } from '../support/result.js';
 import { agentRefusal, browserRefusal, isLoopbackHost, originRefusal, tokenConfigRefusal, type AccessPolicy } from './auth.js';
@@ -40,10 +41,11 @@ export interface ServeOptions {
   workerHeapMb?: number | undefined;
   /**
    * A dashboard of a fleet: its hosts are the ones the fleet's workers analyze (their results read
-   * from this NATS server), and agents are not taken (they publish to the broker).
+   * from this NATS server), and agents are not taken (they publish to the broker). Its stream is
+   * read as captures too (GET /api/streams), on the same connection.
    */
   nats?: NatsTarget | undefined;
-  /** The fleet's stream read as captures (GET /api/streams). */
+  /** The fleet's stream read as captures on a connection of the caller's (a program, a test); `nats` makes its own. */
   streams?: StreamRanges | undefined;
 }
 
@@ -96,6 +98,8 @@ export async function startServer(o: ServeOptions): Promise<Result<RunningServer
     }
     fleet = started.value;
     hub.fleet = fleet;
+    // The fleet's stream is a capture library too (docs/fleet.md "Captures from the stream").
+    hub.desk.streams ??= new StreamRanges(fleet.nc, printfNsecsOf);
   }
   const app = createApp(hub, policy);
   const http = createServer(app);
