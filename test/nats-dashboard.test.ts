@@ -200,6 +200,20 @@ describe('serve --nats: stateless dashboards of a fleet on a real nats-server', 
     const sampleEvents = new RegExp(`^lifetrace_events_total\\{host="fleet-a"\\} ${offline['fleet-a']!.summary.events}$`, 'm');
     expect(metrics).toMatch(sampleEvents);
 
+    // A fleet host is not recorded here: its stream is on the broker (a range of it is saved instead).
+    const record = (body: object) =>
+      fetch(new URL('/api/captures/record', late.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const one = await record({ host: 'fleet-a' });
+    expect(one.status).toBe(409);
+    expect(((await one.json()) as { error: string }).error).toMatch(/analyzed by the fleet: its stream is kept on NATS/);
+    const every = await record({});
+    expect(every.status).toBe(200);
+    expect(await every.json()).toEqual({ recording: [] });
+
     // An agent is not taken: it publishes to the broker.
     const u = new URL(INGEST_PATH, late.url);
     u.protocol = 'ws:';

@@ -73,8 +73,13 @@ export class CaptureDesk {
   /** Starts recording the stream of `host` (every streaming host when undefined) into the library. */
   async record(host: string | undefined, prefix?: string): Promise<{ host: string; name: string }[]> {
     const lib = this.requireLibrary();
-    const targets = [...this.hosts.values()].filter((s) => (host === undefined ? !s.ended : s.host === host));
+    // Every streaming host that can be recorded here; a host named must be one.
+    const targets = [...this.hosts.values()].filter((s) =>
+      host === undefined ? !s.ended && s.notRecordable === undefined : s.host === host,
+    );
     if (host !== undefined && targets.length === 0) throw new HttpError(404, `no host ${host}`);
+    const why = targets.find((s) => s.notRecordable !== undefined)?.notRecordable;
+    if (why !== undefined) throw new HttpError(409, why);
     if (prefix !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$/.test(prefix))
       throw new HttpError(400, 'name must be letters, digits, . _ - (up to 60)');
     await mkdir(lib.dir, { recursive: true, mode: 0o700 });

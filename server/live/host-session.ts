@@ -100,6 +100,8 @@ export interface LiveSession {
   dropJournal(): void;
   closeJournal(): void;
   journalDamaged(): void;
+  /** Why the host's stream cannot be recorded here (undefined: it can). */
+  readonly notRecordable: string | undefined;
   startRecording(r: Recording): void;
   detachRecording(): Recording | undefined;
   headerLine(): string;
@@ -195,6 +197,8 @@ export class HostSession implements LiveSession {
 
   /** A session in this thread fails with the server only. */
   readonly failure = undefined;
+  /** Its stream comes through this server: it can be recorded. */
+  readonly notRecordable = undefined;
 
   /** Analyzed as it comes: never behind. */
   congestion(): undefined {

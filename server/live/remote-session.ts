@@ -118,6 +118,9 @@ export class RemoteSession implements LiveSession, WorkerClient {
     this.worker.post({ type: 'journal-damaged', sid: this.sid });
   }
 
+  /** Its stream comes through this server: it can be recorded. */
+  readonly notRecordable = undefined;
+
   startRecording(r: Recording): void {
     this.recorder = r;
   }
