@@ -6,7 +6,8 @@
  * they mean the same, so one dashboard and one alert rule serve both; what only a worker has is
  * `lifetrace_fleet_*`. The process' own metrics are prom-client's defaults.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, type Counter, type Gauge, Registry } from 'prom-client';
+import { registerHostMetrics, scrapedCounter, scrapedGauge } from '../live/host-metrics.js';
 import type { HostView } from '../shared/wire.js';
 import type { HostFeed } from './host-feed.js';
 import type { FleetWorker, ReleaseReason } from './worker.js';
@@ -29,57 +30,11 @@ export class WorkerMetrics {
       });
 
     const counter = (name: string, help: string, labels: string[], fill: (c: Counter) => void) =>
-      new Counter({
-        name,
-        help,
-        labelNames: labels,
-        registers: [r],
-        collect() {
-          this.reset();
-          fill(this);
-        },
-      });
-    const gauge = (name: string, help: string, labels: string[], fill: (g: Gauge) => void) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: labels,
-        registers: [r],
-        collect() {
-          this.reset();
-          fill(this);
-        },
-      });
-    const perHost = (name: string, help: string, value: (v: HostView) => number) =>
-      counter(name, help, ['host'], (c) => {
-        for (const { view } of hosts()) c.inc({ host: view.host }, value(view));
-      });
+      scrapedCounter(r, name, help, labels, fill);
+    const gauge = (name: string, help: string, labels: string[], fill: (g: Gauge) => void) => scrapedGauge(r, name, help, labels, fill);
 
     // The server's names and labels: the same meaning, for the host's current run.
-    perHost('lifetrace_events_total', 'Kernel events analyzed, by host.', (v) => v.events);
-    perHost('lifetrace_lost_events_total', 'Kernel events the probes lost (bpftrace lost_events), by host.', (v) => v.lost);
-    perHost(
-      'lifetrace_missing_batches_total',
-      "Batches missing from the host's stream (a recorded loss), by host.",
-      (v) => v.missingBatches,
-    );
-    perHost('lifetrace_duplicate_batches_total', 'Batches read twice and ignored, by host.', (v) => v.duplicates);
-    counter(
-      'lifetrace_anomalies_total',
-      'Records the decoder could not take as they came (docs/capture-format.md), by host and kind.',
-      ['host', 'kind'],
-      (c) => {
-        for (const { view } of hosts()) for (const [kind, n] of Object.entries(view.anomalyKinds)) c.inc({ host: view.host, kind }, n);
-      },
-    );
-    counter('lifetrace_flags_total', 'Flag occurrences raised, by host, rule and severity.', ['host', 'rule', 'severity'], (c) => {
-      for (const { feed } of hosts()) {
-        for (const [key, n] of feed.flagCounts()) {
-          const [rule, severity] = key.split('|') as [string, string];
-          c.inc({ host: feed.host, rule, severity }, n);
-        }
-      }
-    });
+    registerHostMetrics(r, () => hosts().map(({ feed, view }) => ({ view, flagCounts: () => feed.flagCounts() })));
     counter('lifetrace_refused_total', 'Requests to the metrics listener refused, by reason (docs/security.md).', ['reason'], (c) => {
       for (const [reason, n] of this.refused) c.inc({ reason }, n);
     });

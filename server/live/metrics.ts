@@ -5,8 +5,8 @@
  * nothing is counted twice; only the process' own metrics (memory, CPU, event-loop lag) are
  * prom-client's defaults.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { HostView } from '../shared/wire.js';
+import { collectDefaultMetrics, type Counter, type Gauge, Registry } from 'prom-client';
+import { registerHostMetrics, scrapedCounter, scrapedGauge } from './host-metrics.js';
 import type { Hub } from './hub.js';
 
 /** The content type of the text exposition format (`registry.contentType`). */
@@ -19,85 +19,27 @@ export class ServerMetrics {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: 'lifetrace_' }); // lifetrace_process_*, lifetrace_nodejs_*
     const views = () => hub.hosts();
-
-    // Totals are counters set from the hub's own totals at each scrape (a host forgotten past the
-    // host limit takes its series with it, as Prometheus expects of a target that restarted).
-    const perHost = (name: string, help: string, value: (v: HostView) => number, labels: string[] = ['host']) =>
-      new Counter({
-        name,
-        help,
-        labelNames: labels,
-        registers: [r],
-        collect() {
-          this.reset();
-          for (const v of views()) this.inc({ host: v.host }, value(v));
-        },
-      });
-    perHost('lifetrace_events_total', 'Kernel events analyzed, by host.', (v) => v.events);
-    perHost('lifetrace_lost_events_total', 'Kernel events the probes lost (bpftrace lost_events), by host.', (v) => v.lost);
-    perHost(
-      'lifetrace_missing_batches_total',
-      'Batches that never reached this server (a recorded loss), by host.',
-      (v) => v.missingBatches,
+    registerHostMetrics(r, () => [...hub.sessions.values()].map((s) => ({ view: s.view(), flagCounts: () => s.flagCounts() })));
+    const counter = (name: string, help: string, labels: string[], fill: (c: Counter) => void) =>
+      scrapedCounter(r, name, help, labels, fill);
+    const gauge = (name: string, help: string, labels: string[], fill: (g: Gauge) => void) => scrapedGauge(r, name, help, labels, fill);
+    counter(
+      'lifetrace_refused_total',
+      'Requests, frames and connections refused (hostile or broken), by reason (docs/security.md).',
+      ['reason'],
+      (c) => {
+        for (const [reason, n] of hub.rejected) c.inc({ reason }, n);
+      },
     );
-    perHost('lifetrace_duplicate_batches_total', 'Batches received twice and ignored, by host.', (v) => v.duplicates);
-    new Counter({
-      name: 'lifetrace_anomalies_total',
-      help: 'Records the decoder could not take as they came (docs/capture-format.md), by host and kind.',
-      labelNames: ['host', 'kind'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const v of views()) for (const [kind, n] of Object.entries(v.anomalyKinds)) this.inc({ host: v.host, kind }, n);
+    counter(
+      'lifetrace_storage_events_total',
+      "The server's own disk: journal and capture-library events by kind (docs/security.md).",
+      ['kind'],
+      (c) => {
+        for (const [kind, n] of hub.storage.counts) c.inc({ kind }, n);
       },
-    });
-    new Counter({
-      name: 'lifetrace_flags_total',
-      help: 'Flag occurrences raised, by host, rule and severity.',
-      labelNames: ['host', 'rule', 'severity'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const s of hub.sessions.values()) {
-          for (const [key, n] of s.flagCounts()) {
-            const [rule, severity] = key.split('|') as [string, string];
-            this.inc({ host: s.host, rule, severity }, n);
-          }
-        }
-      },
-    });
-    new Counter({
-      name: 'lifetrace_refused_total',
-      help: 'Requests, frames and connections refused (hostile or broken), by reason (docs/security.md).',
-      labelNames: ['reason'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const [reason, n] of hub.rejected) this.inc({ reason }, n);
-      },
-    });
-    new Counter({
-      name: 'lifetrace_storage_events_total',
-      help: "The server's own disk: journal and capture-library events by kind (docs/security.md).",
-      labelNames: ['kind'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const [kind, n] of hub.storage.counts) this.inc({ kind }, n);
-      },
-    });
+    );
 
-    const gauge = (name: string, help: string, labels: string[], fill: (g: Gauge) => void) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: labels,
-        registers: [r],
-        collect() {
-          this.reset();
-          fill(this);
-        },
-      });
     gauge('lifetrace_hosts', 'Hosts the server follows.', [], (g) => g.set(hub.sessions.size));
     gauge('lifetrace_feeds', 'Browser feeds connected.', [], (g) => g.set(hub.feedCount));
     gauge('lifetrace_host_connected', "1 while the host's agent (or server replay) is connected, else 0.", ['host'], (g) => {
