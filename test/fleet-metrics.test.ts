@@ -10,14 +10,14 @@ import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assign } from '../server/fleet-worker/ownership.js';
 import { STREAM } from '../server/fleet/subjects.js';
 import type { AnalysisReport } from '../server/report/build.js';
 import { BIN, TOKEN, until } from './support/live.js';
-import { AGENT_PASS, NatsServer, WORKER_PASS } from './support/nats.js';
+import { connectAs, NatsServer, natsArgs, replayToNats } from './support/nats.js';
 import { samples, sum, type Sample } from './support/prometheus.js';
 import { writeCapture } from './support/run.js';
 import { traceToCapture } from './support/trace.js';
@@ -35,45 +35,12 @@ async function analyzeJson(path: string): Promise<AnalysisReport> {
 }
 
 async function replay(nats: NatsServer, capture: string, host: string): Promise<void> {
-  const r = await execa(
-    process.execPath,
-    [
-      BIN,
-      'agent',
-      '--nats',
-      nats.url,
-      '--nats-user',
-      'agent',
-      '--nats-pass',
-      AGENT_PASS,
-      '--replay',
-      capture,
-      '--speed',
-      'max',
-      '--host',
-      host,
-    ],
-    { reject: false, all: true, stdin: 'ignore' },
-  );
+  const r = await replayToNats(nats, capture, host);
   expect(r.exitCode, r.all).toBe(0);
 }
 
 function workerArgs(nats: NatsServer, id: string, extra: string[]): string[] {
-  return [
-    BIN,
-    'worker',
-    '--nats',
-    nats.url,
-    '--nats-user',
-    'worker',
-    '--nats-pass',
-    WORKER_PASS,
-    '--id',
-    id,
-    '--lease-ms',
-    '2000',
-    ...extra,
-  ];
+  return [BIN, 'worker', ...natsArgs(nats, 'worker'), '--id', id, '--lease-ms', '2000', ...extra];
 }
 
 interface MetricsWorker {
@@ -185,7 +152,7 @@ describe('worker --metrics-port: a fleet worker scraped as Prometheus does', () 
   beforeAll(async () => {
     nats = new NatsServer();
     await nats.start();
-    reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+    reader = await connectAs(nats, 'worker');
     for (const [host, capture] of Object.entries(captures)) {
       await replay(nats, capture, host);
       offline.set(host, await analyzeJson(capture));

@@ -24,7 +24,7 @@ import {
 } from '../server/shared/wire.js';
 import { buildWeb, launchBrowser, openDashboard } from './support/browser.js';
 import { BIN, launch, until } from './support/live.js';
-import { AGENT_PASS, DASHBOARD_PASS, NatsServer, WORKER_PASS } from './support/nats.js';
+import { NatsServer, natsArgs, replayToNats } from './support/nats.js';
 import { writeCapture } from './support/run.js';
 import { traceToCapture } from './support/trace.js';
 
@@ -47,8 +47,6 @@ function run(args: string[]): ResultPromise {
   return p;
 }
 
-const natsArgs = (nats: NatsServer, user: string, pass: string): string[] => ['--nats', nats.url, '--nats-user', user, '--nats-pass', pass];
-
 interface Dashboard {
   url: string;
   proc: ResultPromise;
@@ -57,7 +55,7 @@ interface Dashboard {
 }
 
 async function dashboard(nats: NatsServer): Promise<Dashboard> {
-  const { proc, url, output } = await launch(['serve', '--port', '0', ...natsArgs(nats, 'dashboard', DASHBOARD_PASS)]);
+  const { proc, url, output } = await launch(['serve', '--port', '0', ...natsArgs(nats, 'dashboard')]);
   procs.push(proc);
   return {
     url,
@@ -126,9 +124,9 @@ describe('serve --nats: stateless dashboards of a fleet on a real nats-server', 
     };
     // One dashboard from the start, before any worker or result exists.
     const early = await dashboard(nats);
-    run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'w1', '--lease-ms', '2000']);
+    run(['worker', ...natsArgs(nats, 'worker'), '--id', 'w1', '--lease-ms', '2000']);
     for (const [host, capture] of Object.entries(captures)) {
-      const a = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', capture, '--speed', 'max', '--host', host]);
+      const a = await replayToNats(nats, capture, host);
       expect(a.exitCode, String(a.all)).toBe(0);
     }
     const offline = Object.fromEntries(
@@ -231,9 +229,9 @@ describe('serve --nats: stateless dashboards of a fleet on a real nats-server', 
     const d = await dashboard(nats);
     const first = fixture('dcache-readdir-vs-delete.trace');
     const second = SAMPLE;
-    run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'w2', '--lease-ms', '2000']);
+    run(['worker', ...natsArgs(nats, 'worker'), '--id', 'w2', '--lease-ms', '2000']);
     for (const capture of [first, second]) {
-      const a = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', capture, '--speed', 'max', '--host', 'rerun']);
+      const a = await replayToNats(nats, capture, 'rerun');
       expect(a.exitCode, String(a.all)).toBe(0);
     }
     const report = await analyzeJson(second);
@@ -243,10 +241,14 @@ describe('serve --nats: stateless dashboards of a fleet on a real nats-server', 
   }, 180_000);
 
   it('wrong or missing credentials are refused with a clear error and exit status 2', async () => {
-    const wrong = await execa(process.execPath, [BIN, 'serve', '--port', '0', ...natsArgs(nats, 'dashboard', 'not-the-password')], {
-      reject: false,
-      all: true,
-    });
+    const wrong = await execa(
+      process.execPath,
+      [BIN, 'serve', '--port', '0', '--nats', nats.url, '--nats-user', 'dashboard', '--nats-pass', 'not-the-password'],
+      {
+        reject: false,
+        all: true,
+      },
+    );
     expect(wrong.exitCode).toBe(2);
     expect(wrong.all).toMatch(/NATS server refused the dashboard's credentials/);
     const none = await execa(process.execPath, [BIN, 'serve', '--port', '0', '--nats', nats.url], { reject: false, all: true });
@@ -272,8 +274,8 @@ describe('serve --nats: workers and the broker come and go under a dashboard', (
     const capture = fixture('dcache-readdir-vs-delete.trace');
     const report = await analyzeJson(capture);
     const expected = report.flags.map(flagKey).sort();
-    const first = run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'doomed', '--lease-ms', '2000']);
-    const a = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', capture, '--speed', 'max', '--host', 'orphan']);
+    const first = run(['worker', ...natsArgs(nats, 'worker'), '--id', 'doomed', '--lease-ms', '2000']);
+    const a = await replayToNats(nats, capture, 'orphan');
     expect(a.exitCode, String(a.all)).toBe(0);
     await ended(d, 'orphan', report.summary.events);
     await flagsOf(d, 'orphan', expected);
@@ -286,7 +288,7 @@ describe('serve --nats: workers and the broker come and go under a dashboard', (
     expect(silent.failed).toMatch(/no fleet worker has reported this host for \d+ s/);
     // What the dashboard knew stays shown meanwhile.
     expect((await d.get<FlagSummary[]>('/api/flags?host=orphan')).map(flagKey).sort()).toEqual(expected);
-    run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'heir', '--lease-ms', '2000']);
+    run(['worker', ...natsArgs(nats, 'worker'), '--id', 'heir', '--lease-ms', '2000']);
     await until(
       async () => (await d.get<HostView[]>('/api/hosts')).find((v) => v.host === 'orphan' && v.failed === null && v.ended),
       40_000,
@@ -297,9 +299,9 @@ describe('serve --nats: workers and the broker come and go under a dashboard', (
 
   it('nats-server killed and restarted on its storage: the dashboard reconnects and shows what comes after', async () => {
     const d = await dashboard(nats);
-    run(['worker', ...natsArgs(nats, 'worker', WORKER_PASS), '--id', 'steady', '--lease-ms', '2000']);
+    run(['worker', ...natsArgs(nats, 'worker'), '--id', 'steady', '--lease-ms', '2000']);
     const before = fixture('epoll-cross-process-del-lost.trace');
-    const a = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', before, '--speed', 'max', '--host', 'before']);
+    const a = await replayToNats(nats, before, 'before');
     expect(a.exitCode, String(a.all)).toBe(0);
     const beforeReport = await analyzeJson(before);
     await flagsOf(d, 'before', beforeReport.flags.map(flagKey).sort());
@@ -313,7 +315,7 @@ describe('serve --nats: workers and the broker come and go under a dashboard', (
     await nats.start();
     await until(async () => ((await d.get<ServerView>('/api/server')).fleet?.connected ? true : undefined), 30_000, 'reconnected');
     const after = SAMPLE;
-    const b = await run(['agent', ...natsArgs(nats, 'agent', AGENT_PASS), '--replay', after, '--speed', 'max', '--host', 'after']);
+    const b = await replayToNats(nats, after, 'after');
     expect(b.exitCode, String(b.all)).toBe(0);
     const afterReport = await analyzeJson(after);
     await ended(d, 'after', afterReport.summary.events);

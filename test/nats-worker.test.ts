@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assign } from '../server/fleet-worker/ownership.js';
@@ -18,7 +18,7 @@ import type { AnalysisReport } from '../server/report/build.js';
 import type { FlagDetail, FlagSummary, ObjectHistory } from '../server/shared/wire.js';
 import { generateCapture } from './bench/generate.js';
 import { BIN, until } from './support/live.js';
-import { AGENT_PASS, NatsServer, WORKER_PASS } from './support/nats.js';
+import { connectAs, NatsServer, natsArgs, replayToNats, WORKER_PASS } from './support/nats.js';
 import { writeCapture } from './support/run.js';
 import { traceToCapture } from './support/trace.js';
 
@@ -37,28 +37,7 @@ async function analyzeJson(path: string): Promise<AnalysisReport> {
   return JSON.parse(r.stdout) as AnalysisReport;
 }
 
-function agent(nats: NatsServer, capture: string, host: string) {
-  return execa(
-    process.execPath,
-    [
-      BIN,
-      'agent',
-      '--nats',
-      nats.url,
-      '--nats-user',
-      'agent',
-      '--nats-pass',
-      AGENT_PASS,
-      '--replay',
-      capture,
-      '--speed',
-      'max',
-      '--host',
-      host,
-    ],
-    { reject: false, all: true, stdin: 'ignore' },
-  );
-}
+const agent = replayToNats;
 
 const workers: ResultPromise[] = [];
 function worker(nats: NatsServer, id: string, pass = WORKER_PASS): ResultPromise {
@@ -148,7 +127,7 @@ describe('worker --nats: analysis of a fleet on a real nats-server', () => {
   beforeAll(async () => {
     nats = new NatsServer();
     await nats.start();
-    reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+    reader = await connectAs(nats, 'worker');
   });
   afterEach(async () => {
     for (const w of workers.splice(0)) {
@@ -246,7 +225,7 @@ describe('worker --nats: analysis of a fleet on a real nats-server', () => {
     expect(none.exitCode).toBe(2);
     expect(none.all).toMatch(/--nats needs credentials/);
     // The agent's credentials are not a worker's: it may not read the stream.
-    const asAgent = await execa(process.execPath, [BIN, 'worker', '--nats', nats.url, '--nats-user', 'agent', '--nats-pass', AGENT_PASS], {
+    const asAgent = await execa(process.execPath, [BIN, 'worker', ...natsArgs(nats, 'agent')], {
       reject: false,
       all: true,
     });
@@ -260,7 +239,7 @@ describe('worker --nats: the broker killed and started again', () => {
   it('nats-server killed mid-analysis and restarted on its storage: agents and the worker resume; flags equal analyze’s', async () => {
     const nats = new NatsServer();
     await nats.start();
-    let reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+    let reader = await connectAs(nats, 'worker');
     try {
       const hosts = ['restart-a', 'restart-b'];
       const captures: Record<string, string> = {};
@@ -281,7 +260,7 @@ describe('worker --nats: the broker killed and started again', () => {
       await nats.kill();
       await new Promise((r) => setTimeout(r, 1500));
       await nats.start();
-      reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+      reader = await connectAs(nats, 'worker');
       stats = watchStats(reader);
       for (const a of agents) expect((await a).exitCode).toBe(0);
       await expectAnalyzeFlags(reader, stats, captures);

@@ -21,7 +21,7 @@ import { BATCH_HEAD, type CaptureInfo, type HostView, type StreamRun } from '../
 import { generateCapture } from './bench/generate.js';
 import { buildWeb, launchBrowser, openDashboard, screenshot } from './support/browser.js';
 import { BIN, launch, until } from './support/live.js';
-import { AGENT_PASS, DASHBOARD_PASS, NatsServer, WORKER_PASS } from './support/nats.js';
+import { AGENT_PASS, connectAs, NatsServer, natsArgs } from './support/nats.js';
 
 const root = join(import.meta.dirname, '..');
 const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
@@ -72,8 +72,8 @@ describe('the stream as captures: a real nats-server filled by agent --nats --re
     await nats.start();
     const r = await agent(nats, SAMPLE, 'db.7');
     expect(r.exitCode, r.all).toBe(0);
-    // The worker's permissions: what a dashboard reading the stream has until it has a user of its own.
-    reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+    // The dashboard's permissions: what serve --nats reads the stream with.
+    reader = await connectAs(nats, 'dashboard');
     ranges = new StreamRanges(reader, printfNsecsOf);
     const started = await startServer({
       host: '127.0.0.1',
@@ -295,19 +295,7 @@ describe('the stream as captures: a real nats-server filled by agent --nats --re
 
   it('serve --nats (a real process, the dashboard user): lists the run, downloads a range, saves one into its library', async () => {
     const data = mkdtempSync(join(tmpdir(), 'lifetrace-ranges-serve-'));
-    const { proc, url } = await launch([
-      'serve',
-      '--port',
-      '0',
-      '--data',
-      data,
-      '--nats',
-      nats.url,
-      '--nats-user',
-      'dashboard',
-      '--nats-pass',
-      DASHBOARD_PASS,
-    ]);
+    const { proc, url } = await launch(['serve', '--port', '0', '--data', data, ...natsArgs(nats, 'dashboard')]);
     try {
       const get = (path: string, init?: RequestInit) => fetch(new URL(path, url), init);
       const runs = (await (await get('/api/streams')).json()) as StreamRun[];

@@ -23,13 +23,13 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { execa, type ResultPromise } from 'execa';
 import { Analysis } from '../../server/analyze/pipeline.js';
 import type { LagView } from '../../server/fleet-worker/host-feed.js';
 import type { StatsMessage } from '../../server/fleet/results.js';
 import { BIN, until } from '../support/live.js';
-import { AGENT_PASS, NatsServer, WORKER_PASS } from '../support/nats.js';
+import { connectAs, NatsServer, natsArgs, replayToNats } from '../support/nats.js';
 import { generateCapture } from './generate.js';
 
 const HOSTS = Number(process.env.LIFETRACE_BENCH_FLEET_HOSTS ?? 16);
@@ -49,18 +49,7 @@ async function publish(nats: NatsServer, captures: string[], count: number, spee
   for (let i = 0; i < hosts.length; i += group) {
     await Promise.all(
       hosts.slice(i, i + group).map(async (h) => {
-        const r = await execa(
-          process.execPath,
-          [BIN, 'agent', '--nats', nats.url, '--nats-user', 'agent', '--nats-pass', AGENT_PASS].concat([
-            '--replay',
-            captures[h % CAPTURES]!,
-            '--speed',
-            speed,
-            '--host',
-            `host-${h}`,
-          ]),
-          { reject: false, all: true },
-        );
+        const r = await replayToNats(nats, captures[h % CAPTURES]!, `host-${h}`, speed);
         if (r.exitCode !== 0) throw new Error(`agent host-${h}: ${r.all}`);
       }),
     );
@@ -99,24 +88,10 @@ async function run(
   // From the first host a worker claims (its start and first heartbeat are not analysis).
   let t0 = 0;
   const workers: ResultPromise[] = Array.from({ length: w }, (_, i) => {
-    const p = execa(
-      process.execPath,
-      [
-        BIN,
-        'worker',
-        '--nats',
-        nats.url,
-        '--nats-user',
-        'worker',
-        '--nats-pass',
-        WORKER_PASS,
-        '--id',
-        `bench-${w}-${i}`,
-        '--lease-ms',
-        '3000',
-      ],
-      { reject: false, all: true },
-    );
+    const p = execa(process.execPath, [BIN, 'worker', ...natsArgs(nats, 'worker'), '--id', `bench-${w}-${i}`, '--lease-ms', '3000'], {
+      reject: false,
+      all: true,
+    });
     p.all?.on('data', (d: Buffer) => {
       if (t0 === 0 && d.toString().includes(': owns ')) t0 = performance.now();
     });
@@ -198,7 +173,7 @@ async function main(): Promise<void> {
     await nats.start();
     progress(`publishing ${HOSTS} hosts of ${EVENTS} events`);
     await publish(nats, captures, HOSTS);
-    const nc = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+    const nc = await connectAs(nats, 'worker');
     for (const w of [1, 2]) {
       progress(`${w} worker(s) analyzing the backlog`);
       await run(nats, nc, w, expected, HOSTS);
@@ -209,7 +184,7 @@ async function main(): Promise<void> {
     for (const w of [1, 2]) {
       const live = new NatsServer();
       await live.start();
-      const lc = await connect({ servers: `127.0.0.1:${live.port}`, user: 'worker', pass: WORKER_PASS });
+      const lc = await connectAs(live, 'worker');
       progress(`${w} worker(s) following ${LIVE_HOSTS} hosts published at ${LIVE_SPEED} times their pace`);
       await run(live, lc, w, expected, LIVE_HOSTS, () => publish(live, captures, LIVE_HOSTS, LIVE_SPEED));
       await lc.close();

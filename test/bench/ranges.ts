@@ -13,12 +13,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
-import { execa } from 'execa';
 import { printfNsecsOf } from '../../server/decode/envelope.js';
 import { type RunRange, StreamRanges } from '../../server/fleet/stream-ranges.js';
-import { BIN } from '../support/live.js';
-import { AGENT_PASS, NatsServer, WORKER_PASS } from '../support/nats.js';
+import { connectAs, NatsServer, replayToNats } from '../support/nats.js';
 import { generateCapture } from './generate.js';
 
 const EVENTS = Number(process.env.LIFETRACE_BENCH_RANGES_EVENTS ?? 1_000_000);
@@ -76,28 +73,9 @@ async function main(): Promise<void> {
     await spreadCapture(capture);
     await nats.start();
     progress('publishing');
-    const r = await execa(
-      process.execPath,
-      [
-        BIN,
-        'agent',
-        '--nats',
-        nats.url,
-        '--nats-user',
-        'agent',
-        '--nats-pass',
-        AGENT_PASS,
-        '--replay',
-        capture,
-        '--speed',
-        'max',
-        '--host',
-        'bench',
-      ],
-      { reject: false, all: true },
-    );
+    const r = await replayToNats(nats, capture, 'bench');
     if (r.exitCode !== 0) throw new Error(`agent: ${r.all}`);
-    const nc = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+    const nc = await connectAs(nats, 'dashboard'); // what serve --nats reads the stream as
     const ranges = new StreamRanges(nc, printfNsecsOf);
 
     const t0 = performance.now();

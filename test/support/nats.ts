@@ -3,11 +3,36 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { execa, type ResultPromise } from 'execa';
 import { projectPath } from '../../server/support/paths.js';
+import { BIN } from './live.js';
 export const AGENT_PASS = 'agent-pass-0123456789';
 export const WORKER_PASS = 'worker-pass-0123456789';
 export const DASHBOARD_PASS = 'dashboard-pass-0123456789';
+
+/** The users of the fleet's configuration, and their passwords here. */
+export const PASSWORDS = { agent: AGENT_PASS, worker: WORKER_PASS, dashboard: DASHBOARD_PASS } as const;
+export type NatsUser = keyof typeof PASSWORDS;
+
+/** `--nats URL` and the credentials of one of the configuration's users, for a lifetrace command. */
+export function natsArgs(nats: NatsServer, user: NatsUser): string[] {
+  return ['--nats', nats.url, '--nats-user', user, '--nats-pass', PASSWORDS[user]];
+}
+
+/** A client connection as one of the configuration's users (what the tests read and ask with). */
+export function connectAs(nats: NatsServer, user: NatsUser): Promise<NatsConnection> {
+  return connect({ servers: `127.0.0.1:${nats.port}`, user, pass: PASSWORDS[user] });
+}
+
+/** `lifetrace agent --nats` publishing a capture as `host` (at full speed unless said), as a process. */
+export function replayToNats(nats: NatsServer, capture: string, host: string, speed = 'max') {
+  return execa(process.execPath, [BIN, 'agent', ...natsArgs(nats, 'agent'), '--replay', capture, '--speed', speed, '--host', host], {
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+  });
+}
 
 /** The configuration docker-compose.yml runs and docs/fleet.md documents: an agent may only publish batches. */
 export const CONFIG = projectPath('server', 'fleet', 'nats-server.conf');
