@@ -18,7 +18,8 @@
  * own; there X is about the rate offered and P the lag behind the stream.
  * Each line carries "mode": "backlog" or "live".
  * LIFETRACE_BENCH_FLEET_HOSTS (default 16) and LIFETRACE_BENCH_FLEET_EVENTS (events per host,
- * default 100000) change the run.
+ * default 400000: a backlog of 6.4M events, some 20 s for one worker; a smaller one is over in a few
+ * seconds, most of them each worker's warm-up, which says little of its rate) change the run.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +34,7 @@ import { connectAs, NatsServer, natsArgs, replayToNats } from '../support/nats.j
 import { generateCapture } from './generate.js';
 
 const HOSTS = Number(process.env.LIFETRACE_BENCH_FLEET_HOSTS ?? 16);
-const EVENTS = Number(process.env.LIFETRACE_BENCH_FLEET_EVENTS ?? 100_000);
+const EVENTS = Number(process.env.LIFETRACE_BENCH_FLEET_EVENTS ?? 400_000);
 /** Live: hosts published while the workers follow, at this factor of their captures' pace. */
 const LIVE_HOSTS = Number(process.env.LIFETRACE_BENCH_FLEET_LIVE_HOSTS ?? 4);
 const LIVE_SPEED = process.env.LIFETRACE_BENCH_FLEET_LIVE_SPEED ?? '0.1';
