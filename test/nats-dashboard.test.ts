@@ -175,6 +175,8 @@ describe('serve --nats: stateless dashboards of a fleet on a real nats-server', 
       for (const d of [early, late]) {
         const p = await openDashboard(browser, d.url);
         await p.page.getByTestId('feed-status').and(p.page.locator('[data-state="open"]')).waitFor();
+        const fleet = p.page.getByTestId('fleet-status').and(p.page.locator('[data-state="connected"]'));
+        await expect(fleet.textContent()).resolves.toBe(`fleet via NATS ${nats.url}`);
         const rows = p.page.getByTestId('flag-row');
         await rows.nth(sb.flags.length - 1).waitFor();
         shown.push((await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-id') ?? ''))).sort());

@@ -15,6 +15,7 @@ import type {
   ReplayView,
   RuleView,
   SaveRangeRequest,
+  ServerView,
   StopAnswer,
   StopRequest,
   StreamRun,
@@ -72,6 +73,7 @@ export const api = {
     return getJson<ObjectHistory[]>(`/api/objects?${q}`, signal);
   },
   rules: () => getJson<RuleView[]>('/api/rules'),
+  server: () => getJson<ServerView>('/api/server'),
 
   captures: () => getJson<CaptureInfo[]>('/api/captures'),
   /** Where the browser downloads a capture (an attachment). */

@@ -268,3 +268,17 @@ api.rules().then(
 );
 
 schedule();
+
+// A fleet dashboard says where its hosts come from, and whether it reaches the broker (polled: the
+// feed is about the hosts, not the server).
+const FLEET_POLL_MS = 5000;
+function pollFleet(): void {
+  api.server().then(
+    (v) => {
+      status.setFleet(v.fleet);
+      if (v.fleet !== null) setTimeout(pollFleet, FLEET_POLL_MS);
+    },
+    () => setTimeout(pollFleet, FLEET_POLL_MS),
+  );
+}
+pollFleet();
