@@ -11,6 +11,7 @@ import { OBJECT_KINDS } from '../model/objects.js';
 import type { AgentHello, FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, ReplayView, StatsPoint } from '../shared/wire.js';
 import type { Recording } from './recording.js';
 import type { Journal } from './journal.js';
+import { StreamKeeping } from './stream-keeping.js';
 import { findRule } from '../rules/index.js';
 import { mailingListLine } from '../rules/rule.js';
 import type { Flag } from '../rules/flags.js';
@@ -133,7 +134,7 @@ export type IngestResult = Result<void, 'duplicate'>;
  * moves it between connected and not; it does no I/O of its own but append to the journal and
  * recording it is given.
  */
-export class HostSession implements LiveSession {
+export class HostSession extends StreamKeeping implements LiveSession {
   readonly host: string;
   readonly run: string;
   private readonly analysis: Analysis;
@@ -144,14 +145,8 @@ export class HostSession implements LiveSession {
   private missingBatches = 0;
   /** Why skipped batches are missing (the journal says when it was damaged). */
   private missingCause = 'it restarted without them';
-  private isConnected = false;
   private isEnded = false;
-  private connectedSince = 0;
   private lastBatch: number | null = null;
-  /** What the agent sent, kept so that a restarted server can resume the stream exactly. */
-  private journal: Journal | undefined;
-  /** Recording this stream into the capture library. */
-  private recorder: Recording | undefined;
   private settled = true;
   /**
    * Kernel time per wall time while the stream is quiet (see tick): 1 live; a replay's speed; 0 for
@@ -174,6 +169,7 @@ export class HostSession implements LiveSession {
     private readonly out: SessionListener,
     private readonly clock: () => number,
   ) {
+    super();
     this.host = identity.host;
     this.run = identity.run;
     this.pace = paceOf(identity);
@@ -197,8 +193,6 @@ export class HostSession implements LiveSession {
 
   /** A session in this thread fails with the server only. */
   readonly failure = undefined;
-  /** Its stream comes through this server: it can be recorded. */
-  readonly notRecordable = undefined;
 
   /** Analyzed as it comes: never behind. */
   congestion(): undefined {
@@ -216,10 +210,6 @@ export class HostSession implements LiveSession {
     return this.seq;
   }
 
-  get connected(): boolean {
-    return this.isConnected;
-  }
-
   get ended(): boolean {
     return this.isEnded;
   }
@@ -234,49 +224,9 @@ export class HostSession implements LiveSession {
     return this.activity;
   }
 
-  /** Its source is attached (an agent's socket, a server replay): since `now`, or since it was first when resumed. */
-  connect(now?: number): void {
-    this.isConnected = true;
-    if (now !== undefined) this.connectedSince = now;
-  }
-
-  disconnect(): void {
-    this.isConnected = false;
-  }
-
-  /** Where the batches go too, so that a restarted server resumes (undefined: no journal). */
-  attachJournal(j: Journal | undefined): void {
-    this.journal = j;
-  }
-
-  /** Deletes the journal (a new run, the host forgotten): nothing will resume this stream. */
-  dropJournal(): void {
-    this.journal?.remove();
-    this.journal = undefined;
-  }
-
-  closeJournal(): void {
-    this.journal?.close();
-  }
-
   /** Batches after this are missing because the journal they were in was damaged (not merely absent). */
   journalDamaged(): void {
     this.missingCause = 'they were damaged in its journal';
-  }
-
-  get recording(): Recording | undefined {
-    return this.recorder;
-  }
-
-  startRecording(r: Recording): void {
-    this.recorder = r;
-  }
-
-  /** Stops taking the recording; a failed one stays, so that its error stays in view until the next one. */
-  detachRecording(): Recording | undefined {
-    const r = this.recorder;
-    if (r !== undefined && !r.failed) this.recorder = undefined;
-    return r;
   }
 
   /** Kernel time per wall time while quiet (see `pace`): a server replay sets it as it plays. */
@@ -422,7 +372,7 @@ export class HostSession implements LiveSession {
     for (const n of this.analysis.decoder.anomalies.counts.values()) anomalies += n;
     return {
       ...identityView(this.identity),
-      connected: this.isConnected,
+      connected: this.connected,
       ended: this.isEnded,
       connectedSince: this.connectedSince,
       lastBatchWall: this.lastBatch,
@@ -433,8 +383,7 @@ export class HostSession implements LiveSession {
       duplicates: this.duplicates,
       missingBatches: this.missingBatches,
       now_s: seconds(this.analysis.lastT ?? 0),
-      recording: this.recorder?.view() ?? null,
-      journal: this.journal?.view() ?? null,
+      ...this.keptViews(),
       replay,
       failed: null,
     };

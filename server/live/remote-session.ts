@@ -11,8 +11,7 @@ import type { ObjectKind } from '../model/objects.js';
 import type { FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, ReplayView, StatsPoint } from '../shared/wire.js';
 import { err, ok } from '../support/result.js';
 import { identityView, type IngestResult, type LiveSession, type SessionListener, type StreamIdentity } from './host-session.js';
-import type { Journal } from './journal.js';
-import type { Recording } from './recording.js';
+import { StreamKeeping } from './stream-keeping.js';
 import type { PoolWorker, WorkerClient } from './worker-pool.js';
 import { toWireOptions, type AnalysisState, type FromWorker, type StatsSample } from './worker-protocol.js';
 
@@ -23,19 +22,15 @@ const MIN_TRANSFER_BYTES = 16 << 10;
 
 let nextSid = 1;
 
-export class RemoteSession implements LiveSession, WorkerClient {
+export class RemoteSession extends StreamKeeping implements LiveSession, WorkerClient {
   readonly sid = nextSid++;
   readonly host: string;
   readonly run: string;
   private seq = 0;
   private duplicates = 0;
-  private isConnected = false;
-  private connectedSince = 0;
   private lastBatch: number | null = null;
   /** The agent said its stream ended (the worker's word that it did comes later). */
   private endSent = false;
-  private journal: Journal | undefined;
-  private recorder: Recording | undefined;
   private readonly flagById = new Map<string, FlagSummary>();
   private lossMarks: LossMark[] = [];
   private readonly activity: StatsPoint[] = [];
@@ -57,6 +52,7 @@ export class RemoteSession implements LiveSession, WorkerClient {
     private readonly out: SessionListener,
     private readonly clock: () => number,
   ) {
+    super();
     this.host = identity.host;
     this.run = identity.run;
     worker.add(this);
@@ -65,10 +61,6 @@ export class RemoteSession implements LiveSession, WorkerClient {
 
   get lastSeq(): number {
     return this.seq;
-  }
-
-  get connected(): boolean {
-    return this.isConnected;
   }
 
   /** Ended as the worker reports it: its last flags are in by then. */
@@ -84,51 +76,12 @@ export class RemoteSession implements LiveSession, WorkerClient {
     return this.activity;
   }
 
-  get recording(): Recording | undefined {
-    return this.recorder;
-  }
-
   get failure(): string | undefined {
     return this.failed;
   }
 
-  connect(now?: number): void {
-    this.isConnected = true;
-    if (now !== undefined) this.connectedSince = now;
-  }
-
-  disconnect(): void {
-    this.isConnected = false;
-  }
-
-  attachJournal(j: Journal | undefined): void {
-    this.journal = j;
-  }
-
-  dropJournal(): void {
-    this.journal?.remove();
-    this.journal = undefined;
-  }
-
-  closeJournal(): void {
-    this.journal?.close();
-  }
-
   journalDamaged(): void {
     this.worker.post({ type: 'journal-damaged', sid: this.sid });
-  }
-
-  /** Its stream comes through this server: it can be recorded. */
-  readonly notRecordable = undefined;
-
-  startRecording(r: Recording): void {
-    this.recorder = r;
-  }
-
-  detachRecording(): Recording | undefined {
-    const r = this.recorder;
-    if (r !== undefined && !r.failed) this.recorder = undefined;
-    return r;
   }
 
   headerLine(): string {
@@ -185,7 +138,7 @@ export class RemoteSession implements LiveSession, WorkerClient {
     const a = this.state.view;
     return {
       ...identityView(this.identity),
-      connected: this.isConnected,
+      connected: this.connected,
       ended: a.ended,
       connectedSince: this.connectedSince,
       lastBatchWall: this.lastBatch,
@@ -196,8 +149,7 @@ export class RemoteSession implements LiveSession, WorkerClient {
       duplicates: this.duplicates,
       missingBatches: a.missingBatches,
       now_s: a.now_s,
-      recording: this.recorder?.view() ?? null,
-      journal: this.journal?.view() ?? null,
+      ...this.keptViews(),
       replay,
       failed: this.failed ?? null,
     };
