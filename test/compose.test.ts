@@ -269,6 +269,10 @@ describe('docker-compose.yml (resolved by docker-compose config)', () => {
       LIFETRACE_NATS_PASS: 'dashboard-0123456789abcdef',
     });
     expect(d.ports).toEqual(['127.0.0.1:7071:7070/tcp']);
+    // Saved ranges of the stream go to a named volume, not the container's memory.
+    expect(option(d.command, '--data')).toBe('/data');
+    const data = mounts(d).find((m) => m.target === '/data');
+    expect(Object.keys(config.volumes ?? {})).toContain(data?.source);
     expect(d.user).toBe('node');
     expect(d.read_only).toBe(true);
     expect(d.cap_drop).toEqual(['ALL']);

@@ -171,11 +171,16 @@ export async function serveCommand(argv: string[], print: Print): Promise<Comman
   if (!launched.ok) return launched;
   const server = launched.value;
   print(`lifetrace: dashboard at ${server.url}\n`);
-  if (args.nats !== undefined) {
-    print(`lifetrace: the fleet's results from NATS ${args.nats.url}; agents publish with: lifetrace agent --nats ${args.nats.url} ...\n`);
-    await untilSignal();
+  const fleet = server.fleet;
+  if (fleet !== undefined) {
+    print(
+      `lifetrace: the fleet's results from NATS ${args.nats!.url}; agents publish with: lifetrace agent --nats ${args.nats!.url} ...\n`,
+    );
+    // The broker connection ends for good only when the broker refuses it (its credentials changed):
+    // a dashboard without its broker shows nothing true, so it says why and stops.
+    const lost = await Promise.race([untilSignal().then(() => undefined), fleet.closed().then((e) => e?.message ?? 'closed')]);
     await server.close();
-    return ok(0);
+    return lost === undefined ? ok(0) : err(`the NATS connection ended: ${lost}`);
   }
   const t = server.tokenSource;
   const how = t.kind === 'file' ? `--token-file ${t.path}` : '--token (your token)';

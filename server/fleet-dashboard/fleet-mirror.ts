@@ -7,9 +7,12 @@
  *
  * Results of a host come per run (the agent's run; the worker's sequence numbers start over with
  * each). Per flag id the message with the highest Lifetrace-Seq wins (a worker that took a host
- * over publishes it again); per run the latest loss list wins. A host's session follows the run its
- * owner's stats show, and never goes back to a run it has left: a worker replaying a host it took
- * over goes through the host's earlier runs before it reaches the current one.
+ * over publishes it again); per run the latest loss list wins. A host's runs are ordered by where
+ * they start in its stream (Lifetrace-Run-Seq, `runSeq` in the stats): its session follows the
+ * newest run its owner's stats show and never goes back to an older one (a worker replaying a host
+ * it took over goes through the host's earlier runs before it reaches the current one), and the
+ * results of runs older than the one followed are let go of. Every message is checked field by
+ * field (results-check.ts): one that is not what a worker publishes is counted, never thrown.
  */
 import { DeliverPolicy, jetstream, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { connect, errors, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
@@ -19,6 +22,7 @@ import {
   LOSSES_SUBJECTS,
   RESULTS_STREAM,
   RUN_HEADER,
+  RUN_SEQ_HEADER,
   SEQ_HEADER,
   STATS_SUBJECTS,
   type StatsMessage,
@@ -28,6 +32,7 @@ import type { HostSessions } from '../live/hosts.js';
 import type { FleetView, FlagSummary, LossMark } from '../shared/wire.js';
 import { err, ok, type Result } from '../support/result.js';
 import { FleetSession } from './fleet-session.js';
+import { checkFlag, checkLosses, checkStats } from './results-check.js';
 
 export interface FleetMirrorOptions {
   target: NatsTarget;
@@ -38,15 +43,20 @@ export interface FleetMirrorOptions {
 
 /** What the results stream said of one run of a host. */
 interface RunResults {
+  /** Where the run starts in the host's stream: runs are ordered by it. */
+  runSeq: number;
   flags: Map<string, { seq: number; flag: FlagSummary }>;
   losses: { seq: number; list: LossMark[] } | undefined;
 }
 
 interface HostState {
+  /** The results of the run followed and of any newer ones seen (an older run's are let go of). */
   runs: Map<string, RunResults>;
   session: FleetSession | undefined;
-  /** Runs this dashboard followed and left for a newer one. */
-  left: Set<string>;
+  /** The runSeq of the run followed (-1: none yet): results and stats of older runs are ignored. */
+  followedSeq: number;
+  /** Why the server would not take the host (said once). */
+  refused: string | undefined;
 }
 
 export class FleetMirror {
@@ -96,6 +106,11 @@ export class FleetMirror {
     };
   }
 
+  /** When the connection closes for good (the broker refused the credentials on a reconnect, or stop). */
+  async closed(): Promise<Error | undefined> {
+    return (await this.nc.closed()) ?? undefined;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.stats?.unsubscribe();
@@ -120,6 +135,7 @@ export class FleetMirror {
         });
         const messages = await consumer.consume({ max_messages: 256 });
         this.open.add(messages);
+        if (this.stopped) await messages.close(); // stopped while it was being set up: stop() did not see it
         problem = '';
         try {
           for await (const m of messages) {
@@ -158,65 +174,77 @@ export class FleetMirror {
 
   /** A flag or a loss list from the results stream; a message that is not one is counted, never thrown. */
   private onResult(m: JsMsg): void {
-    const token = m.subject.slice(m.subject.indexOf('.', 'lifetrace.'.length) + 1);
+    const flag = m.subject.startsWith(`${FLAGS_SUBJECTS}.`);
+    const token = m.subject.slice((flag ? FLAGS_SUBJECTS : LOSSES_SUBJECTS).length + 1);
     const host = hostOfToken(token);
-    const seq = Number(m.headers?.get(SEQ_HEADER) ?? Number.NaN);
+    const seq = Number(m.headers?.get(SEQ_HEADER) || Number.NaN);
+    const runSeq = Number(m.headers?.get(RUN_SEQ_HEADER) || Number.NaN);
+    const run = m.headers?.get(RUN_HEADER) ?? '';
+    if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(runSeq) || run === '' || hostToken(host) !== token)
+      return void this.badMessages++;
     let value: unknown;
     try {
       value = m.json<unknown>();
     } catch {
-      value = undefined;
+      return void this.badMessages++;
     }
-    const run = m.headers?.get(RUN_HEADER) ?? '';
-    if (!Number.isSafeInteger(seq) || run === '' || hostToken(host) !== token) return void this.badMessages++;
+    const taken = flag ? checkFlag(value, host, run) : checkLosses(value, host);
+    if (taken === undefined) return void this.badMessages++;
     this.resultsRead++;
     const h = this.hostState(host);
-    const results = h.runs.get(run) ?? { flags: new Map(), losses: undefined };
-    h.runs.set(run, results);
+    if (runSeq < h.followedSeq) return; // an older run's, published again by a worker replaying the host
+    let results = h.runs.get(run);
+    if (results === undefined) {
+      results = { runSeq, flags: new Map(), losses: undefined };
+      h.runs.set(run, results);
+    }
     const current = h.session?.run === run ? h.session : undefined;
-    if (m.subject.startsWith(`${FLAGS_SUBJECTS}.`)) {
-      const f = value as FlagSummary;
-      if (typeof f !== 'object' || f === null || typeof f.id !== 'string' || f.host !== host || f.run !== run)
-        return void this.badMessages++;
+    if (flag) {
+      const f = taken as FlagSummary;
       const had = results.flags.get(f.id);
       if (had !== undefined && had.seq > seq) return; // a replay's earlier state of a flag already read
       results.flags.set(f.id, { seq, flag: f });
       current?.takeFlag(f);
     } else {
-      if (!Array.isArray(value)) return void this.badMessages++;
       if (results.losses !== undefined && results.losses.seq > seq) return;
-      results.losses = { seq, list: value as LossMark[] };
+      results.losses = { seq, list: taken as LossMark[] };
       current?.takeLosses(results.losses.list);
     }
   }
 
-  /** A worker's stats of a host: its view and activity (and, for a run not seen before, a new session). */
+  /** A worker's stats of a host: its view and activity (and, for a newer run than the one followed, a new session). */
   private onStats(msg: Msg): void {
-    let m: StatsMessage;
+    let value: unknown;
     try {
-      m = msg.json<StatsMessage>();
+      value = msg.json<unknown>();
     } catch {
       return void this.badMessages++;
     }
-    const v = m?.host;
-    if (typeof v !== 'object' || v === null || typeof v.host !== 'string' || typeof v.run !== 'string' || typeof m.point !== 'object')
-      return void this.badMessages++;
-    if (msg.subject !== `${STATS_SUBJECTS}.${hostToken(v.host)}`) return void this.badMessages++;
-    const h = this.hostState(v.host);
-    if (h.session?.run === v.run) return h.session.takeStats(m);
-    if (h.left.has(v.run)) return; // an owner replaying the host's earlier runs
+    const m = checkStats(value);
+    if (m === undefined || msg.subject !== `${STATS_SUBJECTS}.${hostToken(m.host.host)}`) return void this.badMessages++;
+    const h = this.hostState(m.host.host);
+    // Its session, unless the server let it go (the host limit): then the host is taken again.
+    const held = h.session !== undefined && this.o.hosts.get(h.session.host) === h.session ? h.session : undefined;
+    if (held?.run === m.host.run) return held.takeStats(m);
+    if (m.runSeq < h.followedSeq || (held !== undefined && m.runSeq === h.followedSeq)) return; // an older run: its owner is replaying the host
     this.followRun(h, m);
   }
 
-  /** The host's session follows run `m.host.run` from now on. */
+  /** The host's session follows run `m.host.run` from now on; older runs' results are let go of. */
   private followRun(h: HostState, m: StatsMessage): void {
     const { hosts, clock, log } = this.o;
-    if (h.session !== undefined) h.left.add(h.session.run);
     let made: FleetSession | undefined;
     const opened = hosts.mirror(m.host.host, (listener) => (made = new FleetSession(m, this.nc, listener, clock)));
-    if (!opened.ok) return log(`lifetrace: serve --nats: host ${m.host.host}: ${opened.error}`);
+    if (!opened.ok) {
+      if (h.refused !== opened.error) log(`lifetrace: serve --nats: host ${m.host.host}: ${opened.error}`);
+      h.refused = opened.error;
+      return;
+    }
+    h.refused = undefined;
     const s = made!;
     h.session = s;
+    h.followedSeq = m.runSeq;
+    for (const [run, r] of h.runs) if (r.runSeq < m.runSeq) h.runs.delete(run);
     const results = h.runs.get(s.run);
     if (results !== undefined) {
       for (const { flag } of results.flags.values()) s.takeFlag(flag);
@@ -231,7 +259,7 @@ export class FleetMirror {
   private hostState(host: string): HostState {
     let h = this.state.get(host);
     if (h === undefined) {
-      h = { runs: new Map(), session: undefined, left: new Set() };
+      h = { runs: new Map(), session: undefined, followedSeq: -1, refused: undefined };
       this.state.set(host, h);
     }
     return h;

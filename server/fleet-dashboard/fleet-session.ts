@@ -84,11 +84,6 @@ export class FleetSession implements LiveSession {
     this.out.losses(this.host, l);
   }
 
-  /** When the worker last said anything of the host (its stats come every STATS_INTERVAL_MS while it owns it). */
-  get heardAt(): number {
-    return this.lastStats;
-  }
-
   get lastSeq(): number {
     return 0;
   }

@@ -14,6 +14,7 @@ import {
   lossesSubject,
   querySubject,
   RUN_HEADER,
+  RUN_SEQ_HEADER,
   SEQ_HEADER,
   statsSubject,
   type QueryAnswer,
@@ -77,6 +78,8 @@ export class HostFeed {
   private dirtyLosses: LossMark[] | undefined;
   /** The batch of the current run whose publish is pending: results published after it carry it. */
   private seq = 0;
+  /** The stream sequence of the current run's hello: a host's runs are ordered by it. */
+  private runSeq = 0;
   private ticks = 0;
   private readonly lags: number[] = [];
   /** When this worker took the host (a batch stored before waited for the worker, not for the analysis). */
@@ -217,7 +220,7 @@ export class HostFeed {
   sample(now: number): void {
     const s = this.session;
     if (s === undefined) return;
-    const msg: StatsMessage = { host: s.view(), point: s.sample(now) };
+    const msg: StatsMessage = { host: s.view(), point: s.sample(now), runSeq: this.runSeq };
     this.nc.publish(statsSubject(this.host), JSON.stringify({ ...msg, lag_ms: this.lag() }));
   }
 
@@ -268,6 +271,7 @@ export class HostFeed {
     this.flush(String(this.seq));
     this.skipping = undefined;
     this.seq = 0;
+    this.runSeq = m.seq;
     this.ticks = 0;
     this.session = new HostSession(
       hello.value,
@@ -304,6 +308,7 @@ export class HostFeed {
     const h = headers();
     h.set(SEQ_HEADER, String(this.seq));
     h.set(RUN_HEADER, s.run);
+    h.set(RUN_SEQ_HEADER, String(this.runSeq));
     for (const f of this.dirtyFlags.values()) this.publish(flagsSubject(this.host), f, flagMessageId(f.id, after), h);
     this.dirtyFlags.clear();
     if (this.dirtyLosses !== undefined)

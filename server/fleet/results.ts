@@ -36,6 +36,11 @@ export const querySubject = (host: string): string => `${QUERY_SUBJECTS}.${hostT
 export const SEQ_HEADER = 'Lifetrace-Seq';
 /** The header that carries the run of the host's stream a result belongs to (its sequence numbers start over with each run). */
 export const RUN_HEADER = 'Lifetrace-Run';
+/**
+ * The header that carries where that run starts in the host's stream (its hello's stream sequence):
+ * a host's runs are ordered by it (run ids are random), so a reader never goes back to an older run.
+ */
+export const RUN_SEQ_HEADER = 'Lifetrace-Run-Seq';
 
 /**
  * The message id of a flag's update published after `after` (a batch's sequence number, `end`, or
@@ -63,6 +68,8 @@ export const leaseKey = (host: string): string => `lease.${hostToken(host)}`;
 export interface StatsMessage {
   host: HostView;
   point: StatsPoint;
+  /** The stream sequence of the run's hello (RUN_SEQ_HEADER): the later run of a host has the higher. */
+  runSeq: number;
 }
 
 /** A question to the worker that owns a host (`lifetrace.query.HOST`). */

@@ -9,7 +9,15 @@
  * per run are read whole: its hello (kernel, mode) and its first and last batch held (kernel times).
  * A read streams the run's batches a few at a time: never the whole run in memory.
  */
-import { DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
+import {
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { checkHeader, serializeHeader, type CaptureHeader } from '../capture/header.js';
 import { BATCH_HEAD, type AgentHello, type StreamRun } from '../shared/wire.js';
@@ -63,14 +71,29 @@ interface RunIndex {
   lastAt: number;
 }
 
+/** Batches looked at, from each end of a run, for the first and last that hold records. */
+const TIME_PROBES = 8;
+
 export class StreamRanges {
   /** Batches fetched whole by reads so far (what a range cost the broker: bench:ranges prints it). */
   batchesRead = 0;
+
+  /** The JetStream manager, made once (each one made costs a round trip to the broker). */
+  private manager: Promise<JetStreamManager> | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly recordTime: RecordTime,
   ) {}
+
+  private jsm(): Promise<JetStreamManager> {
+    this.manager ??= jetstreamManager(this.nc);
+    // A failed one (the broker away) is made again next time.
+    this.manager.catch(() => {
+      this.manager = undefined;
+    });
+    return this.manager;
+  }
 
   /** Every run on the stream, host by host, oldest first. */
   async list(): Promise<StreamRun[]> {
@@ -98,7 +121,7 @@ export class StreamRanges {
 
   /** The hosts with messages on the stream. */
   private async hosts(): Promise<string[]> {
-    const jsm = await jetstreamManager(this.nc);
+    const jsm = await this.jsm();
     const info = await jsm.streams.info(STREAM, { subjects_filter: `${BATCH_SUBJECTS}.>` }).catch((e: unknown) => {
       if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) return undefined; // no agent yet
       throw e;
@@ -114,7 +137,7 @@ export class StreamRanges {
    */
   private async index(host: string): Promise<RunIndex[]> {
     const subject = batchSubject(host);
-    const jsm = await jetstreamManager(this.nc);
+    const jsm = await this.jsm();
     const last = await jsm.streams.getMessage(STREAM, { last_by_subj: subject });
     if (last === null) return [];
     // By run: two agents given one --host interleave their runs (docs/fleet.md says not to), and
@@ -192,7 +215,7 @@ export class StreamRanges {
 
   /** The run's hello, or why it cannot head a capture (gone meanwhile, or not a hello with a header this lifetrace reads). */
   private async hello(r: RunIndex): Promise<Result<AgentHello>> {
-    const m = await (await jetstreamManager(this.nc)).streams.getMessage(STREAM, { seq: r.helloAt });
+    const m = await (await this.jsm()).streams.getMessage(STREAM, { seq: r.helloAt });
     if (m === null) return err('its hello is no longer on the stream');
     let v: Partial<AgentHello> | undefined;
     try {
@@ -212,11 +235,10 @@ export class StreamRanges {
     let first: bigint | undefined;
     let last: bigint | undefined;
     if (r.ats.length > 0) {
-      const jsm = await jetstreamManager(this.nc);
-      const a = await jsm.streams.getMessage(STREAM, { seq: r.ats[0]! });
-      const b = await jsm.streams.getMessage(STREAM, { seq: r.ats.at(-1)! });
-      const ta = a === null ? undefined : this.times(a.data.subarray(BATCH_HEAD));
-      const tb = b === null ? undefined : this.times(b.data.subarray(BATCH_HEAD));
+      // The first and last batches that hold records: a live agent's first batch may hold only the
+      // probes' attach line, its last only the exit maps.
+      const ta = await this.timesOf(r.ats.slice(0, TIME_PROBES));
+      const tb = await this.timesOf(r.ats.slice(-TIME_PROBES).reverse());
       if (ta?.first !== undefined) base = (ta.first / 1_000_000_000n) * 1_000_000_000n;
       first = ta?.min;
       last = tb?.max;
@@ -242,6 +264,17 @@ export class StreamRanges {
     };
   }
 
+  /** The times of the first of these batches (stream sequences) that holds records. */
+  private async timesOf(ats: readonly number[]): Promise<{ first: bigint; min: bigint; max: bigint } | undefined> {
+    const jsm = await this.jsm();
+    for (const seq of ats) {
+      const m = await jsm.streams.getMessage(STREAM, { seq });
+      const t = m === null ? undefined : this.times(m.data.subarray(BATCH_HEAD));
+      if (t !== undefined) return t;
+    }
+    return undefined;
+  }
+
   /** The kernel times of a batch's records: its first line's, the earliest and the latest. */
   private times(payload: Uint8Array): { first: bigint; min: bigint; max: bigint } | undefined {
     let t: { first: bigint; min: bigint; max: bigint } | undefined;
@@ -265,7 +298,7 @@ export class StreamRanges {
    * no record later than that after a newer one), so the read starts after the last such batch.
    */
   private async firstFrom(r: RunIndex, first: number, fromNs: bigint): Promise<number> {
-    const jsm = await jetstreamManager(this.nc);
+    const jsm = await this.jsm();
     let lo = first;
     let hi = r.ats.length - 1;
     while (lo < hi) {

@@ -61,7 +61,11 @@ export class CaptureDesk {
     const read = await this.streamRange(host, run, range);
     const lines = Readable.from(read.bytes, { objectMode: false });
     const body = name.endsWith('.gz') ? lines.pipe(createGzip()) : lines;
-    if (body !== lines) lines.on('error', (e) => body.destroy(e));
+    if (body !== lines) {
+      lines.on('error', (e) => body.destroy(e));
+      // The library gave up on it (too large, the disk full): the stream's read ends too, its consumer with it.
+      body.on('close', () => lines.destroy());
+    }
     return lib.store(name, body, MAX_SAVED_RANGE_BYTES);
   }
 

@@ -58,6 +58,8 @@ export interface RunningServer {
   token: string;
   hub: Hub;
   http: Server;
+  /** A fleet dashboard's link to the broker (`nats`), whose end ends the dashboard. */
+  fleet: FleetMirror | undefined;
   close(): Promise<void>;
 }
 
@@ -179,6 +181,7 @@ export async function startServer(o: ServeOptions): Promise<Result<RunningServer
     token,
     hub,
     http,
+    fleet,
     close: () =>
       (closed ??= (async () => {
         clearInterval(heartbeat);
