@@ -50,9 +50,9 @@ export async function listenMetrics(metrics: WorkerMetrics, o: MetricsListenOpti
     const why = browserRefusal(req, policy);
     if (why !== undefined) {
       // A missing or wrong token is 401 (the scraper's credentials); a foreign Host on loopback is 403.
-      const token = why.startsWith('a token');
+      const token = why.kind === 'token';
       metrics.refuse(token ? 'metrics-bad-token' : 'metrics-bad-host');
-      return send(res, token ? 401 : 403, token ? 'a token is required: Authorization: Bearer TOKEN' : why, token);
+      return send(res, token ? 401 : 403, token ? 'a token is required: Authorization: Bearer TOKEN' : why.message, token);
     }
     if ((req.method !== 'GET' && req.method !== 'HEAD') || pathOf(req.url) !== '/metrics') {
       metrics.refuse('metrics-not-found');

@@ -88,14 +88,21 @@ function hostName(hostHeader: string | undefined): string | undefined {
   }
 }
 
+/** Why a browser's request (or socket) is refused: what failed, and the words for the client. */
+export interface Refusal {
+  /** `host`: not a loopback host name on a loopback server; `token`: no token, or a wrong one; `origin`: a foreign page's socket. */
+  kind: 'host' | 'token' | 'origin';
+  message: string;
+}
+
 /** Why a browser's request is refused, or undefined when it may pass. */
-export function browserRefusal(req: IncomingMessage, policy: AccessPolicy): string | undefined {
+export function browserRefusal(req: IncomingMessage, policy: AccessPolicy): Refusal | undefined {
   if (policy.loopback) {
     const name = hostName(req.headers.host);
-    if (name === undefined || !isLoopbackHost(name)) return 'this server answers only to loopback host names';
+    if (name === undefined || !isLoopbackHost(name)) return { kind: 'host', message: 'this server answers only to loopback host names' };
   }
   if (policy.browsersNeedToken && !tokenMatches(presentedToken(req), policy.token))
-    return 'a token is required (open the page as /?token=...)';
+    return { kind: 'token', message: 'a token is required (open the page as /?token=...)' };
   return undefined;
 }
 
@@ -107,10 +114,10 @@ export function agentRefusal(req: IncomingMessage, token: string): { status: 401
 }
 
 /** Browser sockets: the Origin must be the page's own (scheme, host and port of this server). */
-export function originRefusal(req: IncomingMessage): string | undefined {
+export function originRefusal(req: IncomingMessage): Refusal | undefined {
   const origin = req.headers.origin;
   if (origin === undefined) return undefined; // not a browser (browsers always send Origin on WebSockets)
   if (origin !== `http://${req.headers.host ?? ''}` && origin !== `https://${req.headers.host ?? ''}`)
-    return `origin ${origin} is not this server`;
+    return { kind: 'origin', message: `origin ${origin} is not this server` };
   return undefined;
 }

@@ -151,7 +151,7 @@ export function createApp(hub: Hub, policy: AccessPolicy): express.Express {
     const why = browserRefusal(req, policy);
     if (why !== undefined) {
       hub.reject('http-refused');
-      return res.status(presentedToken(req) === undefined && policy.browsersNeedToken ? 401 : 403).json({ error: why });
+      return res.status(why.kind === 'token' && presentedToken(req) === undefined ? 401 : 403).json({ error: why.message });
     }
     // A request that changes something must not come from another origin, and a POST must be JSON:
     // a foreign page cannot send that (nor PUT or DELETE) without a CORS preflight, which this

@@ -125,7 +125,7 @@ export async function startServer(o: ServeOptions): Promise<Result<RunningServer
     if (path === FEED_PATH) {
       const why = originRefusal(req) ?? browserRefusal(req, policy);
       if (why !== undefined)
-        return refuse(socket, why.startsWith('a token') ? 401 : 403, why.startsWith('origin') ? 'feed-bad-origin' : 'feed-refused');
+        return refuse(socket, why.kind === 'token' ? 401 : 403, why.kind === 'origin' ? 'feed-bad-origin' : 'feed-refused');
       if (hub.feedCount >= MAX_FEEDS) return refuse(socket, 503, 'feed-too-many');
       return browsers.handleUpgrade(req, socket, head, (ws) => handleBrowser(alive(ws), hub, feedQueueBytes));
     }
