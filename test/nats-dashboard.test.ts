@@ -109,17 +109,21 @@ function flagsOf(d: Dashboard, host: string, expected: string[]): Promise<FlagSu
   );
 }
 
-describe('serve --nats: stateless dashboards of a fleet on a real nats-server', () => {
-  let nats: NatsServer;
-  beforeAll(async () => {
-    nats = new NatsServer();
-    await nats.start();
-  });
+/** A broker of the describe block's own, started before its tests; it and their processes stopped after them. */
+function ownBroker(): NatsServer {
+  const nats = new NatsServer();
+  beforeAll(() => nats.start());
   afterAll(async () => {
-    for (const p of procs) p.kill('SIGTERM');
-    await Promise.all(procs);
-    await nats?.kill();
+    const mine = procs.splice(0);
+    for (const p of mine) p.kill('SIGTERM');
+    await Promise.all(mine);
+    await nats.kill();
   });
+  return nats;
+}
+
+describe('serve --nats: stateless dashboards of a fleet on a real nats-server', () => {
+  const nats = ownBroker();
 
   it('two dashboards show the same flags, equal to analyze’s, through the unchanged REST API and feed; drill-downs reach the worker', async () => {
     const captures: Record<string, string> = {
@@ -264,16 +268,7 @@ describe('serve --nats: stateless dashboards of a fleet on a real nats-server', 
 });
 
 describe('serve --nats: workers and the broker come and go under a dashboard', () => {
-  let nats: NatsServer;
-  beforeAll(async () => {
-    nats = new NatsServer();
-    await nats.start();
-  });
-  afterAll(async () => {
-    for (const p of procs) p.kill('SIGTERM');
-    await Promise.all(procs);
-    await nats?.kill();
-  });
+  const nats = ownBroker();
 
   it('a dead worker’s host shows failed with why; a new worker takes it over and the flags come back equal to analyze’s', async () => {
     const d = await dashboard(nats);
