@@ -16,7 +16,7 @@ import { batchSubject, KIND_HEADER, STREAM } from '../server/fleet/subjects.js';
 import { BATCH_HEAD, decodeBatchHead } from '../server/shared/wire.js';
 import { generateCapture } from './bench/generate.js';
 import { BIN, until } from './support/live.js';
-import { AGENT_PASS, freePort, NatsServer, WORKER_PASS } from './support/nats.js';
+import { AGENT_PASS, connectAs, freePort, NatsServer } from './support/nats.js';
 
 const root = join(import.meta.dirname, '..');
 const SAMPLE = join(root, 'test', 'fixtures', 'sample.ljsonl.gz');
@@ -83,7 +83,7 @@ describe('agent --nats: JetStream on a real nats-server', () => {
 
   beforeAll(async () => {
     await nats.start();
-    reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+    reader = await connectAs(nats, 'worker');
   });
   afterAll(async () => {
     await reader?.close();
@@ -132,7 +132,7 @@ describe('agent --nats: JetStream on a real nats-server', () => {
     await nats.kill();
     await new Promise((r) => setTimeout(r, 1500)); // batches pile up in the outbox meanwhile
     await nats.start();
-    reader = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'worker', pass: WORKER_PASS });
+    reader = await connectAs(nats, 'worker');
     const r = await run;
     expect(r.exitCode, r.all).toBe(0);
     expect(r.all).toMatch(/lost NATS/);
@@ -162,7 +162,7 @@ describe('agent --nats: JetStream on a real nats-server', () => {
       expect(r.exitCode, r.all).toBe(0);
       expect(r.all).toMatch(/connection refused; retrying/); // said once, not once a try
       expect(r.all.match(/retrying/g)).toHaveLength(1);
-      const nc = await connect({ servers: `127.0.0.1:${later.port}`, user: 'worker', pass: WORKER_PASS });
+      const nc = await connectAs(later, 'worker');
       try {
         expectOneRun(await readHost(nc, 'spill'), readFileSync(capture), 'spill');
       } finally {
@@ -198,15 +198,37 @@ describe('agent --nats: JetStream on a real nats-server', () => {
     expect(await usage('--nats', nats.url, '--token', 'server-token')).toMatch(/--token is the lifetrace server's/);
     expect(await usage('--server', 'http://127.0.0.1:1/', '--token', 't', '--nats-token', 't')).toMatch(/--nats-token goes with --nats/);
 
-    // The agent's user may publish batches, never read them back or touch another stream.
-    const nc = await connect({ servers: `127.0.0.1:${nats.port}`, user: 'agent', pass: AGENT_PASS });
+    // The agent's user may publish batches and read a subject's last message (to resume), never read
+    // the stream otherwise, nor the replies other users get (their consumers' deliveries, answers).
+    const nc = await connectAs(nats, 'agent');
+    const worker = await connectAs(nats, 'worker');
     try {
       const js = jetstream(nc);
       await expect(
         js.consumers.get(STREAM, { filter_subjects: batchSubject('sample.example:1') }).then((c) => c.next({ expires: 500 })),
       ).rejects.toThrow();
+      const jsm = await jetstreamManager(nc);
+      await expect(jsm.streams.getMessage(STREAM, { seq: 1 })).rejects.toThrow(/Permissions Violation|timeout/i);
+      expect(await jsm.direct.getMessage(STREAM, { last_by_subj: batchSubject('sample.example:1') })).not.toBeNull();
+      const overheard: string[] = [];
+      const refused: string[] = [];
+      for (const subject of ['_INBOX.>', '_INBOX_worker.>', '_INBOX_dashboard.>'])
+        nc.subscribe(subject, {
+          callback: (e, m) => {
+            if (e !== null) refused.push(subject);
+            else overheard.push(m.subject);
+          },
+        });
+      await nc.flush();
+      // The worker's replies: a stream's info and a message of it.
+      const wjsm = await jetstreamManager(worker);
+      expect((await wjsm.streams.info(STREAM)).state.messages).toBeGreaterThan(0);
+      expect(await wjsm.streams.getMessage(STREAM, { seq: 1 })).not.toBeNull();
+      await until(() => (refused.length === 3 ? true : undefined), 5000, 'the subscriptions refused');
+      expect(overheard).toEqual([]);
     } finally {
       await nc.close();
+      await worker.close();
     }
   });
 });
@@ -287,6 +309,26 @@ authorization { users: [ { nkey: ${user.getPublicKey()} } ] }
       expect(stranger.exitCode).toBe(2); // a key the server does not know
       expect(stranger.all).toMatch(/refused the agent's credentials/);
     } finally {
+      await nats.kill();
+    }
+  });
+
+  it('a stream made without allow_direct (an older lifetrace): the agent says how to fix it and exits 2, instead of waiting forever', async () => {
+    const token = 'token-0123456789abcdef';
+    const nats = new NatsServer(`authorization { token: "${token}" }\n`);
+    await nats.start();
+    const nc = await connect({ servers: `127.0.0.1:${nats.port}`, token });
+    try {
+      await (await jetstreamManager(nc)).streams.add({ name: STREAM, subjects: ['lifetrace.batches.>'] });
+      const r = await execa(
+        process.execPath,
+        [BIN, 'agent', '--nats', nats.url, '--nats-token', token, '--replay', SAMPLE, '--speed', 'max', '--host', 'old'],
+        { reject: false, all: true },
+      );
+      expect(r.exitCode).toBe(2);
+      expect(r.all).toMatch(/does not allow direct get, which an agent resumes with: nats stream edit LIFETRACE --allow-direct/);
+    } finally {
+      await nc.close();
       await nats.kill();
     }
   });

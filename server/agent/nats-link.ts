@@ -135,7 +135,7 @@ export class NatsLink implements Uplink {
   }
 
   private async connect(): Promise<NatsConnection> {
-    const nc = await connect(connectionOptions(this.o.target, `lifetrace agent ${this.o.hello.host}`));
+    const nc = await connect(connectionOptions(this.o.target, `lifetrace agent ${this.o.hello.host}`, 'agent'));
     this.nc = nc;
     this.dropped = settleable();
     this.online = true;
@@ -170,13 +170,20 @@ export class NatsLink implements Uplink {
    */
   private async sync(nc: NatsConnection, jsm: JetStreamManager, js: JetStreamClient): Promise<void> {
     try {
-      await jsm.streams.info(STREAM);
+      const info = await jsm.streams.info(STREAM);
+      // A stream made without allow_direct (by an older lifetrace) would never answer the read below.
+      if (info.config.allow_direct !== true)
+        throw new LinkRefused(
+          `the NATS stream ${STREAM} does not allow direct get, which an agent resumes with: nats stream edit ${STREAM} --allow-direct`,
+        );
     } catch (e) {
       if (!(e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound)) throw e;
       await jsm.streams.add(STREAM_CONFIG);
       this.o.log(`lifetrace: created the NATS stream ${STREAM} (file storage)`);
     }
-    const last = await jsm.streams.getMessage(STREAM, { last_by_subj: this.subject });
+    // Its own subject's last message, by direct get ($JS.API.DIRECT.GET.LIFETRACE.<subject>: the only
+    // read of the stream the agent's user may make).
+    const last = await jsm.direct.getMessage(STREAM, { last_by_subj: this.subject });
     const id = parseMessageId(last?.header.get('Nats-Msg-Id'));
     const ours = id !== undefined && id.run === this.o.hello.run;
     if (!ours) await this.publish(js, 'hello', messageId(this.o.hello.run, 'hello'), JSON.stringify(this.o.hello));

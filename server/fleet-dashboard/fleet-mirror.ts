@@ -80,7 +80,7 @@ export class FleetMirror {
   static async start(o: FleetMirrorOptions): Promise<Result<FleetMirror>> {
     let nc: NatsConnection;
     try {
-      nc = await connect({ ...connectionOptions(o.target, 'lifetrace serve'), waitOnFirstConnect: true });
+      nc = await connect({ ...connectionOptions(o.target, 'lifetrace serve', 'dashboard'), waitOnFirstConnect: true });
     } catch (e) {
       return err(refusal(e));
     }

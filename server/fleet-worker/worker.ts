@@ -92,7 +92,7 @@ export class FleetWorker {
   async start(): Promise<Result<void>> {
     let nc: NatsConnection;
     try {
-      nc = await connect({ ...connectionOptions(this.o.target, `lifetrace worker ${this.id}`), waitOnFirstConnect: true });
+      nc = await connect({ ...connectionOptions(this.o.target, `lifetrace worker ${this.id}`, 'worker'), waitOnFirstConnect: true });
     } catch (e) {
       return err(refusal(e));
     }

@@ -38,8 +38,18 @@ export function parseNatsUrl(url: string): Result<{ hostPort: string; tls: boole
   return ok({ hostPort: `${u.hostname}:${u.port || '4222'}`, tls: u.protocol === 'tls:' });
 }
 
-/** The client's options for `target` (its URL already checked by parseNatsUrl). */
-export function connectionOptions(target: NatsTarget, name: string): ConnectionOptions {
+/** Who a lifetrace process is to the broker: each has a user of its own in the fleet's configuration. */
+export type NatsRole = 'agent' | 'worker' | 'dashboard';
+
+/**
+ * Where the broker sends a role's replies (request answers, consumer deliveries): a prefix of its
+ * own, so that the configuration lets each user subscribe to its own replies only (nats-server.conf),
+ * never to `_INBOX.>`, where every client's replies would be.
+ */
+export const inboxPrefix = (role: NatsRole): string => `_INBOX_${role}`;
+
+/** The client's options for `target` (its URL already checked by parseNatsUrl), as `role`. */
+export function connectionOptions(target: NatsTarget, name: string, role: NatsRole): ConnectionOptions {
   const url = parseNatsUrl(target.url);
   if (!url.ok) throw new Error(url.error);
   const c = target.credentials;
@@ -47,6 +57,7 @@ export function connectionOptions(target: NatsTarget, name: string): ConnectionO
   return {
     servers: url.value.hostPort,
     name,
+    inboxPrefix: inboxPrefix(role),
     ...(c.kind === 'user' ? { user: c.user, pass: c.pass } : {}),
     ...(c.kind === 'token' ? { token: c.token } : {}),
     ...(c.kind === 'nkey' ? { authenticator: nkeyAuthenticator(enc.encode(c.seed)) } : {}),

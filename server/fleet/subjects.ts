@@ -54,4 +54,7 @@ export const STREAM_CONFIG: Partial<StreamConfig> & { name: string } = {
   subjects: [`${BATCH_SUBJECTS}.>`],
   storage: StorageType.File,
   duplicate_window: DUPLICATE_WINDOW_NS,
+  // An agent resumes by reading its own subject's last message with a direct get, whose API subject
+  // names the subject read: the broker's permissions can then keep an agent to its own host's.
+  allow_direct: true,
 };

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { execa, type ResultPromise } from 'execa';
+import { inboxPrefix } from '../../server/fleet/connect.js';
 import { projectPath } from '../../server/support/paths.js';
 import { BIN } from './live.js';
 export const AGENT_PASS = 'agent-pass-0123456789';
@@ -22,7 +23,8 @@ export function natsArgs(nats: NatsServer, user: NatsUser): string[] {
 
 /** A client connection as one of the configuration's users (what the tests read and ask with). */
 export function connectAs(nats: NatsServer, user: NatsUser): Promise<NatsConnection> {
-  return connect({ servers: `127.0.0.1:${nats.port}`, user, pass: PASSWORDS[user] });
+  // Replies on the user's own inbox: the configuration lets each user subscribe to that one only.
+  return connect({ servers: `127.0.0.1:${nats.port}`, user, pass: PASSWORDS[user], inboxPrefix: inboxPrefix(user) });
 }
 
 /** `lifetrace agent --nats` publishing a capture as `host` (at full speed unless said), as a process. */
