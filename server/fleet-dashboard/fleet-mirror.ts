@@ -15,8 +15,8 @@
  * field (results-check.ts): one that is not what a worker publishes is counted, never thrown.
  */
 import { DeliverPolicy, jetstream, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import { connect, errors, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { connectionOptions, type NatsTarget } from '../fleet/connect.js';
+import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connectionOptions, connectRefusal, type NatsTarget } from '../fleet/connect.js';
 import {
   FLAGS_SUBJECTS,
   LOSSES_SUBJECTS,
@@ -82,7 +82,7 @@ export class FleetMirror {
     try {
       nc = await connect({ ...connectionOptions(o.target, 'lifetrace serve', 'dashboard'), waitOnFirstConnect: true });
     } catch (e) {
-      return err(refusal(e));
+      return err(connectRefusal(e, 'dashboard'));
     }
     const m = new FleetMirror(nc, o);
     void m.watchStatus();
@@ -264,11 +264,4 @@ export class FleetMirror {
     }
     return h;
   }
-}
-
-/** Why the broker would not have this dashboard, as the command line says it. */
-function refusal(e: unknown): string {
-  if (e instanceof errors.AuthorizationError || e instanceof errors.UserAuthenticationExpiredError)
-    return `the NATS server refused the dashboard's credentials (${e.message}): check --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds`;
-  return `NATS ${(e as Error).message}`;
 }

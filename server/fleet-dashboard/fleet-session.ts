@@ -10,11 +10,10 @@ import { querySubject, type QueryAnswers, type QueryRequest, type StatsMessage }
 import type { ObjectKind } from '../model/objects.js';
 import type { FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, ReplayView, StatsPoint } from '../shared/wire.js';
 import type { IngestResult, LiveSession, SessionListener, StreamIdentity } from '../live/host-session.js';
+import { Activity } from '../live/activity.js';
 import type { Journal } from '../live/journal.js';
 import type { Recording } from '../live/recording.js';
 
-/** Activity samples kept per host (as HostSession keeps them). */
-const MAX_POINTS = 1200;
 /**
  * A host no worker has reported for this long shows as failed, with why: its worker died (its
  * hosts move once their leases expire, docs/fleet.md) or lost the broker. Stats come every 500 ms.
@@ -33,7 +32,7 @@ export class FleetSession implements LiveSession {
   private latest: HostView;
   private readonly flagById = new Map<string, FlagSummary>();
   private lossMarks: LossMark[] = [];
-  private readonly activity: StatsPoint[] = [];
+  private readonly activity = new Activity();
   /** The newest point not yet handed to the hub's sampling round. */
   private fresh: StatsPoint | undefined;
   private lastStats: number;
@@ -58,19 +57,15 @@ export class FleetSession implements LiveSession {
   takeStats(m: StatsMessage): void {
     this.latest = m.host;
     this.lastStats = this.clock();
-    const last = this.activity.at(-1);
+    const last = this.activity.points.at(-1);
     if (last !== undefined && m.point.wall <= last.wall) return; // one point a sample, in order
-    this.activity.push(m.point);
-    if (this.activity.length > MAX_POINTS) this.activity.splice(0, this.activity.length - MAX_POINTS);
+    this.activity.add(m.point);
     this.fresh = m.point;
   }
 
   /** Points from before this dashboard heard of the host (the owner's history), kept in order. */
   backfill(points: readonly StatsPoint[]): void {
-    const first = this.activity[0]?.wall ?? Infinity;
-    const older = points.filter((p) => p.wall < first);
-    this.activity.unshift(...older);
-    if (this.activity.length > MAX_POINTS) this.activity.splice(0, this.activity.length - MAX_POINTS);
+    this.activity.addOlder(points);
   }
 
   /** A flag of this run, new or updated (the reader keeps the latest of each). */
@@ -101,7 +96,7 @@ export class FleetSession implements LiveSession {
   }
 
   get points(): readonly StatsPoint[] {
-    return this.activity;
+    return this.activity.points;
   }
 
   readonly recording: Recording | undefined = undefined;

@@ -9,9 +9,9 @@
 import { hostname } from 'node:os';
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { AnalysisOptions } from '../analyze/pipeline.js';
-import { connectionOptions, type NatsTarget } from '../fleet/connect.js';
+import { connectionOptions, connectRefusal, type NatsTarget } from '../fleet/connect.js';
 import { FLEET_BUCKET, leaseKey, RESULTS_CONFIG, RESULTS_STREAM, workerKey } from '../fleet/results.js';
 import { BATCH_SUBJECTS, hostOfToken, STREAM } from '../fleet/subjects.js';
 import { STATS_INTERVAL_MS } from '../shared/wire.js';
@@ -94,7 +94,7 @@ export class FleetWorker {
     try {
       nc = await connect({ ...connectionOptions(this.o.target, `lifetrace worker ${this.id}`, 'worker'), waitOnFirstConnect: true });
     } catch (e) {
-      return err(refusal(e));
+      return err(connectRefusal(e, 'worker'));
     }
     this.nc = nc;
     this.connected = true;
@@ -114,7 +114,7 @@ export class FleetWorker {
       this.kv = await new Kvm(nc).create(FLEET_BUCKET, { ttl: this.o.leaseMs, history: 1 });
     } catch (e) {
       await nc.close();
-      return err(refusal(e));
+      return err(connectRefusal(e, 'worker'));
     }
     this.o.log(`lifetrace: worker ${this.id} on NATS ${this.o.target.url} (leases of ${this.o.leaseMs} ms)`);
     const every = (ms: number, f: () => void) => this.timers.push(setInterval(f, ms));
@@ -269,14 +269,4 @@ export class FleetWorker {
     if (why !== 'lease-lost') await this.kv!.delete(leaseKey(host), { previousSeq: owned.revision }).catch(() => {});
     this.o.log(`lifetrace: worker ${this.id}: let ${host} go`);
   }
-}
-
-/** Why the broker would not have this worker, as the command line says it. */
-function refusal(e: unknown): string {
-  if (e instanceof errors.AuthorizationError || e instanceof errors.UserAuthenticationExpiredError)
-    return `the NATS server refused the worker's credentials (${e.message}): check --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds`;
-  // A JetStream request refused by permissions is a plain error that says so.
-  if (e instanceof errors.PermissionViolationError || /Permissions Violation/.test((e as Error).message))
-    return `the NATS server does not let these credentials do what a worker does (${(e as Error).message}): see the worker user in docs/fleet.md`;
-  return `NATS ${(e as Error).message}`;
 }

@@ -3,7 +3,7 @@
  * (or a program) and turned into the client's connection options. There is no anonymous default:
  * the server decides who may publish (docs/fleet.md has its configuration).
  */
-import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
+import { credsAuthenticator, errors, nkeyAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
 import { err, ok, type Result } from '../support/result.js';
 
 export type NatsCredentials =
@@ -69,4 +69,14 @@ export function connectionOptions(target: NatsTarget, name: string, role: NatsRo
     reconnectJitter: 100,
     waitOnFirstConnect: false,
   };
+}
+
+/** Why the broker would not have a worker or a dashboard (its first connection, or its JetStream set-up), as the command line says it. */
+export function connectRefusal(e: unknown, role: NatsRole): string {
+  if (e instanceof errors.AuthorizationError || e instanceof errors.UserAuthenticationExpiredError)
+    return `the NATS server refused the ${role}'s credentials (${e.message}): check --nats-user/--nats-pass, --nats-token, --nats-nkey or --nats-creds`;
+  // A JetStream request refused by permissions is a plain error that says so.
+  if (e instanceof errors.PermissionViolationError || /Permissions Violation/.test((e as Error).message))
+    return `the NATS server does not let these credentials do what a ${role} does (${(e as Error).message}): see the ${role} user in docs/fleet.md`;
+  return `NATS ${(e as Error).message}`;
 }

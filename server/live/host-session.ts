@@ -12,6 +12,7 @@ import type { AgentHello, FlagDetail, FlagSummary, HostView, LossMark, ObjectHis
 import type { Recording } from './recording.js';
 import type { Journal } from './journal.js';
 import { StreamKeeping } from './stream-keeping.js';
+import { Activity } from './activity.js';
 import { findRule } from '../rules/index.js';
 import { mailingListLine } from '../rules/rule.js';
 import type { Flag } from '../rules/flags.js';
@@ -25,8 +26,6 @@ import type { ObjectKind } from '../model/objects.js';
  * no longer come (given the lateness seen) is released without waiting for more input.
  */
 const SETTLE_AFTER_MS = 200;
-/** Activity samples kept per host (at 500 ms: ten minutes). */
-const MAX_POINTS = 1200;
 
 /** What a session tells its owner: flags (new, or changed by a loss), loss windows, and the end of its stream. */
 export interface SessionListener {
@@ -138,7 +137,7 @@ export class HostSession extends StreamKeeping implements LiveSession {
   readonly host: string;
   readonly run: string;
   private readonly analysis: Analysis;
-  private readonly activity: StatsPoint[] = [];
+  private readonly activity = new Activity();
   private seq = 0;
   private duplicates = 0;
   /** Batches skipped in the sequence: never received (counted, and a loss window). */
@@ -221,7 +220,7 @@ export class HostSession extends StreamKeeping implements LiveSession {
 
   /** Activity samples, oldest first (at most MAX_POINTS). */
   get points(): readonly StatsPoint[] {
-    return this.activity;
+    return this.activity.points;
   }
 
   /** Batches after this are missing because the journal they were in was damaged (not merely absent). */
@@ -361,8 +360,7 @@ export class HostSession extends StreamKeeping implements LiveSession {
       live,
       lost: this.analysis.losses.total,
     };
-    this.activity.push(p);
-    if (this.activity.length > MAX_POINTS) this.activity.splice(0, this.activity.length - MAX_POINTS);
+    this.activity.add(p);
     return p;
   }
 

@@ -11,12 +11,11 @@ import type { ObjectKind } from '../model/objects.js';
 import type { FlagDetail, FlagSummary, HostView, LossMark, ObjectHistory, ReplayView, StatsPoint } from '../shared/wire.js';
 import { err, ok } from '../support/result.js';
 import { identityView, type IngestResult, type LiveSession, type SessionListener, type StreamIdentity } from './host-session.js';
+import { Activity } from './activity.js';
 import { StreamKeeping } from './stream-keeping.js';
 import type { PoolWorker, WorkerClient } from './worker-pool.js';
 import { toWireOptions, type AnalysisState, type FromWorker, type StatsSample } from './worker-protocol.js';
 
-/** Activity samples kept per host (as HostSession keeps them). */
-const MAX_POINTS = 1200;
 /** A batch this small is copied rather than given its own buffer to transfer. */
 const MIN_TRANSFER_BYTES = 16 << 10;
 
@@ -33,7 +32,7 @@ export class RemoteSession extends StreamKeeping implements LiveSession, WorkerC
   private endSent = false;
   private readonly flagById = new Map<string, FlagSummary>();
   private lossMarks: LossMark[] = [];
-  private readonly activity: StatsPoint[] = [];
+  private readonly activity = new Activity();
   private state: AnalysisState = {
     view: { events: 0, lost: 0, anomalies: 0, anomalyKinds: {}, missingBatches: 0, now_s: 0, ended: false },
     flagCounts: [],
@@ -73,7 +72,7 @@ export class RemoteSession extends StreamKeeping implements LiveSession, WorkerC
   }
 
   get points(): readonly StatsPoint[] {
-    return this.activity;
+    return this.activity.points;
   }
 
   get failure(): string | undefined {
@@ -129,8 +128,7 @@ export class RemoteSession extends StreamKeeping implements LiveSession, WorkerC
     const s = (await this.worker.request({ kind: 'sample', sid: this.sid, now }).catch(() => undefined)) as StatsSample | undefined;
     if (s === undefined) return undefined;
     this.take(s);
-    this.activity.push(s.point);
-    if (this.activity.length > MAX_POINTS) this.activity.splice(0, this.activity.length - MAX_POINTS);
+    this.activity.add(s.point);
     return s.point;
   }
 
